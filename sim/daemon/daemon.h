@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon.h: the emulated Hyper-V host's model, shared by the files of hvsimd.
+ *
+ * model.c holds the partitions (the host and its VMs), the service registry,
+ * the bind table and the attached processes; route.c decides, from that model
+ * alone, every bind and connect (which listener, or which error); settings.c
+ * is the table of emulation choices; server.c is the event loop that speaks
+ * proto.h to clients. route.c does no I/O, so unit tests drive it directly.
+ */
+#ifndef HVSIM_DAEMON_H
+#define HVSIM_DAEMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hvsim/hvsim.h"
+#include "proto.h"
+
+/* ---- settings.c ------------------------------------------------------------------ */
+
+enum refusal_profile { PROFILE_HYPERV = 0, PROFILE_KVM = 1 };
+
+struct settings {
+    uint32_t win_timeout_ms; /* windows_connect_timeout_ms */
+    uint32_t linux_timeout_ms; /* linux_connect_timeout_ms */
+    uint32_t timeout_clamp; /* connect_timeout_above_max: 0 reject, 1 clamp */
+    uint32_t zero_reaches_parent; /* guest_zero_vmid_reaches_host */
+    uint32_t profile; /* refusal_profile */
+    int32_t off_vm_error; /* connect_to_off_vm: -errno, or 1 = no answer */
+    int32_t unknown_vm_error; /* connect_to_unknown_vm */
+    int32_t sibling_error; /* guest_to_other_vm */
+    uint32_t pause_freezes; /* pause_freezes_guests */
+    uint32_t reset_kills; /* reset_kills_guests */
+};
+
+void settings_defaults(struct settings *s);
+/* Set by name from text; err gets "setting X: expected ..., got ..." on failure. */
+int settings_set(struct settings *s, const char *name, const char *value, char *err, size_t errlen);
+int settings_get(const struct settings *s, const char *name, char *value, size_t len);
+/* "name=value\n" for every setting; malloc'ed. */
+char *settings_list(const struct settings *s);
+/* For the README and hvsimctl: name, choices, default, confidence, one line of why. */
+size_t settings_count(void);
+const char *settings_doc(size_t i, const char **name, const char **choices, const char **confidence);
+
+/* ---- model.c --------------------------------------------------------------------- */
+
+struct proc;
+
+struct part {
+    GUID id;
+    char name[HVSIM_NAME_MAX];
+    int is_host;
+    uint32_t kind; /* enum hvsim_vm_kind */
+    uint32_t state; /* enum hvsim_vm_state */
+    uint32_t cid;
+    hvsim_hcs_service_t *hcs;
+    size_t nhcs;
+    int listen_fd; /* its control socket */
+};
+
+struct bind {
+    uint64_t id;
+    struct proc *owner;
+    struct part *part;
+    uint32_t pers;
+    uint32_t flags;
+    GUID vmid;
+    GUID svc;
+    int listening;
+    int not_taken; /* HCS Disabled: bind "succeeded" but listen() fails (reference 4.2) */
+    char uname[HVSIM_UNAME_MAX];
+    uint8_t key[16];
+};
+
+struct proc {
+    int fd; /* request connection */
+    int evt_fd; /* -1 until HELLO */
+    int admin; /* came in on the admin socket */
+    struct part *part;
+    pid_t pid;
+    uid_t uid;
+    struct proc *next;
+};
+
+struct model {
+    struct settings set;
+    struct part host;
+    struct part **vms;
+    size_t nvms;
+    hvsim_service_info_t *services;
+    size_t nservices;
+    struct bind **binds;
+    size_t nbinds;
+    struct proc *procs;
+    uint64_t next_bind_id;
+    uint64_t next_conn_id;
+    uint32_t next_port; /* ephemeral vsock ports */
+    uint64_t instance;
+    const char *mutant; /* test-only: the rule this run breaks, or NULL */
+};
+
+void model_init(struct model *m);
+void model_free(struct model *m);
+struct part *model_vm_find(const struct model *m, const char *name_or_id);
+struct part *model_vm_by_id(const struct model *m, const GUID *id);
+struct part *model_vm_by_cid(const struct model *m, uint32_t cid);
+int model_vm_add(struct model *m, const char *name, const GUID *id, uint32_t kind, struct part **out, char *err,
+                 size_t errlen);
+void model_vm_remove(struct model *m, struct part *p);
+const hvsim_service_info_t *model_service_find(const struct model *m, const GUID *id);
+int model_service_add(struct model *m, const GUID *id, const char *element_name);
+int model_service_rm(struct model *m, const GUID *id);
+const hvsim_hcs_service_t *model_hcs_find(const struct part *p, const GUID *svc);
+int model_hcs_set(struct part *p, const hvsim_hcs_service_t *svc);
+struct bind *model_bind_find(const struct model *m, uint64_t id);
+int model_bind_add(struct model *m, struct bind *b);
+void model_bind_remove(struct model *m, struct bind *b);
+uint32_t model_vm_nprocs(const struct model *m, const struct part *p);
+
+/* ---- route.c --------------------------------------------------------------------- */
+
+struct route_bind_req {
+    struct part *from;
+    uint32_t pers;
+    uint32_t flags;
+    GUID vmid;
+    GUID svc;
+};
+
+/* Decide a bind: 0 with the reported address (svc filled in when it was zero
+ * or VMADDR_PORT_ANY) and not_taken, or -errno. */
+int route_bind(struct model *m, const struct route_bind_req *rq, GUID *vmid, GUID *svc, int *not_taken);
+/* Decide a listen on a bind: 0 or -errno. */
+int route_listen(const struct model *m, const struct bind *b);
+
+struct route_conn_req {
+    struct part *from;
+    uint32_t pers;
+    uint32_t flags;
+    uint32_t timeout_ms; /* 0: default */
+    GUID vmid; /* for HVSIM_PERS_VSOCK_HOST: Data1 is the CID */
+    GUID svc;
+    const struct bind *bound; /* the connecting socket's own bind, or NULL */
+};
+
+struct route_conn_res {
+    uint32_t verdict; /* enum hvsim_verdict */
+    int32_t error; /* REFUSE */
+    uint32_t timeout_ms; /* NOANSWER, and OK's fallback if the listener vanished */
+    const struct bind *listener;
+    struct part *to;
+    /* The connector's view. */
+    GUID local_vmid, local_svc, peer_vmid, peer_svc;
+    uint32_t peer_cid;
+    /* The acceptor's view. */
+    GUID acc_local_vmid, acc_local_svc, acc_peer_vmid, acc_peer_svc;
+    uint32_t acc_peer_cid;
+};
+
+int route_connect(struct model *m, const struct route_conn_req *rq, struct route_conn_res *out);
+
+#endif /* HVSIM_DAEMON_H */

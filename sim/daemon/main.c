@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c: hvsimd, the emulated Hyper-V host. It runs in the foreground, logs
+ * to stderr, says it is ready on --ready-fd, and exits cleanly on SIGTERM.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "server.h"
+
+static void usage(FILE *f)
+{
+    size_t i;
+
+    fprintf(f, "usage: hvsimd [--dir DIR] [--state-dir DIR] [--ready-fd N] [--set NAME=VALUE]...\n"
+               "  --dir DIR        control sockets (default: $HVSIM_DIR, $XDG_RUNTIME_DIR/hvsim or /tmp/hvsim-UID)\n"
+               "  --state-dir DIR  where VMs, services and settings persist (default: DIR/state; '' for none)\n"
+               "  --ready-fd N     write READY=1 and close fd N once clients may connect\n"
+               "  --set NAME=VALUE an emulation choice (settings below)\n"
+               "  --mutant RULE    test only: break one named routing rule\n\n"
+               "settings:\n");
+    for (i = 0; i < settings_count(); i++) {
+        const char *name, *choices, *conf, *why = settings_doc(i, &name, &choices, &conf);
+
+        fprintf(f, "  %-30s %-22s %-11s %s\n", name, choices, conf, why);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "dir", required_argument, NULL, 'd' },      { "state-dir", required_argument, NULL, 's' },
+        { "ready-fd", required_argument, NULL, 'r' }, { "set", required_argument, NULL, 'S' },
+        { "mutant", required_argument, NULL, 'M' },   { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    static struct server srv;
+    char dirbuf[PATH_MAX], statebuf[PATH_MAX + 8], err[512] = "";
+    const char *dir = NULL, *state = NULL, *mutant = NULL;
+    const char **sets = calloc((size_t)argc + 1, sizeof(*sets));
+    size_t nsets = 0;
+    int ready_fd = -1, c, rc;
+
+    if (sets == NULL)
+        return 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            dir = optarg;
+            break;
+        case 's':
+            state = optarg;
+            break;
+        case 'r': {
+            char *end;
+            long v;
+
+            errno = 0;
+            v = strtol(optarg, &end, 10);
+            if (errno || *end || v < 0 || v > INT_MAX) {
+                fprintf(stderr, "hvsimd: --ready-fd: expected a file descriptor number, got '%s'\n", optarg);
+                return 2;
+            }
+            ready_fd = (int)v;
+            break;
+        }
+        case 'S':
+            sets[nsets++] = optarg;
+            break;
+        case 'M':
+            mutant = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "hvsimd: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (dir == NULL)
+        dir = hvsim__default_dir(dirbuf, sizeof(dirbuf));
+    if (state == NULL) {
+        snprintf(statebuf, sizeof(statebuf), "%s/state", dir);
+        state = statebuf;
+    }
+    rc = server_init(&srv, dir, state, sets, nsets, mutant, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "hvsimd: %s\n", err[0] ? err : strerror(-rc));
+        server_fini(&srv);
+        free(sets);
+        return 1;
+    }
+    if (mutant)
+        fprintf(stderr, "hvsimd: TEST MUTANT '%s' is active: one rule is deliberately wrong\n", mutant);
+    rc = server_run(&srv, ready_fd);
+    server_fini(&srv);
+    free(sets);
+    if (rc < 0) {
+        fprintf(stderr, "hvsimd: %s\n", strerror(-rc));
+        return 1;
+    }
+    return 0;
+}

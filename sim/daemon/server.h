@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server.h: hvsimd's event loop (server.c), driven by main.c and by tests.
+ */
+#ifndef HVSIM_SERVER_H
+#define HVSIM_SERVER_H
+
+#include <limits.h>
+
+#include "daemon.h"
+
+struct server {
+    struct model m;
+    char dir[PATH_MAX];
+    char state_dir[PATH_MAX];
+    int ep;
+    int admin_fd;
+    int sig_fd;
+    int stop;
+    char *buf; /* one received message */
+};
+
+/* Set up DIR (sockets) and STATE_DIR (persistence, "" or NULL: none), apply
+ * "name=value" settings. Returns 0 or -errno with a message in err. */
+int server_init(struct server *s, const char *dir, const char *state_dir, const char *const *sets, size_t nsets,
+                const char *mutant, char *err, size_t errlen);
+/* Serve until SIGTERM/SIGINT. Writes a line to ready_fd (if >= 0) and closes it first. */
+int server_run(struct server *s, int ready_fd);
+void server_fini(struct server *s);
+
+#endif /* HVSIM_SERVER_H */

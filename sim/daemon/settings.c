@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * settings.c: the emulation choices, one row each. Every behaviour that the
+ * reference marks UNCONFIRMED or INFERRED, and every place where hvsim picks
+ * between two real behaviours (Hyper-V or KVM), is a row here with its
+ * default, its choices and its confidence, so it can be changed with
+ * `hvsimd --set name=value` or `hvsimctl set name value` and is listed by
+ * `hvsimctl settings` and in the README.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+
+enum kind { K_MS, K_BOOL, K_PROFILE, K_ERR, K_CLAMP };
+
+static const struct row {
+    const char *name;
+    enum kind kind;
+    size_t off;
+    const char *def;
+    const char *choices;
+    const char *confidence;
+    const char *why;
+} rows[] = {
+    { "windows_connect_timeout_ms", K_MS, offsetof(struct settings, win_timeout_ms), "2000", "1..300000",
+      "UNCONFIRMED", "Default of HVSOCKET_CONNECT_TIMEOUT. OpenVMM's comment says 2 s; a third party measured 30 s "
+                     "(reference 4.3). Try 30000 for the other profile." },
+    { "linux_connect_timeout_ms", K_MS, offsetof(struct settings, linux_timeout_ms), "2000", "1..300000",
+      "sourced", "VSOCK_DEFAULT_CONNECT_TIMEOUT is 2 * HZ (reference 3.3)." },
+    { "connect_timeout_above_max", K_CLAMP, offsetof(struct settings, timeout_clamp), "reject", "reject|clamp",
+      "UNCONFIRMED", "HVSOCKET_CONNECT_TIMEOUT above 300000: EINVAL (as libzmq checks) or clamped." },
+    { "guest_zero_vmid_reaches_host", K_BOOL, offsetof(struct settings, zero_reaches_parent), "1", "0|1",
+      "sourced", "The 2015 guide: a guest connects to the host with the zero GUID; the current one says "
+                 "HV_GUID_PARENT (reference 2.3). 1 accepts both." },
+    { "refusal_profile", K_PROFILE, offsetof(struct settings, profile), "hyperv", "hyperv|kvm", "INFERRED",
+      "No listener for a Linux guest's request, or for a host request to a guest: hyperv = no answer (the "
+      "caller times out, reference 3.2-3.3); kvm = RST, ECONNRESET at once." },
+    { "connect_to_off_vm", K_ERR, offsetof(struct settings, off_vm_error), "ENETDOWN",
+      "ENETDOWN|EINVAL|ENETUNREACH|ECONNREFUSED|timeout", "UNCONFIRMED",
+      "Host connects to a VM that is off: WSAENETDOWN seen around reboots, WSAEINVAL against a booting VM "
+      "(reference 4.4)." },
+    { "connect_to_unknown_vm", K_ERR, offsetof(struct settings, unknown_vm_error), "ENETUNREACH",
+      "ENETDOWN|EINVAL|ENETUNREACH|ECONNREFUSED|timeout", "UNCONFIRMED",
+      "Host connects to a VM ID that no VM has. go-winio redials on WSAENETUNREACH (reference 4.3)." },
+    { "guest_to_other_vm", K_ERR, offsetof(struct settings, sibling_error), "ENETUNREACH",
+      "ENETDOWN|EINVAL|ENETUNREACH|ECONNREFUSED|timeout", "INFERRED",
+      "A guest connects to any VM ID but its parent's or loopback: guests cannot reach siblings; the error "
+      "is the one a Linux guest gets for a CID other than 2 (reference 3.3)." },
+    { "pause_freezes_guests", K_BOOL, offsetof(struct settings, pause_freezes), "0", "0|1", "INFERRED",
+      "1: pausing a VM also stops (SIGSTOP) the processes attached as it, and resume continues them, as a "
+      "paused VM's programs do not run." },
+    { "reset_kills_guests", K_BOOL, offsetof(struct settings, reset_kills), "0", "0|1", "INFERRED",
+      "1: reset and power-off also SIGKILL the processes attached as the VM, as a real reset ends every "
+      "guest program; 0 breaks their connections only." },
+};
+
+static const struct {
+    const char *name;
+    int32_t value;
+} errs[] = {
+    { "ENETDOWN", -ENETDOWN }, { "EINVAL", -EINVAL }, { "ENETUNREACH", -ENETUNREACH },
+    { "ECONNREFUSED", -ECONNREFUSED }, { "timeout", 1 },
+};
+
+static const struct row *find(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        if (strcmp(rows[i].name, name) == 0)
+            return &rows[i];
+    return NULL;
+}
+
+int settings_set(struct settings *s, const char *name, const char *value, char *err, size_t errlen)
+{
+    const struct row *r = find(name);
+    void *p;
+    size_t i;
+
+    if (r == NULL) {
+        snprintf(err, errlen, "unknown setting '%s' (hvsimctl settings lists them)", name);
+        return -ENOENT;
+    }
+    p = (char *)s + r->off;
+    switch (r->kind) {
+    case K_MS: {
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(value, &end, 10);
+        if (errno || *value == '\0' || *end != '\0' || value[0] == '-' || v < 1 || v > HVSOCKET_CONNECT_TIMEOUT_MAX)
+            goto bad;
+        *(uint32_t *)p = (uint32_t)v;
+        return 0;
+    }
+    case K_BOOL:
+        if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0)
+            goto bad;
+        *(uint32_t *)p = value[0] == '1';
+        return 0;
+    case K_PROFILE:
+        if (strcmp(value, "hyperv") == 0)
+            *(uint32_t *)p = PROFILE_HYPERV;
+        else if (strcmp(value, "kvm") == 0)
+            *(uint32_t *)p = PROFILE_KVM;
+        else
+            goto bad;
+        return 0;
+    case K_CLAMP:
+        if (strcmp(value, "reject") == 0)
+            *(uint32_t *)p = 0;
+        else if (strcmp(value, "clamp") == 0)
+            *(uint32_t *)p = 1;
+        else
+            goto bad;
+        return 0;
+    case K_ERR:
+        for (i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+            if (strcmp(errs[i].name, value) == 0) {
+                *(int32_t *)p = errs[i].value;
+                return 0;
+            }
+        }
+        goto bad;
+    }
+bad:
+    snprintf(err, errlen, "setting %s: expected %s, got '%s'", name, r->choices, value);
+    return -EINVAL;
+}
+
+int settings_get(const struct settings *s, const char *name, char *value, size_t len)
+{
+    const struct row *r = find(name);
+    const void *p;
+    size_t i;
+
+    if (r == NULL)
+        return -ENOENT;
+    p = (const char *)s + r->off;
+    switch (r->kind) {
+    case K_MS:
+    case K_BOOL:
+        snprintf(value, len, "%u", *(const uint32_t *)p);
+        break;
+    case K_PROFILE:
+        snprintf(value, len, "%s", *(const uint32_t *)p == PROFILE_KVM ? "kvm" : "hyperv");
+        break;
+    case K_CLAMP:
+        snprintf(value, len, "%s", *(const uint32_t *)p ? "clamp" : "reject");
+        break;
+    case K_ERR:
+        snprintf(value, len, "?");
+        for (i = 0; i < sizeof(errs) / sizeof(errs[0]); i++)
+            if (errs[i].value == *(const int32_t *)p)
+                snprintf(value, len, "%s", errs[i].name);
+        break;
+    }
+    return 0;
+}
+
+void settings_defaults(struct settings *s)
+{
+    char err[128];
+    size_t i;
+
+    memset(s, 0, sizeof(*s));
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        (void)settings_set(s, rows[i].name, rows[i].def, err, sizeof(err));
+}
+
+char *settings_list(const struct settings *s)
+{
+    size_t i, cap = 4096, used = 0;
+    char *out = malloc(cap), v[64];
+
+    if (out == NULL)
+        return NULL;
+    out[0] = '\0';
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        settings_get(s, rows[i].name, v, sizeof(v));
+        used += (size_t)snprintf(out + used, cap - used, "%s=%s\n", rows[i].name, v);
+    }
+    return out;
+}
+
+size_t settings_count(void)
+{
+    return sizeof(rows) / sizeof(rows[0]);
+}
+
+const char *settings_doc(size_t i, const char **name, const char **choices, const char **confidence)
+{
+    if (i >= settings_count())
+        return NULL;
+    *name = rows[i].name;
+    *choices = rows[i].choices;
+    *confidence = rows[i].confidence;
+    return rows[i].why;
+}

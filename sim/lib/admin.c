@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * admin.c: the administration calls of hvsim.h (VMs, services, settings), over
+ * the daemon's admin socket. hvsimctl is a thin shell around these; tests use
+ * them directly. They return 0 or a negative errno, and keep the daemon's
+ * explanation for hvsim_admin_errmsg().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "proto.h"
+#include "regfile.h"
+
+struct hvsim_admin {
+    int fd;
+    uint32_t seq;
+    char *buf;
+    char err[512];
+};
+
+int hvsim_admin_open(const char *dir, hvsim_admin_t **out)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    char d[200];
+    hvsim_admin_t *a;
+    int n;
+
+    if (dir == NULL)
+        dir = hvsim__default_dir(d, sizeof(d));
+    n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/admin.sock", dir);
+    if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
+        return -ENAMETOOLONG;
+    a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return -ENOMEM;
+    a->buf = malloc(HVSIM_MSG_MAX);
+    a->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (a->buf == NULL || a->fd < 0) {
+        hvsim_admin_close(a);
+        return -ENOMEM;
+    }
+    if (connect(a->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        hvsim_admin_close(a);
+        return -ENETDOWN;
+    }
+    *out = a;
+    return 0;
+}
+
+void hvsim_admin_close(hvsim_admin_t *a)
+{
+    if (a == NULL)
+        return;
+    if (a->fd >= 0)
+        close(a->fd);
+    free(a->buf);
+    free(a);
+}
+
+const char *hvsim_admin_errmsg(hvsim_admin_t *a)
+{
+    return a->err;
+}
+
+/* One round trip. On success *body points into a->buf and *blen is its size. */
+static int call(hvsim_admin_t *a, unsigned type, const void *req, size_t rlen, const void *extra, size_t elen,
+                const char **body, size_t *blen)
+{
+    struct hvsim_msg_hdr h;
+    uint32_t seq = ++a->seq;
+    ssize_t n;
+    int rc;
+
+    a->err[0] = '\0';
+    rc = hvsim__msg_send(a->fd, type, 0, seq, req, rlen, extra, elen, -1);
+    if (rc < 0) {
+        snprintf(a->err, sizeof(a->err), "the hvsim daemon is gone");
+        return -ENETDOWN;
+    }
+    do {
+        n = hvsim__msg_recv(a->fd, a->buf, HVSIM_MSG_MAX, NULL);
+        if (n <= 0) {
+            snprintf(a->err, sizeof(a->err), "%s", n == 0 ? "the hvsim daemon closed the connection"
+                                                           : "the hvsim daemon sent a malformed reply");
+            return n == 0 ? -ENETDOWN : (int)n;
+        }
+        memcpy(&h, a->buf, sizeof(h));
+    } while (h.seq != seq);
+    if (h.status < 0) {
+        size_t tl = h.len < sizeof(a->err) - 1 ? h.len : sizeof(a->err) - 1;
+
+        memcpy(a->err, a->buf + sizeof(h), tl);
+        a->err[tl] = '\0';
+        if (a->err[0] == '\0')
+            snprintf(a->err, sizeof(a->err), "%s", hvsim_strerror(h.status));
+        return h.status;
+    }
+    if (body)
+        *body = a->buf + sizeof(h);
+    if (blen)
+        *blen = h.len;
+    return 0;
+}
+
+static int copy_ref(char *dst, size_t cap, const char *src)
+{
+    if (src == NULL || strlen(src) >= cap)
+        return -EINVAL;
+    memset(dst, 0, cap);
+    memcpy(dst, src, strlen(src));
+    return 0;
+}
+
+int hvsim_admin_vm_add(hvsim_admin_t *a, const char *name, const GUID *id, uint32_t kind, hvsim_vm_info_t *out)
+{
+    struct hvsim_msg_vm_add m = { .kind = kind };
+    const char *body;
+    int rc;
+
+    if (copy_ref(m.name, sizeof(m.name), name) < 0) {
+        snprintf(a->err, sizeof(a->err), "VM name: expected 1-%d characters", HVSIM_NAME_MAX - 1);
+        return -EINVAL;
+    }
+    if (id) {
+        m.id = *id;
+        m.has_id = 1;
+    }
+    rc = call(a, HVSIM_MSG_VM_ADD, &m, sizeof(m), NULL, 0, &body, NULL);
+    if (rc == 0 && out)
+        memcpy(out, body, sizeof(*out));
+    return rc;
+}
+
+int hvsim_admin_vm_rm(hvsim_admin_t *a, const char *ref)
+{
+    struct hvsim_msg_vm_ref m;
+
+    if (copy_ref(m.ref, sizeof(m.ref), ref) < 0) {
+        snprintf(a->err, sizeof(a->err), "VM: expected a name or a GUID");
+        return -EINVAL;
+    }
+    return call(a, HVSIM_MSG_VM_RM, &m, sizeof(m), NULL, 0, NULL, NULL);
+}
+
+int hvsim_admin_vm_op(hvsim_admin_t *a, const char *ref, const char *op)
+{
+    struct hvsim_msg_vm_op m;
+
+    if (copy_ref(m.ref, sizeof(m.ref), ref) < 0 || copy_ref(m.op, sizeof(m.op), op) < 0) {
+        snprintf(a->err, sizeof(a->err), "VM operation: expected a VM name or GUID and an operation");
+        return -EINVAL;
+    }
+    return call(a, HVSIM_MSG_VM_OP, &m, sizeof(m), NULL, 0, NULL, NULL);
+}
+
+static int list(hvsim_admin_t *a, unsigned type, size_t esize, void **out, size_t *n)
+{
+    struct hvsim_msg_empty e = { 0 };
+    struct hvsim_msg_count cnt;
+    const char *body;
+    size_t blen;
+    int rc = call(a, type, &e, sizeof(e), NULL, 0, &body, &blen);
+
+    if (rc < 0)
+        return rc;
+    memcpy(&cnt, body, sizeof(cnt));
+    if (blen - sizeof(cnt) != (size_t)cnt.count * esize) {
+        snprintf(a->err, sizeof(a->err), "the hvsim daemon sent a malformed list");
+        return -EPROTO;
+    }
+    *out = calloc(cnt.count ? cnt.count : 1, esize);
+    if (*out == NULL)
+        return -ENOMEM;
+    memcpy(*out, body + sizeof(cnt), (size_t)cnt.count * esize);
+    *n = cnt.count;
+    return 0;
+}
+
+int hvsim_admin_vm_list(hvsim_admin_t *a, hvsim_vm_info_t **out, size_t *n)
+{
+    return list(a, HVSIM_MSG_VM_LIST, sizeof(**out), (void **)out, n);
+}
+
+int hvsim_admin_service_list(hvsim_admin_t *a, hvsim_service_info_t **out, size_t *n)
+{
+    return list(a, HVSIM_MSG_SVC_LIST, sizeof(**out), (void **)out, n);
+}
+
+int hvsim_admin_service_add(hvsim_admin_t *a, const GUID *id, const char *element_name)
+{
+    hvsim_service_info_t m;
+
+    memset(&m, 0, sizeof(m));
+    m.id = *id;
+    if (copy_ref(m.element_name, sizeof(m.element_name), element_name) < 0) {
+        snprintf(a->err, sizeof(a->err), "ElementName: expected at most %d bytes", HVSIM_ELEMENT_NAME_MAX - 1);
+        return -EINVAL;
+    }
+    return call(a, HVSIM_MSG_SVC_ADD, &m, sizeof(m), NULL, 0, NULL, NULL);
+}
+
+int hvsim_admin_service_rm(hvsim_admin_t *a, const GUID *id)
+{
+    struct hvsim_msg_guid m = { *id };
+
+    return call(a, HVSIM_MSG_SVC_RM, &m, sizeof(m), NULL, 0, NULL, NULL);
+}
+
+int hvsim_admin_service_import(hvsim_admin_t *a, const char *path, size_t *added)
+{
+    hvsim_regfile_t reg = { 0 };
+    struct hvsim_msg_count cnt = { 0 };
+    struct stat st;
+    uint8_t *data = NULL;
+    char perr[256] = "";
+    size_t got = 0;
+    int fd, rc;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        rc = -errno;
+        snprintf(a->err, sizeof(a->err), "%s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size > 16 * 1024 * 1024) {
+        close(fd);
+        snprintf(a->err, sizeof(a->err), "%s: expected a .reg file of at most 16 MiB", path);
+        return -EINVAL;
+    }
+    data = malloc((size_t)st.st_size + 1);
+    if (data == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, data + got, (size_t)st.st_size - got);
+
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    rc = hvsim__regfile_parse(data, got, &reg, perr, sizeof(perr));
+    free(data);
+    if (rc < 0) {
+        snprintf(a->err, sizeof(a->err), "%s: %s", path, perr);
+        return rc;
+    }
+    if (reg.n * sizeof(hvsim_service_info_t) + sizeof(cnt) + 64 > HVSIM_MSG_MAX) {
+        hvsim__regfile_free(&reg);
+        snprintf(a->err, sizeof(a->err), "%s: too many services in one import", path);
+        return -E2BIG;
+    }
+    cnt.count = (uint32_t)reg.n;
+    rc = call(a, HVSIM_MSG_SVC_IMPORT, &cnt, sizeof(cnt), reg.v, reg.n * sizeof(*reg.v), NULL, NULL);
+    if (rc == 0 && added)
+        *added = reg.n;
+    hvsim__regfile_free(&reg);
+    return rc;
+}
+
+int hvsim_admin_hcs_set(hvsim_admin_t *a, const char *vm, const hvsim_hcs_service_t *svc)
+{
+    struct hvsim_msg_hcs_set m;
+
+    if (copy_ref(m.vm, sizeof(m.vm), vm) < 0) {
+        snprintf(a->err, sizeof(a->err), "VM: expected a name or a GUID");
+        return -EINVAL;
+    }
+    m.svc = *svc;
+    return call(a, HVSIM_MSG_HCS_SET, &m, sizeof(m), NULL, 0, NULL, NULL);
+}
+
+int hvsim_admin_setting_get(hvsim_admin_t *a, const char *name, char *value, size_t len)
+{
+    struct hvsim_msg_setting m;
+    const char *body;
+    int rc;
+
+    memset(&m, 0, sizeof(m));
+    if (copy_ref(m.name, sizeof(m.name), name) < 0)
+        return -EINVAL;
+    rc = call(a, HVSIM_MSG_SETTING_GET, &m, sizeof(m), NULL, 0, &body, NULL);
+    if (rc < 0)
+        return rc;
+    memcpy(&m, body, sizeof(m));
+    m.value[sizeof(m.value) - 1] = '\0';
+    snprintf(value, len, "%s", m.value);
+    return 0;
+}
+
+int hvsim_admin_setting_set(hvsim_admin_t *a, const char *name, const char *value)
+{
+    struct hvsim_msg_setting m;
+
+    memset(&m, 0, sizeof(m));
+    if (copy_ref(m.name, sizeof(m.name), name) < 0 || copy_ref(m.value, sizeof(m.value), value) < 0) {
+        snprintf(a->err, sizeof(a->err), "setting: name or value too long");
+        return -EINVAL;
+    }
+    return call(a, HVSIM_MSG_SETTING_SET, &m, sizeof(m), NULL, 0, NULL, NULL);
+}
+
+int hvsim_admin_setting_list(hvsim_admin_t *a, char **out)
+{
+    struct hvsim_msg_empty e = { 0 };
+    const char *body;
+    size_t blen;
+    int rc = call(a, HVSIM_MSG_SETTING_LIST, &e, sizeof(e), NULL, 0, &body, &blen);
+
+    if (rc < 0)
+        return rc;
+    *out = strndup(body + sizeof(struct hvsim_msg_setting), blen - sizeof(struct hvsim_msg_setting));
+    return *out ? 0 : -ENOMEM;
+}
+
+int hvsim_admin_status(hvsim_admin_t *a, char **text)
+{
+    struct hvsim_msg_status e = { 0 };
+    struct hvsim_msg_status st;
+    const char *body;
+    size_t blen;
+    int rc = call(a, HVSIM_MSG_STATUS, &e, sizeof(e), NULL, 0, &body, &blen);
+
+    if (rc < 0)
+        return rc;
+    memcpy(&st, body, sizeof(st));
+    if (asprintf(text, "vms=%u\nservices=%u\nprocesses=%u\nlisteners=%u\n%.*s", st.nvms, st.nservices, st.nprocs,
+                 st.nlisteners, (int)(blen - sizeof(st)), body + sizeof(st)) < 0)
+        return -ENOMEM;
+    return 0;
+}

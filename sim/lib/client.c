@@ -1,0 +1,492 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * client.c: how a process is attached to the emulated host.
+ *
+ * A process connects to its partition's control socket (HVSIM_DIR/host.sock,
+ * or HVSIM_DIR/vm/<name>.sock for HVSIM_PARTITION=<name>); which socket it came
+ * in on is its identity, never what it claims. It keeps two connections: a
+ * request connection used under one lock for request/reply round trips, and
+ * an event connection (passed to the daemon at HELLO) that a helper thread
+ * reads. The helper applies partition events (pause, reset, power-off) to the
+ * process's sockets while the program sits in read() or epoll_wait(), and it
+ * ends failed non-blocking connects when their time is up.
+ *
+ * After fork() the child has neither connection nor helper: it attaches again
+ * on its first call that needs the daemon.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "proto.h"
+
+#define LIMBO_FILL 2048
+
+struct timer {
+    int q; /* the far end of a failed connect */
+    uint64_t deadline_ns;
+};
+
+static struct {
+    pthread_mutex_t lock; /* the request connection and the attachment */
+    int req_fd;
+    int evt_fd; /* read by the helper */
+    int wake_fd; /* eventfd: a new timer */
+    pid_t pid; /* the process that attached; another pid means we were forked */
+    uint32_t seq;
+    int attached;
+    struct hvsim__attach self;
+    char error[256];
+    pthread_t helper;
+    int helper_started;
+
+    pthread_mutex_t limbo_lock; /* limbo listener and timers */
+    int limbo_l;
+    struct sockaddr_un limbo_sa;
+    socklen_t limbo_salen;
+    struct timer *timers;
+    size_t ntimers, ctimers;
+} C = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .req_fd = -1,
+    .evt_fd = -1,
+    .wake_fd = -1,
+    .limbo_lock = PTHREAD_MUTEX_INITIALIZER,
+    .limbo_l = -1,
+};
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_child(void)
+{
+    /* The child shares the parent's connections; using them would mix the two
+     * processes' messages, so the child drops its copies and attaches anew. The
+     * helper thread does not exist in the child. */
+    pthread_mutex_init(&C.lock, NULL);
+    pthread_mutex_init(&C.limbo_lock, NULL);
+    if (C.req_fd >= 0)
+        close(C.req_fd);
+    if (C.evt_fd >= 0)
+        close(C.evt_fd);
+    if (C.wake_fd >= 0)
+        close(C.wake_fd);
+    if (C.limbo_l >= 0)
+        close(C.limbo_l);
+    C.req_fd = C.evt_fd = C.wake_fd = C.limbo_l = -1;
+    C.attached = 0;
+    C.helper_started = 0;
+    /* Pending failed connects stay with the parent's helper, which owns them. */
+    C.timers = NULL;
+    C.ntimers = C.ctimers = 0;
+    hvsim__sock_atfork_child();
+}
+
+static void install_atfork(void)
+{
+    pthread_atfork(NULL, NULL, atfork_child);
+}
+
+const char *hvsim__attach_error(void)
+{
+    return C.error[0] ? C.error : "not attached";
+}
+
+static void helper_timers(void)
+{
+    uint64_t now = hvsim__now_ns();
+    size_t i = 0;
+
+    pthread_mutex_lock(&C.limbo_lock);
+    while (i < C.ntimers) {
+        if (C.timers[i].deadline_ns <= now) {
+            /* Closing the far end with unread bytes in it is what sets
+             * ECONNRESET (EPOLLERR) on the caller's socket. */
+            close(C.timers[i].q);
+            C.timers[i] = C.timers[--C.ntimers];
+        } else {
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&C.limbo_lock);
+}
+
+static int helper_timeout_ms(void)
+{
+    uint64_t now = hvsim__now_ns(), first = UINT64_MAX;
+    size_t i;
+
+    pthread_mutex_lock(&C.limbo_lock);
+    for (i = 0; i < C.ntimers; i++)
+        if (C.timers[i].deadline_ns < first)
+            first = C.timers[i].deadline_ns;
+    pthread_mutex_unlock(&C.limbo_lock);
+    if (first == UINT64_MAX)
+        return -1;
+    if (first <= now)
+        return 0;
+    return (int)((first - now + 999999) / 1000000);
+}
+
+static void *helper_main(void *arg)
+{
+    int evt = C.evt_fd, wake = C.wake_fd;
+    char *buf = malloc(HVSIM_MSG_MAX);
+    struct pollfd p[2];
+
+    (void)arg;
+    if (buf == NULL)
+        return NULL;
+    p[0] = (struct pollfd){ .fd = evt, .events = POLLIN };
+    p[1] = (struct pollfd){ .fd = wake, .events = POLLIN };
+    for (;;) {
+        int r = poll(p, evt >= 0 ? 2 : 1, helper_timeout_ms());
+
+        if (r < 0 && errno != EINTR)
+            break;
+        if (p[1].revents & POLLIN) {
+            uint64_t v;
+
+            if (read(wake, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                break;
+        }
+        if (evt >= 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+            ssize_t n = hvsim__msg_recv(evt, buf, HVSIM_MSG_MAX, NULL);
+
+            if (n <= 0 && n != -EAGAIN) {
+                /* The daemon is gone. Streams keep working; new calls fail
+                 * with ENETDOWN. Keep serving timers. */
+                p[0].fd = -1;
+                pthread_mutex_lock(&C.lock);
+                C.attached = 0;
+                snprintf(C.error, sizeof(C.error), "the hvsim daemon closed the connection");
+                pthread_mutex_unlock(&C.lock);
+            } else if (n > 0) {
+                struct hvsim_msg_hdr h;
+                struct hvsim_msg_event ev;
+
+                memcpy(&h, buf, sizeof(h));
+                if (h.type == HVSIM_MSG_EVENT && h.status == 0) {
+                    memcpy(&ev, buf + sizeof(h), sizeof(ev));
+                    hvsim__sock_event(&ev.vmid, ev.event);
+                }
+            }
+        }
+        helper_timers();
+    }
+    free(buf);
+    return NULL;
+}
+
+static int control_path(char *out, size_t len, const char **partition)
+{
+    char dir[200];
+    const char *p = getenv("HVSIM_PARTITION");
+    size_t i;
+
+    hvsim__default_dir(dir, sizeof(dir));
+    if (p == NULL || *p == '\0' || strcmp(p, "host") == 0) {
+        *partition = "host";
+        return snprintf(out, len, "%s/host.sock", dir) < (int)len ? 0 : -ENAMETOOLONG;
+    }
+    for (i = 0; p[i]; i++)
+        if (p[i] == '/')
+            return -EINVAL;
+    *partition = p;
+    return snprintf(out, len, "%s/vm/%s.sock", dir, p) < (int)len ? 0 : -ENAMETOOLONG;
+}
+
+/* Called with C.lock held. */
+static int attach_locked(void)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct hvsim_msg_hello hello = { .version = HVSIM_PROTO_VERSION };
+    char *buf = NULL;
+    const char *partition = "host";
+    int req = -1, pair[2] = { -1, -1 }, rc;
+    ssize_t n;
+
+    pthread_once(&atfork_once, install_atfork);
+    if (C.attached && C.pid == getpid())
+        return 0;
+    if (C.req_fd >= 0) {
+        close(C.req_fd);
+        C.req_fd = -1;
+    }
+    rc = control_path(sa.sun_path, sizeof(sa.sun_path), &partition);
+    if (rc < 0) {
+        snprintf(C.error, sizeof(C.error), "HVSIM_PARTITION/HVSIM_DIR: invalid partition name or folder too long");
+        return -ENETDOWN;
+    }
+    req = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (req < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    if (connect(req, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        snprintf(C.error, sizeof(C.error), "cannot reach the hvsim daemon at %s (partition %s): %s", sa.sun_path,
+                 partition, strerror(errno));
+        rc = -ENETDOWN;
+        goto out;
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    rc = hvsim__msg_send(req, HVSIM_MSG_HELLO, 0, ++C.seq, &hello, sizeof(hello), NULL, 0, pair[1]);
+    close(pair[1]);
+    pair[1] = -1;
+    if (rc < 0)
+        goto fail;
+    buf = malloc(HVSIM_MSG_MAX);
+    if (buf == NULL) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    n = hvsim__msg_recv(req, buf, HVSIM_MSG_MAX, NULL);
+    if (n <= 0) {
+        rc = n == 0 ? -ENETDOWN : (int)n;
+        goto fail;
+    }
+    {
+        struct hvsim_msg_hdr h;
+        struct hvsim_msg_hello_reply r;
+
+        memcpy(&h, buf, sizeof(h));
+        if (h.type != HVSIM_MSG_HELLO_REPLY || h.status < 0) {
+            rc = h.status < 0 ? h.status : -EPROTO;
+            snprintf(C.error, sizeof(C.error), "the hvsim daemon refused partition %s: %s", partition,
+                     h.len ? buf + sizeof(h) : hvsim_strerror(rc));
+            rc = -ENETDOWN;
+            goto out;
+        }
+        memcpy(&r, buf + sizeof(h), sizeof(r));
+        C.self.self = r.self;
+        C.self.host = r.host;
+        memcpy(C.self.name, r.name, sizeof(C.self.name));
+        C.self.name[sizeof(C.self.name) - 1] = '\0';
+        C.self.is_host = (int)r.is_host;
+        C.self.cid = r.cid;
+        C.self.instance = r.instance;
+        C.self.win_timeout_ms = r.win_timeout_ms;
+        C.self.linux_timeout_ms = r.linux_timeout_ms;
+        C.self.timeout_clamp = r.timeout_clamp;
+    }
+    if (C.evt_fd >= 0)
+        close(C.evt_fd);
+    C.evt_fd = pair[0];
+    pair[0] = -1;
+    if (C.wake_fd < 0)
+        C.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    C.req_fd = req;
+    req = -1;
+    C.pid = getpid();
+    C.attached = 1;
+    C.error[0] = '\0';
+    if (!C.helper_started) {
+        pthread_attr_t attr;
+        sigset_t all, old;
+
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        /* The helper must never take the program's signals. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        if (pthread_create(&C.helper, &attr, helper_main, NULL) == 0)
+            C.helper_started = 1;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        pthread_attr_destroy(&attr);
+    }
+    free(buf);
+    return 0;
+fail:
+    snprintf(C.error, sizeof(C.error), "attaching to the hvsim daemon failed: %s", strerror(-rc));
+    rc = -ENETDOWN;
+out:
+    free(buf);
+    if (req >= 0)
+        close(req);
+    if (pair[0] >= 0)
+        close(pair[0]);
+    if (pair[1] >= 0)
+        close(pair[1]);
+    return rc;
+}
+
+int hvsim__attach_get(struct hvsim__attach *out)
+{
+    int rc;
+
+    pthread_mutex_lock(&C.lock);
+    rc = attach_locked();
+    if (rc == 0 && out)
+        *out = C.self;
+    pthread_mutex_unlock(&C.lock);
+    return rc;
+}
+
+int hvsim__request(unsigned type, const void *body, size_t blen, unsigned want_type, void *reply, size_t rlen,
+                   int32_t *status)
+{
+    char *buf = NULL;
+    uint32_t seq;
+    int rc;
+
+    pthread_mutex_lock(&C.lock);
+    rc = attach_locked();
+    if (rc < 0)
+        goto out;
+    seq = ++C.seq;
+    rc = hvsim__msg_send(C.req_fd, type, 0, seq, body, blen, NULL, 0, -1);
+    if (rc < 0) {
+        C.attached = 0;
+        rc = -ENETDOWN;
+        snprintf(C.error, sizeof(C.error), "the hvsim daemon is gone");
+        goto out;
+    }
+    buf = malloc(HVSIM_MSG_MAX);
+    if (buf == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (;;) {
+        struct hvsim_msg_hdr h;
+        ssize_t n = hvsim__msg_recv(C.req_fd, buf, HVSIM_MSG_MAX, NULL);
+
+        if (n <= 0) {
+            C.attached = 0;
+            snprintf(C.error, sizeof(C.error), "the hvsim daemon is gone");
+            rc = -ENETDOWN;
+            goto out;
+        }
+        memcpy(&h, buf, sizeof(h));
+        if (h.seq != seq)
+            continue; /* a late reply to an abandoned request */
+        if (h.status == 0 && h.type != want_type) {
+            rc = -EPROTO;
+            goto out;
+        }
+        *status = h.status;
+        if (reply) {
+            size_t take = h.len < rlen ? h.len : rlen;
+
+            memset(reply, 0, rlen);
+            memcpy(reply, buf + sizeof(h), take);
+        }
+        rc = 0;
+        break;
+    }
+out:
+    pthread_mutex_unlock(&C.lock);
+    free(buf);
+    return rc;
+}
+
+int hvsim__notify(unsigned type, const void *body, size_t blen)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&C.lock);
+    if (C.attached && C.pid == getpid())
+        rc = hvsim__msg_send(C.req_fd, type, 0, ++C.seq, body, blen, NULL, 0, -1);
+    pthread_mutex_unlock(&C.lock);
+    return rc;
+}
+
+/* Called with C.limbo_lock held: the process's private listener that failed
+ * connects are parked on, created on first use. */
+static int limbo_listener(void)
+{
+    int len;
+
+    if (C.limbo_l >= 0)
+        return 0;
+    C.limbo_l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (C.limbo_l < 0)
+        return -errno;
+    memset(&C.limbo_sa, 0, sizeof(C.limbo_sa));
+    C.limbo_sa.sun_family = AF_UNIX;
+    /* Abstract name: it vanishes with the process, so a crash leaves nothing. */
+    len = snprintf(C.limbo_sa.sun_path + 1, sizeof(C.limbo_sa.sun_path) - 1, "hvsim-limbo-%016llx-%d",
+                   (unsigned long long)C.self.instance, (int)getpid());
+    C.limbo_salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len);
+    if (bind(C.limbo_l, (struct sockaddr *)&C.limbo_sa, C.limbo_salen) < 0 || listen(C.limbo_l, 64) < 0) {
+        int e = -errno;
+
+        close(C.limbo_l);
+        C.limbo_l = -1;
+        return e;
+    }
+    return 0;
+}
+
+int hvsim__limbo(int fd, uint32_t after_ms)
+{
+    char fill[LIMBO_FILL];
+    int rc, q = -1, one = 1;
+
+    memset(fill, 0, sizeof(fill));
+    pthread_mutex_lock(&C.limbo_lock);
+    rc = limbo_listener();
+    if (rc < 0)
+        goto out;
+    /* The lock keeps another thread's limbo connect from being the one we accept. */
+    if (connect(fd, (struct sockaddr *)&C.limbo_sa, C.limbo_salen) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    q = accept4(C.limbo_l, NULL, NULL, SOCK_CLOEXEC);
+    if (q < 0) {
+        rc = -errno;
+        goto out;
+    }
+    /* AF_UNIX charges queued bytes to the sender until the receiver reads
+     * them: with the smallest send buffer and one unread packet in q, fd is
+     * not writable, as a connect in progress should not be. */
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &one, sizeof(one));
+    if (send(fd, fill, sizeof(fill), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if (after_ms == 0) {
+        close(q);
+        q = -1;
+        rc = 0;
+        goto out;
+    }
+    if (C.ntimers == C.ctimers) {
+        size_t nc = C.ctimers ? C.ctimers * 2 : 16;
+        struct timer *t = realloc(C.timers, nc * sizeof(*t));
+
+        if (t == NULL) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        C.timers = t;
+        C.ctimers = nc;
+    }
+    C.timers[C.ntimers++] = (struct timer){ q, hvsim__now_ns() + (uint64_t)after_ms * 1000000u };
+    q = -1;
+    rc = 0;
+    if (C.wake_fd >= 0) {
+        uint64_t v = 1;
+
+        if (write(C.wake_fd, &v, sizeof(v)) < 0)
+            rc = 0; /* a wake already pending does the same */
+    }
+out:
+    pthread_mutex_unlock(&C.limbo_lock);
+    if (q >= 0)
+        close(q);
+    return rc;
+}

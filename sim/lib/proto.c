@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * proto.c: sending, receiving and validating the control messages of
+ * proto.h, and signing the connection ticket. Shared by libhvsim and hvsimd,
+ * so both ends check lengths the same way.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "proto.h"
+
+static const struct {
+    const char *name;
+    size_t size;
+    int variable;
+} msg_table[HVSIM_MSG_COUNT] = {
+    [HVSIM_MSG_NONE] = { "NONE", 0, 0 },
+#define X(name, type, var) [HVSIM_MSG_##name] = { #name, sizeof(type), var },
+    HVSIM_MSG_MAP(X)
+#undef X
+};
+
+size_t hvsim__msg_size(unsigned type)
+{
+    return type < HVSIM_MSG_COUNT ? msg_table[type].size : 0;
+}
+
+int hvsim__msg_variable(unsigned type)
+{
+    return type < HVSIM_MSG_COUNT ? msg_table[type].variable : 0;
+}
+
+const char *hvsim__msg_name(unsigned type)
+{
+    return type > HVSIM_MSG_NONE && type < HVSIM_MSG_COUNT ? msg_table[type].name : "UNKNOWN";
+}
+
+int hvsim__msg_check(const void *buf, size_t n)
+{
+    struct hvsim_msg_hdr h;
+    size_t want;
+
+    if (n < sizeof(h))
+        return -EPROTO;
+    memcpy(&h, buf, sizeof(h));
+    if (h.type == HVSIM_MSG_NONE || h.type >= HVSIM_MSG_COUNT)
+        return -EPROTO;
+    if ((size_t)h.len != n - sizeof(h))
+        return -EPROTO;
+    /* A failed reply may be the header and an error text only. */
+    if (h.status < 0)
+        return 0;
+    want = msg_table[h.type].size;
+    if (msg_table[h.type].variable ? h.len < want : h.len != want)
+        return -EPROTO;
+    return 0;
+}
+
+int hvsim__msg_send(int fd, unsigned type, int32_t status, uint32_t seq, const void *body, size_t blen,
+                    const void *extra, size_t elen, int pass_fd)
+{
+    struct hvsim_msg_hdr h = { .type = (uint16_t)type, .status = status, .seq = seq };
+    struct iovec iov[3];
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct msghdr m = { .msg_iov = iov, .msg_iovlen = 0 };
+    ssize_t r;
+
+    if (sizeof(h) + blen + elen > HVSIM_MSG_MAX)
+        return -EMSGSIZE;
+    h.len = (uint32_t)(blen + elen);
+    iov[m.msg_iovlen++] = (struct iovec){ &h, sizeof(h) };
+    if (blen)
+        iov[m.msg_iovlen++] = (struct iovec){ (void *)body, blen };
+    if (elen)
+        iov[m.msg_iovlen++] = (struct iovec){ (void *)extra, elen };
+    if (pass_fd >= 0) {
+        struct cmsghdr *c;
+
+        memset(&ctl, 0, sizeof(ctl));
+        m.msg_control = ctl.buf;
+        m.msg_controllen = sizeof(ctl.buf);
+        c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+    }
+    do
+        r = sendmsg(fd, &m, MSG_NOSIGNAL);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return -errno;
+    return 0;
+}
+
+ssize_t hvsim__msg_recv(int fd, void *buf, size_t cap, int *got_fd)
+{
+    struct iovec iov = { buf, cap };
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int) * 4)];
+    } ctl;
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+    struct cmsghdr *c;
+    ssize_t r;
+    int rc;
+
+    if (got_fd)
+        *got_fd = -1;
+    do
+        r = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return -errno;
+    /* Keep at most one passed fd, and only where the caller asked for one:
+     * anything else a peer sends is closed, never leaked. */
+    for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            size_t k, nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+            for (k = 0; k < nfd; k++) {
+                int pfd;
+
+                memcpy(&pfd, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+                if (got_fd && *got_fd < 0)
+                    *got_fd = pfd;
+                else
+                    close(pfd);
+            }
+        }
+    }
+    if (r == 0)
+        return 0;
+    rc = (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? -EPROTO : hvsim__msg_check(buf, (size_t)r);
+    if (rc < 0) {
+        if (got_fd && *got_fd >= 0) {
+            close(*got_fd);
+            *got_fd = -1;
+        }
+        return rc;
+    }
+    return r;
+}
+
+void hvsim__ticket_sign(struct hvsim_ticket *t, const uint8_t key[16])
+{
+    hvsim__siphash128(key, t, offsetof(struct hvsim_ticket, mac), t->mac);
+}
+
+int hvsim__ticket_verify(const struct hvsim_ticket *t, const uint8_t key[16])
+{
+    uint8_t mac[16];
+    uint8_t diff = 0;
+    size_t i;
+
+    if (t->magic != HVSIM_TICKET_MAGIC || t->version != HVSIM_PROTO_VERSION)
+        return -EPROTO;
+    hvsim__siphash128(key, t, offsetof(struct hvsim_ticket, mac), mac);
+    for (i = 0; i < sizeof(mac); i++)
+        diff |= (uint8_t)(mac[i] ^ t->mac[i]);
+    return diff ? -EACCES : 0;
+}

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * proto.h: the wire format between libhvsim and hvsimd, defined once for both.
+ *
+ * Every control connection is an AF_UNIX SOCK_SEQPACKET socket, so one packet
+ * is one message: a fixed header and a fixed body per type (HVSIM_MSG_MAP).
+ * Both ends run on one machine, so fields are in native byte order. A body's
+ * length must equal its type's size exactly, except the types marked
+ * variable, which carry an array or text after a fixed part; the receiver
+ * checks every length before it reads a field (proto_check).
+ *
+ * The ticket is the other wire object: the first bytes a connecting process
+ * writes on a new stream, so the accepting process can check, with the key
+ * the daemon gave its listener, that the daemon authorised this connection
+ * and which addresses each side reports (design-notes section 6).
+ */
+#ifndef HVSIM_PROTO_H
+#define HVSIM_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hvsim/hvsim.h"
+
+#define HVSIM_PROTO_VERSION 1
+#define HVSIM_MSG_MAX (256 * 1024)
+#define HVSIM_UNAME_MAX 108 /* sizeof(sun_path) */
+
+/* X(name, body struct, variable-length) */
+#define HVSIM_MSG_MAP(X)                              \
+    X(HELLO, struct hvsim_msg_hello, 0)               \
+    X(HELLO_REPLY, struct hvsim_msg_hello_reply, 0)   \
+    X(BIND, struct hvsim_msg_bind, 0)                 \
+    X(BIND_REPLY, struct hvsim_msg_bind_reply, 0)     \
+    X(UNBIND, struct hvsim_msg_unbind, 0)             \
+    X(LISTEN, struct hvsim_msg_listen, 0)             \
+    X(LISTEN_REPLY, struct hvsim_msg_listen_reply, 0) \
+    X(CONNECT, struct hvsim_msg_connect, 0)           \
+    X(CONNECT_REPLY, struct hvsim_msg_connect_reply, 0) \
+    X(EVENT, struct hvsim_msg_event, 0)               \
+    X(STATUS, struct hvsim_msg_status, 1)             \
+    X(VM_ADD, struct hvsim_msg_vm_add, 0)             \
+    X(VM_RM, struct hvsim_msg_vm_ref, 0)              \
+    X(VM_OP, struct hvsim_msg_vm_op, 0)               \
+    X(VM_LIST, struct hvsim_msg_empty, 0)             \
+    X(VM_LIST_REPLY, struct hvsim_msg_count, 1)       \
+    X(VM_INFO, hvsim_vm_info_t, 0)                    \
+    X(SVC_ADD, hvsim_service_info_t, 0)               \
+    X(SVC_RM, struct hvsim_msg_guid, 0)               \
+    X(SVC_LIST, struct hvsim_msg_empty, 0)            \
+    X(SVC_LIST_REPLY, struct hvsim_msg_count, 1)      \
+    X(SVC_IMPORT, struct hvsim_msg_count, 1)          \
+    X(HCS_SET, struct hvsim_msg_hcs_set, 0)           \
+    X(SETTING_GET, struct hvsim_msg_setting, 0)       \
+    X(SETTING_SET, struct hvsim_msg_setting, 0)       \
+    X(SETTING_LIST, struct hvsim_msg_empty, 0)        \
+    X(SETTING_REPLY, struct hvsim_msg_setting, 1)
+
+enum hvsim_msg_type {
+    HVSIM_MSG_NONE = 0,
+#define X(name, type, var) HVSIM_MSG_##name,
+    HVSIM_MSG_MAP(X)
+#undef X
+    HVSIM_MSG_COUNT
+};
+
+struct hvsim_msg_hdr {
+    uint16_t type;
+    uint16_t flags;
+    int32_t status; /* replies: 0 or -errno */
+    uint32_t seq; /* a reply echoes its request's */
+    uint32_t len; /* body bytes after the header */
+};
+
+/* Personalities: how a socket speaks (hvsim_socket's domain decides). */
+enum hvsim_personality {
+    HVSIM_PERS_WINDOWS = 0, /* AF_HYPERV */
+    HVSIM_PERS_LINUX = 1, /* AF_VSOCK in a VM: a Linux guest over hv_sock */
+    HVSIM_PERS_VSOCK_HOST = 2, /* AF_VSOCK on the host: KVM-style, VMs by CID */
+};
+
+/* Socket flags carried to the daemon and to the peer. */
+#define HVSIM_SF_SUSPEND 0x1 /* HVSOCKET_CONNECTED_SUSPEND */
+#define HVSIM_SF_HIGH_VTL 0x2
+#define HVSIM_SF_PRIVILEGED 0x4 /* the process may bind vsock ports <= 1023 */
+
+struct hvsim_msg_empty {
+    uint32_t unused;
+};
+
+struct hvsim_msg_hello {
+    uint32_t version;
+    uint32_t pad;
+};
+
+struct hvsim_msg_hello_reply {
+    GUID self; /* this process's partition */
+    GUID host; /* the host partition's id */
+    char name[HVSIM_NAME_MAX];
+    uint32_t is_host;
+    uint32_t cid; /* the partition's vsock CID (2 for the host) */
+    uint64_t instance; /* random per daemon run; names listeners */
+    uint32_t win_timeout_ms; /* HVSOCKET_CONNECT_TIMEOUT default */
+    uint32_t linux_timeout_ms; /* SO_VM_SOCKETS_CONNECT_TIMEOUT default */
+    uint32_t timeout_clamp; /* 1: values above the maximum are clamped, 0: EINVAL */
+    uint32_t pad;
+};
+
+struct hvsim_msg_bind {
+    uint32_t personality;
+    uint32_t flags;
+    GUID vmid;
+    GUID svc;
+};
+
+struct hvsim_msg_bind_reply {
+    uint64_t bind_id;
+    GUID vmid; /* as getsockname reports it */
+    GUID svc;
+};
+
+struct hvsim_msg_unbind {
+    uint64_t bind_id;
+};
+
+struct hvsim_msg_listen {
+    uint64_t bind_id;
+    uint32_t backlog;
+    uint32_t flags;
+    char uname[HVSIM_UNAME_MAX]; /* abstract AF_UNIX name, leading NUL omitted */
+};
+
+struct hvsim_msg_listen_reply {
+    uint8_t key[16];
+};
+
+struct hvsim_msg_connect {
+    uint64_t bind_id; /* 0: not bound */
+    uint32_t personality;
+    uint32_t flags;
+    uint32_t timeout_ms; /* 0: the personality's default */
+    uint32_t pad;
+    GUID vmid;
+    GUID svc;
+};
+
+enum hvsim_verdict {
+    HVSIM_VERDICT_OK = 0,
+    HVSIM_VERDICT_REFUSE = 1, /* fail now with status */
+    HVSIM_VERDICT_NOANSWER = 2, /* nobody answers: fail with ETIMEDOUT after timeout_ms */
+};
+
+/* The ticket the connector writes first on a new stream (see the top of the file). */
+#define HVSIM_TICKET_MAGIC 0x6b746876u /* "vhtk" */
+struct hvsim_ticket {
+    uint32_t magic;
+    uint32_t version;
+    uint64_t conn_id;
+    uint64_t expires_ns; /* CLOCK_MONOTONIC */
+    GUID local_vmid; /* what the acceptor's getsockname reports */
+    GUID local_svc;
+    GUID peer_vmid; /* what the acceptor's getpeername reports */
+    GUID peer_svc;
+    GUID peer_partition; /* the connector's partition */
+    uint32_t peer_cid; /* the connector's vsock CID */
+    uint32_t peer_flags; /* the connector's HVSIM_SF_* */
+    uint8_t mac[16]; /* SipHash-2-4-128 of the fields above, keyed by the listener's key */
+};
+
+struct hvsim_msg_connect_reply {
+    uint32_t verdict;
+    uint32_t timeout_ms; /* NOANSWER: how long the caller waits; OK: what to do if the listener vanished */
+    int32_t error; /* REFUSE: the -errno the caller gets */
+    uint32_t pad;
+    GUID local_vmid; /* connector's getsockname */
+    GUID local_svc;
+    GUID peer_vmid; /* connector's getpeername */
+    GUID peer_svc;
+    GUID peer_partition;
+    uint32_t peer_cid;
+    uint32_t peer_flags; /* the listener's HVSIM_SF_* */
+    char uname[HVSIM_UNAME_MAX];
+    struct hvsim_ticket ticket;
+};
+
+enum hvsim_event {
+    HVSIM_EV_PAUSE = 1,
+    HVSIM_EV_RESUME = 2,
+    HVSIM_EV_RESET = 3, /* connections of the VM break */
+    HVSIM_EV_OFF = 4, /* connections of the VM break */
+    HVSIM_EV_REMOVED = 5,
+};
+
+struct hvsim_msg_event {
+    GUID vmid;
+    uint32_t event;
+    uint32_t pad;
+};
+
+struct hvsim_msg_status {
+    uint32_t nvms;
+    uint32_t nservices;
+    uint32_t nprocs;
+    uint32_t nlisteners;
+    /* followed by free text */
+};
+
+struct hvsim_msg_vm_add {
+    char name[HVSIM_NAME_MAX];
+    GUID id;
+    uint32_t has_id;
+    uint32_t kind;
+};
+
+struct hvsim_msg_vm_ref {
+    char ref[HVSIM_NAME_MAX]; /* name or GUID text */
+};
+
+struct hvsim_msg_vm_op {
+    char ref[HVSIM_NAME_MAX];
+    char op[16];
+};
+
+struct hvsim_msg_count {
+    uint32_t count;
+    uint32_t pad;
+    /* followed by count entries */
+};
+
+struct hvsim_msg_guid {
+    GUID id;
+};
+
+struct hvsim_msg_hcs_set {
+    char vm[HVSIM_NAME_MAX];
+    hvsim_hcs_service_t svc;
+};
+
+struct hvsim_msg_setting {
+    char name[64];
+    char value[192];
+    /* SETTING_REPLY to SETTING_LIST: followed by "name=value\n" text */
+};
+
+/* Body size of a type, and whether more may follow. */
+size_t hvsim__msg_size(unsigned type);
+int hvsim__msg_variable(unsigned type);
+const char *hvsim__msg_name(unsigned type);
+/* Validate a received packet: header, known type, exact or minimum length.
+ * Returns 0 or -EPROTO; a reply's error text (status < 0) may follow any body. */
+int hvsim__msg_check(const void *buf, size_t n);
+
+/* Send one message (header + body [+ extra]) with an optional fd. Returns 0 or -errno. */
+int hvsim__msg_send(int fd, unsigned type, int32_t status, uint32_t seq, const void *body, size_t blen,
+                    const void *extra, size_t elen, int pass_fd);
+/* Receive one message into buf (HVSIM_MSG_MAX bytes); *got_fd gets a passed fd or -1.
+ * Returns the packet length, 0 on EOF, or -errno (-EPROTO when malformed). */
+ssize_t hvsim__msg_recv(int fd, void *buf, size_t cap, int *got_fd);
+
+/* Ticket MAC. */
+void hvsim__ticket_sign(struct hvsim_ticket *t, const uint8_t key[16]);
+int hvsim__ticket_verify(const struct hvsim_ticket *t, const uint8_t key[16]);
+
+#endif /* HVSIM_PROTO_H */

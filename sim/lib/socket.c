@@ -1,0 +1,1063 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * socket.c: the Hyper-V socket calls of libhvsim, in two personalities.
+ *
+ * An emulated socket is an AF_UNIX stream socket the library created; its fd
+ * never changes. bind/listen/connect ask the daemon (which partition may reach
+ * which, with what error), then connect the fd straight to the accepting
+ * process's AF_UNIX listener, so no stream byte passes through the daemon.
+ * The connector writes the daemon's signed ticket first; accept() checks it
+ * with the listener's key and learns the addresses both sides report.
+ *
+ * Where AF_UNIX would decide an outcome by accident, the library decides it on
+ * purpose, per personality (README, "Emulation choices"): SHUT_RD is local;
+ * close drains unread data so the peer sees EOF, not ECONNRESET; send after
+ * SHUT_WR is WSAESHUTDOWN on Windows and EPIPE on Linux; MSG_PEEK is refused
+ * as hv_sock refuses it.
+ *
+ * The table of sockets is indexed by fd, in chunks that never move, so the
+ * send/recv path reads one atomic word and makes no extra system call.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "proto.h"
+
+#define CHUNK 1024
+#define NCHUNKS 1024 /* fds up to 1M */
+#define TICKET_WAIT_MS 1000
+#define RECENT_IDS 64
+
+/* Bits of the hot word, read on every send and recv. */
+#define HOT_USED 0x01u
+#define HOT_LINUX 0x02u
+#define HOT_SHUT_RD 0x04u
+#define HOT_SHUT_WR 0x08u
+#define HOT_BROKEN 0x10u /* reset, power-off, pause */
+#define HOT_CONNECTED 0x20u
+
+enum sock_state {
+    S_NEW = 0,
+    S_BOUND,
+    S_LISTENING,
+    S_CONNECTING, /* non-blocking connect that will fail (limbo) */
+    S_CONNECTED,
+    S_FAILED, /* a connect failed and the fd is spent */
+};
+
+struct sock {
+    _Atomic uint32_t hot;
+    uint32_t pers;
+    uint32_t state;
+    dev_t dev; /* identity of the open socket, checked before acting on events */
+    ino_t ino;
+    uint32_t flags; /* HVSIM_SF_* */
+    uint32_t peer_flags;
+    uint32_t timeout_ms; /* 0: default */
+    uint64_t bind_id;
+    GUID local_vmid, local_svc, peer_vmid, peer_svc, peer_partition;
+    uint32_t peer_cid;
+    uint8_t key[16];
+    int async_err; /* what SO_ERROR reports once the failure is due */
+    uint64_t due_ns;
+    uint64_t recent[RECENT_IDS]; /* listener: tickets already used */
+    unsigned nrecent;
+    uint64_t vsock_buf[3]; /* SO_VM_SOCKETS_BUFFER_SIZE, _MIN_, _MAX_ */
+};
+
+static struct sock *_Atomic chunks[NCHUNKS];
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct sock *slot(int fd, int create)
+{
+    struct sock *c;
+
+    if (fd < 0 || fd >= CHUNK * NCHUNKS)
+        return NULL;
+    c = atomic_load_explicit(&chunks[fd / CHUNK], memory_order_acquire);
+    if (c == NULL && create) {
+        pthread_mutex_lock(&table_lock);
+        c = atomic_load_explicit(&chunks[fd / CHUNK], memory_order_acquire);
+        if (c == NULL) {
+            c = calloc(CHUNK, sizeof(*c));
+            if (c)
+                atomic_store_explicit(&chunks[fd / CHUNK], c, memory_order_release);
+        }
+        pthread_mutex_unlock(&table_lock);
+    }
+    return c ? &c[fd % CHUNK] : NULL;
+}
+
+/* The socket of fd, or NULL (ENOTSOCK) when fd is not one of ours. */
+static struct sock *lookup(int fd)
+{
+    struct sock *s = slot(fd, 0);
+
+    if (s == NULL || !(atomic_load_explicit(&s->hot, memory_order_acquire) & HOT_USED))
+        return NULL;
+    return s;
+}
+
+static void hot_set(struct sock *s, uint32_t bits)
+{
+    atomic_fetch_or_explicit(&s->hot, bits, memory_order_acq_rel);
+}
+
+static int register_fd(int fd, uint32_t pers)
+{
+    struct sock *s = slot(fd, 1);
+    struct stat st;
+
+    if (s == NULL)
+        return -ENOMEM;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    atomic_store(&s->hot, 0);
+    memset((char *)s + sizeof(s->hot), 0, sizeof(*s) - sizeof(s->hot));
+    s->pers = pers;
+    s->dev = st.st_dev;
+    s->ino = st.st_ino;
+    s->vsock_buf[0] = 256 * 1024;
+    s->vsock_buf[1] = 128;
+    s->vsock_buf[2] = 256 * 1024;
+    atomic_store(&s->hot, HOT_USED | (pers == HVSIM_PERS_WINDOWS ? 0 : HOT_LINUX));
+    return 0;
+}
+
+static void forget_fd(int fd)
+{
+    struct sock *s = slot(fd, 0);
+
+    if (s)
+        atomic_store(&s->hot, 0);
+}
+
+static int is_windows(const struct sock *s)
+{
+    return s->pers == HVSIM_PERS_WINDOWS;
+}
+
+static uint32_t vm_port(const GUID *g)
+{
+    return g->Data1;
+}
+
+/* ---- addresses ------------------------------------------------------------------ */
+
+/* Validate a caller's address and turn it into (vmid, svc). */
+static int parse_addr(const struct sock *s, const struct sockaddr *addr, socklen_t len, GUID *vmid, GUID *svc,
+                      uint32_t *cid, uint32_t *port)
+{
+    if (addr == NULL)
+        return -EFAULT;
+    if (is_windows(s)) {
+        SOCKADDR_HV a;
+
+        /* Winsock: a name shorter than the address is WSAEFAULT. */
+        if (len < (socklen_t)sizeof(a))
+            return -EFAULT;
+        memcpy(&a, addr, sizeof(a));
+        if (a.Family != AF_HYPERV)
+            return -EAFNOSUPPORT;
+        if (a.Reserved != 0)
+            return -EINVAL;
+        *vmid = a.VmId;
+        *svc = a.ServiceId;
+        return 0;
+    } else {
+        struct sockaddr_vm a;
+
+        /* vsock_addr_cast(): short is EFAULT, wrong family EAFNOSUPPORT. */
+        if (len < (socklen_t)sizeof(a))
+            return -EFAULT;
+        memcpy(&a, addr, sizeof(a));
+        if (a.svm_family != AF_VSOCK)
+            return -EAFNOSUPPORT;
+        if (a.svm_flags & ~VMADDR_FLAG_TO_HOST)
+            return -EINVAL;
+        *cid = a.svm_cid;
+        *port = a.svm_port;
+        *svc = hvsim_guid_from_port(a.svm_port);
+        *vmid = HV_GUID_ZERO;
+        return 0;
+    }
+}
+
+static int put_addr(const struct sock *s, const GUID *vmid, const GUID *svc, uint32_t cid, struct sockaddr *addr,
+                    socklen_t *len)
+{
+    if (addr == NULL || len == NULL)
+        return -EFAULT;
+    if (is_windows(s)) {
+        SOCKADDR_HV a = { .Family = AF_HYPERV, .VmId = *vmid, .ServiceId = *svc };
+
+        if (*len < (socklen_t)sizeof(a))
+            return -EFAULT;
+        memcpy(addr, &a, sizeof(a));
+        *len = sizeof(a);
+    } else {
+        struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_port = vm_port(svc), .svm_cid = cid };
+
+        /* POSIX: truncate to the caller's length and report the full one. */
+        memcpy(addr, &a, *len < (socklen_t)sizeof(a) ? *len : sizeof(a));
+        *len = sizeof(a);
+    }
+    return 0;
+}
+
+/* ---- socket, bind, listen --------------------------------------------------------- */
+
+int hvsim_socket(int domain, int type, int protocol)
+{
+    int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    struct hvsim__attach me;
+    uint32_t pers;
+    int fd, rc;
+
+    if (domain == AF_HYPERV) {
+        if (base != SOCK_STREAM)
+            return hvsim__fail(-ESOCKTNOSUPPORT);
+        /* CPython's test: an unknown protocol is WSAEPROTOTYPE (reference 1.5). */
+        if (protocol != HV_PROTOCOL_RAW)
+            return hvsim__fail(-EPROTOTYPE);
+        pers = HVSIM_PERS_WINDOWS;
+    } else if (domain == AF_VSOCK) {
+        if (base != SOCK_STREAM)
+            return hvsim__fail(-ESOCKTNOSUPPORT);
+        if (protocol != 0 && protocol != PF_VSOCK)
+            return hvsim__fail(-EPROTONOSUPPORT);
+        pers = HVSIM_PERS_LINUX;
+    } else {
+        return hvsim__fail(-EAFNOSUPPORT);
+    }
+    /* Without a host to talk to, socket() fails as it does on Windows without
+     * Hyper-V: WSAENETDOWN (reference 4.4). */
+    rc = hvsim__attach_get(&me);
+    if (rc < 0)
+        return hvsim__fail(rc);
+    if (pers == HVSIM_PERS_LINUX && me.is_host)
+        pers = HVSIM_PERS_VSOCK_HOST;
+    fd = socket(AF_UNIX, SOCK_STREAM | (type & (SOCK_NONBLOCK | SOCK_CLOEXEC)), 0);
+    if (fd < 0)
+        return hvsim__fail(-errno);
+    rc = register_fd(fd, pers);
+    if (rc < 0) {
+        close(fd);
+        return hvsim__fail(rc);
+    }
+    return fd;
+}
+
+static int has_bind_service_cap(void)
+{
+    struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct d[2];
+
+    if (syscall(SYS_capget, &h, d) < 0)
+        return 0;
+    return (d[CAP_NET_BIND_SERVICE / 32].effective >> (CAP_NET_BIND_SERVICE % 32)) & 1;
+}
+
+int hvsim_bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    struct sock *s = lookup(fd);
+    struct hvsim_msg_bind m = { 0 };
+    struct hvsim_msg_bind_reply r;
+    uint32_t cid = 0, port = 0;
+    int32_t status;
+    int rc;
+
+    if (s == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    rc = parse_addr(s, addr, len, &m.vmid, &m.svc, &cid, &port);
+    if (rc < 0)
+        return hvsim__fail(rc);
+    if (s->state != S_NEW)
+        return hvsim__fail(-EINVAL);
+    if (!is_windows(s)) {
+        /* hv_sock's local CID is VMADDR_CID_ANY: it is the only CID a guest
+         * socket may bind (reference 3.1). A host-side vsock socket binds ANY
+         * or the host CID. */
+        if (cid != VMADDR_CID_ANY && !(s->pers == HVSIM_PERS_VSOCK_HOST && cid == VMADDR_CID_HOST))
+            return hvsim__fail(-EADDRNOTAVAIL);
+        if (port != VMADDR_PORT_ANY && port <= 1023 && !has_bind_service_cap())
+            return hvsim__fail(-EACCES);
+        if (port == VMADDR_PORT_ANY)
+            m.svc = HV_GUID_ZERO; /* the daemon picks a free port */
+    }
+    m.personality = s->pers;
+    m.flags = s->flags;
+    rc = hvsim__request(HVSIM_MSG_BIND, &m, sizeof(m), HVSIM_MSG_BIND_REPLY, &r, sizeof(r), &status);
+    if (rc < 0)
+        return hvsim__fail(rc);
+    if (status < 0)
+        return hvsim__fail(status);
+    s->bind_id = r.bind_id;
+    s->local_vmid = r.vmid;
+    s->local_svc = r.svc;
+    s->state = S_BOUND;
+    return 0;
+}
+
+int hvsim_listen(int fd, int backlog)
+{
+    struct sock *s = lookup(fd);
+    struct hvsim_msg_listen m = { 0 };
+    struct hvsim_msg_listen_reply r;
+    struct hvsim__attach me;
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    socklen_t salen;
+    int32_t status;
+    int rc, n;
+
+    if (s == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    if (s->state == S_LISTENING)
+        return listen(fd, backlog) < 0 ? hvsim__fail(-errno) : 0;
+    /* Winsock and vsock_listen() both refuse an unbound or connected socket with EINVAL. */
+    if (s->state != S_BOUND)
+        return hvsim__fail(-EINVAL);
+    rc = hvsim__attach_get(&me);
+    if (rc < 0)
+        return hvsim__fail(rc);
+    n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "hvsim-%016llx-%llu", (unsigned long long)me.instance,
+                 (unsigned long long)s->bind_id);
+    salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    if (bind(fd, (struct sockaddr *)&sa, salen) < 0 || listen(fd, backlog) < 0)
+        return hvsim__fail(-errno);
+    m.bind_id = s->bind_id;
+    m.backlog = backlog < 0 ? 0 : (uint32_t)backlog;
+    m.flags = s->flags;
+    memcpy(m.uname, sa.sun_path + 1, (size_t)n);
+    rc = hvsim__request(HVSIM_MSG_LISTEN, &m, sizeof(m), HVSIM_MSG_LISTEN_REPLY, &r, sizeof(r), &status);
+    if (rc < 0)
+        return hvsim__fail(rc);
+    if (status < 0)
+        return hvsim__fail(status);
+    memcpy(s->key, r.key, sizeof(s->key));
+    s->state = S_LISTENING;
+    return 0;
+}
+
+/* ---- accept ----------------------------------------------------------------------- */
+
+/* Read exactly one ticket from a new stream: the connector writes it right
+ * after connecting, so it is almost always there already. */
+static int read_ticket(int c, struct hvsim_ticket *t)
+{
+    size_t got = 0;
+    uint64_t end = hvsim__now_ns() + (uint64_t)TICKET_WAIT_MS * 1000000u;
+
+    while (got < sizeof(*t)) {
+        ssize_t r = recv(c, (char *)t + got, sizeof(*t) - got, MSG_DONTWAIT);
+
+        if (r > 0) {
+            got += (size_t)r;
+            continue;
+        }
+        if (r == 0)
+            return -ECONNABORTED;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return -errno;
+        {
+            uint64_t now = hvsim__now_ns();
+            struct pollfd p = { .fd = c, .events = POLLIN };
+
+            if (now >= end)
+                return -ETIMEDOUT;
+            if (poll(&p, 1, (int)((end - now) / 1000000u) + 1) < 0 && errno != EINTR)
+                return -errno;
+        }
+    }
+    return 0;
+}
+
+static int ticket_fresh(struct sock *l, const struct hvsim_ticket *t)
+{
+    unsigned i;
+
+    if (t->expires_ns < hvsim__now_ns())
+        return 0;
+    for (i = 0; i < l->nrecent && i < RECENT_IDS; i++)
+        if (l->recent[i] == t->conn_id)
+            return 0;
+    l->recent[l->nrecent++ % RECENT_IDS] = t->conn_id;
+    return 1;
+}
+
+int hvsim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    struct sock *l = lookup(fd), *s;
+    struct hvsim_ticket t;
+    int c, rc;
+
+    if (l == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    if (l->state != S_LISTENING)
+        return hvsim__fail(-EINVAL);
+    if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
+        return hvsim__fail(-EINVAL);
+    if (addr != NULL && len == NULL)
+        return hvsim__fail(-EFAULT);
+    for (;;) {
+        c = accept4(fd, NULL, NULL, flags);
+        if (c < 0)
+            return hvsim__fail(-errno);
+        rc = read_ticket(c, &t);
+        if (rc == 0)
+            rc = hvsim__ticket_verify(&t, l->key);
+        if (rc == 0 && !ticket_fresh(l, &t))
+            rc = -EACCES;
+        if (rc == 0)
+            break;
+        /* Not a connection the daemon authorised, or one whose connector went
+         * away: drop it and wait for the next, as the kernel would never have
+         * queued it. */
+        if (HVSIM_DEBUG)
+            fprintf(stderr, "hvsim: dropped an unauthorised connection: %s\n", hvsim_strerror(rc));
+        close(c);
+    }
+    rc = register_fd(c, l->pers);
+    if (rc < 0) {
+        close(c);
+        return hvsim__fail(rc);
+    }
+    s = lookup(c);
+    s->state = S_CONNECTED;
+    s->flags = l->flags;
+    s->timeout_ms = l->timeout_ms;
+    s->local_vmid = t.local_vmid;
+    s->local_svc = t.local_svc;
+    s->peer_vmid = t.peer_vmid;
+    s->peer_svc = t.peer_svc;
+    s->peer_partition = t.peer_partition;
+    s->peer_cid = t.peer_cid;
+    s->peer_flags = t.peer_flags;
+    hot_set(s, HOT_CONNECTED);
+    if (addr != NULL) {
+        rc = put_addr(s, &s->peer_vmid, &s->peer_svc, s->peer_cid, addr, len);
+        if (rc < 0) {
+            forget_fd(c);
+            close(c);
+            return hvsim__fail(rc);
+        }
+    }
+    return c;
+}
+
+int hvsim_accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    return hvsim_accept4(fd, addr, len, 0);
+}
+
+/* ---- connect ---------------------------------------------------------------------- */
+
+static int wait_ms(uint32_t ms)
+{
+    uint64_t end = hvsim__now_ns() + (uint64_t)ms * 1000000u;
+
+    for (;;) {
+        uint64_t now = hvsim__now_ns();
+
+        if (now >= end)
+            return 0;
+        /* A signal interrupts a blocking connect, as in vsock_connect(). */
+        if (poll(NULL, 0, (int)((end - now + 999999) / 1000000u)) < 0 && errno == EINTR)
+            return -EINTR;
+    }
+}
+
+static int connect_fail(struct sock *s, int fd, int err, uint32_t after_ms, int nonblock)
+{
+    int rc;
+
+    if (!nonblock) {
+        if (after_ms) {
+            rc = wait_ms(after_ms);
+            if (rc < 0)
+                return hvsim__fail(rc);
+        }
+        /* The socket stays unconnected: the caller may try again. */
+        return hvsim__fail(err);
+    }
+    /* A non-blocking connect reports its failure the usual way: EINPROGRESS
+     * now, then EPOLLOUT|EPOLLERR and SO_ERROR. */
+    rc = hvsim__limbo(fd, after_ms);
+    if (rc < 0)
+        return hvsim__fail(rc);
+    s->async_err = err;
+    s->due_ns = hvsim__now_ns() + (uint64_t)after_ms * 1000000u;
+    s->state = S_CONNECTING;
+    return hvsim__fail(-EINPROGRESS);
+}
+
+int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    struct sock *s = lookup(fd);
+    struct hvsim_msg_connect m = { 0 };
+    struct hvsim_msg_connect_reply r;
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    uint32_t cid = 0, port = 0;
+    size_t n;
+    int32_t status;
+    int rc, nonblock;
+
+    if (s == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    switch (s->state) {
+    case S_CONNECTED:
+        return hvsim__fail(-EISCONN);
+    case S_CONNECTING:
+        return hvsim__fail(-EALREADY);
+    case S_LISTENING:
+        return hvsim__fail(-EINVAL);
+    case S_FAILED:
+        /* The fd was spent by a failed non-blocking connect (a listed deviation). */
+        return hvsim__fail(-EISCONN);
+    default:
+        break;
+    }
+    rc = parse_addr(s, addr, len, &m.vmid, &m.svc, &cid, &port);
+    if (rc < 0)
+        return hvsim__fail(rc);
+    nonblock = (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
+    if (s->pers == HVSIM_PERS_LINUX) {
+        /* hv_sock's stream_allow(): only the host, CID 2 (reference 3.1). */
+        if (cid != VMADDR_CID_HOST)
+            return hvsim__fail(-ENETUNREACH);
+        m.vmid = HV_GUID_PARENT;
+    } else if (s->pers == HVSIM_PERS_VSOCK_HOST) {
+        /* The daemon maps the CID to a VM. */
+        m.vmid = HV_GUID_ZERO;
+        m.vmid.Data1 = cid;
+    }
+    m.bind_id = s->bind_id;
+    m.personality = s->pers;
+    m.flags = s->flags;
+    m.timeout_ms = s->timeout_ms;
+    rc = hvsim__request(HVSIM_MSG_CONNECT, &m, sizeof(m), HVSIM_MSG_CONNECT_REPLY, &r, sizeof(r), &status);
+    if (rc < 0)
+        return hvsim__fail(rc);
+    if (status < 0)
+        return hvsim__fail(status);
+    if (r.verdict == HVSIM_VERDICT_REFUSE)
+        return connect_fail(s, fd, r.error < 0 ? r.error : -ECONNREFUSED, 0, nonblock);
+    if (r.verdict == HVSIM_VERDICT_NOANSWER)
+        return connect_fail(s, fd, -ETIMEDOUT, r.timeout_ms, nonblock);
+    if (r.verdict != HVSIM_VERDICT_OK)
+        return hvsim__fail(-EPROTO);
+    n = strnlen(r.uname, sizeof(r.uname));
+    if (n == 0 || n >= sizeof(sa.sun_path) - 1)
+        return hvsim__fail(-EPROTO);
+    memcpy(sa.sun_path + 1, r.uname, n);
+    if (connect(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) < 0) {
+        /* The listener closed after the daemon routed to it, or its backlog is
+         * full: the same as no listener, which the daemon described. */
+        int err = errno;
+
+        if (err == EAGAIN)
+            return connect_fail(s, fd, -ETIMEDOUT, r.timeout_ms, nonblock);
+        return connect_fail(s, fd, r.timeout_ms ? -ETIMEDOUT : -ECONNREFUSED, r.timeout_ms, nonblock);
+    }
+    if (send(fd, &r.ticket, sizeof(r.ticket), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(r.ticket))
+        return hvsim__fail(-ECONNRESET);
+    s->state = S_CONNECTED;
+    s->local_vmid = r.local_vmid;
+    s->local_svc = r.local_svc;
+    s->peer_vmid = r.peer_vmid;
+    s->peer_svc = r.peer_svc;
+    s->peer_partition = r.peer_partition;
+    s->peer_cid = r.peer_cid;
+    s->peer_flags = r.peer_flags;
+    hot_set(s, HOT_CONNECTED);
+    if (nonblock) {
+        /* Winsock says WSAEWOULDBLOCK here, POSIX EINPROGRESS; the fd is
+         * writable at once, as after a fast handshake. */
+        int rcf = hvsim__fail(-EINPROGRESS);
+
+        return rcf;
+    }
+    return 0;
+}
+
+/* ---- data ------------------------------------------------------------------------- */
+
+ssize_t hvsim_send(int fd, const void *buf, size_t len, int flags)
+{
+    struct sock *s = lookup(fd);
+    uint32_t hot;
+    ssize_t r;
+
+    if (s == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    hot = atomic_load_explicit(&s->hot, memory_order_acquire);
+    if (flags & MSG_OOB)
+        return hvsim__fail(-EOPNOTSUPP);
+    if (!(hot & HOT_CONNECTED))
+        return hvsim__fail(-ENOTCONN);
+    if (hot & HOT_SHUT_WR)
+        return hvsim__fail((hot & HOT_LINUX) ? -EPIPE : -ESHUTDOWN);
+    if ((hot & HOT_BROKEN) && !(hot & HOT_LINUX))
+        return hvsim__fail(-ECONNRESET);
+    /* Winsock has no SIGPIPE; a Linux guest program gets one as from vsock. */
+    r = send(fd, buf, len, (flags & ~MSG_DONTROUTE) | ((hot & HOT_LINUX) ? 0 : MSG_NOSIGNAL));
+    if (r < 0) {
+        int err = errno;
+
+        if (err == EPIPE && !(hot & HOT_LINUX))
+            err = ECONNRESET;
+        return hvsim__fail(-err);
+    }
+    return r;
+}
+
+ssize_t hvsim_recv(int fd, void *buf, size_t len, int flags)
+{
+    struct sock *s = lookup(fd);
+    uint32_t hot;
+    ssize_t r;
+
+    if (s == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    hot = atomic_load_explicit(&s->hot, memory_order_acquire);
+    if (flags & (MSG_OOB | MSG_TRUNC | MSG_ERRQUEUE))
+        return hvsim__fail(-EOPNOTSUPP);
+    /* hv_sock has no peek (reference 3.4). */
+    if ((flags & MSG_PEEK) && (hot & HOT_LINUX))
+        return hvsim__fail(-EOPNOTSUPP);
+    if (!(hot & HOT_CONNECTED))
+        return hvsim__fail(-ENOTCONN);
+    if (hot & HOT_SHUT_RD) {
+        /* vsock returns 0 after SHUT_RD; Winsock fails with WSAESHUTDOWN. */
+        if (hot & HOT_LINUX)
+            return 0;
+        return hvsim__fail(-ESHUTDOWN);
+    }
+    r = recv(fd, buf, len, flags);
+    if (r < 0)
+        return hvsim__fail(-errno);
+    return r;
+}
+
+int hvsim_shutdown(int fd, int how)
+{
+    struct sock *s = lookup(fd);
+    uint32_t hot;
+
+    if (s == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+        return hvsim__fail(-EINVAL);
+    hot = atomic_load(&s->hot);
+    if (!(hot & HOT_CONNECTED))
+        return hvsim__fail(-ENOTCONN);
+    /* SHUT_RD stays local: hv_sock sends nothing, and a real AF_UNIX
+     * shutdown would make the peer's writes fail. */
+    if (how == SHUT_RD || how == SHUT_RDWR)
+        hot_set(s, HOT_SHUT_RD);
+    if (how == SHUT_WR || how == SHUT_RDWR) {
+        hot_set(s, HOT_SHUT_WR);
+        /* FIN once; the peer reads its EOF after the buffered data. */
+        if (shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN)
+            return hvsim__fail(-errno);
+    }
+    return 0;
+}
+
+int hvsim_close(int fd)
+{
+    struct sock *s = lookup(fd);
+
+    if (s != NULL) {
+        uint32_t hot = atomic_load(&s->hot);
+
+        if (s->bind_id && (s->state == S_BOUND || s->state == S_LISTENING)) {
+            struct hvsim_msg_unbind u = { s->bind_id };
+
+            (void)hvsim__notify(HVSIM_MSG_UNBIND, &u, sizeof(u));
+        }
+        if (hot & HOT_CONNECTED) {
+            char sink[16384];
+
+            /* Unread data in a closed AF_UNIX socket gives the peer
+             * ECONNRESET; a vsock peer reads EOF. Discard it first. */
+            while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+                ;
+        }
+        forget_fd(fd);
+    }
+    if (close(fd) < 0)
+        return hvsim__fail(-errno);
+    return 0;
+}
+
+/* ---- names and options ------------------------------------------------------------ */
+
+int hvsim_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    struct sock *s = lookup(fd);
+    struct hvsim__attach me;
+    int rc;
+
+    if (s == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    if (s->state == S_NEW || s->state == S_CONNECTING || s->state == S_FAILED) {
+        /* Winsock: unbound is WSAEINVAL; vsock reports (ANY, ANY). */
+        if (is_windows(s))
+            return hvsim__fail(-EINVAL);
+        {
+            GUID any = hvsim_guid_from_port(VMADDR_PORT_ANY);
+
+            rc = put_addr(s, &HV_GUID_ZERO, &any, VMADDR_CID_ANY, addr, len);
+        }
+    } else {
+        uint32_t cid = VMADDR_CID_ANY;
+
+        if (s->pers == HVSIM_PERS_VSOCK_HOST && hvsim__attach_get(&me) == 0)
+            cid = me.cid;
+        rc = put_addr(s, &s->local_vmid, &s->local_svc, cid, addr, len);
+    }
+    return rc < 0 ? hvsim__fail(rc) : 0;
+}
+
+int hvsim_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    struct sock *s = lookup(fd);
+    int rc;
+
+    if (s == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    if (s->state != S_CONNECTED)
+        return hvsim__fail(-ENOTCONN);
+    rc = put_addr(s, &s->peer_vmid, &s->peer_svc, s->peer_cid, addr, len);
+    return rc < 0 ? hvsim__fail(rc) : 0;
+}
+
+/* SO_ERROR: the verdict of a failed non-blocking connect once it is due;
+ * the kernel's own value (ECONNRESET from the parked stream) never shows. */
+static int so_error(struct sock *s, int fd)
+{
+    int e = 0;
+    socklen_t l = sizeof(e);
+
+    if (s->state == S_CONNECTING) {
+        if (hvsim__now_ns() < s->due_ns)
+            return 0;
+        e = -s->async_err;
+        s->async_err = 0;
+        s->state = S_FAILED;
+        (void)getsockopt(fd, SOL_SOCKET, SO_ERROR, &(int){ 0 }, &l);
+        return e;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0)
+        return 0;
+    return e;
+}
+
+static int get_u32(void *val, socklen_t *len, uint32_t v)
+{
+    if (val == NULL || len == NULL || *len < (socklen_t)sizeof(uint32_t))
+        return -EFAULT;
+    memcpy(val, &v, sizeof(v));
+    *len = sizeof(v);
+    return 0;
+}
+
+int hvsim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+    struct sock *s = lookup(fd);
+    int rc;
+
+    if (s == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    if (is_windows(s) && level == HV_PROTOCOL_RAW) {
+        switch (name) {
+        case HVSOCKET_CONNECT_TIMEOUT: {
+            struct hvsim__attach me;
+            uint32_t v = s->timeout_ms;
+
+            if (v == 0 && hvsim__attach_get(&me) == 0)
+                v = me.win_timeout_ms;
+            rc = get_u32(val, len, v);
+            break;
+        }
+        case HVSOCKET_CONNECTED_SUSPEND:
+            rc = get_u32(val, len, (s->flags & HVSIM_SF_SUSPEND) ? 1 : 0);
+            break;
+        case HVSOCKET_HIGH_VTL:
+            rc = get_u32(val, len, (s->flags & HVSIM_SF_HIGH_VTL) ? 1 : 0);
+            break;
+        case HVSOCKET_CONTAINER_PASSTHRU:
+            rc = get_u32(val, len, 0);
+            break;
+        default:
+            rc = -ENOPROTOOPT;
+        }
+    } else if (is_windows(s) && level == HVSIM_WSA_SOL_SOCKET) {
+        switch (name) {
+        case HVSIM_WSA_SO_ERROR:
+            rc = get_u32(val, len, (uint32_t)hvsim_wsa_error(so_error(s, fd)));
+            break;
+        case HVSIM_WSA_SO_TYPE:
+            rc = get_u32(val, len, SOCK_STREAM);
+            break;
+        case HVSIM_WSA_SO_SNDBUF:
+        case HVSIM_WSA_SO_RCVBUF: {
+            int v;
+            socklen_t l = sizeof(v);
+
+            rc = getsockopt(fd, SOL_SOCKET, name == HVSIM_WSA_SO_SNDBUF ? SO_SNDBUF : SO_RCVBUF, &v, &l) < 0
+                     ? -errno
+                     : get_u32(val, len, (uint32_t)v);
+            break;
+        }
+        default:
+            rc = -ENOPROTOOPT;
+        }
+    } else if (!is_windows(s) && level == AF_VSOCK) {
+        switch (name) {
+        case SO_VM_SOCKETS_BUFFER_SIZE:
+        case SO_VM_SOCKETS_BUFFER_MIN_SIZE:
+        case SO_VM_SOCKETS_BUFFER_MAX_SIZE:
+            if (val == NULL || len == NULL || *len < (socklen_t)sizeof(uint64_t)) {
+                rc = -EINVAL;
+                break;
+            }
+            memcpy(val, &s->vsock_buf[name], sizeof(uint64_t));
+            *len = sizeof(uint64_t);
+            rc = 0;
+            break;
+        case SO_VM_SOCKETS_CONNECT_TIMEOUT_OLD:
+        case SO_VM_SOCKETS_CONNECT_TIMEOUT_NEW: {
+            struct hvsim__attach me;
+            uint32_t ms = s->timeout_ms;
+
+            if (ms == 0)
+                ms = hvsim__attach_get(&me) == 0 ? me.linux_timeout_ms : 2000;
+            struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+            if (val == NULL || len == NULL || *len < (socklen_t)sizeof(tv)) {
+                rc = -EINVAL;
+                break;
+            }
+            memcpy(val, &tv, sizeof(tv));
+            *len = sizeof(tv);
+            rc = 0;
+            break;
+        }
+        default:
+            rc = -ENOPROTOOPT;
+        }
+    } else if (!is_windows(s) && level == SOL_SOCKET && name == SO_ERROR) {
+        rc = get_u32(val, len, (uint32_t)so_error(s, fd));
+    } else if (!is_windows(s) && level == SOL_SOCKET && name == SO_DOMAIN) {
+        rc = get_u32(val, len, AF_VSOCK);
+    } else if (!is_windows(s) && level == SOL_SOCKET) {
+        rc = getsockopt(fd, level, name, val, len) < 0 ? -errno : 0;
+    } else {
+        rc = -ENOPROTOOPT;
+    }
+    return rc < 0 ? hvsim__fail(rc) : 0;
+}
+
+static int set_u32(const void *val, socklen_t len, uint32_t *out)
+{
+    if (val == NULL || len < (socklen_t)sizeof(uint32_t))
+        return -EFAULT;
+    memcpy(out, val, sizeof(*out));
+    return 0;
+}
+
+/* The daemon's setting connect_timeout_above_max: clamp, or EINVAL. */
+static int timeout_policy_clamp(void)
+{
+    struct hvsim__attach me;
+
+    return hvsim__attach_get(&me) == 0 && me.timeout_clamp;
+}
+
+int hvsim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+    struct sock *s = lookup(fd);
+    uint32_t v = 0;
+    int rc = 0;
+
+    if (s == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    if (is_windows(s) && level == HV_PROTOCOL_RAW) {
+        rc = set_u32(val, len, &v);
+        if (rc == 0) {
+            switch (name) {
+            case HVSOCKET_CONNECT_TIMEOUT:
+                if (v > HVSOCKET_CONNECT_TIMEOUT_MAX) {
+                    if (!timeout_policy_clamp()) {
+                        rc = -EINVAL;
+                        break;
+                    }
+                    v = HVSOCKET_CONNECT_TIMEOUT_MAX;
+                }
+                s->timeout_ms = v;
+                break;
+            case HVSOCKET_CONNECTED_SUSPEND:
+                s->flags = v ? (s->flags | HVSIM_SF_SUSPEND) : (s->flags & ~HVSIM_SF_SUSPEND);
+                break;
+            case HVSOCKET_HIGH_VTL:
+                s->flags = v ? (s->flags | HVSIM_SF_HIGH_VTL) : (s->flags & ~HVSIM_SF_HIGH_VTL);
+                break;
+            case HVSOCKET_CONTAINER_PASSTHRU:
+                break;
+            default:
+                rc = -ENOPROTOOPT;
+            }
+        }
+    } else if (is_windows(s) && level == HVSIM_WSA_SOL_SOCKET) {
+        rc = set_u32(val, len, &v);
+        if (rc == 0 && (name == HVSIM_WSA_SO_SNDBUF || name == HVSIM_WSA_SO_RCVBUF)) {
+            int iv = (int)v;
+
+            rc = setsockopt(fd, SOL_SOCKET, name == HVSIM_WSA_SO_SNDBUF ? SO_SNDBUF : SO_RCVBUF, &iv, sizeof(iv)) < 0
+                     ? -errno
+                     : 0;
+        } else if (rc == 0) {
+            rc = -ENOPROTOOPT;
+        }
+    } else if (!is_windows(s) && level == AF_VSOCK) {
+        switch (name) {
+        case SO_VM_SOCKETS_BUFFER_SIZE:
+        case SO_VM_SOCKETS_BUFFER_MIN_SIZE:
+        case SO_VM_SOCKETS_BUFFER_MAX_SIZE: {
+            uint64_t b;
+
+            if (val == NULL || len < (socklen_t)sizeof(b)) {
+                rc = -EINVAL;
+                break;
+            }
+            memcpy(&b, val, sizeof(b));
+            s->vsock_buf[name] = b;
+            break;
+        }
+        case SO_VM_SOCKETS_CONNECT_TIMEOUT_OLD:
+        case SO_VM_SOCKETS_CONNECT_TIMEOUT_NEW: {
+            struct timeval tv;
+            uint64_t ms;
+
+            if (val == NULL || len < (socklen_t)sizeof(tv)) {
+                rc = -EINVAL;
+                break;
+            }
+            memcpy(&tv, val, sizeof(tv));
+            /* vsock: a negative or out-of-range timeval is ERANGE-like EDOM. */
+            if (tv.tv_sec < 0 || tv.tv_usec < 0 || tv.tv_usec >= 1000000) {
+                rc = -EDOM;
+                break;
+            }
+            ms = (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+            s->timeout_ms = ms == 0 ? 1 : ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+            break;
+        }
+        default:
+            rc = -ENOPROTOOPT;
+        }
+    } else if (!is_windows(s) && level == SOL_SOCKET && name == SO_RCVLOWAT) {
+        rc = -EOPNOTSUPP; /* mainline hv_sock: notify_set_rcvlowat */
+    } else if (!is_windows(s) && level == SOL_SOCKET) {
+        rc = setsockopt(fd, level, name, val, len) < 0 ? -errno : 0;
+    } else {
+        rc = -ENOPROTOOPT;
+    }
+    return rc < 0 ? hvsim__fail(rc) : 0;
+}
+
+int hvsim_get_local_cid(uint32_t *cid)
+{
+    struct hvsim__attach me;
+    int rc = hvsim__attach_get(&me);
+
+    if (rc < 0)
+        return hvsim__fail(rc);
+    /* hv_sock reports VMADDR_CID_ANY as a guest's own CID (reference 3.1). */
+    *cid = me.is_host ? VMADDR_CID_HOST : VMADDR_CID_ANY;
+    return 0;
+}
+
+int hvsim_self(GUID *vmid, char *name, size_t name_len)
+{
+    struct hvsim__attach me;
+    int rc = hvsim__attach_get(&me);
+
+    if (rc < 0)
+        return rc;
+    if (vmid)
+        *vmid = me.self;
+    if (name && name_len)
+        snprintf(name, name_len, "%s", me.name);
+    return 0;
+}
+
+/* ---- partition events (helper thread) ---------------------------------------------- */
+
+static int still_ours(int fd, const struct sock *s)
+{
+    struct stat st;
+
+    /* The program may have closed the fd with plain close() and the number
+     * been reused: act only on the socket we registered. */
+    return fstat(fd, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino;
+}
+
+void hvsim__sock_event(const GUID *vmid, uint32_t event)
+{
+    struct hvsim__attach me;
+    int in_vm, c, i;
+
+    if (event == HVSIM_EV_RESUME || hvsim__attach_get(&me) < 0)
+        return;
+    in_vm = hvsim_guid_equal(&me.self, vmid);
+    for (c = 0; c < NCHUNKS; c++) {
+        struct sock *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
+
+        if (chunk == NULL)
+            continue;
+        for (i = 0; i < CHUNK; i++) {
+            struct sock *s = &chunk[i];
+            uint32_t hot = atomic_load(&s->hot);
+            int fd = c * CHUNK + i;
+
+            if (!(hot & HOT_USED) || !(hot & HOT_CONNECTED) || (hot & HOT_BROKEN))
+                continue;
+            if (!in_vm && !hvsim_guid_equal(&s->peer_partition, vmid))
+                continue;
+            /* HVSOCKET_CONNECTED_SUSPEND on either end keeps the connection
+             * through a pause (README: emulation choices). */
+            if (event == HVSIM_EV_PAUSE && ((s->flags | s->peer_flags) & HVSIM_SF_SUSPEND))
+                continue;
+            if (!still_ours(fd, s))
+                continue;
+            hot_set(s, HOT_BROKEN);
+            /* shutdown() acts on the socket, so every holder (fork, dup) and
+             * the peer see it: reads return EOF, writes fail. */
+            (void)shutdown(fd, SHUT_RDWR);
+        }
+    }
+}
+
+void hvsim__sock_atfork_child(void)
+{
+    pthread_mutex_init(&table_lock, NULL);
+}

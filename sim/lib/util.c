@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * util.c: small things every part needs: the monotonic clock, random bytes,
+ * the default run folder, and SipHash-2-4 (128-bit output) for ticket MACs.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+uint64_t hvsim__now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int hvsim__random(void *buf, size_t len)
+{
+    uint8_t *p = buf;
+
+    while (len) {
+        ssize_t r = getrandom(p, len, 0);
+
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+const char *hvsim__default_dir(char *buf, size_t len)
+{
+    const char *d = getenv("HVSIM_DIR");
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+    if (d && *d)
+        snprintf(buf, len, "%s", d);
+    else if (xdg && *xdg)
+        snprintf(buf, len, "%s/hvsim", xdg);
+    else
+        snprintf(buf, len, "/tmp/hvsim-%u", (unsigned)getuid());
+    return buf;
+}
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                         \
+    do {                                                                 \
+        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);        \
+        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                           \
+        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                           \
+        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);        \
+    } while (0)
+
+static uint64_t load64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    int i;
+
+    for (i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void store64(uint8_t *p, uint64_t v)
+{
+    int i;
+
+    for (i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+void hvsim__siphash128(const uint8_t key[16], const void *data, size_t len, uint8_t out[16])
+{
+    const uint8_t *in = data;
+    uint64_t k0 = load64(key), k1 = load64(key + 8);
+    uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
+    uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
+    uint64_t b = (uint64_t)len << 56, m;
+    size_t i, left = len & 7;
+    int r;
+
+    v1 ^= 0xee;
+    for (i = 0; i + 8 <= len; i += 8) {
+        m = load64(in + i);
+        v3 ^= m;
+        for (r = 0; r < 2; r++)
+            SIPROUND;
+        v0 ^= m;
+    }
+    for (r = (int)left - 1; r >= 0; r--)
+        b |= (uint64_t)in[i + (size_t)r] << (8 * r);
+    v3 ^= b;
+    for (r = 0; r < 2; r++)
+        SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xee;
+    for (r = 0; r < 4; r++)
+        SIPROUND;
+    store64(out, v0 ^ v1 ^ v2 ^ v3);
+    v1 ^= 0xdd;
+    for (r = 0; r < 4; r++)
+        SIPROUND;
+    store64(out + 8, v0 ^ v1 ^ v2 ^ v3);
+}

@@ -1,0 +1,715 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * it_connect.c: integration tests, with real processes, of connection set-up:
+ * guest to host and host to guest in both personalities, loopback, the
+ * registry, listener precedence, and every refusal of the reference's
+ * sections 4.1, 4.2 and 4.4 with its errno and Winsock code.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "fixture.h"
+
+static struct fx F;
+
+static void setup(void)
+{
+    fx_start(&F, NULL);
+}
+
+static void teardown(void)
+{
+    fx_stop(&F);
+}
+
+TestSuite(connect, .init = setup, .fini = teardown, .timeout = 30);
+
+/* ---- helpers -------------------------------------------------------------------- */
+
+static int hv_listen(const GUID *vm, const GUID *svc)
+{
+    SOCKADDR_HV a = fx_hv(vm, svc);
+    int l = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+
+    CHECK_OK(l);
+    CHECK_OK(hvsim_bind(l, (struct sockaddr *)&a, sizeof(a)));
+    CHECK_OK(hvsim_listen(l, 16));
+    return l;
+}
+
+static int vs_listen(uint32_t port)
+{
+    struct sockaddr_vm a = fx_vsock(VMADDR_CID_ANY, port);
+    int l = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0);
+
+    CHECK_OK(l);
+    CHECK_OK(hvsim_bind(l, (struct sockaddr *)&a, sizeof(a)));
+    CHECK_OK(hvsim_listen(l, 16));
+    return l;
+}
+
+static int hv_connect(const GUID *vm, const GUID *svc, int *err)
+{
+    SOCKADDR_HV a = fx_hv(vm, svc);
+    int s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+
+    CHECK_OK(s);
+    *err = hvsim_connect(s, (struct sockaddr *)&a, sizeof(a)) == 0 ? 0 : errno;
+    return s;
+}
+
+static void set_timeout(int s, uint32_t ms)
+{
+    CHECK_OK(hvsim_setsockopt(s, HV_PROTOCOL_RAW, HVSOCKET_CONNECT_TIMEOUT, &ms, sizeof(ms)));
+}
+
+static void set_vs_timeout(int s, uint32_t ms)
+{
+    struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+    CHECK_OK(hvsim_setsockopt(s, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, sizeof(tv)));
+}
+
+static void echo_once(int c)
+{
+    char buf[256];
+    ssize_t n = hvsim_recv(c, buf, sizeof(buf), 0);
+
+    CHECK(n > 0);
+    CHECK_EQ(hvsim_send(c, buf, (size_t)n, 0), n);
+}
+
+static void ping(int s, const char *text)
+{
+    char buf[256];
+    size_t n = strlen(text);
+
+    CHECK_EQ(hvsim_send(s, text, n, 0), (ssize_t)n);
+    CHECK_EQ(hvsim_recv(s, buf, n, MSG_WAITALL), (ssize_t)n);
+    CHECK(memcmp(buf, text, n) == 0);
+}
+
+static void check_hv_name(int s, int peer, const GUID *vm, const GUID *svc)
+{
+    SOCKADDR_HV a;
+    socklen_t len = sizeof(a);
+
+    memset(&a, 0xee, sizeof(a));
+    CHECK_OK(peer ? hvsim_getpeername(s, (struct sockaddr *)&a, &len) : hvsim_getsockname(s, (struct sockaddr *)&a, &len));
+    CHECK_EQ(len, 36);
+    CHECK_EQ(a.Family, AF_HYPERV);
+    CHECK_EQ(a.Reserved, 0);
+    if (vm)
+        CHECK(hvsim_guid_equal(&a.VmId, vm));
+    if (svc)
+        CHECK(hvsim_guid_equal(&a.ServiceId, svc));
+}
+
+struct args {
+    struct fx_pipe p, q;
+    GUID vm, svc, svc2;
+    uint32_t port;
+    int expect;
+    uint32_t timeout;
+};
+
+/* ---- guest to host ---------------------------------------------------------------- */
+
+static int guest_win_connect(void *v)
+{
+    struct args *a = v;
+    int err, s;
+    GUID self;
+
+    fx_await(&a->p);
+    s = hv_connect(&HV_GUID_PARENT, &a->svc, &err);
+    CHECK_EQ(err, 0);
+    ping(s, "hello from the guest");
+    /* The guest dials {PARENT, svc} (reference 4.2). */
+    CHECK_OK(hvsim_self(&self, NULL, 0));
+    check_hv_name(s, 1, &HV_GUID_PARENT, &a->svc);
+    check_hv_name(s, 0, &self, NULL);
+    CHECK_OK(hvsim_close(s));
+    return 0;
+}
+
+Test(connect, windows_guest_to_host_wildcard_listener)
+{
+    struct args a = { .svc = fx_svc(1) };
+    int l, c;
+    pid_t g;
+
+    a.vm = fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    fx_service(&F, &a.svc, "test service");
+    fx_pipe_init(&a.p);
+    l = hv_listen(&HV_GUID_WILDCARD, &a.svc);
+    g = fx_spawn(&F, "vm1", guest_win_connect, &a);
+    fx_signal(&a.p, 1);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0, "accept: %s", strerror(errno));
+    echo_once(c);
+    /* Host-accepted connection: local {VM id, svc}, peer {VM id, guest svc} (4.2). */
+    check_hv_name(c, 0, &a.vm, &a.svc);
+    check_hv_name(c, 1, &a.vm, NULL);
+    cr_assert_eq(fx_wait(g), 0);
+    hvsim_close(c);
+    hvsim_close(l);
+}
+
+static int guest_expect_refused(void *v)
+{
+    struct args *a = v;
+    uint64_t t0 = fx_now_ms();
+    int s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+    SOCKADDR_HV addr = fx_hv(&HV_GUID_PARENT, &a->svc);
+
+    CHECK_OK(s);
+    set_timeout(s, 2000);
+    CHECK_ERR(hvsim_connect(s, (struct sockaddr *)&addr, sizeof(addr)), a->expect);
+    /* "Immediate": well under a tenth of the configured timeout. */
+    CHECK(fx_now_ms() - t0 < 200);
+    return 0;
+}
+
+Test(connect, windows_guest_unregistered_service_refused)
+{
+    struct args a = { .svc = fx_svc(2), .expect = ECONNREFUSED };
+    int l;
+
+    fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    l = hv_listen(&HV_GUID_WILDCARD, &a.svc);
+    cr_assert_eq(fx_wait(fx_spawn(&F, "vm1", guest_expect_refused, &a)), 0);
+    hvsim_close(l);
+}
+
+Test(connect, windows_guest_no_listener_refused)
+{
+    struct args a = { .svc = fx_svc(3), .expect = ECONNREFUSED };
+
+    fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    fx_service(&F, &a.svc, "registered, nobody listens");
+    cr_assert_eq(fx_wait(fx_spawn(&F, "vm1", guest_expect_refused, &a)), 0);
+}
+
+static int linux_guest_expect(void *v)
+{
+    struct args *a = v;
+    struct sockaddr_vm addr = fx_vsock(VMADDR_CID_HOST, a->port);
+    int s = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0);
+    uint64_t t0, dt;
+
+    CHECK_OK(s);
+    if (a->timeout)
+        set_vs_timeout(s, a->timeout);
+    t0 = fx_now_ms();
+    if (a->expect == 0) {
+        CHECK_OK(hvsim_connect(s, (struct sockaddr *)&addr, sizeof(addr)));
+        ping(s, "linux guest");
+        {
+            struct sockaddr_vm peer, self;
+            socklen_t len = sizeof(peer);
+
+            CHECK_OK(hvsim_getpeername(s, (struct sockaddr *)&peer, &len));
+            CHECK_EQ(peer.svm_cid, VMADDR_CID_HOST);
+            CHECK_EQ(peer.svm_port, a->port);
+            len = sizeof(self);
+            CHECK_OK(hvsim_getsockname(s, (struct sockaddr *)&self, &len));
+            /* hv_sock's local CID is VMADDR_CID_ANY (reference 3.1). */
+            CHECK_EQ(self.svm_cid, VMADDR_CID_ANY);
+            CHECK(self.svm_port > 1023);
+        }
+        return 0;
+    }
+    CHECK_ERR(hvsim_connect(s, (struct sockaddr *)&addr, sizeof(addr)), a->expect);
+    dt = fx_now_ms() - t0;
+    if (a->expect == ETIMEDOUT) {
+        CHECK(dt >= a->timeout);
+        CHECK(dt < a->timeout + 1000);
+    } else {
+        CHECK(dt < 200);
+    }
+    return 0;
+}
+
+Test(connect, linux_guest_to_host_registered)
+{
+    struct args a = { .port = 5000, .expect = 0 };
+    GUID svc = hvsim_guid_from_port(5000);
+    int l, c;
+    pid_t g;
+
+    fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    fx_service(&F, &svc, "port 5000");
+    l = hv_listen(&HV_GUID_WILDCARD, &svc);
+    g = fx_spawn(&F, "vm1", linux_guest_expect, &a);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0);
+    echo_once(c);
+    cr_assert_eq(fx_wait(g), 0);
+}
+
+Test(connect, linux_guest_unregistered_times_out)
+{
+    struct args a = { .port = 5001, .expect = ETIMEDOUT, .timeout = 300 };
+    GUID svc = hvsim_guid_from_port(5001);
+    int l = hv_listen(&HV_GUID_WILDCARD, &svc);
+
+    fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    cr_assert_eq(fx_wait(fx_spawn(&F, "vm1", linux_guest_expect, &a)), 0);
+    hvsim_close(l);
+}
+
+Test(connect, linux_guest_no_listener_kvm_profile_resets)
+{
+    struct args a = { .port = 5002, .expect = ECONNRESET, .timeout = 2000 };
+    GUID svc = hvsim_guid_from_port(5002);
+
+    fx_set(&F, "refusal_profile", "kvm");
+    fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    fx_service(&F, &svc, "registered");
+    cr_assert_eq(fx_wait(fx_spawn(&F, "vm1", linux_guest_expect, &a)), 0);
+}
+
+static int linux_guest_cid(void *v)
+{
+    struct args *a = v;
+    struct sockaddr_vm addr = fx_vsock(a->port, 5003);
+    int s = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0);
+    uint32_t cid = 0;
+
+    CHECK_OK(s);
+    /* Only CID 2 is reachable from hv_sock: ENETUNREACH (reference 3.1, 3.3). */
+    CHECK_ERR(hvsim_connect(s, (struct sockaddr *)&addr, sizeof(addr)), ENETUNREACH);
+    CHECK_OK(hvsim_get_local_cid(&cid));
+    CHECK_EQ(cid, VMADDR_CID_ANY);
+    return 0;
+}
+
+Test(connect, linux_guest_cid_other_than_host_unreachable)
+{
+    struct args a = { .port = VMADDR_CID_LOCAL };
+
+    fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    cr_assert_eq(fx_wait(fx_spawn(&F, "vm1", linux_guest_cid, &a)), 0);
+    a.port = 3;
+    cr_assert_eq(fx_wait(fx_spawn(&F, "vm1", linux_guest_cid, &a)), 0);
+}
+
+/* ---- host to guest ---------------------------------------------------------------- */
+
+static int guest_linux_listener(void *v)
+{
+    struct args *a = v;
+    struct sockaddr_vm peer;
+    socklen_t len = sizeof(peer);
+    int l = vs_listen(a->port), c;
+
+    fx_signal(&a->p, 1);
+    c = hvsim_accept(l, (struct sockaddr *)&peer, &len);
+    CHECK_OK(c);
+    CHECK_EQ(len, sizeof(peer));
+    CHECK_EQ(peer.svm_cid, VMADDR_CID_HOST);
+    echo_once(c);
+    return 0;
+}
+
+Test(connect, host_to_linux_guest_by_vmid_and_port)
+{
+    struct args a = { .port = 7000 };
+    GUID svc = hvsim_guid_from_port(7000);
+    int err, s;
+    pid_t g;
+
+    fx_pipe_init(&a.p);
+    a.vm = fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    g = fx_spawn(&F, "vm1", guest_linux_listener, &a);
+    fx_await(&a.p);
+    /* No registration is needed when the guest listens (reference 2.2). */
+    s = hv_connect(&a.vm, &svc, &err);
+    cr_assert_eq(err, 0, "connect: %s", hvsim_err_name(err));
+    ping(s, "host to guest");
+    check_hv_name(s, 1, &a.vm, &svc);
+    cr_assert_eq(fx_wait(g), 0);
+}
+
+Test(connect, host_to_guest_no_listener_times_out)
+{
+    GUID vm = fx_vm(&F, "vm1", HVSIM_VM_CLASSIC), svc = fx_svc(4);
+    SOCKADDR_HV a = fx_hv(&vm, &svc);
+    int s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+    uint32_t ms = 250;
+    uint64_t t0;
+
+    cr_assert_geq(s, 0);
+    cr_assert_eq(hvsim_setsockopt(s, HV_PROTOCOL_RAW, HVSOCKET_CONNECT_TIMEOUT, &ms, sizeof(ms)), 0);
+    t0 = fx_now_ms();
+    cr_assert_eq(hvsim_connect(s, (struct sockaddr *)&a, sizeof(a)), -1);
+    cr_assert_eq(errno, ETIMEDOUT, "got %s", hvsim_err_name(errno));
+    cr_assert_eq(hvsim_get_last_error(), 10060);
+    cr_assert_geq(fx_now_ms() - t0, 250);
+    cr_assert_lt(fx_now_ms() - t0, 1250);
+}
+
+Test(connect, host_to_guest_no_listener_kvm_profile_resets)
+{
+    GUID vm, svc = fx_svc(5);
+    SOCKADDR_HV a;
+    int s;
+    uint64_t t0;
+
+    fx_set(&F, "refusal_profile", "kvm");
+    vm = fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    a = fx_hv(&vm, &svc);
+    s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+    t0 = fx_now_ms();
+    cr_assert_eq(hvsim_connect(s, (struct sockaddr *)&a, sizeof(a)), -1);
+    cr_assert_eq(errno, ECONNRESET, "got %s", hvsim_err_name(errno));
+    cr_assert_lt(fx_now_ms() - t0, 200);
+}
+
+Test(connect, host_to_wildcard_children_broadcast_not_a_destination)
+{
+    const GUID *targets[] = { &HV_GUID_WILDCARD, &HV_GUID_CHILDREN, &HV_GUID_BROADCAST };
+    GUID svc = fx_svc(6);
+    size_t i;
+
+    for (i = 0; i < 3; i++) {
+        SOCKADDR_HV a = fx_hv(targets[i], &svc);
+        int s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+
+        cr_assert_eq(hvsim_connect(s, (struct sockaddr *)&a, sizeof(a)), -1);
+        cr_assert_eq(errno, EADDRNOTAVAIL, "target %zu: %s", i, hvsim_err_name(errno));
+        cr_assert_eq(hvsim_get_last_error(), 10049);
+        hvsim_close(s);
+    }
+}
+
+Test(connect, host_to_unknown_and_off_vm)
+{
+    GUID vm = fx_vm(&F, "vm1", HVSIM_VM_CLASSIC), unknown = fx_svc(99), svc = fx_svc(7);
+    SOCKADDR_HV a = fx_hv(&unknown, &svc);
+    int s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+
+    cr_assert_eq(hvsim_connect(s, (struct sockaddr *)&a, sizeof(a)), -1);
+    cr_assert_eq(errno, ENETUNREACH, "got %s", hvsim_err_name(errno));
+    fx_vm_op(&F, "vm1", "off");
+    a = fx_hv(&vm, &svc);
+    cr_assert_eq(hvsim_connect(s, (struct sockaddr *)&a, sizeof(a)), -1);
+    cr_assert_eq(errno, ENETDOWN, "got %s", hvsim_err_name(errno));
+    cr_assert_eq(hvsim_get_last_error(), 10050);
+}
+
+/* ---- loopback (reference 4.1) ------------------------------------------------------ */
+
+Test(connect, loopback_no_listener_refused_immediately)
+{
+    GUID svc = fx_svc(8);
+    uint64_t t0 = fx_now_ms();
+    int err, s = hv_connect(&HV_GUID_LOOPBACK, &svc, &err);
+
+    cr_assert_eq(err, ECONNREFUSED, "got %s", hvsim_err_name(err));
+    cr_assert_eq(hvsim_get_last_error(), 10061);
+    cr_assert_lt(fx_now_ms() - t0, 200);
+    hvsim_close(s);
+}
+
+Test(connect, loopback_addresses)
+{
+    GUID svc = fx_svc(9);
+    int l = hv_listen(&HV_GUID_LOOPBACK, &svc), err, s, c;
+    SOCKADDR_HV client;
+    socklen_t len = sizeof(client);
+
+    s = hv_connect(&HV_GUID_LOOPBACK, &svc, &err);
+    cr_assert_eq(err, 0);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0);
+    /* go-winio: client {CHILDREN, its svc}, peer = dialed; server {CHILDREN, svc}, peer {LOOPBACK, client svc}. */
+    cr_assert_eq(hvsim_getsockname(s, (struct sockaddr *)&client, &len), 0);
+    cr_assert(hvsim_guid_equal(&client.VmId, &HV_GUID_CHILDREN));
+    check_hv_name(s, 1, &HV_GUID_LOOPBACK, &svc);
+    check_hv_name(c, 0, &HV_GUID_CHILDREN, &svc);
+    check_hv_name(c, 1, &HV_GUID_LOOPBACK, &client.ServiceId);
+}
+
+Test(connect, duplicate_listener_addrinuse)
+{
+    GUID svc = fx_svc(10);
+    SOCKADDR_HV a = fx_hv(&HV_GUID_WILDCARD, &svc);
+    int l = hv_listen(&HV_GUID_WILDCARD, &svc);
+    int s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+
+    cr_assert_eq(hvsim_bind(s, (struct sockaddr *)&a, sizeof(a)), -1);
+    cr_assert_eq(errno, EADDRINUSE);
+    cr_assert_eq(hvsim_get_last_error(), 10048);
+    /* Closing the first frees the address. */
+    hvsim_close(l);
+    cr_assert_eq(hvsim_bind(s, (struct sockaddr *)&a, sizeof(a)), 0, "%s", hvsim_err_name(errno));
+}
+
+/* ---- precedence, siblings, zero GUID ------------------------------------------------ */
+
+static int guest_win_expect_which(void *v)
+{
+    struct args *a = v;
+    int err, s = hv_connect(&HV_GUID_PARENT, &a->svc, &err);
+    char which = 0;
+
+    CHECK_EQ(err, 0);
+    CHECK_EQ(hvsim_recv(s, &which, 1, 0), 1);
+    return which;
+}
+
+static int accept_and_tell(int l, char which)
+{
+    int c = hvsim_accept4(l, NULL, NULL, SOCK_NONBLOCK);
+
+    if (c < 0)
+        return -1;
+    hvsim_send(c, &which, 1, 0);
+    hvsim_close(c);
+    return 0;
+}
+
+Test(connect, exact_vmid_beats_children_beats_wildcard)
+{
+    struct args a = { .svc = fx_svc(11) };
+    GUID vm;
+    int lw, lc, le;
+    pid_t g;
+
+    vm = fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    fx_service(&F, &a.svc, "precedence");
+    lw = hv_listen(&HV_GUID_WILDCARD, &a.svc);
+    lc = hv_listen(&HV_GUID_CHILDREN, &a.svc);
+    le = hv_listen(&vm, &a.svc);
+    g = fx_spawn(&F, "vm1", guest_win_expect_which, &a);
+    cr_assert_eq(accept_and_tell(le, 'e'), 0);
+    cr_assert_eq(fx_wait(g), 'e');
+    hvsim_close(le);
+    g = fx_spawn(&F, "vm1", guest_win_expect_which, &a);
+    cr_assert_eq(accept_and_tell(lc, 'c'), 0);
+    cr_assert_eq(fx_wait(g), 'c');
+    hvsim_close(lc);
+    g = fx_spawn(&F, "vm1", guest_win_expect_which, &a);
+    cr_assert_eq(accept_and_tell(lw, 'w'), 0);
+    cr_assert_eq(fx_wait(g), 'w');
+}
+
+static int guest_to_sibling(void *v)
+{
+    struct args *a = v;
+    int err, s = hv_connect(&a->vm, &a->svc, &err);
+
+    CHECK_EQ(err, ENETUNREACH);
+    CHECK_EQ(hvsim_get_last_error(), 10051);
+    hvsim_close(s);
+    /* CHILDREN and the wildcard are no destination from a guest either. */
+    s = hv_connect(&HV_GUID_CHILDREN, &a->svc, &err);
+    CHECK_EQ(err, EADDRNOTAVAIL);
+    return 0;
+}
+
+Test(connect, guest_cannot_reach_sibling)
+{
+    struct args a = { .svc = fx_svc(12) };
+
+    fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    a.vm = fx_vm(&F, "vm2", HVSIM_VM_CLASSIC);
+    fx_pipe_init(&a.p);
+    cr_assert_eq(fx_wait(fx_spawn(&F, "vm1", guest_to_sibling, &a)), 0);
+}
+
+static int guest_zero(void *v)
+{
+    struct args *a = v;
+    int err, s = hv_connect(&HV_GUID_ZERO, &a->svc, &err);
+
+    CHECK_EQ(err, a->expect);
+    if (err == 0)
+        ping(s, "zero");
+    return 0;
+}
+
+Test(connect, guest_zero_vmid_reaches_host_by_default)
+{
+    struct args a = { .svc = fx_svc(13), .expect = 0 };
+    int l = hv_listen(&HV_GUID_WILDCARD, &a.svc), c;
+    pid_t g;
+
+    fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    fx_service(&F, &a.svc, "zero");
+    g = fx_spawn(&F, "vm1", guest_zero, &a);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0);
+    echo_once(c);
+    cr_assert_eq(fx_wait(g), 0);
+    fx_set(&F, "guest_zero_vmid_reaches_host", "0");
+    a.expect = EADDRNOTAVAIL;
+    cr_assert_eq(fx_wait(fx_spawn(&F, "vm1", guest_zero, &a)), 0);
+}
+
+/* ---- registry ------------------------------------------------------------------------ */
+
+Test(connect, registration_removed_refuses_new_connections)
+{
+    struct args a = { .svc = fx_svc(14), .expect = ECONNREFUSED };
+    int l = hv_listen(&HV_GUID_WILDCARD, &a.svc), c;
+    pid_t g;
+
+    fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    fx_service(&F, &a.svc, "soon gone");
+    fx_pipe_init(&a.p);
+    g = fx_spawn(&F, "vm1", guest_win_connect, &a);
+    fx_signal(&a.p, 1);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0);
+    echo_once(c);
+    cr_assert_eq(fx_wait(g), 0);
+    cr_assert_eq(hvsim_admin_service_rm(F.admin, &a.svc), 0);
+    cr_assert_eq(fx_wait(fx_spawn(&F, "vm1", guest_expect_refused, &a)), 0);
+}
+
+/* ---- HCS VMs (reference 2.4, 4.2) ------------------------------------------------------ */
+
+Test(connect, hcs_wildcard_listener_needs_allow_wildcard_binds)
+{
+    struct args a = { .svc = fx_svc(15), .expect = ECONNREFUSED };
+    hvsim_hcs_service_t h = { .id = fx_svc(15), .allow_wildcard_binds = 1 };
+    int l = hv_listen(&HV_GUID_WILDCARD, &a.svc), c;
+    pid_t g;
+
+    fx_vm(&F, "wsl", HVSIM_VM_HCS);
+    /* The registry is not consulted for HCS VMs: registering changes nothing. */
+    fx_service(&F, &a.svc, "registered but irrelevant");
+    cr_assert_eq(fx_wait(fx_spawn(&F, "wsl", guest_expect_refused, &a)), 0);
+    cr_assert_eq(hvsim_admin_hcs_set(F.admin, "wsl", &h), 0, "%s", hvsim_admin_errmsg(F.admin));
+    fx_pipe_init(&a.p);
+    g = fx_spawn(&F, "wsl", guest_win_connect, &a);
+    fx_signal(&a.p, 1);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0);
+    echo_once(c);
+    cr_assert_eq(fx_wait(g), 0);
+}
+
+Test(connect, hcs_exact_listener_without_registration)
+{
+    struct args a = { .svc = fx_svc(16) };
+    GUID vm = fx_vm(&F, "wsl", HVSIM_VM_HCS);
+    int l = hv_listen(&vm, &a.svc), c;
+    pid_t g;
+
+    fx_pipe_init(&a.p);
+    g = fx_spawn(&F, "wsl", guest_win_connect, &a);
+    fx_signal(&a.p, 1);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0);
+    echo_once(c);
+    cr_assert_eq(fx_wait(g), 0);
+}
+
+Test(connect, hcs_bind_deny_disabled_connect_deny)
+{
+    GUID vm = fx_vm(&F, "wsl", HVSIM_VM_HCS), s1 = fx_svc(17), s2 = fx_svc(18), s3 = fx_svc(19), s4 = fx_svc(20);
+    hvsim_hcs_service_t deny = { .id = s1, .bind_deny = 1 }, dis = { .id = s2, .disabled = 1 };
+    hvsim_hcs_service_t cdeny = { .id = s3, .connect_deny = 1 }, cdis = { .id = s4, .disabled = 1 };
+    SOCKADDR_HV a;
+    int s, err;
+
+    cr_assert_eq(hvsim_admin_hcs_set(F.admin, "wsl", &deny), 0);
+    cr_assert_eq(hvsim_admin_hcs_set(F.admin, "wsl", &dis), 0);
+    cr_assert_eq(hvsim_admin_hcs_set(F.admin, "wsl", &cdeny), 0);
+    cr_assert_eq(hvsim_admin_hcs_set(F.admin, "wsl", &cdis), 0);
+    s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+    a = fx_hv(&vm, &s1);
+    cr_assert_eq(hvsim_bind(s, (struct sockaddr *)&a, sizeof(a)), -1);
+    cr_assert_eq(errno, EACCES);
+    cr_assert_eq(hvsim_get_last_error(), 10013);
+    /* Disabled: the bind "succeeds", listen() says WSAEINVAL. */
+    a = fx_hv(&vm, &s2);
+    cr_assert_eq(hvsim_bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(hvsim_listen(s, 4), -1);
+    cr_assert_eq(errno, EINVAL);
+    cr_assert_eq(hvsim_get_last_error(), 10022);
+    hvsim_close(s);
+    s = hv_connect(&vm, &s3, &err);
+    cr_assert_eq(err, EACCES, "got %s", hvsim_err_name(err));
+    hvsim_close(s);
+    s = hv_connect(&vm, &s4, &err);
+    cr_assert_eq(err, EINVAL, "got %s", hvsim_err_name(err));
+}
+
+/* ---- addresses and options ---------------------------------------------------------------- */
+
+Test(connect, malformed_addresses)
+{
+    GUID svc = fx_svc(21);
+    SOCKADDR_HV a = fx_hv(&HV_GUID_WILDCARD, &svc);
+    int s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+
+    cr_assert_eq(hvsim_bind(s, (struct sockaddr *)&a, 35), -1);
+    cr_assert_eq(errno, EFAULT);
+    cr_assert_eq(hvsim_get_last_error(), 10014);
+    a.Family = AF_INET;
+    cr_assert_eq(hvsim_bind(s, (struct sockaddr *)&a, sizeof(a)), -1);
+    cr_assert_eq(errno, EAFNOSUPPORT);
+    cr_assert_eq(hvsim_get_last_error(), 10047);
+    a.Family = AF_HYPERV;
+    a.Reserved = 1;
+    cr_assert_eq(hvsim_connect(s, (struct sockaddr *)&a, sizeof(a)), -1);
+    cr_assert_eq(errno, EINVAL);
+    /* Nothing was bound by the failed calls. */
+    a.Reserved = 0;
+    cr_assert_eq(hvsim_bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(hvsim_bind(s, (struct sockaddr *)&a, sizeof(a)), -1);
+    cr_assert_eq(errno, EINVAL);
+}
+
+Test(connect, socket_arguments)
+{
+    cr_assert_eq(hvsim_socket(AF_HYPERV, SOCK_STREAM, 0), -1);
+    cr_assert_eq(errno, EPROTOTYPE);
+    cr_assert_eq(hvsim_get_last_error(), 10041);
+    cr_assert_eq(hvsim_socket(AF_HYPERV, SOCK_DGRAM, HV_PROTOCOL_RAW), -1);
+    cr_assert_eq(errno, ESOCKTNOSUPPORT);
+    cr_assert_eq(hvsim_socket(AF_INET, SOCK_STREAM, 0), -1);
+    cr_assert_eq(errno, EAFNOSUPPORT);
+    cr_assert_eq(hvsim_socket(AF_VSOCK, SOCK_DGRAM, 0), -1);
+    cr_assert_eq(errno, ESOCKTNOSUPPORT);
+}
+
+Test(connect, connect_timeout_option_limits)
+{
+    int s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+    uint32_t v = HVSOCKET_CONNECT_TIMEOUT_MAX + 1, got = 0;
+    socklen_t len = sizeof(got);
+
+    cr_assert_eq(hvsim_getsockopt(s, HV_PROTOCOL_RAW, HVSOCKET_CONNECT_TIMEOUT, &got, &len), 0);
+    cr_assert_eq(got, 2000, "default %u", got);
+    cr_assert_eq(hvsim_setsockopt(s, HV_PROTOCOL_RAW, HVSOCKET_CONNECT_TIMEOUT, &v, sizeof(v)), -1);
+    cr_assert_eq(errno, EINVAL);
+    v = HVSOCKET_CONNECT_TIMEOUT_MAX;
+    cr_assert_eq(hvsim_setsockopt(s, HV_PROTOCOL_RAW, HVSOCKET_CONNECT_TIMEOUT, &v, sizeof(v)), 0);
+    cr_assert_eq(hvsim_getsockopt(s, HV_PROTOCOL_RAW, HVSOCKET_CONNECT_TIMEOUT, &got, &len), 0);
+    cr_assert_eq(got, HVSOCKET_CONNECT_TIMEOUT_MAX);
+    cr_assert_eq(hvsim_setsockopt(s, HV_PROTOCOL_RAW, 0x77, &v, sizeof(v)), -1);
+    cr_assert_eq(errno, ENOPROTOOPT);
+    hvsim_close(s);
+}
+
+Test(connect, connect_timeout_clamp_setting)
+{
+    int s;
+    uint32_t v = 400000, got = 0;
+    socklen_t len = sizeof(got);
+
+    fx_set(&F, "connect_timeout_above_max", "clamp");
+    /* The setting reaches a process when it attaches: use a fresh one. */
+    s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+    cr_assert_eq(hvsim_setsockopt(s, HV_PROTOCOL_RAW, HVSOCKET_CONNECT_TIMEOUT, &v, sizeof(v)), 0);
+    cr_assert_eq(hvsim_getsockopt(s, HV_PROTOCOL_RAW, HVSOCKET_CONNECT_TIMEOUT, &got, &len), 0);
+    cr_assert_eq(got, HVSOCKET_CONNECT_TIMEOUT_MAX);
+}
