@@ -217,8 +217,15 @@ static int attach_locked(void)
     ssize_t n;
 
     pthread_once(&atfork_once, install_atfork);
-    if (C.attached && C.pid == getpid())
-        return 0;
+    if (C.attached && C.pid == getpid()) {
+        struct pollfd p = { .fd = C.req_fd, .events = POLLIN };
+
+        /* Nothing arrives unasked on the request connection: readable means
+         * the daemon is gone, and the caller should hear so now. */
+        if (poll(&p, 1, 0) == 0)
+            return 0;
+        C.attached = 0;
+    }
     if (C.req_fd >= 0) {
         close(C.req_fd);
         C.req_fd = -1;

@@ -1,0 +1,593 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * it_stream.c: integration tests of established streams and of what happens
+ * to them: half-close and close in both personalities, readiness with epoll
+ * (non-blocking connect, listeners), peers that die, VM pause, reset and
+ * power-off, sockets shared across fork(), and a daemon that dies.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "fixture.h"
+
+static struct fx F;
+
+static void setup(void)
+{
+    fx_start(&F, NULL);
+}
+
+static void teardown(void)
+{
+    fx_stop(&F);
+}
+
+TestSuite(stream, .init = setup, .fini = teardown, .timeout = 30);
+
+struct pair {
+    int pers; /* 0: Windows on both ends, 1: Linux guest connecting to a Windows host */
+    int host_fd; /* accepted on the host */
+    pid_t guest;
+    struct fx_pipe go, done;
+    GUID svc;
+    GUID vm;
+    int suspend;
+};
+
+typedef int (*guest_fn)(struct pair *p, int fd);
+
+static guest_fn current_guest;
+
+static int guest_main(void *arg)
+{
+    struct pair *p = arg;
+    int s, rc;
+
+    if (p->pers == 1) {
+        struct sockaddr_vm a = fx_vsock(VMADDR_CID_HOST, p->svc.Data1);
+
+        s = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0);
+        CHECK_OK(s);
+        CHECK_OK(hvsim_connect(s, (struct sockaddr *)&a, sizeof(a)));
+    } else {
+        SOCKADDR_HV a = fx_hv(&HV_GUID_PARENT, &p->svc);
+
+        s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+        CHECK_OK(s);
+        if (p->suspend) {
+            uint32_t one = 1;
+
+            CHECK_OK(hvsim_setsockopt(s, HV_PROTOCOL_RAW, HVSOCKET_CONNECTED_SUSPEND, &one, sizeof(one)));
+        }
+        CHECK_OK(hvsim_connect(s, (struct sockaddr *)&a, sizeof(a)));
+    }
+    rc = current_guest(p, s);
+    return rc;
+}
+
+/* A guest in vm1 connected to a host listener; the host side is p->host_fd. */
+static void make_pair(struct pair *p, int pers, guest_fn fn)
+{
+    SOCKADDR_HV a;
+    int l;
+
+    p->pers = pers;
+    p->svc = pers == 1 ? hvsim_guid_from_port(6000) : fx_svc(100);
+    p->vm = fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    fx_service(&F, &p->svc, "stream test");
+    fx_pipe_init(&p->go);
+    fx_pipe_init(&p->done);
+    a = fx_hv(&HV_GUID_WILDCARD, &p->svc);
+    l = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+    cr_assert_geq(l, 0);
+    if (p->suspend) {
+        uint32_t one = 1;
+
+        cr_assert_eq(hvsim_setsockopt(l, HV_PROTOCOL_RAW, HVSOCKET_CONNECTED_SUSPEND, &one, sizeof(one)), 0);
+    }
+    cr_assert_eq(hvsim_bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(hvsim_listen(l, 4), 0);
+    current_guest = fn;
+    p->guest = fx_spawn(&F, "vm1", guest_main, p);
+    p->host_fd = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(p->host_fd, 0, "accept: %s", hvsim_err_name(errno));
+    hvsim_close(l);
+}
+
+static int readable_within(int fd, int ms)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+
+    return poll(&p, 1, ms) == 1;
+}
+
+/* ---- half-close and close (reference 3.5, 4.1) ------------------------------------- */
+
+static int guest_shut_wr(struct pair *p, int s)
+{
+    CHECK_EQ(hvsim_send(s, "abc", 3, 0), 3);
+    CHECK_OK(hvsim_shutdown(s, SHUT_WR));
+    /* Winsock: WSAESHUTDOWN; vsock: EPIPE. Shutting down again is fine. */
+    CHECK_ERR(hvsim_send(s, "x", 1, MSG_NOSIGNAL), p->pers == 1 ? EPIPE : ESHUTDOWN);
+    CHECK_OK(hvsim_shutdown(s, SHUT_WR));
+    /* The other direction still works. */
+    {
+        char buf[8];
+
+        CHECK_EQ(hvsim_recv(s, buf, 5, MSG_WAITALL), 5);
+        CHECK(memcmp(buf, "reply", 5) == 0);
+    }
+    return 0;
+}
+
+static void shut_wr_case(int pers)
+{
+    struct pair p = { 0 };
+    char buf[8];
+
+    make_pair(&p, pers, guest_shut_wr);
+    /* Data first, then EOF. */
+    cr_assert_eq(hvsim_recv(p.host_fd, buf, 3, MSG_WAITALL), 3);
+    cr_assert_eq(memcmp(buf, "abc", 3), 0);
+    cr_assert_eq(hvsim_recv(p.host_fd, buf, sizeof(buf), 0), 0);
+    cr_assert_eq(hvsim_send(p.host_fd, "reply", 5, 0), 5);
+    cr_assert_eq(fx_wait(p.guest), 0);
+}
+
+Test(stream, shut_wr_windows)
+{
+    shut_wr_case(0);
+}
+
+Test(stream, shut_wr_linux)
+{
+    shut_wr_case(1);
+}
+
+static int guest_shut_rd(struct pair *p, int s)
+{
+    char buf[8];
+
+    CHECK_OK(hvsim_shutdown(s, SHUT_RD));
+    fx_signal(&p->go, 1);
+    fx_await(&p->done);
+    /* Winsock: recv after SD_RECEIVE is WSAESHUTDOWN; vsock returns 0. */
+    if (p->pers == 1)
+        CHECK_EQ(hvsim_recv(s, buf, sizeof(buf), 0), 0);
+    else
+        CHECK_ERR(hvsim_recv(s, buf, sizeof(buf), 0), ESHUTDOWN);
+    /* Sending still works after SHUT_RD. */
+    CHECK_EQ(hvsim_send(s, "ok", 2, 0), 2);
+    return 0;
+}
+
+static void shut_rd_case(int pers)
+{
+    struct pair p = { 0 };
+    char buf[4];
+
+    make_pair(&p, pers, guest_shut_rd);
+    fx_await(&p.go);
+    /* hv_sock sends nothing on SHUT_RD: the peer's writes still succeed. */
+    cr_assert_eq(hvsim_send(p.host_fd, "data", 4, 0), 4, "send: %s", hvsim_err_name(errno));
+    fx_signal(&p.done, 1);
+    cr_assert_eq(hvsim_recv(p.host_fd, buf, 2, MSG_WAITALL), 2);
+    cr_assert_eq(fx_wait(p.guest), 0);
+}
+
+Test(stream, shut_rd_windows)
+{
+    shut_rd_case(0);
+}
+
+Test(stream, shut_rd_linux)
+{
+    shut_rd_case(1);
+}
+
+static int guest_close_unread(struct pair *p, int s)
+{
+    CHECK_EQ(hvsim_send(s, "last words", 10, 0), 10);
+    fx_await(&p->go); /* the host has written data we never read */
+    CHECK_OK(hvsim_close(s));
+    return 0;
+}
+
+Test(stream, close_with_unread_data_gives_peer_eof_not_reset)
+{
+    struct pair p = { 0 };
+    char buf[16];
+
+    make_pair(&p, 0, guest_close_unread);
+    cr_assert_eq(hvsim_send(p.host_fd, "unread", 6, 0), 6);
+    fx_signal(&p.go, 1);
+    cr_assert_eq(fx_wait(p.guest), 0);
+    cr_assert_eq(hvsim_recv(p.host_fd, buf, 10, MSG_WAITALL), 10);
+    cr_assert_eq(hvsim_recv(p.host_fd, buf, sizeof(buf), 0), 0, "expected EOF, got %s", hvsim_err_name(errno));
+}
+
+static int guest_peek(struct pair *p, int s)
+{
+    char c;
+
+    fx_await(&p->go);
+    /* hv_sock refuses MSG_PEEK (reference 3.4); Winsock peeks. */
+    if (p->pers == 1) {
+        CHECK_ERR(hvsim_recv(s, &c, 1, MSG_PEEK), EOPNOTSUPP);
+    } else {
+        CHECK_EQ(hvsim_recv(s, &c, 1, MSG_PEEK), 1);
+        CHECK_EQ(c, 'p');
+    }
+    CHECK_EQ(hvsim_recv(s, &c, 1, 0), 1);
+    CHECK_EQ(c, 'p');
+    return 0;
+}
+
+Test(stream, msg_peek_per_personality)
+{
+    struct pair p = { 0 }, q = { 0 };
+
+    make_pair(&p, 0, guest_peek);
+    cr_assert_eq(hvsim_send(p.host_fd, "p", 1, 0), 1);
+    fx_signal(&p.go, 1);
+    cr_assert_eq(fx_wait(p.guest), 0);
+    hvsim_close(p.host_fd);
+    cr_assert_eq(hvsim_admin_vm_rm(F.admin, "vm1"), 0);
+    make_pair(&q, 1, guest_peek);
+    cr_assert_eq(hvsim_send(q.host_fd, "p", 1, 0), 1);
+    fx_signal(&q.go, 1);
+    cr_assert_eq(fx_wait(q.guest), 0);
+}
+
+/* ---- data integrity ---------------------------------------------------------------- */
+
+#define BIG (8u << 20)
+
+static int guest_checksum(struct pair *p, int s)
+{
+    char *buf = malloc(65536);
+    uint32_t crc = 0, got = 0;
+    size_t total = 0;
+    ssize_t n;
+
+    (void)p;
+    CHECK(buf != NULL);
+    while ((n = hvsim_recv(s, buf, 65536, 0)) > 0) {
+        crc = fx_crc(buf, (size_t)n, crc);
+        total += (size_t)n;
+    }
+    CHECK_EQ(n, 0);
+    CHECK_EQ(total, BIG);
+    CHECK_EQ(hvsim_send(s, &crc, sizeof(crc), 0), (ssize_t)sizeof(crc));
+    (void)got;
+    free(buf);
+    return 0;
+}
+
+Test(stream, large_transfer_checksummed)
+{
+    struct pair p = { 0 };
+    uint8_t *data = malloc(BIG);
+    size_t off = 0, sizes[] = { 1, 7, 4088, 16384, 65536, 1 << 20 };
+    uint32_t crc, remote = 0;
+    int i = 0;
+
+    cr_assert_not_null(data);
+    fx_fill(data, BIG, 42);
+    crc = fx_crc(data, BIG, 0);
+    make_pair(&p, 0, guest_checksum);
+    while (off < BIG) {
+        size_t chunk = sizes[i++ % 6];
+        ssize_t n;
+
+        if (chunk > BIG - off)
+            chunk = BIG - off;
+        n = hvsim_send(p.host_fd, data + off, chunk, 0);
+        cr_assert_gt(n, 0);
+        off += (size_t)n;
+    }
+    cr_assert_eq(hvsim_shutdown(p.host_fd, SHUT_WR), 0);
+    cr_assert_eq(hvsim_recv(p.host_fd, &remote, sizeof(remote), MSG_WAITALL), (ssize_t)sizeof(remote));
+    cr_assert_eq(remote, crc, "crc %08x vs %08x", remote, crc);
+    cr_assert_eq(fx_wait(p.guest), 0);
+    free(data);
+}
+
+/* ---- readiness (design-notes section 1) -------------------------------------------------- */
+
+static int wait_events(int ep, int ms, uint32_t *events)
+{
+    struct epoll_event ev;
+    int n = epoll_wait(ep, &ev, 1, ms);
+
+    *events = n == 1 ? ev.events : 0;
+    return n;
+}
+
+Test(stream, epoll_nonblocking_connect_success_then_first_byte)
+{
+    GUID svc = fx_svc(101);
+    SOCKADDR_HV a = fx_hv(&HV_GUID_LOOPBACK, &svc);
+    int l = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+    int s = hvsim_socket(AF_HYPERV, SOCK_STREAM | SOCK_NONBLOCK, HV_PROTOCOL_RAW);
+    int ep = epoll_create1(0), c;
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT };
+    struct epoll_event lev = { .events = EPOLLIN };
+    uint32_t got, err = 99;
+    socklen_t len = sizeof(err);
+
+    cr_assert_eq(hvsim_bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(hvsim_listen(l, 4), 0);
+    /* Both registered before anything happens; never registered again. */
+    cr_assert_eq(epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev), 0);
+    lev.data.fd = l;
+    {
+        int lep = epoll_create1(0);
+
+        cr_assert_eq(epoll_ctl(lep, EPOLL_CTL_ADD, l, &lev), 0);
+        cr_assert_eq(wait_events(lep, 0, &got), 0);
+        cr_assert_eq(hvsim_connect(s, (struct sockaddr *)&a, sizeof(a)), -1);
+        cr_assert_eq(errno, EINPROGRESS);
+        /* A listener with a pending connection reports EPOLLIN. */
+        cr_assert_eq(wait_events(lep, 1000, &got), 1);
+        cr_assert(got & EPOLLIN);
+        close(lep);
+    }
+    cr_assert_eq(wait_events(ep, 1000, &got), 1);
+    cr_assert(got & EPOLLOUT);
+    cr_assert_not(got & (EPOLLERR | EPOLLIN), "events %x", got);
+    cr_assert_eq(hvsim_getsockopt(s, HVSIM_WSA_SOL_SOCKET, HVSIM_WSA_SO_ERROR, &err, &len), 0);
+    cr_assert_eq(err, 0);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0);
+    /* The first byte from the peer is EPOLLIN on the same registration. */
+    cr_assert_eq(hvsim_send(c, "x", 1, 0), 1);
+    cr_assert_eq(wait_events(ep, 1000, &got), 1);
+    cr_assert(got & EPOLLIN);
+    close(ep);
+}
+
+Test(stream, epoll_nonblocking_connect_refused)
+{
+    GUID svc = fx_svc(102);
+    SOCKADDR_HV a = fx_hv(&HV_GUID_LOOPBACK, &svc);
+    int s = hvsim_socket(AF_HYPERV, SOCK_STREAM | SOCK_NONBLOCK, HV_PROTOCOL_RAW);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT };
+    uint32_t got, err = 0;
+    socklen_t len = sizeof(err);
+
+    cr_assert_eq(epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev), 0);
+    cr_assert_eq(hvsim_connect(s, (struct sockaddr *)&a, sizeof(a)), -1);
+    cr_assert_eq(errno, EINPROGRESS);
+    cr_assert_eq(wait_events(ep, 1000, &got), 1);
+    cr_assert(got & EPOLLOUT);
+    cr_assert(got & EPOLLERR, "events %x", got);
+    cr_assert_eq(hvsim_getsockopt(s, HVSIM_WSA_SOL_SOCKET, HVSIM_WSA_SO_ERROR, &err, &len), 0);
+    cr_assert_eq(err, 10061, "SO_ERROR %u", err);
+    close(ep);
+}
+
+static int guest_nonblocking_timeout(void *v)
+{
+    struct sockaddr_vm a = fx_vsock(VMADDR_CID_HOST, 6100);
+    int s = hvsim_socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    int ep = epoll_create1(0), e = 0;
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT };
+    struct timeval tv = { 0, 300000 };
+    socklen_t len = sizeof(e);
+    uint32_t got;
+    uint64_t t0;
+
+    (void)v;
+    CHECK_OK(s);
+    CHECK_OK(hvsim_setsockopt(s, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, sizeof(tv)));
+    CHECK_OK(epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev));
+    t0 = fx_now_ms();
+    CHECK_ERR(hvsim_connect(s, (struct sockaddr *)&a, sizeof(a)), EINPROGRESS);
+    /* Nothing while the connect is in progress... */
+    CHECK_EQ(wait_events(ep, 150, &got), 0);
+    CHECK_OK(hvsim_getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &len));
+    CHECK_EQ(e, 0);
+    /* ...then the failure, after the timeout. */
+    CHECK_EQ(wait_events(ep, 2000, &got), 1);
+    CHECK(got & EPOLLERR);
+    CHECK(fx_now_ms() - t0 >= 300);
+    CHECK_OK(hvsim_getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &len));
+    CHECK_EQ(e, ETIMEDOUT);
+    return 0;
+}
+
+Test(stream, epoll_nonblocking_connect_times_out_linux_guest)
+{
+    fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    cr_assert_eq(fx_wait(fx_spawn(&F, "vm1", guest_nonblocking_timeout, NULL)), 0);
+}
+
+/* ---- peers that die, and the VM life cycle ------------------------------------------ */
+
+static int guest_block(struct pair *p, int s)
+{
+    (void)s;
+    fx_signal(&p->go, 1);
+    for (;;)
+        pause();
+    return 0;
+}
+
+Test(stream, sigkill_of_peer_gives_eof_within_1s)
+{
+    struct pair p = { 0 };
+    char c;
+
+    make_pair(&p, 0, guest_block);
+    fx_await(&p.go);
+    kill(p.guest, SIGKILL);
+    cr_assert(readable_within(p.host_fd, 1000));
+    cr_assert_eq(hvsim_recv(p.host_fd, &c, 1, 0), 0);
+    fx_wait(p.guest);
+}
+
+static int guest_read_until_broken(struct pair *p, int s)
+{
+    char c;
+    ssize_t n;
+
+    fx_signal(&p->go, 1);
+    /* Plain read(): the program does not go through libhvsim here. */
+    n = read(s, &c, 1);
+    CHECK_EQ(n, 0);
+    return 0;
+}
+
+static void break_case(const char *op)
+{
+    struct pair p = { 0 };
+    uint64_t t0;
+    char c;
+
+    make_pair(&p, 0, guest_read_until_broken);
+    fx_await(&p.go);
+    t0 = fx_now_ms();
+    fx_vm_op(&F, "vm1", op);
+    /* Both ends unblock: the guest's read() returns 0, the host sees EOF. */
+    cr_assert_eq(fx_wait(p.guest), 0);
+    cr_assert(readable_within(p.host_fd, 1000));
+    cr_assert_eq(read(p.host_fd, &c, 1), 0);
+    cr_assert_lt(fx_now_ms() - t0, 1000);
+    /* A broken Windows socket refuses to send. */
+    cr_assert_eq(hvsim_send(p.host_fd, "x", 1, 0), -1);
+    cr_assert_eq(errno, ECONNRESET, "got %s", hvsim_err_name(errno));
+}
+
+Test(stream, reset_breaks_connections)
+{
+    break_case("reset");
+}
+
+Test(stream, power_off_breaks_connections)
+{
+    break_case("off");
+}
+
+Test(stream, pause_without_connected_suspend_breaks)
+{
+    break_case("pause");
+}
+
+static int guest_survive_pause(struct pair *p, int s)
+{
+    char buf[5];
+
+    fx_signal(&p->go, 1);
+    CHECK_EQ(hvsim_recv(s, buf, 5, MSG_WAITALL), 5);
+    CHECK(memcmp(buf, "after", 5) == 0);
+    return 0;
+}
+
+Test(stream, connected_suspend_keeps_connection_through_pause)
+{
+    struct pair p = { .suspend = 1 };
+    struct pollfd pf;
+
+    make_pair(&p, 0, guest_survive_pause);
+    fx_await(&p.go);
+    fx_vm_op(&F, "vm1", "pause");
+    /* Make sure the event was handled on both sides before looking: a round
+     * trip through the daemon orders it after the broadcast. */
+    fx_vm_op(&F, "vm1", "resume");
+    pf = (struct pollfd){ .fd = p.host_fd, .events = POLLIN };
+    cr_assert_eq(poll(&pf, 1, 200), 0, "the connection must not be broken");
+    cr_assert_eq(hvsim_send(p.host_fd, "after", 5, 0), 5);
+    cr_assert_eq(fx_wait(p.guest), 0);
+}
+
+Test(stream, connect_from_paused_vm_fails_and_to_it_times_out)
+{
+    GUID vm = fx_vm(&F, "vm1", HVSIM_VM_CLASSIC), svc = fx_svc(103);
+    SOCKADDR_HV a = fx_hv(&vm, &svc);
+    int s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+    uint32_t ms = 200;
+    uint64_t t0;
+
+    fx_vm_op(&F, "vm1", "pause");
+    cr_assert_eq(hvsim_setsockopt(s, HV_PROTOCOL_RAW, HVSOCKET_CONNECT_TIMEOUT, &ms, sizeof(ms)), 0);
+    t0 = fx_now_ms();
+    cr_assert_eq(hvsim_connect(s, (struct sockaddr *)&a, sizeof(a)), -1);
+    cr_assert_eq(errno, ETIMEDOUT, "got %s", hvsim_err_name(errno));
+    cr_assert_geq(fx_now_ms() - t0, 200);
+}
+
+/* ---- fork ------------------------------------------------------------------------------ */
+
+static int guest_fork_share(struct pair *p, int s)
+{
+    pid_t child = fork();
+
+    CHECK(child >= 0);
+    if (child == 0) {
+        fx_await(&p->go);
+        /* The parent closed its copy; ours still works. */
+        CHECK_EQ(hvsim_send(s, "child", 5, 0), 5);
+        hvsim_close(s);
+        _exit(0);
+    }
+    CHECK_OK(hvsim_close(s));
+    fx_signal(&p->done, 1);
+    CHECK_EQ(fx_wait(child), 0);
+    return 0;
+}
+
+Test(stream, socket_shared_across_fork_lives_until_last_close)
+{
+    struct pair p = { 0 };
+    char buf[8];
+
+    make_pair(&p, 0, guest_fork_share);
+    fx_await(&p.done);
+    /* One holder closed: no EOF yet. */
+    cr_assert_not(readable_within(p.host_fd, 100));
+    fx_signal(&p.go, 1);
+    cr_assert_eq(hvsim_recv(p.host_fd, buf, 5, MSG_WAITALL), 5);
+    cr_assert_eq(hvsim_recv(p.host_fd, buf, sizeof(buf), 0), 0);
+    cr_assert_eq(fx_wait(p.guest), 0);
+}
+
+/* ---- the daemon dies ----------------------------------------------------------------------- */
+
+Test(stream, daemon_death_gives_clear_errors_not_hangs)
+{
+    GUID svc = fx_svc(104);
+    SOCKADDR_HV a = fx_hv(&HV_GUID_LOOPBACK, &svc);
+    int l = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW), s, c;
+    uint64_t t0;
+
+    cr_assert_eq(hvsim_bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(hvsim_listen(l, 4), 0);
+    s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+    cr_assert_eq(hvsim_connect(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    c = hvsim_accept(l, NULL, NULL);
+    fx_kill_daemon(&F);
+    /* Established streams carry on: no byte ever went through the daemon. */
+    cr_assert_eq(hvsim_send(s, "z", 1, 0), 1);
+    {
+        char z;
+
+        cr_assert_eq(hvsim_recv(c, &z, 1, 0), 1);
+    }
+    t0 = fx_now_ms();
+    cr_assert_eq(hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW), -1);
+    cr_assert_eq(errno, ENETDOWN, "got %s", hvsim_err_name(errno));
+    cr_assert_eq(hvsim_get_last_error(), 10050);
+    hvsim_close(s);
+    s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+    cr_assert_eq(s, -1);
+    cr_assert_lt(fx_now_ms() - t0, 1000);
+}
