@@ -50,7 +50,7 @@ DAEMON_OBJ := $(call obj,$(DAEMON_SRC))
 
 LIBA := $(B)/lib/libhvsim.a
 LIBSO := $(B)/lib/libhvsim.so
-BINS := $(B)/bin/hvsimd $(B)/bin/hvsimctl $(B)/bin/hvcat
+BINS := $(B)/bin/hvsimd $(B)/bin/hvsimctl $(B)/bin/hvcat $(B)/bin/hvsim-bench
 EXAMPLES := $(B)/bin/host-service $(B)/bin/guest-service
 
 .PHONY: all deps test-deps test unit integration conformance fuzz clean

@@ -94,7 +94,7 @@ int settings_set(struct settings *s, const char *name, const char *value, char *
 
         errno = 0;
         v = strtoul(value, &end, 10);
-        if (errno || *value == '\0' || *end != '\0' || value[0] == '-' || v < 1 || v > HVSOCKET_CONNECT_TIMEOUT_MAX)
+        if (errno || value[0] < '0' || value[0] > '9' || *end != '\0' || v < 1 || v > HVSOCKET_CONNECT_TIMEOUT_MAX)
             goto bad;
         *(uint32_t *)p = (uint32_t)v;
         return 0;

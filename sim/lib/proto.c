@@ -136,8 +136,14 @@ ssize_t hvsim__msg_recv(int fd, void *buf, size_t cap, int *got_fd)
             }
         }
     }
-    if (r == 0)
+    if (r == 0) {
+        /* EOF, or an empty packet that smuggled an fd: neither keeps it. */
+        if (got_fd && *got_fd >= 0) {
+            close(*got_fd);
+            *got_fd = -1;
+        }
         return 0;
+    }
     rc = (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? -EPROTO : hvsim__msg_check(buf, (size_t)r);
     if (rc < 0) {
         if (got_fd && *got_fd >= 0) {

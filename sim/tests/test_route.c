@@ -1,0 +1,862 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_route.c: unit tests of sim/daemon/route.c, driven directly on a
+ * struct model (no daemon, no sockets): every bind rule (which VmIds a
+ * partition may bind, conflicts, the one vsock port namespace, random and
+ * ephemeral services, HCS bind security) and every connect rule (listener
+ * precedence, the registry for classic VMs, HCS wildcard and service-table
+ * rules, wildcard targets, parent, unknown, off and paused VMs, siblings,
+ * the guest zero GUID, loopback, CIDs for the KVM-style host personality,
+ * the refusal profiles), the addresses each side reports, and two mutants
+ * that must change an outcome. Expected values follow hvsock-semantics.md
+ * (sections cited per test) and the rules listed at the top of route.c.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hvsim/hvsim.h"
+#include "internal.h"
+#include "../daemon/daemon.h"
+
+static struct model m;
+static struct part *vm1, *vm2, *wsl; /* two classic VMs and an HCS one */
+static GUID S_REG; /* registered in GuestCommunicationServices */
+static GUID S_REG2;
+static GUID S_UNREG;
+
+static GUID G(const char *text)
+{
+    GUID g;
+
+    cr_assert_eq(hvsim_guid_parse(text, &g), 0, "bad test GUID %s", text);
+    return g;
+}
+
+/* Port p's service GUID, as a Linux guest binds it. */
+static GUID T(uint32_t port)
+{
+    return hvsim_guid_from_port(port);
+}
+
+/* The VmId the library sends for an AF_VSOCK connect on the host: Data1 = CID. */
+static GUID CID(uint32_t cid)
+{
+    GUID g = HV_GUID_ZERO;
+
+    g.Data1 = cid;
+    return g;
+}
+
+static void setup(void)
+{
+    char err[256];
+    int rc;
+
+    model_init(&m);
+    rc = model_vm_add(&m, "vm1", NULL, HVSIM_VM_CLASSIC, &vm1, err, sizeof(err));
+    cr_assert_eq(rc, 0, "vm1: %d (%s)", rc, err);
+    rc = model_vm_add(&m, "vm2", NULL, HVSIM_VM_CLASSIC, &vm2, err, sizeof(err));
+    cr_assert_eq(rc, 0, "vm2: %d (%s)", rc, err);
+    rc = model_vm_add(&m, "wsl", NULL, HVSIM_VM_HCS, &wsl, err, sizeof(err));
+    cr_assert_eq(rc, 0, "wsl: %d (%s)", rc, err);
+    cr_assert_neq(vm1->cid, vm2->cid, "two VMs share CID %u", vm1->cid);
+    S_REG = G("999e53d4-3d5c-4c3e-8779-bed06ec056e1");
+    S_REG2 = G("6c09bb55-d683-4da0-8931-c9bf705f6480");
+    S_UNREG = G("c0ffee00-0000-4000-8000-00000000beef");
+    cr_assert_eq(model_service_add(&m, &S_REG, "VM Session Service"), 0, "service_add");
+    cr_assert_eq(model_service_add(&m, &S_REG2, "Second"), 0, "service_add");
+}
+
+static void teardown(void)
+{
+    model_free(&m);
+}
+
+TestSuite(route, .init = setup, .fini = teardown);
+
+/* ---- helpers ---------------------------------------------------------------------- */
+
+static struct bind *add_bind(struct part *p, uint32_t pers, GUID vmid, GUID svc, int listening)
+{
+    struct bind *b = calloc(1, sizeof(*b));
+
+    cr_assert_not_null(b);
+    b->part = p;
+    b->pers = pers;
+    b->vmid = vmid;
+    b->svc = svc;
+    b->listening = listening;
+    cr_assert_eq(model_bind_add(&m, b), 0, "model_bind_add");
+    return b;
+}
+
+static struct bind *listen_on(struct part *p, uint32_t pers, GUID vmid, GUID svc)
+{
+    return add_bind(p, pers, vmid, svc, 1);
+}
+
+static int do_bind(struct part *p, uint32_t pers, GUID vmid, GUID svc, GUID *ovmid, GUID *osvc, int *not_taken)
+{
+    struct route_bind_req rq = { .from = p, .pers = pers, .flags = 0, .vmid = vmid, .svc = svc };
+    GUID v, s;
+    int nt = -1;
+    int rc = route_bind(&m, &rq, ovmid ? ovmid : &v, osvc ? osvc : &s, not_taken ? not_taken : &nt);
+
+    return rc;
+}
+
+static struct route_conn_res conn_full(struct part *from, uint32_t pers, GUID vmid, GUID svc, uint32_t timeout_ms,
+                                       const struct bind *bound)
+{
+    struct route_conn_req rq = { .from = from, .pers = pers, .timeout_ms = timeout_ms, .vmid = vmid, .svc = svc,
+                                 .bound = bound };
+    struct route_conn_res r;
+    int rc = route_connect(&m, &rq, &r);
+
+    cr_assert_eq(rc, 0, "route_connect returned %d", rc);
+    return r;
+}
+
+static struct route_conn_res conn(struct part *from, uint32_t pers, GUID vmid, GUID svc)
+{
+    return conn_full(from, pers, vmid, svc, 0, NULL);
+}
+
+static void register_port(uint32_t port)
+{
+    GUID g = T(port);
+
+    cr_assert_eq(model_service_add(&m, &g, "a Linux port"), 0, "service_add");
+}
+
+/* An errno's name for messages, "0" for success. */
+static const char *ename(int e)
+{
+    return e == 0 ? "0" : hvsim_err_name(e);
+}
+
+static void set(const char *name, const char *value)
+{
+    char err[256];
+    int rc = settings_set(&m.set, name, value, err, sizeof(err));
+
+    cr_assert_eq(rc, 0, "settings_set %s=%s: %d (%s)", name, value, rc, err);
+}
+
+static const char *vname(uint32_t v)
+{
+    switch (v) {
+    case HVSIM_VERDICT_OK:
+        return "OK";
+    case HVSIM_VERDICT_REFUSE:
+        return "REFUSE";
+    case HVSIM_VERDICT_NOANSWER:
+        return "NOANSWER";
+    }
+    return "?";
+}
+
+static unsigned long long bid(const struct bind *b)
+{
+    return b ? (unsigned long long)b->id : 0ull;
+}
+
+#define assert_ok(r, l)                                                                                \
+    do {                                                                                               \
+        struct route_conn_res r_ = (r);                                                                \
+        cr_assert_eq(r_.verdict, HVSIM_VERDICT_OK, "verdict %s (error %s, timeout %u) vs OK", vname(r_.verdict), \
+                     hvsim_err_name(r_.error), r_.timeout_ms);                                         \
+        cr_assert_eq(r_.listener, (l), "listener #%llu vs #%llu", bid(r_.listener), bid(l));           \
+    } while (0)
+
+#define assert_refuse(r, e)                                                                                \
+    do {                                                                                                   \
+        struct route_conn_res r_ = (r);                                                                    \
+        cr_assert_eq(r_.verdict, HVSIM_VERDICT_REFUSE, "verdict %s (listener #%llu, timeout %u) vs REFUSE %s", \
+                     vname(r_.verdict), bid(r_.listener), r_.timeout_ms, hvsim_err_name(e));               \
+        cr_assert_eq(r_.error, (e), "error %s (%d) vs %s (%d)", hvsim_err_name(r_.error), r_.error,        \
+                     hvsim_err_name(e), (e));                                                              \
+    } while (0)
+
+#define assert_noanswer(r, t)                                                                              \
+    do {                                                                                                   \
+        struct route_conn_res r_ = (r);                                                                    \
+        cr_assert_eq(r_.verdict, HVSIM_VERDICT_NOANSWER, "verdict %s (error %s, listener #%llu) vs NOANSWER", \
+                     vname(r_.verdict), hvsim_err_name(r_.error), bid(r_.listener));                       \
+        cr_assert_eq(r_.timeout_ms, (uint32_t)(t), "timeout %u vs %u", r_.timeout_ms, (uint32_t)(t));      \
+    } while (0)
+
+#define assert_guid_eq(a, b)                                                                       \
+    do {                                                                                           \
+        GUID ga_ = (a), gb_ = (b);                                                                 \
+        char ta_[HVSIM_GUID_STRLEN], tb_[HVSIM_GUID_STRLEN];                                       \
+        cr_assert(hvsim_guid_equal(&ga_, &gb_), "%s: %s vs %s", #a, hvsim_guid_format(&ga_, ta_),  \
+                  hvsim_guid_format(&gb_, tb_));                                                   \
+    } while (0)
+
+#define assert_rc(expr, want)                                                                    \
+    do {                                                                                         \
+        int rc_ = (expr);                                                                        \
+        cr_assert_eq(rc_, (want), "%s: %s (%d) vs %s (%d)", #expr, ename(rc_), rc_, ename(want), \
+                     (want));                                              \
+    } while (0)
+
+/* ---- bind ------------------------------------------------------------------------ */
+
+/* Reference 1.4: PARENT "on a physical host is not supported"; BROADCAST and
+ * SILOHOST are no address of the host's own either. */
+Test(route, host_bind_parent_broadcast_silohost_unavailable, .timeout = 5)
+{
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG, NULL, NULL, NULL), -EADDRNOTAVAIL);
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_BROADCAST, S_REG, NULL, NULL, NULL), -EADDRNOTAVAIL);
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_SILOHOST, S_REG, NULL, NULL, NULL), -EADDRNOTAVAIL);
+    /* What the host may bind. */
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG, NULL, NULL, NULL), 0);
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_CHILDREN, S_REG, NULL, NULL, NULL), 0);
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG, NULL, NULL, NULL), 0);
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG, NULL, NULL, NULL), 0);
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, wsl->id, S_REG, NULL, NULL, NULL), 0);
+}
+
+Test(route, bind_reports_requested_address, .timeout = 5)
+{
+    GUID v, s;
+    int nt = -1;
+
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG, &v, &s, &nt), 0);
+    assert_guid_eq(v, vm1->id);
+    assert_guid_eq(s, S_REG);
+    cr_assert_eq(nt, 0, "not_taken %d vs 0", nt);
+    assert_rc(do_bind(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG, &v, &s, &nt), 0);
+    assert_guid_eq(v, HV_GUID_PARENT);
+    assert_guid_eq(s, S_REG);
+}
+
+/* Reference 1.3-1.4, 2.3: a guest binds its parent, the wildcard, loopback or its own ID. */
+Test(route, guest_bind_children_or_other_vm_unavailable, .timeout = 5)
+{
+    assert_rc(do_bind(vm1, HVSIM_PERS_WINDOWS, HV_GUID_CHILDREN, S_REG, NULL, NULL, NULL), -EADDRNOTAVAIL);
+    assert_rc(do_bind(vm1, HVSIM_PERS_WINDOWS, vm2->id, S_REG, NULL, NULL, NULL), -EADDRNOTAVAIL);
+    assert_rc(do_bind(vm1, HVSIM_PERS_WINDOWS, wsl->id, S_REG, NULL, NULL, NULL), -EADDRNOTAVAIL);
+    assert_rc(do_bind(vm1, HVSIM_PERS_WINDOWS, m.host.id, S_REG, NULL, NULL, NULL), -EADDRNOTAVAIL);
+    assert_rc(do_bind(vm1, HVSIM_PERS_WINDOWS, HV_GUID_BROADCAST, S_REG, NULL, NULL, NULL), -EADDRNOTAVAIL);
+    assert_rc(do_bind(wsl, HVSIM_PERS_WINDOWS, HV_GUID_CHILDREN, S_REG, NULL, NULL, NULL), -EADDRNOTAVAIL);
+    /* What a guest may bind. */
+    assert_rc(do_bind(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG, NULL, NULL, NULL), 0);
+    assert_rc(do_bind(vm1, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG, NULL, NULL, NULL), 0);
+    assert_rc(do_bind(vm1, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG, NULL, NULL, NULL), 0);
+    assert_rc(do_bind(vm1, HVSIM_PERS_WINDOWS, vm1->id, S_REG, NULL, NULL, NULL), 0);
+}
+
+/* Reference 4.1: a second listener on the same address is WSAEADDRINUSE. */
+Test(route, duplicate_bind_is_addrinuse, .timeout = 5)
+{
+    listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG);
+    listen_on(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG);
+    listen_on(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG);
+    add_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG2, 0); /* bound, not listening */
+
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG, NULL, NULL, NULL), -EADDRINUSE);
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG, NULL, NULL, NULL), -EADDRINUSE);
+    assert_rc(do_bind(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG, NULL, NULL, NULL), -EADDRINUSE);
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG2, NULL, NULL, NULL), -EADDRINUSE);
+}
+
+Test(route, wildcard_children_and_exact_binds_coexist, .timeout = 5)
+{
+    listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG);
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_CHILDREN, S_REG, NULL, NULL, NULL), 0);
+    listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_CHILDREN, S_REG);
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG, NULL, NULL, NULL), 0);
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, vm2->id, S_REG, NULL, NULL, NULL), 0);
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG, NULL, NULL, NULL), 0);
+    /* The same VmId with another service is another address. */
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG2, NULL, NULL, NULL), 0);
+}
+
+Test(route, partitions_bind_the_same_address, .timeout = 5)
+{
+    listen_on(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG);
+    listen_on(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(5000));
+    assert_rc(do_bind(vm2, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG, NULL, NULL, NULL), 0);
+    assert_rc(do_bind(wsl, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG, NULL, NULL, NULL), 0);
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG, NULL, NULL, NULL), 0);
+    assert_rc(do_bind(vm2, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(5000), NULL, NULL, NULL), 0);
+}
+
+/* Reference 3.1 and 6.3: a Linux port is the template service; the ports of a
+ * VM are one namespace whichever socket family or VmId names them. */
+Test(route, vsock_ports_are_one_namespace, .timeout = 5)
+{
+    GUID v;
+
+    listen_on(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(5000));
+    assert_rc(do_bind(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(5000), NULL, NULL, NULL), -EADDRINUSE);
+    assert_rc(do_bind(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, T(5000), NULL, NULL, NULL), -EADDRINUSE);
+    assert_rc(do_bind(vm1, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, T(5000), NULL, NULL, NULL), -EADDRINUSE);
+    assert_rc(do_bind(vm1, HVSIM_PERS_WINDOWS, vm1->id, T(5000), NULL, NULL, NULL), -EADDRINUSE);
+    assert_rc(do_bind(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(5001), &v, NULL, NULL), 0);
+    assert_guid_eq(v, HV_GUID_ZERO);
+    /* A vsock bind has no VmId: whatever comes in, the bind reports CID_ANY's zero GUID. */
+    assert_rc(do_bind(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(5002), &v, NULL, NULL), 0);
+    assert_guid_eq(v, HV_GUID_ZERO);
+    assert_rc(do_bind(vm2, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, T(5000), NULL, NULL, NULL), 0);
+
+    /* And the other way round: a Windows bind of template(P) holds port P. */
+    listen_on(vm2, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, T(6000));
+    assert_rc(do_bind(vm2, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(6000), NULL, NULL, NULL), -EADDRINUSE);
+    assert_rc(do_bind(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(6000), NULL, NULL, NULL), 0);
+}
+
+Test(route, zero_service_gets_random_guid, .timeout = 5)
+{
+    GUID v, s1, s2, s3;
+    uint32_t port;
+
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, HV_GUID_ZERO, &v, &s1, NULL), 0);
+    assert_guid_eq(v, HV_GUID_ZERO);
+    cr_assert(!hvsim_guid_equal(&s1, &HV_GUID_ZERO), "host: service still zero");
+    cr_assert_eq(hvsim_guid_to_port(&s1, &port), 0, "a random service looks like a vsock port %u", port);
+    listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, s1);
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, HV_GUID_ZERO, NULL, &s2, NULL), 0);
+    cr_assert(!hvsim_guid_equal(&s1, &s2), "two zero-service binds got the same service");
+    assert_rc(do_bind(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, HV_GUID_ZERO, &v, &s3, NULL), 0);
+    assert_guid_eq(v, HV_GUID_PARENT);
+    cr_assert(!hvsim_guid_equal(&s3, &HV_GUID_ZERO), "guest: service still zero");
+}
+
+/* Reference 3.1: auto-bind picks a port above 1023 (LAST_RESERVED_PORT). */
+Test(route, vsock_port_any_gets_ephemeral_port, .timeout = 5)
+{
+    GUID v, s;
+    uint32_t port = 0, p2 = 0;
+    int k;
+
+    for (k = 0; k < 50; k++) {
+        assert_rc(do_bind(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, HV_GUID_ZERO, &v, &s, NULL), 0);
+        assert_guid_eq(v, HV_GUID_ZERO);
+        cr_assert_eq(hvsim_guid_to_port(&s, &port), 1, "auto-bound service is not a template GUID");
+        cr_assert_gt(port, 1023u, "auto-bound port %u vs > 1023", port);
+        cr_assert_neq(port, VMADDR_PORT_ANY, "auto-bound port is VMADDR_PORT_ANY");
+        listen_on(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, s);
+    }
+    /* A taken port is skipped. */
+    m.next_port = 7000;
+    listen_on(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(7000));
+    assert_rc(do_bind(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, HV_GUID_ZERO, NULL, &s, NULL), 0);
+    hvsim_guid_to_port(&s, &port);
+    cr_assert_neq(port, 7000u, "auto-bind gave the taken port %u", port);
+    cr_assert_gt(port, 1023u, "%u vs > 1023", port);
+    /* Also at the top of the range: never a reserved port after wrapping. */
+    m.next_port = 0x7ffffffe;
+    assert_rc(do_bind(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, HV_GUID_ZERO, NULL, &s, NULL), 0);
+    hvsim_guid_to_port(&s, &port);
+    listen_on(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, s);
+    assert_rc(do_bind(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, HV_GUID_ZERO, NULL, &s, NULL), 0);
+    hvsim_guid_to_port(&s, &p2);
+    cr_assert_gt(port, 1023u, "%u vs > 1023", port);
+    cr_assert_gt(p2, 1023u, "after wrap: %u vs > 1023", p2);
+    cr_assert_neq(port, p2, "same port twice: %u vs %u", port, p2);
+    /* The KVM-style host personality too. */
+    assert_rc(do_bind(&m.host, HVSIM_PERS_VSOCK_HOST, HV_GUID_ZERO, HV_GUID_ZERO, NULL, &s, NULL), 0);
+    cr_assert_eq(hvsim_guid_to_port(&s, &port), 1, "host auto-bind is not a template GUID");
+    cr_assert_gt(port, 1023u, "host auto-bind: %u vs > 1023", port);
+}
+
+/* Reference 2.4, 4.2: BindSecurityDescriptor deny-all is WSAEACCES for the VM id. */
+Test(route, hcs_bind_deny_is_eacces, .timeout = 5)
+{
+    hvsim_hcs_service_t h = { .id = S_REG, .bind_deny = 1 };
+
+    cr_assert_eq(model_hcs_set(wsl, &h), 0, "hcs_set");
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, wsl->id, S_REG, NULL, NULL, NULL), -EACCES);
+    /* Only that VM and that service: wildcard binds are not checked against it. */
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, wsl->id, S_REG2, NULL, NULL, NULL), 0);
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG, NULL, NULL, NULL), 0);
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG, NULL, NULL, NULL), 0);
+}
+
+/* Reference 4.2: VM id, Disabled=true: the bind silently does not take and
+ * listen() is WSAEINVAL; a wildcard bind of a disabled service is OK. */
+Test(route, hcs_disabled_bind_not_taken, .timeout = 5)
+{
+    hvsim_hcs_service_t h = { .id = S_REG, .disabled = 1 };
+    struct bind *b;
+    int nt = -1;
+
+    cr_assert_eq(model_hcs_set(wsl, &h), 0, "hcs_set");
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, wsl->id, S_REG, NULL, NULL, &nt), 0);
+    cr_assert_eq(nt, 1, "not_taken %d vs 1", nt);
+    b = add_bind(&m.host, HVSIM_PERS_WINDOWS, wsl->id, S_REG, 0);
+    b->not_taken = nt;
+    assert_rc(route_listen(&m, b), -EINVAL);
+
+    nt = -1;
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG, NULL, NULL, &nt), 0);
+    cr_assert_eq(nt, 0, "wildcard bind: not_taken %d vs 0", nt);
+    b = add_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG, 0);
+    b->not_taken = nt;
+    assert_rc(route_listen(&m, b), 0);
+    nt = -1;
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, wsl->id, S_REG2, NULL, NULL, &nt), 0);
+    cr_assert_eq(nt, 0, "another service: not_taken %d vs 0", nt);
+}
+
+/* ---- connect: guest to host -------------------------------------------------------- */
+
+/* Route.c's rule: exact VM ID listener, then children, then wildcard. */
+Test(route, guest_to_host_listener_precedence, .timeout = 5)
+{
+    struct bind *lw, *lc, *le, *lo;
+
+    /* Added in an order that is not the precedence order. */
+    lw = listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG);
+    le = listen_on(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG);
+    lo = listen_on(&m.host, HVSIM_PERS_WINDOWS, vm2->id, S_REG);
+    lc = listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_CHILDREN, S_REG);
+    add_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG, 0);
+
+    assert_ok(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG), le);
+    assert_ok(conn(vm2, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG), lo);
+    model_bind_remove(&m, le);
+    assert_ok(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG), lc);
+    model_bind_remove(&m, lc);
+    assert_ok(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG), lw);
+    assert_ok(conn(vm2, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG), lo);
+    /* A listener of another service never answers. */
+    assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG2), -ECONNREFUSED);
+}
+
+Test(route, bound_but_not_listening_does_not_answer, .timeout = 5)
+{
+    add_bind(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG, 0);
+    assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG), -ECONNREFUSED);
+    set("windows_connect_timeout_ms", "30000");
+    assert_noanswer(conn(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, S_REG), 2000);
+}
+
+/* Reference 2.2, 3.3, 4.4, 4.7: an unregistered service on a classic VM. */
+Test(route, classic_guest_unregistered_service, .timeout = 5)
+{
+    listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_UNREG);
+    listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_CHILDREN, S_UNREG);
+    listen_on(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_UNREG);
+    listen_on(&m.host, HVSIM_PERS_WINDOWS, vm1->id, T(4000)); /* not registered either */
+    /* Make the two defaults differ, to see which one a Linux guest gets. */
+    set("windows_connect_timeout_ms", "30000");
+
+    assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_UNREG), -ECONNREFUSED);
+    assert_noanswer(conn(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(4000)), 2000);
+    assert_noanswer(conn_full(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(4000), 750, NULL), 750);
+    set("linux_connect_timeout_ms", "4321");
+    assert_noanswer(conn(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(4000)), 4321);
+
+    m.set.profile = PROFILE_KVM;
+    assert_refuse(conn(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(4000)), -ECONNRESET);
+    /* A Windows guest is refused under either profile (the host sends TL_CONNECT_RESULT). */
+    assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_UNREG), -ECONNREFUSED);
+}
+
+Test(route, classic_guest_registered_service, .timeout = 5)
+{
+    struct bind *l;
+
+    /* Registered, nobody listens. */
+    assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG), -ECONNREFUSED);
+    register_port(4000);
+    assert_noanswer(conn(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(4000)), 2000);
+    /* Registered and listened: a Linux guest reaches a host wildcard listener. */
+    l = listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, T(4000));
+    assert_ok(conn(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(4000)), l);
+    l = listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG);
+    assert_ok(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG), l);
+}
+
+/* ---- connect: HCS VMs (reference 2.4, 4.2, 4.7) ---------------------------------------- */
+
+Test(route, hcs_guest_ignores_wildcard_listeners, .timeout = 5)
+{
+    struct bind *lw, *lc;
+    hvsim_hcs_service_t h = { .id = S_REG, .allow_wildcard_binds = 0 };
+
+    /* S_REG is even registered: the registry does not matter for HCS VMs. */
+    lw = listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG);
+    assert_refuse(conn(wsl, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG), -ECONNREFUSED);
+    assert_noanswer(conn(wsl, HVSIM_PERS_LINUX, HV_GUID_PARENT, S_REG), 2000);
+    lc = listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_CHILDREN, S_REG);
+    assert_refuse(conn(wsl, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG), -ECONNREFUSED);
+    /* An explicit AllowWildcardBinds=false entry: still refused. */
+    cr_assert_eq(model_hcs_set(wsl, &h), 0, "hcs_set");
+    assert_refuse(conn(wsl, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG), -ECONNREFUSED);
+    /* The classic VM hears the same listeners. */
+    assert_ok(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG), lc);
+
+    /* AllowWildcardBinds=true: children, then wildcard. */
+    h.allow_wildcard_binds = 1;
+    cr_assert_eq(model_hcs_set(wsl, &h), 0, "hcs_set");
+    assert_ok(conn(wsl, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG), lc);
+    model_bind_remove(&m, lc);
+    assert_ok(conn(wsl, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG), lw);
+}
+
+Test(route, hcs_guest_needs_no_registry, .timeout = 5)
+{
+    struct bind *le = listen_on(&m.host, HVSIM_PERS_WINDOWS, wsl->id, S_UNREG);
+    struct bind *lp = listen_on(&m.host, HVSIM_PERS_WINDOWS, wsl->id, T(5555));
+
+    listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_UNREG);
+    assert_ok(conn(wsl, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_UNREG), le);
+    assert_ok(conn(wsl, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(5555)), lp);
+    /* The same unregistered service from a classic VM is refused. */
+    assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_UNREG), -ECONNREFUSED);
+}
+
+Test(route, hcs_disabled_hides_every_listener, .timeout = 5)
+{
+    hvsim_hcs_service_t h = { .id = S_UNREG, .disabled = 1, .allow_wildcard_binds = 1 };
+
+    cr_assert_eq(model_hcs_set(wsl, &h), 0, "hcs_set");
+    listen_on(&m.host, HVSIM_PERS_WINDOWS, wsl->id, S_UNREG);
+    listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_UNREG);
+    assert_refuse(conn(wsl, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_UNREG), -ECONNREFUSED);
+    assert_noanswer(conn(wsl, HVSIM_PERS_LINUX, HV_GUID_PARENT, S_UNREG), 2000);
+}
+
+Test(route, host_to_hcs_vm_connect_deny_and_disabled, .timeout = 5)
+{
+    hvsim_hcs_service_t h = { .id = S_UNREG, .connect_deny = 1 };
+    struct bind *l = listen_on(wsl, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_UNREG);
+    struct bind *l2 = listen_on(wsl, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG2);
+
+    assert_ok(conn(&m.host, HVSIM_PERS_WINDOWS, wsl->id, S_UNREG), l);
+    cr_assert_eq(model_hcs_set(wsl, &h), 0, "hcs_set");
+    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, wsl->id, S_UNREG), -EACCES);
+    assert_ok(conn(&m.host, HVSIM_PERS_WINDOWS, wsl->id, S_REG2), l2);
+    h.connect_deny = 0;
+    h.disabled = 1;
+    cr_assert_eq(model_hcs_set(wsl, &h), 0, "hcs_set");
+    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, wsl->id, S_UNREG), -EINVAL);
+    /* Table entries of an HCS VM do not apply to a classic VM's listeners. */
+    l = listen_on(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_UNREG);
+    assert_ok(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_UNREG), l);
+}
+
+/* ---- connect: from the host ----------------------------------------------------------- */
+
+/* Reference 4.2: a wildcard as the target is WSAEADDRNOTAVAIL, whatever listens. */
+Test(route, host_to_wildcard_targets_unavailable, .timeout = 5)
+{
+    listen_on(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG);
+    listen_on(vm1, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG2);
+    listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG);
+    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG), -EADDRNOTAVAIL);
+    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_CHILDREN, S_REG), -EADDRNOTAVAIL);
+    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_BROADCAST, S_REG), -EADDRNOTAVAIL);
+    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG2), -EADDRNOTAVAIL);
+}
+
+Test(route, host_to_parent_unreachable, .timeout = 5)
+{
+    listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG);
+    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG), -ENETUNREACH);
+}
+
+Test(route, host_to_unknown_vm, .timeout = 5)
+{
+    GUID nobody = G("0badf00d-1111-4222-8333-444455556666");
+
+    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, nobody, S_REG), -ENETUNREACH);
+    set("connect_to_unknown_vm", "timeout");
+    set("windows_connect_timeout_ms", "30000");
+    assert_noanswer(conn(&m.host, HVSIM_PERS_WINDOWS, nobody, S_REG), 30000);
+    assert_noanswer(conn_full(&m.host, HVSIM_PERS_WINDOWS, nobody, S_REG, 500, NULL), 500);
+    set("connect_to_unknown_vm", "ECONNREFUSED");
+    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, nobody, S_REG), -ECONNREFUSED);
+}
+
+/* Reference 4.4: host -> an off VM, WSAENETDOWN by default (a setting). */
+Test(route, host_to_off_vm, .timeout = 5)
+{
+    listen_on(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG);
+    vm1->state = HVSIM_VM_OFF;
+    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG), -ENETDOWN);
+    set("connect_to_off_vm", "EINVAL");
+    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG), -EINVAL);
+    set("connect_to_off_vm", "timeout");
+    assert_noanswer(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG), 2000);
+}
+
+Test(route, host_to_paused_vm_no_answer, .timeout = 5)
+{
+    listen_on(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG);
+    vm1->state = HVSIM_VM_PAUSED;
+    set("windows_connect_timeout_ms", "30000");
+    assert_noanswer(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG), 30000);
+    assert_noanswer(conn_full(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG, 1500, NULL), 1500);
+    vm1->state = HVSIM_VM_RUNNING;
+    cr_assert_eq(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG).verdict, HVSIM_VERDICT_OK, "after resume");
+}
+
+Test(route, guest_of_stopped_vm_cannot_connect, .timeout = 5)
+{
+    listen_on(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG);
+    listen_on(&m.host, HVSIM_PERS_WINDOWS, vm1->id, T(4000));
+    listen_on(vm1, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG2);
+    register_port(4000);
+    vm1->state = HVSIM_VM_PAUSED;
+    assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG), -ENETDOWN);
+    assert_refuse(conn(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(4000)), -ENETDOWN);
+    assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG2), -ENETDOWN);
+    vm1->state = HVSIM_VM_OFF;
+    assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG), -ENETDOWN);
+    assert_refuse(conn(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(4000)), -ENETDOWN);
+}
+
+/* Reference 3.1 and 4.4: guests cannot reach siblings (ENETUNREACH, a setting). */
+Test(route, guest_to_sibling_unreachable, .timeout = 5)
+{
+    listen_on(vm2, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG);
+    listen_on(vm2, HVSIM_PERS_WINDOWS, vm2->id, S_REG);
+    listen_on(wsl, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG);
+    assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, vm2->id, S_REG), -ENETUNREACH);
+    assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, wsl->id, S_REG), -ENETUNREACH);
+    set("guest_to_other_vm", "timeout");
+    assert_noanswer(conn(vm1, HVSIM_PERS_WINDOWS, vm2->id, S_REG), 2000);
+}
+
+/* Reference 2.3: the 2015 guide's zero GUID from a guest reaches the host. */
+Test(route, guest_zero_vmid, .timeout = 5)
+{
+    struct bind *l = listen_on(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG);
+    struct route_conn_res r;
+
+    r = conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG);
+    assert_ok(r, l);
+    cr_assert_eq(r.to, &m.host, "zero GUID did not go to the host");
+    set("guest_zero_vmid_reaches_host", "0");
+    assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG), -EADDRNOTAVAIL);
+    m.set.zero_reaches_parent = 1;
+    assert_ok(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG), l);
+}
+
+/* ---- loopback (reference 4.1) -------------------------------------------------------- */
+
+Test(route, loopback_without_listener_refused, .timeout = 5)
+{
+    listen_on(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG); /* hears vm1 only, not loopback */
+    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG), -ECONNREFUSED);
+    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, m.host.id, S_REG), -ECONNREFUSED);
+    assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG), -ECONNREFUSED);
+    assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, vm1->id, S_REG), -ECONNREFUSED);
+    /* Refused at once under the KVM profile too; never a timeout. */
+    m.set.profile = PROFILE_KVM;
+    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG), -ECONNREFUSED);
+}
+
+Test(route, loopback_listeners, .timeout = 5)
+{
+    struct bind *lw = listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_UNREG);
+    struct bind *ll = listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_UNREG);
+    struct bind *g = listen_on(vm1, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_UNREG);
+
+    /* No registry for loopback; LOOPBACK beats the wildcard, which hears every partition. */
+    assert_ok(conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_UNREG), ll);
+    assert_ok(conn(&m.host, HVSIM_PERS_WINDOWS, m.host.id, S_UNREG), ll);
+    assert_ok(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_UNREG), g);
+    model_bind_remove(&m, ll);
+    assert_ok(conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_UNREG), lw);
+    /* A guest's loopback stays in the guest. */
+    model_bind_remove(&m, g);
+    assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_UNREG), -ECONNREFUSED);
+}
+
+/* Route.c's (INFERRED) loopback precedence on the host: LOOPBACK, the host's
+ * own id, then CHILDREN (go-winio reports CHILDREN as both ends' local VmId),
+ * then the wildcard; an exact VM-id listener never hears loopback. */
+Test(route, loopback_precedence_on_host, .timeout = 5)
+{
+    struct bind *lw = listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG);
+    struct bind *lc = listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_CHILDREN, S_REG);
+    struct bind *lh = listen_on(&m.host, HVSIM_PERS_WINDOWS, m.host.id, S_REG);
+    struct bind *ll = listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG);
+
+    listen_on(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG);
+    assert_ok(conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG), ll);
+    model_bind_remove(&m, ll);
+    assert_ok(conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG), lh);
+    model_bind_remove(&m, lh);
+    assert_ok(conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG), lc);
+    model_bind_remove(&m, lc);
+    assert_ok(conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG), lw);
+}
+
+Test(route, loopback_addresses, .timeout = 5)
+{
+    struct bind *l = listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG);
+    struct bind *mine;
+    struct route_conn_res r;
+    GUID mysvc = G("12345678-9abc-4def-8123-456789abcdef");
+
+    r = conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG);
+    assert_ok(r, l);
+    cr_assert_eq(r.to, &m.host, "loopback went elsewhere");
+    assert_guid_eq(r.local_vmid, HV_GUID_CHILDREN);
+    cr_assert(!hvsim_guid_equal(&r.local_svc, &HV_GUID_ZERO), "connector's service is zero");
+    cr_assert(!hvsim_guid_equal(&r.local_svc, &S_REG), "connector's service is the listener's");
+    assert_guid_eq(r.peer_vmid, HV_GUID_LOOPBACK);
+    assert_guid_eq(r.peer_svc, S_REG);
+    assert_guid_eq(r.acc_local_vmid, HV_GUID_CHILDREN);
+    assert_guid_eq(r.acc_local_svc, S_REG);
+    assert_guid_eq(r.acc_peer_vmid, HV_GUID_LOOPBACK);
+    assert_guid_eq(r.acc_peer_svc, r.local_svc);
+
+    /* A bound connector reports its own service on both sides. */
+    mine = add_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, mysvc, 0);
+    r = conn_full(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG, 0, mine);
+    assert_ok(r, l);
+    assert_guid_eq(r.local_svc, mysvc);
+    assert_guid_eq(r.acc_peer_svc, mysvc);
+}
+
+/* ---- addresses across partitions (reference 4.2) ---------------------------------------- */
+
+Test(route, guest_to_host_addresses, .timeout = 5)
+{
+    struct bind *le = listen_on(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG);
+    struct route_conn_res r;
+
+    r = conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG);
+    assert_ok(r, le);
+    cr_assert_eq(r.to, &m.host, "went elsewhere");
+    assert_guid_eq(r.peer_vmid, HV_GUID_PARENT);
+    assert_guid_eq(r.peer_svc, S_REG);
+    assert_guid_eq(r.acc_local_vmid, vm1->id);
+    assert_guid_eq(r.acc_local_svc, S_REG);
+    assert_guid_eq(r.acc_peer_vmid, vm1->id);
+    assert_guid_eq(r.acc_peer_svc, r.local_svc);
+    cr_assert_eq(r.peer_cid, (uint32_t)VMADDR_CID_HOST, "peer_cid %u vs %u", r.peer_cid, VMADDR_CID_HOST);
+    cr_assert_eq(r.acc_peer_cid, vm1->cid, "acc_peer_cid %u vs %u", r.acc_peer_cid, vm1->cid);
+
+    /* Through a wildcard listener the accepted side still reports the VM's id. */
+    model_bind_remove(&m, le);
+    le = listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG);
+    r = conn(vm2, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG);
+    assert_ok(r, le);
+    assert_guid_eq(r.acc_local_vmid, vm2->id);
+    assert_guid_eq(r.acc_local_svc, S_REG);
+    assert_guid_eq(r.acc_peer_vmid, vm2->id);
+    assert_guid_eq(r.peer_vmid, HV_GUID_PARENT);
+}
+
+Test(route, host_to_guest_addresses, .timeout = 5)
+{
+    /* No registry needed when the guest listens and the host connects (reference 2.2). */
+    struct bind *l = listen_on(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_UNREG);
+    struct route_conn_res r;
+
+    r = conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_UNREG);
+    assert_ok(r, l);
+    cr_assert_eq(r.to, vm1, "went elsewhere");
+    assert_guid_eq(r.peer_vmid, vm1->id);
+    assert_guid_eq(r.peer_svc, S_UNREG);
+    assert_guid_eq(r.acc_local_vmid, HV_GUID_PARENT);
+    assert_guid_eq(r.acc_local_svc, S_UNREG);
+    assert_guid_eq(r.acc_peer_svc, r.local_svc);
+    cr_assert_eq(r.peer_cid, vm1->cid, "peer_cid %u vs %u", r.peer_cid, vm1->cid);
+    cr_assert_eq(r.acc_peer_cid, (uint32_t)VMADDR_CID_HOST, "acc_peer_cid %u vs %u", r.acc_peer_cid,
+                 VMADDR_CID_HOST);
+    /* A guest wildcard listener hears the host too; only vm1's listeners answer for vm1. */
+    l = listen_on(vm2, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_UNREG);
+    assert_ok(conn(&m.host, HVSIM_PERS_WINDOWS, vm2->id, S_UNREG), l);
+}
+
+Test(route, host_to_guest_without_listener, .timeout = 5)
+{
+    listen_on(vm2, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG); /* another VM's */
+    set("windows_connect_timeout_ms", "30000");
+    assert_noanswer(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG), 30000);
+    assert_noanswer(conn_full(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG, 900, NULL), 900);
+    m.set.profile = PROFILE_KVM;
+    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG), -ECONNRESET);
+}
+
+/* ---- the KVM-style host personality and Linux guests (reference 3.1, 3.2) ---------------- */
+
+Test(route, vsock_host_reaches_vm_by_cid, .timeout = 5)
+{
+    struct bind *l1 = listen_on(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(5000));
+    struct bind *l2 = listen_on(vm2, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(5000));
+    struct route_conn_res r;
+
+    r = conn(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm1->cid), T(5000));
+    assert_ok(r, l1);
+    cr_assert_eq(r.to, vm1, "went elsewhere");
+    cr_assert_eq(r.peer_cid, vm1->cid, "peer_cid %u vs %u", r.peer_cid, vm1->cid);
+    cr_assert_eq(r.acc_peer_cid, (uint32_t)VMADDR_CID_HOST, "acc_peer_cid %u vs %u", r.acc_peer_cid,
+                 VMADDR_CID_HOST);
+    cr_assert_eq(hvsim_guid_to_port(&r.local_svc, NULL), 1, "connector's local service is not a port");
+    assert_guid_eq(r.acc_peer_svc, r.local_svc);
+    assert_ok(conn(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm2->cid), T(5000)), l2);
+    /* No listener on that port of a known CID. */
+    assert_noanswer(conn(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm1->cid), T(5001)), 2000);
+    m.set.profile = PROFILE_KVM;
+    assert_refuse(conn(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm1->cid), T(5001)), -ECONNRESET);
+}
+
+Test(route, vsock_host_unknown_cid_reset, .timeout = 5)
+{
+    listen_on(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(5000));
+    assert_refuse(conn(&m.host, HVSIM_PERS_VSOCK_HOST, CID(9999), T(5000)), -ECONNRESET);
+    assert_refuse(conn(&m.host, HVSIM_PERS_VSOCK_HOST, CID(VMADDR_CID_ANY), T(5000)), -ECONNRESET);
+}
+
+Test(route, vsock_host_local_cid_is_loopback, .timeout = 5)
+{
+    struct bind *l = listen_on(&m.host, HVSIM_PERS_VSOCK_HOST, HV_GUID_ZERO, T(5000));
+    struct route_conn_res r;
+
+    r = conn(&m.host, HVSIM_PERS_VSOCK_HOST, CID(VMADDR_CID_LOCAL), T(5000));
+    assert_ok(r, l);
+    cr_assert_eq(r.to, &m.host, "went elsewhere");
+    cr_assert_eq(r.peer_cid, (uint32_t)VMADDR_CID_LOCAL, "peer_cid %u vs %u", r.peer_cid, VMADDR_CID_LOCAL);
+    cr_assert_eq(r.acc_peer_cid, (uint32_t)VMADDR_CID_LOCAL, "acc_peer_cid %u vs %u", r.acc_peer_cid,
+                 VMADDR_CID_LOCAL);
+}
+
+/* Reference 3.2, 6.2: a Linux guest hears only template service IDs. */
+Test(route, host_to_linux_guest_needs_template_service, .timeout = 5)
+{
+    struct bind *l = listen_on(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(5000));
+    GUID almost = T(5000);
+
+    /* A Windows host process dials the template GUID of the port: the listener answers. */
+    assert_ok(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, T(5000)), l);
+    /* Same Data1, but not the template: no listener, the guest ignores the offer. */
+    almost.Data4[7] ^= 0x01;
+    assert_noanswer(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, almost), 2000);
+    assert_noanswer(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_UNREG), 2000);
+}
+
+/* ---- mutants: each rule, broken on purpose, changes an outcome ---------------------------- */
+
+Test(route, mutant_registry_required, .timeout = 5)
+{
+    struct bind *l = listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_UNREG);
+
+    assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_UNREG), -ECONNREFUSED);
+    m.mutant = "registry.required";
+    assert_ok(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_UNREG), l);
+    m.mutant = "some.other-rule";
+    assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_UNREG), -ECONNREFUSED);
+    m.mutant = NULL;
+}
+
+Test(route, mutant_loopback_refused, .timeout = 5)
+{
+    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG), -ECONNREFUSED);
+    m.mutant = "loopback.refused";
+    assert_noanswer(conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG), 2000);
+    m.mutant = NULL;
+}
