@@ -53,7 +53,8 @@ LIBSO := $(B)/lib/libhvsim.so
 BINS := $(B)/bin/hvsimd $(B)/bin/hvsimctl $(B)/bin/hvcat $(B)/bin/hvsim-bench
 EXAMPLES := $(B)/bin/host-service $(B)/bin/guest-service
 
-.PHONY: all deps test-deps test unit integration conformance fuzz clean
+.SECONDARY:
+.PHONY: all deps test-deps test unit integration harness conformance bench-quick fuzz clean
 all: $(LIBA) $(LIBSO) $(BINS) $(EXAMPLES)
 
 deps:
@@ -102,8 +103,26 @@ integration: test-deps all $(B)/tests/integration
 conformance: test-deps all $(B)/tests/integration
 	$(Q)HVSIM_BIN=$(abspath $(B)/bin) $(B)/tests/integration --jobs=2
 
+# pytest harness: the command-line tools and examples, as a user runs them.
+harness: test-deps all
+	$(Q)HVSIM_BIN=$(abspath $(B)/bin) /usr/bin/python3 -m pytest -q -p no:cacheprovider harness
+
+ifeq ($(SANITIZE),thread)
+# Criterion cannot start under ThreadSanitizer (its shared arena is refused),
+# so a thread build runs the harness (real programs, the library's helper
+# thread) and the benchmark, and fails on the first race.
+test: test-deps all
+	@echo "note: SANITIZE=thread runs the harness and hvsim-bench; Criterion suites cannot start under TSan"
+	$(Q)TSAN_OPTIONS="halt_on_error=1 die_after_fork=0" $(MAKE) --no-print-directory harness
+	$(Q)TSAN_OPTIONS="halt_on_error=1 die_after_fork=0" $(B)/bin/hvsim-bench --rounds 1 --seconds 0.2 all
+else
 test: test-deps
-	$(Q)$(MAKE) --no-print-directory unit integration
+	$(Q)$(MAKE) --no-print-directory unit integration harness
+endif
+
+# Connection rate and 1-byte round trip beside AF_UNIX and TCP, in one run.
+bench-quick: all
+	$(Q)$(B)/bin/hvsim-bench --rounds 5 all
 
 clean:
 	rm -rf build

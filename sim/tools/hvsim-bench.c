@@ -20,6 +20,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,10 +208,23 @@ static int t_connect(struct ep *e)
     return s;
 }
 
+/* A peer that died must end the run, not hang it. */
+static void wait_readable(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+
+    if (poll(&p, 1, 10000) != 1) {
+        fprintf(stderr, "hvsim-bench: the other process stopped answering\n");
+        exit(1);
+    }
+}
+
 static int t_accept(struct ep *e, int l)
 {
-    int c = e->t == T_HVSIM ? hvsim_accept(l, NULL, NULL) : accept(l, NULL, NULL), one = 1;
+    int c, one = 1;
 
+    wait_readable(l);
+    c = e->t == T_HVSIM ? hvsim_accept(l, NULL, NULL) : accept(l, NULL, NULL);
     if (c < 0)
         die("accept");
     if (e->t == T_TCP)
@@ -229,7 +243,10 @@ static void t_close(struct ep *e, int fd)
 /* The client side runs in a child, attached as vm1 for hvsim. */
 static pid_t spawn_client(void (*fn)(struct ep *, int), struct ep *e, int ctl, int parent_end)
 {
-    pid_t pid = fork();
+    pid_t pid;
+
+    fflush(stdout);
+    pid = fork();
 
     if (pid < 0)
         die("fork");
@@ -277,6 +294,7 @@ static double conn_round(struct ep *e, int l, int ctl)
             int c = t_accept(e, l);
             char ch;
 
+            wait_readable(c);
             if (read(c, &ch, 1) != 1)
                 die("first byte");
             t_close(e, c);
