@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "mutants.h"
 #include "server.h"
 
 static void usage(FILE *f)
@@ -32,12 +33,21 @@ static void usage(FILE *f)
     }
 }
 
+static int known_mutant(const char *name)
+{
+#define X(n, rule, wrong) if (strcmp(name, n) == 0) return 1;
+    HVSIM_MUTANT_MAP(X)
+#undef X
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "dir", required_argument, NULL, 'd' },      { "state-dir", required_argument, NULL, 's' },
         { "ready-fd", required_argument, NULL, 'r' }, { "set", required_argument, NULL, 'S' },
         { "mutant", required_argument, NULL, 'M' },   { "help", no_argument, NULL, 'h' },
+        { "list-mutants", no_argument, NULL, 'L' },
         { NULL, 0, NULL, 0 },
     };
     static struct server srv;
@@ -75,7 +85,16 @@ int main(int argc, char **argv)
             break;
         case 'M':
             mutant = optarg;
+            if (!known_mutant(mutant)) {
+                fprintf(stderr, "hvsimd: --mutant: unknown rule '%s' (hvsimd --list-mutants)\n", mutant);
+                return 2;
+            }
             break;
+        case 'L':
+#define X(name, rule, wrong) printf("%s\t%s\t%s\n", name, rule, wrong);
+            HVSIM_MUTANT_MAP(X)
+#undef X
+            return 0;
         case 'h':
             usage(stdout);
             return 0;

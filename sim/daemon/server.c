@@ -322,6 +322,8 @@ static int h_hello(struct req *r)
     out.win_timeout_ms = r->s->m.set.win_timeout_ms;
     out.linux_timeout_ms = r->s->m.set.linux_timeout_ms;
     out.timeout_clamp = r->s->m.set.timeout_clamp;
+    if (r->s->m.mutant)
+        snprintf(out.mutant, sizeof(out.mutant), "%s", r->s->m.mutant);
     return reply(r->c, HVSIM_MSG_HELLO_REPLY, r->h.seq, &out, sizeof(out));
 }
 

@@ -48,6 +48,7 @@ static struct {
     int attached;
     struct hvsim__attach self;
     char error[256];
+    char mutant[48]; /* written at attach, before any socket exists */
     pthread_t helper;
     int helper_started;
 
@@ -95,6 +96,11 @@ static void atfork_child(void)
 static void install_atfork(void)
 {
     pthread_atfork(NULL, NULL, atfork_child);
+}
+
+int hvsim__mutant(const char *rule)
+{
+    return C.mutant[0] != '\0' && strcmp(C.mutant, rule) == 0;
 }
 
 const char *hvsim__attach_error(void)
@@ -288,6 +294,8 @@ static int attach_locked(void)
         C.self.win_timeout_ms = r.win_timeout_ms;
         C.self.linux_timeout_ms = r.linux_timeout_ms;
         C.self.timeout_clamp = r.timeout_clamp;
+        memcpy(C.mutant, r.mutant, sizeof(C.mutant));
+        C.mutant[sizeof(C.mutant) - 1] = '\0';
     }
     if (C.evt_fd >= 0)
         close(C.evt_fd);

@@ -44,6 +44,9 @@ struct hvsim__attach {
     uint32_t timeout_clamp;
 };
 
+/* Test only: 1 when the daemon runs with `--mutant rule` (mutants.h). */
+int hvsim__mutant(const char *rule);
+
 /* Attach (once per process, again after fork) and report who we are.
  * Returns 0 or -ENETDOWN when the daemon cannot be reached. */
 int hvsim__attach_get(struct hvsim__attach *out);

@@ -104,6 +104,7 @@ struct hvsim_msg_hello_reply {
     uint32_t linux_timeout_ms; /* SO_VM_SOCKETS_CONNECT_TIMEOUT default */
     uint32_t timeout_clamp; /* 1: values above the maximum are clamped, 0: EINVAL */
     uint32_t pad;
+    char mutant[48]; /* test only: the rule this daemon breaks (mutants.h), or "" */
 };
 
 struct hvsim_msg_bind {

@@ -169,11 +169,11 @@ static int parse_addr(const struct sock *s, const struct sockaddr *addr, socklen
 
         /* Winsock: a name shorter than the address is WSAEFAULT. */
         if (len < (socklen_t)sizeof(a))
-            return -EFAULT;
+            return hvsim__mutant("addr.short") ? -EINVAL : -EFAULT;
         memcpy(&a, addr, sizeof(a));
         if (a.Family != AF_HYPERV)
             return -EAFNOSUPPORT;
-        if (a.Reserved != 0)
+        if (a.Reserved != 0 && !hvsim__mutant("addr.reserved"))
             return -EINVAL;
         *vmid = a.VmId;
         *svc = a.ServiceId;
@@ -233,7 +233,7 @@ int hvsim_socket(int domain, int type, int protocol)
             return hvsim__fail(-ESOCKTNOSUPPORT);
         /* CPython's test: an unknown protocol is WSAEPROTOTYPE (reference 1.5). */
         if (protocol != HV_PROTOCOL_RAW)
-            return hvsim__fail(-EPROTOTYPE);
+            return hvsim__fail(hvsim__mutant("socket.protocol") ? -EPROTONOSUPPORT : -EPROTOTYPE);
         pers = HVSIM_PERS_WINDOWS;
     } else if (domain == AF_VSOCK) {
         if (base != SOCK_STREAM)
@@ -540,7 +540,7 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (s->pers == HVSIM_PERS_LINUX) {
         /* hv_sock's stream_allow(): only the host, CID 2 (reference 3.1). */
         if (cid != VMADDR_CID_HOST)
-            return hvsim__fail(-ENETUNREACH);
+            return hvsim__fail(hvsim__mutant("linux.cid-host-only") ? -ECONNRESET : -ENETUNREACH);
         m.vmid = HV_GUID_PARENT;
     } else if (s->pers == HVSIM_PERS_VSOCK_HOST) {
         /* The daemon maps the CID to a VM. */
@@ -586,12 +586,10 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
     s->peer_cid = r.peer_cid;
     s->peer_flags = r.peer_flags;
     hot_set(s, HOT_CONNECTED);
-    if (nonblock) {
-        /* Winsock says WSAEWOULDBLOCK here, POSIX EINPROGRESS; the fd is
+    if (nonblock && !hvsim__mutant("nonblock.einprogress")) {
+        /* POSIX says EINPROGRESS (Winsock WSAEWOULDBLOCK); the fd is
          * writable at once, as after a fast handshake. */
-        int rcf = hvsim__fail(-EINPROGRESS);
-
-        return rcf;
+        return hvsim__fail(-EINPROGRESS);
     }
     return 0;
 }
@@ -612,9 +610,9 @@ ssize_t hvsim_send(int fd, const void *buf, size_t len, int flags)
     if (!(hot & HOT_CONNECTED))
         return hvsim__fail(-ENOTCONN);
     if (hot & HOT_SHUT_WR)
-        return hvsim__fail((hot & HOT_LINUX) ? -EPIPE : -ESHUTDOWN);
+        return hvsim__fail((hot & HOT_LINUX) || hvsim__mutant("send.after-shut-wr") ? -EPIPE : -ESHUTDOWN);
     if ((hot & HOT_BROKEN) && !(hot & HOT_LINUX))
-        return hvsim__fail(-ECONNRESET);
+        return hvsim__fail(hvsim__mutant("broken.windows-send") ? -EPIPE : -ECONNRESET);
     /* Winsock has no SIGPIPE; a Linux guest program gets one as from vsock. */
     r = send(fd, buf, len, (flags & ~MSG_DONTROUTE) | ((hot & HOT_LINUX) ? 0 : MSG_NOSIGNAL));
     if (r < 0) {
@@ -639,13 +637,13 @@ ssize_t hvsim_recv(int fd, void *buf, size_t len, int flags)
     if (flags & (MSG_OOB | MSG_TRUNC | MSG_ERRQUEUE))
         return hvsim__fail(-EOPNOTSUPP);
     /* hv_sock has no peek (reference 3.4). */
-    if ((flags & MSG_PEEK) && (hot & HOT_LINUX))
+    if ((flags & MSG_PEEK) && (hot & HOT_LINUX) && !hvsim__mutant("linux.peek-refused"))
         return hvsim__fail(-EOPNOTSUPP);
     if (!(hot & HOT_CONNECTED))
         return hvsim__fail(-ENOTCONN);
     if (hot & HOT_SHUT_RD) {
         /* vsock returns 0 after SHUT_RD; Winsock fails with WSAESHUTDOWN. */
-        if (hot & HOT_LINUX)
+        if ((hot & HOT_LINUX) || hvsim__mutant("recv.after-shut-rd"))
             return 0;
         return hvsim__fail(-ESHUTDOWN);
     }
@@ -671,6 +669,8 @@ int hvsim_shutdown(int fd, int how)
      * shutdown would make the peer's writes fail. */
     if (how == SHUT_RD || how == SHUT_RDWR)
         hot_set(s, HOT_SHUT_RD);
+    if (how == SHUT_RD && hvsim__mutant("shutdown.rd-local"))
+        (void)shutdown(fd, SHUT_RD);
     if (how == SHUT_WR || how == SHUT_RDWR) {
         hot_set(s, HOT_SHUT_WR);
         /* FIN once; the peer reads its EOF after the buffered data. */
@@ -692,7 +692,7 @@ int hvsim_close(int fd)
 
             (void)hvsim__notify(HVSIM_MSG_UNBIND, &u, sizeof(u));
         }
-        if (hot & HOT_CONNECTED) {
+        if ((hot & HOT_CONNECTED) && !hvsim__mutant("close.drain")) {
             char sink[16384];
 
             /* Unread data in a closed AF_UNIX socket gives the peer
@@ -906,7 +906,7 @@ int hvsim_setsockopt(int fd, int level, int name, const void *val, socklen_t len
             switch (name) {
             case HVSOCKET_CONNECT_TIMEOUT:
                 if (v > HVSOCKET_CONNECT_TIMEOUT_MAX) {
-                    if (!timeout_policy_clamp()) {
+                    if (!timeout_policy_clamp() && !hvsim__mutant("timeout.above-max")) {
                         rc = -EINVAL;
                         break;
                     }
@@ -992,7 +992,7 @@ int hvsim_get_local_cid(uint32_t *cid)
     if (rc < 0)
         return hvsim__fail(rc);
     /* hv_sock reports VMADDR_CID_ANY as a guest's own CID (reference 3.1). */
-    *cid = me.is_host ? VMADDR_CID_HOST : VMADDR_CID_ANY;
+    *cid = me.is_host ? VMADDR_CID_HOST : hvsim__mutant("linux.local-cid-any") ? me.cid : VMADDR_CID_ANY;
     return 0;
 }
 
@@ -1028,6 +1028,8 @@ void hvsim__sock_event(const GUID *vmid, uint32_t event)
 
     if (event == HVSIM_EV_RESUME || hvsim__attach_get(&me) < 0)
         return;
+    if ((event == HVSIM_EV_RESET || event == HVSIM_EV_OFF) && hvsim__mutant("reset.breaks"))
+        return;
     in_vm = hvsim_guid_equal(&me.self, vmid);
     for (c = 0; c < NCHUNKS; c++) {
         struct sock *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
@@ -1045,7 +1047,8 @@ void hvsim__sock_event(const GUID *vmid, uint32_t event)
                 continue;
             /* HVSOCKET_CONNECTED_SUSPEND on either end keeps the connection
              * through a pause (README: emulation choices). */
-            if (event == HVSIM_EV_PAUSE && ((s->flags | s->peer_flags) & HVSIM_SF_SUSPEND))
+            if (event == HVSIM_EV_PAUSE && ((s->flags | s->peer_flags) & HVSIM_SF_SUSPEND) &&
+                !hvsim__mutant("pause.connected-suspend"))
                 continue;
             if (!still_ours(fd, s))
                 continue;
