@@ -422,6 +422,71 @@ def test_state_persists_across_restart(make_daemon):
     assert second.ctl("get", "linux_connect_timeout_ms").stdout == "1234\n"
 
 
+def test_service_import_reg_utf16_as_regedit_writes_it(daemon, tmp_path):
+    text = ("Windows Registry Editor Version 5.00\r\n\r\n"
+            "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Virtualization\\"
+            "GuestCommunicationServices]\r\n\r\n"
+            "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Virtualization\\"
+            "GuestCommunicationServices\\999E53D4-3D5C-4C3E-8779-BED06EC056E1]\r\n"
+            '"ElementName"="VM Session Service"\r\n\r\n'
+            "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Virtualization\\"
+            "GuestCommunicationServices\\00001770-facb-11e6-bd58-64006a7986d3]\r\n"
+            '"ElementName"="X410 \u00e9t\u00e9"\r\n')
+    reg = tmp_path / "utf16.reg"
+    reg.write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
+    daemon.ctl("service", "import-reg", reg)
+    services = daemon.ctl("service", "list", json_out=True)
+    names = {s["id"]: s["element_name"] for s in services}
+    assert names["999e53d4-3d5c-4c3e-8779-bed06ec056e1"] == "VM Session Service"
+    assert names["00001770-facb-11e6-bd58-64006a7986d3"] == "X410 \u00e9t\u00e9"
+
+
+@pytest.mark.parametrize("content", [
+    b"\xfe\xff" + "Windows Registry Editor Version 5.00\r\n".encode("utf-16-be"),  # UTF-16BE: not regedit's
+    b"Windows Registry Editor Version 5.00\r\n\r\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\"
+    b"CurrentVersion\\Virtualization\\GuestCommunicationServices\\not-a-guid]\r\n",
+    b"\x80\x81 neither UTF-8 nor UTF-16\n",
+])
+def test_bad_reg_file_changes_nothing(daemon, tmp_path, content):
+    daemon.ctl("service", "add", "5000", "before")
+    before = daemon.ctl("service", "list", json_out=True)
+    reg = tmp_path / "bad.reg"
+    reg.write_bytes(content)
+    line = one_error_line(daemon.ctl("service", "import-reg", reg, check=False))
+    assert str(reg) in line
+    assert daemon.ctl("service", "list", json_out=True) == before
+
+
+def test_corrupt_state_file_refuses_to_start_and_is_kept(make_daemon, state_dir):
+    first = make_daemon()
+    first.ctl("vm", "add", "keep")
+    first.ctl("service", "add", "5000", "kept service")
+    assert first.stop() == 0
+    state = state_dir / "state"
+    good = state.read_bytes()
+    state.write_bytes(good + b"vm this-is-not-a-guid classic running 9 broken\n")
+    corrupt = state.read_bytes()
+    run = short_tmpdir()
+    try:
+        r = subprocess.run([tool("hvsimd"), "--dir", run, "--state-dir", str(state_dir)], capture_output=True,
+                           text=True, timeout=TIMEOUT, env=clean_env())
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
+    assert r.returncode != 0
+    assert "state line" in r.stderr, r.stderr
+    assert state.read_bytes() == corrupt  # nothing rewritten, nothing lost
+    state.write_bytes(good)
+    second = make_daemon()
+    assert vm(second, "keep") is not None
+
+
+def test_partition_sockets_are_the_owners_only(daemon):
+    daemon.ctl("vm", "add", "vm1")
+    for sock in (Path(daemon.dir) / "host.sock", Path(daemon.dir) / "vm" / "vm1.sock",
+                 Path(daemon.dir) / "admin.sock"):
+        assert (sock.stat().st_mode & 0o077) == 0, f"{sock} is reachable by others"
+
+
 # ---- hvcat -----------------------------------------------------------------------------
 
 

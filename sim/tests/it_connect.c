@@ -713,3 +713,95 @@ Test(connect, connect_timeout_clamp_setting)
     cr_assert_eq(hvsim_getsockopt(s, HV_PROTOCOL_RAW, HVSOCKET_CONNECT_TIMEOUT, &got, &len), 0);
     cr_assert_eq(got, HVSOCKET_CONNECT_TIMEOUT_MAX);
 }
+
+/* ---- the Linux personality's bind rules (reference 3.1) --------------------------------- */
+
+#include <linux/capability.h>
+#include <sys/syscall.h>
+
+static int guest_linux_bind_rules(void *v)
+{
+    struct sockaddr_vm a;
+    int s = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0), s2;
+    struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct d[2];
+
+    (void)v;
+    CHECK_OK(s);
+    /* hv_sock's local CID is VMADDR_CID_ANY: binding anything else fails. */
+    a = fx_vsock(VMADDR_CID_HOST, 4000);
+    CHECK_ERR(hvsim_bind(s, (struct sockaddr *)&a, sizeof(a)), EADDRNOTAVAIL);
+    a = fx_vsock(VMADDR_CID_ANY, 4000);
+    CHECK_ERR(hvsim_bind(s, (struct sockaddr *)&a, sizeof(a) - 1), EFAULT);
+    CHECK_OK(hvsim_bind(s, (struct sockaddr *)&a, sizeof(a)));
+    /* One port namespace per partition. */
+    s2 = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0);
+    CHECK_ERR(hvsim_bind(s2, (struct sockaddr *)&a, sizeof(a)), EADDRINUSE);
+    /* VMADDR_PORT_ANY picks a port above the reserved range. */
+    a = fx_vsock(VMADDR_CID_ANY, VMADDR_PORT_ANY);
+    CHECK_OK(hvsim_bind(s2, (struct sockaddr *)&a, sizeof(a)));
+    {
+        socklen_t len = sizeof(a);
+
+        CHECK_OK(hvsim_getsockname(s2, (struct sockaddr *)&a, &len));
+        CHECK(a.svm_port > 1023 && a.svm_port != VMADDR_PORT_ANY);
+        CHECK_EQ(a.svm_cid, VMADDR_CID_ANY);
+    }
+    /* Ports <= 1023 need CAP_NET_BIND_SERVICE: drop it and see EACCES. */
+    CHECK(syscall(SYS_capget, &h, d) == 0);
+    d[0].effective &= ~(1u << CAP_NET_BIND_SERVICE);
+    CHECK(syscall(SYS_capset, &h, d) == 0);
+    s = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0);
+    a = fx_vsock(VMADDR_CID_ANY, 80);
+    CHECK_ERR(hvsim_bind(s, (struct sockaddr *)&a, sizeof(a)), EACCES);
+    a = fx_vsock(VMADDR_CID_ANY, 1024);
+    CHECK_OK(hvsim_bind(s, (struct sockaddr *)&a, sizeof(a)));
+    return 0;
+}
+
+Test(connect, linux_guest_bind_rules)
+{
+    fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    cr_assert_eq(fx_wait(fx_spawn(&F, "vm1", guest_linux_bind_rules, NULL)), 0);
+}
+
+/* ---- the KVM world: a host process reaches a VM by its CID --------------------------------- */
+
+Test(connect, host_vsock_reaches_linux_guest_by_cid)
+{
+    struct args a = { .port = 7100 };
+    hvsim_vm_info_t *vms;
+    size_t n;
+    struct sockaddr_vm to;
+    int s;
+    pid_t g;
+
+    fx_pipe_init(&a.p);
+    fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    cr_assert_eq(hvsim_admin_vm_list(F.admin, &vms, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_geq(vms[0].cid, 3);
+    g = fx_spawn(&F, "vm1", guest_linux_listener, &a);
+    fx_await(&a.p);
+    s = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0);
+    cr_assert_geq(s, 0);
+    to = fx_vsock(vms[0].cid, 7100);
+    cr_assert_eq(hvsim_connect(s, (struct sockaddr *)&to, sizeof(to)), 0, "%s", hvsim_err_name(errno));
+    ping(s, "kvm style");
+    {
+        struct sockaddr_vm peer;
+        socklen_t len = sizeof(peer);
+
+        cr_assert_eq(hvsim_getpeername(s, (struct sockaddr *)&peer, &len), 0);
+        cr_assert_eq(peer.svm_cid, vms[0].cid);
+        cr_assert_eq(peer.svm_port, 7100);
+    }
+    cr_assert_eq(fx_wait(g), 0);
+    /* An unknown CID is answered with RST, as vhost-vsock does. */
+    hvsim_close(s);
+    s = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0);
+    to = fx_vsock(vms[0].cid + 100, 7100);
+    cr_assert_eq(hvsim_connect(s, (struct sockaddr *)&to, sizeof(to)), -1);
+    cr_assert_eq(errno, ECONNRESET, "got %s", hvsim_err_name(errno));
+    free(vms);
+}

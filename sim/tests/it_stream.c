@@ -591,3 +591,62 @@ Test(stream, daemon_death_gives_clear_errors_not_hangs)
     cr_assert_eq(s, -1);
     cr_assert_lt(fx_now_ms() - t0, 1000);
 }
+
+/* ---- the literal settings: frozen and killed guests ------------------------------------------ */
+
+static int guest_sleep(struct pair *p, int s)
+{
+    (void)s;
+    fx_signal(&p->go, 1);
+    for (;;)
+        pause();
+    return 0;
+}
+
+static char proc_state(pid_t pid)
+{
+    char path[64], buf[256], *c;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return '?';
+    if (fgets(buf, sizeof(buf), f) == NULL)
+        buf[0] = '\0';
+    fclose(f);
+    c = strrchr(buf, ')');
+    return c && c[1] == ' ' ? c[2] : '?';
+}
+
+Test(stream, pause_freezes_guests_setting)
+{
+    struct pair p = { .suspend = 1 };
+    siginfo_t si;
+
+    fx_set(&F, "pause_freezes_guests", "1");
+    make_pair(&p, 0, guest_sleep);
+    fx_await(&p.go);
+    fx_vm_op(&F, "vm1", "pause");
+    /* The guest process is stopped (the daemon signalled it before replying). */
+    memset(&si, 0, sizeof(si));
+    cr_assert_eq(waitid(P_PID, (id_t)p.guest, &si, WSTOPPED | WNOWAIT), 0);
+    cr_assert_eq(si.si_code, CLD_STOPPED);
+    fx_vm_op(&F, "vm1", "resume");
+    memset(&si, 0, sizeof(si));
+    cr_assert_eq(waitid(P_PID, (id_t)p.guest, &si, WCONTINUED | WNOWAIT), 0);
+    cr_assert_neq(proc_state(p.guest), 'T');
+    kill(p.guest, SIGKILL);
+    fx_wait(p.guest);
+}
+
+Test(stream, reset_kills_guests_setting)
+{
+    struct pair p = { 0 };
+
+    fx_set(&F, "reset_kills_guests", "1");
+    make_pair(&p, 0, guest_sleep);
+    fx_await(&p.go);
+    fx_vm_op(&F, "vm1", "reset");
+    cr_assert_eq(fx_wait(p.guest), 128 + SIGKILL);
+}
