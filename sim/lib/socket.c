@@ -79,6 +79,29 @@ struct sock {
     uint64_t vsock_buf[3]; /* SO_VM_SOCKETS_BUFFER_SIZE, _MIN_, _MAX_ */
 };
 
+/*
+ * Test only: HVSIM_TEST_SLOWDOWN=message|connection adds one system call per
+ * message sent or received, or per connect/accept, so the benchmark's
+ * regression gate (system calls per operation) can be shown to catch it.
+ */
+enum { SLOW_UNKNOWN = -1, SLOW_NONE = 0, SLOW_MESSAGE = 1, SLOW_CONNECTION = 2 };
+static _Atomic int slow_mode = SLOW_UNKNOWN;
+
+static void slowdown(int kind)
+{
+    int m = atomic_load_explicit(&slow_mode, memory_order_relaxed);
+
+    if (m == SLOW_UNKNOWN) {
+        const char *e = getenv("HVSIM_TEST_SLOWDOWN");
+
+        m = e && strcmp(e, "message") == 0 ? SLOW_MESSAGE : e && strcmp(e, "connection") == 0 ? SLOW_CONNECTION
+                                                                                                : SLOW_NONE;
+        atomic_store_explicit(&slow_mode, m, memory_order_relaxed);
+    }
+    if (m == kind)
+        (void)syscall(SYS_getppid);
+}
+
 static struct sock *_Atomic chunks[NCHUNKS];
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -547,6 +570,7 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
         m.vmid = HV_GUID_ZERO;
         m.vmid.Data1 = cid;
     }
+    slowdown(SLOW_CONNECTION);
     m.bind_id = s->bind_id;
     m.personality = s->pers;
     m.flags = s->flags;
@@ -613,6 +637,7 @@ ssize_t hvsim_send(int fd, const void *buf, size_t len, int flags)
         return hvsim__fail((hot & HOT_LINUX) || hvsim__mutant("send.after-shut-wr") ? -EPIPE : -ESHUTDOWN);
     if ((hot & HOT_BROKEN) && !(hot & HOT_LINUX))
         return hvsim__fail(hvsim__mutant("broken.windows-send") ? -EPIPE : -ECONNRESET);
+    slowdown(SLOW_MESSAGE);
     /* Winsock has no SIGPIPE; a Linux guest program gets one as from vsock. */
     r = send(fd, buf, len, (flags & ~MSG_DONTROUTE) | ((hot & HOT_LINUX) ? 0 : MSG_NOSIGNAL));
     if (r < 0) {
@@ -647,6 +672,7 @@ ssize_t hvsim_recv(int fd, void *buf, size_t len, int flags)
             return 0;
         return hvsim__fail(-ESHUTDOWN);
     }
+    slowdown(SLOW_MESSAGE);
     r = recv(fd, buf, len, flags);
     if (r < 0)
         return hvsim__fail(-errno);
