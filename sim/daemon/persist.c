@@ -43,16 +43,6 @@ static const char *const state_names[] = {
     [HVSIM_VM_RUNNING] = "running", [HVSIM_VM_PAUSED] = "paused", [HVSIM_VM_OFF] = "off"
 };
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int grow(void **arr, size_t *cap, size_t n, size_t elem)
 {
@@ -118,7 +108,7 @@ __attribute__((format(printf, 2, 3))) static int bad(struct pctx *c, const char 
     for (i = 0; msg[i] != '\0'; i++)
         if (is_ctl((unsigned char)msg[i]))
             msg[i] = '?';
-    set_err(c->err, c->errlen, "state line %lu: %s", c->line, msg);
+    hvsim__set_err(c->err, c->errlen, "state line %lu: %s", c->line, msg);
     return -EINVAL;
 }
 
@@ -432,7 +422,7 @@ int persist_parse(const char *text, size_t len, persist_t *p, char *err, size_t 
         return -ENOMEM;
     buf = malloc(len + 1);
     if (buf == NULL) {
-        set_err(err, errlen, "out of memory reading %zu bytes of state", len);
+        hvsim__set_err(err, errlen, "out of memory reading %zu bytes of state", len);
         return -ENOMEM;
     }
     if (len > 0)
@@ -461,7 +451,7 @@ int persist_parse(const char *text, size_t len, persist_t *p, char *err, size_t 
     free(buf);
     if (r < 0) {
         if (r == -ENOMEM)
-            set_err(err, errlen, "state line %lu: out of memory", c.line);
+            hvsim__set_err(err, errlen, "state line %lu: out of memory", c.line);
         persist_free(p);
     }
     return r;
@@ -564,7 +554,7 @@ static int check_state(const persist_t *p, char *err, size_t errlen)
 
     if ((p->nvms > 0 && p->vms == NULL) || (p->nservices > 0 && p->services == NULL) ||
         (p->nsettings > 0 && p->settings == NULL)) {
-        set_err(err, errlen, "state: a count is set but its array is missing");
+        hvsim__set_err(err, errlen, "state: a count is set but its array is missing");
         return -EINVAL;
     }
     for (i = 0; i < p->nvms; i++) {
@@ -572,25 +562,25 @@ static int check_state(const persist_t *p, char *err, size_t errlen)
         const hvsim_vm_info_t *in = &vm->info;
 
         if (strnlen(in->name, sizeof(in->name)) == sizeof(in->name) || !valid_name(in->name, sizeof(in->name))) {
-            set_err(err, errlen, "state: VM %zu: name is not 1 to %zu characters from [A-Za-z0-9._-]", i,
+            hvsim__set_err(err, errlen, "state: VM %zu: name is not 1 to %zu characters from [A-Za-z0-9._-]", i,
                     sizeof(in->name) - 1);
             return -EINVAL;
         }
         if (in->kind >= HVSIM_ARRAY_SIZE(kind_names) || in->state >= HVSIM_ARRAY_SIZE(state_names) ||
             in->cid < CID_MIN || in->cid > CID_MAX) {
-            set_err(err, errlen, "state: VM '%s': kind %u, state %u or cid %u out of range", in->name, in->kind,
+            hvsim__set_err(err, errlen, "state: VM '%s': kind %u, state %u or cid %u out of range", in->name, in->kind,
                     in->state, in->cid);
             return -EINVAL;
         }
         if (vm->nhcs > 0 && vm->hcs == NULL) {
-            set_err(err, errlen, "state: VM '%s': nhcs is set but hcs is missing", in->name);
+            hvsim__set_err(err, errlen, "state: VM '%s': nhcs is set but hcs is missing", in->name);
             return -EINVAL;
         }
         for (j = 0; j < i; j++) {
             const hvsim_vm_info_t *o = &p->vms[j].info;
 
             if (hvsim_guid_equal(&o->id, &in->id) || strcmp(o->name, in->name) == 0 || o->cid == in->cid) {
-                set_err(err, errlen, "state: VMs '%s' and '%s' share an id, name or cid", o->name, in->name);
+                hvsim__set_err(err, errlen, "state: VMs '%s' and '%s' share an id, name or cid", o->name, in->name);
                 return -EINVAL;
             }
         }
@@ -599,7 +589,7 @@ static int check_state(const persist_t *p, char *err, size_t errlen)
 
             for (k = 0; k < j; k++) {
                 if (hvsim_guid_equal(&vm->hcs[k].id, &vm->hcs[j].id)) {
-                    set_err(err, errlen, "state: VM '%s': duplicate hcs entry %s", in->name,
+                    hvsim__set_err(err, errlen, "state: VM '%s': duplicate hcs entry %s", in->name,
                             hvsim_guid_format(&vm->hcs[j].id, g));
                     return -EINVAL;
                 }
@@ -610,13 +600,13 @@ static int check_state(const persist_t *p, char *err, size_t errlen)
         const hvsim_service_info_t *s = &p->services[i];
 
         if (!text_ok(s->element_name, sizeof(s->element_name))) {
-            set_err(err, errlen, "state: service %s: element name is unterminated or has control characters",
+            hvsim__set_err(err, errlen, "state: service %s: element name is unterminated or has control characters",
                     hvsim_guid_format(&s->id, g));
             return -EINVAL;
         }
         for (j = 0; j < i; j++) {
             if (hvsim_guid_equal(&p->services[j].id, &s->id)) {
-                set_err(err, errlen, "state: duplicate service %s", hvsim_guid_format(&s->id, g));
+                hvsim__set_err(err, errlen, "state: duplicate service %s", hvsim_guid_format(&s->id, g));
                 return -EINVAL;
             }
         }
@@ -626,13 +616,13 @@ static int check_state(const persist_t *p, char *err, size_t errlen)
 
         if (strnlen(s->name, sizeof(s->name)) == sizeof(s->name) || !valid_name(s->name, sizeof(s->name)) ||
             !text_ok(s->value, sizeof(s->value))) {
-            set_err(err, errlen, "state: setting %zu: bad name, or value unterminated or with control characters",
+            hvsim__set_err(err, errlen, "state: setting %zu: bad name, or value unterminated or with control characters",
                     i);
             return -EINVAL;
         }
         for (j = 0; j < i; j++) {
             if (strcmp(p->settings[j].name, s->name) == 0) {
-                set_err(err, errlen, "state: duplicate setting '%s'", s->name);
+                hvsim__set_err(err, errlen, "state: duplicate setting '%s'", s->name);
                 return -EINVAL;
             }
         }
@@ -777,19 +767,19 @@ int persist_load(const char *dir, persist_t *p, char *err, size_t errlen)
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         r = -errno;
-        set_err(err, errlen, "open %s: %s", path, strerror(-r));
+        hvsim__set_err(err, errlen, "open %s: %s", path, strerror(-r));
         goto out;
     }
     if (fstat(fd, &st) < 0) {
         r = -errno;
-        set_err(err, errlen, "stat %s: %s", path, strerror(-r));
+        hvsim__set_err(err, errlen, "stat %s: %s", path, strerror(-r));
     } else if (!S_ISREG(st.st_mode)) {
         r = -EINVAL;
-        set_err(err, errlen, "%s: not a regular file", path);
+        hvsim__set_err(err, errlen, "%s: not a regular file", path);
     } else {
         r = read_all(fd, &text, &len);
         if (r < 0)
-            set_err(err, errlen, "read %s: %s", path, strerror(-r));
+            hvsim__set_err(err, errlen, "read %s: %s", path, strerror(-r));
     }
     close(fd);
     if (r == 0)
@@ -834,7 +824,7 @@ int persist_save(const char *dir, const persist_t *p, char *err, size_t errlen)
     if (r == 0)
         r = join(&path, dir, STATE_FILE);
     if (r < 0) {
-        set_err(err, errlen, "saving state: %s", strerror(-r));
+        hvsim__set_err(err, errlen, "saving state: %s", strerror(-r));
         goto out;
     }
     /* O_NOFOLLOW: a planted symlink must not redirect the write; fchmod because
@@ -842,7 +832,7 @@ int persist_save(const char *dir, const persist_t *p, char *err, size_t errlen)
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         r = -errno;
-        set_err(err, errlen, "open %s: %s", tmp, strerror(-r));
+        hvsim__set_err(err, errlen, "open %s: %s", tmp, strerror(-r));
         goto out;
     }
     step = "chmod";
@@ -865,7 +855,7 @@ int persist_save(const char *dir, const persist_t *p, char *err, size_t errlen)
         r = -errno;
     }
     if (r < 0) {
-        set_err(err, errlen, "%s %s: %s", step, tmp, strerror(-r));
+        hvsim__set_err(err, errlen, "%s %s: %s", step, tmp, strerror(-r));
         unlink(tmp);
         goto out;
     }
@@ -874,7 +864,7 @@ int persist_save(const char *dir, const persist_t *p, char *err, size_t errlen)
     dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0 || (fsync(dfd) < 0 && errno != EINVAL)) {
         r = -errno;
-        set_err(err, errlen, "fsync directory %s: %s", dir, strerror(-r));
+        hvsim__set_err(err, errlen, "fsync directory %s: %s", dir, strerror(-r));
     }
     if (dfd >= 0)
         close(dfd);

@@ -27,6 +27,9 @@ const char *hvsim__default_dir(char *buf, size_t len);
 
 uint64_t hvsim__now_ns(void); /* CLOCK_MONOTONIC */
 
+/* snprintf into a caller's error buffer, which may be NULL. */
+void hvsim__set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* SipHash-2-4 with a 128-bit output. */
 void hvsim__siphash128(const uint8_t key[16], const void *data, size_t len, uint8_t out[16]);
 

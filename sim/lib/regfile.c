@@ -41,16 +41,6 @@ struct ctx {
     size_t svc; /* index into out->v when key == KEY_SERVICE */
 };
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /*
  * Quote the start of s for a "got ..." message: at most SNIPPET_MAX bytes, never
@@ -114,7 +104,7 @@ static int decode_utf16le(const uint8_t *p, size_t n, char **out, char *err, siz
     char *o;
 
     if (n % 2 != 0) {
-        set_err(err, errlen, "file: expected UTF-16LE text (an even number of bytes after the byte order mark), "
+        hvsim__set_err(err, errlen, "file: expected UTF-16LE text (an even number of bytes after the byte order mark), "
                 "got an odd length of %zu bytes", n);
         return -EINVAL;
     }
@@ -128,18 +118,18 @@ static int decode_utf16le(const uint8_t *p, size_t n, char **out, char *err, siz
         uint32_t u = (uint32_t)p[i] | (uint32_t)p[i + 1] << 8;
 
         if (u == 0) {
-            set_err(err, errlen, "line %lu: expected text, got a NUL character (U+0000)", line);
+            hvsim__set_err(err, errlen, "line %lu: expected text, got a NUL character (U+0000)", line);
             goto bad;
         }
         if (u >= 0xDC00 && u <= 0xDFFF) {
-            set_err(err, errlen, "line %lu: expected UTF-16LE text, got a lone low surrogate U+%04X", line, u);
+            hvsim__set_err(err, errlen, "line %lu: expected UTF-16LE text, got a lone low surrogate U+%04X", line, u);
             goto bad;
         }
         if (u >= 0xD800 && u <= 0xDBFF) {
             uint32_t lo = i + 3 < n ? ((uint32_t)p[i + 2] | (uint32_t)p[i + 3] << 8) : 0;
 
             if (lo < 0xDC00 || lo > 0xDFFF) {
-                set_err(err, errlen, "line %lu: expected UTF-16LE text, got a lone high surrogate U+%04X", line, u);
+                hvsim__set_err(err, errlen, "line %lu: expected UTF-16LE text, got a lone high surrogate U+%04X", line, u);
                 goto bad;
             }
             u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
@@ -169,7 +159,7 @@ static int check_utf8(const uint8_t *p, size_t n, char *err, size_t errlen)
         uint8_t lo = 0x80, hi = 0xBF; /* range of the first continuation byte */
 
         if (c == 0) {
-            set_err(err, errlen, "line %lu: expected UTF-8 text, got a NUL byte at offset %zu "
+            hvsim__set_err(err, errlen, "line %lu: expected UTF-8 text, got a NUL byte at offset %zu "
                     "(UTF-16 without a byte order mark?)", line, i);
             return -EINVAL;
         }
@@ -208,7 +198,7 @@ static int check_utf8(const uint8_t *p, size_t n, char *err, size_t errlen)
     }
     return 0;
 bad:
-    set_err(err, errlen, "line %lu: expected UTF-8 text, got an invalid byte 0x%02x at offset %zu", line, p[i], i);
+    hvsim__set_err(err, errlen, "line %lu: expected UTF-8 text, got an invalid byte 0x%02x at offset %zu", line, p[i], i);
     return -EINVAL;
 }
 
@@ -217,11 +207,11 @@ static int decode(const uint8_t *data, size_t len, char **text, size_t *tlen, ch
     int r;
 
     if (len >= 4 && data[0] == 0xFF && data[1] == 0xFE && data[2] == 0 && data[3] == 0) {
-        set_err(err, errlen, "file: expected UTF-16LE or UTF-8, got a UTF-32LE byte order mark");
+        hvsim__set_err(err, errlen, "file: expected UTF-16LE or UTF-8, got a UTF-32LE byte order mark");
         return -EINVAL;
     }
     if (len >= 2 && data[0] == 0xFE && data[1] == 0xFF) {
-        set_err(err, errlen, "file: expected UTF-16LE or UTF-8, got a UTF-16BE byte order mark");
+        hvsim__set_err(err, errlen, "file: expected UTF-16LE or UTF-8, got a UTF-16BE byte order mark");
         return -EINVAL;
     }
     if (len >= 2 && data[0] == 0xFF && data[1] == 0xFE) {
@@ -281,7 +271,7 @@ static int expect(struct ctx *c, const char *what, const char *got)
 {
     char buf[SNIPPET_MAX * 4 + 16];
 
-    set_err(c->err, c->errlen, "line %lu: expected %s, got %s", c->line, what, snippet(got, buf, sizeof(buf)));
+    hvsim__set_err(c->err, c->errlen, "line %lu: expected %s, got %s", c->line, what, snippet(got, buf, sizeof(buf)));
     return -EINVAL;
 }
 
@@ -341,7 +331,7 @@ static int parse_hex_bytes(struct ctx *c, char *s)
                 return expect(c, "end of line after the continuation '\\'", rest);
             s = next_line(c);
             if (s == NULL) {
-                set_err(c->err, c->errlen, "line %lu: expected a continuation line of hex bytes, got end of file",
+                hvsim__set_err(c->err, c->errlen, "line %lu: expected a continuation line of hex bytes, got end of file",
                         c->line);
                 return -EINVAL;
             }
@@ -442,14 +432,14 @@ static int set_element_name(struct ctx *c, const char *val, size_t vlen)
     size_t i;
 
     if (vlen > HVSIM_ELEMENT_NAME_MAX - 1) {
-        set_err(c->err, c->errlen, "line %lu: expected an ElementName of at most %d bytes (UTF-8), got %zu bytes",
+        hvsim__set_err(c->err, c->errlen, "line %lu: expected an ElementName of at most %d bytes (UTF-8), got %zu bytes",
                 c->line, HVSIM_ELEMENT_NAME_MAX - 1, vlen);
         return -EINVAL;
     }
     for (i = 0; i < vlen; i++) {
         /* C0 controls, DEL and the C1 controls U+0080..U+009F (C2 80..C2 9F in UTF-8). */
         if (u[i] < 0x20 || u[i] == 0x7F || (u[i] == 0xC2 && i + 1 < vlen && u[i + 1] <= 0x9F)) {
-            set_err(c->err, c->errlen, "line %lu: expected an ElementName without control characters, "
+            hvsim__set_err(c->err, c->errlen, "line %lu: expected an ElementName without control characters, "
                     "got one at byte %zu", c->line, i);
             return -EINVAL;
         }
@@ -547,7 +537,7 @@ static int parse_text(struct ctx *c)
     while ((s = next_line(c)) != NULL && is_blank(s))
         ;
     if (s == NULL) {
-        set_err(c->err, c->errlen, "line %lu: expected '" HEADER_V5 "' or '" HEADER_V4 "', got end of file",
+        hvsim__set_err(c->err, c->errlen, "line %lu: expected '" HEADER_V5 "' or '" HEADER_V4 "', got end of file",
                 c->line ? c->line : 1);
         return -EINVAL;
     }
@@ -589,7 +579,7 @@ int hvsim__regfile_parse(const uint8_t *data, size_t len, hvsim_regfile_t *out, 
     r = decode(data != NULL ? data : (const uint8_t *)"", len, &text, &tlen, err, errlen);
     if (r < 0) {
         if (r == -ENOMEM)
-            set_err(err, errlen, "out of memory decoding %zu bytes", len);
+            hvsim__set_err(err, errlen, "out of memory decoding %zu bytes", len);
         return r;
     }
     memset(&c, 0, sizeof(c));
@@ -603,7 +593,7 @@ int hvsim__regfile_parse(const uint8_t *data, size_t len, hvsim_regfile_t *out, 
     free(text);
     if (r < 0) {
         if (r == -ENOMEM)
-            set_err(err, errlen, "line %lu: out of memory", c.line);
+            hvsim__set_err(err, errlen, "line %lu: out of memory", c.line);
         hvsim__regfile_free(out);
     }
     return r;

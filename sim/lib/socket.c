@@ -244,6 +244,15 @@ static int put_addr(const struct sock *s, const GUID *vmid, const GUID *svc, uin
 
 /* ---- socket, bind, listen --------------------------------------------------------- */
 
+/* One round trip to the daemon: the transport's or the daemon's error as -errno. */
+static int ask(unsigned type, const void *m, size_t mlen, unsigned want, void *r, size_t rlen)
+{
+    int32_t status;
+    int rc = hvsim__request(type, m, mlen, want, r, rlen, &status);
+
+    return rc < 0 ? rc : status;
+}
+
 int hvsim_socket(int domain, int type, int protocol)
 {
     int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -301,7 +310,6 @@ int hvsim_bind(int fd, const struct sockaddr *addr, socklen_t len)
     struct hvsim_msg_bind m = { 0 };
     struct hvsim_msg_bind_reply r;
     uint32_t cid = 0, port = 0;
-    int32_t status;
     int rc;
 
     if (s == NULL)
@@ -324,11 +332,9 @@ int hvsim_bind(int fd, const struct sockaddr *addr, socklen_t len)
     }
     m.personality = s->pers;
     m.flags = s->flags;
-    rc = hvsim__request(HVSIM_MSG_BIND, &m, sizeof(m), HVSIM_MSG_BIND_REPLY, &r, sizeof(r), &status);
+    rc = ask(HVSIM_MSG_BIND, &m, sizeof(m), HVSIM_MSG_BIND_REPLY, &r, sizeof(r));
     if (rc < 0)
         return hvsim__fail(rc);
-    if (status < 0)
-        return hvsim__fail(status);
     s->bind_id = r.bind_id;
     s->local_vmid = r.vmid;
     s->local_svc = r.svc;
@@ -344,7 +350,6 @@ int hvsim_listen(int fd, int backlog)
     struct hvsim__attach me;
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     socklen_t salen;
-    int32_t status;
     int rc, n;
 
     if (s == NULL)
@@ -366,11 +371,9 @@ int hvsim_listen(int fd, int backlog)
     m.backlog = backlog < 0 ? 0 : (uint32_t)backlog;
     m.flags = s->flags;
     memcpy(m.uname, sa.sun_path + 1, (size_t)n);
-    rc = hvsim__request(HVSIM_MSG_LISTEN, &m, sizeof(m), HVSIM_MSG_LISTEN_REPLY, &r, sizeof(r), &status);
+    rc = ask(HVSIM_MSG_LISTEN, &m, sizeof(m), HVSIM_MSG_LISTEN_REPLY, &r, sizeof(r));
     if (rc < 0)
         return hvsim__fail(rc);
-    if (status < 0)
-        return hvsim__fail(status);
     memcpy(s->key, r.key, sizeof(s->key));
     s->state = S_LISTENING;
     return 0;
@@ -538,7 +541,6 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     uint32_t cid = 0, port = 0;
     size_t n;
-    int32_t status;
     int rc, nonblock;
 
     if (s == NULL)
@@ -575,11 +577,9 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
     m.personality = s->pers;
     m.flags = s->flags;
     m.timeout_ms = s->timeout_ms;
-    rc = hvsim__request(HVSIM_MSG_CONNECT, &m, sizeof(m), HVSIM_MSG_CONNECT_REPLY, &r, sizeof(r), &status);
+    rc = ask(HVSIM_MSG_CONNECT, &m, sizeof(m), HVSIM_MSG_CONNECT_REPLY, &r, sizeof(r));
     if (rc < 0)
         return hvsim__fail(rc);
-    if (status < 0)
-        return hvsim__fail(status);
     if (r.verdict == HVSIM_VERDICT_REFUSE)
         return connect_fail(s, fd, r.error < 0 ? r.error : -ECONNREFUSED, 0, nonblock);
     if (r.verdict == HVSIM_VERDICT_NOANSWER)

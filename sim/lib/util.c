@@ -4,6 +4,7 @@
  * the default run folder, and SipHash-2-4 (128-bit output) for ticket MACs.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,17 @@
 #include <unistd.h>
 
 #include "internal.h"
+
+void hvsim__set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
 
 uint64_t hvsim__now_ns(void)
 {
