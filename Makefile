@@ -36,7 +36,7 @@ else
 endif
 
 DEB_BUILD := gcc make uuid-dev libcriterion-dev
-DEB_TEST := $(DEB_BUILD) python3-pytest
+DEB_TEST := $(DEB_BUILD) python3-pytest clang libclang-rt-14-dev
 
 LIB_SRC := $(wildcard sim/lib/*.c)
 DAEMON_SRC := $(filter-out sim/daemon/main.c,$(wildcard sim/daemon/*.c))
@@ -118,11 +118,32 @@ test: test-deps all
 else
 test: test-deps
 	$(Q)$(MAKE) --no-print-directory unit integration harness
+	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5
 endif
 
 # Connection rate and 1-byte round trip beside AF_UNIX and TCP, in one run.
 bench-quick: all
 	$(Q)$(B)/bin/hvsim-bench --rounds 5 all
+
+# Fuzzing: one libFuzzer target per parser (sim/fuzz/fuzz_<name>.c), built
+# with clang into build/fuzz/, seeded from sim/fuzz/corpus/<name>/.
+# `make fuzz` runs each for FUZZ_SECONDS; `make test` runs a short round.
+FUZZ_SECONDS ?= 60
+FUZZ_NAMES := $(patsubst sim/fuzz/fuzz_%.c,%,$(wildcard sim/fuzz/fuzz_*.c))
+FUZZ_EXTRA_persist := sim/daemon/persist.c
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+               -Isim/include -Isim/lib -Isim/daemon -Isim/vhost
+build/fuzz/%: sim/fuzz/fuzz_%.c $(LIB_SRC) $(wildcard sim/daemon/*.c sim/vhost/*.c)
+	@mkdir -p $(dir $@)
+	$(call say,FUZZ,$@)clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(FUZZ_EXTRA_$*) -luuid -pthread
+
+fuzz: test-deps $(addprefix build/fuzz/,$(FUZZ_NAMES))
+	$(Q)for n in $(FUZZ_NAMES); do \
+	    mkdir -p build/fuzz/corpus-$$n && cp -n sim/fuzz/corpus/$$n/* build/fuzz/corpus-$$n/ 2>/dev/null; \
+	    echo "fuzz $$n: $(FUZZ_SECONDS) s"; \
+	    build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 build/fuzz/corpus-$$n 2>build/fuzz/$$n.log \
+	        || { tail -30 build/fuzz/$$n.log; exit 1; }; \
+	done
 
 clean:
 	rm -rf build
