@@ -21,8 +21,8 @@ endif
 
 CC := gcc
 OPT ?= -O2
-CFLAGS := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-          -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -fvisibility=hidden -pthread \
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
+CFLAGS := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -fvisibility=hidden -pthread \
           -MMD -MP -Isim/include -Isim/lib $(SANFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := -pthread $(SANFLAGS)
 LDLIBS := -luuid
@@ -36,10 +36,11 @@ else
 endif
 
 DEB_BUILD := gcc make uuid-dev libcriterion-dev
-DEB_TEST := $(DEB_BUILD) python3-pytest clang libclang-rt-14-dev
+DEB_TEST := $(DEB_BUILD) python3-pytest clang libclang-rt-14-dev gcc-mingw-w64-x86-64
 
 LIB_SRC := $(wildcard sim/lib/*.c)
 DAEMON_SRC := $(filter-out sim/daemon/main.c,$(wildcard sim/daemon/*.c))
+VHOST_SRC := $(filter-out sim/vhost/main.c,$(wildcard sim/vhost/*.c))
 UNIT_SRC := $(wildcard sim/tests/test_*.c)
 IT_SRC := $(wildcard sim/tests/it_*.c) sim/tests/fixture.c
 
@@ -47,15 +48,17 @@ obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 LIB_OBJ := $(call obj,$(LIB_SRC))
 LIB_PIC := $(patsubst %.c,$(B)/pic/%.o,$(LIB_SRC))
 DAEMON_OBJ := $(call obj,$(DAEMON_SRC))
+VHOST_OBJ := $(call obj,$(VHOST_SRC))
 
 LIBA := $(B)/lib/libhvsim.a
 LIBSO := $(B)/lib/libhvsim.so
-BINS := $(B)/bin/hvsimd $(B)/bin/hvsimctl $(B)/bin/hvcat $(B)/bin/hvsim-bench
+BINS := $(B)/bin/hvsimd $(B)/bin/hvsimctl $(B)/bin/hvcat $(B)/bin/hvsim-bench $(B)/bin/hvsim-vhost
 EXAMPLES := $(B)/bin/host-service $(B)/bin/guest-service
 
 .SECONDARY:
-.PHONY: all deps test-deps test unit integration harness conformance bench-quick fuzz clean
-all: $(LIBA) $(LIBSO) $(BINS) $(EXAMPLES)
+.PHONY: all deps test-deps test unit integration harness conformance conformance-mutants agents agent-windows \
+        bench-quick fuzz clean
+all: $(LIBA) $(LIBSO) $(BINS) $(EXAMPLES) $(B)/bin/hvsim-agent
 
 deps:
 	$(Q)sh ci/deps.sh $(DEB_BUILD)
@@ -79,6 +82,9 @@ $(LIBSO): $(LIB_PIC)
 $(B)/bin/hvsimd: $(B)/obj/sim/daemon/main.o $(DAEMON_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/bin/hvsim-vhost: $(B)/obj/sim/vhost/main.o $(VHOST_OBJ) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/bin/%: $(B)/obj/sim/tools/%.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -86,12 +92,33 @@ $(B)/bin/%: $(B)/obj/examples/%.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/tests/unit: $(call obj,$(UNIT_SRC)) $(DAEMON_OBJ) $(LIBA)
+$(B)/tests/unit: $(call obj,$(UNIT_SRC)) $(DAEMON_OBJ) $(VHOST_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 $(B)/tests/integration: $(call obj,$(IT_SRC)) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+# ---- the conformance agent (conformance/README.md) --------------------------------------
+# One case table, three backends: libhvsim (the simulator), the Linux kernel's
+# AF_VSOCK (static, for QEMU guests: it refuses to start outside them) and
+# Winsock (cross-built; it runs on a Hyper-V host or a Windows VM).
+CF_CORE := $(wildcard conformance/agent/*.c) $(wildcard conformance/cases/*.c) conformance/backend_common.c
+CF_HDRS := $(wildcard conformance/*.h conformance/agent/*.h conformance/cases/*.h)
+$(B)/obj/conformance/%.o: CFLAGS += -Iconformance
+$(B)/bin/hvsim-agent: $(call obj,$(CF_CORE) conformance/backend_hvsim.c) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+build/static/hvsim-agent-linux: $(CF_CORE) conformance/backend_native.c $(CF_HDRS)
+	@mkdir -p $(dir $@)
+	$(call say,STATIC,$@)$(CC) -static -std=c11 -D_GNU_SOURCE -O2 $(WARN) -pthread -Iconformance -o $@ \
+	    $(CF_CORE) conformance/backend_native.c
+build/win/hvsim-agent.exe: $(CF_CORE) conformance/backend_winsock.c $(CF_HDRS)
+	@mkdir -p $(dir $@)
+	$(call say,MINGW,$@)x86_64-w64-mingw32-gcc -std=c11 -O2 $(WARN) -Iconformance -o $@ \
+	    $(CF_CORE) conformance/backend_winsock.c -lws2_32 -ladvapi32
+agent-windows: test-deps build/win/hvsim-agent.exe
+agents: test-deps build/static/hvsim-agent-linux build/win/hvsim-agent.exe
 
 # Criterion prints its own closing line ("Synthesis: Tested: N | Passing: N | Failing: N").
 unit: test-deps $(B)/tests/unit
@@ -100,8 +127,15 @@ integration: test-deps all $(B)/tests/integration
 	$(Q)HVSIM_BIN=$(abspath $(B)/bin) $(B)/tests/integration --jobs=2
 
 # The main job: the suite against the simulator, which it starts itself.
-conformance: test-deps all $(B)/tests/integration
-	$(Q)HVSIM_BIN=$(abspath $(B)/bin) $(B)/tests/integration --jobs=2
+# TARGET=sim|qemu|hyperv; hyperv builds the reports from a Hyper-V host's
+# report file: INGEST=host.jsonl. Reports land in $(B)/conformance/.
+TARGET ?= sim
+conformance: test-deps all
+	$(Q)/usr/bin/python3 conformance/run.py --target $(TARGET) --bin $(abspath $(B)/bin) --out $(B)/conformance \
+	    $(if $(INGEST),--ingest $(INGEST))
+# Every named mutant (hvsimd --list-mutants) against the suite; at least 90% must be caught.
+conformance-mutants: test-deps all
+	$(Q)/usr/bin/python3 conformance/mutants.py --bin $(abspath $(B)/bin) --out $(B)/conformance --jobs 2
 
 # pytest harness: the command-line tools and examples, as a user runs them.
 harness: test-deps all
@@ -117,7 +151,7 @@ test: test-deps all
 	$(Q)TSAN_OPTIONS="halt_on_error=1 die_after_fork=0" $(B)/bin/hvsim-bench --rounds 1 --seconds 0.2 all
 else
 test: test-deps
-	$(Q)$(MAKE) --no-print-directory unit integration harness
+	$(Q)$(MAKE) --no-print-directory unit integration harness agents
 	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5
 endif
 
@@ -131,6 +165,8 @@ bench-quick: all
 FUZZ_SECONDS ?= 60
 FUZZ_NAMES := $(patsubst sim/fuzz/fuzz_%.c,%,$(wildcard sim/fuzz/fuzz_*.c))
 FUZZ_EXTRA_persist := sim/daemon/persist.c
+FUZZ_EXTRA_vhost_ring := $(VHOST_SRC)
+FUZZ_EXTRA_vhost_msg := $(VHOST_SRC)
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                -Isim/include -Isim/lib -Isim/daemon -Isim/vhost
 build/fuzz/%: sim/fuzz/fuzz_%.c $(LIB_SRC) $(wildcard sim/daemon/*.c sim/vhost/*.c)

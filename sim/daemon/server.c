@@ -376,7 +376,9 @@ static int h_unbind(struct req *r)
     b = own_bind(r, m.bind_id);
     if (b)
         model_bind_remove(&r->s->m, b);
-    return 0; /* no reply: the library does not wait */
+    /* The closer waits for this: a peer told "closed" afterwards must not be
+     * routed to the dead listener. */
+    return reply(r->c, HVSIM_MSG_UNBIND, r->h.seq, &m, sizeof(m));
 }
 
 static int h_listen(struct req *r)

@@ -58,8 +58,8 @@ int hvsim__attach_get(struct hvsim__attach *out);
  * else -errno of the transport (-ENETDOWN: daemon gone). */
 int hvsim__request(unsigned type, const void *body, size_t blen, unsigned want_type, void *reply, size_t rlen,
                    int32_t *status);
-/* A message that needs no reply. */
-int hvsim__notify(unsigned type, const void *body, size_t blen);
+/* 1 when this process (not a forked child) holds a live attachment. */
+int hvsim__attached(void);
 /* Make fd a failed connect: it reports nothing until after_ms passed, then
  * EPOLLOUT|EPOLLERR|EPOLLHUP (design-notes section 1). Returns 0 or -errno. */
 int hvsim__limbo(int fd, uint32_t after_ms);

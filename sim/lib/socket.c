@@ -204,12 +204,13 @@ static int parse_addr(const struct sock *s, const struct sockaddr *addr, socklen
     } else {
         struct sockaddr_vm a;
 
-        /* vsock_addr_cast(): short is EFAULT, wrong family EAFNOSUPPORT. */
+        /* vsock_bind() and vsock_connect() turn every vsock_addr_cast()
+         * failure (short, wrong family) into EINVAL. */
         if (len < (socklen_t)sizeof(a))
-            return -EFAULT;
+            return -EINVAL;
         memcpy(&a, addr, sizeof(a));
         if (a.svm_family != AF_VSOCK)
-            return -EAFNOSUPPORT;
+            return -EINVAL;
         if (a.svm_flags & ~VMADDR_FLAG_TO_HOST)
             return -EINVAL;
         *cid = a.svm_cid;
@@ -268,6 +269,10 @@ int hvsim_socket(int domain, int type, int protocol)
             return hvsim__fail(hvsim__mutant("socket.protocol") ? -EPROTONOSUPPORT : -EPROTOTYPE);
         pers = HVSIM_PERS_WINDOWS;
     } else if (domain == AF_VSOCK) {
+        /* A datagram socket needs a datagram transport, which hv_sock is not:
+         * vsock_create() fails with ENODEV (kernels since 5.5). */
+        if (base == SOCK_DGRAM)
+            return hvsim__fail(-ENODEV);
         if (base != SOCK_STREAM)
             return hvsim__fail(-ESOCKTNOSUPPORT);
         if (protocol != 0 && protocol != PF_VSOCK)
@@ -524,11 +529,13 @@ static int connect_fail(struct sock *s, int fd, int err, uint32_t after_ms, int 
     }
     /* A non-blocking connect reports its failure the usual way: EINPROGRESS
      * now, then EPOLLOUT|EPOLLERR and SO_ERROR. */
+    /* Due no later than the helper's timer, so SO_ERROR never says 0 after
+     * the failure was reported. */
+    s->due_ns = hvsim__now_ns() + (uint64_t)after_ms * 1000000u;
     rc = hvsim__limbo(fd, after_ms);
     if (rc < 0)
         return hvsim__fail(rc);
     s->async_err = err;
-    s->due_ns = hvsim__now_ns() + (uint64_t)after_ms * 1000000u;
     s->state = S_CONNECTING;
     return hvsim__fail(-EINPROGRESS);
 }
@@ -714,9 +721,11 @@ int hvsim_close(int fd)
         uint32_t hot = atomic_load(&s->hot);
 
         if (s->bind_id && (s->state == S_BOUND || s->state == S_LISTENING)) {
-            struct hvsim_msg_unbind u = { s->bind_id };
+            struct hvsim_msg_unbind u = { s->bind_id }, r;
 
-            (void)hvsim__notify(HVSIM_MSG_UNBIND, &u, sizeof(u));
+            /* Synchronous: once close() returns, no connection is routed here. */
+            if (hvsim__attached())
+                (void)ask(HVSIM_MSG_UNBIND, &u, sizeof(u), HVSIM_MSG_UNBIND, &r, sizeof(r));
         }
         if ((hot & HOT_CONNECTED) && !hvsim__mutant("close.drain")) {
             char sink[16384];
@@ -783,12 +792,14 @@ static int so_error(struct sock *s, int fd)
     socklen_t l = sizeof(e);
 
     if (s->state == S_CONNECTING) {
-        if (hvsim__now_ns() < s->due_ns)
+        /* The helper closing the parked end (ECONNRESET here) is the moment
+         * the failure is due; the clock decides when the helper is late. */
+        (void)getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l);
+        if (e == 0 && hvsim__now_ns() < s->due_ns)
             return 0;
         e = -s->async_err;
         s->async_err = 0;
         s->state = S_FAILED;
-        (void)getsockopt(fd, SOL_SOCKET, SO_ERROR, &(int){ 0 }, &l);
         return e;
     }
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0)

@@ -76,6 +76,7 @@ extern "C" {
     XX(EHOSTDOWN, EHOSTDOWN, 10064, "A socket operation failed because the destination host was down.") \
     XX(EHOSTUNREACH, EHOSTUNREACH, 10065, "A socket operation was attempted to an unreachable host.") \
     XX(ENOENT, ENOENT, 0, "No such object (VM, service or file).")                              \
+    XX(ENODEV, ENODEV, 0, "No such device: the transport does not offer this socket type.")     \
     XX(EEXIST, EEXIST, 0, "The object already exists.")                                         \
     XX(EPROTO, EPROTO, 0, "The emulated host sent a message this library does not understand.") \
     XX(ENOMEM, ENOMEM, 10055, "Out of memory.")

@@ -1,0 +1,617 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backend_hvsim.c: backend.h over libhvsim, for the simulator. Both agents
+ * are libhvsim processes: the host side attached as the host partition, the
+ * guest side as the VM under test (HVSIM_DIR, HVSIM_PARTITION), speaking
+ * AF_HYPERV or AF_VSOCK as the column asks. Administration goes to the
+ * daemon's admin socket from the host side; every change is reported to the
+ * agent (cf__note_admin) so the framework can undo it after the case.
+ *
+ * Only the forked case children attach to the daemon: the agents' own
+ * processes never do, so a case that resets the VM under test with
+ * reset_kills_guests=1 ends that case's child, never the guest agent.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "hvsim/hvsim.h"
+
+_Static_assert(sizeof(cf_guid_t) == sizeof(GUID), "cf_guid_t and GUID share a layout");
+
+/* Which family each fd was made with: the options and names differ. */
+#define FAM_NONE 0
+#define FAM_HV 1
+#define FAM_VS 2
+#define FAM_SLOTS 65536
+static unsigned char fam_of[FAM_SLOTS];
+
+static int family(cf_sock_t s)
+{
+    int v = 0;
+    socklen_t l = sizeof(v);
+
+    if (s >= 0 && s < FAM_SLOTS && fam_of[s] != FAM_NONE)
+        return fam_of[s];
+    /* Not one we made (a case's own raw fd): level 1 is SOL_SOCKET for the
+     * vsock personality, which knows SO_DOMAIN; the Windows one does not. */
+    if (hvsim_getsockopt((int)s, SOL_SOCKET, SO_DOMAIN, &v, &l) == 0 && v == AF_VSOCK)
+        return FAM_VS;
+    return FAM_HV;
+}
+
+static void remember(cf_sock_t s, int fam)
+{
+    if (s >= 0 && s < FAM_SLOTS)
+        fam_of[s] = (unsigned char)fam;
+}
+
+static GUID to_guid(const cf_guid_t *g)
+{
+    GUID r;
+
+    memcpy(&r, g, sizeof(r));
+    return r;
+}
+
+static cf_guid_t from_guid(const GUID *g)
+{
+    cf_guid_t r;
+
+    memcpy(&r, g, sizeof(r));
+    return r;
+}
+
+#define ERR(call) ((call) < 0 ? -errno : 0)
+
+const char *cf_backend_name(void)
+{
+    return "hvsim";
+}
+
+int cf_backend_init(void)
+{
+    const char *dir = getenv("HVSIM_DIR"), *part = getenv("HVSIM_PARTITION");
+    int pipefd[2], st = 0;
+    char msg[256] = "";
+    pid_t pid;
+    ssize_t n;
+
+    /* Attach once in a throwaway child, so a wrong HVSIM_DIR or partition is
+     * one clear message now rather than a failure in every case. */
+    if (pipe(pipefd) < 0)
+        return -errno;
+    pid = fork();
+    if (pid < 0) {
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return -errno;
+    }
+    if (pid == 0) {
+        GUID id;
+        char name[HVSIM_NAME_MAX];
+        int rc;
+
+        close(pipefd[0]);
+        rc = hvsim_self(&id, name, sizeof(name));
+        if (rc < 0) {
+            snprintf(msg, sizeof(msg), "%s (%s)", hvsim_err_name(rc), hvsim_strerror(rc));
+            (void)!write(pipefd[1], msg, strlen(msg));
+        }
+        _exit(rc < 0 ? 1 : 0);
+    }
+    close(pipefd[1]);
+    n = read(pipefd[0], msg, sizeof(msg) - 1);
+    close(pipefd[0]);
+    msg[n > 0 ? n : 0] = '\0';
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "hvsim-agent: cannot attach to hvsimd as partition '%s' (HVSIM_DIR=%s): %s\n",
+                part && *part ? part : "host", dir && *dir ? dir : "(default)", msg[0] ? msg : "the probe failed");
+        return -ENETDOWN;
+    }
+    return 0;
+}
+
+void cf__backend_abort_case(void)
+{
+}
+
+/* ---- sockets ---------------------------------------------------------------------- */
+
+static int make(int domain, int type, int protocol, int fam, cf_sock_t *out)
+{
+    int fd = hvsim_socket(domain, type, protocol);
+
+    if (fd < 0)
+        return -errno;
+    remember(fd, fam);
+    *out = fd;
+    return 0;
+}
+
+int cf_socket(enum cf_family fam, int nonblock, cf_sock_t *out)
+{
+    int type = SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0);
+
+    if (fam == CF_AF_HYPERV)
+        return make(AF_HYPERV, type, HV_PROTOCOL_RAW, FAM_HV, out);
+    if (fam == CF_AF_VSOCK)
+        return make(AF_VSOCK, type, 0, FAM_VS, out);
+    return -EAFNOSUPPORT;
+}
+
+/* family: CF_AF_HYPERV or AF_HYPERV (34), CF_AF_VSOCK or AF_VSOCK (40); any
+ * other number goes to socket() as it is, for the bad-family cases. */
+int cf_socket_raw(int family_, int type, int protocol, cf_sock_t *out)
+{
+    if (family_ == CF_AF_HYPERV || family_ == AF_HYPERV)
+        return make(AF_HYPERV, type, protocol, FAM_HV, out);
+    if (family_ == CF_AF_VSOCK || family_ == AF_VSOCK)
+        return make(AF_VSOCK, type, protocol, FAM_VS, out);
+    return make(family_, type, protocol, FAM_NONE, out);
+}
+
+int cf_close(cf_sock_t s)
+{
+    if (s >= 0 && s < FAM_SLOTS)
+        fam_of[s] = FAM_NONE;
+    return ERR(hvsim_close((int)s));
+}
+
+static SOCKADDR_HV hv_addr(const cf_guid_t *vm, const cf_guid_t *svc)
+{
+    SOCKADDR_HV a;
+
+    memset(&a, 0, sizeof(a));
+    a.Family = AF_HYPERV;
+    a.VmId = to_guid(vm);
+    a.ServiceId = to_guid(svc);
+    return a;
+}
+
+static struct sockaddr_vm vs_addr(uint32_t cid, uint32_t port)
+{
+    struct sockaddr_vm a;
+
+    memset(&a, 0, sizeof(a));
+    a.svm_family = AF_VSOCK;
+    a.svm_cid = cid;
+    a.svm_port = port;
+    return a;
+}
+
+int cf_bind_hv(cf_sock_t s, const cf_guid_t *vm, const cf_guid_t *svc)
+{
+    SOCKADDR_HV a = hv_addr(vm, svc);
+
+    return ERR(hvsim_bind((int)s, (struct sockaddr *)&a, sizeof(a)));
+}
+
+int cf_bind_vsock(cf_sock_t s, uint32_t cid, uint32_t port)
+{
+    struct sockaddr_vm a = vs_addr(cid, port);
+
+    return ERR(hvsim_bind((int)s, (struct sockaddr *)&a, sizeof(a)));
+}
+
+int cf_bind_raw(cf_sock_t s, const void *addr, int len)
+{
+    return ERR(hvsim_bind((int)s, (const struct sockaddr *)addr, (socklen_t)len));
+}
+
+int cf_connect_raw(cf_sock_t s, const void *addr, int len)
+{
+    return ERR(hvsim_connect((int)s, (const struct sockaddr *)addr, (socklen_t)len));
+}
+
+int cf_listen(cf_sock_t s, int backlog)
+{
+    return ERR(hvsim_listen((int)s, backlog));
+}
+
+int cf_accept(cf_sock_t l, cf_sock_t *out)
+{
+    int fd = hvsim_accept((int)l, NULL, NULL);
+
+    if (fd < 0)
+        return -errno;
+    remember(fd, family(l));
+    *out = fd;
+    return 0;
+}
+
+int cf_connect_hv(cf_sock_t s, const cf_guid_t *vm, const cf_guid_t *svc)
+{
+    SOCKADDR_HV a = hv_addr(vm, svc);
+
+    return ERR(hvsim_connect((int)s, (struct sockaddr *)&a, sizeof(a)));
+}
+
+int cf_connect_vsock(cf_sock_t s, uint32_t cid, uint32_t port)
+{
+    struct sockaddr_vm a = vs_addr(cid, port);
+
+    return ERR(hvsim_connect((int)s, (struct sockaddr *)&a, sizeof(a)));
+}
+
+static int msg_flags(int flags)
+{
+    return ((flags & CF_MSG_PEEK) ? MSG_PEEK : 0) | ((flags & CF_MSG_WAITALL) ? MSG_WAITALL : 0) |
+           ((flags & CF_MSG_DONTWAIT) ? MSG_DONTWAIT : 0);
+}
+
+long cf_send(cf_sock_t s, const void *buf, size_t len, int flags)
+{
+    ssize_t r = hvsim_send((int)s, buf, len, msg_flags(flags));
+
+    return r < 0 ? -errno : (long)r;
+}
+
+long cf_recv(cf_sock_t s, void *buf, size_t len, int flags)
+{
+    ssize_t r = hvsim_recv((int)s, buf, len, msg_flags(flags));
+
+    return r < 0 ? -errno : (long)r;
+}
+
+int cf_shutdown(cf_sock_t s, int how)
+{
+    int h = how == CF_SHUT_RD ? SHUT_RD : how == CF_SHUT_WR ? SHUT_WR : how == CF_SHUT_RDWR ? SHUT_RDWR : how;
+
+    return ERR(hvsim_shutdown((int)s, h));
+}
+
+int cf_name_hv(cf_sock_t s, int peer, cf_guid_t *vm, cf_guid_t *svc)
+{
+    SOCKADDR_HV a;
+    socklen_t len = sizeof(a);
+    int rc;
+
+    if (family(s) != FAM_HV)
+        return -EAFNOSUPPORT;
+    memset(&a, 0, sizeof(a));
+    rc = peer ? hvsim_getpeername((int)s, (struct sockaddr *)&a, &len)
+              : hvsim_getsockname((int)s, (struct sockaddr *)&a, &len);
+    if (rc < 0)
+        return -errno;
+    if (vm)
+        *vm = from_guid(&a.VmId);
+    if (svc)
+        *svc = from_guid(&a.ServiceId);
+    return 0;
+}
+
+int cf_name_vsock(cf_sock_t s, int peer, uint32_t *cid, uint32_t *port)
+{
+    struct sockaddr_vm a;
+    socklen_t len = sizeof(a);
+    int rc;
+
+    if (family(s) != FAM_VS)
+        return -EAFNOSUPPORT;
+    memset(&a, 0, sizeof(a));
+    rc = peer ? hvsim_getpeername((int)s, (struct sockaddr *)&a, &len)
+              : hvsim_getsockname((int)s, (struct sockaddr *)&a, &len);
+    if (rc < 0)
+        return -errno;
+    if (cid)
+        *cid = a.svm_cid;
+    if (port)
+        *port = a.svm_port;
+    return 0;
+}
+
+int cf_local_cid(uint32_t *cid)
+{
+    return ERR(hvsim_get_local_cid(cid));
+}
+
+/* ---- options and readiness --------------------------------------------------------- */
+
+int cf_set_connect_timeout(cf_sock_t s, uint32_t ms)
+{
+    if (family(s) == FAM_HV) {
+        ULONG v = ms;
+
+        return ERR(hvsim_setsockopt((int)s, HV_PROTOCOL_RAW, HVSOCKET_CONNECT_TIMEOUT, &v, sizeof(v)));
+    } else {
+        struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+
+        return ERR(hvsim_setsockopt((int)s, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, sizeof(tv)));
+    }
+}
+
+int cf_get_connect_timeout(cf_sock_t s, uint32_t *ms)
+{
+    if (family(s) == FAM_HV) {
+        ULONG v = 0;
+        socklen_t l = sizeof(v);
+
+        if (hvsim_getsockopt((int)s, HV_PROTOCOL_RAW, HVSOCKET_CONNECT_TIMEOUT, &v, &l) < 0)
+            return -errno;
+        *ms = v;
+    } else {
+        struct timeval tv;
+        socklen_t l = sizeof(tv);
+
+        if (hvsim_getsockopt((int)s, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, &l) < 0)
+            return -errno;
+        *ms = (uint32_t)((uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u);
+    }
+    return 0;
+}
+
+int cf_set_connected_suspend(cf_sock_t s, int on)
+{
+    ULONG v = on ? 1 : 0;
+
+    if (family(s) != FAM_HV)
+        return -ENOPROTOOPT; /* an AF_HYPERV option: vsock has no such level */
+    return ERR(hvsim_setsockopt((int)s, HV_PROTOCOL_RAW, HVSOCKET_CONNECTED_SUSPEND, &v, sizeof(v)));
+}
+
+int cf_so_error(cf_sock_t s)
+{
+    uint32_t v = 0;
+    socklen_t l = sizeof(v);
+
+    if (family(s) == FAM_HV) {
+        /* Winsock's SO_ERROR is a WSAE* code: map it back as Windows' would be. */
+        if (hvsim_getsockopt((int)s, HVSIM_WSA_SOL_SOCKET, HVSIM_WSA_SO_ERROR, &v, &l) < 0)
+            return -errno;
+        return -cf__errno_from_wsa((int)v);
+    }
+    if (hvsim_getsockopt((int)s, SOL_SOCKET, SO_ERROR, &v, &l) < 0)
+        return -errno;
+    return -(int)v;
+}
+
+static int to_poll(int ev)
+{
+    return ((ev & CF_POLLIN) ? POLLIN : 0) | ((ev & CF_POLLOUT) ? POLLOUT : 0);
+}
+
+static int from_poll(int rev)
+{
+    return ((rev & POLLIN) ? CF_POLLIN : 0) | ((rev & POLLOUT) ? CF_POLLOUT : 0) |
+           ((rev & POLLERR) ? CF_POLLERR : 0) | ((rev & POLLHUP) ? CF_POLLHUP : 0);
+}
+
+int cf_poll(cf_sock_t s, int events, int timeout_ms)
+{
+    struct pollfd p = { .fd = (int)s, .events = (short)to_poll(events) };
+    uint64_t end = cf_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+
+    for (;;) {
+        uint64_t now = cf_now_ms();
+        int left = timeout_ms < 0 ? -1 : now >= end ? 0 : (int)(end - now);
+        int rc = poll(&p, 1, left);
+
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc < 0)
+            return -errno;
+        if (rc == 0)
+            return 0;
+        if (p.revents & POLLNVAL)
+            return -EBADF;
+        return from_poll(p.revents);
+    }
+}
+
+int cf_watch_create(cf_sock_t s, int events, intptr_t *watch)
+{
+    struct epoll_event ev = { 0 };
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+
+    if (ep < 0)
+        return -errno;
+    ev.events = ((events & CF_POLLIN) ? EPOLLIN : 0) | ((events & CF_POLLOUT) ? EPOLLOUT : 0);
+    ev.data.fd = (int)s;
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, (int)s, &ev) < 0) {
+        int e = errno;
+
+        close(ep);
+        return -e;
+    }
+    *watch = ep;
+    return 0;
+}
+
+int cf_watch_wait(intptr_t watch, int timeout_ms)
+{
+    struct epoll_event ev;
+    int rc;
+
+    do
+        rc = epoll_wait((int)watch, &ev, 1, timeout_ms);
+    while (rc < 0 && errno == EINTR);
+    if (rc < 0)
+        return -errno;
+    if (rc == 0)
+        return 0;
+    return ((ev.events & EPOLLIN) ? CF_POLLIN : 0) | ((ev.events & EPOLLOUT) ? CF_POLLOUT : 0) |
+           ((ev.events & EPOLLERR) ? CF_POLLERR : 0) | ((ev.events & EPOLLHUP) ? CF_POLLHUP : 0);
+}
+
+void cf_watch_close(intptr_t watch)
+{
+    if (watch >= 0)
+        close((int)watch);
+}
+
+/* ---- administration ------------------------------------------------------------------ */
+
+/* A fresh admin connection per call: cheap, and nothing is shared across the
+ * agent's forks. */
+static int admin_open(hvsim_admin_t **a)
+{
+    int rc = cf__admin_allowed();
+
+    if (rc < 0)
+        return rc;
+    rc = hvsim_admin_open(NULL, a);
+    if (rc < 0)
+        fprintf(stderr, "hvsim-agent: cannot reach hvsimd's admin socket (HVSIM_DIR=%s): %s\n",
+                getenv("HVSIM_DIR") ? getenv("HVSIM_DIR") : "(default)", hvsim_err_name(rc));
+    return rc;
+}
+
+static int admin_done(hvsim_admin_t *a, int rc, const char *what)
+{
+    /* The daemon's reason goes to stderr: a case only sees the errno. */
+    if (rc < 0 && what != NULL)
+        fprintf(stderr, "hvsim-agent: %s: %s (%s)\n", what, hvsim_err_name(rc), hvsim_admin_errmsg(a));
+    hvsim_admin_close(a);
+    return rc;
+}
+
+/* The element name of a registered service: 1, or 0 when it is not registered. */
+static int service_name(hvsim_admin_t *a, const GUID *g, char name[HVSIM_ELEMENT_NAME_MAX])
+{
+    hvsim_service_info_t *list = NULL;
+    size_t n = 0, i;
+    int found = 0;
+
+    name[0] = '\0';
+    if (hvsim_admin_service_list(a, &list, &n) < 0)
+        return 0;
+    for (i = 0; i < n; i++) {
+        if (hvsim_guid_equal(&list[i].id, g)) {
+            snprintf(name, HVSIM_ELEMENT_NAME_MAX, "%s", list[i].element_name);
+            found = 1;
+        }
+    }
+    free(list);
+    return found;
+}
+
+int cf_admin_service_add(const cf_guid_t *svc, const char *element_name)
+{
+    hvsim_admin_t *a;
+    char old[HVSIM_ELEMENT_NAME_MAX];
+    GUID g = to_guid(svc);
+    int rc = admin_open(&a), existed;
+
+    if (rc < 0)
+        return rc;
+    existed = service_name(a, &g, old);
+    rc = hvsim_admin_service_add(a, &g, element_name ? element_name : "hvsim conformance");
+    /* Adding a registered service renames it (as writing the registry value
+     * does): the undo is to write the old name back, not to remove it. */
+    if (rc == 0)
+        cf__note_admin(existed ? CF_NOTE_SERVICE_RM : CF_NOTE_SERVICE_ADD, svc, NULL, existed ? old : NULL);
+    return admin_done(a, rc, "service add");
+}
+
+int cf_admin_service_rm(const cf_guid_t *svc)
+{
+    hvsim_admin_t *a;
+    char name[HVSIM_ELEMENT_NAME_MAX];
+    GUID g = to_guid(svc);
+    int rc = admin_open(&a);
+
+    if (rc < 0)
+        return rc;
+    /* Keep the element name, to register the service again afterwards. */
+    (void)service_name(a, &g, name);
+    rc = hvsim_admin_service_rm(a, &g);
+    if (rc == 0)
+        cf__note_admin(CF_NOTE_SERVICE_RM, svc, NULL, name);
+    return admin_done(a, rc, rc == -ENOENT ? NULL : "service rm");
+}
+
+int cf_admin_vm_op(const cf_guid_t *vm, const char *op)
+{
+    hvsim_admin_t *a;
+    char id[37];
+    int rc = admin_open(&a);
+
+    if (rc < 0)
+        return rc;
+    cf_guid_format(vm, id);
+    rc = hvsim_admin_vm_op(a, id, op);
+    if (rc == 0)
+        cf__note_admin(CF_NOTE_VM_OP, vm, NULL, op);
+    return admin_done(a, rc, "vm op");
+}
+
+int cf_admin_set(const char *setting, const char *value)
+{
+    hvsim_admin_t *a;
+    char old[256], note[320];
+    int rc = admin_open(&a);
+
+    if (rc < 0)
+        return rc;
+    rc = hvsim_admin_setting_get(a, setting, old, sizeof(old));
+    if (rc < 0)
+        return admin_done(a, rc, "setting get");
+    /* Noted before the change: a case killed right after it still has it undone. */
+    snprintf(note, sizeof(note), "%s=%s", setting, old);
+    cf__note_admin(CF_NOTE_SET, NULL, NULL, note);
+    rc = hvsim_admin_setting_set(a, setting, value);
+    return admin_done(a, rc, "setting set");
+}
+
+int cf_admin_hcs(const cf_guid_t *vm, const cf_guid_t *svc, int bind_deny, int connect_deny, int allow_wildcard,
+                 int disabled)
+{
+    hvsim_admin_t *a;
+    hvsim_hcs_service_t h;
+    char id[37];
+    int rc = admin_open(&a);
+
+    if (rc < 0)
+        return rc;
+    memset(&h, 0, sizeof(h));
+    h.id = to_guid(svc);
+    h.bind_deny = bind_deny != 0;
+    h.connect_deny = connect_deny != 0;
+    h.allow_wildcard_binds = allow_wildcard != 0;
+    h.disabled = disabled != 0;
+    cf_guid_format(vm, id);
+    rc = hvsim_admin_hcs_set(a, id, &h);
+    if (rc == 0 && (bind_deny || connect_deny || allow_wildcard || disabled))
+        cf__note_admin(CF_NOTE_HCS, vm, svc, NULL);
+    return admin_done(a, rc, "hcs set");
+}
+
+int cf__admin_vm_restore(const cf_guid_t *vm)
+{
+    hvsim_admin_t *a;
+    hvsim_vm_info_t *list = NULL;
+    GUID g = to_guid(vm);
+    size_t n = 0, i;
+    int rc = admin_open(&a), state = -1;
+    char id[37];
+
+    if (rc < 0)
+        return rc;
+    rc = hvsim_admin_vm_list(a, &list, &n);
+    if (rc < 0)
+        return admin_done(a, rc, "vm list");
+    for (i = 0; i < n; i++)
+        if (hvsim_guid_equal(&list[i].id, &g))
+            state = (int)list[i].state;
+    free(list);
+    cf_guid_format(vm, id);
+    if (state < 0)
+        rc = -ENOENT;
+    else if (state == HVSIM_VM_PAUSED)
+        rc = hvsim_admin_vm_op(a, id, "resume");
+    else if (state == HVSIM_VM_OFF)
+        rc = hvsim_admin_vm_op(a, id, "start");
+    return admin_done(a, rc, rc == -ENOENT ? NULL : "vm restore");
+}

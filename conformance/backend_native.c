@@ -1,0 +1,410 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backend_native.c: backend.h over the Linux kernel's own AF_VSOCK, for the
+ * guest agent inside a QEMU test guest (the column virtio, served by hvsim's
+ * vhost-user backend). It is linked statically so the guest image needs no
+ * libraries.
+ *
+ * Safety: this file creates real kernel vsock sockets, which must never
+ * happen on the build machine. cf_backend_init refuses to start unless the
+ * kernel command line carries hvsim.guest=1 (set only by the test guest's
+ * QEMU command line), and every call that could reach the kernel's vsock
+ * checks that the guard passed, so a caller that skipped init cannot open one
+ * either. There is no AF_HYPERV in a Linux guest (EAFNOSUPPORT) and nothing to
+ * administer from it (ENOTSUP).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <linux/vm_sockets.h>
+
+#include "backend.h"
+
+static int guard_ok;
+
+const char *cf_backend_name(void)
+{
+    return "linux-vsock";
+}
+
+/* 1 when /proc/cmdline has the word hvsim.guest=1. */
+static int in_test_guest(void)
+{
+    char buf[4096];
+    const char *p;
+    ssize_t n;
+    int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    for (p = buf; (p = strstr(p, "hvsim.guest=1")) != NULL; p++) {
+        char after = p[strlen("hvsim.guest=1")];
+
+        if ((p == buf || p[-1] == ' ' || p[-1] == '\t') && (after == '\0' || after == ' ' || after == '\n' || after == '\t'))
+            return 1;
+    }
+    return 0;
+}
+
+int cf_backend_init(void)
+{
+    if (!in_test_guest()) {
+        fprintf(stderr, "hvsim-agent (linux-vsock backend): refusing to start: /proc/cmdline has no hvsim.guest=1. "
+                        "This build opens real AF_VSOCK sockets and runs only inside an hvsim QEMU test guest.\n");
+        return -EPERM;
+    }
+    guard_ok = 1;
+    return 0;
+}
+
+void cf__backend_abort_case(void)
+{
+}
+
+static int guard(void)
+{
+    if (guard_ok)
+        return 0;
+    fprintf(stderr, "hvsim-agent (linux-vsock backend): vsock call before the hvsim.guest=1 check passed: refused\n");
+    return -EPERM;
+}
+
+#define ERR(call) ((call) < 0 ? -errno : 0)
+
+/* ---- sockets ---------------------------------------------------------------------- */
+
+int cf_socket(enum cf_family fam, int nonblock, cf_sock_t *out)
+{
+    int rc = guard(), fd;
+
+    if (rc < 0)
+        return rc;
+    if (fam != CF_AF_VSOCK)
+        return -EAFNOSUPPORT;
+    fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+    if (fd < 0)
+        return -errno;
+    *out = fd;
+    return 0;
+}
+
+/* family: CF_AF_VSOCK or AF_VSOCK (40); CF_AF_HYPERV or 34 is EAFNOSUPPORT, as
+ * a Linux guest has no AF_HYPERV; any other number goes to socket() as it is. */
+int cf_socket_raw(int family, int type, int protocol, cf_sock_t *out)
+{
+    int rc = guard(), fd;
+
+    if (rc < 0)
+        return rc;
+    if (family == CF_AF_HYPERV || family == 34)
+        return -EAFNOSUPPORT;
+    if (family == CF_AF_VSOCK)
+        family = AF_VSOCK;
+    fd = socket(family, type, protocol);
+    if (fd < 0)
+        return -errno;
+    *out = fd;
+    return 0;
+}
+
+int cf_close(cf_sock_t s)
+{
+    return ERR(close((int)s));
+}
+
+int cf_bind_hv(cf_sock_t s, const cf_guid_t *vm, const cf_guid_t *svc)
+{
+    (void)s;
+    (void)vm;
+    (void)svc;
+    return -EAFNOSUPPORT;
+}
+
+int cf_connect_hv(cf_sock_t s, const cf_guid_t *vm, const cf_guid_t *svc)
+{
+    (void)s;
+    (void)vm;
+    (void)svc;
+    return -EAFNOSUPPORT;
+}
+
+int cf_name_hv(cf_sock_t s, int peer, cf_guid_t *vm, cf_guid_t *svc)
+{
+    (void)s;
+    (void)peer;
+    (void)vm;
+    (void)svc;
+    return -EAFNOSUPPORT;
+}
+
+static struct sockaddr_vm vs_addr(uint32_t cid, uint32_t port)
+{
+    struct sockaddr_vm a;
+
+    memset(&a, 0, sizeof(a));
+    a.svm_family = AF_VSOCK;
+    a.svm_cid = cid;
+    a.svm_port = port;
+    return a;
+}
+
+int cf_bind_vsock(cf_sock_t s, uint32_t cid, uint32_t port)
+{
+    struct sockaddr_vm a = vs_addr(cid, port);
+
+    return ERR(bind((int)s, (struct sockaddr *)&a, sizeof(a)));
+}
+
+int cf_connect_vsock(cf_sock_t s, uint32_t cid, uint32_t port)
+{
+    struct sockaddr_vm a = vs_addr(cid, port);
+
+    return ERR(connect((int)s, (struct sockaddr *)&a, sizeof(a)));
+}
+
+int cf_bind_raw(cf_sock_t s, const void *addr, int len)
+{
+    return ERR(bind((int)s, (const struct sockaddr *)addr, (socklen_t)len));
+}
+
+int cf_connect_raw(cf_sock_t s, const void *addr, int len)
+{
+    return ERR(connect((int)s, (const struct sockaddr *)addr, (socklen_t)len));
+}
+
+int cf_listen(cf_sock_t s, int backlog)
+{
+    return ERR(listen((int)s, backlog));
+}
+
+int cf_accept(cf_sock_t l, cf_sock_t *out)
+{
+    int fd = accept4((int)l, NULL, NULL, SOCK_CLOEXEC);
+
+    if (fd < 0)
+        return -errno;
+    *out = fd;
+    return 0;
+}
+
+static int msg_flags(int flags)
+{
+    return ((flags & CF_MSG_PEEK) ? MSG_PEEK : 0) | ((flags & CF_MSG_WAITALL) ? MSG_WAITALL : 0) |
+           ((flags & CF_MSG_DONTWAIT) ? MSG_DONTWAIT : 0);
+}
+
+long cf_send(cf_sock_t s, const void *buf, size_t len, int flags)
+{
+    ssize_t r = send((int)s, buf, len, msg_flags(flags));
+
+    return r < 0 ? -errno : (long)r;
+}
+
+long cf_recv(cf_sock_t s, void *buf, size_t len, int flags)
+{
+    ssize_t r = recv((int)s, buf, len, msg_flags(flags));
+
+    return r < 0 ? -errno : (long)r;
+}
+
+int cf_shutdown(cf_sock_t s, int how)
+{
+    int h = how == CF_SHUT_RD ? SHUT_RD : how == CF_SHUT_WR ? SHUT_WR : how == CF_SHUT_RDWR ? SHUT_RDWR : how;
+
+    return ERR(shutdown((int)s, h));
+}
+
+int cf_name_vsock(cf_sock_t s, int peer, uint32_t *cid, uint32_t *port)
+{
+    struct sockaddr_vm a;
+    socklen_t len = sizeof(a);
+    int rc;
+
+    memset(&a, 0, sizeof(a));
+    rc = peer ? getpeername((int)s, (struct sockaddr *)&a, &len) : getsockname((int)s, (struct sockaddr *)&a, &len);
+    if (rc < 0)
+        return -errno;
+    if (cid)
+        *cid = a.svm_cid;
+    if (port)
+        *port = a.svm_port;
+    return 0;
+}
+
+int cf_local_cid(uint32_t *cid)
+{
+    int rc = guard(), fd;
+    unsigned int v = 0;
+
+    if (rc < 0)
+        return rc;
+    fd = open("/dev/vsock", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    rc = ioctl(fd, IOCTL_VM_SOCKETS_GET_LOCAL_CID, &v) < 0 ? -errno : 0;
+    close(fd);
+    if (rc == 0)
+        *cid = v;
+    return rc;
+}
+
+/* ---- options and readiness --------------------------------------------------------- */
+
+int cf_set_connect_timeout(cf_sock_t s, uint32_t ms)
+{
+    struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+
+    return ERR(setsockopt((int)s, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, sizeof(tv)));
+}
+
+int cf_get_connect_timeout(cf_sock_t s, uint32_t *ms)
+{
+    struct timeval tv;
+    socklen_t l = sizeof(tv);
+
+    if (getsockopt((int)s, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, &l) < 0)
+        return -errno;
+    *ms = (uint32_t)((uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u);
+    return 0;
+}
+
+int cf_set_connected_suspend(cf_sock_t s, int on)
+{
+    (void)s;
+    (void)on;
+    return -ENOPROTOOPT; /* an AF_HYPERV option: vsock has no such level */
+}
+
+int cf_so_error(cf_sock_t s)
+{
+    int v = 0;
+    socklen_t l = sizeof(v);
+
+    if (getsockopt((int)s, SOL_SOCKET, SO_ERROR, &v, &l) < 0)
+        return -errno;
+    return -v;
+}
+
+int cf_poll(cf_sock_t s, int events, int timeout_ms)
+{
+    struct pollfd p = { .fd = (int)s,
+                        .events = (short)(((events & CF_POLLIN) ? POLLIN : 0) | ((events & CF_POLLOUT) ? POLLOUT : 0)) };
+    uint64_t end = cf_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+
+    for (;;) {
+        uint64_t now = cf_now_ms();
+        int left = timeout_ms < 0 ? -1 : now >= end ? 0 : (int)(end - now);
+        int rc = poll(&p, 1, left);
+
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc < 0)
+            return -errno;
+        if (rc == 0)
+            return 0;
+        if (p.revents & POLLNVAL)
+            return -EBADF;
+        return ((p.revents & POLLIN) ? CF_POLLIN : 0) | ((p.revents & POLLOUT) ? CF_POLLOUT : 0) |
+               ((p.revents & POLLERR) ? CF_POLLERR : 0) | ((p.revents & POLLHUP) ? CF_POLLHUP : 0);
+    }
+}
+
+int cf_watch_create(cf_sock_t s, int events, intptr_t *watch)
+{
+    struct epoll_event ev = { 0 };
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+
+    if (ep < 0)
+        return -errno;
+    ev.events = ((events & CF_POLLIN) ? EPOLLIN : 0) | ((events & CF_POLLOUT) ? EPOLLOUT : 0);
+    ev.data.fd = (int)s;
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, (int)s, &ev) < 0) {
+        int e = errno;
+
+        close(ep);
+        return -e;
+    }
+    *watch = ep;
+    return 0;
+}
+
+int cf_watch_wait(intptr_t watch, int timeout_ms)
+{
+    struct epoll_event ev;
+    int rc;
+
+    do
+        rc = epoll_wait((int)watch, &ev, 1, timeout_ms);
+    while (rc < 0 && errno == EINTR);
+    if (rc < 0)
+        return -errno;
+    if (rc == 0)
+        return 0;
+    return ((ev.events & EPOLLIN) ? CF_POLLIN : 0) | ((ev.events & EPOLLOUT) ? CF_POLLOUT : 0) |
+           ((ev.events & EPOLLERR) ? CF_POLLERR : 0) | ((ev.events & EPOLLHUP) ? CF_POLLHUP : 0);
+}
+
+void cf_watch_close(intptr_t watch)
+{
+    if (watch >= 0)
+        close((int)watch);
+}
+
+/* ---- administration: none from inside a guest ----------------------------------------- */
+
+int cf_admin_service_add(const cf_guid_t *svc, const char *element_name)
+{
+    (void)svc;
+    (void)element_name;
+    return -ENOTSUP;
+}
+
+int cf_admin_service_rm(const cf_guid_t *svc)
+{
+    (void)svc;
+    return -ENOTSUP;
+}
+
+int cf_admin_vm_op(const cf_guid_t *vm, const char *op)
+{
+    (void)vm;
+    (void)op;
+    return -ENOTSUP;
+}
+
+int cf_admin_set(const char *setting, const char *value)
+{
+    (void)setting;
+    (void)value;
+    return -ENOTSUP;
+}
+
+int cf_admin_hcs(const cf_guid_t *vm, const cf_guid_t *svc, int bind_deny, int connect_deny, int allow_wildcard,
+                 int disabled)
+{
+    (void)vm;
+    (void)svc;
+    (void)bind_deny;
+    (void)connect_deny;
+    (void)allow_wildcard;
+    (void)disabled;
+    return -ENOTSUP;
+}
+
+int cf__admin_vm_restore(const cf_guid_t *vm)
+{
+    (void)vm;
+    return -ENOTSUP;
+}

@@ -1,0 +1,662 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cases_binding.c: which addresses each side may bind and listen on, and who
+ * reaches them (hvsock-semantics.md 1.3-1.4, 2.3, 3.1, 4.1-4.2, 6): host
+ * listeners on the wildcard, HV_GUID_CHILDREN, a VM's id and loopback; guest
+ * listeners on HV_GUID_PARENT or VMADDR_CID_ANY; the port <-> service GUID
+ * mapping of Linux guests in both directions; and the bind refusals (PARENT on
+ * the host, duplicates, binding twice, listen before bind, vsock CIDs).
+ *
+ * Services are the VSOCK template of ctx->port_base + k, so every column
+ * (Windows or Linux guest) can reach the same host listener, and a host
+ * listener that a guest must reach is registered first (classic VMs, 2.2).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../catalogue.h"
+
+#define QUICK_MS 1000u /* a connect that must not wait: an answer comes long before this */
+#define ARRIVE_MS 3000 /* how long a side waits for the connection the other side makes */
+#define VMADDR_CID_ANY_ 0xffffffffu
+#define VMADDR_PORT_ANY_ 0xffffffffu
+#define VMADDR_CID_HOST_ 2u
+
+/* ---- helpers -------------------------------------------------------------------------- */
+
+static int is_vsock(const struct cf_ctx *ctx)
+{
+    return ctx->col != CF_COL_WINDOWS;
+}
+
+/* A VmId for step messages: its constant's name where it has one. */
+static const char *vm_text(const struct cf_ctx *ctx, const cf_guid_t *g, char buf[37])
+{
+    if (cf_guid_eq(g, &CF_GUID_ZERO))
+        return "HV_GUID_WILDCARD";
+    if (cf_guid_eq(g, &CF_GUID_CHILDREN))
+        return "HV_GUID_CHILDREN";
+    if (cf_guid_eq(g, &CF_GUID_LOOPBACK))
+        return "HV_GUID_LOOPBACK";
+    if (cf_guid_eq(g, &CF_GUID_PARENT))
+        return "HV_GUID_PARENT";
+    if (cf_guid_eq(g, &ctx->vm_id))
+        return "the VM's id";
+    cf_guid_format(g, buf);
+    return buf;
+}
+
+static int open_sock(struct cf_ctx *ctx, enum cf_family fam, cf_sock_t *s)
+{
+    cf_step(ctx, "socket(%s)", fam == CF_AF_HYPERV ? "AF_HYPERV" : "AF_VSOCK");
+    CF_CHECK(ctx, cf_socket(fam, 0, s), 0, "socket");
+    return 0;
+}
+
+static int guid_is(struct cf_ctx *ctx, const cf_guid_t *got, const cf_guid_t *want, const char *what)
+{
+    char g[37], w[37];
+
+    if (cf_guid_eq(got, want))
+        return 0;
+    cf_guid_format(want, w);
+    cf_guid_format(got, g);
+    return cf_fail(ctx, "%s: expected %s, got %s", what, w, g);
+}
+
+/* The host registers the service a guest must reach (reference 2.2). A target
+ * without administration expects the operator to have registered the suite's
+ * ports by hand (conformance/README.md). */
+static int reg(struct cf_ctx *ctx, uint32_t port)
+{
+    cf_guid_t svc = cf_guid_port(port);
+    int rc;
+
+    cf_step(ctx, "register service %u-facb-... in GuestCommunicationServices", port);
+    rc = cf_admin_service_add(&svc, "hvsim conformance");
+    if (rc == -ENOTSUP || rc == -EEXIST)
+        return 0;
+    CF_CHECK(ctx, rc, 0, "service add");
+    return 0;
+}
+
+static int host_listen(struct cf_ctx *ctx, const cf_guid_t *vm, uint32_t port, cf_sock_t *l)
+{
+    cf_guid_t svc = cf_guid_port(port);
+    char b[37];
+
+    if (open_sock(ctx, CF_AF_HYPERV, l) < 0)
+        return -1;
+    cf_step(ctx, "host bind {%s, port %u}", vm_text(ctx, vm, b), port);
+    CF_CHECK(ctx, cf_bind_hv(*l, vm, &svc), 0, "bind");
+    cf_step(ctx, "host listen on {%s, port %u}", vm_text(ctx, vm, b), port);
+    CF_CHECK(ctx, cf_listen(*l, 8), 0, "listen");
+    return 0;
+}
+
+/* A guest listener: {HV_GUID_PARENT, svc} on Windows, (VMADDR_CID_ANY, port) on Linux (4.2, 3.1). */
+static int guest_listen(struct cf_ctx *ctx, uint32_t port, cf_sock_t *l)
+{
+    cf_guid_t svc = cf_guid_port(port);
+
+    if (open_sock(ctx, is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, l) < 0)
+        return -1;
+    cf_step(ctx, "guest bind to port %u", port);
+    if (is_vsock(ctx))
+        CF_CHECK(ctx, cf_bind_vsock(*l, VMADDR_CID_ANY_, port), 0, "bind");
+    else
+        CF_CHECK(ctx, cf_bind_hv(*l, &CF_GUID_PARENT, &svc), 0, "bind");
+    cf_step(ctx, "guest listen on port %u", port);
+    CF_CHECK(ctx, cf_listen(*l, 8), 0, "listen");
+    return 0;
+}
+
+static int accept_one(struct cf_ctx *ctx, cf_sock_t l, cf_sock_t *c)
+{
+    int ev;
+
+    cf_step(ctx, "wait for the other side's connection");
+    ev = cf_poll(l, CF_POLLIN, ARRIVE_MS);
+    CF_CHECK(ctx, ev, 0, "poll");
+    if (!(ev & CF_POLLIN))
+        return cf_fail(ctx, "listener: expected a connection within %d ms, got none", ARRIVE_MS);
+    cf_step(ctx, "accept");
+    CF_CHECK(ctx, cf_accept(l, c), 0, "accept");
+    return 0;
+}
+
+/* The guest's connect to the host's service `port`, in its column's
+ * personality; *rc is connect's own result. */
+static int guest_dial(struct cf_ctx *ctx, uint32_t port, cf_sock_t *s, int *rc)
+{
+    cf_guid_t svc = cf_guid_port(port);
+
+    if (open_sock(ctx, is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, s) < 0)
+        return -1;
+    cf_step(ctx, "set the connect timeout to %u ms", QUICK_MS);
+    CF_CHECK(ctx, cf_set_connect_timeout(*s, QUICK_MS), 0, "set connect timeout");
+    if (is_vsock(ctx)) {
+        cf_step(ctx, "guest connect to (CID 2, port %u)", port);
+        *rc = cf_connect_vsock(*s, VMADDR_CID_HOST_, port);
+    } else {
+        cf_step(ctx, "guest connect to {HV_GUID_PARENT, port %u}", port);
+        *rc = cf_connect_hv(*s, &CF_GUID_PARENT, &svc);
+    }
+    return 0;
+}
+
+static int host_dial(struct cf_ctx *ctx, const cf_guid_t *vm, uint32_t port, cf_sock_t *s, int *rc)
+{
+    cf_guid_t svc = cf_guid_port(port);
+    char b[37];
+
+    if (open_sock(ctx, CF_AF_HYPERV, s) < 0)
+        return -1;
+    cf_step(ctx, "set the connect timeout to %u ms", QUICK_MS);
+    CF_CHECK(ctx, cf_set_connect_timeout(*s, QUICK_MS), 0, "set connect timeout");
+    cf_step(ctx, "host connect to {%s, port %u}", vm_text(ctx, vm, b), port);
+    *rc = cf_connect_hv(*s, vm, &svc);
+    return 0;
+}
+
+static int send_all(struct cf_ctx *ctx, cf_sock_t s, const char *text)
+{
+    long n = cf_send(s, text, strlen(text), 0);
+
+    CF_CHECK(ctx, n, 0, "send");
+    if ((size_t)n != strlen(text))
+        return cf_fail(ctx, "send: expected %lu bytes, got %ld", (unsigned long)strlen(text), n);
+    return 0;
+}
+
+static int recv_is(struct cf_ctx *ctx, cf_sock_t s, const char *text)
+{
+    char buf[16] = { 0 };
+    size_t len = strlen(text);
+    long n = cf_recv(s, buf, len, CF_MSG_WAITALL);
+
+    CF_CHECK(ctx, n, 0, "recv");
+    if ((size_t)n != len || memcmp(buf, text, len) != 0)
+        return cf_fail(ctx, "recv: expected '%s', got %ld bytes '%.*s'", text, n, (int)(n > 0 ? n : 0), buf);
+    return 0;
+}
+
+/* One round trip: the connecting side pings, the accepting side pongs. */
+static int ping(struct cf_ctx *ctx, cf_sock_t s)
+{
+    cf_step(ctx, "send 'ping' on the new connection");
+    if (send_all(ctx, s, "ping") < 0)
+        return -1;
+    cf_step(ctx, "read 'pong' back");
+    return recv_is(ctx, s, "pong");
+}
+
+static int pong(struct cf_ctx *ctx, cf_sock_t c)
+{
+    cf_step(ctx, "read 'ping' on the accepted connection");
+    if (recv_is(ctx, c, "ping") < 0)
+        return -1;
+    cf_step(ctx, "send 'pong'");
+    return send_all(ctx, c, "pong");
+}
+
+/* ---- host listeners a guest reaches ---------------------------------------------------- */
+
+static int serve_on(struct cf_ctx *ctx, const cf_guid_t *vm)
+{
+    cf_sock_t l, c;
+
+    if (reg(ctx, ctx->port_base) < 0 || host_listen(ctx, vm, ctx->port_base, &l) < 0)
+        return -1;
+    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || accept_one(ctx, l, &c) < 0 || pong(ctx, c) < 0)
+        return -1;
+    cf_close(c);
+    cf_close(l);
+    return 0;
+}
+
+static int wildcard_host(struct cf_ctx *ctx)
+{
+    return serve_on(ctx, &CF_GUID_ZERO);
+}
+
+static int children_host(struct cf_ctx *ctx)
+{
+    return serve_on(ctx, &CF_GUID_CHILDREN);
+}
+
+static int vmid_host(struct cf_ctx *ctx)
+{
+    return serve_on(ctx, &ctx->vm_id);
+}
+
+static int dial_ping_guest(struct cf_ctx *ctx)
+{
+    cf_sock_t s;
+    int rc;
+
+    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || guest_dial(ctx, ctx->port_base, &s, &rc) < 0)
+        return -1;
+    CF_CHECK(ctx, rc, ctx->expect, "connect");
+    if (ping(ctx, s) < 0)
+        return -1;
+    cf_close(s);
+    return 0;
+}
+
+/* ---- guest listeners the host reaches -------------------------------------------------- */
+
+static int guest_listener_guest(struct cf_ctx *ctx)
+{
+    cf_sock_t l, c;
+
+    if (guest_listen(ctx, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "LISTENING") < 0)
+        return -1;
+    if (accept_one(ctx, l, &c) < 0 || pong(ctx, c) < 0)
+        return -1;
+    cf_close(c);
+    cf_close(l);
+    return 0;
+}
+
+static int guest_listener_host(struct cf_ctx *ctx)
+{
+    cf_sock_t s;
+    int rc;
+
+    /* No registration: the host connects, the guest listens (2.2, Ookii). */
+    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || host_dial(ctx, &ctx->vm_id, ctx->port_base, &s, &rc) < 0)
+        return -1;
+    CF_CHECK(ctx, rc, ctx->expect, "connect");
+    if (ping(ctx, s) < 0)
+        return -1;
+    cf_close(s);
+    return 0;
+}
+
+/* ---- bind.template-port-mapping: a host listener on P-facb-... is CID 2 port P ----------- */
+
+static int template_host(struct cf_ctx *ctx)
+{
+    cf_guid_t vm, svc, want;
+    uint64_t gport = 0;
+    cf_sock_t l, c;
+
+    if (reg(ctx, ctx->port_base) < 0 || host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0)
+        return -1;
+    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || accept_one(ctx, l, &c) < 0 || pong(ctx, c) < 0)
+        return -1;
+    cf_step(ctx, "read the guest's local port");
+    if (cf_ctl_read_u64(ctx, &gport) < 0)
+        return -1;
+    cf_step(ctx, "getsockname of the accepted connection");
+    CF_CHECK(ctx, cf_name_hv(c, 0, &vm, &svc), 0, "getsockname");
+    want = cf_guid_port(ctx->port_base);
+    if (guid_is(ctx, &svc, &want, "accepted local ServiceId (port P's template GUID)") < 0)
+        return -1;
+    /* The guest's endpoint is the template of its own port (3.1, 3.2). */
+    cf_step(ctx, "getpeername of the accepted connection");
+    CF_CHECK(ctx, cf_name_hv(c, 1, &vm, &svc), 0, "getpeername");
+    want = cf_guid_port((uint32_t)gport);
+    if (guid_is(ctx, &svc, &want, "accepted peer ServiceId (the guest's local port as a template GUID)") < 0)
+        return -1;
+    cf_close(c);
+    cf_close(l);
+    return 0;
+}
+
+static int template_guest(struct cf_ctx *ctx)
+{
+    uint32_t cid = 0, port = 0;
+    cf_sock_t s;
+    int rc;
+
+    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || guest_dial(ctx, ctx->port_base, &s, &rc) < 0)
+        return -1;
+    CF_CHECK(ctx, rc, ctx->expect, "connect");
+    if (ping(ctx, s) < 0)
+        return -1;
+    cf_step(ctx, "getpeername of the guest's connection");
+    CF_CHECK(ctx, cf_name_vsock(s, 1, &cid, &port), 0, "getpeername");
+    if (cid != VMADDR_CID_HOST_ || port != ctx->port_base)
+        return cf_fail(ctx, "peer: expected (CID 2, port %u), got (CID %u, port %u)", ctx->port_base, cid, port);
+    cf_step(ctx, "getsockname of the guest's connection");
+    CF_CHECK(ctx, cf_name_vsock(s, 0, &cid, &port), 0, "getsockname");
+    if (port <= 1023 || port == VMADDR_PORT_ANY_)
+        return cf_fail(ctx, "local port of a connect without bind: expected an auto-bound port above 1023, got %u",
+                       port);
+    if (cf_ctl_write_u64(ctx, port) < 0)
+        return -1;
+    cf_close(s);
+    return 0;
+}
+
+/* ---- bind.host-loopback ------------------------------------------------------------------- */
+
+static int loopback_host(struct cf_ctx *ctx)
+{
+    cf_sock_t l, s, c;
+    int rc;
+
+    if (host_listen(ctx, &CF_GUID_LOOPBACK, ctx->port_base, &l) < 0)
+        return -1;
+    if (host_dial(ctx, &CF_GUID_LOOPBACK, ctx->port_base, &s, &rc) < 0)
+        return -1;
+    CF_CHECK(ctx, rc, ctx->expect, "connect");
+    if (accept_one(ctx, l, &c) < 0)
+        return -1;
+    cf_step(ctx, "send 'ping' over loopback");
+    if (send_all(ctx, s, "ping") < 0 || pong(ctx, c) < 0)
+        return -1;
+    cf_step(ctx, "read 'pong' over loopback");
+    if (recv_is(ctx, s, "pong") < 0)
+        return -1;
+    cf_close(c);
+    cf_close(s);
+    cf_close(l);
+    return 0;
+}
+
+/* ---- refusals ----------------------------------------------------------------------------- */
+
+static int host_parent_host(struct cf_ctx *ctx)
+{
+    cf_guid_t svc = cf_guid_port(ctx->port_base);
+    cf_sock_t s;
+
+    if (open_sock(ctx, CF_AF_HYPERV, &s) < 0)
+        return -1;
+    cf_step(ctx, "host bind {HV_GUID_PARENT, port %u}", ctx->port_base);
+    CF_CHECK(ctx, cf_bind_hv(s, &CF_GUID_PARENT, &svc), ctx->expect, "bind");
+    cf_close(s);
+    return 0;
+}
+
+/* Bind this side's usual listening address for port: host {WILDCARD, svc},
+ * a Windows guest {PARENT, svc}, a Linux guest (CID_ANY, port). */
+static int bind_usual(struct cf_ctx *ctx, cf_sock_t s, uint32_t port)
+{
+    cf_guid_t svc = cf_guid_port(port);
+
+    if (ctx->side == 0)
+        return cf_bind_hv(s, &CF_GUID_ZERO, &svc);
+    if (is_vsock(ctx))
+        return cf_bind_vsock(s, VMADDR_CID_ANY_, port);
+    return cf_bind_hv(s, &CF_GUID_PARENT, &svc);
+}
+
+static enum cf_family side_family(const struct cf_ctx *ctx)
+{
+    return ctx->side == 1 && is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV;
+}
+
+static int duplicate_either(struct cf_ctx *ctx)
+{
+    cf_sock_t l, s;
+
+    if (open_sock(ctx, side_family(ctx), &l) < 0)
+        return -1;
+    cf_step(ctx, "first bind to port %u", ctx->port_base);
+    CF_CHECK(ctx, bind_usual(ctx, l, ctx->port_base), 0, "bind");
+    cf_step(ctx, "first socket listens");
+    CF_CHECK(ctx, cf_listen(l, 4), 0, "listen");
+    if (open_sock(ctx, side_family(ctx), &s) < 0)
+        return -1;
+    cf_step(ctx, "a second socket binds the same address");
+    CF_CHECK(ctx, bind_usual(ctx, s, ctx->port_base), ctx->expect, "bind");
+    cf_close(s);
+    cf_close(l);
+    return 0;
+}
+
+static int bind_twice_either(struct cf_ctx *ctx)
+{
+    cf_sock_t s;
+
+    if (open_sock(ctx, side_family(ctx), &s) < 0)
+        return -1;
+    cf_step(ctx, "bind to port %u", ctx->port_base);
+    CF_CHECK(ctx, bind_usual(ctx, s, ctx->port_base), 0, "bind");
+    cf_step(ctx, "bind the same socket again, to port %u", ctx->port_base + 1);
+    CF_CHECK(ctx, bind_usual(ctx, s, ctx->port_base + 1), ctx->expect, "second bind");
+    cf_close(s);
+    return 0;
+}
+
+static int listen_unbound_either(struct cf_ctx *ctx)
+{
+    cf_sock_t s;
+
+    if (open_sock(ctx, side_family(ctx), &s) < 0)
+        return -1;
+    cf_step(ctx, "listen on a socket that was never bound");
+    CF_CHECK(ctx, cf_listen(s, 4), ctx->expect, "listen");
+    cf_close(s);
+    return 0;
+}
+
+static int close_frees_either(struct cf_ctx *ctx)
+{
+    cf_sock_t l, s;
+
+    if (open_sock(ctx, side_family(ctx), &l) < 0)
+        return -1;
+    cf_step(ctx, "bind to port %u", ctx->port_base);
+    CF_CHECK(ctx, bind_usual(ctx, l, ctx->port_base), 0, "bind");
+    CF_CHECK(ctx, cf_listen(l, 4), 0, "listen");
+    cf_step(ctx, "close the listener");
+    CF_CHECK(ctx, cf_close(l), 0, "close");
+    if (open_sock(ctx, side_family(ctx), &s) < 0)
+        return -1;
+    cf_step(ctx, "a new socket binds the address the closed listener had");
+    CF_CHECK(ctx, bind_usual(ctx, s, ctx->port_base), ctx->expect, "bind");
+    cf_step(ctx, "and listens");
+    CF_CHECK(ctx, cf_listen(s, 4), 0, "listen");
+    cf_close(s);
+    return 0;
+}
+
+/* ---- Linux guests: CIDs and ports -------------------------------------------------------- */
+
+static int vsock_cid_guest(struct cf_ctx *ctx)
+{
+    /* CID 2 is the host's, and a CID far above any VM's is nobody's; never
+     * CID 3, which may be this very guest under QEMU. */
+    static const uint32_t cids[] = { VMADDR_CID_HOST_, 0x7fff0001u };
+    cf_sock_t s;
+    size_t i;
+
+    if (open_sock(ctx, CF_AF_VSOCK, &s) < 0)
+        return -1;
+    for (i = 0; i < sizeof(cids) / sizeof(cids[0]); i++) {
+        cf_step(ctx, "bind to (CID %u, port %u)", cids[i], ctx->port_base);
+        CF_CHECK(ctx, cf_bind_vsock(s, cids[i], ctx->port_base), ctx->expect, "bind");
+    }
+    cf_step(ctx, "bind to (VMADDR_CID_ANY, port %u) after the refusals", ctx->port_base);
+    CF_CHECK(ctx, cf_bind_vsock(s, VMADDR_CID_ANY_, ctx->port_base), 0, "bind");
+    cf_close(s);
+    return 0;
+}
+
+static int port_any_guest(struct cf_ctx *ctx)
+{
+    uint32_t cid = 0, port = 0;
+    cf_sock_t s;
+
+    if (open_sock(ctx, CF_AF_VSOCK, &s) < 0)
+        return -1;
+    cf_step(ctx, "bind to (VMADDR_CID_ANY, VMADDR_PORT_ANY)");
+    CF_CHECK(ctx, cf_bind_vsock(s, VMADDR_CID_ANY_, VMADDR_PORT_ANY_), ctx->expect, "bind");
+    cf_step(ctx, "getsockname after binding port ANY");
+    CF_CHECK(ctx, cf_name_vsock(s, 0, &cid, &port), 0, "getsockname");
+    if (port <= 1023 || port == VMADDR_PORT_ANY_)
+        return cf_fail(ctx, "auto-bound port: expected above 1023 (and not VMADDR_PORT_ANY), got %u", port);
+    cf_step(ctx, "listen on the auto-bound port");
+    CF_CHECK(ctx, cf_listen(s, 4), 0, "listen");
+    cf_close(s);
+    return 0;
+}
+
+static int local_cid_guest(struct cf_ctx *ctx)
+{
+    uint32_t cid = 0;
+
+    cf_step(ctx, "IOCTL_VM_SOCKETS_GET_LOCAL_CID");
+    CF_CHECK(ctx, cf_local_cid(&cid), ctx->expect, "get local CID");
+    if (ctx->col == CF_COL_HVSOCK && cid != VMADDR_CID_ANY_)
+        return cf_fail(ctx, "hv_sock local CID: expected VMADDR_CID_ANY (%u), got %u", VMADDR_CID_ANY_, cid);
+    /* virtio-vsock reports the CID QEMU gave the guest: 3 or above. */
+    if (ctx->col == CF_COL_VIRTIO && (cid <= VMADDR_CID_HOST_ || cid == VMADDR_CID_ANY_))
+        return cf_fail(ctx, "virtio local CID: expected the guest's own CID (above 2), got %u", cid);
+    return 0;
+}
+
+/* ---- the table ----------------------------------------------------------------------------- */
+
+const struct cf_case cf_cases_binding[] = {
+    {
+        .id = "bind.host-wildcard-reached-by-guest",
+        .area = "binding",
+        .rule = "a host listener on {HV_GUID_WILDCARD, svc} (registered) accepts the guest's connection",
+        .source = "hvsock-semantics.md 1.3, 2.3 [S1][S2]; 2.2 [S2]",
+        .confidence = CF_SOURCED,
+        .expect = { 0, 0, 0 },
+        .host = wildcard_host,
+        .guest = dial_ping_guest,
+    },
+    {
+        .id = "bind.host-children-reached-by-guest",
+        .area = "binding",
+        .rule = "a host listener on {HV_GUID_CHILDREN, svc} (registered) accepts a child VM's connection",
+        .source = "hvsock-semantics.md 1.3, 2.3 [S1][S2]",
+        .confidence = CF_SOURCED,
+        .expect = { 0, 0, 0 },
+        .host = children_host,
+        .guest = dial_ping_guest,
+    },
+    {
+        .id = "bind.host-vmid-reached-by-guest",
+        .area = "binding",
+        .rule = "a host listener on {the VM's id, svc} (registered) accepts that VM's connection",
+        .source = "hvsock-semantics.md 4.2 (VM runtime id, default: OK) [S36]; 2.3 [S2]",
+        .confidence = CF_SOURCED,
+        .expect = { 0, 0, 0 },
+        .host = vmid_host,
+        .guest = dial_ping_guest,
+    },
+    {
+        .id = "bind.guest-listener-reached-by-vmid",
+        .area = "binding",
+        .rule = "a guest listener on {HV_GUID_PARENT, svc} (Windows) or (VMADDR_CID_ANY, P) (Linux) is reached "
+                "by the host at {VM id, svc} / {VM id, P-facb-11e6-bd58-64006a7986d3}, with no registration",
+        .source = "hvsock-semantics.md 4.2 [S36]; 3.1, 3.2 [S8]; 2.2 (Ookii: not required) [S6]",
+        .confidence = CF_SOURCED,
+        .expect = { 0, 0, 0 },
+        .host = guest_listener_host,
+        .guest = guest_listener_guest,
+    },
+    {
+        .id = "bind.template-port-mapping",
+        .area = "binding",
+        .rule = "a host listener on P-facb-11e6-bd58-64006a7986d3 is a Linux guest's (CID 2, port P); the "
+                "host sees the guest's endpoint as the template GUID of the guest's auto-bound port (> 1023)",
+        .source = "hvsock-semantics.md 3.1, 3.2 [S8][S2]; 3.1 (auto-bind above 1023) [S43]",
+        .confidence = CF_SOURCED,
+        .expect = { CF_NA, 0, 0 },
+        .host = template_host,
+        .guest = template_guest,
+    },
+    {
+        .id = "bind.host-loopback",
+        .area = "binding",
+        .rule = "a host listener on {HV_GUID_LOOPBACK, svc} accepts a connect to {HV_GUID_LOOPBACK, svc} from "
+                "the same partition, and data flows both ways",
+        .source = "hvsock-semantics.md 4.1 [S7b]; 1.3 [S1]",
+        .confidence = CF_SOURCED,
+        .expect = { 0, 0, 0 },
+        .host = loopback_host,
+    },
+    {
+        .id = "bind.host-parent-eaddrnotavail",
+        .area = "binding",
+        .rule = "the host binding {HV_GUID_PARENT, svc} fails with WSAEADDRNOTAVAIL: on a physical host "
+                "PARENT is not supported",
+        .source = "hvsock-semantics.md 1.4 [S1][S1b]",
+        .confidence = CF_INFERRED,
+        .expect = { -EADDRNOTAVAIL, -EADDRNOTAVAIL, -EADDRNOTAVAIL },
+        .host = host_parent_host,
+    },
+    {
+        .id = "bind.duplicate-eaddrinuse",
+        .area = "binding",
+        .rule = "binding a second socket to an address a listener holds fails with EADDRINUSE (host wildcard, "
+                "Windows guest PARENT, Linux guest port)",
+        .source = "hvsock-semantics.md 4.1 [S7b]; 3.1 [S43]; 6.3, 6.5",
+        .confidence = CF_SOURCED,
+        .expect = { -EADDRINUSE, -EADDRINUSE, -EADDRINUSE },
+        .host = duplicate_either,
+        .guest = duplicate_either,
+    },
+    {
+        .id = "bind.twice-einval",
+        .area = "binding",
+        .rule = "binding a socket that is already bound fails with EINVAL (WSAEINVAL; vsock __vsock_bind)",
+        .source = "hvsock-semantics.md 3.1 [S43]; Winsock bind: WSAEINVAL when already bound",
+        .confidence = CF_INFERRED,
+        .expect = { -EINVAL, -EINVAL, -EINVAL },
+        .host = bind_twice_either,
+        .guest = bind_twice_either,
+    },
+    {
+        .id = "bind.listen-before-bind-einval",
+        .area = "binding",
+        .rule = "listen on a socket that was never bound fails with EINVAL (WSAEINVAL; vsock_listen)",
+        .source = "hvsock-semantics.md 2.3 (bind before listen) [S2]; Winsock listen; vsock_listen",
+        .confidence = CF_INFERRED,
+        .expect = { -EINVAL, -EINVAL, -EINVAL },
+        .host = listen_unbound_either,
+        .guest = listen_unbound_either,
+    },
+    {
+        .id = "bind.close-frees-address",
+        .area = "binding",
+        .rule = "closing a listener frees its address at once: a new socket binds and listens on it",
+        .source = "hvsock-semantics.md 4.1 [S7b]; 3.1 [S43]",
+        .confidence = CF_INFERRED,
+        .expect = { 0, 0, 0 },
+        .host = close_frees_either,
+        .guest = close_frees_either,
+    },
+    {
+        .id = "bind.vsock-cid-not-any-eaddrnotavail",
+        .area = "binding",
+        .rule = "a Linux guest binding a CID other than VMADDR_CID_ANY (the host's 2, nobody's) fails with "
+                "EADDRNOTAVAIL; listeners bind VMADDR_CID_ANY",
+        .source = "hvsock-semantics.md 3.1 [S8]; 6.3; af_vsock.c __vsock_bind (vsock_find_cid)",
+        .confidence = CF_INFERRED,
+        .expect = { CF_NA, -EADDRNOTAVAIL, -EADDRNOTAVAIL },
+        .guest = vsock_cid_guest,
+    },
+    {
+        .id = "bind.vsock-port-any-autobinds",
+        .area = "binding",
+        .rule = "a Linux guest binding VMADDR_PORT_ANY gets a port above 1023 (LAST_RESERVED_PORT)",
+        .source = "hvsock-semantics.md 3.1 (reserved ports, auto-bind) [S43][S8]",
+        .confidence = CF_SOURCED,
+        .expect = { CF_NA, 0, 0 },
+        .guest = port_any_guest,
+    },
+    {
+        .id = "bind.vsock-local-cid",
+        .area = "binding",
+        .rule = "IOCTL_VM_SOCKETS_GET_LOCAL_CID: hv_sock reports VMADDR_CID_ANY (-1U); virtio-vsock reports the "
+                "guest's real CID",
+        .source = "hvsock-semantics.md 3.1 [S8][S40]; 4.7 [S40]",
+        .confidence = CF_SOURCED,
+        .expect = { CF_NA, 0, 0 },
+        .guest = local_cid_guest,
+    },
+    { .id = NULL },
+};

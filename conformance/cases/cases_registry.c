@@ -1,0 +1,465 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cases_registry.c: who may reach a host listener (hvsock-semantics.md 2.2,
+ * 2.4, 4.2, 4.7, 6.6): a classic VM reaches a host service only through its
+ * GuestCommunicationServices registration (checked per connect: removing it
+ * refuses new connections while open ones go on), the registration's
+ * ElementName, and the host-side rules of HCS VMs' HvSocket service tables
+ * (BindSecurityDescriptor deny, Disabled, listeners that bind anyway).
+ *
+ * HCS cases are host-only: the guest agent runs in the classic VM under test,
+ * and no agent runs inside the HCS VM, so how an HCS guest's connections
+ * match wildcard listeners (AllowWildcardBinds, Disabled hiding a service) is
+ * covered by sim/tests/it_connect.c, not here.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../catalogue.h"
+
+#define QUICK_MS 1000u /* a connect that must not wait: an answer comes long before this */
+#define ARRIVE_MS 3000 /* how long a side waits for the connection the other side makes */
+#define EARLY_MS 20u
+#define LATE_MS 1000u
+#define VMADDR_CID_HOST_ 2u
+
+/* ---- helpers -------------------------------------------------------------------------- */
+
+static int is_vsock(const struct cf_ctx *ctx)
+{
+    return ctx->col != CF_COL_WINDOWS;
+}
+
+static int skip(struct cf_ctx *ctx, const char *why)
+{
+    snprintf(ctx->fail, sizeof(ctx->fail), "%s", why);
+    return CF_NA;
+}
+
+static int open_sock(struct cf_ctx *ctx, enum cf_family fam, cf_sock_t *s)
+{
+    cf_step(ctx, "socket(%s)", fam == CF_AF_HYPERV ? "AF_HYPERV" : "AF_VSOCK");
+    CF_CHECK(ctx, cf_socket(fam, 0, s), 0, "socket");
+    return 0;
+}
+
+static const char *vm_text(const struct cf_ctx *ctx, const cf_guid_t *g, char buf[37])
+{
+    if (cf_guid_eq(g, &CF_GUID_ZERO))
+        return "HV_GUID_WILDCARD";
+    if (cf_guid_eq(g, &CF_GUID_CHILDREN))
+        return "HV_GUID_CHILDREN";
+    if (cf_guid_eq(g, &ctx->vm_id))
+        return "the VM's id";
+    if (cf_guid_eq(g, &ctx->hcs_id))
+        return "the HCS VM's id";
+    cf_guid_format(g, buf);
+    return buf;
+}
+
+static int host_listen(struct cf_ctx *ctx, const cf_guid_t *vm, uint32_t port, cf_sock_t *l)
+{
+    cf_guid_t svc = cf_guid_port(port);
+    char b[37];
+
+    if (open_sock(ctx, CF_AF_HYPERV, l) < 0)
+        return -1;
+    cf_step(ctx, "host bind {%s, port %u}", vm_text(ctx, vm, b), port);
+    CF_CHECK(ctx, cf_bind_hv(*l, vm, &svc), 0, "bind");
+    cf_step(ctx, "host listen on {%s, port %u}", vm_text(ctx, vm, b), port);
+    CF_CHECK(ctx, cf_listen(*l, 8), 0, "listen");
+    return 0;
+}
+
+static int accept_one(struct cf_ctx *ctx, cf_sock_t l, cf_sock_t *c)
+{
+    int ev;
+
+    cf_step(ctx, "wait for the guest's connection");
+    ev = cf_poll(l, CF_POLLIN, ARRIVE_MS);
+    CF_CHECK(ctx, ev, 0, "poll");
+    if (!(ev & CF_POLLIN))
+        return cf_fail(ctx, "listener: expected a connection within %d ms, got none", ARRIVE_MS);
+    cf_step(ctx, "accept");
+    CF_CHECK(ctx, cf_accept(l, c), 0, "accept");
+    return 0;
+}
+
+/* The listener heard nothing: the refused connect never reached it. */
+static int nothing_pending(struct cf_ctx *ctx, cf_sock_t l)
+{
+    int ev;
+
+    cf_step(ctx, "check that the listener got no connection");
+    ev = cf_poll(l, CF_POLLIN, 0);
+    CF_CHECK(ctx, ev, 0, "poll");
+    if (ev & CF_POLLIN)
+        return cf_fail(ctx, "listener: expected no connection from the refused guest, got one");
+    return 0;
+}
+
+/* The guest's connect to the host's service `port` in its personality; the
+ * result and its timing are checked against ctx->expect (ETIMEDOUT after the
+ * timeout, other refusals at once). */
+static int guest_dial_check(struct cf_ctx *ctx, uint32_t port, cf_sock_t *out)
+{
+    uint32_t timeout = ctx->expect == -ETIMEDOUT ? ctx->short_timeout_ms : QUICK_MS;
+    cf_guid_t svc = cf_guid_port(port);
+    unsigned long long ms;
+    uint64_t t0;
+    cf_sock_t s;
+    int rc;
+
+    if (open_sock(ctx, is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, &s) < 0)
+        return -1;
+    cf_step(ctx, "set the connect timeout to %u ms", timeout);
+    CF_CHECK(ctx, cf_set_connect_timeout(s, timeout), 0, "set connect timeout");
+    t0 = cf_now_ms();
+    if (is_vsock(ctx)) {
+        cf_step(ctx, "guest connect to (CID 2, port %u)", port);
+        rc = cf_connect_vsock(s, VMADDR_CID_HOST_, port);
+    } else {
+        cf_step(ctx, "guest connect to {HV_GUID_PARENT, port %u}", port);
+        rc = cf_connect_hv(s, &CF_GUID_PARENT, &svc);
+    }
+    ms = (unsigned long long)(cf_now_ms() - t0);
+    CF_CHECK(ctx, rc, ctx->expect, "connect");
+    if (ctx->expect == -ETIMEDOUT && (ms + EARLY_MS < timeout || ms > timeout + LATE_MS))
+        return cf_fail(ctx, "expected ETIMEDOUT after the %u ms connect timeout, got it after %llu ms", timeout, ms);
+    if (ctx->expect < 0 && ctx->expect != -ETIMEDOUT && ms * 10 >= timeout)
+        return cf_fail(ctx, "expected %s at once (under a tenth of the %u ms connect timeout), got it after %llu ms",
+                       cf_errno_name(ctx->expect), timeout, ms);
+    if (out)
+        *out = s;
+    else
+        cf_close(s);
+    return 0;
+}
+
+static int send_all(struct cf_ctx *ctx, cf_sock_t s, const char *text)
+{
+    long n = cf_send(s, text, strlen(text), 0);
+
+    CF_CHECK(ctx, n, 0, "send");
+    if ((size_t)n != strlen(text))
+        return cf_fail(ctx, "send: expected %lu bytes, got %ld", (unsigned long)strlen(text), n);
+    return 0;
+}
+
+static int recv_is(struct cf_ctx *ctx, cf_sock_t s, const char *text)
+{
+    char buf[16] = { 0 };
+    size_t len = strlen(text);
+    long n = cf_recv(s, buf, len, CF_MSG_WAITALL);
+
+    CF_CHECK(ctx, n, 0, "recv");
+    if ((size_t)n != len || memcmp(buf, text, len) != 0)
+        return cf_fail(ctx, "recv: expected '%s', got %ld bytes '%.*s'", text, n, (int)(n > 0 ? n : 0), buf);
+    return 0;
+}
+
+static int ping(struct cf_ctx *ctx, cf_sock_t s)
+{
+    cf_step(ctx, "send 'ping'");
+    if (send_all(ctx, s, "ping") < 0)
+        return -1;
+    cf_step(ctx, "read 'pong' back");
+    return recv_is(ctx, s, "pong");
+}
+
+static int pong(struct cf_ctx *ctx, cf_sock_t c)
+{
+    cf_step(ctx, "read 'ping'");
+    if (recv_is(ctx, c, "ping") < 0)
+        return -1;
+    cf_step(ctx, "send 'pong'");
+    return send_all(ctx, c, "pong");
+}
+
+static int add_service(struct cf_ctx *ctx, uint32_t port, const char *element_name)
+{
+    cf_guid_t svc = cf_guid_port(port);
+    int rc;
+
+    cf_step(ctx, "register service %u-facb-... with ElementName '%s'", port, element_name);
+    rc = cf_admin_service_add(&svc, element_name);
+    if (rc == -ENOTSUP)
+        return skip(ctx, "the target cannot register services");
+    CF_CHECK(ctx, rc, 0, "service add");
+    return 0;
+}
+
+/* ---- classic VMs: registration ---------------------------------------------------------- */
+
+static int unregistered_host(struct cf_ctx *ctx, const cf_guid_t *vm)
+{
+    cf_sock_t l;
+
+    /* Deliberately no cf_admin_service_add: the listener is there, the
+     * registration is not. */
+    if (host_listen(ctx, vm, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "GO") < 0)
+        return -1;
+    if (cf_ctl_expectln(ctx, "TRIED") < 0 || nothing_pending(ctx, l) < 0)
+        return -1;
+    cf_close(l);
+    return 0;
+}
+
+static int unregistered_wildcard_host(struct cf_ctx *ctx)
+{
+    return unregistered_host(ctx, &CF_GUID_ZERO);
+}
+
+static int unregistered_vmid_host(struct cf_ctx *ctx)
+{
+    return unregistered_host(ctx, &ctx->vm_id);
+}
+
+static int refused_guest(struct cf_ctx *ctx)
+{
+    if (cf_ctl_expectln(ctx, "GO") < 0 || guest_dial_check(ctx, ctx->port_base, NULL) < 0)
+        return -1;
+    return cf_ctl_writeln(ctx, "TRIED");
+}
+
+static int removal_host(struct cf_ctx *ctx)
+{
+    cf_guid_t svc = cf_guid_port(ctx->port_base);
+    cf_sock_t l, c;
+    int rc;
+
+    if ((rc = add_service(ctx, ctx->port_base, "hvsim conformance: removed during the case")) != 0)
+        return rc;
+    if (host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "LISTENING") < 0)
+        return -1;
+    if (accept_one(ctx, l, &c) < 0 || pong(ctx, c) < 0)
+        return -1;
+    cf_step(ctx, "remove the registration");
+    CF_CHECK(ctx, cf_admin_service_rm(&svc), 0, "service rm");
+    if (cf_ctl_writeln(ctx, "REMOVED") < 0)
+        return -1;
+    /* The connection made before the removal goes on. */
+    if (pong(ctx, c) < 0)
+        return -1;
+    if (cf_ctl_expectln(ctx, "TRIED") < 0 || nothing_pending(ctx, l) < 0)
+        return -1;
+    cf_close(c);
+    cf_close(l);
+    return 0;
+}
+
+static int removal_guest(struct cf_ctx *ctx)
+{
+    int expect = ctx->expect;
+    cf_sock_t s;
+
+    if (cf_ctl_expectln(ctx, "LISTENING") < 0)
+        return -1;
+    /* While registered, the connect works. */
+    ctx->expect = 0;
+    if (guest_dial_check(ctx, ctx->port_base, &s) < 0 || ping(ctx, s) < 0)
+        return -1;
+    ctx->expect = expect;
+    if (cf_ctl_expectln(ctx, "REMOVED") < 0)
+        return -1;
+    cf_step(ctx, "use the open connection after the removal");
+    if (ping(ctx, s) < 0)
+        return -1;
+    cf_step(ctx, "a new connect after the removal");
+    if (guest_dial_check(ctx, ctx->port_base, NULL) < 0)
+        return -1;
+    cf_close(s);
+    return cf_ctl_writeln(ctx, "TRIED");
+}
+
+/* A friendly name outside ASCII: the registry value is REG_SZ, UTF-16 on
+ * Windows (2.2), so a target must carry it whole. */
+#define UNICODE_NAME "Prüfdienst für Konformität — テスト ✓"
+
+static int element_name_host(struct cf_ctx *ctx)
+{
+    cf_sock_t l, c;
+    int rc;
+
+    if ((rc = add_service(ctx, ctx->port_base, UNICODE_NAME)) != 0)
+        return rc;
+    if (host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "LISTENING") < 0)
+        return -1;
+    if (accept_one(ctx, l, &c) < 0 || pong(ctx, c) < 0)
+        return -1;
+    cf_close(c);
+    cf_close(l);
+    return 0;
+}
+
+static int element_name_guest(struct cf_ctx *ctx)
+{
+    cf_sock_t s;
+
+    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || guest_dial_check(ctx, ctx->port_base, &s) < 0)
+        return -1;
+    if (ping(ctx, s) < 0)
+        return -1;
+    cf_close(s);
+    return 0;
+}
+
+/* ---- HCS VMs: the host side of the service table --------------------------------------- */
+
+static int hcs_entry(struct cf_ctx *ctx, uint32_t port, int bind_deny, int allow_wildcard, int disabled)
+{
+    cf_guid_t svc = cf_guid_port(port);
+    int rc;
+
+    cf_step(ctx, "HCS service entry for port %u (BindSecurityDescriptor deny %d, AllowWildcardBinds %d, "
+                 "Disabled %d)",
+            port, bind_deny, allow_wildcard, disabled);
+    rc = cf_admin_hcs(&ctx->hcs_id, &svc, bind_deny, 0, allow_wildcard, disabled);
+    if (rc == -ENOTSUP)
+        return skip(ctx, "the target cannot configure HCS service tables");
+    CF_CHECK(ctx, rc, 0, "hcs set");
+    return 0;
+}
+
+static int hcs_bind_deny_host(struct cf_ctx *ctx)
+{
+    cf_guid_t svc = cf_guid_port(ctx->port_base);
+    cf_sock_t s;
+    int rc;
+
+    if ((rc = hcs_entry(ctx, ctx->port_base, 1, 0, 0)) != 0)
+        return rc;
+    if (open_sock(ctx, CF_AF_HYPERV, &s) < 0)
+        return -1;
+    cf_step(ctx, "host bind {the HCS VM's id, port %u}", ctx->port_base);
+    CF_CHECK(ctx, cf_bind_hv(s, &ctx->hcs_id, &svc), ctx->expect, "bind");
+    cf_close(s);
+    return 0;
+}
+
+static int hcs_disabled_listen_host(struct cf_ctx *ctx)
+{
+    cf_guid_t svc = cf_guid_port(ctx->port_base);
+    cf_sock_t s;
+    int rc;
+
+    if ((rc = hcs_entry(ctx, ctx->port_base, 0, 0, 1)) != 0)
+        return rc;
+    if (open_sock(ctx, CF_AF_HYPERV, &s) < 0)
+        return -1;
+    /* hcsshim: "the bind silently didn't take"; listen() says WSAEINVAL. */
+    cf_step(ctx, "host bind {the HCS VM's id, port %u}", ctx->port_base);
+    CF_CHECK(ctx, cf_bind_hv(s, &ctx->hcs_id, &svc), 0, "bind");
+    cf_step(ctx, "listen on the Disabled service");
+    CF_CHECK(ctx, cf_listen(s, 4), ctx->expect, "listen");
+    cf_close(s);
+    return 0;
+}
+
+static int hcs_listen_ok_host(struct cf_ctx *ctx)
+{
+    cf_sock_t l[4];
+    int rc, i;
+
+    /* The rows of 4.2 whose "host listen result" is OK: the VM id with no
+     * entry, wildcard and children without AllowWildcardBinds, the wildcard
+     * on a Disabled service. */
+    if ((rc = hcs_entry(ctx, ctx->port_base + 1, 0, 0, 0)) != 0 || (rc = hcs_entry(ctx, ctx->port_base + 2, 0, 0, 1)))
+        return rc;
+    if (host_listen(ctx, &ctx->hcs_id, ctx->port_base, &l[0]) < 0 ||
+        host_listen(ctx, &CF_GUID_ZERO, ctx->port_base + 1, &l[1]) < 0 ||
+        host_listen(ctx, &CF_GUID_CHILDREN, ctx->port_base + 1, &l[2]) < 0 ||
+        host_listen(ctx, &CF_GUID_ZERO, ctx->port_base + 2, &l[3]) < 0)
+        return -1;
+    for (i = 0; i < 4; i++)
+        cf_close(l[i]);
+    return 0;
+}
+
+/* ---- the table ----------------------------------------------------------------------------- */
+
+const struct cf_case cf_cases_registry[] = {
+    {
+        .id = "registry.unregistered-wildcard-listener",
+        .area = "registry",
+        .rule = "a classic VM's connect to a host wildcard listener whose service is not in "
+                "GuestCommunicationServices does not reach it: a Windows guest gets WSAECONNREFUSED at once, a "
+                "Linux guest ETIMEDOUT after its timeout",
+        .source = "hvsock-semantics.md 2.2 (check and error UNCONFIRMED) [S2][S6]; 4.7 [S34][S44]; 3.3",
+        .confidence = CF_UNCONFIRMED,
+        .expect = { -ECONNREFUSED, -ETIMEDOUT, -ETIMEDOUT },
+        .host = unregistered_wildcard_host,
+        .guest = refused_guest,
+    },
+    {
+        .id = "registry.unregistered-vmid-listener",
+        .area = "registry",
+        .rule = "a host listener on the classic VM's own id also needs the registration: unregistered, the "
+                "guest is refused as for the wildcard",
+        .source = "hvsock-semantics.md 2.2 (needed for a host listener, classic VMs) [S6][S33]; 6.6",
+        .confidence = CF_UNCONFIRMED,
+        .expect = { -ECONNREFUSED, -ETIMEDOUT, -ETIMEDOUT },
+        .host = unregistered_vmid_host,
+        .guest = refused_guest,
+    },
+    {
+        .id = "registry.removal-refuses-new-keeps-open",
+        .area = "registry",
+        .rule = "removing a registration refuses the guest's new connections (as unregistered) while a "
+                "connection made before goes on carrying data",
+        .source = "hvsock-semantics.md 2.2 (when the host checks: UNCONFIRMED) [S2]",
+        .confidence = CF_UNCONFIRMED,
+        .expect = { -ECONNREFUSED, -ETIMEDOUT, -ETIMEDOUT },
+        .needs = CF_NEED_ADMIN,
+        .host = removal_host,
+        .guest = removal_guest,
+    },
+    {
+        .id = "registry.element-name-unicode",
+        .area = "registry",
+        .rule = "a registration whose ElementName is not ASCII is accepted and lets the guest connect",
+        .source = "hvsock-semantics.md 2.2 (ElementName, REG_SZ) [S2]",
+        .confidence = CF_SOURCED,
+        .expect = { 0, 0, 0 },
+        .needs = CF_NEED_ADMIN,
+        .host = element_name_host,
+        .guest = element_name_guest,
+    },
+    {
+        .id = "registry.hcs-bind-deny-eacces",
+        .area = "registry",
+        .rule = "the host binding an HCS VM's id for a service whose BindSecurityDescriptor denies fails with "
+                "WSAEACCES (host side only)",
+        .source = "hvsock-semantics.md 2.4 [S38], 4.2 [S36]; 4.7 [S37]",
+        .confidence = CF_SOURCED,
+        .expect = { -EACCES, -EACCES, -EACCES },
+        .needs = CF_NEED_ADMIN | CF_NEED_HCS,
+        .host = hcs_bind_deny_host,
+    },
+    {
+        .id = "registry.hcs-disabled-listen-einval",
+        .area = "registry",
+        .rule = "the host binding an HCS VM's id for a Disabled service succeeds but listen() fails with "
+                "WSAEINVAL (host side only)",
+        .source = "hvsock-semantics.md 2.4 [S39], 4.2 [S36]",
+        .confidence = CF_SOURCED,
+        .expect = { -EINVAL, -EINVAL, -EINVAL },
+        .needs = CF_NEED_ADMIN | CF_NEED_HCS,
+        .host = hcs_disabled_listen_host,
+    },
+    {
+        .id = "registry.hcs-host-listen-ok",
+        .area = "registry",
+        .rule = "for an HCS VM the host may listen, with no registration, on the VM's id (no entry), on the "
+                "wildcard and children without AllowWildcardBinds, and on the wildcard of a Disabled service; "
+                "whether the HCS guest is heard is covered by sim/tests/it_connect.c (no agent in the HCS VM)",
+        .source = "hvsock-semantics.md 4.2 (host listen result column) [S36]; 2.2 [S35]",
+        .confidence = CF_SOURCED,
+        .expect = { 0, 0, 0 },
+        .needs = CF_NEED_ADMIN | CF_NEED_HCS,
+        .host = hcs_listen_ok_host,
+    },
+    { .id = NULL },
+};

@@ -1,0 +1,498 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cases_shutdown.c: the shutdown area of the conformance catalogue: half-close
+ * in each direction and what each personality reports after it (Winsock's
+ * WSAESHUTDOWN where Linux gives EPIPE or 0), SHUT_RD staying local, close
+ * with data still in flight either way (the peer drains, then reads EOF, never
+ * a reset), and the calls that need a connection on a socket that has none.
+ * The guest side does what is under test, so each column shows its own
+ * personality; the host side is the Windows peer that watches.
+ */
+#include "stream_pair.h"
+
+/* ---- SHUT_WR ------------------------------------------------------------------------- */
+
+#define SHUT_WR_BYTES 3000u
+
+/* Guest dials, sends, shuts down its sending side and still receives. */
+static int shut_wr_host(struct cf_ctx *ctx)
+{
+    struct sp_pattern p;
+    struct sp_tally t;
+    char c;
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_GUEST_DIALS, 0, &s) < 0 || sp_pattern_init(ctx, &p, 51, SHUT_WR_BYTES) < 0)
+        return -1;
+    sp_tally_init(&t);
+    cf_step(ctx, "host reads the guest's %u bytes before its FIN", SHUT_WR_BYTES);
+    if (sp_recv_bytes(ctx, s, &p, 0, SHUT_WR_BYTES, SHUT_WR_BYTES, &t) < 0)
+        return -1;
+    if (t.first_bad >= 0) {
+        cf_fail(ctx, "expected the pattern, got a different byte at offset %lld", (long long)t.first_bad);
+        return -1;
+    }
+    cf_step(ctx, "host reads after the data (the guest shut down SHUT_WR)");
+    CF_CHECK(ctx, cf_recv(s, &c, 1, 0), ctx->expect, "recv");
+    cf_step(ctx, "host replies on the half-closed connection");
+    if (sp_send_all(ctx, s, "reply", 5) < 0)
+        return -1;
+    sp_pattern_free(&p);
+    return sp_expectln(ctx, "DONE");
+}
+
+static int shut_wr_guest(struct cf_ctx *ctx)
+{
+    struct sp_pattern p;
+    struct sp_tally t;
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_GUEST_DIALS, 0, &s) < 0 || sp_pattern_init(ctx, &p, 51, SHUT_WR_BYTES) < 0)
+        return -1;
+    sp_tally_init(&t);
+    cf_step(ctx, "guest sends %u bytes", SHUT_WR_BYTES);
+    if (sp_send_msgs(ctx, s, &p, 0, SHUT_WR_BYTES, 1, &t) < 0)
+        return -1;
+    cf_step(ctx, "guest shutdown(SHUT_WR)");
+    CF_CHECK(ctx, cf_shutdown(s, CF_SHUT_WR), 0, "shutdown");
+    cf_step(ctx, "guest reads the host's reply after its own SHUT_WR");
+    if (sp_recv_text(ctx, s, "reply") < 0)
+        return -1;
+    sp_pattern_free(&p);
+    cf_close(s);
+    return sp_writeln(ctx, "DONE");
+}
+
+/* The host sees the FIN and nothing after it: the refused send put nothing
+ * on the wire. */
+static int peer_reads_eof_host(struct cf_ctx *ctx)
+{
+    char c;
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0 || sp_expectln(ctx, "DONE") < 0)
+        return -1;
+    cf_step(ctx, "host reads after the guest's SHUT_WR and send attempts");
+    CF_CHECK(ctx, cf_recv(s, &c, 1, 0), CF_EOF, "recv");
+    cf_close(s);
+    return 0;
+}
+
+static int send_after_shut_wr_guest(struct cf_ctx *ctx)
+{
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0)
+        return -1;
+    cf_step(ctx, "guest shutdown(SHUT_WR)");
+    CF_CHECK(ctx, cf_shutdown(s, CF_SHUT_WR), 0, "shutdown");
+    cf_step(ctx, "guest send after SHUT_WR");
+    CF_CHECK(ctx, cf_send(s, "x", 1, 0), ctx->expect, "send");
+    cf_step(ctx, "guest send after SHUT_WR, again");
+    CF_CHECK(ctx, cf_send(s, "x", 1, 0), ctx->expect, "send");
+    cf_close(s);
+    return sp_writeln(ctx, "DONE");
+}
+
+static int repeat_shut_wr_guest(struct cf_ctx *ctx)
+{
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0)
+        return -1;
+    cf_step(ctx, "guest shutdown(SHUT_WR), first");
+    CF_CHECK(ctx, cf_shutdown(s, CF_SHUT_WR), 0, "shutdown");
+    cf_step(ctx, "guest shutdown(SHUT_WR), second");
+    CF_CHECK(ctx, cf_shutdown(s, CF_SHUT_WR), ctx->expect, "shutdown");
+    cf_close(s);
+    return sp_writeln(ctx, "DONE");
+}
+
+/* The reverse direction: the host (Windows) half-closes after 64 KiB, more
+ * than one ring holds, so the FIN queues behind data still in flight; a Linux
+ * reader once saw a premature EOF here (reference 4.5, virtsock #55). */
+#define HOST_FIN_BYTES (64u * 1024u)
+
+static int host_shut_wr_host(struct cf_ctx *ctx)
+{
+    struct sp_pattern p;
+    struct sp_tally t;
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0 || sp_pattern_init(ctx, &p, 52, HOST_FIN_BYTES) < 0)
+        return -1;
+    sp_tally_init(&t);
+    cf_step(ctx, "host sends %u bytes", HOST_FIN_BYTES);
+    if (sp_send_msgs(ctx, s, &p, 0, HOST_FIN_BYTES, 1, &t) < 0)
+        return -1;
+    cf_step(ctx, "host shutdown(SHUT_WR)");
+    CF_CHECK(ctx, cf_shutdown(s, CF_SHUT_WR), 0, "shutdown");
+    cf_step(ctx, "host reads the guest's reply after its EOF");
+    if (sp_recv_text(ctx, s, "reply") < 0)
+        return -1;
+    sp_pattern_free(&p);
+    cf_close(s);
+    return 0;
+}
+
+static int host_shut_wr_guest(struct cf_ctx *ctx)
+{
+    struct sp_pattern p;
+    struct sp_tally t;
+    char c;
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0 || sp_pattern_init(ctx, &p, 52, 16384) < 0)
+        return -1;
+    sp_tally_init(&t);
+    cf_step(ctx, "guest reads %u bytes before the host's FIN", HOST_FIN_BYTES);
+    if (sp_recv_bytes(ctx, s, &p, 0, HOST_FIN_BYTES, 16384, &t) < 0)
+        return -1;
+    if (t.first_bad >= 0) {
+        cf_fail(ctx, "expected the pattern, got a different byte at offset %lld", (long long)t.first_bad);
+        return -1;
+    }
+    cf_step(ctx, "guest reads after the data (the host shut down SHUT_WR)");
+    CF_CHECK(ctx, cf_recv(s, &c, 1, 0), ctx->expect, "recv");
+    cf_step(ctx, "guest replies after reading EOF");
+    if (sp_send_all(ctx, s, "reply", 5) < 0)
+        return -1;
+    sp_pattern_free(&p);
+    cf_close(s);
+    return 0;
+}
+
+/* ---- SHUT_RD ------------------------------------------------------------------------------ */
+
+/* The guest shuts down reading; the host then sends. The guest's recv fails
+ * (Winsock) or returns 0 (vsock), and its sending side still works. */
+static int shut_rd_recv_host(struct cf_ctx *ctx)
+{
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0 || sp_expectln(ctx, "SHUT") < 0)
+        return -1;
+    /* Only feeding the guest's receive queue matters here; whether the send
+     * succeeds is the case shutdown.shut-rd-peer-writes-succeed. */
+    cf_step(ctx, "host sends 4 bytes to the guest that shut down reading");
+    (void)cf_send(s, "data", 4, 0);
+    if (sp_writeln(ctx, "SENT") < 0)
+        return -1;
+    cf_step(ctx, "host reads the guest's \"ok\" sent after its SHUT_RD");
+    if (sp_recv_text(ctx, s, "ok") < 0)
+        return -1;
+    cf_close(s);
+    return 0;
+}
+
+static int shut_rd_recv_guest(struct cf_ctx *ctx)
+{
+    char buf[8];
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0)
+        return -1;
+    cf_step(ctx, "guest shutdown(SHUT_RD)");
+    CF_CHECK(ctx, cf_shutdown(s, CF_SHUT_RD), 0, "shutdown");
+    if (sp_writeln(ctx, "SHUT") < 0 || sp_expectln(ctx, "SENT") < 0)
+        return -1;
+    cf_step(ctx, "guest recv after SHUT_RD, with data sent to it");
+    CF_CHECK(ctx, cf_recv(s, buf, sizeof(buf), 0), ctx->expect, "recv");
+    cf_step(ctx, "guest sends after SHUT_RD");
+    if (sp_send_all(ctx, s, "ok", 2) < 0)
+        return -1;
+    cf_close(s);
+    return 0;
+}
+
+/* SHUT_RD puts nothing on the wire: the host sees no EOF and its writes keep
+ * succeeding (an AF_UNIX shutdown would make them fail with EPIPE). */
+static int shut_rd_peer_host(struct cf_ctx *ctx)
+{
+    cf_sock_t s;
+    int i;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0 || sp_expectln(ctx, "SHUT") < 0)
+        return -1;
+    cf_step(ctx, "host looks for an EOF after the guest's SHUT_RD");
+    if (sp_quiet(ctx, s, 50, "SHUT_RD sends nothing") < 0)
+        return -1;
+    for (i = 0; i < 3; i++) {
+        cf_step(ctx, "host send %d after the guest's SHUT_RD", i + 1);
+        CF_CHECK(ctx, cf_send(s, "data", 4, 0), ctx->expect, "send");
+        if (sp_quiet(ctx, s, 20, "the guest sends nothing") < 0)
+            return -1;
+    }
+    if (sp_writeln(ctx, "SENT") < 0)
+        return -1;
+    cf_close(s);
+    return 0;
+}
+
+static int shut_rd_peer_guest(struct cf_ctx *ctx)
+{
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0)
+        return -1;
+    cf_step(ctx, "guest shutdown(SHUT_RD)");
+    CF_CHECK(ctx, cf_shutdown(s, CF_SHUT_RD), 0, "shutdown");
+    if (sp_writeln(ctx, "SHUT") < 0 || sp_expectln(ctx, "SENT") < 0)
+        return -1;
+    cf_close(s);
+    return 0;
+}
+
+/* ---- close with data in flight ---------------------------------------------------------------- */
+
+#define UNREAD_BYTES 6000u
+
+/* The guest closes with the host's data unread in its queue; an AF_UNIX
+ * close would reset the host's end, hv_sock's rescind lets it drain. */
+static int close_unread_host(struct cf_ctx *ctx)
+{
+    char c;
+    cf_sock_t s;
+    static char junk[UNREAD_BYTES];
+
+    if (sp_pair(ctx, SP_GUEST_DIALS, 0, &s) < 0)
+        return -1;
+    cf_step(ctx, "host sends %u bytes the guest will not read", UNREAD_BYTES);
+    memset(junk, 'u', sizeof(junk));
+    if (sp_send_all(ctx, s, junk, sizeof(junk)) < 0 || sp_writeln(ctx, "SENT") < 0 || sp_expectln(ctx, "CLOSED") < 0)
+        return -1;
+    cf_step(ctx, "host reads the guest's last words after its close");
+    if (sp_readable(ctx, s, 1000, "the guest closed") < 0 || sp_recv_text(ctx, s, "last words") < 0)
+        return -1;
+    cf_step(ctx, "host reads after the last words (the guest closed with unread data)");
+    CF_CHECK(ctx, cf_recv(s, &c, 1, 0), ctx->expect, "recv");
+    cf_close(s);
+    return 0;
+}
+
+static int close_unread_guest(struct cf_ctx *ctx)
+{
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_GUEST_DIALS, 0, &s) < 0)
+        return -1;
+    cf_step(ctx, "guest sends its last words");
+    if (sp_send_all(ctx, s, "last words", 10) < 0 || sp_expectln(ctx, "SENT") < 0)
+        return -1;
+    /* Make sure the host's bytes are queued here, unread, before closing. */
+    cf_step(ctx, "guest waits for the host's data to arrive");
+    if (sp_readable(ctx, s, 1000, "the host sent data") < 0)
+        return -1;
+    cf_step(ctx, "guest close with unread data");
+    CF_CHECK(ctx, cf_close(s), 0, "close");
+    return sp_writeln(ctx, "CLOSED");
+}
+
+#define CLOSE_BYTES (256u * 1024u)
+
+/* The guest sends more than the rings hold and closes at once, without
+ * shutdown: the host must read every byte, then EOF. */
+static int close_buffered_host(struct cf_ctx *ctx)
+{
+    struct sp_pattern p;
+    struct sp_tally t;
+    char c;
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_GUEST_DIALS, 0, &s) < 0 || sp_pattern_init(ctx, &p, 53, 65536) < 0)
+        return -1;
+    sp_tally_init(&t);
+    cf_step(ctx, "host reads %u bytes sent just before the guest's close", CLOSE_BYTES);
+    if (sp_recv_bytes(ctx, s, &p, 0, CLOSE_BYTES, 65536, &t) < 0)
+        return -1;
+    if (t.first_bad >= 0) {
+        cf_fail(ctx, "expected the pattern, got a different byte at offset %lld", (long long)t.first_bad);
+        return -1;
+    }
+    cf_step(ctx, "host reads after all the data (the guest closed)");
+    CF_CHECK(ctx, cf_recv(s, &c, 1, 0), ctx->expect, "recv");
+    sp_pattern_free(&p);
+    cf_close(s);
+    return 0;
+}
+
+static int close_buffered_guest(struct cf_ctx *ctx)
+{
+    struct sp_pattern p;
+    struct sp_tally t;
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_GUEST_DIALS, 0, &s) < 0 || sp_pattern_init(ctx, &p, 53, 16384) < 0)
+        return -1;
+    sp_tally_init(&t);
+    cf_step(ctx, "guest sends %u bytes", CLOSE_BYTES);
+    if (sp_send_msgs(ctx, s, &p, 0, 16384, CLOSE_BYTES / 16384, &t) < 0)
+        return -1;
+    cf_step(ctx, "guest close right after sending");
+    CF_CHECK(ctx, cf_close(s), 0, "close");
+    sp_pattern_free(&p);
+    return 0;
+}
+
+/* ---- calls that need a connection --------------------------------------------------------------- */
+
+static int unconnected_shutdown_guest(struct cf_ctx *ctx)
+{
+    cf_sock_t s;
+
+    if (sp_guest_socket(ctx, 0, &s) < 0)
+        return -1;
+    cf_step(ctx, "guest shutdown(SHUT_WR) on a socket never connected");
+    CF_CHECK(ctx, cf_shutdown(s, CF_SHUT_WR), ctx->expect, "shutdown");
+    cf_step(ctx, "guest shutdown(SHUT_RDWR) on a socket never connected");
+    CF_CHECK(ctx, cf_shutdown(s, CF_SHUT_RDWR), ctx->expect, "shutdown");
+    cf_close(s);
+    return 0;
+}
+
+static int unconnected_send_guest(struct cf_ctx *ctx)
+{
+    cf_sock_t s;
+
+    if (sp_guest_socket(ctx, 0, &s) < 0)
+        return -1;
+    cf_step(ctx, "guest send on a socket never connected");
+    CF_CHECK(ctx, cf_send(s, "x", 1, 0), ctx->expect, "send");
+    cf_close(s);
+    return 0;
+}
+
+static int unconnected_recv_guest(struct cf_ctx *ctx)
+{
+    char c;
+    cf_sock_t s;
+
+    if (sp_guest_socket(ctx, 0, &s) < 0)
+        return -1;
+    cf_step(ctx, "guest recv on a socket never connected");
+    CF_CHECK(ctx, cf_recv(s, &c, 1, CF_MSG_DONTWAIT), ctx->expect, "recv");
+    cf_close(s);
+    return 0;
+}
+
+/* ---- the table -------------------------------------------------------------------------------------- */
+
+#define ALL(v) { v, v, v }
+
+const struct cf_case cf_cases_shutdown[] = {
+    {
+        .id = "shutdown.shut-wr-peer-reads-data-then-eof",
+        .area = "shutdown",
+        .rule = "after the guest's SHUT_WR the host reads the buffered data, then EOF; the other way still works",
+        .source = "hvsock-semantics.md 3.5 [S8], 4.1 [S7b], 6.4",
+        .confidence = CF_SOURCED,
+        .expect = ALL(CF_EOF),
+        .needs = CF_NEED_ADMIN,
+        .host = shut_wr_host,
+        .guest = shut_wr_guest,
+    },
+    {
+        .id = "shutdown.send-after-shut-wr",
+        .area = "shutdown",
+        .rule = "send after SHUT_WR fails: WSAESHUTDOWN on Windows, EPIPE on Linux; the peer reads only EOF",
+        .source = "hvsock-semantics.md 4.1 [S7b], 6.5 (Windows); 3.5 [S8] (vsock core: SEND_SHUTDOWN)",
+        .confidence = CF_SOURCED,
+        .expect = { [CF_COL_WINDOWS] = -ESHUTDOWN, [CF_COL_HVSOCK] = -EPIPE, [CF_COL_VIRTIO] = -EPIPE },
+        .host = peer_reads_eof_host,
+        .guest = send_after_shut_wr_guest,
+    },
+    {
+        .id = "shutdown.repeat-shut-wr-ok",
+        .area = "shutdown",
+        .rule = "a second shutdown(SHUT_WR) succeeds and sends no second FIN",
+        .source = "hvsock-semantics.md 4.1 [S7b]; 3.5 [S8] (FIN only once, fin_sent)",
+        .confidence = CF_SOURCED,
+        .expect = ALL(0),
+        .host = peer_reads_eof_host,
+        .guest = repeat_shut_wr_guest,
+    },
+    {
+        .id = "shutdown.host-shut-wr-guest-reads-data-then-eof",
+        .area = "shutdown",
+        .rule = "after the host's SHUT_WR the guest reads all 64 KiB in flight, then EOF, and can still reply",
+        .source = "hvsock-semantics.md 3.5 [S8], 4.5 [S57][S58] (premature EOF seen by a Linux client), 6.4",
+        .confidence = CF_SOURCED,
+        .expect = ALL(CF_EOF),
+        .host = host_shut_wr_host,
+        .guest = host_shut_wr_guest,
+    },
+    {
+        .id = "shutdown.shut-rd-recv",
+        .area = "shutdown",
+        .rule = "recv after SHUT_RD, with data sent to it: WSAESHUTDOWN on Windows, 0 on Linux; send still works",
+        .source = "hvsock-semantics.md 4.1 [S7b], 6.5 (Windows); 3.5 [S8] (vsock core: RCV_SHUTDOWN reads 0)",
+        .confidence = CF_SOURCED,
+        .expect = { [CF_COL_WINDOWS] = -ESHUTDOWN, [CF_COL_HVSOCK] = CF_EOF, [CF_COL_VIRTIO] = CF_EOF },
+        .host = shut_rd_recv_host,
+        .guest = shut_rd_recv_guest,
+    },
+    {
+        /* virtio-vsock does send SHUTDOWN(RCV) to the peer, and what the
+         * emulated host makes of it is hvsim's choice, not a rule any
+         * reference gives: the rule is hv_sock's and Windows'. */
+        .id = "shutdown.shut-rd-peer-writes-succeed",
+        .area = "shutdown",
+        .rule = "SHUT_RD sends nothing to the peer: the host sees no EOF and its writes still succeed",
+        .source = "hvsock-semantics.md 3.5 [S8], 6.4; design-notes.md 3",
+        .confidence = CF_SOURCED,
+        .expect = { [CF_COL_WINDOWS] = 0, [CF_COL_HVSOCK] = 0, [CF_COL_VIRTIO] = CF_NA },
+        .host = shut_rd_peer_host,
+        .guest = shut_rd_peer_guest,
+    },
+    {
+        .id = "shutdown.close-with-unread-data-peer-reads-eof",
+        .area = "shutdown",
+        .rule = "close with unread data: the peer reads the remaining data, then EOF (not ECONNRESET)",
+        .source = "hvsock-semantics.md 3.5 [S8] (rescind: drain, then EOF), 4.5 [S60]; design-notes.md 3",
+        .confidence = CF_INFERRED,
+        .expect = ALL(CF_EOF),
+        .needs = CF_NEED_ADMIN,
+        .host = close_unread_host,
+        .guest = close_unread_guest,
+    },
+    {
+        .id = "shutdown.close-delivers-buffered-data-then-eof",
+        .area = "shutdown",
+        .rule = "close right after sending 256 KiB: the peer reads every byte, and EOF only after them",
+        .source = "hvsock-semantics.md 3.5 [S8], 4.5 [S60] (broken pipe instead of EOF, a WSL bug), 6.4",
+        .confidence = CF_INFERRED,
+        .expect = ALL(CF_EOF),
+        .needs = CF_NEED_ADMIN,
+        .host = close_buffered_host,
+        .guest = close_buffered_guest,
+    },
+    {
+        .id = "shutdown.unconnected-shutdown-enotconn",
+        .area = "shutdown",
+        .rule = "shutdown on a socket never connected fails with ENOTCONN",
+        .source = "hvsock-semantics.md 4.1 [S7b] (WSAENOTCONN after close); vsock core vsock_shutdown, not in the "
+                  "reference",
+        .confidence = CF_INFERRED,
+        .expect = ALL(-ENOTCONN),
+        .guest = unconnected_shutdown_guest,
+    },
+    {
+        .id = "shutdown.unconnected-send-enotconn",
+        .area = "shutdown",
+        .rule = "send on a socket never connected fails with ENOTCONN",
+        .source = "Winsock send() and the vsock core's sendmsg (ENOTCONN), not in the reference",
+        .confidence = CF_INFERRED,
+        .expect = ALL(-ENOTCONN),
+        .guest = unconnected_send_guest,
+    },
+    {
+        .id = "shutdown.unconnected-recv-enotconn",
+        .area = "shutdown",
+        .rule = "recv on a socket never connected fails with ENOTCONN",
+        .source = "Winsock recv() and the vsock core's recvmsg (ENOTCONN), not in the reference",
+        .confidence = CF_INFERRED,
+        .expect = ALL(-ENOTCONN),
+        .guest = unconnected_recv_guest,
+    },
+    { .id = NULL },
+};

@@ -1,0 +1,668 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c: hvsim-vhost, the vhost-user-vsock back-end that serves a Linux
+ * guest's virtio-vsock device from the emulated Hyper-V host.
+ *
+ *   hvsim-vhost --socket PATH --cid N [--listen-port P]... [--ready-fd N]
+ *
+ * One process per VM, attached to hvsimd as that VM's partition (HVSIM_DIR,
+ * HVSIM_PARTITION=<vm>): guest connections to CID 2 become libhvsim AF_VSOCK
+ * connects (Linux personality), so the daemon routes them and applies its
+ * refusal rules; host connections reach the guest through listeners this
+ * process opens for the guest on the --listen-port ports, because a guest's
+ * own listen() never shows on the device.
+ *
+ * It creates the unix socket QEMU connects to (a stale one is replaced),
+ * reports readiness by writing READY=1 to --ready-fd and closing it, serves
+ * one QEMU connection with a single epoll loop (vhost-user socket, kick
+ * eventfds, host sockets, signalfd) and exits 0 on SIGTERM/SIGINT or when
+ * QEMU disconnects. It stays in the foreground and logs to stderr. Following
+ * vhost-user.rst "Back-end program conventions", --socket-path, --fd and
+ * --print-capabilities are accepted too.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hvsim/hvsim.h"
+#include "vhost_user.h"
+#include "vlog.h"
+#include "vsock_conn.h"
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+#define MAX_LISTEN 64
+#define MAX_EVENTS 64
+
+/* epoll tags in the low 3 bits of data.u64; connection cookies are
+ * pointers (malloc alignment keeps those bits 0) and carry tag 0. */
+#define TAG_CONN 0u
+#define TAG_VHU 1u
+#define TAG_UNIX_LISTEN 2u
+#define TAG_SIGNAL 3u
+#define TAG_KICK 4u
+#define TAG_HOST_LISTEN 5u
+#define TAG_MASK 7u
+#define TAG(kind, index) (((uint64_t)(index) << 3) | (kind))
+
+struct listener {
+    int fd;
+    uint32_t port;
+};
+
+struct app {
+    int epfd;
+    int sigfd;
+    int unix_listen; /* -1 once QEMU connected */
+    int vhu_fd; /* the QEMU connection */
+    const char *path;
+    dev_t path_dev; /* identity of the socket file we created, checked before unlinking */
+    ino_t path_ino;
+    struct listener listen[MAX_LISTEN];
+    unsigned nlisten;
+    struct vhu_dev vhu;
+    struct vconn_dev *dev;
+    int quit;
+    int status;
+};
+
+static const char *const usage_text =
+    "usage: hvsim-vhost --socket PATH --cid N [--listen-port P]... [--ready-fd N]\n"
+    "                   [--buf-size BYTES] [--max-conns N] [-v]...\n"
+    "Serves the virtio-vsock device of one QEMU VM (-device vhost-user-vsock-pci)\n"
+    "from the emulated Hyper-V host, as that VM's partition.\n"
+    "  --socket PATH      the unix socket QEMU's -chardev socket,path=PATH connects to\n"
+    "                     (also --socket-path; --fd N takes an already listening socket)\n"
+    "  --cid N            the guest's CID (config space), 3 to 4294967294\n"
+    "  --listen-port P    accept host connections to the guest's port P (repeatable)\n"
+    "  --ready-fd N       write READY=1 to fd N and close it once QEMU may connect\n"
+    "  --buf-size BYTES   receive buffer advertised to the guest per connection (262144)\n"
+    "  --max-conns N      connections at once (1024)\n"
+    "  -v                 more log (twice: every vhost-user message)\n"
+    "  --print-capabilities  print the vhost-user capability JSON and exit\n"
+    "Environment: HVSIM_DIR (the daemon's folder), HVSIM_PARTITION (this VM's name).\n";
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (*s == '\0' || *s == '-' || *s == '+' || *s == ' ')
+        return -EINVAL;
+    errno = 0;
+    v = strtoull(s, &end, 0);
+    if (errno || *end != '\0' || v > max)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- host side: libhvsim sockets of the Linux personality ---------------------------- */
+
+static int h_connect(void *ctx, uint32_t port, uint32_t guest_port)
+{
+    struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_port = port, .svm_cid = VMADDR_CID_HOST };
+    int fd, err;
+
+    (void)ctx;
+    /* The daemon picks the local port: binding the guest's port would keep
+     * a reservation in the daemon for as long as this process lives. */
+    (void)guest_port;
+    fd = hvsim_socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    /* Non-blocking, so a guest connect the daemon lets time out does not
+     * stall the loop: success and failure both come back as EPOLLOUT. */
+    if (hvsim_connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EINPROGRESS)
+        return fd;
+    err = errno;
+    hvsim_close(fd);
+    return -err;
+}
+
+static int h_connect_result(void *ctx, int fd)
+{
+    struct sockaddr_vm sa;
+    socklen_t len = sizeof(int);
+    int e = 0;
+
+    (void)ctx;
+    if (hvsim_getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+        return -errno;
+    if (e)
+        return -e;
+    len = sizeof(sa);
+    return hvsim_getpeername(fd, (struct sockaddr *)&sa, &len) == 0 ? 0 : -EINPROGRESS;
+}
+
+static ssize_t h_send(void *ctx, int fd, const void *buf, size_t len)
+{
+    ssize_t r;
+
+    (void)ctx;
+    /* MSG_NOSIGNAL: the Linux personality raises SIGPIPE, as vsock does. */
+    r = hvsim_send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    return r < 0 ? -errno : r;
+}
+
+static ssize_t h_recv(void *ctx, int fd, void *buf, size_t len)
+{
+    ssize_t r;
+
+    (void)ctx;
+    r = hvsim_recv(fd, buf, len, MSG_DONTWAIT);
+    return r < 0 ? -errno : r;
+}
+
+static int h_shutdown_wr(void *ctx, int fd)
+{
+    (void)ctx;
+    return hvsim_shutdown(fd, SHUT_WR) < 0 ? -errno : 0;
+}
+
+static int h_watch(void *ctx, int fd, void *cookie)
+{
+    struct app *a = ctx;
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                              .data.u64 = (uint64_t)(uintptr_t)cookie };
+
+    if (((uintptr_t)cookie & TAG_MASK) != TAG_CONN)
+        return -EINVAL;
+    return epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static void h_close(void *ctx, int fd)
+{
+    struct app *a = ctx;
+
+    (void)epoll_ctl(a->epfd, EPOLL_CTL_DEL, fd, NULL);
+    hvsim_close(fd);
+}
+
+static uint64_t h_now_ms(void *ctx)
+{
+    (void)ctx;
+    return mono_ms();
+}
+
+static const struct vconn_host_ops host_ops = {
+    .connect = h_connect,
+    .connect_result = h_connect_result,
+    .send = h_send,
+    .recv = h_recv,
+    .shutdown_wr = h_shutdown_wr,
+    .watch = h_watch,
+    .close = h_close,
+    .now_ms = h_now_ms,
+};
+
+/* ---- vhost-user side ------------------------------------------------------------------ */
+
+static void kick_changed(void *opaque, unsigned idx, int old_fd, int new_fd)
+{
+    struct app *a = opaque;
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG(TAG_KICK, idx) };
+
+    if (old_fd >= 0)
+        (void)epoll_ctl(a->epfd, EPOLL_CTL_DEL, old_fd, NULL);
+    if (new_fd >= 0 && epoll_ctl(a->epfd, EPOLL_CTL_ADD, new_fd, &ev) < 0)
+        vlog(VLOG_ERR, "cannot poll the kick fd of queue %u: %s", idx, strerror(errno));
+}
+
+static void device_reset(void *opaque)
+{
+    struct app *a = opaque;
+
+    vconn_reset(a->dev);
+}
+
+static const struct vhu_iface vhu_iface = {
+    .kick_changed = kick_changed,
+    .reset = device_reset,
+};
+
+/* ---- set-up ------------------------------------------------------------------------- */
+
+static int epoll_add(struct app *a, int fd, uint32_t events, uint64_t data)
+{
+    struct epoll_event ev = { .events = events, .data.u64 = data };
+
+    return epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static int open_unix_socket(struct app *a)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct stat st;
+    int fd;
+
+    if (strlen(a->path) >= sizeof(sa.sun_path)) {
+        vlog(VLOG_ERR, "--socket %s: path too long (at most %zu bytes)", a->path, sizeof(sa.sun_path) - 1);
+        return -ENAMETOOLONG;
+    }
+    memcpy(sa.sun_path, a->path, strlen(a->path));
+    /* A stale socket from an earlier run races with QEMU's connect
+     * (qemu-guest-notes.md): replace it, but never delete anything else. */
+    if (lstat(a->path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            vlog(VLOG_ERR, "--socket %s exists and is not a socket: not replacing it", a->path);
+            return -EEXIST;
+        }
+        if (unlink(a->path) < 0) {
+            vlog(VLOG_ERR, "removing the stale socket %s: %s", a->path, strerror(errno));
+            return -errno;
+        }
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0 || stat(a->path, &st) < 0) {
+        int err = errno;
+
+        vlog(VLOG_ERR, "listening on %s: %s", a->path, strerror(err));
+        close(fd);
+        return -err;
+    }
+    a->path_dev = st.st_dev;
+    a->path_ino = st.st_ino;
+    a->unix_listen = fd;
+    return 0;
+}
+
+static void remove_unix_socket(struct app *a)
+{
+    struct stat st;
+
+    if (a->path && lstat(a->path, &st) == 0 && st.st_dev == a->path_dev && st.st_ino == a->path_ino)
+        unlink(a->path);
+}
+
+static int open_host_listener(struct app *a, struct listener *l)
+{
+    struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_port = l->port, .svm_cid = VMADDR_CID_ANY };
+    int fd = hvsim_socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0 || hvsim_bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || hvsim_listen(fd, 64) < 0) {
+        int err = errno;
+
+        vlog(VLOG_ERR, "listening on the guest's port %u: %s (%s)", l->port, hvsim_err_name(err),
+             hvsim_strerror(err));
+        if (fd >= 0)
+            hvsim_close(fd);
+        return -err;
+    }
+    l->fd = fd;
+    return epoll_add(a, fd, EPOLLIN, TAG(TAG_HOST_LISTEN, l - a->listen));
+}
+
+static int signal_ready(int fd)
+{
+    static const char msg[] = "READY=1\n";
+    int rc = 0;
+
+    if (fd < 0)
+        return 0;
+    if (write(fd, msg, sizeof(msg) - 1) != (ssize_t)(sizeof(msg) - 1))
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
+/* ---- events ------------------------------------------------------------------------- */
+
+static void accept_qemu(struct app *a)
+{
+    int fd = accept4(a->unix_listen, NULL, NULL, SOCK_CLOEXEC);
+
+    if (fd < 0) {
+        if (errno != EAGAIN && errno != EINTR)
+            vlog(VLOG_ERR, "accepting QEMU's connection: %s", strerror(errno));
+        return;
+    }
+    /* One front-end per process: stop listening (the file stays until exit). */
+    (void)epoll_ctl(a->epfd, EPOLL_CTL_DEL, a->unix_listen, NULL);
+    close(a->unix_listen);
+    a->unix_listen = -1;
+    a->vhu_fd = fd;
+    a->vhu.sock = fd;
+    if (epoll_add(a, fd, EPOLLIN, TAG(TAG_VHU, 0)) < 0) {
+        vlog(VLOG_ERR, "cannot poll QEMU's connection: %s", strerror(errno));
+        a->quit = 1;
+        a->status = EXIT_FAIL;
+    }
+    vlog(VLOG_INFO, "QEMU connected");
+}
+
+static void accept_host(struct app *a, struct listener *l)
+{
+    for (;;) {
+        struct sockaddr_vm peer;
+        socklen_t len = sizeof(peer);
+        int fd = hvsim_accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int rc;
+
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                vlog(VLOG_ERR, "accepting on the guest's port %u: %s", l->port, hvsim_err_name(errno));
+            return;
+        }
+        rc = vconn_host_accepted(a->dev, fd, peer.svm_port, l->port);
+        if (rc < 0) {
+            /* The host program sees EOF: the closest a listener that has
+             * accepted can come to a refusal (see README limitations). */
+            vlog(VLOG_INFO, "host connection to the guest's port %u from port %u dropped: %s", l->port,
+                 peer.svm_port, rc == -ENETUNREACH ? "the guest's vsock device is not running" : strerror(-rc));
+            hvsim_close(fd);
+        }
+    }
+}
+
+static void drain_kick(int fd)
+{
+    uint64_t v;
+
+    while (read(fd, &v, sizeof(v)) > 0)
+        ;
+}
+
+static void on_signal(struct app *a)
+{
+    struct signalfd_siginfo si;
+
+    while (read(a->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+            vlog(VLOG_INFO, "signal %u: exiting", si.ssi_signo);
+            a->quit = 1;
+        }
+    }
+}
+
+static unsigned conn_events(uint32_t ev)
+{
+    unsigned out = 0;
+
+    if (ev & (EPOLLIN | EPOLLRDHUP))
+        out |= VCONN_EV_IN;
+    if (ev & EPOLLOUT)
+        out |= VCONN_EV_OUT;
+    if (ev & (EPOLLERR | EPOLLHUP))
+        out |= VCONN_EV_ERR;
+    return out;
+}
+
+static void dispatch(struct app *a, const struct epoll_event *ev)
+{
+    uint64_t data = ev->data.u64;
+    unsigned idx = (unsigned)(data >> 3);
+    int rc;
+
+    switch (data & TAG_MASK) {
+    case TAG_CONN:
+        vconn_host_event(a->dev, (void *)(uintptr_t)data, conn_events(ev->events));
+        break;
+    case TAG_VHU:
+        rc = vhu_dispatch(&a->vhu);
+        if (rc == -ECONNRESET) {
+            vlog(VLOG_INFO, "QEMU disconnected");
+            a->quit = 1;
+        } else if (rc < 0) {
+            vlog(VLOG_ERR, "closing the connection to QEMU: %s", strerror(-rc));
+            a->quit = 1;
+            a->status = EXIT_FAIL;
+        }
+        break;
+    case TAG_UNIX_LISTEN:
+        accept_qemu(a);
+        break;
+    case TAG_SIGNAL:
+        on_signal(a);
+        break;
+    case TAG_KICK:
+        if (idx < VHU_NUM_QUEUES && a->vhu.vq[idx].kick_fd >= 0)
+            drain_kick(a->vhu.vq[idx].kick_fd);
+        break;
+    case TAG_HOST_LISTEN:
+        if (idx < a->nlisten)
+            accept_host(a, &a->listen[idx]);
+        break;
+    default:
+        break;
+    }
+}
+
+static int run(struct app *a)
+{
+    struct epoll_event ev[MAX_EVENTS];
+    int more = 0;
+
+    while (!a->quit) {
+        int timeout = more ? 0 : vconn_next_timeout_ms(a->dev);
+        int n = epoll_wait(a->epfd, ev, MAX_EVENTS, timeout), i;
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            vlog(VLOG_ERR, "epoll_wait: %s", strerror(errno));
+            return EXIT_FAIL;
+        }
+        for (i = 0; i < n && !a->quit; i++)
+            dispatch(a, &ev[i]);
+        /* The vhost-user dispatch may have unmapped memory or stopped rings;
+         * vconn_run checks readiness itself. */
+        more = vconn_run(a->dev);
+    }
+    return a->status;
+}
+
+/* ---- main --------------------------------------------------------------------------- */
+
+static void print_stats(struct app *a)
+{
+    struct vconn_stats s;
+
+    vconn_get_stats(a->dev, &s);
+    vlog(VLOG_INFO,
+         "stats: from guest %llu packets / %llu bytes, to guest %llu packets / %llu bytes, %llu RST sent, "
+         "%llu credit updates, %llu bad packets, %llu credit violations",
+         (unsigned long long)s.tx_pkts, (unsigned long long)s.tx_bytes, (unsigned long long)s.rx_pkts,
+         (unsigned long long)s.rx_bytes, (unsigned long long)s.rst_sent, (unsigned long long)s.credit_updates_sent,
+         (unsigned long long)s.bad_pkts, (unsigned long long)s.credit_violations);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "socket", required_argument, NULL, 's' },
+        { "socket-path", required_argument, NULL, 's' },
+        { "fd", required_argument, NULL, 'f' },
+        { "cid", required_argument, NULL, 'c' },
+        { "listen-port", required_argument, NULL, 'l' },
+        { "ready-fd", required_argument, NULL, 'r' },
+        { "buf-size", required_argument, NULL, 'b' },
+        { "max-conns", required_argument, NULL, 'm' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "print-capabilities", no_argument, NULL, 'P' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct app a = { .epfd = -1, .sigfd = -1, .unix_listen = -1, .vhu_fd = -1 };
+    struct vconn_config cfg = { .buf_alloc = VCONN_DEFAULT_BUF_ALLOC, .max_conns = VCONN_DEFAULT_MAX_CONNS };
+    uint64_t v, cid = 0;
+    int ready_fd = -1, listen_fd = -1, c, rc;
+    const char *part;
+    char name[HVSIM_NAME_MAX];
+    sigset_t mask;
+    unsigned i;
+
+    while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            a.path = optarg;
+            break;
+        case 'f':
+            if (parse_u64(optarg, INT_MAX, &v) < 0 || v < 3) {
+                fprintf(stderr, "hvsim-vhost: --fd: expected a file descriptor number, got '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            listen_fd = (int)v;
+            break;
+        case 'c':
+            /* 5.10.4: 0, 1, 2 and 2^32-1 are reserved; the upper 32 bits too. */
+            if (parse_u64(optarg, 0xfffffffeu, &cid) < 0 || cid < 3) {
+                fprintf(stderr, "hvsim-vhost: --cid: expected a number from 3 to 4294967294, got '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'l':
+            if (a.nlisten == MAX_LISTEN) {
+                fprintf(stderr, "hvsim-vhost: at most %d --listen-port options\n", MAX_LISTEN);
+                return EXIT_USAGE;
+            }
+            if (parse_u64(optarg, 0xfffffffeu, &v) < 0) {
+                fprintf(stderr, "hvsim-vhost: --listen-port: expected a port from 0 to 4294967294, got '%s'\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            a.listen[a.nlisten].port = (uint32_t)v;
+            a.listen[a.nlisten].fd = -1;
+            a.nlisten++;
+            break;
+        case 'r':
+            if (parse_u64(optarg, INT_MAX, &v) < 0) {
+                fprintf(stderr, "hvsim-vhost: --ready-fd: expected a file descriptor number, got '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            ready_fd = (int)v;
+            break;
+        case 'b':
+            if (parse_u64(optarg, 0x7fffffffu, &v) < 0 || v < 4096) {
+                fprintf(stderr, "hvsim-vhost: --buf-size: expected bytes from 4096 to 2147483647, got '%s'\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            cfg.buf_alloc = (uint32_t)v;
+            break;
+        case 'm':
+            if (parse_u64(optarg, 1u << 20, &v) < 0 || v == 0) {
+                fprintf(stderr, "hvsim-vhost: --max-conns: expected a number from 1 to 1048576, got '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            cfg.max_conns = (unsigned)v;
+            break;
+        case 'v':
+            vlog_level++;
+            break;
+        case 'P':
+            printf("{\n  \"type\": \"vsock\"\n}\n");
+            return 0;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        default:
+            fputs(usage_text, stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc || (a.path == NULL) == (listen_fd < 0) || cid == 0) {
+        fprintf(stderr, "hvsim-vhost: %s\n%s",
+                optind != argc                       ? "unexpected arguments"
+                : a.path == NULL && listen_fd < 0    ? "missing --socket PATH"
+                : a.path != NULL && listen_fd >= 0   ? "--socket and --fd exclude each other"
+                                                     : "missing --cid N",
+                usage_text);
+        return EXIT_USAGE;
+    }
+    cfg.guest_cid = cid;
+
+    /* Attached as the VM: the daemon must know us as a guest partition,
+     * or guest connects would carry the host's personality. */
+    part = getenv("HVSIM_PARTITION");
+    if (part == NULL || *part == '\0' || strcmp(part, "host") == 0) {
+        fprintf(stderr, "hvsim-vhost: set HVSIM_PARTITION to the VM's name (hvsimctl vm list): the back-end is "
+                        "a guest-side client of hvsimd\n");
+        return EXIT_FAIL;
+    }
+    rc = hvsim_self(NULL, name, sizeof(name));
+    if (rc < 0) {
+        fprintf(stderr, "hvsim-vhost: cannot attach to hvsimd as '%s' (HVSIM_DIR=%s): %s\n", part,
+                getenv("HVSIM_DIR") ? getenv("HVSIM_DIR") : "(default)", hvsim_strerror(rc));
+        return EXIT_FAIL;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+        return EXIT_FAIL;
+    a.epfd = epoll_create1(EPOLL_CLOEXEC);
+    a.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (a.epfd < 0 || a.sigfd < 0 || epoll_add(&a, a.sigfd, EPOLLIN, TAG(TAG_SIGNAL, 0)) < 0) {
+        vlog(VLOG_ERR, "epoll/signalfd: %s", strerror(errno));
+        return EXIT_FAIL;
+    }
+    rc = vconn_dev_new(&cfg, &host_ops, &a, &a.dev);
+    if (rc < 0) {
+        vlog(VLOG_ERR, "device: %s", strerror(-rc));
+        return EXIT_FAIL;
+    }
+    /* The rings live in the vhost-user state, set up once QEMU connects;
+     * until then the device has none and does nothing. */
+    vhu_init(&a.vhu, -1, cid, &vhu_iface, &a);
+    vconn_attach(a.dev, &a.vhu.vq[VHU_QUEUE_RX], &a.vhu.vq[VHU_QUEUE_TX], &a.vhu.mem);
+    for (i = 0; i < a.nlisten; i++)
+        if (open_host_listener(&a, &a.listen[i]) < 0)
+            return EXIT_FAIL;
+    if (listen_fd >= 0) {
+        if (fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) < 0) {
+            vlog(VLOG_ERR, "--fd %d: %s", listen_fd, strerror(errno));
+            return EXIT_FAIL;
+        }
+        a.unix_listen = listen_fd;
+    } else if (open_unix_socket(&a) < 0) {
+        return EXIT_FAIL;
+    }
+    if (epoll_add(&a, a.unix_listen, EPOLLIN, TAG(TAG_UNIX_LISTEN, 0)) < 0)
+        return EXIT_FAIL;
+    if (signal_ready(ready_fd) < 0)
+        vlog(VLOG_ERR, "--ready-fd %d: %s", ready_fd, strerror(errno));
+    vlog(VLOG_INFO, "serving VM '%s' (guest CID %llu) on %s", name, (unsigned long long)cid,
+         a.path ? a.path : "the inherited socket");
+
+    rc = run(&a);
+
+    print_stats(&a);
+    vconn_dev_free(a.dev);
+    vhu_fini(&a.vhu);
+    if (a.vhu_fd >= 0)
+        close(a.vhu_fd);
+    for (i = 0; i < a.nlisten; i++)
+        if (a.listen[i].fd >= 0)
+            hvsim_close(a.listen[i].fd);
+    if (a.unix_listen >= 0)
+        close(a.unix_listen);
+    remove_unix_socket(&a);
+    close(a.sigfd);
+    close(a.epfd);
+    return rc;
+}

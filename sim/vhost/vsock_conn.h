@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vsock_conn.h: the virtio-vsock device of the backend: its connection table
+ * and the stream protocol between the guest's rx/tx virtqueues and host-side
+ * sockets (reference 1.4 and 1.5).
+ *
+ * The host side is reached only through struct vconn_host_ops, so the whole
+ * protocol, credit accounting included, runs in unit tests and fuzzers
+ * against a fake host; main.c implements the ops with libhvsim sockets.
+ *
+ * Flow control both ways:
+ *  - host -> guest: a host socket is read only into a posted rx buffer and
+ *    never beyond the guest's credit (peer_buf_alloc - (tx_cnt -
+ *    peer_fwd_cnt)); with no credit or no buffer the bytes stay in the host
+ *    socket, whose sender then blocks.
+ *  - guest -> host: guest data goes straight to the host socket; what the
+ *    socket does not take waits in a per-connection buffer that can never
+ *    exceed the buf_alloc we advertised, because fwd_cnt only advances when
+ *    bytes reach the host socket. So the tx queue is always drained (the
+ *    virtio deadlock rule) and a guest exceeding its credit is reset.
+ */
+#ifndef HVSIM_VHOST_VSOCK_CONN_H
+#define HVSIM_VHOST_VSOCK_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vring.h"
+#include "vsock_pkt.h"
+
+/* Host-side readiness, as reported to vconn_host_event(). */
+#define VCONN_EV_IN 1u
+#define VCONN_EV_OUT 2u
+#define VCONN_EV_ERR 4u /* error or hang-up: both directions should be tried */
+
+#define VCONN_DEFAULT_BUF_ALLOC (256u * 1024u) /* VSOCK_DEFAULT_BUFFER_SIZE */
+#define VCONN_DEFAULT_MAX_CONNS 1024u
+#define VCONN_TIMEOUT_MS 8000u /* VSOCK_CLOSE_TIMEOUT; also the guest's time to answer a REQUEST */
+
+/*
+ * The host side. Every fd is non-blocking; readiness is edge-triggered: after
+ * watch(), the owner calls vconn_host_event() each time the fd becomes
+ * readable or writable (and once at once if it already is).
+ */
+struct vconn_host_ops {
+    /* Connect to host port @port for guest port @guest_port. Returns an fd
+     * whose writability reports the outcome (see connect_result), or -errno
+     * for a refusal known at once. */
+    int (*connect)(void *ctx, uint32_t port, uint32_t guest_port);
+    /* After an event on a connecting fd: 0 connected, -EINPROGRESS not yet,
+     * else the -errno of the failure. */
+    int (*connect_result)(void *ctx, int fd);
+    /* Bytes written (maybe short), or -errno; -EAGAIN when full. */
+    ssize_t (*send)(void *ctx, int fd, const void *buf, size_t len);
+    /* Bytes read, 0 at end of stream, or -errno; -EAGAIN when empty. */
+    ssize_t (*recv)(void *ctx, int fd, void *buf, size_t len);
+    /* Half-close: the peer reads EOF after the data written so far. */
+    int (*shutdown_wr)(void *ctx, int fd);
+    /* Start reporting events of fd with @cookie. Returns 0 or -errno. */
+    int (*watch)(void *ctx, int fd, void *cookie);
+    /* Stop watching fd and close it. */
+    void (*close)(void *ctx, int fd);
+    /* A monotonic clock in milliseconds. */
+    uint64_t (*now_ms)(void *ctx);
+};
+
+struct vconn_config {
+    uint64_t guest_cid; /* the CID the guest reads from config space */
+    uint32_t buf_alloc; /* our receive buffer per connection, advertised in every header */
+    unsigned max_conns; /* connections beyond this are refused with RST */
+};
+
+struct vconn_stats {
+    uint64_t tx_pkts, rx_pkts; /* packets from / to the guest */
+    uint64_t tx_bytes, rx_bytes; /* payload bytes from / to the guest */
+    uint64_t rst_sent, credit_updates_sent, credit_requests_sent;
+    uint64_t credit_violations; /* guest sent beyond the credit we gave */
+    uint64_t bad_pkts; /* refused packets (bad header, type, address) */
+    uint64_t stray_dropped; /* RST replies dropped because the queue was full */
+    unsigned conns; /* open now */
+};
+
+struct vconn_dev;
+
+/**
+ * vconn_dev_new: a device with no rings attached.
+ * Returns 0 or -ENOMEM / -EINVAL (reserved guest CID, buf_alloc 0).
+ */
+int vconn_dev_new(const struct vconn_config *cfg, const struct vconn_host_ops *ops, void *ctx,
+                  struct vconn_dev **out);
+/** vconn_dev_free: close every host socket and free the device. */
+void vconn_dev_free(struct vconn_dev *d);
+
+/** vconn_attach: the rings (rx = queue 0, tx = queue 1) and the memory the
+ * chains are translated through. They are processed only while ready. */
+void vconn_attach(struct vconn_dev *d, struct vring *rx, struct vring *tx, const struct vring_mem *mem);
+
+/**
+ * vconn_run: do all pending work: expire timers, drain tx, fill rx with
+ * queued packets and host data, signal the guest, free closed connections.
+ * Call it after each batch of events (kicks, host events, accepts).
+ * Returns 1 when work remains (a budget ran out; call again soon), else 0.
+ */
+int vconn_run(struct vconn_dev *d);
+
+/**
+ * vconn_host_event: readiness of a host fd, identified by the cookie given
+ * to ops->watch. Safe for connections closed earlier in the same batch:
+ * they are freed only at the end of vconn_run().
+ */
+void vconn_host_event(struct vconn_dev *d, void *cookie, unsigned events);
+
+/**
+ * vconn_host_accepted: a host program connected to guest port @guest_port
+ * from @host_port (accepted by the owner's listener). The device sends the
+ * guest a REQUEST; on RST, or without an answer in VCONN_TIMEOUT_MS, the
+ * host socket is closed. On success the device owns fd.
+ * Returns 0; -ENETUNREACH when the guest's device is not running or broken;
+ * -ENOBUFS at max_conns; -errno of ops->watch. The caller closes fd then.
+ */
+int vconn_host_accepted(struct vconn_dev *d, int fd, uint32_t host_port, uint32_t guest_port);
+
+/**
+ * vconn_reset: the device was reset (rings stopped, front-end gone): drop
+ * every connection (host sockets closed, nothing sent to the guest) and
+ * clear the broken state.
+ */
+void vconn_reset(struct vconn_dev *d);
+
+/** vconn_broken: the guest broke a ring; queues are no longer processed. */
+int vconn_broken(const struct vconn_dev *d);
+
+/** vconn_next_timeout_ms: ms until the next timer (-1: none). */
+int vconn_next_timeout_ms(struct vconn_dev *d);
+
+/** vconn_get_stats: counters since creation. */
+void vconn_get_stats(const struct vconn_dev *d, struct vconn_stats *out);
+
+#endif /* HVSIM_VHOST_VSOCK_CONN_H */
