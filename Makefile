@@ -36,7 +36,7 @@ else
 endif
 
 DEB_BUILD := gcc make uuid-dev libcriterion-dev
-DEB_TEST := $(DEB_BUILD) python3-pytest clang libclang-rt-14-dev gcc-mingw-w64-x86-64
+DEB_TEST := $(DEB_BUILD) python3-pytest clang libclang-rt-14-dev gcc-mingw-w64-x86-64 socat ncat strace
 
 LIB_SRC := $(wildcard sim/lib/*.c)
 DAEMON_SRC := $(filter-out sim/daemon/main.c,$(wildcard sim/daemon/*.c))
@@ -98,6 +98,30 @@ $(B)/tests/unit: $(call obj,$(UNIT_SRC)) $(DAEMON_OBJ) $(VHOST_OBJ) $(LIBA)
 $(B)/tests/integration: $(call obj,$(IT_SRC)) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+# ---- the interposer (LD_PRELOAD), hvsim-run and hvsim-hybrid (sim/preload/) -----------------
+# The interposer is loaded into programs built without a sanitizer (socat,
+# python3), so it never carries one: a SANITIZE build gives it plain PIC objects.
+PRELOAD_SO := $(B)/lib/libhvsim-preload.so
+PRELOAD_MAP := sim/preload/libhvsim-preload.map
+ifeq ($(SANITIZE),)
+PRELOAD_OBJ := $(B)/pic/sim/preload/hvsim_preload.o $(LIB_PIC)
+else
+PRELOAD_OBJ := $(patsubst %.c,$(B)/pic-plain/%.o,sim/preload/hvsim_preload.c $(LIB_SRC))
+$(B)/pic-plain/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$< [plain pic])$(CC) $(filter-out $(SANFLAGS),$(CFLAGS)) -fPIC -c -o $@ $<
+endif
+all: $(PRELOAD_SO) $(B)/bin/hvsim-run $(B)/bin/hvsim-hybrid
+$(PRELOAD_SO): $(PRELOAD_OBJ) $(PRELOAD_MAP)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) -shared -pthread -Wl,--version-script=$(PRELOAD_MAP) -o $@ $(PRELOAD_OBJ) $(LDLIBS)
+$(B)/bin/hvsim-run: $(B)/obj/sim/preload/hvsim_run.o
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^
+$(B)/bin/hvsim-hybrid: $(B)/obj/sim/preload/hvsim_hybrid.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # ---- the conformance agent (conformance/README.md) --------------------------------------
 # One case table, three backends: libhvsim (the simulator), the Linux kernel's
