@@ -102,6 +102,11 @@ int cf_admin_set(const char *setting, const char *value);
 int cf_admin_hcs(const cf_guid_t *vm, const cf_guid_t *svc, int bind_deny, int connect_deny, int allow_wildcard,
                  int disabled);
 
+/* Guest side, simulator only: make this case's process a process of another
+ * VM (e.g. the HCS VM), before its first socket call. -ENOTSUP elsewhere: a
+ * real guest cannot move, and the case is skipped. */
+int cf_join_vm(const cf_guid_t *vm);
+
 uint64_t cf_now_ms(void); /* monotonic */
 
 /* ---- Portability, for every file that includes this one ---------------------------- */

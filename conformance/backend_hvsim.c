@@ -615,3 +615,33 @@ int cf__admin_vm_restore(const cf_guid_t *vm)
         rc = hvsim_admin_vm_op(a, id, "start");
     return admin_done(a, rc, rc == -ENOENT ? NULL : "vm restore");
 }
+
+int cf_join_vm(const cf_guid_t *vm)
+{
+    hvsim_vm_info_t *list = NULL;
+    hvsim_admin_t *a;
+    size_t i, n = 0;
+    GUID want;
+    int rc;
+
+    /* The partition is chosen when the process first attaches, which in the
+     * agent is inside the case's own child: setting it now is in time. The
+     * admin socket only maps the id to the VM's name. */
+    rc = hvsim_admin_open(NULL, &a);
+    if (rc < 0)
+        return rc;
+    rc = hvsim_admin_vm_list(a, &list, &n);
+    hvsim_admin_close(a);
+    if (rc < 0)
+        return rc;
+    memcpy(&want, vm, sizeof(want));
+    rc = -ENOENT;
+    for (i = 0; i < n; i++) {
+        if (hvsim_guid_equal(&list[i].id, &want)) {
+            setenv("HVSIM_PARTITION", list[i].name, 1);
+            rc = 0;
+        }
+    }
+    free(list);
+    return rc;
+}

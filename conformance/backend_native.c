@@ -408,3 +408,9 @@ int cf__admin_vm_restore(const cf_guid_t *vm)
     (void)vm;
     return -ENOTSUP;
 }
+
+int cf_join_vm(const cf_guid_t *vm)
+{
+    (void)vm;
+    return -ENOTSUP; /* a real guest's processes cannot change VM */
+}

@@ -7,10 +7,10 @@
  * ElementName, and the host-side rules of HCS VMs' HvSocket service tables
  * (BindSecurityDescriptor deny, Disabled, listeners that bind anyway).
  *
- * HCS cases are host-only: the guest agent runs in the classic VM under test,
- * and no agent runs inside the HCS VM, so how an HCS guest's connections
- * match wildcard listeners (AllowWildcardBinds, Disabled hiding a service) is
- * covered by sim/tests/it_connect.c, not here.
+ * The guest agent runs in the classic VM under test. The cases about what an
+ * HCS guest's connections reach (AllowWildcardBinds, Disabled hiding a service)
+ * move their guest side into the HCS VM with cf_join_vm, which only the
+ * simulator can do; elsewhere they skip.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -378,6 +378,95 @@ static int hcs_listen_ok_host(struct cf_ctx *ctx)
     return 0;
 }
 
+/* ---- HCS VMs: what the guest reaches --------------------------------------------------------- */
+
+/* Wildcard listeners on two services: the first without an HCS entry, the
+ * second with AllowWildcardBinds. An HCS guest reaches only the second. */
+static int hcs_wildcard_host(struct cf_ctx *ctx)
+{
+    cf_sock_t l[2], c;
+    int rc;
+
+    if ((rc = hcs_entry(ctx, ctx->port_base + 1, 0, 1, 0)) != 0)
+        return rc;
+    /* Registered too: the registry must not matter for an HCS VM. */
+    if ((rc = add_service(ctx, ctx->port_base, "hcs wildcard")) != 0)
+        return rc;
+    if (host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l[0]) < 0 ||
+        host_listen(ctx, &CF_GUID_ZERO, ctx->port_base + 1, &l[1]) < 0)
+        return -1;
+    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || accept_one(ctx, l[1], &c) < 0 || pong(ctx, c) < 0)
+        return -1;
+    if (nothing_pending(ctx, l[0]) < 0)
+        return -1;
+    cf_close(c);
+    cf_close(l[0]);
+    cf_close(l[1]);
+    return 0;
+}
+
+static int join_hcs(struct cf_ctx *ctx)
+{
+    int rc;
+
+    cf_step(ctx, "become a process of the HCS VM");
+    rc = cf_join_vm(&ctx->hcs_id);
+    if (rc == -ENOTSUP)
+        return skip(ctx, "only the simulator can run a guest side inside the HCS VM");
+    CF_CHECK(ctx, rc, 0, "join the HCS VM");
+    return 0;
+}
+
+static int hcs_wildcard_guest(struct cf_ctx *ctx)
+{
+    int rc, expect = ctx->expect;
+    cf_sock_t s;
+
+    if ((rc = join_hcs(ctx)) != 0)
+        return rc;
+    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || guest_dial_check(ctx, ctx->port_base, NULL) < 0)
+        return -1;
+    ctx->expect = 0;
+    rc = guest_dial_check(ctx, ctx->port_base + 1, &s);
+    ctx->expect = expect;
+    if (rc < 0 || ping(ctx, s) < 0)
+        return -1;
+    cf_close(s);
+    return 0;
+}
+
+/* A Disabled service stays hidden even from a wildcard listener that
+ * AllowWildcardBinds would otherwise let hear the HCS guest. */
+static int hcs_disabled_host(struct cf_ctx *ctx)
+{
+    cf_guid_t svc = cf_guid_port(ctx->port_base);
+    cf_sock_t l;
+    int rc;
+
+    cf_step(ctx, "HCS service entry for port %u: AllowWildcardBinds and Disabled", ctx->port_base);
+    rc = cf_admin_hcs(&ctx->hcs_id, &svc, 0, 0, 1, 1);
+    if (rc == -ENOTSUP)
+        return skip(ctx, "the target cannot configure HCS service tables");
+    CF_CHECK(ctx, rc, 0, "hcs set");
+    if (host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "LISTENING") < 0)
+        return -1;
+    if (cf_ctl_expectln(ctx, "DIALED") < 0 || nothing_pending(ctx, l) < 0)
+        return -1;
+    cf_close(l);
+    return 0;
+}
+
+static int hcs_disabled_guest(struct cf_ctx *ctx)
+{
+    int rc;
+
+    if ((rc = join_hcs(ctx)) != 0)
+        return rc;
+    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || guest_dial_check(ctx, ctx->port_base, NULL) < 0)
+        return -1;
+    return cf_ctl_writeln(ctx, "DIALED");
+}
+
 /* ---- the table ----------------------------------------------------------------------------- */
 
 const struct cf_case cf_cases_registry[] = {
@@ -460,6 +549,31 @@ const struct cf_case cf_cases_registry[] = {
         .expect = { 0, 0, 0 },
         .needs = CF_NEED_ADMIN | CF_NEED_HCS,
         .host = hcs_listen_ok_host,
+    },
+    {
+        .id = "registry.hcs-guest-wildcard-needs-allow",
+        .area = "registry",
+        .rule = "an HCS VM's guest does not reach a host wildcard listener (registered or not) unless the "
+                "service's AllowWildcardBinds is set; with it, it does",
+        .source = "hvsock-semantics.md 2.4 [S38], 4.2 [S36] (Windows guest), 4.7 [S64]; Linux guest outcome "
+                  "INFERRED (3.3)",
+        .confidence = CF_INFERRED,
+        .expect = { -ECONNREFUSED, -ETIMEDOUT, CF_NA },
+        .needs = CF_NEED_ADMIN | CF_NEED_HCS,
+        .host = hcs_wildcard_host,
+        .guest = hcs_wildcard_guest,
+    },
+    {
+        .id = "registry.hcs-guest-disabled-hides-service",
+        .area = "registry",
+        .rule = "a Disabled service of an HCS VM is not reached by its guest even through a wildcard listener "
+                "that AllowWildcardBinds admits",
+        .source = "hvsock-semantics.md 2.4 [S39], 4.2 (wildcard, Disabled=true: guest WSAECONNREFUSED) [S36]",
+        .confidence = CF_INFERRED,
+        .expect = { -ECONNREFUSED, -ETIMEDOUT, CF_NA },
+        .needs = CF_NEED_ADMIN | CF_NEED_HCS,
+        .host = hcs_disabled_host,
+        .guest = hcs_disabled_guest,
     },
     { .id = NULL },
 };
