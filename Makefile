@@ -57,6 +57,7 @@ EXAMPLES := $(B)/bin/host-service $(B)/bin/guest-service
 
 .SECONDARY:
 .PHONY: all deps test-deps test unit integration harness conformance conformance-mutants agents agent-windows \
+        vm-image qemu-test \
         bench-quick fuzz clean
 all: $(LIBA) $(LIBSO) $(BINS) $(EXAMPLES) $(B)/bin/hvsim-agent
 
@@ -161,9 +162,25 @@ conformance: test-deps all
 conformance-mutants: test-deps all
 	$(Q)/usr/bin/python3 conformance/mutants.py --bin $(abspath $(B)/bin) --out $(B)/conformance --jobs 2
 
-# pytest harness: the command-line tools and examples, as a user runs them.
-harness: test-deps all
-	$(Q)HVSIM_BIN=$(abspath $(B)/bin) /usr/bin/python3 -m pytest -q -p no:cacheprovider harness
+# ---- QEMU guests (vm-images/README.md) --------------------------------------------------------
+# The guest image: Debian's cloud kernel (downloaded, never installed), its
+# vsock modules and a busybox initramfs holding the static agent. The kernel
+# cache is shared by all sanitizer builds.
+VM_DIR := $(B)/vm
+VM_EXTRA_BINS := build/static/hvsim-agent-linux
+vm-image: build/static/hvsim-agent-linux
+	$(Q)HVSIM_VM_CACHE=$(abspath build/vm-cache) sh vm-images/build.sh $(VM_DIR) $(VM_EXTRA_BINS)
+# Every QEMU test; a missing image or QEMU fails instead of skipping.
+qemu-test: test-deps all vm-image
+	$(Q)HVSIM_BIN=$(abspath $(B)/bin) HVSIM_VM_DIR=$(abspath $(VM_DIR)) HVSIM_REQUIRE_QEMU=1 \
+	    /usr/bin/python3 -m pytest -q -p no:cacheprovider -m qemu harness
+
+# pytest harness: the tools, examples, interposer, conformance (sim) and the
+# QEMU smoke tests, as a user runs them; the slow QEMU timing runs are left
+# to qemu-test.
+harness: test-deps all vm-image
+	$(Q)HVSIM_BIN=$(abspath $(B)/bin) HVSIM_VM_DIR=$(abspath $(VM_DIR)) HVSIM_REQUIRE_QEMU=1 \
+	    /usr/bin/python3 -m pytest -q -p no:cacheprovider -m "not slow" harness
 
 ifeq ($(SANITIZE),thread)
 # Criterion cannot start under ThreadSanitizer (its shared arena is refused),

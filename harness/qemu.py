@@ -1,0 +1,410 @@
+# SPDX-License-Identifier: MIT
+"""QEMU guests for the pytest harness (fixtures in conftest.py).
+
+A guest is Debian's cloud kernel with the initramfs of vm-images/build.sh,
+booted under software emulation (-accel tcg, q35, memfd memory shared so a
+vhost-user backend can map it). The guest runs one command given at boot and
+powers off; its console (the QEMU stdout pipe) is read with select() against
+a deadline and copied to a log file. Nothing here sleeps to synchronise.
+
+    g = Guest(workdir, image, cmd="echo hello")
+    g.start()
+    g.wait_ready()            # HVSIM-GUEST-READY on the console
+    res = g.wait_exit()       # HVSIM-GUEST-EXIT <code>, then QEMU's exit
+    res.code, res.output      # the command's exit status and console output
+
+With vsock_socket=PATH the guest gets `-device vhost-user-vsock-pci` on that
+unix socket; the backend (build/bin/hvsim-vhost, see Backend) must listen
+there first. QEMU printing any of FATAL_QEMU is a failure: the guest would
+boot and show the device while its data path is dead.
+
+Safety: nothing in this file opens an AF_VSOCK socket on the host. AF_VSOCK
+is used only inside the guest.
+"""
+import base64
+import codecs
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(os.environ.get("HVSIM_BIN") or REPO / "build" / "bin")
+VM_DIR = Path(os.environ.get("HVSIM_VM_DIR") or REPO / "build" / "vm")
+QEMU = os.environ.get("HVSIM_QEMU") or "qemu-system-x86_64"
+BOOT_TIMEOUT = float(os.environ.get("HVSIM_QEMU_BOOT_TIMEOUT") or 60)  # a bound for hangs, never a wait
+EXIT_TIMEOUT = 30
+MEM = "512M"
+KERNEL_ARGS = "console=ttyS0 quiet panic=-1"
+CMDLINE_MAX = 2047  # x86 COMMAND_LINE_SIZE less the NUL
+
+READY_RE = re.compile(r"^HVSIM-GUEST-READY[ \t]*$", re.M)
+EXIT_RE = re.compile(r"^HVSIM-GUEST-EXIT (-?\d+)[ \t]*$", re.M)
+INIT_FAILED_RE = re.compile(r"^HVSIM-GUEST-INIT-FAILED (.*)$", re.M)
+FATAL_QEMU = ("vhost_set_mem_table failed", "Error starting vhost", "Failed initializing vhost-user memory map")
+
+
+def _stderr_progress(msg):
+    print(f"[qemu] {msg}", file=sys.stderr, flush=True)
+
+
+progress = _stderr_progress  # conftest.py replaces it with one that prints past pytest's capture
+
+
+def set_progress(fn):
+    global progress
+    progress = fn or _stderr_progress
+
+
+class GuestError(AssertionError):
+    """The guest or QEMU failed; an AssertionError so pytest reports a failure."""
+
+
+@dataclass
+class Image:
+    vmlinuz: Path
+    initrd: Path
+
+
+def find_image(vm_dir=None):
+    """The built image, or None with the reason it is missing."""
+    d = Path(vm_dir or VM_DIR)
+    img = Image(d / "vmlinuz", d / "initrd.gz")
+    if not img.vmlinuz.is_file() or not img.initrd.is_file():
+        return None, (f"no guest image in {d} (vmlinuz, initrd.gz): build it with `make vm-image` "
+                      f"or `vm-images/build.sh {d}`, or point HVSIM_VM_DIR at one")
+    return img, None
+
+
+def find_qemu():
+    path = shutil.which(QEMU)
+    if not path:
+        return None, f"{QEMU} not found: install qemu-system-x86 (vm-images/build.sh does)"
+    return path, None
+
+
+def tail(path, lines=100):
+    try:
+        text = Path(path).read_text(errors="replace").replace("\r", "")
+    except OSError:
+        return f"({path}: no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class GuestResult:
+    code: int          # the command's exit status (HVSIM-GUEST-EXIT)
+    output: str        # console lines between the two markers, without \r
+    ready_s: float     # QEMU start to HVSIM-GUEST-READY
+    total_s: float     # QEMU start to QEMU exit
+    qemu_rc: int
+    rss_kib: int       # QEMU's peak resident set (from wait4), or None
+    cpu_s: float       # QEMU's user + system CPU time (from wait4), or None
+
+
+class Guest:
+    """One QEMU process. start(), then wait_ready()/wait_for()/wait_exit(); stop() always."""
+
+    def __init__(self, workdir, image, cmd=None, vsock_socket=None, name="guest", mem=MEM, append="",
+                 extra_args=()):
+        self.workdir = Path(workdir)
+        self.image = image
+        self.cmd = cmd
+        self.vsock_socket = str(vsock_socket) if vsock_socket else None
+        self.name = name
+        self.mem = mem
+        self.append = append
+        self.extra_args = list(extra_args)
+        self.console_log = self.workdir / f"{name}-console.log"
+        self.qemu_log = self.workdir / f"{name}-qemu.log"
+        self.proc = None
+        self.rss_kib = None
+        self.cpu_s = None
+        self.started = None
+        self.ready_s = None
+        self.exited_s = None
+        self._fds = {}
+        self._console = ""
+        self._stderr = ""
+        self._dec = {}
+        self._files = {}
+        self._pidfd = None
+
+    # ---- command line -----------------------------------------------------------------
+
+    def kernel_cmdline(self):
+        parts = [KERNEL_ARGS]
+        if self.append:
+            parts.append(self.append)
+        if self.cmd is not None:
+            parts.append("hvsim.cmd=" + base64.b64encode(self.cmd.encode()).decode())
+        line = " ".join(parts)
+        if len(line) > CMDLINE_MAX:
+            raise ValueError(f"kernel command line of {len(line)} bytes is over {CMDLINE_MAX}: "
+                             "put a long script into the image (EXTRA_BINS) and run that")
+        return line
+
+    def argv(self, qemu=None):
+        a = [qemu or QEMU, "-accel", "tcg", "-m", self.mem,
+             "-object", f"memory-backend-memfd,id=mem,size={self.mem},share=on",
+             "-machine", "q35,memory-backend=mem",
+             "-nographic", "-no-reboot", "-nic", "none",
+             "-serial", "stdio", "-monitor", "none",
+             "-kernel", str(self.image.vmlinuz), "-initrd", str(self.image.initrd),
+             "-append", self.kernel_cmdline()]
+        if self.vsock_socket:
+            a += ["-chardev", f"socket,id=vc,path={self.vsock_socket}",
+                  "-device", "vhost-user-vsock-pci,chardev=vc"]
+        return a + self.extra_args
+
+    # ---- life cycle -------------------------------------------------------------------
+
+    def start(self):
+        qemu, why = find_qemu()
+        if not qemu:
+            raise GuestError(why)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        argv = self.argv(qemu)
+        with open(self.qemu_log, "w") as f:
+            f.write("# " + " ".join(argv) + "\n")
+        self._files = {"out": open(self.console_log, "wb"), "err": open(self.qemu_log, "ab")}
+        dev = f"vhost-user-vsock on {self.vsock_socket}" if self.vsock_socket else "no vsock"
+        progress(f"{self.name}: booting ({dev}, tcg, console {self.console_log})")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self._fds = {self.proc.stdout.fileno(): "out", self.proc.stderr.fileno(): "err"}
+        self._pidfd = os.pidfd_open(self.proc.pid)
+        self._dec = {k: codecs.getincrementaldecoder("utf-8")(errors="replace") for k in ("out", "err")}
+        return self
+
+    def _pump(self, deadline):
+        """Read what QEMU wrote, waiting at most until deadline. False once both pipes are closed."""
+        if not self._fds:
+            return False
+        left = max(0.0, deadline - time.monotonic())
+        ready, _, _ = select.select(list(self._fds), [], [], left)
+        for fd in ready:
+            which = self._fds[fd]
+            data = os.read(fd, 65536)
+            if not data:
+                del self._fds[fd]
+                continue
+            self._files[which].write(data)
+            self._files[which].flush()
+            text = self._dec[which].decode(data).replace("\r", "")
+            if which == "out":
+                self._console += text
+            else:
+                self._stderr += text
+        return bool(self._fds)
+
+    def fatal(self):
+        """The first line QEMU printed with one of FATAL_QEMU in it, or None."""
+        for line in self._stderr.splitlines():
+            if any(p in line for p in FATAL_QEMU):
+                return line
+        return None
+
+    def _check_fatal(self):
+        line = self.fatal()
+        if line:
+            raise GuestError(f"{self.name}: QEMU reported '{line}': the vhost-user device is unusable "
+                             + self._where())
+
+    def _reap(self, timeout):
+        """Wait up to timeout for QEMU to exit and reap it with wait4 (for its peak
+        RSS); its exit status, or None if it still runs."""
+        if self.proc.returncode is not None:
+            return self.proc.returncode
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                pid, status, ru = os.wait4(self.proc.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped by Popen meanwhile
+                return self.proc.wait()
+            if pid:
+                self.proc.returncode = os.waitstatus_to_exitcode(status)
+                self.rss_kib = ru.ru_maxrss
+                self.cpu_s = ru.ru_utime + ru.ru_stime
+                self.exited_s = time.monotonic() - self.started
+                return self.proc.returncode
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            if self._fds:
+                self._pump(deadline)  # EOF on both pipes comes with the exit
+            else:
+                select.select([self._pidfd], [], [], left)  # readable once QEMU has exited
+
+    def wait_for(self, pattern, timeout=BOOT_TIMEOUT, start=0):
+        """The first match of pattern (str or compiled regex) in the console at
+        or after offset start; GuestError if QEMU exits, init fails or time runs out."""
+        rx = pattern if hasattr(pattern, "search") else re.compile(re.escape(pattern))
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_fatal()
+            m = rx.search(self._console, start)
+            if m:
+                return m
+            failed = INIT_FAILED_RE.search(self._console)
+            if failed:
+                raise GuestError(f"{self.name}: guest init failed: {failed.group(1)} " + self._where())
+            if not self._fds:
+                rc = self._reap(EXIT_TIMEOUT)
+                raise GuestError(f"{self.name}: QEMU exited (status {rc}) before {rx.pattern!r} appeared "
+                                 + self._where())
+            if time.monotonic() >= deadline:
+                raise GuestError(f"{self.name}: no {rx.pattern!r} on the console within {timeout:.0f} s "
+                                 + self._where())
+            self._pump(deadline)
+
+    def wait_ready(self, timeout=BOOT_TIMEOUT):
+        m = self.wait_for(READY_RE, timeout)
+        if self.ready_s is None:
+            self.ready_s = time.monotonic() - self.started
+            progress(f"{self.name}: ready in {self.ready_s:.2f} s")
+        return m
+
+    def wait_exit(self, timeout=BOOT_TIMEOUT):
+        """Wait for the command's exit marker and QEMU's own exit (status 0 after poweroff)."""
+        ready = self.wait_ready(timeout)
+        m = self.wait_for(EXIT_RE, timeout, start=ready.end())
+        output = self._console[ready.end():m.start()].lstrip("\n")
+        rc = self._reap(EXIT_TIMEOUT)
+        if rc is None:
+            raise GuestError(f"{self.name}: the guest powered off but QEMU did not exit within {EXIT_TIMEOUT} s "
+                             "(a vhost-user backend not answering GET_VRING_BASE?) " + self._where())
+        self._drain()
+        self._check_fatal()
+        if rc != 0:
+            raise GuestError(f"{self.name}: QEMU exited with status {rc} after the guest powered off "
+                             + self._where())
+        res = GuestResult(int(m.group(1)), output, self.ready_s, self.exited_s, rc, self.rss_kib, self.cpu_s)
+        progress(f"{self.name}: exit {res.code}; ready {res.ready_s:.2f} s, QEMU ran {res.total_s:.2f} s"
+                 + (f" using {res.cpu_s:.2f} s CPU" if res.cpu_s is not None else "")
+                 + (f", peak RSS {res.rss_kib // 1024} MiB" if res.rss_kib else ""))
+        return res
+
+    def _drain(self):
+        deadline = time.monotonic() + 5
+        while self._fds and time.monotonic() < deadline:
+            self._pump(deadline)
+
+    def stop(self):
+        """Kill QEMU if it runs (SIGTERM, then SIGKILL), read what is left, close the logs."""
+        if self.proc is None:
+            return
+        if self.proc.returncode is None:  # not reaped: the pid is still ours
+            os.kill(self.proc.pid, signal.SIGTERM)
+            # QEMU with vhost-user waits for the backend on exit: bounded.
+            if self._reap(10) is None:
+                progress(f"{self.name}: QEMU ignored SIGTERM for 10 s: SIGKILL")
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self._reap(EXIT_TIMEOUT)
+        self._drain()
+        for p in (self.proc.stdout, self.proc.stderr):
+            p.close()
+        self._fds = {}
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+        for f in self._files.values():
+            f.close()
+        self._files = {}
+
+    @property
+    def console(self):
+        return self._console
+
+    @property
+    def qemu_stderr(self):
+        return self._stderr
+
+    def logs(self, lines=100):
+        return (f"--- {self.console_log} (last {lines} lines) ---\n{tail(self.console_log, lines)}\n"
+                f"--- {self.qemu_log} (last {lines} lines) ---\n{tail(self.qemu_log, lines)}")
+
+    def _where(self):
+        # Errors name the logs; the qemu_guest fixture attaches their last 100
+        # lines to the failed test's report.
+        return f"(console {self.console_log}, QEMU stderr {self.qemu_log})"
+
+
+class Backend:
+    """build/bin/hvsim-vhost serving one guest's vhost-user-vsock socket,
+    attached to hvsimd as the VM partition (HVSIM_DIR, HVSIM_PARTITION)."""
+
+    def __init__(self, binary, socket_path, cid, env, log_path):
+        self.binary = str(binary)
+        self.socket_path = str(socket_path)
+        self.cid = cid
+        self.env = env
+        self.log_path = Path(log_path)
+        self.proc = None
+
+    def start(self, timeout=30):
+        # A stale socket file from an earlier run races with the new listener.
+        try:
+            os.unlink(self.socket_path)
+        except FileNotFoundError:
+            pass
+        r, w = os.pipe()
+        argv = [self.binary, "--socket", self.socket_path, "--cid", str(self.cid), "--ready-fd", str(w)]
+        progress(f"starting {' '.join(argv)}")
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(argv, pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         env=self.env)
+        os.close(w)
+        got = b""
+        deadline = time.monotonic() + timeout
+        try:
+            while True:  # READY=1, then EOF when the backend closes the fd; EOF alone means it died
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([r], [], [], left)[0]:
+                    self.proc.kill()
+                    self.proc.wait(timeout)
+                    raise GuestError(f"hvsim-vhost did not get ready in {timeout} s (log {self.log_path})")
+                chunk = os.read(r, 256)
+                if not chunk:
+                    break
+                got += chunk
+        finally:
+            os.close(r)
+        if b"READY=1" not in got:
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+            raise GuestError(f"hvsim-vhost exited ({self.proc.returncode}) before it was ready (log {self.log_path})")
+        if not os.path.exists(self.socket_path):
+            raise GuestError(f"hvsim-vhost said READY=1 but {self.socket_path} does not exist (log {self.log_path})")
+        return self
+
+    def stop(self, timeout=10):
+        """SIGTERM (SIGKILL after timeout); its exit status, or None if it was not running."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+                return "ignored SIGTERM"
+        try:
+            os.unlink(self.socket_path)
+        except FileNotFoundError:
+            pass
+        return self.proc.returncode
+
+    def logs(self, lines=100):
+        return f"--- {self.log_path} (last {lines} lines) ---\n{tail(self.log_path, lines)}"
