@@ -217,7 +217,7 @@ def qemu_guest(request, qemu_image, tmp_path):
             d.start()
         return own[0]
 
-    def boot(cmd=None, vsock=False, name=None, **kw):
+    def boot(cmd=None, vsock=False, name=None, backend_args=(), **kw):
         name = name or f"guest{len(guests) + 1}"
         sock = None
         backend = vm = None
@@ -230,7 +230,8 @@ def qemu_guest(request, qemu_image, tmp_path):
             sdir = _short_tmpdir("q")
             sock_dirs.append(sdir)
             sock = os.path.join(sdir, "vhost.sock")
-            backend = qemu.Backend(vhost, sock, vm["cid"], daemon.env(vm["name"]), tmp_path / f"{name}-vhost.log")
+            backend = qemu.Backend(vhost, sock, vm["cid"], daemon.env(vm["name"]), tmp_path / f"{name}-vhost.log",
+                                   extra_args=backend_args)
             _attach_log(request, f"{name} hvsim-vhost log", backend.log_path)
             backends.append(backend)
             backend.start()

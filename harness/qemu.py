@@ -341,7 +341,8 @@ class Backend:
     """build/bin/hvsim-vhost serving one guest's vhost-user-vsock socket,
     attached to hvsimd as the VM partition (HVSIM_DIR, HVSIM_PARTITION)."""
 
-    def __init__(self, binary, socket_path, cid, env, log_path):
+    def __init__(self, binary, socket_path, cid, env, log_path, extra_args=()):
+        self.extra_args = [str(a) for a in extra_args]
         self.binary = str(binary)
         self.socket_path = str(socket_path)
         self.cid = cid
@@ -356,7 +357,7 @@ class Backend:
         except FileNotFoundError:
             pass
         r, w = os.pipe()
-        argv = [self.binary, "--socket", self.socket_path, "--cid", str(self.cid), "--ready-fd", str(w)]
+        argv = [self.binary, "--socket", self.socket_path, "--cid", str(self.cid), "--ready-fd", str(w)] + self.extra_args
         progress(f"starting {' '.join(argv)}")
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(argv, pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
