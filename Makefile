@@ -142,8 +142,13 @@ build/win/hvsim-agent.exe: $(CF_CORE) conformance/backend_winsock.c $(CF_HDRS)
 	@mkdir -p $(dir $@)
 	$(call say,MINGW,$@)x86_64-w64-mingw32-gcc -std=c11 -O2 $(WARN) -Iconformance -o $@ \
 	    $(CF_CORE) conformance/backend_winsock.c -lws2_32 -ladvapi32
-agent-windows: test-deps build/win/hvsim-agent.exe
-agents: test-deps build/static/hvsim-agent-linux build/win/hvsim-agent.exe
+# The example services build for Windows unchanged (#ifdef _WIN32).
+build/win/%.exe: examples/%.c
+	@mkdir -p $(dir $@)
+	$(call say,MINGW,$@)x86_64-w64-mingw32-gcc -std=c11 -O2 $(WARN) -o $@ $< -lws2_32 -lrpcrt4
+WIN_EXAMPLES := build/win/host-service.exe build/win/guest-service.exe
+agent-windows: test-deps build/win/hvsim-agent.exe $(WIN_EXAMPLES)
+agents: test-deps build/static/hvsim-agent-linux build/win/hvsim-agent.exe $(WIN_EXAMPLES)
 
 # Criterion prints its own closing line ("Synthesis: Tested: N | Passing: N | Failing: N").
 unit: test-deps $(B)/tests/unit

@@ -26,6 +26,9 @@
 #include <winsock2.h>
 #include <initguid.h> /* so hvsocket.h defines the HV_GUID_* constants here */
 #include <hvsocket.h>
+#ifndef AF_HYPERV
+#define AF_HYPERV 34 /* the SDK's ws2def.h has it (_WIN32_WINNT >= 0x0604); mingw-w64's does not */
+#endif
 #include <rpc.h>
 #ifdef _MSC_VER
 #pragma comment(lib, "ws2_32.lib")
