@@ -36,7 +36,8 @@ else
 endif
 
 DEB_BUILD := gcc make uuid-dev libcriterion-dev
-DEB_TEST := $(DEB_BUILD) python3-pytest clang libclang-rt-14-dev gcc-mingw-w64-x86-64 socat ncat strace
+DEB_TEST := $(DEB_BUILD) python3-pytest clang libclang-rt-14-dev gcc-mingw-w64-x86-64 socat ncat strace \
+            valgrind python3-matplotlib
 
 LIB_SRC := $(wildcard sim/lib/*.c)
 DAEMON_SRC := $(filter-out sim/daemon/main.c,$(wildcard sim/daemon/*.c))
@@ -57,7 +58,7 @@ EXAMPLES := $(B)/bin/host-service $(B)/bin/guest-service
 
 .SECONDARY:
 .PHONY: all deps test-deps test unit integration harness conformance conformance-mutants agents agent-windows \
-        vm-image qemu-test \
+        vm-image qemu-test bench bench-ci bench-compare \
         bench-quick fuzz clean
 all: $(LIBA) $(LIBSO) $(BINS) $(EXAMPLES) $(B)/bin/hvsim-agent
 
@@ -201,6 +202,19 @@ test: test-deps
 	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5
 endif
 
+# ---- benchmarks (bench/README.md) ---------------------------------------------------------------
+# Every figure beside AF_UNIX, TCP and memcpy in the same run; JSON, table,
+# PNG charts and HTML under build/bench/. bench-compare exits non-zero when
+# NEW is slower than BASE beyond the rounds' own noise (or the count gates).
+BASE ?= bench/baseline.json
+NEW ?= build/bench/latest.json
+bench: test-deps all
+	$(Q)/usr/bin/python3 bench/run.py --bin $(abspath $(B)/bin) --out build/bench
+bench-ci: test-deps all
+	$(Q)/usr/bin/python3 bench/run.py --ci --bin $(abspath $(B)/bin) --out build/bench/ci
+	$(Q)/usr/bin/python3 bench/compare.py --wallclock report $(BASE) build/bench/ci/latest.json
+bench-compare:
+	$(Q)/usr/bin/python3 bench/compare.py $(BASE) $(NEW)
 # Connection rate and 1-byte round trip beside AF_UNIX and TCP, in one run.
 bench-quick: all
 	$(Q)$(B)/bin/hvsim-bench --rounds 5 all

@@ -30,6 +30,7 @@
 
 #define NBUCKETS 256
 #define MAX_STRAY 64 /* RST replies for unknown flows waiting for rx buffers */
+#define MAX_RECENT 64 /* connections closed lately, whose late packets need no RST */
 #define TX_BUDGET 256 /* chains per vconn_run, so host sockets are not starved */
 #define RX_BUDGET 256
 #define HOST_PORT_EPHEMERAL 0x80000000u /* hv_sock: host ephemeral ports are >= 2^31 */
@@ -92,6 +93,11 @@ struct vconn_dev {
     struct vconn *graveyard;
     struct vpkt_hdr stray[MAX_STRAY];
     unsigned stray_first, nstray;
+    struct {
+        uint32_t guest_port, host_port;
+        uint64_t until; /* ms */
+    } recent[MAX_RECENT];
+    unsigned recent_next;
     uint32_t next_port; /* host ports for accepted connections whose own port is taken */
     uint64_t next_deadline; /* earliest connection deadline, 0: none */
     int broken;
@@ -197,6 +203,13 @@ static void conn_free(struct vconn_dev *d, struct vconn *c)
 
     if (c->state == CS_FREED)
         return;
+    /* The guest may still send a packet or two for this connection (a
+     * credit update after reading, its own RST on close): they need no
+     * RST back, and one could hit a new connection reusing the tuple. */
+    d->recent[d->recent_next].guest_port = c->guest_port;
+    d->recent[d->recent_next].host_port = c->host_port;
+    d->recent[d->recent_next].until = now_ms(d) + VCONN_TIMEOUT_MS;
+    d->recent_next = (d->recent_next + 1) % MAX_RECENT;
     for (pp = &d->bucket[hash(c->guest_port, c->host_port)]; *pp; pp = &(*pp)->hnext) {
         if (*pp == c) {
             *pp = c->hnext;
@@ -314,6 +327,17 @@ static void reply_rst(struct vconn_dev *d, const struct vpkt_hdr *in)
     h->op = VPKT_OP_RST;
 }
 
+static int recently_closed(struct vconn_dev *d, uint32_t guest_port, uint32_t host_port)
+{
+    uint64_t now = now_ms(d);
+    unsigned i;
+
+    for (i = 0; i < MAX_RECENT; i++)
+        if (d->recent[i].until > now && d->recent[i].guest_port == guest_port && d->recent[i].host_port == host_port)
+            return 1;
+    return 0;
+}
+
 /* A new connection for this tuple: an older RST for it would kill it. */
 static void stray_purge(struct vconn_dev *d, uint32_t guest_port, uint32_t host_port)
 {
@@ -358,9 +382,11 @@ static ssize_t host_write(struct vconn_dev *d, struct vconn *c, const uint8_t *p
     return (ssize_t)done;
 }
 
-/* Tell the guest about freed buffer space when it matters: after a quarter
- * of the window was consumed, or when the guest's view of the window is
- * nearly shut. Every other packet we send carries the credit too. */
+/* Tell the guest about freed buffer space when it matters: once its view of
+ * the window is below half and a quarter of it was consumed since we last
+ * told it, or whenever its view is nearly shut (so a guest waiting on a
+ * full window always hears of any progress). Every other packet we send
+ * carries the credit too. */
 static void credit_check(struct vconn_dev *d, struct vconn *c)
 {
     uint32_t unacked = c->fwd_cnt - c->last_fwd_sent;
@@ -369,7 +395,7 @@ static void credit_check(struct vconn_dev *d, struct vconn *c)
 
     if (c->state != CS_ESTABLISHED || c->guest_shut_send || unacked == 0)
         return;
-    if (unacked >= c->buf_alloc / 4 || free_view < c->buf_alloc / 4) {
+    if ((unacked >= c->buf_alloc / 4 && free_view < c->buf_alloc / 2) || free_view < c->buf_alloc / 8) {
         c->pend |= P_CREDIT_UPDATE;
         want(d, c);
     }
@@ -552,6 +578,10 @@ static void tx_packet(struct vconn_dev *d, struct vpkt_tx *p)
     char opbuf[16];
 
     d->stats.tx_pkts++;
+    if (vlog_level >= VLOG_DEBUG)
+        vlog(VLOG_DEBUG, "guest %s %llu:%u -> %llu:%u len %u flags %#x credit %u/%u",
+             vpkt_op_name(h->op, opbuf, sizeof(opbuf)), (unsigned long long)h->src_cid, h->src_port,
+             (unsigned long long)h->dst_cid, h->dst_port, h->len, h->flags, h->fwd_cnt, h->buf_alloc);
     if (h->type != VPKT_TYPE_STREAM) {
         /* 5.10.6.5: unknown type -> RST. SEQPACKET was not offered. */
         d->stats.bad_pkts++;
@@ -579,7 +609,7 @@ static void tx_packet(struct vconn_dev *d, struct vpkt_tx *p)
     if (c == NULL) {
         if (h->op == VPKT_OP_REQUEST)
             guest_request(d, h);
-        else
+        else if (!recently_closed(d, h->src_port, h->dst_port))
             reply_rst(d, h);
         return;
     }
@@ -780,6 +810,12 @@ static uint32_t rx_produce(struct vconn_dev *d, struct vconn *c, const struct vr
     c->pend &= ~P_CREDIT_UPDATE;
     used = vpkt_rx_finish(ch, &h);
     d->stats.rx_pkts++;
+    if (vlog_level >= VLOG_DEBUG) {
+        char opbuf[16];
+
+        vlog(VLOG_DEBUG, "to guest %s %u -> %u len %u flags %#x credit %u/%u", vpkt_op_name(h.op, opbuf, sizeof(opbuf)),
+             h.src_port, h.dst_port, h.len, h.flags, h.fwd_cnt, h.buf_alloc);
+    }
     if (h.op == VPKT_OP_RST) {
         d->stats.rst_sent++;
         conn_free(d, c);
@@ -820,6 +856,8 @@ static int rx_run(struct vconn_dev *d)
             continue;
         }
         if (d->nstray > 0) {
+            vlog(VLOG_DEBUG, "to guest RST %u -> %u (no such connection)", d->stray[d->stray_first].src_port,
+                 d->stray[d->stray_first].dst_port);
             used = vpkt_rx_finish(&ch, &d->stray[d->stray_first]);
             d->stray_first = (d->stray_first + 1) % MAX_STRAY;
             d->nstray--;
@@ -1024,6 +1062,8 @@ int vconn_host_accepted(struct vconn_dev *d, int fd, uint32_t host_port, uint32_
 void vconn_reset(struct vconn_dev *d)
 {
     free_all(d);
+    /* A reset guest has forgotten every connection: no late packets. */
+    memset(d->recent, 0, sizeof(d->recent));
     d->broken = 0;
 }
 

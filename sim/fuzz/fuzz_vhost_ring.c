@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fuzz_vhost_ring.c: libFuzzer harness for the guest-facing half of the
+ * vhost-user-vsock back-end: split rings (sim/vhost/vring.c), packet parsing
+ * and building (vsock_pkt.c) and the connection and credit logic
+ * (vsock_conn.c), all fed from hostile guest memory.
+ *
+ * The input is an 8-byte control block followed by an image of guest memory
+ * (64 KiB, zero-filled past the input). The rx and tx rings sit at fixed
+ * places in that memory, so descriptor tables, avail rings, used indices,
+ * packet headers and payloads are all the fuzzer's. A fake host accepts or
+ * refuses connects, takes or refuses bytes and supplies data, all steered by
+ * the control block; the device runs several rounds with host events and
+ * timer expiries in between, and (unless control bit 6 is set) the tx
+ * entries the image makes available are revealed one per round, so that
+ * later packets meet connections the host has accepted meanwhile. Besides sanitizer reports (guest memory is an
+ * exact-size heap block, so any access outside it is caught), the harness
+ * checks that the device only uses host fds it owns and that a reset closes
+ * every one of them. Buffers may overlap the rings, as a hostile guest's
+ * may: what the device writes there is the guest's problem, not a crash.
+ *
+ * With -DHVSIM_FUZZ_STANDALONE it builds with plain gcc into a program that
+ * runs the target once on each file named on the command line.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../vhost/vlog.h"
+#include "../vhost/vring.h"
+#include "../vhost/vsock_conn.h"
+#include "../vhost/vsock_pkt.h"
+
+#define MEM_SIZE 65536u
+#define GPA_BASE 0x10000ull
+#define CTL 8
+#define NSOCK 8
+#define FD_BASE 1000
+
+/* Ring placement inside the memory image (room for num <= 128). */
+#define TX_DESC 0x0000u
+#define TX_AVAIL 0x0800u
+#define TX_USED 0x0a00u
+#define RX_DESC 0x1000u
+#define RX_AVAIL 0x1800u
+#define RX_USED 0x1a00u
+
+struct fsock {
+    int open;
+    void *cookie;
+    uint32_t to_read; /* host bytes still to hand out */
+    uint32_t send_room;
+};
+
+struct fuzz_host {
+    uint8_t flags; /* control byte 1: 1 refuse, 2 small send room, 4 connects fail, 8 host connects,
+                    * 16 room grows, 32 avail runs on, 64 no staging */
+    uint8_t mode; /* control byte 6: 1 streams never end, 2 streams end in errors */
+    struct fsock s[NSOCK];
+    uint64_t now;
+};
+
+static int f_connect(void *ctx, uint32_t port, uint32_t guest_port)
+{
+    struct fuzz_host *h = ctx;
+    int i;
+
+    (void)guest_port;
+    if ((h->flags & 1) || port == 0)
+        return -ECONNREFUSED;
+    for (i = 0; i < NSOCK; i++) {
+        if (!h->s[i].open) {
+            memset(&h->s[i], 0, sizeof(h->s[i]));
+            h->s[i].open = 1;
+            h->s[i].to_read = (port * 2654435761u) % 100000u;
+            h->s[i].send_room = (h->flags & 2) ? 100 : 1u << 20;
+            return FD_BASE + i;
+        }
+    }
+    return -EMFILE;
+}
+
+static struct fsock *sock_of(struct fuzz_host *h, int fd)
+{
+    if (fd < FD_BASE || fd >= FD_BASE + NSOCK || !h->s[fd - FD_BASE].open)
+        abort(); /* the device used an fd it does not own */
+    return &h->s[fd - FD_BASE];
+}
+
+static int f_connect_result(void *ctx, int fd)
+{
+    struct fuzz_host *h = ctx;
+
+    sock_of(h, fd);
+    return (h->flags & 4) ? -ETIMEDOUT : 0;
+}
+
+static ssize_t f_send(void *ctx, int fd, const void *buf, size_t len)
+{
+    struct fsock *s = sock_of(ctx, fd);
+    volatile uint8_t sink = 0;
+    size_t i;
+
+    if (s->send_room == 0)
+        return (((struct fuzz_host *)ctx)->mode & 2) ? -EPIPE : -EAGAIN;
+    if (len > s->send_room)
+        len = s->send_room;
+    for (i = 0; i < len; i++) /* touch every byte: ASan checks the source */
+        sink ^= ((const uint8_t *)buf)[i];
+    (void)sink;
+    s->send_room -= (uint32_t)len;
+    return (ssize_t)len;
+}
+
+static ssize_t f_recv(void *ctx, int fd, void *buf, size_t len)
+{
+    struct fsock *s = sock_of(ctx, fd);
+
+    if (s->to_read == 0 && (((struct fuzz_host *)ctx)->mode & 1))
+        return -EAGAIN; /* a host program that never ends its stream */
+
+    if (s->to_read == 0)
+        return (((struct fuzz_host *)ctx)->mode & 2) ? -ECONNRESET : 0;
+    if (len > s->to_read)
+        len = s->to_read;
+    memset(buf, 0x5a, len);
+    s->to_read -= (uint32_t)len;
+    return (ssize_t)len;
+}
+
+static int f_shutdown_wr(void *ctx, int fd)
+{
+    sock_of(ctx, fd);
+    return 0;
+}
+
+static int f_watch(void *ctx, int fd, void *cookie)
+{
+    sock_of(ctx, fd)->cookie = cookie;
+    return 0;
+}
+
+static void f_close(void *ctx, int fd)
+{
+    sock_of(ctx, fd)->open = 0;
+}
+
+static uint64_t f_now(void *ctx)
+{
+    return ((struct fuzz_host *)ctx)->now;
+}
+
+static const struct vconn_host_ops ops = {
+    f_connect, f_connect_result, f_send, f_recv, f_shutdown_wr, f_watch, f_close, f_now,
+};
+
+static void ring_at(struct vring *vq, const struct vring_mem *m, unsigned num, uint32_t d, uint32_t a, uint32_t u)
+{
+    vring_init(vq);
+    if (vring_set_num(vq, num) < 0)
+        abort();
+    (void)vring_set_addr(vq, m, GPA_BASE + d, GPA_BASE + a, GPA_BASE + u);
+    (void)vring_sync_used(vq);
+    vq->started = vq->enabled = 1;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static struct fuzz_host host;
+    uint8_t *mem;
+    struct vring_mem m;
+    struct vring rx, tx;
+    struct vconn_dev *d;
+    struct vconn_config cfg = { .guest_cid = 3, .buf_alloc = 8192, .max_conns = 4 };
+    unsigned num, rounds, r, i;
+    uint16_t tx_total = 0;
+    int staged;
+
+    if (size < CTL)
+        return 0;
+    vlog_level = -1;
+    memset(&host, 0, sizeof(host));
+    host.flags = data[1];
+    host.mode = data[6];
+    num = 1u << (data[0] % 8);
+    rounds = 1 + data[2] % 16;
+    staged = !(data[1] & 64);
+    /* Exactly MEM_SIZE bytes on the heap: ASan flags any access past it. */
+    mem = calloc(1, MEM_SIZE);
+    if (mem == NULL)
+        return 0;
+    memcpy(mem, data + CTL, size - CTL < MEM_SIZE ? size - CTL : MEM_SIZE);
+    m.n = 1;
+    m.r[0].gpa = GPA_BASE;
+    m.r[0].uva = GPA_BASE;
+    m.r[0].size = MEM_SIZE;
+    m.r[0].host = mem;
+    ring_at(&rx, &m, num, RX_DESC, RX_AVAIL, RX_USED);
+    ring_at(&tx, &m, num, TX_DESC, TX_AVAIL, TX_USED);
+    if (staged) {
+        /* Reveal the guest's tx entries one per round, as a guest that
+         * waits for answers would: later packets then meet connections
+         * that the host side has accepted in between. */
+        tx_total = (uint16_t)(tx.avail->idx - tx.last_avail);
+        tx.avail->idx = tx.last_avail;
+    }
+    if (vconn_dev_new(&cfg, &ops, &host, &d) < 0)
+        abort();
+    vconn_attach(d, &rx, &tx, &m);
+    if (host.flags & 8) {
+        /* A host program connecting to the guest, too. */
+        host.s[NSOCK - 1].open = 1;
+        host.s[NSOCK - 1].to_read = 5000;
+        host.s[NSOCK - 1].send_room = 1u << 20;
+        if (vconn_host_accepted(d, FD_BASE + NSOCK - 1, 0x80000000u | data[3], data[4]) < 0)
+            host.s[NSOCK - 1].open = 0;
+    }
+    for (r = 0; r < rounds; r++) {
+        if (staged && tx_total) {
+            tx.avail->idx = (uint16_t)(tx.avail->idx + 1);
+            tx_total--;
+        }
+        vconn_run(d);
+        for (i = 0; i < NSOCK; i++) {
+            if (host.s[i].open && host.s[i].cookie) {
+                if (host.flags & 16)
+                    host.s[i].send_room += 4096;
+                vconn_host_event(d, host.s[i].cookie, VCONN_EV_IN | VCONN_EV_OUT);
+            }
+        }
+        vconn_run(d);
+        /* Let the guest "post" more: replay the avail index forward. */
+        if (host.flags & 32) {
+            rx.avail->idx = (uint16_t)(rx.avail->idx + 1);
+            tx.avail->idx = (uint16_t)(tx.avail->idx + 1);
+        }
+        host.now += (data[5] & 1) ? VCONN_TIMEOUT_MS : 10;
+        (void)vconn_next_timeout_ms(d);
+    }
+    vconn_run(d);
+    vconn_reset(d);
+    for (i = 0; i < NSOCK; i++)
+        if (host.s[i].open && host.s[i].cookie)
+            abort(); /* reset must close every host socket */
+    vconn_dev_free(d);
+    vring_free(&rx);
+    vring_free(&tx);
+    free(mem);
+    return 0;
+}
+
+#ifdef HVSIM_FUZZ_STANDALONE
+static int run_file(const char *name)
+{
+    FILE *f = fopen(name, "rb");
+    size_t cap = 4096, n = 0, k;
+    uint8_t *buf, *nb;
+
+    if (f == NULL) {
+        perror(name);
+        return -1;
+    }
+    buf = malloc(cap);
+    while (buf && (k = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += k;
+        if (n == cap) {
+            nb = realloc(buf, cap * 2);
+            if (nb == NULL)
+                break;
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (buf == NULL)
+        return -1;
+    LLVMFuzzerTestOneInput(buf, n);
+    printf("%s: %zu bytes ok\n", name, n);
+    free(buf);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int i, failed = 0;
+
+    for (i = 1; i < argc; i++)
+        if (run_file(argv[i]) < 0)
+            failed = 1;
+    return failed;
+}
+#endif
