@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "../catalogue.h"
+#include "case_util.h"
 
 /* Family and type numbers as socket() takes them, the same on Windows and
  * Linux (ws2def.h, linux/socket.h). */
@@ -76,27 +77,11 @@ static void vm_bytes(uint8_t out[SOCKADDR_VM_LEN], uint16_t family, uint32_t cid
     out[11] = (uint8_t)(cid >> 24);
 }
 
-static int is_vsock(const struct cf_ctx *ctx)
-{
-    return ctx->col != CF_COL_WINDOWS;
-}
-
 static int open_sock(struct cf_ctx *ctx, enum cf_family fam, cf_sock_t *s)
 {
     cf_step(ctx, "socket(%s)", fam == CF_AF_HYPERV ? "AF_HYPERV" : "AF_VSOCK");
     CF_CHECK(ctx, cf_socket(fam, 0, s), 0, "socket");
     return 0;
-}
-
-static int guid_is(struct cf_ctx *ctx, const cf_guid_t *got, const cf_guid_t *want, const char *what)
-{
-    char g[37], w[37];
-
-    if (cf_guid_eq(got, want))
-        return 0;
-    cf_guid_format(want, w);
-    cf_guid_format(got, g);
-    return cf_fail(ctx, "%s: expected %s, got %s", what, w, g);
 }
 
 /* Check one name of an AF_HYPERV socket (NULL: any value). */
@@ -105,9 +90,9 @@ static int hv_name_is(struct cf_ctx *ctx, cf_sock_t s, int peer, const cf_guid_t
     cf_guid_t gv, gs;
 
     CF_CHECK(ctx, cf_name_hv(s, peer, &gv, &gs), 0, peer ? "getpeername" : "getsockname");
-    if (vm && guid_is(ctx, &gv, vm, peer ? "getpeername VmId" : "getsockname VmId") < 0)
+    if (vm && cfc_guid_is(ctx, &gv, vm, peer ? "getpeername VmId" : "getsockname VmId") < 0)
         return -1;
-    if (svc && guid_is(ctx, &gs, svc, peer ? "getpeername ServiceId" : "getsockname ServiceId") < 0)
+    if (svc && cfc_guid_is(ctx, &gs, svc, peer ? "getpeername ServiceId" : "getsockname ServiceId") < 0)
         return -1;
     return 0;
 }
@@ -166,7 +151,7 @@ static int layout_guest(struct cf_ctx *ctx)
     uint32_t cid = 0, port = 0;
     cf_sock_t s;
 
-    if (!is_vsock(ctx))
+    if (!cfc_is_vsock(ctx))
         return hv_layout(ctx, parent_le, &CF_GUID_PARENT, ctx->port_base + 1);
     if (open_sock(ctx, CF_AF_VSOCK, &s) < 0)
         return -1;
@@ -207,14 +192,14 @@ static int well_known_host(struct cf_ctx *ctx)
     for (i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         cf_step(ctx, "the constant %s", table[i].text);
         CF_CHECK(ctx, cf_guid_parse(table[i].text, &g), 0, "parse");
-        if (guid_is(ctx, table[i].g, &g, "well-known VmId") < 0)
+        if (cfc_guid_is(ctx, table[i].g, &g, "well-known VmId") < 0)
             return -1;
     }
     /* The doc's example: port 2761 is service 00000ac9-facb-... (2.2). */
     cf_step(ctx, "the VSOCK template for port 2761");
     CF_CHECK(ctx, cf_guid_parse("00000ac9-facb-11e6-bd58-64006a7986d3", &want), 0, "parse");
     g = cf_guid_port(2761);
-    if (guid_is(ctx, &g, &want, "cf_guid_port(2761)") < 0)
+    if (cfc_guid_is(ctx, &g, &want, "cf_guid_port(2761)") < 0)
         return -1;
     /* And through the target: a host bound to HV_GUID_LOOPBACK's documented
      * bytes reads the constant back. */
@@ -265,7 +250,7 @@ static int short_host(struct cf_ctx *ctx)
 
 static int short_guest(struct cf_ctx *ctx)
 {
-    return is_vsock(ctx) ? 0 : hv_short(ctx, ctx->port_base + 1);
+    return cfc_is_vsock(ctx) ? 0 : hv_short(ctx, ctx->port_base + 1);
 }
 
 static int hv_family(struct cf_ctx *ctx, uint32_t port)
@@ -286,7 +271,7 @@ static int family_host(struct cf_ctx *ctx)
 
 static int family_guest(struct cf_ctx *ctx)
 {
-    return is_vsock(ctx) ? 0 : hv_family(ctx, ctx->port_base + 1);
+    return cfc_is_vsock(ctx) ? 0 : hv_family(ctx, ctx->port_base + 1);
 }
 
 static int hv_reserved(struct cf_ctx *ctx, uint32_t port)
@@ -305,7 +290,7 @@ static int reserved_host(struct cf_ctx *ctx)
 
 static int reserved_guest(struct cf_ctx *ctx)
 {
-    return is_vsock(ctx) ? 0 : hv_reserved(ctx, ctx->port_base + 1);
+    return cfc_is_vsock(ctx) ? 0 : hv_reserved(ctx, ctx->port_base + 1);
 }
 
 /* ---- malformed sockaddr_vm (guest side, AF_VSOCK) -------------------------------------- */
@@ -372,7 +357,7 @@ static int hv_protocol(struct cf_ctx *ctx)
 
 static int protocol_guest(struct cf_ctx *ctx)
 {
-    return is_vsock(ctx) ? 0 : hv_protocol(ctx);
+    return cfc_is_vsock(ctx) ? 0 : hv_protocol(ctx);
 }
 
 static int hv_dgram(struct cf_ctx *ctx)
@@ -413,7 +398,7 @@ static int unbound_name_guest(struct cf_ctx *ctx)
     uint32_t cid = 0, port = 0;
     cf_sock_t s;
 
-    if (!is_vsock(ctx)) {
+    if (!cfc_is_vsock(ctx)) {
         if (open_sock(ctx, CF_AF_HYPERV, &s) < 0)
             return -1;
         cf_step(ctx, "getsockname on an unbound AF_HYPERV socket");
@@ -455,7 +440,7 @@ static int unconnected_host(struct cf_ctx *ctx)
 
 static int unconnected_guest(struct cf_ctx *ctx)
 {
-    return unconnected_peer(ctx, is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV);
+    return unconnected_peer(ctx, cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV);
 }
 
 /* ---- the table ----------------------------------------------------------------------------- */

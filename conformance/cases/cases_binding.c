@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "../catalogue.h"
+#include "case_util.h"
 
 #define QUICK_MS 1000u /* a connect that must not wait: an answer comes long before this */
 #define ARRIVE_MS 3000 /* how long a side waits for the connection the other side makes */
@@ -25,11 +26,6 @@
 #define VMADDR_CID_HOST_ 2u
 
 /* ---- helpers -------------------------------------------------------------------------- */
-
-static int is_vsock(const struct cf_ctx *ctx)
-{
-    return ctx->col != CF_COL_WINDOWS;
-}
 
 /* A VmId for step messages: its constant's name where it has one. */
 static const char *vm_text(const struct cf_ctx *ctx, const cf_guid_t *g, char buf[37])
@@ -53,17 +49,6 @@ static int open_sock(struct cf_ctx *ctx, enum cf_family fam, cf_sock_t *s)
     cf_step(ctx, "socket(%s)", fam == CF_AF_HYPERV ? "AF_HYPERV" : "AF_VSOCK");
     CF_CHECK(ctx, cf_socket(fam, 0, s), 0, "socket");
     return 0;
-}
-
-static int guid_is(struct cf_ctx *ctx, const cf_guid_t *got, const cf_guid_t *want, const char *what)
-{
-    char g[37], w[37];
-
-    if (cf_guid_eq(got, want))
-        return 0;
-    cf_guid_format(want, w);
-    cf_guid_format(got, g);
-    return cf_fail(ctx, "%s: expected %s, got %s", what, w, g);
 }
 
 /* The host registers the service a guest must reach (reference 2.2). A target
@@ -101,10 +86,10 @@ static int guest_listen(struct cf_ctx *ctx, uint32_t port, cf_sock_t *l)
 {
     cf_guid_t svc = cf_guid_port(port);
 
-    if (open_sock(ctx, is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, l) < 0)
+    if (open_sock(ctx, cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, l) < 0)
         return -1;
     cf_step(ctx, "guest bind to port %u", port);
-    if (is_vsock(ctx))
+    if (cfc_is_vsock(ctx))
         CF_CHECK(ctx, cf_bind_vsock(*l, VMADDR_CID_ANY_, port), 0, "bind");
     else
         CF_CHECK(ctx, cf_bind_hv(*l, &CF_GUID_PARENT, &svc), 0, "bind");
@@ -133,11 +118,11 @@ static int guest_dial(struct cf_ctx *ctx, uint32_t port, cf_sock_t *s, int *rc)
 {
     cf_guid_t svc = cf_guid_port(port);
 
-    if (open_sock(ctx, is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, s) < 0)
+    if (open_sock(ctx, cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, s) < 0)
         return -1;
     cf_step(ctx, "set the connect timeout to %u ms", QUICK_MS);
     CF_CHECK(ctx, cf_set_connect_timeout(*s, QUICK_MS), 0, "set connect timeout");
-    if (is_vsock(ctx)) {
+    if (cfc_is_vsock(ctx)) {
         cf_step(ctx, "guest connect to (CID 2, port %u)", port);
         *rc = cf_connect_vsock(*s, VMADDR_CID_HOST_, port);
     } else {
@@ -161,45 +146,23 @@ static int host_dial(struct cf_ctx *ctx, const cf_guid_t *vm, uint32_t port, cf_
     return 0;
 }
 
-static int send_all(struct cf_ctx *ctx, cf_sock_t s, const char *text)
-{
-    long n = cf_send(s, text, strlen(text), 0);
-
-    CF_CHECK(ctx, n, 0, "send");
-    if ((size_t)n != strlen(text))
-        return cf_fail(ctx, "send: expected %lu bytes, got %ld", (unsigned long)strlen(text), n);
-    return 0;
-}
-
-static int recv_is(struct cf_ctx *ctx, cf_sock_t s, const char *text)
-{
-    char buf[16] = { 0 };
-    size_t len = strlen(text);
-    long n = cf_recv(s, buf, len, CF_MSG_WAITALL);
-
-    CF_CHECK(ctx, n, 0, "recv");
-    if ((size_t)n != len || memcmp(buf, text, len) != 0)
-        return cf_fail(ctx, "recv: expected '%s', got %ld bytes '%.*s'", text, n, (int)(n > 0 ? n : 0), buf);
-    return 0;
-}
-
 /* One round trip: the connecting side pings, the accepting side pongs. */
 static int ping(struct cf_ctx *ctx, cf_sock_t s)
 {
     cf_step(ctx, "send 'ping' on the new connection");
-    if (send_all(ctx, s, "ping") < 0)
+    if (cfc_send_all(ctx, s, "ping") < 0)
         return -1;
     cf_step(ctx, "read 'pong' back");
-    return recv_is(ctx, s, "pong");
+    return cfc_recv_is(ctx, s, "pong");
 }
 
 static int pong(struct cf_ctx *ctx, cf_sock_t c)
 {
     cf_step(ctx, "read 'ping' on the accepted connection");
-    if (recv_is(ctx, c, "ping") < 0)
+    if (cfc_recv_is(ctx, c, "ping") < 0)
         return -1;
     cf_step(ctx, "send 'pong'");
-    return send_all(ctx, c, "pong");
+    return cfc_send_all(ctx, c, "pong");
 }
 
 /* ---- host listeners a guest reaches ---------------------------------------------------- */
@@ -294,13 +257,13 @@ static int template_host(struct cf_ctx *ctx)
     cf_step(ctx, "getsockname of the accepted connection");
     CF_CHECK(ctx, cf_name_hv(c, 0, &vm, &svc), 0, "getsockname");
     want = cf_guid_port(ctx->port_base);
-    if (guid_is(ctx, &svc, &want, "accepted local ServiceId (port P's template GUID)") < 0)
+    if (cfc_guid_is(ctx, &svc, &want, "accepted local ServiceId (port P's template GUID)") < 0)
         return -1;
     /* The guest's endpoint is the template of its own port (3.1, 3.2). */
     cf_step(ctx, "getpeername of the accepted connection");
     CF_CHECK(ctx, cf_name_hv(c, 1, &vm, &svc), 0, "getpeername");
     want = cf_guid_port((uint32_t)gport);
-    if (guid_is(ctx, &svc, &want, "accepted peer ServiceId (the guest's local port as a template GUID)") < 0)
+    if (cfc_guid_is(ctx, &svc, &want, "accepted peer ServiceId (the guest's local port as a template GUID)") < 0)
         return -1;
     cf_close(c);
     cf_close(l);
@@ -348,10 +311,10 @@ static int loopback_host(struct cf_ctx *ctx)
     if (accept_one(ctx, l, &c) < 0)
         return -1;
     cf_step(ctx, "send 'ping' over loopback");
-    if (send_all(ctx, s, "ping") < 0 || pong(ctx, c) < 0)
+    if (cfc_send_all(ctx, s, "ping") < 0 || pong(ctx, c) < 0)
         return -1;
     cf_step(ctx, "read 'pong' over loopback");
-    if (recv_is(ctx, s, "pong") < 0)
+    if (cfc_recv_is(ctx, s, "pong") < 0)
         return -1;
     cf_close(c);
     cf_close(s);
@@ -382,14 +345,14 @@ static int bind_usual(struct cf_ctx *ctx, cf_sock_t s, uint32_t port)
 
     if (ctx->side == 0)
         return cf_bind_hv(s, &CF_GUID_ZERO, &svc);
-    if (is_vsock(ctx))
+    if (cfc_is_vsock(ctx))
         return cf_bind_vsock(s, VMADDR_CID_ANY_, port);
     return cf_bind_hv(s, &CF_GUID_PARENT, &svc);
 }
 
 static enum cf_family side_family(const struct cf_ctx *ctx)
 {
-    return ctx->side == 1 && is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV;
+    return ctx->side == 1 && cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV;
 }
 
 static int duplicate_either(struct cf_ctx *ctx)

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "../catalogue.h"
+#include "case_util.h"
 
 #define QUICK_MS 1000u /* a connect that must not wait: an answer comes long before this */
 #define ARRIVE_MS 3000 /* how long a side waits for the connection the other side makes */
@@ -31,11 +32,6 @@
 #define VMADDR_CID_HOST_ 2u
 
 /* ---- helpers -------------------------------------------------------------------------- */
-
-static int is_vsock(const struct cf_ctx *ctx)
-{
-    return ctx->col != CF_COL_WINDOWS;
-}
 
 static const char *vm_text(const struct cf_ctx *ctx, const cf_guid_t *g, char buf[37])
 {
@@ -60,28 +56,11 @@ static const char *vm_text(const struct cf_ctx *ctx, const cf_guid_t *g, char bu
 }
 
 /* Skip the case with a reason (catalogue.h: CF_NA with fail[] as the reason). */
-static int skip(struct cf_ctx *ctx, const char *why)
-{
-    snprintf(ctx->fail, sizeof(ctx->fail), "%s", why);
-    return CF_NA;
-}
-
 static int open_sock(struct cf_ctx *ctx, enum cf_family fam, int nonblock, cf_sock_t *s)
 {
     cf_step(ctx, "socket(%s%s)", fam == CF_AF_HYPERV ? "AF_HYPERV" : "AF_VSOCK", nonblock ? ", non-blocking" : "");
     CF_CHECK(ctx, cf_socket(fam, nonblock, s), 0, "socket");
     return 0;
-}
-
-static int guid_is(struct cf_ctx *ctx, const cf_guid_t *got, const cf_guid_t *want, const char *what)
-{
-    char g[37], w[37];
-
-    if (cf_guid_eq(got, want))
-        return 0;
-    cf_guid_format(want, w);
-    cf_guid_format(got, g);
-    return cf_fail(ctx, "%s: expected %s, got %s", what, w, g);
 }
 
 /* One name of an AF_HYPERV socket (NULL: not checked). */
@@ -94,10 +73,10 @@ static int hv_name_is(struct cf_ctx *ctx, cf_sock_t s, int peer, const cf_guid_t
     cf_step(ctx, "%s of the %s", peer ? "getpeername" : "getsockname", who);
     CF_CHECK(ctx, cf_name_hv(s, peer, &gv, &gs), 0, peer ? "getpeername" : "getsockname");
     snprintf(what, sizeof(what), "%s %s VmId", who, peer ? "peer" : "local");
-    if (vm && guid_is(ctx, &gv, vm, what) < 0)
+    if (vm && cfc_guid_is(ctx, &gv, vm, what) < 0)
         return -1;
     snprintf(what, sizeof(what), "%s %s ServiceId", who, peer ? "peer" : "local");
-    if (svc && guid_is(ctx, &gs, svc, what) < 0)
+    if (svc && cfc_guid_is(ctx, &gs, svc, what) < 0)
         return -1;
     return 0;
 }
@@ -134,10 +113,10 @@ static int guest_listen(struct cf_ctx *ctx, uint32_t port, cf_sock_t *l)
 {
     cf_guid_t svc = cf_guid_port(port);
 
-    if (open_sock(ctx, is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, 0, l) < 0)
+    if (open_sock(ctx, cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, 0, l) < 0)
         return -1;
     cf_step(ctx, "guest bind to port %u", port);
-    if (is_vsock(ctx))
+    if (cfc_is_vsock(ctx))
         CF_CHECK(ctx, cf_bind_vsock(*l, VMADDR_CID_ANY_, port), 0, "bind");
     else
         CF_CHECK(ctx, cf_bind_hv(*l, &CF_GUID_PARENT, &svc), 0, "bind");
@@ -203,10 +182,10 @@ static int guest_dial_nb(struct cf_ctx *ctx, uint32_t port, int nonblock, uint32
     cf_guid_t svc = cf_guid_port(port);
     uint64_t t0;
 
-    if (dial_prep(ctx, is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, nonblock, timeout_ms, d) < 0)
+    if (dial_prep(ctx, cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, nonblock, timeout_ms, d) < 0)
         return -1;
     t0 = cf_now_ms();
-    if (is_vsock(ctx)) {
+    if (cfc_is_vsock(ctx)) {
         cf_step(ctx, "guest connect to (CID 2, port %u)", port);
         d->rc = cf_connect_vsock(d->s, VMADDR_CID_HOST_, port);
     } else {
@@ -249,44 +228,22 @@ static uint32_t timeout_for(const struct cf_ctx *ctx)
     return ctx->expect == -ETIMEDOUT ? ctx->short_timeout_ms : QUICK_MS;
 }
 
-static int send_all(struct cf_ctx *ctx, cf_sock_t s, const char *text)
-{
-    long n = cf_send(s, text, strlen(text), 0);
-
-    CF_CHECK(ctx, n, 0, "send");
-    if ((size_t)n != strlen(text))
-        return cf_fail(ctx, "send: expected %lu bytes, got %ld", (unsigned long)strlen(text), n);
-    return 0;
-}
-
-static int recv_is(struct cf_ctx *ctx, cf_sock_t s, const char *text)
-{
-    char buf[16] = { 0 };
-    size_t len = strlen(text);
-    long n = cf_recv(s, buf, len, CF_MSG_WAITALL);
-
-    CF_CHECK(ctx, n, 0, "recv");
-    if ((size_t)n != len || memcmp(buf, text, len) != 0)
-        return cf_fail(ctx, "recv: expected '%s', got %ld bytes '%.*s'", text, n, (int)(n > 0 ? n : 0), buf);
-    return 0;
-}
-
 static int ping(struct cf_ctx *ctx, cf_sock_t s)
 {
     cf_step(ctx, "send 'ping' on the new connection");
-    if (send_all(ctx, s, "ping") < 0)
+    if (cfc_send_all(ctx, s, "ping") < 0)
         return -1;
     cf_step(ctx, "read 'pong' back");
-    return recv_is(ctx, s, "pong");
+    return cfc_recv_is(ctx, s, "pong");
 }
 
 static int pong(struct cf_ctx *ctx, cf_sock_t c)
 {
     cf_step(ctx, "read 'ping' on the accepted connection");
-    if (recv_is(ctx, c, "ping") < 0)
+    if (cfc_recv_is(ctx, c, "ping") < 0)
         return -1;
     cf_step(ctx, "send 'pong'");
-    return send_all(ctx, c, "pong");
+    return cfc_send_all(ctx, c, "pong");
 }
 
 /* A GUID over the control channel, as two numbers. */
@@ -446,7 +403,7 @@ static int hcs_host(struct cf_ctx *ctx, int connect_deny, int disabled)
             disabled);
     rc = cf_admin_hcs(&ctx->hcs_id, &svc, 0, connect_deny, 0, disabled);
     if (rc == -ENOTSUP)
-        return skip(ctx, "the target cannot configure HCS service tables");
+        return cfc_skip(ctx, "the target cannot configure HCS service tables");
     CF_CHECK(ctx, rc, 0, "hcs set");
     if (host_dial(ctx, &ctx->hcs_id, ctx->port_base, QUICK_MS, &d) < 0 || dial_is(ctx, &d) < 0)
         return -1;
@@ -472,7 +429,7 @@ static int off_vm_host(struct cf_ctx *ctx)
     cf_step(ctx, "turn the second VM off");
     rc = cf_admin_vm_op(&ctx->vm2_id, "off");
     if (rc == -ENOTSUP)
-        return skip(ctx, "the target cannot change VM states");
+        return cfc_skip(ctx, "the target cannot change VM states");
     CF_CHECK(ctx, rc, 0, "vm off");
     /* The framework starts it again after the case. */
     if (host_dial(ctx, &ctx->vm2_id, ctx->port_base, QUICK_MS, &d) < 0 || dial_is(ctx, &d) < 0)
@@ -493,7 +450,7 @@ static int kvm_profile_host(struct cf_ctx *ctx)
     cf_step(ctx, "set refusal_profile to kvm");
     rc = cf_admin_set("refusal_profile", "kvm");
     if (rc == -ENOTSUP)
-        return skip(ctx, "the target has no refusal_profile setting");
+        return cfc_skip(ctx, "the target has no refusal_profile setting");
     CF_CHECK(ctx, rc, 0, "set refusal_profile");
     if (cf_ctl_writeln(ctx, "GO") < 0)
         return -1;
@@ -641,7 +598,7 @@ static int hv_timeout_above_max(struct cf_ctx *ctx)
 
 static int above_max_guest(struct cf_ctx *ctx)
 {
-    return is_vsock(ctx) ? 0 : hv_timeout_above_max(ctx);
+    return cfc_is_vsock(ctx) ? 0 : hv_timeout_above_max(ctx);
 }
 
 static int vsock_timeout_guest(struct cf_ctx *ctx)
@@ -823,7 +780,7 @@ static int guest_dial_names_host(struct cf_ctx *ctx)
     /* Host-accepted: local {VM runtime id, svc} (4.2). */
     if (hv_name_is(ctx, c, 0, &ctx->vm_id, &svc, "host-accepted connection") < 0)
         return -1;
-    if (is_vsock(ctx)) {
+    if (cfc_is_vsock(ctx)) {
         /* The guest's endpoint GUID is the template of its local port (3.2). */
         cf_step(ctx, "read the guest's local port");
         if (cf_ctl_read_u64(ctx, &gport) < 0)
@@ -848,7 +805,7 @@ static int guest_dial_names_guest(struct cf_ctx *ctx)
     CF_CHECK(ctx, d.rc, ctx->expect, "connect");
     if (ping(ctx, d.s) < 0)
         return -1;
-    if (!is_vsock(ctx)) {
+    if (!cfc_is_vsock(ctx)) {
         /* The guest's dial remote is {PARENT, svc} (4.2). */
         if (hv_name_is(ctx, d.s, 1, &CF_GUID_PARENT, &svc, "guest's connection") < 0)
             return -1;
@@ -884,7 +841,7 @@ static int host_dial_names_host(struct cf_ctx *ctx)
         return -1;
     if (hv_name_is(ctx, d.s, 1, &ctx->vm_id, &svc, "host's connection") < 0)
         return -1;
-    if (is_vsock(ctx)) {
+    if (cfc_is_vsock(ctx)) {
         /* The guest's peer port is Data1 of the host's endpoint GUID (3.1, c742c59e1fbd). */
         cf_step(ctx, "read the port the guest sees as its peer's");
         if (cf_ctl_read_u64(ctx, &gpeer) < 0)
@@ -909,7 +866,7 @@ static int host_dial_names_guest(struct cf_ctx *ctx)
         return -1;
     if (accept_one(ctx, l, &c) < 0)
         return -1;
-    if (!is_vsock(ctx)) {
+    if (!cfc_is_vsock(ctx)) {
         /* Guest-accepted local: {PARENT, svc} (4.2). */
         if (hv_name_is(ctx, c, 0, &CF_GUID_PARENT, &svc, "guest-accepted connection") < 0)
             return -1;
@@ -950,7 +907,7 @@ static int loopback_names_host(struct cf_ctx *ctx)
      * peer {LOOPBACK, client svc} (4.1). */
     cf_step(ctx, "getsockname of the loopback client");
     CF_CHECK(ctx, cf_name_hv(d.s, 0, &cvm, &csvc), 0, "getsockname");
-    if (guid_is(ctx, &cvm, &CF_GUID_CHILDREN, "loopback client local VmId") < 0)
+    if (cfc_guid_is(ctx, &cvm, &CF_GUID_CHILDREN, "loopback client local VmId") < 0)
         return -1;
     if (hv_name_is(ctx, d.s, 1, &CF_GUID_LOOPBACK, &svc, "loopback client") < 0)
         return -1;

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "../catalogue.h"
+#include "case_util.h"
 
 #define QUICK_MS 1000u /* a connect that must not wait: an answer comes long before this */
 #define ARRIVE_MS 3000 /* how long a side waits for the connection the other side makes */
@@ -26,17 +27,6 @@
 #define VMADDR_CID_HOST_ 2u
 
 /* ---- helpers -------------------------------------------------------------------------- */
-
-static int is_vsock(const struct cf_ctx *ctx)
-{
-    return ctx->col != CF_COL_WINDOWS;
-}
-
-static int skip(struct cf_ctx *ctx, const char *why)
-{
-    snprintf(ctx->fail, sizeof(ctx->fail), "%s", why);
-    return CF_NA;
-}
 
 static int open_sock(struct cf_ctx *ctx, enum cf_family fam, cf_sock_t *s)
 {
@@ -112,12 +102,12 @@ static int guest_dial_check(struct cf_ctx *ctx, uint32_t port, cf_sock_t *out)
     cf_sock_t s;
     int rc;
 
-    if (open_sock(ctx, is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, &s) < 0)
+    if (open_sock(ctx, cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, &s) < 0)
         return -1;
     cf_step(ctx, "set the connect timeout to %u ms", timeout);
     CF_CHECK(ctx, cf_set_connect_timeout(s, timeout), 0, "set connect timeout");
     t0 = cf_now_ms();
-    if (is_vsock(ctx)) {
+    if (cfc_is_vsock(ctx)) {
         cf_step(ctx, "guest connect to (CID 2, port %u)", port);
         rc = cf_connect_vsock(s, VMADDR_CID_HOST_, port);
     } else {
@@ -138,44 +128,22 @@ static int guest_dial_check(struct cf_ctx *ctx, uint32_t port, cf_sock_t *out)
     return 0;
 }
 
-static int send_all(struct cf_ctx *ctx, cf_sock_t s, const char *text)
-{
-    long n = cf_send(s, text, strlen(text), 0);
-
-    CF_CHECK(ctx, n, 0, "send");
-    if ((size_t)n != strlen(text))
-        return cf_fail(ctx, "send: expected %lu bytes, got %ld", (unsigned long)strlen(text), n);
-    return 0;
-}
-
-static int recv_is(struct cf_ctx *ctx, cf_sock_t s, const char *text)
-{
-    char buf[16] = { 0 };
-    size_t len = strlen(text);
-    long n = cf_recv(s, buf, len, CF_MSG_WAITALL);
-
-    CF_CHECK(ctx, n, 0, "recv");
-    if ((size_t)n != len || memcmp(buf, text, len) != 0)
-        return cf_fail(ctx, "recv: expected '%s', got %ld bytes '%.*s'", text, n, (int)(n > 0 ? n : 0), buf);
-    return 0;
-}
-
 static int ping(struct cf_ctx *ctx, cf_sock_t s)
 {
     cf_step(ctx, "send 'ping'");
-    if (send_all(ctx, s, "ping") < 0)
+    if (cfc_send_all(ctx, s, "ping") < 0)
         return -1;
     cf_step(ctx, "read 'pong' back");
-    return recv_is(ctx, s, "pong");
+    return cfc_recv_is(ctx, s, "pong");
 }
 
 static int pong(struct cf_ctx *ctx, cf_sock_t c)
 {
     cf_step(ctx, "read 'ping'");
-    if (recv_is(ctx, c, "ping") < 0)
+    if (cfc_recv_is(ctx, c, "ping") < 0)
         return -1;
     cf_step(ctx, "send 'pong'");
-    return send_all(ctx, c, "pong");
+    return cfc_send_all(ctx, c, "pong");
 }
 
 static int add_service(struct cf_ctx *ctx, uint32_t port, const char *element_name)
@@ -186,7 +154,7 @@ static int add_service(struct cf_ctx *ctx, uint32_t port, const char *element_na
     cf_step(ctx, "register service %u-facb-... with ElementName '%s'", port, element_name);
     rc = cf_admin_service_add(&svc, element_name);
     if (rc == -ENOTSUP)
-        return skip(ctx, "the target cannot register services");
+        return cfc_skip(ctx, "the target cannot register services");
     CF_CHECK(ctx, rc, 0, "service add");
     return 0;
 }
@@ -318,7 +286,7 @@ static int hcs_entry(struct cf_ctx *ctx, uint32_t port, int bind_deny, int allow
             port, bind_deny, allow_wildcard, disabled);
     rc = cf_admin_hcs(&ctx->hcs_id, &svc, bind_deny, 0, allow_wildcard, disabled);
     if (rc == -ENOTSUP)
-        return skip(ctx, "the target cannot configure HCS service tables");
+        return cfc_skip(ctx, "the target cannot configure HCS service tables");
     CF_CHECK(ctx, rc, 0, "hcs set");
     return 0;
 }
@@ -412,7 +380,7 @@ static int join_hcs(struct cf_ctx *ctx)
     cf_step(ctx, "become a process of the HCS VM");
     rc = cf_join_vm(&ctx->hcs_id);
     if (rc == -ENOTSUP)
-        return skip(ctx, "only the simulator can run a guest side inside the HCS VM");
+        return cfc_skip(ctx, "only the simulator can run a guest side inside the HCS VM");
     CF_CHECK(ctx, rc, 0, "join the HCS VM");
     return 0;
 }
@@ -446,7 +414,7 @@ static int hcs_disabled_host(struct cf_ctx *ctx)
     cf_step(ctx, "HCS service entry for port %u: AllowWildcardBinds and Disabled", ctx->port_base);
     rc = cf_admin_hcs(&ctx->hcs_id, &svc, 0, 0, 1, 1);
     if (rc == -ENOTSUP)
-        return skip(ctx, "the target cannot configure HCS service tables");
+        return cfc_skip(ctx, "the target cannot configure HCS service tables");
     CF_CHECK(ctx, rc, 0, "hcs set");
     if (host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "LISTENING") < 0)
         return -1;

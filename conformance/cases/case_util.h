@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * case_util.h: steps shared by the case files (case_util.c).
+ */
+#ifndef HVSIM_CF_CASE_UTIL_H
+#define HVSIM_CF_CASE_UTIL_H
+
+#include "../catalogue.h"
+
+int cfc_is_vsock(const struct cf_ctx *ctx);
+int cfc_skip(struct cf_ctx *ctx, const char *why);
+int cfc_guid_is(struct cf_ctx *ctx, const cf_guid_t *got, const cf_guid_t *want, const char *what);
+int cfc_send_all(struct cf_ctx *ctx, cf_sock_t s, const char *text);
+int cfc_recv_is(struct cf_ctx *ctx, cf_sock_t s, const char *text);
+
+#endif /* HVSIM_CF_CASE_UTIL_H */
