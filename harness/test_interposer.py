@@ -534,7 +534,11 @@ def ncat_listen(port):
 
 
 def ncat_connect(cid, port):
-    return ["ncat", "--vsock", str(cid), str(port)]
+    # Without --no-shutdown, ncat half-closes at its stdin's EOF and the
+    # listening ncat then exits before it has sent all of its own stdin: a
+    # property of ncat (it would lose the same bytes over a real vsock), so
+    # the connector keeps its write side open and the listener ends the stream.
+    return ["ncat", "--vsock", "--no-shutdown", str(cid), str(port)]
 
 
 def py_listen(port):
