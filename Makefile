@@ -132,13 +132,13 @@ $(B)/bin/hvsim-hybrid: $(B)/obj/sim/preload/hvsim_hybrid.o $(LIBA)
 CF_CORE := $(wildcard conformance/agent/*.c) $(wildcard conformance/cases/*.c) conformance/backend_common.c
 CF_HDRS := $(wildcard conformance/*.h conformance/agent/*.h conformance/cases/*.h)
 $(B)/obj/conformance/%.o: CFLAGS += -Iconformance
-$(B)/bin/hvsim-agent: $(call obj,$(CF_CORE) conformance/backend_hvsim.c) $(LIBA)
+$(B)/bin/hvsim-agent: $(call obj,$(CF_CORE) conformance/backend_hvsim.c conformance/backend_posix.c) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-build/static/hvsim-agent-linux: $(CF_CORE) conformance/backend_native.c $(CF_HDRS)
+build/static/hvsim-agent-linux: $(CF_CORE) conformance/backend_native.c conformance/backend_posix.c $(CF_HDRS)
 	@mkdir -p $(dir $@)
 	$(call say,STATIC,$@)$(CC) -static -std=c11 -D_GNU_SOURCE -O2 $(WARN) -pthread -Iconformance -o $@ \
-	    $(CF_CORE) conformance/backend_native.c
+	    $(CF_CORE) conformance/backend_native.c conformance/backend_posix.c
 build/win/hvsim-agent.exe: $(CF_CORE) conformance/backend_winsock.c $(CF_HDRS)
 	@mkdir -p $(dir $@)
 	$(call say,MINGW,$@)x86_64-w64-mingw32-gcc -std=c11 -O2 $(WARN) -Iconformance -o $@ \
