@@ -77,13 +77,6 @@ static void vm_bytes(uint8_t out[SOCKADDR_VM_LEN], uint16_t family, uint32_t cid
     out[11] = (uint8_t)(cid >> 24);
 }
 
-static int open_sock(struct cf_ctx *ctx, enum cf_family fam, cf_sock_t *s)
-{
-    cf_step(ctx, "socket(%s)", fam == CF_AF_HYPERV ? "AF_HYPERV" : "AF_VSOCK");
-    CF_CHECK(ctx, cf_socket(fam, 0, s), 0, "socket");
-    return 0;
-}
-
 /* Check one name of an AF_HYPERV socket (NULL: any value). */
 static int hv_name_is(struct cf_ctx *ctx, cf_sock_t s, int peer, const cf_guid_t *vm, const cf_guid_t *svc)
 {
@@ -128,7 +121,7 @@ static int hv_layout(struct cf_ctx *ctx, const uint8_t vm_le[16], const cf_guid_
     cf_guid_t svc = cf_guid_port(port);
     cf_sock_t s;
 
-    if (open_sock(ctx, CF_AF_HYPERV, &s) < 0)
+    if (cfc_open_sock(ctx, CF_AF_HYPERV, 0, &s) < 0)
         return -1;
     layout_bytes(a, vm_le, port);
     cf_step(ctx, "bind to 36 bytes written by hand");
@@ -153,7 +146,7 @@ static int layout_guest(struct cf_ctx *ctx)
 
     if (!cfc_is_vsock(ctx))
         return hv_layout(ctx, parent_le, &CF_GUID_PARENT, ctx->port_base + 1);
-    if (open_sock(ctx, CF_AF_VSOCK, &s) < 0)
+    if (cfc_open_sock(ctx, CF_AF_VSOCK, 0, &s) < 0)
         return -1;
     vm_bytes(a, RAW_AF_VSOCK, VMADDR_CID_ANY_, ctx->port_base + 1);
     cf_step(ctx, "bind to a 16-byte sockaddr_vm written by hand");
@@ -218,7 +211,7 @@ static int hv_malformed(struct cf_ctx *ctx, const uint8_t *a, int len, const cha
     cf_guid_t svc = cf_guid_port(port);
     cf_sock_t s;
 
-    if (open_sock(ctx, CF_AF_HYPERV, &s) < 0)
+    if (cfc_open_sock(ctx, CF_AF_HYPERV, 0, &s) < 0)
         return -1;
     if (bind_too) {
         cf_step(ctx, "bind to %s", what);
@@ -300,7 +293,7 @@ static int vm_malformed(struct cf_ctx *ctx, const uint8_t *a, int len, const cha
     uint8_t good[SOCKADDR_VM_LEN];
     cf_sock_t s;
 
-    if (open_sock(ctx, CF_AF_VSOCK, &s) < 0)
+    if (cfc_open_sock(ctx, CF_AF_VSOCK, 0, &s) < 0)
         return -1;
     cf_step(ctx, "bind to %s", what);
     CF_CHECK(ctx, cf_bind_raw(s, a, len), ctx->expect, "bind");
@@ -399,14 +392,14 @@ static int unbound_name_guest(struct cf_ctx *ctx)
     cf_sock_t s;
 
     if (!cfc_is_vsock(ctx)) {
-        if (open_sock(ctx, CF_AF_HYPERV, &s) < 0)
+        if (cfc_open_sock(ctx, CF_AF_HYPERV, 0, &s) < 0)
             return -1;
         cf_step(ctx, "getsockname on an unbound AF_HYPERV socket");
         CF_CHECK(ctx, cf_name_hv(s, 0, &vm, &svc), ctx->expect, "getsockname");
         cf_close(s);
         return 0;
     }
-    if (open_sock(ctx, CF_AF_VSOCK, &s) < 0)
+    if (cfc_open_sock(ctx, CF_AF_VSOCK, 0, &s) < 0)
         return -1;
     cf_step(ctx, "getsockname on an unbound AF_VSOCK socket");
     CF_CHECK(ctx, cf_name_vsock(s, 0, &cid, &port), ctx->expect, "getsockname");
@@ -422,7 +415,7 @@ static int unconnected_peer(struct cf_ctx *ctx, enum cf_family fam)
     uint32_t cid, port;
     cf_sock_t s;
 
-    if (open_sock(ctx, fam, &s) < 0)
+    if (cfc_open_sock(ctx, fam, 0, &s) < 0)
         return -1;
     cf_step(ctx, "getpeername on a new socket");
     if (fam == CF_AF_HYPERV)

@@ -20,73 +20,18 @@
 #include "case_util.h"
 
 #define QUICK_MS 1000u /* a connect that must not wait: an answer comes long before this */
-#define ARRIVE_MS 3000 /* how long a side waits for the connection the other side makes */
 #define VMADDR_CID_ANY_ 0xffffffffu
 #define VMADDR_PORT_ANY_ 0xffffffffu
 #define VMADDR_CID_HOST_ 2u
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
-/* A VmId for step messages: its constant's name where it has one. */
-static const char *vm_text(const struct cf_ctx *ctx, const cf_guid_t *g, char buf[37])
-{
-    if (cf_guid_eq(g, &CF_GUID_ZERO))
-        return "HV_GUID_WILDCARD";
-    if (cf_guid_eq(g, &CF_GUID_CHILDREN))
-        return "HV_GUID_CHILDREN";
-    if (cf_guid_eq(g, &CF_GUID_LOOPBACK))
-        return "HV_GUID_LOOPBACK";
-    if (cf_guid_eq(g, &CF_GUID_PARENT))
-        return "HV_GUID_PARENT";
-    if (cf_guid_eq(g, &ctx->vm_id))
-        return "the VM's id";
-    cf_guid_format(g, buf);
-    return buf;
-}
-
-static int open_sock(struct cf_ctx *ctx, enum cf_family fam, cf_sock_t *s)
-{
-    cf_step(ctx, "socket(%s)", fam == CF_AF_HYPERV ? "AF_HYPERV" : "AF_VSOCK");
-    CF_CHECK(ctx, cf_socket(fam, 0, s), 0, "socket");
-    return 0;
-}
-
-/* The host registers the service a guest must reach (reference 2.2). A target
- * without administration expects the operator to have registered the suite's
- * ports by hand (conformance/README.md). */
-static int reg(struct cf_ctx *ctx, uint32_t port)
-{
-    cf_guid_t svc = cf_guid_port(port);
-    int rc;
-
-    cf_step(ctx, "register service %u-facb-... in GuestCommunicationServices", port);
-    rc = cf_admin_service_add(&svc, "hvsim conformance");
-    if (rc == -ENOTSUP || rc == -EEXIST)
-        return 0;
-    CF_CHECK(ctx, rc, 0, "service add");
-    return 0;
-}
-
-static int host_listen(struct cf_ctx *ctx, const cf_guid_t *vm, uint32_t port, cf_sock_t *l)
-{
-    cf_guid_t svc = cf_guid_port(port);
-    char b[37];
-
-    if (open_sock(ctx, CF_AF_HYPERV, l) < 0)
-        return -1;
-    cf_step(ctx, "host bind {%s, port %u}", vm_text(ctx, vm, b), port);
-    CF_CHECK(ctx, cf_bind_hv(*l, vm, &svc), 0, "bind");
-    cf_step(ctx, "host listen on {%s, port %u}", vm_text(ctx, vm, b), port);
-    CF_CHECK(ctx, cf_listen(*l, 8), 0, "listen");
-    return 0;
-}
-
 /* A guest listener: {HV_GUID_PARENT, svc} on Windows, (VMADDR_CID_ANY, port) on Linux (4.2, 3.1). */
 static int guest_listen(struct cf_ctx *ctx, uint32_t port, cf_sock_t *l)
 {
     cf_guid_t svc = cf_guid_port(port);
 
-    if (open_sock(ctx, cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, l) < 0)
+    if (cfc_open_sock(ctx, cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, 0, l) < 0)
         return -1;
     cf_step(ctx, "guest bind to port %u", port);
     if (cfc_is_vsock(ctx))
@@ -98,27 +43,13 @@ static int guest_listen(struct cf_ctx *ctx, uint32_t port, cf_sock_t *l)
     return 0;
 }
 
-static int accept_one(struct cf_ctx *ctx, cf_sock_t l, cf_sock_t *c)
-{
-    int ev;
-
-    cf_step(ctx, "wait for the other side's connection");
-    ev = cf_poll(l, CF_POLLIN, ARRIVE_MS);
-    CF_CHECK(ctx, ev, 0, "poll");
-    if (!(ev & CF_POLLIN))
-        return cf_fail(ctx, "listener: expected a connection within %d ms, got none", ARRIVE_MS);
-    cf_step(ctx, "accept");
-    CF_CHECK(ctx, cf_accept(l, c), 0, "accept");
-    return 0;
-}
-
 /* The guest's connect to the host's service `port`, in its column's
  * personality; *rc is connect's own result. */
 static int guest_dial(struct cf_ctx *ctx, uint32_t port, cf_sock_t *s, int *rc)
 {
     cf_guid_t svc = cf_guid_port(port);
 
-    if (open_sock(ctx, cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, s) < 0)
+    if (cfc_open_sock(ctx, cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, 0, s) < 0)
         return -1;
     cf_step(ctx, "set the connect timeout to %u ms", QUICK_MS);
     CF_CHECK(ctx, cf_set_connect_timeout(*s, QUICK_MS), 0, "set connect timeout");
@@ -137,32 +68,13 @@ static int host_dial(struct cf_ctx *ctx, const cf_guid_t *vm, uint32_t port, cf_
     cf_guid_t svc = cf_guid_port(port);
     char b[37];
 
-    if (open_sock(ctx, CF_AF_HYPERV, s) < 0)
+    if (cfc_open_sock(ctx, CF_AF_HYPERV, 0, s) < 0)
         return -1;
     cf_step(ctx, "set the connect timeout to %u ms", QUICK_MS);
     CF_CHECK(ctx, cf_set_connect_timeout(*s, QUICK_MS), 0, "set connect timeout");
-    cf_step(ctx, "host connect to {%s, port %u}", vm_text(ctx, vm, b), port);
+    cf_step(ctx, "host connect to {%s, port %u}", cfc_vm_text(ctx, vm, b), port);
     *rc = cf_connect_hv(*s, vm, &svc);
     return 0;
-}
-
-/* One round trip: the connecting side pings, the accepting side pongs. */
-static int ping(struct cf_ctx *ctx, cf_sock_t s)
-{
-    cf_step(ctx, "send 'ping' on the new connection");
-    if (cfc_send_all(ctx, s, "ping") < 0)
-        return -1;
-    cf_step(ctx, "read 'pong' back");
-    return cfc_recv_is(ctx, s, "pong");
-}
-
-static int pong(struct cf_ctx *ctx, cf_sock_t c)
-{
-    cf_step(ctx, "read 'ping' on the accepted connection");
-    if (cfc_recv_is(ctx, c, "ping") < 0)
-        return -1;
-    cf_step(ctx, "send 'pong'");
-    return cfc_send_all(ctx, c, "pong");
 }
 
 /* ---- host listeners a guest reaches ---------------------------------------------------- */
@@ -171,9 +83,9 @@ static int serve_on(struct cf_ctx *ctx, const cf_guid_t *vm)
 {
     cf_sock_t l, c;
 
-    if (reg(ctx, ctx->port_base) < 0 || host_listen(ctx, vm, ctx->port_base, &l) < 0)
+    if (cfc_reg(ctx, ctx->port_base) < 0 || cfc_host_listen(ctx, vm, ctx->port_base, &l) < 0)
         return -1;
-    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || accept_one(ctx, l, &c) < 0 || pong(ctx, c) < 0)
+    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || cfc_accept_one(ctx, l, &c) < 0 || cfc_pong(ctx, c) < 0)
         return -1;
     cf_close(c);
     cf_close(l);
@@ -203,7 +115,7 @@ static int dial_ping_guest(struct cf_ctx *ctx)
     if (cf_ctl_expectln(ctx, "LISTENING") < 0 || guest_dial(ctx, ctx->port_base, &s, &rc) < 0)
         return -1;
     CF_CHECK(ctx, rc, ctx->expect, "connect");
-    if (ping(ctx, s) < 0)
+    if (cfc_ping(ctx, s) < 0)
         return -1;
     cf_close(s);
     return 0;
@@ -217,7 +129,7 @@ static int guest_listener_guest(struct cf_ctx *ctx)
 
     if (guest_listen(ctx, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "LISTENING") < 0)
         return -1;
-    if (accept_one(ctx, l, &c) < 0 || pong(ctx, c) < 0)
+    if (cfc_accept_one(ctx, l, &c) < 0 || cfc_pong(ctx, c) < 0)
         return -1;
     cf_close(c);
     cf_close(l);
@@ -233,7 +145,7 @@ static int guest_listener_host(struct cf_ctx *ctx)
     if (cf_ctl_expectln(ctx, "LISTENING") < 0 || host_dial(ctx, &ctx->vm_id, ctx->port_base, &s, &rc) < 0)
         return -1;
     CF_CHECK(ctx, rc, ctx->expect, "connect");
-    if (ping(ctx, s) < 0)
+    if (cfc_ping(ctx, s) < 0)
         return -1;
     cf_close(s);
     return 0;
@@ -247,9 +159,9 @@ static int template_host(struct cf_ctx *ctx)
     uint64_t gport = 0;
     cf_sock_t l, c;
 
-    if (reg(ctx, ctx->port_base) < 0 || host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0)
+    if (cfc_reg(ctx, ctx->port_base) < 0 || cfc_host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0)
         return -1;
-    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || accept_one(ctx, l, &c) < 0 || pong(ctx, c) < 0)
+    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || cfc_accept_one(ctx, l, &c) < 0 || cfc_pong(ctx, c) < 0)
         return -1;
     cf_step(ctx, "read the guest's local port");
     if (cf_ctl_read_u64(ctx, &gport) < 0)
@@ -279,7 +191,7 @@ static int template_guest(struct cf_ctx *ctx)
     if (cf_ctl_expectln(ctx, "LISTENING") < 0 || guest_dial(ctx, ctx->port_base, &s, &rc) < 0)
         return -1;
     CF_CHECK(ctx, rc, ctx->expect, "connect");
-    if (ping(ctx, s) < 0)
+    if (cfc_ping(ctx, s) < 0)
         return -1;
     cf_step(ctx, "getpeername of the guest's connection");
     CF_CHECK(ctx, cf_name_vsock(s, 1, &cid, &port), 0, "getpeername");
@@ -303,15 +215,15 @@ static int loopback_host(struct cf_ctx *ctx)
     cf_sock_t l, s, c;
     int rc;
 
-    if (host_listen(ctx, &CF_GUID_LOOPBACK, ctx->port_base, &l) < 0)
+    if (cfc_host_listen(ctx, &CF_GUID_LOOPBACK, ctx->port_base, &l) < 0)
         return -1;
     if (host_dial(ctx, &CF_GUID_LOOPBACK, ctx->port_base, &s, &rc) < 0)
         return -1;
     CF_CHECK(ctx, rc, ctx->expect, "connect");
-    if (accept_one(ctx, l, &c) < 0)
+    if (cfc_accept_one(ctx, l, &c) < 0)
         return -1;
     cf_step(ctx, "send 'ping' over loopback");
-    if (cfc_send_all(ctx, s, "ping") < 0 || pong(ctx, c) < 0)
+    if (cfc_send_all(ctx, s, "ping") < 0 || cfc_pong(ctx, c) < 0)
         return -1;
     cf_step(ctx, "read 'pong' over loopback");
     if (cfc_recv_is(ctx, s, "pong") < 0)
@@ -329,7 +241,7 @@ static int host_parent_host(struct cf_ctx *ctx)
     cf_guid_t svc = cf_guid_port(ctx->port_base);
     cf_sock_t s;
 
-    if (open_sock(ctx, CF_AF_HYPERV, &s) < 0)
+    if (cfc_open_sock(ctx, CF_AF_HYPERV, 0, &s) < 0)
         return -1;
     cf_step(ctx, "host bind {HV_GUID_PARENT, port %u}", ctx->port_base);
     CF_CHECK(ctx, cf_bind_hv(s, &CF_GUID_PARENT, &svc), ctx->expect, "bind");
@@ -359,13 +271,13 @@ static int duplicate_either(struct cf_ctx *ctx)
 {
     cf_sock_t l, s;
 
-    if (open_sock(ctx, side_family(ctx), &l) < 0)
+    if (cfc_open_sock(ctx, side_family(ctx), 0, &l) < 0)
         return -1;
     cf_step(ctx, "first bind to port %u", ctx->port_base);
     CF_CHECK(ctx, bind_usual(ctx, l, ctx->port_base), 0, "bind");
     cf_step(ctx, "first socket listens");
     CF_CHECK(ctx, cf_listen(l, 4), 0, "listen");
-    if (open_sock(ctx, side_family(ctx), &s) < 0)
+    if (cfc_open_sock(ctx, side_family(ctx), 0, &s) < 0)
         return -1;
     cf_step(ctx, "a second socket binds the same address");
     CF_CHECK(ctx, bind_usual(ctx, s, ctx->port_base), ctx->expect, "bind");
@@ -378,7 +290,7 @@ static int bind_twice_either(struct cf_ctx *ctx)
 {
     cf_sock_t s;
 
-    if (open_sock(ctx, side_family(ctx), &s) < 0)
+    if (cfc_open_sock(ctx, side_family(ctx), 0, &s) < 0)
         return -1;
     cf_step(ctx, "bind to port %u", ctx->port_base);
     CF_CHECK(ctx, bind_usual(ctx, s, ctx->port_base), 0, "bind");
@@ -392,7 +304,7 @@ static int listen_unbound_either(struct cf_ctx *ctx)
 {
     cf_sock_t s;
 
-    if (open_sock(ctx, side_family(ctx), &s) < 0)
+    if (cfc_open_sock(ctx, side_family(ctx), 0, &s) < 0)
         return -1;
     cf_step(ctx, "listen on a socket that was never bound");
     CF_CHECK(ctx, cf_listen(s, 4), ctx->expect, "listen");
@@ -404,14 +316,14 @@ static int close_frees_either(struct cf_ctx *ctx)
 {
     cf_sock_t l, s;
 
-    if (open_sock(ctx, side_family(ctx), &l) < 0)
+    if (cfc_open_sock(ctx, side_family(ctx), 0, &l) < 0)
         return -1;
     cf_step(ctx, "bind to port %u", ctx->port_base);
     CF_CHECK(ctx, bind_usual(ctx, l, ctx->port_base), 0, "bind");
     CF_CHECK(ctx, cf_listen(l, 4), 0, "listen");
     cf_step(ctx, "close the listener");
     CF_CHECK(ctx, cf_close(l), 0, "close");
-    if (open_sock(ctx, side_family(ctx), &s) < 0)
+    if (cfc_open_sock(ctx, side_family(ctx), 0, &s) < 0)
         return -1;
     cf_step(ctx, "a new socket binds the address the closed listener had");
     CF_CHECK(ctx, bind_usual(ctx, s, ctx->port_base), ctx->expect, "bind");
@@ -431,7 +343,7 @@ static int vsock_cid_guest(struct cf_ctx *ctx)
     cf_sock_t s;
     size_t i;
 
-    if (open_sock(ctx, CF_AF_VSOCK, &s) < 0)
+    if (cfc_open_sock(ctx, CF_AF_VSOCK, 0, &s) < 0)
         return -1;
     for (i = 0; i < sizeof(cids) / sizeof(cids[0]); i++) {
         cf_step(ctx, "bind to (CID %u, port %u)", cids[i], ctx->port_base);
@@ -448,7 +360,7 @@ static int port_any_guest(struct cf_ctx *ctx)
     uint32_t cid = 0, port = 0;
     cf_sock_t s;
 
-    if (open_sock(ctx, CF_AF_VSOCK, &s) < 0)
+    if (cfc_open_sock(ctx, CF_AF_VSOCK, 0, &s) < 0)
         return -1;
     cf_step(ctx, "bind to (VMADDR_CID_ANY, VMADDR_PORT_ANY)");
     CF_CHECK(ctx, cf_bind_vsock(s, VMADDR_CID_ANY_, VMADDR_PORT_ANY_), ctx->expect, "bind");

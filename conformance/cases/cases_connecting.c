@@ -33,36 +33,6 @@
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
-static const char *vm_text(const struct cf_ctx *ctx, const cf_guid_t *g, char buf[37])
-{
-    if (cf_guid_eq(g, &CF_GUID_ZERO))
-        return "HV_GUID_WILDCARD";
-    if (cf_guid_eq(g, &CF_GUID_CHILDREN))
-        return "HV_GUID_CHILDREN";
-    if (cf_guid_eq(g, &CF_GUID_BROADCAST))
-        return "HV_GUID_BROADCAST";
-    if (cf_guid_eq(g, &CF_GUID_LOOPBACK))
-        return "HV_GUID_LOOPBACK";
-    if (cf_guid_eq(g, &CF_GUID_PARENT))
-        return "HV_GUID_PARENT";
-    if (cf_guid_eq(g, &ctx->vm_id))
-        return "the VM's id";
-    if (cf_guid_eq(g, &ctx->vm2_id))
-        return "the second VM's id";
-    if (cf_guid_eq(g, &ctx->hcs_id))
-        return "the HCS VM's id";
-    cf_guid_format(g, buf);
-    return buf;
-}
-
-/* Skip the case with a reason (catalogue.h: CF_NA with fail[] as the reason). */
-static int open_sock(struct cf_ctx *ctx, enum cf_family fam, int nonblock, cf_sock_t *s)
-{
-    cf_step(ctx, "socket(%s%s)", fam == CF_AF_HYPERV ? "AF_HYPERV" : "AF_VSOCK", nonblock ? ", non-blocking" : "");
-    CF_CHECK(ctx, cf_socket(fam, nonblock, s), 0, "socket");
-    return 0;
-}
-
 /* One name of an AF_HYPERV socket (NULL: not checked). */
 static int hv_name_is(struct cf_ctx *ctx, cf_sock_t s, int peer, const cf_guid_t *vm, const cf_guid_t *svc,
                       const char *who)
@@ -81,39 +51,11 @@ static int hv_name_is(struct cf_ctx *ctx, cf_sock_t s, int peer, const cf_guid_t
     return 0;
 }
 
-static int reg(struct cf_ctx *ctx, uint32_t port)
-{
-    cf_guid_t svc = cf_guid_port(port);
-    int rc;
-
-    cf_step(ctx, "register service %u-facb-... in GuestCommunicationServices", port);
-    rc = cf_admin_service_add(&svc, "hvsim conformance");
-    /* Without administration the operator registered the ports by hand (README). */
-    if (rc == -ENOTSUP || rc == -EEXIST)
-        return 0;
-    CF_CHECK(ctx, rc, 0, "service add");
-    return 0;
-}
-
-static int host_listen(struct cf_ctx *ctx, const cf_guid_t *vm, uint32_t port, cf_sock_t *l)
-{
-    cf_guid_t svc = cf_guid_port(port);
-    char b[37];
-
-    if (open_sock(ctx, CF_AF_HYPERV, 0, l) < 0)
-        return -1;
-    cf_step(ctx, "host bind {%s, port %u}", vm_text(ctx, vm, b), port);
-    CF_CHECK(ctx, cf_bind_hv(*l, vm, &svc), 0, "bind");
-    cf_step(ctx, "host listen on {%s, port %u}", vm_text(ctx, vm, b), port);
-    CF_CHECK(ctx, cf_listen(*l, 8), 0, "listen");
-    return 0;
-}
-
 static int guest_listen(struct cf_ctx *ctx, uint32_t port, cf_sock_t *l)
 {
     cf_guid_t svc = cf_guid_port(port);
 
-    if (open_sock(ctx, cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, 0, l) < 0)
+    if (cfc_open_sock(ctx, cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, 0, l) < 0)
         return -1;
     cf_step(ctx, "guest bind to port %u", port);
     if (cfc_is_vsock(ctx))
@@ -122,20 +64,6 @@ static int guest_listen(struct cf_ctx *ctx, uint32_t port, cf_sock_t *l)
         CF_CHECK(ctx, cf_bind_hv(*l, &CF_GUID_PARENT, &svc), 0, "bind");
     cf_step(ctx, "guest listen on port %u", port);
     CF_CHECK(ctx, cf_listen(*l, 8), 0, "listen");
-    return 0;
-}
-
-static int accept_one(struct cf_ctx *ctx, cf_sock_t l, cf_sock_t *c)
-{
-    int ev;
-
-    cf_step(ctx, "wait for the other side's connection");
-    ev = cf_poll(l, CF_POLLIN, ARRIVE_MS);
-    CF_CHECK(ctx, ev, 0, "poll");
-    if (!(ev & CF_POLLIN))
-        return cf_fail(ctx, "listener: expected a connection within %d ms, got none", ARRIVE_MS);
-    cf_step(ctx, "accept");
-    CF_CHECK(ctx, cf_accept(l, c), 0, "accept");
     return 0;
 }
 
@@ -151,7 +79,7 @@ struct dial {
 static int dial_prep(struct cf_ctx *ctx, enum cf_family fam, int nonblock, uint32_t timeout_ms, struct dial *d)
 {
     memset(d, 0, sizeof(*d));
-    if (open_sock(ctx, fam, nonblock, &d->s) < 0)
+    if (cfc_open_sock(ctx, fam, nonblock, &d->s) < 0)
         return -1;
     d->timeout = timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS;
     if (timeout_ms) {
@@ -169,7 +97,7 @@ static int host_dial(struct cf_ctx *ctx, const cf_guid_t *vm, uint32_t port, uin
 
     if (dial_prep(ctx, CF_AF_HYPERV, 0, timeout_ms, d) < 0)
         return -1;
-    cf_step(ctx, "host connect to {%s, port %u}", vm_text(ctx, vm, b), port);
+    cf_step(ctx, "host connect to {%s, port %u}", cfc_vm_text(ctx, vm, b), port);
     t0 = cf_now_ms();
     d->rc = cf_connect_hv(d->s, vm, &svc);
     d->ms = cf_now_ms() - t0;
@@ -228,24 +156,6 @@ static uint32_t timeout_for(const struct cf_ctx *ctx)
     return ctx->expect == -ETIMEDOUT ? ctx->short_timeout_ms : QUICK_MS;
 }
 
-static int ping(struct cf_ctx *ctx, cf_sock_t s)
-{
-    cf_step(ctx, "send 'ping' on the new connection");
-    if (cfc_send_all(ctx, s, "ping") < 0)
-        return -1;
-    cf_step(ctx, "read 'pong' back");
-    return cfc_recv_is(ctx, s, "pong");
-}
-
-static int pong(struct cf_ctx *ctx, cf_sock_t c)
-{
-    cf_step(ctx, "read 'ping' on the accepted connection");
-    if (cfc_recv_is(ctx, c, "ping") < 0)
-        return -1;
-    cf_step(ctx, "send 'pong'");
-    return cfc_send_all(ctx, c, "pong");
-}
-
 /* A GUID over the control channel, as two numbers. */
 static int send_guid(struct cf_ctx *ctx, const cf_guid_t *g)
 {
@@ -280,7 +190,7 @@ static int recv_guid(struct cf_ctx *ctx, cf_guid_t *g)
  * registration until it has. */
 static int registered_no_listener_host(struct cf_ctx *ctx)
 {
-    if (reg(ctx, ctx->port_base) < 0 || cf_ctl_writeln(ctx, "GO") < 0)
+    if (cfc_reg(ctx, ctx->port_base) < 0 || cf_ctl_writeln(ctx, "GO") < 0)
         return -1;
     return cf_ctl_expectln(ctx, "TRIED");
 }
@@ -445,7 +355,7 @@ static int kvm_profile_host(struct cf_ctx *ctx)
     struct dial d;
     int rc;
 
-    if (reg(ctx, ctx->port_base) < 0)
+    if (cfc_reg(ctx, ctx->port_base) < 0)
         return -1;
     cf_step(ctx, "set refusal_profile to kvm");
     rc = cf_admin_set("refusal_profile", "kvm");
@@ -534,7 +444,7 @@ static int guest_targets_guest(struct cf_ctx *ctx)
     for (i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
         if (dial_prep(ctx, CF_AF_HYPERV, 0, QUICK_MS, &d) < 0)
             return -1;
-        cf_step(ctx, "guest connect to {%s, port %u}", vm_text(ctx, targets[i], b), ctx->port_base);
+        cf_step(ctx, "guest connect to {%s, port %u}", cfc_vm_text(ctx, targets[i], b), ctx->port_base);
         {
             uint64_t t0 = cf_now_ms();
 
@@ -565,7 +475,7 @@ static int hv_timeout_option_host(struct cf_ctx *ctx)
 {
     cf_sock_t s;
 
-    if (open_sock(ctx, CF_AF_HYPERV, 0, &s) < 0)
+    if (cfc_open_sock(ctx, CF_AF_HYPERV, 0, &s) < 0)
         return -1;
     cf_step(ctx, "set HVSOCKET_CONNECT_TIMEOUT to %u ms", ctx->short_timeout_ms);
     CF_CHECK(ctx, cf_set_connect_timeout(s, ctx->short_timeout_ms), ctx->expect, "set connect timeout");
@@ -583,7 +493,7 @@ static int hv_timeout_above_max(struct cf_ctx *ctx)
 {
     cf_sock_t s;
 
-    if (open_sock(ctx, CF_AF_HYPERV, 0, &s) < 0)
+    if (cfc_open_sock(ctx, CF_AF_HYPERV, 0, &s) < 0)
         return -1;
     cf_step(ctx, "set HVSOCKET_CONNECT_TIMEOUT to %u ms", ctx->short_timeout_ms);
     CF_CHECK(ctx, cf_set_connect_timeout(s, ctx->short_timeout_ms), 0, "set connect timeout");
@@ -652,10 +562,10 @@ static int precedence_host(struct cf_ctx *ctx)
     vms[0] = &ctx->vm_id;
     vms[1] = &CF_GUID_CHILDREN;
     vms[2] = &CF_GUID_ZERO;
-    if (reg(ctx, ctx->port_base) < 0)
+    if (cfc_reg(ctx, ctx->port_base) < 0)
         return -1;
     for (stage = 0; stage < 3; stage++)
-        if (host_listen(ctx, vms[stage], ctx->port_base, &l[stage]) < 0)
+        if (cfc_host_listen(ctx, vms[stage], ctx->port_base, &l[stage]) < 0)
             return -1;
     if (cf_ctl_writeln(ctx, "LISTENING") < 0)
         return -1;
@@ -672,7 +582,7 @@ static int precedence_host(struct cf_ctx *ctx)
         if (got != 0)
             return cf_fail(ctx, "expected connection %d at the listener on %s, got it at the one on %s", stage + 1,
                            names[stage], names[stage + got]);
-        if (accept_one(ctx, l[stage], &c) < 0)
+        if (cfc_accept_one(ctx, l[stage], &c) < 0)
             return -1;
         cf_close(c);
         cf_close(l[stage]);
@@ -706,9 +616,9 @@ static int serve_once_host(struct cf_ctx *ctx)
 {
     cf_sock_t l, c;
 
-    if (reg(ctx, ctx->port_base) < 0 || host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0)
+    if (cfc_reg(ctx, ctx->port_base) < 0 || cfc_host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0)
         return -1;
-    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || accept_one(ctx, l, &c) < 0 || pong(ctx, c) < 0)
+    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || cfc_accept_one(ctx, l, &c) < 0 || cfc_pong(ctx, c) < 0)
         return -1;
     cf_close(c);
     cf_close(l);
@@ -725,7 +635,7 @@ static int zero_vmid_guest(struct cf_ctx *ctx)
     cf_step(ctx, "guest connect to {HV_GUID_ZERO, port %u}", ctx->port_base);
     d.rc = cf_connect_hv(d.s, &CF_GUID_ZERO, &svc);
     CF_CHECK(ctx, d.rc, ctx->expect, "connect");
-    if (ping(ctx, d.s) < 0)
+    if (cfc_ping(ctx, d.s) < 0)
         return -1;
     cf_close(d.s);
     return 0;
@@ -737,9 +647,9 @@ static int accept_close_host(struct cf_ctx *ctx)
 {
     cf_sock_t l, c;
 
-    if (reg(ctx, ctx->port_base) < 0 || host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0)
+    if (cfc_reg(ctx, ctx->port_base) < 0 || cfc_host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0)
         return -1;
-    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || accept_one(ctx, l, &c) < 0)
+    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || cfc_accept_one(ctx, l, &c) < 0)
         return -1;
     cf_close(c);
     cf_close(l);
@@ -773,9 +683,9 @@ static int guest_dial_names_host(struct cf_ctx *ctx)
     uint64_t gport = 0;
     cf_sock_t l, c;
 
-    if (reg(ctx, ctx->port_base) < 0 || host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0)
+    if (cfc_reg(ctx, ctx->port_base) < 0 || cfc_host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0)
         return -1;
-    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || accept_one(ctx, l, &c) < 0 || pong(ctx, c) < 0)
+    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || cfc_accept_one(ctx, l, &c) < 0 || cfc_pong(ctx, c) < 0)
         return -1;
     /* Host-accepted: local {VM runtime id, svc} (4.2). */
     if (hv_name_is(ctx, c, 0, &ctx->vm_id, &svc, "host-accepted connection") < 0)
@@ -803,7 +713,7 @@ static int guest_dial_names_guest(struct cf_ctx *ctx)
     if (cf_ctl_expectln(ctx, "LISTENING") < 0 || guest_dial(ctx, ctx->port_base, QUICK_MS, &d) < 0)
         return -1;
     CF_CHECK(ctx, d.rc, ctx->expect, "connect");
-    if (ping(ctx, d.s) < 0)
+    if (cfc_ping(ctx, d.s) < 0)
         return -1;
     if (!cfc_is_vsock(ctx)) {
         /* The guest's dial remote is {PARENT, svc} (4.2). */
@@ -837,7 +747,7 @@ static int host_dial_names_host(struct cf_ctx *ctx)
     if (cf_ctl_expectln(ctx, "LISTENING") < 0 || host_dial(ctx, &ctx->vm_id, ctx->port_base, QUICK_MS, &d) < 0)
         return -1;
     CF_CHECK(ctx, d.rc, ctx->expect, "connect");
-    if (ping(ctx, d.s) < 0)
+    if (cfc_ping(ctx, d.s) < 0)
         return -1;
     if (hv_name_is(ctx, d.s, 1, &ctx->vm_id, &svc, "host's connection") < 0)
         return -1;
@@ -864,7 +774,7 @@ static int host_dial_names_guest(struct cf_ctx *ctx)
 
     if (guest_listen(ctx, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "LISTENING") < 0)
         return -1;
-    if (accept_one(ctx, l, &c) < 0)
+    if (cfc_accept_one(ctx, l, &c) < 0)
         return -1;
     if (!cfc_is_vsock(ctx)) {
         /* Guest-accepted local: {PARENT, svc} (4.2). */
@@ -882,7 +792,7 @@ static int host_dial_names_guest(struct cf_ctx *ctx)
         if (cf_ctl_write_u64(ctx, port) < 0)
             return -1;
     }
-    if (pong(ctx, c) < 0)
+    if (cfc_pong(ctx, c) < 0)
         return -1;
     cf_close(c);
     cf_close(l);
@@ -895,12 +805,12 @@ static int loopback_names_host(struct cf_ctx *ctx)
     cf_sock_t l, c;
     struct dial d;
 
-    if (host_listen(ctx, &CF_GUID_LOOPBACK, ctx->port_base, &l) < 0)
+    if (cfc_host_listen(ctx, &CF_GUID_LOOPBACK, ctx->port_base, &l) < 0)
         return -1;
     if (host_dial(ctx, &CF_GUID_LOOPBACK, ctx->port_base, QUICK_MS, &d) < 0)
         return -1;
     CF_CHECK(ctx, d.rc, ctx->expect, "connect");
-    if (accept_one(ctx, l, &c) < 0)
+    if (cfc_accept_one(ctx, l, &c) < 0)
         return -1;
     /* go-winio: client {CHILDREN, its svc}, client peer = the dialed address,
      * server local VmId CHILDREN (its service id "seems arbitrary"), server

@@ -21,61 +21,11 @@
 #include "case_util.h"
 
 #define QUICK_MS 1000u /* a connect that must not wait: an answer comes long before this */
-#define ARRIVE_MS 3000 /* how long a side waits for the connection the other side makes */
 #define EARLY_MS 20u
 #define LATE_MS 1000u
 #define VMADDR_CID_HOST_ 2u
 
 /* ---- helpers -------------------------------------------------------------------------- */
-
-static int open_sock(struct cf_ctx *ctx, enum cf_family fam, cf_sock_t *s)
-{
-    cf_step(ctx, "socket(%s)", fam == CF_AF_HYPERV ? "AF_HYPERV" : "AF_VSOCK");
-    CF_CHECK(ctx, cf_socket(fam, 0, s), 0, "socket");
-    return 0;
-}
-
-static const char *vm_text(const struct cf_ctx *ctx, const cf_guid_t *g, char buf[37])
-{
-    if (cf_guid_eq(g, &CF_GUID_ZERO))
-        return "HV_GUID_WILDCARD";
-    if (cf_guid_eq(g, &CF_GUID_CHILDREN))
-        return "HV_GUID_CHILDREN";
-    if (cf_guid_eq(g, &ctx->vm_id))
-        return "the VM's id";
-    if (cf_guid_eq(g, &ctx->hcs_id))
-        return "the HCS VM's id";
-    cf_guid_format(g, buf);
-    return buf;
-}
-
-static int host_listen(struct cf_ctx *ctx, const cf_guid_t *vm, uint32_t port, cf_sock_t *l)
-{
-    cf_guid_t svc = cf_guid_port(port);
-    char b[37];
-
-    if (open_sock(ctx, CF_AF_HYPERV, l) < 0)
-        return -1;
-    cf_step(ctx, "host bind {%s, port %u}", vm_text(ctx, vm, b), port);
-    CF_CHECK(ctx, cf_bind_hv(*l, vm, &svc), 0, "bind");
-    cf_step(ctx, "host listen on {%s, port %u}", vm_text(ctx, vm, b), port);
-    CF_CHECK(ctx, cf_listen(*l, 8), 0, "listen");
-    return 0;
-}
-
-static int accept_one(struct cf_ctx *ctx, cf_sock_t l, cf_sock_t *c)
-{
-    int ev;
-
-    cf_step(ctx, "wait for the guest's connection");
-    ev = cf_poll(l, CF_POLLIN, ARRIVE_MS);
-    CF_CHECK(ctx, ev, 0, "poll");
-    if (!(ev & CF_POLLIN))
-        return cf_fail(ctx, "listener: expected a connection within %d ms, got none", ARRIVE_MS);
-    cf_step(ctx, "accept");
-    CF_CHECK(ctx, cf_accept(l, c), 0, "accept");
-    return 0;
-}
 
 /* The listener heard nothing: the refused connect never reached it. */
 static int nothing_pending(struct cf_ctx *ctx, cf_sock_t l)
@@ -102,7 +52,7 @@ static int guest_dial_check(struct cf_ctx *ctx, uint32_t port, cf_sock_t *out)
     cf_sock_t s;
     int rc;
 
-    if (open_sock(ctx, cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, &s) < 0)
+    if (cfc_open_sock(ctx, cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, 0, &s) < 0)
         return -1;
     cf_step(ctx, "set the connect timeout to %u ms", timeout);
     CF_CHECK(ctx, cf_set_connect_timeout(s, timeout), 0, "set connect timeout");
@@ -128,24 +78,6 @@ static int guest_dial_check(struct cf_ctx *ctx, uint32_t port, cf_sock_t *out)
     return 0;
 }
 
-static int ping(struct cf_ctx *ctx, cf_sock_t s)
-{
-    cf_step(ctx, "send 'ping'");
-    if (cfc_send_all(ctx, s, "ping") < 0)
-        return -1;
-    cf_step(ctx, "read 'pong' back");
-    return cfc_recv_is(ctx, s, "pong");
-}
-
-static int pong(struct cf_ctx *ctx, cf_sock_t c)
-{
-    cf_step(ctx, "read 'ping'");
-    if (cfc_recv_is(ctx, c, "ping") < 0)
-        return -1;
-    cf_step(ctx, "send 'pong'");
-    return cfc_send_all(ctx, c, "pong");
-}
-
 static int add_service(struct cf_ctx *ctx, uint32_t port, const char *element_name)
 {
     cf_guid_t svc = cf_guid_port(port);
@@ -167,7 +99,7 @@ static int unregistered_host(struct cf_ctx *ctx, const cf_guid_t *vm)
 
     /* Deliberately no cf_admin_service_add: the listener is there, the
      * registration is not. */
-    if (host_listen(ctx, vm, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "GO") < 0)
+    if (cfc_host_listen(ctx, vm, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "GO") < 0)
         return -1;
     if (cf_ctl_expectln(ctx, "TRIED") < 0 || nothing_pending(ctx, l) < 0)
         return -1;
@@ -200,16 +132,16 @@ static int removal_host(struct cf_ctx *ctx)
 
     if ((rc = add_service(ctx, ctx->port_base, "hvsim conformance: removed during the case")) != 0)
         return rc;
-    if (host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "LISTENING") < 0)
+    if (cfc_host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "LISTENING") < 0)
         return -1;
-    if (accept_one(ctx, l, &c) < 0 || pong(ctx, c) < 0)
+    if (cfc_accept_one(ctx, l, &c) < 0 || cfc_pong(ctx, c) < 0)
         return -1;
     cf_step(ctx, "remove the registration");
     CF_CHECK(ctx, cf_admin_service_rm(&svc), 0, "service rm");
     if (cf_ctl_writeln(ctx, "REMOVED") < 0)
         return -1;
     /* The connection made before the removal goes on. */
-    if (pong(ctx, c) < 0)
+    if (cfc_pong(ctx, c) < 0)
         return -1;
     if (cf_ctl_expectln(ctx, "TRIED") < 0 || nothing_pending(ctx, l) < 0)
         return -1;
@@ -227,13 +159,13 @@ static int removal_guest(struct cf_ctx *ctx)
         return -1;
     /* While registered, the connect works. */
     ctx->expect = 0;
-    if (guest_dial_check(ctx, ctx->port_base, &s) < 0 || ping(ctx, s) < 0)
+    if (guest_dial_check(ctx, ctx->port_base, &s) < 0 || cfc_ping(ctx, s) < 0)
         return -1;
     ctx->expect = expect;
     if (cf_ctl_expectln(ctx, "REMOVED") < 0)
         return -1;
     cf_step(ctx, "use the open connection after the removal");
-    if (ping(ctx, s) < 0)
+    if (cfc_ping(ctx, s) < 0)
         return -1;
     cf_step(ctx, "a new connect after the removal");
     if (guest_dial_check(ctx, ctx->port_base, NULL) < 0)
@@ -253,9 +185,9 @@ static int element_name_host(struct cf_ctx *ctx)
 
     if ((rc = add_service(ctx, ctx->port_base, UNICODE_NAME)) != 0)
         return rc;
-    if (host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "LISTENING") < 0)
+    if (cfc_host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "LISTENING") < 0)
         return -1;
-    if (accept_one(ctx, l, &c) < 0 || pong(ctx, c) < 0)
+    if (cfc_accept_one(ctx, l, &c) < 0 || cfc_pong(ctx, c) < 0)
         return -1;
     cf_close(c);
     cf_close(l);
@@ -268,7 +200,7 @@ static int element_name_guest(struct cf_ctx *ctx)
 
     if (cf_ctl_expectln(ctx, "LISTENING") < 0 || guest_dial_check(ctx, ctx->port_base, &s) < 0)
         return -1;
-    if (ping(ctx, s) < 0)
+    if (cfc_ping(ctx, s) < 0)
         return -1;
     cf_close(s);
     return 0;
@@ -299,7 +231,7 @@ static int hcs_bind_deny_host(struct cf_ctx *ctx)
 
     if ((rc = hcs_entry(ctx, ctx->port_base, 1, 0, 0)) != 0)
         return rc;
-    if (open_sock(ctx, CF_AF_HYPERV, &s) < 0)
+    if (cfc_open_sock(ctx, CF_AF_HYPERV, 0, &s) < 0)
         return -1;
     cf_step(ctx, "host bind {the HCS VM's id, port %u}", ctx->port_base);
     CF_CHECK(ctx, cf_bind_hv(s, &ctx->hcs_id, &svc), ctx->expect, "bind");
@@ -315,7 +247,7 @@ static int hcs_disabled_listen_host(struct cf_ctx *ctx)
 
     if ((rc = hcs_entry(ctx, ctx->port_base, 0, 0, 1)) != 0)
         return rc;
-    if (open_sock(ctx, CF_AF_HYPERV, &s) < 0)
+    if (cfc_open_sock(ctx, CF_AF_HYPERV, 0, &s) < 0)
         return -1;
     /* hcsshim: "the bind silently didn't take"; listen() says WSAEINVAL. */
     cf_step(ctx, "host bind {the HCS VM's id, port %u}", ctx->port_base);
@@ -336,10 +268,10 @@ static int hcs_listen_ok_host(struct cf_ctx *ctx)
      * on a Disabled service. */
     if ((rc = hcs_entry(ctx, ctx->port_base + 1, 0, 0, 0)) != 0 || (rc = hcs_entry(ctx, ctx->port_base + 2, 0, 0, 1)))
         return rc;
-    if (host_listen(ctx, &ctx->hcs_id, ctx->port_base, &l[0]) < 0 ||
-        host_listen(ctx, &CF_GUID_ZERO, ctx->port_base + 1, &l[1]) < 0 ||
-        host_listen(ctx, &CF_GUID_CHILDREN, ctx->port_base + 1, &l[2]) < 0 ||
-        host_listen(ctx, &CF_GUID_ZERO, ctx->port_base + 2, &l[3]) < 0)
+    if (cfc_host_listen(ctx, &ctx->hcs_id, ctx->port_base, &l[0]) < 0 ||
+        cfc_host_listen(ctx, &CF_GUID_ZERO, ctx->port_base + 1, &l[1]) < 0 ||
+        cfc_host_listen(ctx, &CF_GUID_CHILDREN, ctx->port_base + 1, &l[2]) < 0 ||
+        cfc_host_listen(ctx, &CF_GUID_ZERO, ctx->port_base + 2, &l[3]) < 0)
         return -1;
     for (i = 0; i < 4; i++)
         cf_close(l[i]);
@@ -360,10 +292,10 @@ static int hcs_wildcard_host(struct cf_ctx *ctx)
     /* Registered too: the registry must not matter for an HCS VM. */
     if ((rc = add_service(ctx, ctx->port_base, "hcs wildcard")) != 0)
         return rc;
-    if (host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l[0]) < 0 ||
-        host_listen(ctx, &CF_GUID_ZERO, ctx->port_base + 1, &l[1]) < 0)
+    if (cfc_host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l[0]) < 0 ||
+        cfc_host_listen(ctx, &CF_GUID_ZERO, ctx->port_base + 1, &l[1]) < 0)
         return -1;
-    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || accept_one(ctx, l[1], &c) < 0 || pong(ctx, c) < 0)
+    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || cfc_accept_one(ctx, l[1], &c) < 0 || cfc_pong(ctx, c) < 0)
         return -1;
     if (nothing_pending(ctx, l[0]) < 0)
         return -1;
@@ -397,7 +329,7 @@ static int hcs_wildcard_guest(struct cf_ctx *ctx)
     ctx->expect = 0;
     rc = guest_dial_check(ctx, ctx->port_base + 1, &s);
     ctx->expect = expect;
-    if (rc < 0 || ping(ctx, s) < 0)
+    if (rc < 0 || cfc_ping(ctx, s) < 0)
         return -1;
     cf_close(s);
     return 0;
@@ -416,7 +348,7 @@ static int hcs_disabled_host(struct cf_ctx *ctx)
     if (rc == -ENOTSUP)
         return cfc_skip(ctx, "the target cannot configure HCS service tables");
     CF_CHECK(ctx, rc, 0, "hcs set");
-    if (host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "LISTENING") < 0)
+    if (cfc_host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "LISTENING") < 0)
         return -1;
     if (cf_ctl_expectln(ctx, "DIALED") < 0 || nothing_pending(ctx, l) < 0)
         return -1;
