@@ -8,8 +8,10 @@ inside the guest:
     listener on {wildcard, 00001388-facb-...}), checksummed on both sides;
   - a 64 MiB stream host -> guest (the host connects to {vm id, port 5001},
     the guest's socat VSOCK-LISTEN:5001), checksummed;
-  - a refused connection under each refusal profile: the Hyper-V profile
-    answers nothing (the guest's connect times out), the KVM profile resets.
+  - a refused connection under each refusal profile, both ways: the
+    Hyper-V profile answers nothing (the guest's connect to an unregistered
+    port times out; a host connect to a guest port nobody listens on times
+    out although the guest reset it), the KVM profile resets at once.
 
 Host and guest take turns through vsock itself (the guest listens on a
 barrier port the host connects to), so nothing sleeps to synchronise. The host
@@ -52,8 +54,7 @@ def hvcat(daemon, *args, stdin=None, stdout=None):
 def connect_when_listening(daemon, guest, vm_id, port, payload_path, deadline_s, expect_reply=None):
     """Connect to the guest's port until its listener is up (the Hyper-V profile
     answers an early connect with nothing, so each try has a short timeout).
-    With expect_reply, a try counts only when the guest sent that back: the
-    backend accepts for the guest and may close again if nobody listened yet."""
+    With expect_reply, a try counts only when the guest sent that back."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         with open(payload_path, "rb") as src:
@@ -68,6 +69,15 @@ def connect_when_listening(daemon, guest, vm_id, port, payload_path, deadline_s,
         assert b"ETIMEDOUT" in err or b"ECONNRESET" in err, err.decode()
         guest._pump(time.monotonic() + 0.01)  # keep the console flowing while we retry
     pytest.fail(f"the guest never listened on port {port}")
+
+
+def host_connect_refused(daemon, vm_id, port, timeout_ms):
+    """A host connect to a guest port nobody listens on: hvcat's exit status,
+    its error text and how long the connect took."""
+    t0 = time.monotonic()
+    p = subprocess.run([str(qemu.BIN / "hvcat"), "-t", str(timeout_ms), f"{vm_id}:{port}"], env=daemon.env("host"),
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+    return p.returncode, p.stderr.decode(errors="replace"), time.monotonic() - t0
 
 
 def sha256(path):
@@ -85,8 +95,7 @@ def test_vsock_smoke_64mib_both_ways_and_refusals(hvsimd, qemu_guest, tmp_path):
     with open(received, "wb") as out:
         listener = hvcat(hvsimd, "-l", "wildcard:5000", stdout=out)
     t0 = time.monotonic()
-    g = qemu_guest(SCRIPT.format(size=MIB64), vsock=True, name="smoke", backend_args=["--listen-port", "5001",
-                                                                                    "--listen-port", "5003"])
+    g = qemu_guest(SCRIPT.format(size=MIB64), vsock=True, name="smoke")
     vm_id = g.vm["id"]
 
     m = g.wait_for(re.compile(r"G2H-SHA ([0-9a-f]{64})"), timeout=120)
@@ -106,7 +115,15 @@ def test_vsock_smoke_64mib_both_ways_and_refusals(hvsimd, qemu_guest, tmp_path):
     # Port 5002 is not registered: under the Hyper-V profile nobody answers.
     m = g.wait_for(re.compile(r"REFUSED-HYPERV ([^\r\n]*)\r?\n"), timeout=60)
     assert "timed out" in m.group(1), m.group(1)
+    # Host -> guest port 5009, where nothing listens: the guest resets the
+    # request, and a Windows host's caller still only times out.
+    rc, err, took = host_connect_refused(hvsimd, vm_id, 5009, 700)
+    assert rc != 0 and "ETIMEDOUT" in err, err
+    assert took >= 0.7, f"the refusal came after {took:.3f} s, before the connect timeout"
     hvsimd.ctl("set", "refusal_profile", "kvm")
+    rc, err, took = host_connect_refused(hvsimd, vm_id, 5009, 20000)
+    assert rc != 0 and "ECONNRESET" in err, err
+    assert took < 10, f"the KVM profile's reset took {took:.1f} s"
     # The barrier: the guest waits on port 5003 until the host has switched.
     connect_when_listening(hvsimd, g, vm_id, 5003, os.devnull, 60, expect_reply=b"go")
     m = g.wait_for(re.compile(r"REFUSED-KVM ([^\r\n]*)\r?\n"), timeout=60)

@@ -343,9 +343,6 @@ static int start_guest(struct cf_ctx *ctx)
 #define SRC_PAUSE "hvsock-semantics.md 4.6 [S1][S2c], 6.5"
 #define SRC_RESET "hvsock-semantics.md 4.6 (UNCONFIRMED; INFERRED: reset rescinds every channel), 3.5 [S8]"
 
-/* connect-to-paused-vm and connect-to-off-vm dial a guest listener from the
- * host: in the virtio column that needs hvsim-vhost started with
- * --listen-port for the case's port (port_base + 0). */
 const struct cf_case cf_cases_lifecycle[] = {
     {
         .id = "lifecycle.pause-breaks-connections",

@@ -323,9 +323,6 @@ static int host_fails_guest(struct cf_ctx *ctx)
 
 #define ALL(v) { v, v, v }
 
-/* The host dials a guest listener in readiness.listener-readable-on-pending-
- * connection: in the virtio column that needs hvsim-vhost started with
- * --listen-port for the case's port (port_base + 0). */
 const struct cf_case cf_cases_readiness[] = {
     {
         .id = "readiness.listener-readable-on-pending-connection",

@@ -34,10 +34,9 @@
  * host dialing a guest listener needs nothing. SP_EITHER_DIALS is for rules
  * that do not depend on the direction: the host dials, so a Hyper-V host run
  * by hand without administration still runs the case, except in the virtio
- * column, where the guest dials: hvsim-vhost shows the host only the guest
- * ports it was started with (--listen-port, sim/vhost/main.c), never a guest
- * program's own listen(), and every target with a virtio column runs hvsimd,
- * so the host can register its service there. */
+ * column, where the guest dials: every target with a virtio column runs
+ * hvsimd, so the host can register its service there, and the rule is then
+ * tested on the guest kernel's own connect. */
 enum sp_dir { SP_GUEST_DIALS, SP_HOST_DIALS, SP_EITHER_DIALS };
 
 static inline enum sp_dir sp_resolve(const struct cf_ctx *ctx, enum sp_dir dir)

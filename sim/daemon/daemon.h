@@ -73,6 +73,8 @@ struct bind {
     int not_taken; /* HCS Disabled: bind "succeeded" but listen() fails (reference 4.2) */
     char uname[HVSIM_UNAME_MAX];
     uint8_t key[16];
+    int gateway; /* a VM back-end's gateway listener (proto.h, OFFER) */
+    int gw_fd; /* its channel when gateway; closed with the bind */
 };
 
 struct proc {
@@ -150,7 +152,7 @@ struct route_conn_res {
     uint32_t verdict; /* enum hvsim_verdict */
     int32_t error; /* REFUSE */
     uint32_t timeout_ms; /* NOANSWER, and OK's fallback if the listener vanished */
-    const struct bind *listener;
+    const struct bind *listener; /* a gateway: the verdict is the back-end's (server.c) */
     struct part *to;
     /* The connector's view. */
     GUID local_vmid, local_svc, peer_vmid, peer_svc;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "internal.h"
@@ -275,6 +276,9 @@ void model_bind_remove(struct model *m, struct bind *b)
     for (i = 0; i < m->nbinds; i++) {
         if (m->binds[i] == b) {
             m->binds[i] = m->binds[--m->nbinds];
+            /* Closing the channel also takes it out of the server's epoll set. */
+            if (b->gateway && b->gw_fd >= 0)
+                close(b->gw_fd);
             free(b);
             return;
         }

@@ -343,6 +343,20 @@ int route_connect(struct model *m, const struct route_conn_req *rq, struct route
             best_rank = r;
         }
     }
+    /* A guest with its own kernel (QEMU) is heard through its back-end's
+     * gateway, which asks the guest; its listeners are invisible here. */
+    if (best == NULL && d == D_TO_VM) {
+        uint32_t port;
+
+        for (i = 0; i < m->nbinds && hvsim_guid_to_port(&rq->svc, &port); i++) {
+            const struct bind *b = m->binds[i];
+
+            if (b->gateway && b->gw_fd >= 0 && b->listening && b->part == to) {
+                best = b;
+                break;
+            }
+        }
+    }
     out->to = to;
     if (best == NULL) {
         if (d == D_LOOPBACK) {
@@ -382,7 +396,7 @@ int route_connect(struct model *m, const struct route_conn_req *rq, struct route
 
         out->local_svc = csvc;
         out->peer_svc = rq->svc;
-        out->acc_local_svc = best->svc;
+        out->acc_local_svc = best->gateway ? rq->svc : best->svc;
         out->acc_peer_svc = csvc;
         out->peer_cid = to_cid;
         out->acc_peer_cid = from_cid;

@@ -31,7 +31,8 @@
 #include "regfile.h"
 #include "server.h"
 
-enum { W_ADMIN = 1, W_PART = 2, W_PROC = 3 }; /* low bits of epoll data */
+enum { W_ADMIN = 1, W_PART = 2, W_PROC = 3, W_GATEWAY = 4 }; /* low bits of epoll data */
+#define W_MASK 7u
 #define TICKET_LIFETIME_NS (10ull * 1000000000ull)
 
 static void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -352,6 +353,7 @@ static int h_bind(struct req *r)
     b->vmid = out.vmid;
     b->svc = out.svc;
     b->not_taken = not_taken;
+    b->gw_fd = -1;
     if (model_bind_add(&r->s->m, b) < 0) {
         free(b);
         return reply_err(r->c, HVSIM_MSG_BIND_REPLY, r->h.seq, -ENOMEM, NULL);
@@ -381,6 +383,205 @@ static int h_unbind(struct req *r)
     return reply(r->c, HVSIM_MSG_UNBIND, r->h.seq, &m, sizeof(m));
 }
 
+/* ---- gateway: a VM back-end asked about host connections (proto.h, OFFER) ------------ */
+
+struct offer {
+    uint64_t id;
+    uint64_t bind_id; /* the gateway's bind */
+    struct proc *c; /* the connector, waiting for its CONNECT_REPLY */
+    uint32_t seq;
+    uint64_t deadline_ns;
+    uint8_t key[16]; /* the gateway listener's, to sign the ticket on acceptance */
+    struct hvsim_msg_connect_reply reply; /* the OK reply, ticket unsigned */
+};
+
+static int proc_alive(const struct server *s, const struct proc *c)
+{
+    const struct proc *it;
+
+    for (it = s->m.procs; it && it != c; it = it->next)
+        ;
+    return it != NULL;
+}
+
+/* Returns 0 (the caller replies OK), 1 (an error reply was sent) or -1 (drop the client). */
+static int gateway_open(struct req *r, struct bind *b)
+{
+    size_t i;
+    int rc;
+
+    if (r->c->part->is_host || b->pers != HVSIM_PERS_LINUX)
+        return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EINVAL,
+                         "a gateway serves a VM: listen from the VM's partition, on an AF_VSOCK socket") < 0 ? -1 : 1;
+    if (r->fd < 0)
+        return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EINVAL, "a gateway LISTEN carries its channel")
+               < 0 ? -1 : 1;
+    for (i = 0; i < r->s->m.nbinds; i++) {
+        const struct bind *o = r->s->m.binds[i];
+
+        if (o != b && o->gateway && o->gw_fd >= 0 && o->part == b->part)
+            return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EADDRINUSE,
+                             "this VM has a gateway already (one back-end per VM)") < 0 ? -1 : 1;
+    }
+    if (b->gateway)
+        return 0;
+    fcntl(r->fd, F_SETFL, O_NONBLOCK);
+    rc = watch(r->s, r->fd, b, W_GATEWAY);
+    if (rc < 0)
+        return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, rc, NULL) < 0 ? -1 : 1;
+    b->gateway = 1;
+    b->gw_fd = r->fd;
+    r->fd = -1;
+    return 0;
+}
+
+/* Answer a waiting connector and forget the offer. A refusal is the guest's
+ * RST: the KVM profile passes it on, the Hyper-V profile withholds it and the
+ * connector times out (reference 3.3); silence always times out. */
+static void offer_finish(struct server *s, size_t i, unsigned answer)
+{
+    struct offer o = s->offers[i];
+    uint64_t now = hvsim__now_ns();
+
+    s->offers[i] = s->offers[--s->noffers];
+    if (!proc_alive(s, o.c))
+        return;
+    if (answer == HVSIM_GW_ACCEPT) {
+        o.reply.ticket.expires_ns = now + TICKET_LIFETIME_NS;
+        hvsim__ticket_sign(&o.reply.ticket, o.key);
+    } else {
+        struct hvsim_msg_connect_reply fail = { 0 };
+
+        if (answer == HVSIM_GW_REFUSE && s->m.set.profile == PROFILE_KVM) {
+            fail.verdict = HVSIM_VERDICT_REFUSE;
+            fail.error = -ECONNRESET;
+        } else {
+            fail.verdict = HVSIM_VERDICT_NOANSWER;
+            fail.timeout_ms = o.deadline_ns > now ? (uint32_t)((o.deadline_ns - now + 999999) / 1000000u) : 0;
+        }
+        o.reply = fail;
+    }
+    if (reply(o.c, HVSIM_MSG_CONNECT_REPLY, o.seq, &o.reply, sizeof(o.reply)) < 0)
+        logmsg("connect reply to pid %d lost", (int)o.c->pid);
+}
+
+static int offer_start(struct req *r, const struct bind *gw, const struct hvsim_msg_connect_reply *ok,
+                       uint32_t timeout_ms)
+{
+    struct server *s = r->s;
+    struct hvsim_msg_offer m = { 0 };
+    struct offer *o;
+
+    if (s->noffers == s->coffers) {
+        size_t nc = s->coffers ? s->coffers * 2 : 16;
+        struct offer *t = realloc(s->offers, nc * sizeof(*t));
+
+        if (t == NULL)
+            return reply_err(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, -ENOMEM, NULL);
+        s->offers = t;
+        s->coffers = nc;
+    }
+    o = &s->offers[s->noffers];
+    memset(o, 0, sizeof(*o));
+    o->id = ++s->next_offer;
+    o->bind_id = gw->id;
+    o->c = r->c;
+    o->seq = r->h.seq;
+    o->deadline_ns = hvsim__now_ns() + (uint64_t)timeout_ms * 1000000u;
+    memcpy(o->key, gw->key, sizeof(o->key));
+    o->reply = *ok;
+    s->noffers++;
+    m.id = o->id;
+    m.svc = ok->ticket.local_svc;
+    m.peer_svc = ok->ticket.peer_svc;
+    m.peer_partition = r->c->part->id;
+    /* The ports the gateway's accept will report: Data1, template or not. */
+    m.port = m.svc.Data1;
+    m.peer_port = m.peer_svc.Data1;
+    m.timeout_ms = timeout_ms;
+    /* A back-end that cannot take the question is a guest that does not answer. */
+    if (hvsim__msg_send(gw->gw_fd, HVSIM_MSG_OFFER, 0, 0, &m, sizeof(m), NULL, 0, -1) < 0)
+        offer_finish(s, s->noffers - 1, HVSIM_GW_SILENT);
+    return 0;
+}
+
+static void gateway_close(struct bind *b)
+{
+    if (b->gw_fd >= 0) {
+        close(b->gw_fd);
+        b->gw_fd = -1;
+    }
+}
+
+static void gateway_readable(struct server *s, struct bind *b)
+{
+    for (;;) {
+        struct hvsim_msg_hdr h;
+        struct hvsim_msg_verdict v;
+        ssize_t n = hvsim__msg_recv(b->gw_fd, s->buf, HVSIM_MSG_MAX, NULL);
+        size_t i;
+
+        if (n == -EAGAIN)
+            return;
+        if (n <= 0) {
+            if (n < 0)
+                logmsg("the gateway of VM %s broke the protocol (%s): closed", b->part->name,
+                       hvsim_err_name((int)n));
+            gateway_close(b);
+            return;
+        }
+        memcpy(&h, s->buf, sizeof(h));
+        if (h.type != HVSIM_MSG_VERDICT || h.status != 0) {
+            logmsg("the gateway of VM %s sent %s where only VERDICT may come: closed", b->part->name,
+                   hvsim__msg_name(h.type));
+            gateway_close(b);
+            return;
+        }
+        memcpy(&v, s->buf + sizeof(h), sizeof(v));
+        if (v.answer > HVSIM_GW_SILENT) {
+            logmsg("the gateway of VM %s sent verdict %u (expected 0-2): closed", b->part->name, v.answer);
+            gateway_close(b);
+            return;
+        }
+        /* An unknown id is a verdict that came after the deadline: ignored. */
+        for (i = 0; i < s->noffers; i++) {
+            if (s->offers[i].id == v.id && s->offers[i].bind_id == b->id) {
+                offer_finish(s, i, v.answer);
+                break;
+            }
+        }
+    }
+}
+
+/* After every batch of events: offers whose connector left are dropped,
+ * offers whose gateway is gone or whose time is up are answered. Returns the
+ * epoll timeout until the next deadline (-1: none). */
+static int offers_sweep(struct server *s)
+{
+    uint64_t now = hvsim__now_ns(), next = 0;
+    size_t i = 0;
+
+    while (i < s->noffers) {
+        struct offer *o = &s->offers[i];
+        struct bind *b = model_bind_find(&s->m, o->bind_id);
+
+        if (!proc_alive(s, o->c)) {
+            s->offers[i] = s->offers[--s->noffers];
+            continue;
+        }
+        if (b == NULL || b->gw_fd < 0 || now >= o->deadline_ns) {
+            offer_finish(s, i, HVSIM_GW_SILENT);
+            continue;
+        }
+        if (next == 0 || o->deadline_ns < next)
+            next = o->deadline_ns;
+        i++;
+    }
+    if (next == 0)
+        return -1;
+    return (int)((next - now + 999999) / 1000000u);
+}
+
 static int h_listen(struct req *r)
 {
     struct hvsim_msg_listen m;
@@ -397,6 +598,11 @@ static int h_listen(struct req *r)
     rc = route_listen(&r->s->m, b);
     if (rc < 0)
         return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, rc, NULL);
+    if (m.gateway) {
+        rc = gateway_open(r, b);
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
+    }
     memcpy(b->uname, m.uname, sizeof(b->uname));
     b->uname[sizeof(b->uname) - 1] = '\0';
     b->flags = m.flags;
@@ -451,6 +657,12 @@ static int h_connect(struct req *r)
         t->peer_partition = r->c->part->id;
         t->peer_cid = res.acc_peer_cid;
         t->peer_flags = m.flags;
+        if (res.listener->gateway) {
+            uint32_t def = m.personality == HVSIM_PERS_WINDOWS ? r->s->m.set.win_timeout_ms
+                                                               : r->s->m.set.linux_timeout_ms;
+
+            return offer_start(r, res.listener, &out, m.timeout_ms ? m.timeout_ms : def);
+        }
         hvsim__ticket_sign(t, res.listener->key);
     }
     return reply(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, &out, sizeof(out));
@@ -941,7 +1153,7 @@ int server_run(struct server *s, int ready_fd)
         close(ready_fd);
     }
     while (!s->stop) {
-        int i, n = epoll_wait(s->ep, evs, 64, -1);
+        int i, n = epoll_wait(s->ep, evs, 64, offers_sweep(s));
 
         if (n < 0) {
             if (errno == EINTR)
@@ -950,8 +1162,8 @@ int server_run(struct server *s, int ready_fd)
         }
         for (i = 0; i < n; i++) {
             uint64_t d = evs[i].data.u64;
-            unsigned kind = (unsigned)(d & 3u);
-            void *obj = (void *)(uintptr_t)(d & ~(uint64_t)3u);
+            unsigned kind = (unsigned)(d & W_MASK);
+            void *obj = (void *)(uintptr_t)(d & ~(uint64_t)W_MASK);
 
             if (kind == 0) {
                 struct signalfd_siginfo si;
@@ -964,6 +1176,15 @@ int server_run(struct server *s, int ready_fd)
                 struct part *p = obj;
 
                 accept_client(s, p->listen_fd, p, 0);
+            } else if (kind == W_GATEWAY) {
+                struct bind *b = obj;
+                size_t j;
+
+                /* The bind may have been removed by an earlier event of this batch. */
+                for (j = 0; j < s->m.nbinds && s->m.binds[j] != b; j++)
+                    ;
+                if (j < s->m.nbinds && b->gateway && b->gw_fd >= 0)
+                    gateway_readable(s, b);
             } else {
                 struct proc *c = obj, *it;
 
@@ -987,6 +1208,7 @@ void server_fini(struct server *s)
 
     while (s->m.procs)
         drop_proc(s, s->m.procs);
+    free(s->offers);
     close_part(s, &s->m.host);
     for (i = 0; i < s->m.nvms; i++)
         close_part(s, s->m.vms[i]);

@@ -18,6 +18,10 @@ struct server {
     int sig_fd;
     int stop;
     char *buf; /* one received message */
+    /* Connects waiting for a gateway's verdict (server.c, "gateway"). */
+    struct offer *offers;
+    size_t noffers, coffers;
+    uint64_t next_offer;
 };
 
 /* Set up DIR (sockets) and STATE_DIR (persistence, "" or NULL: none), apply

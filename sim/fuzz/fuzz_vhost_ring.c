@@ -60,6 +60,8 @@ struct fuzz_host {
     uint8_t mode; /* control byte 6: 1 streams never end, 2 streams end in errors */
     struct fsock s[NSOCK];
     uint64_t now;
+    int answered; /* the offer's answer + 1, 0: none yet */
+    int attached;
 };
 
 static int f_connect(void *ctx, uint32_t port, uint32_t guest_port)
@@ -70,7 +72,8 @@ static int f_connect(void *ctx, uint32_t port, uint32_t guest_port)
     (void)guest_port;
     if ((h->flags & 1) || port == 0)
         return -ECONNREFUSED;
-    for (i = 0; i < NSOCK; i++) {
+    /* The last socket is kept for the host program's offered connection. */
+    for (i = 0; i < ((h->flags & 8) ? NSOCK - 1 : NSOCK); i++) {
         if (!h->s[i].open) {
             memset(&h->s[i], 0, sizeof(h->s[i]));
             h->s[i].open = 1;
@@ -152,8 +155,17 @@ static uint64_t f_now(void *ctx)
     return ((struct fuzz_host *)ctx)->now;
 }
 
+static void f_answer(void *ctx, uint64_t token, unsigned answer)
+{
+    struct fuzz_host *h = ctx;
+
+    if (token != 77 || h->answered)
+        abort(); /* one answer per offer, with its token */
+    h->answered = (int)answer + 1;
+}
+
 static const struct vconn_host_ops ops = {
-    f_connect, f_connect_result, f_send, f_recv, f_shutdown_wr, f_watch, f_close, f_now,
+    f_connect, f_connect_result, f_send, f_recv, f_shutdown_wr, f_watch, f_close, f_now, f_answer,
 };
 
 static void ring_at(struct vring *vq, const struct vring_mem *m, unsigned num, uint32_t d, uint32_t a, uint32_t u)
@@ -212,14 +224,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     vconn_attach(d, &rx, &tx, &m);
     if (host.flags & 8) {
-        /* A host program connecting to the guest, too. */
-        host.s[NSOCK - 1].open = 1;
-        host.s[NSOCK - 1].to_read = 5000;
-        host.s[NSOCK - 1].send_room = 1u << 20;
-        if (vconn_host_accepted(d, FD_BASE + NSOCK - 1, 0x80000000u | data[3], data[4]) < 0)
-            host.s[NSOCK - 1].open = 0;
+        /* A host program connecting to the guest, too: offered, and its
+         * stream attached once the guest accepts. */
+        if (vconn_host_offer(d, 77, 0x80000000u | data[3], data[4]) < 0)
+            host.answered = -1;
     }
     for (r = 0; r < rounds; r++) {
+        if (host.answered == 1 + VCONN_ANSWER_ACCEPT && !host.attached) {
+            host.attached = 1;
+            host.s[NSOCK - 1].open = 1;
+            host.s[NSOCK - 1].to_read = 5000;
+            host.s[NSOCK - 1].send_room = 1u << 20;
+            if (vconn_host_attach(d, FD_BASE + NSOCK - 1, 0x80000000u | data[3], data[4]) < 0)
+                host.s[NSOCK - 1].open = 0;
+        }
         if (staged && tx_total) {
             tx.avail->idx = (uint16_t)(tx.avail->idx + 1);
             tx_total--;

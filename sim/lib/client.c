@@ -353,6 +353,12 @@ int hvsim__attach_get(struct hvsim__attach *out)
 int hvsim__request(unsigned type, const void *body, size_t blen, unsigned want_type, void *reply, size_t rlen,
                    int32_t *status)
 {
+    return hvsim__request_fd(type, body, blen, -1, want_type, reply, rlen, status);
+}
+
+int hvsim__request_fd(unsigned type, const void *body, size_t blen, int pass_fd, unsigned want_type, void *reply,
+                      size_t rlen, int32_t *status)
+{
     char *buf = NULL;
     uint32_t seq;
     int rc;
@@ -362,7 +368,7 @@ int hvsim__request(unsigned type, const void *body, size_t blen, unsigned want_t
     if (rc < 0)
         goto out;
     seq = ++C.seq;
-    rc = hvsim__msg_send(C.req_fd, type, 0, seq, body, blen, NULL, 0, -1);
+    rc = hvsim__msg_send(C.req_fd, type, 0, seq, body, blen, NULL, 0, pass_fd);
     if (rc < 0) {
         C.attached = 0;
         rc = -ENETDOWN;

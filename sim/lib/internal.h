@@ -58,6 +58,9 @@ int hvsim__attach_get(struct hvsim__attach *out);
  * else -errno of the transport (-ENETDOWN: daemon gone). */
 int hvsim__request(unsigned type, const void *body, size_t blen, unsigned want_type, void *reply, size_t rlen,
                    int32_t *status);
+/* The same, passing pass_fd (>= 0) with the request. */
+int hvsim__request_fd(unsigned type, const void *body, size_t blen, int pass_fd, unsigned want_type, void *reply,
+                      size_t rlen, int32_t *status);
 /* 1 when this process (not a forked child) holds a live attachment. */
 int hvsim__attached(void);
 /* Make fd a failed connect: it reports nothing until after_ms passed, then
@@ -71,5 +74,17 @@ const char *hvsim__attach_error(void);
 /* Apply a partition event from the daemon to this process's sockets. */
 void hvsim__sock_event(const GUID *vmid, uint32_t event);
 void hvsim__sock_atfork_child(void);
+
+/* ---- gateway.c: a VM back-end's gateway (proto.h, OFFER) ------------------------ */
+
+struct hvsim_msg_offer;
+/* Listen on a bound AF_VSOCK socket of a VM partition as the VM's gateway.
+ * Returns the channel fd (offers arrive on it) or -errno. (socket.c) */
+int hvsim__listen_gateway(int fd, int backlog);
+/* 1 and an offer, 0 when none is waiting, -ENETDOWN when the daemon closed
+ * the channel, -EPROTO for anything but an OFFER. */
+int hvsim__gateway_recv(int chan, struct hvsim_msg_offer *out);
+/* answer: enum hvsim_gw_answer. Returns 0 or -errno. */
+int hvsim__gateway_answer(int chan, uint64_t id, unsigned answer);
 
 #endif /* HVSIM_INTERNAL_H */

@@ -54,7 +54,9 @@
     X(SETTING_GET, struct hvsim_msg_setting, 0)       \
     X(SETTING_SET, struct hvsim_msg_setting, 0)       \
     X(SETTING_LIST, struct hvsim_msg_empty, 0)        \
-    X(SETTING_REPLY, struct hvsim_msg_setting, 1)
+    X(SETTING_REPLY, struct hvsim_msg_setting, 1)     \
+    X(OFFER, struct hvsim_msg_offer, 0)               \
+    X(VERDICT, struct hvsim_msg_verdict, 0)
 
 enum hvsim_msg_type {
     HVSIM_MSG_NONE = 0,
@@ -128,6 +130,8 @@ struct hvsim_msg_listen {
     uint64_t bind_id;
     uint32_t backlog;
     uint32_t flags;
+    uint32_t gateway; /* 1: a VM back-end's gateway; the message carries its channel fd */
+    uint32_t pad;
     char uname[HVSIM_UNAME_MAX]; /* abstract AF_UNIX name, leading NUL omitted */
 };
 
@@ -195,6 +199,38 @@ enum hvsim_event {
 struct hvsim_msg_event {
     GUID vmid;
     uint32_t event;
+    uint32_t pad;
+};
+
+/*
+ * The gateway channel (a SEQPACKET pair: one end passed with LISTEN, the other
+ * kept by the back-end). A VM whose guest runs its own kernel (a QEMU guest)
+ * has no listener the daemon can see: its back-end listens once as the
+ * gateway, and the daemon asks it, with OFFER, about every host connection to
+ * a template service of the VM that no other listener takes. The back-end
+ * asks the guest and answers with VERDICT; only then does the connector's
+ * connect return (accepted: the stream then arrives at the gateway listener).
+ */
+enum hvsim_gw_answer {
+    HVSIM_GW_ACCEPT = 0, /* the guest accepted: the stream follows */
+    HVSIM_GW_REFUSE = 1, /* the guest reset the request (no listener) */
+    HVSIM_GW_SILENT = 2, /* the guest did not answer */
+};
+
+struct hvsim_msg_offer {
+    uint64_t id;
+    uint32_t port; /* the guest port: the service's Data1 */
+    uint32_t peer_port; /* the connector's port (its service's Data1) */
+    GUID svc; /* the service asked for */
+    GUID peer_svc; /* the connector's service */
+    GUID peer_partition;
+    uint32_t timeout_ms; /* how long the connector waits for the verdict */
+    uint32_t pad;
+};
+
+struct hvsim_msg_verdict {
+    uint64_t id;
+    uint32_t answer; /* enum hvsim_gw_answer */
     uint32_t pad;
 };
 

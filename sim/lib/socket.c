@@ -347,7 +347,32 @@ int hvsim_bind(int fd, const struct sockaddr *addr, socklen_t len)
     return 0;
 }
 
+static int listen_common(int fd, int backlog, int chan);
+
 int hvsim_listen(int fd, int backlog)
+{
+    int rc = listen_common(fd, backlog, -1);
+
+    return rc < 0 ? hvsim__fail(rc) : 0;
+}
+
+int hvsim__listen_gateway(int fd, int backlog)
+{
+    int sv[2], rc;
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return -errno;
+    rc = listen_common(fd, backlog, sv[1]);
+    close(sv[1]);
+    if (rc < 0) {
+        close(sv[0]);
+        return rc;
+    }
+    return sv[0];
+}
+
+/* Returns 0 or -errno. chan >= 0: listen as the gateway, with that channel. */
+static int listen_common(int fd, int backlog, int chan)
 {
     struct sock *s = lookup(fd);
     struct hvsim_msg_listen m = { 0 };
@@ -358,27 +383,34 @@ int hvsim_listen(int fd, int backlog)
     int rc, n;
 
     if (s == NULL)
-        return hvsim__fail(-ENOTSOCK);
+        return -ENOTSOCK;
     if (s->state == S_LISTENING)
-        return listen(fd, backlog) < 0 ? hvsim__fail(-errno) : 0;
+        return chan >= 0 ? -EINVAL : listen(fd, backlog) < 0 ? -errno : 0;
     /* Winsock and vsock_listen() both refuse an unbound or connected socket with EINVAL. */
     if (s->state != S_BOUND)
-        return hvsim__fail(-EINVAL);
+        return -EINVAL;
     rc = hvsim__attach_get(&me);
     if (rc < 0)
-        return hvsim__fail(rc);
+        return rc;
     n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "hvsim-%016llx-%llu", (unsigned long long)me.instance,
                  (unsigned long long)s->bind_id);
     salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
     if (bind(fd, (struct sockaddr *)&sa, salen) < 0 || listen(fd, backlog) < 0)
-        return hvsim__fail(-errno);
+        return -errno;
     m.bind_id = s->bind_id;
     m.backlog = backlog < 0 ? 0 : (uint32_t)backlog;
     m.flags = s->flags;
     memcpy(m.uname, sa.sun_path + 1, (size_t)n);
-    rc = ask(HVSIM_MSG_LISTEN, &m, sizeof(m), HVSIM_MSG_LISTEN_REPLY, &r, sizeof(r));
+    m.gateway = chan >= 0;
+    {
+        int32_t status;
+
+        rc = hvsim__request_fd(HVSIM_MSG_LISTEN, &m, sizeof(m), chan, HVSIM_MSG_LISTEN_REPLY, &r, sizeof(r), &status);
+        if (rc == 0)
+            rc = status;
+    }
     if (rc < 0)
-        return hvsim__fail(rc);
+        return rc;
     memcpy(s->key, r.key, sizeof(s->key));
     s->state = S_LISTENING;
     return 0;

@@ -860,3 +860,52 @@ Test(route, mutant_loopback_refused, .timeout = 5)
     assert_noanswer(conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG), 2000);
     m.mutant = NULL;
 }
+
+/* ---- the gateway of a VM whose guest runs its own kernel (QEMU) ------------------- */
+
+static struct bind *gateway_of(struct part *p)
+{
+    struct bind *b = listen_on(p, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(0x7ffff000u));
+
+    b->gateway = 1;
+    b->gw_fd = -1; /* no channel: a gateway whose back-end is gone */
+    return b;
+}
+
+Test(route, gateway_hears_template_services_of_its_vm_only)
+{
+    struct bind *gw = gateway_of(vm1);
+    struct route_conn_res r;
+    GUID want = T(5001);
+
+    gw->gw_fd = 1000; /* an open-looking channel: route.c does no I/O */
+    r = conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, T(5001));
+    cr_assert_eq(r.verdict, HVSIM_VERDICT_OK);
+    cr_assert_eq(r.listener, gw);
+    /* The guest's accept reports the port asked for, not the gateway's own. */
+    cr_assert(hvsim_guid_equal(&r.acc_local_svc, &want));
+    /* By CID from a KVM-style host program, too. */
+    r = conn(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm1->cid), T(5002));
+    cr_assert_eq(r.listener, gw);
+    /* A service that is no port: Linux guests never hear it (3.1). */
+    r = conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG);
+    cr_assert_neq(r.verdict, HVSIM_VERDICT_OK);
+    /* Another VM's connections are not its business. */
+    r = conn(&m.host, HVSIM_PERS_WINDOWS, vm2->id, T(5001));
+    cr_assert_neq(r.verdict, HVSIM_VERDICT_OK);
+    gw->gw_fd = -1; /* model_free must not close a made-up fd */
+}
+
+Test(route, gateway_yields_to_a_listener_and_needs_its_channel)
+{
+    struct bind *gw = gateway_of(vm1);
+    struct bind *l = listen_on(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(5001));
+    struct route_conn_res r;
+
+    gw->gw_fd = 1000;
+    r = conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, T(5001));
+    cr_assert_eq(r.listener, l, "a listener the daemon sees wins over asking the guest");
+    gw->gw_fd = -1;
+    r = conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, T(5002));
+    cr_assert_eq(r.verdict, HVSIM_VERDICT_NOANSWER, "a gateway whose back-end left is no listener");
+}

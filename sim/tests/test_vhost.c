@@ -235,6 +235,11 @@ struct fhost {
     int refuse; /* connect() result when nonzero */
     int connect_err; /* for new sockets */
     uint64_t now;
+    struct {
+        uint64_t token;
+        unsigned answer;
+    } answers[8]; /* ops->answer calls */
+    unsigned nanswers;
 };
 
 static struct fsock *fs(struct fhost *h, int fd)
@@ -334,6 +339,16 @@ static uint64_t f_now(void *ctx)
     return ((struct fhost *)ctx)->now;
 }
 
+static void f_answer(void *ctx, uint64_t token, unsigned answer)
+{
+    struct fhost *h = ctx;
+
+    REQUIRE(h->nanswers < 8, "too many answers");
+    h->answers[h->nanswers].token = token;
+    h->answers[h->nanswers].answer = answer;
+    h->nanswers++;
+}
+
 static const struct vconn_host_ops fake_ops = {
     .connect = f_connect,
     .connect_result = f_connect_result,
@@ -343,6 +358,7 @@ static const struct vconn_host_ops fake_ops = {
     .watch = f_watch,
     .close = f_close,
     .now_ms = f_now,
+    .answer = f_answer,
 };
 
 /* ---- a device between a test guest and the fake host ----------------------------------- */
@@ -1256,91 +1272,129 @@ Test(vhost, request_reusing_a_dead_tuple_drops_the_old_rst, .timeout = 10)
     cr_assert_not(s->closed);
 }
 
-Test(vhost, host_initiated_connection, .timeout = 10)
+/* A host program's connection offered by the daemon's gateway: the guest
+ * answers before the host's stream exists. */
+static void offer(struct env *e, uint64_t token, uint32_t hport, uint32_t gport)
 {
-    struct env *e = env_new(64, 65536);
-    struct fsock *s = &e->fh.s[0];
-    struct vpkt_hdr h;
-    uint8_t buf[64];
+    cr_assert_eq(vconn_host_offer(e->d, token, hport, gport), 0);
+    g_post_rx(e, 2, RXBUF);
+    vconn_run(e->d);
+}
+
+static struct fsock *host_stream(struct env *e, unsigned i)
+{
+    struct fsock *s = &e->fh.s[i];
 
     memset(s, 0, sizeof(*s));
     s->used = 1;
     s->out_cap = sizeof(s->out);
-    memcpy(s->in, "early", 5); /* the host program wrote before the guest accepted */
-    s->in_len = 5;
-    cr_assert_eq(vconn_host_accepted(e->d, FD_BASE, 0x80000001u, 5000), 0);
-    g_post_rx(e, 2, RXBUF);
-    vconn_run(e->d);
+    return s;
+}
+
+Test(vhost, offer_accepted_then_stream_attached, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+    struct fsock *s;
+    struct vpkt_hdr h;
+    uint8_t buf[64];
+
+    offer(e, 42, 0x80000001u, 5000);
     h = g_expect(e, VPKT_OP_REQUEST);
     cr_assert_eq(h.src_port, 0x80000001u);
     cr_assert_eq(h.dst_port, 5000);
     cr_assert_eq(h.dst_cid, GUEST_CID);
-    g_expect_none(e); /* no data before the RESPONSE */
+    cr_assert_eq(e->fh.nanswers, 0, "no answer before the guest's");
     h = hdr(VPKT_OP_RESPONSE, 5000, 0x80000001u, 0);
     g_send(e, &h, NULL, 0);
-    cr_assert(g_recv(e, &h, buf, sizeof(buf)));
-    cr_assert_eq(h.op, VPKT_OP_RW);
-    cr_assert_eq(memcmp(buf, "early", 5), 0);
-    h = hdr(VPKT_OP_RW, 5000, 0x80000001u, 4);
-    g_send(e, &h, "pong", 4);
-    cr_assert_eq(s->out_len, 4);
-}
-
-Test(vhost, host_initiated_refused_by_guest, .timeout = 10)
-{
-    struct env *e = env_new(64, 65536);
-    struct fsock *s = &e->fh.s[0];
-    struct vpkt_hdr h;
-
-    memset(s, 0, sizeof(*s));
-    s->used = 1;
-    cr_assert_eq(vconn_host_accepted(e->d, FD_BASE, 7, 5000), 0);
+    cr_assert_eq(e->fh.nanswers, 1);
+    cr_assert_eq(e->fh.answers[0].token, 42);
+    cr_assert_eq(e->fh.answers[0].answer, VCONN_ANSWER_ACCEPT);
+    /* The guest talks first; its bytes wait for the host's stream. */
+    h = hdr(VPKT_OP_RW, 5000, 0x80000001u, 5);
+    g_send(e, &h, "hello", 5);
+    s = host_stream(e, 0);
+    memcpy(s->in, "early", 5);
+    s->in_len = 5;
+    cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 0x80000001u, 5000), 0);
+    vconn_run(e->d);
+    cr_assert_eq(s->out_len, 5);
+    cr_assert_eq(memcmp(s->out, "hello", 5), 0);
     g_post_rx(e, 1, RXBUF);
     vconn_run(e->d);
-    g_expect(e, VPKT_OP_REQUEST);
-    h = hdr(VPKT_OP_RST, 5000, 7, 0);
-    g_send(e, &h, NULL, 0);
-    cr_assert(s->closed);
+    cr_assert(g_recv(e, &h, buf, sizeof(buf)));
+    cr_assert_eq(h.op, VPKT_OP_RW);
+    cr_assert_eq(h.len, 5);
+    cr_assert_eq(memcmp(buf, "early", 5), 0);
+    cr_assert_eq(e->fh.nanswers, 1, "one answer per offer");
 }
 
-Test(vhost, host_initiated_times_out, .timeout = 10)
+Test(vhost, offer_refused_by_guest_rst, .timeout = 10)
 {
     struct env *e = env_new(64, 65536);
-    struct fsock *s = &e->fh.s[0];
+    struct vpkt_hdr h;
 
-    memset(s, 0, sizeof(*s));
-    s->used = 1;
-    cr_assert_eq(vconn_host_accepted(e->d, FD_BASE, 7, 5000), 0);
-    vconn_run(e->d);
+    offer(e, 7, 9, 5000);
+    g_expect(e, VPKT_OP_REQUEST);
+    h = hdr(VPKT_OP_RST, 5000, 9, 0);
+    g_send(e, &h, NULL, 0);
+    cr_assert_eq(e->fh.nanswers, 1);
+    cr_assert_eq(e->fh.answers[0].answer, VCONN_ANSWER_REFUSE);
+    host_stream(e, 0);
+    cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 9, 5000), -ENOENT);
+    g_expect_none(e); /* an RST is never answered */
+}
+
+Test(vhost, offer_unanswered_is_silence_and_cancelled, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+
+    offer(e, 8, 9, 5000);
+    g_expect(e, VPKT_OP_REQUEST);
     e->fh.now += VCONN_TIMEOUT_MS;
     vconn_run(e->d);
-    cr_assert(s->closed);
+    cr_assert_eq(e->fh.nanswers, 1);
+    cr_assert_eq(e->fh.answers[0].answer, VCONN_ANSWER_SILENT);
+    /* A late RESPONSE must not open a connection nobody waits for. */
+    g_expect(e, VPKT_OP_RST);
 }
 
-Test(vhost, host_initiated_port_clash_picks_another_port, .timeout = 10)
+Test(vhost, offer_stream_that_never_comes_resets_the_guest, .timeout = 10)
 {
     struct env *e = env_new(64, 65536);
-    struct vpkt_hdr h1, h2;
-    int i;
+    struct vpkt_hdr h;
 
-    for (i = 0; i < 2; i++) {
-        memset(&e->fh.s[i], 0, sizeof(e->fh.s[i]));
-        e->fh.s[i].used = 1;
-        cr_assert_eq(vconn_host_accepted(e->d, FD_BASE + i, 7, 5000), 0);
-    }
-    g_post_rx(e, 2, RXBUF);
+    offer(e, 9, 9, 5000);
+    g_expect(e, VPKT_OP_REQUEST);
+    h = hdr(VPKT_OP_RESPONSE, 5000, 9, 0);
+    g_send(e, &h, NULL, 0);
+    e->fh.now += VCONN_TIMEOUT_MS;
     vconn_run(e->d);
-    h1 = g_expect(e, VPKT_OP_REQUEST);
-    h2 = g_expect(e, VPKT_OP_REQUEST);
-    cr_assert_neq(h1.src_port, h2.src_port);
+    g_expect(e, VPKT_OP_RST);
+    cr_assert_eq(e->fh.nanswers, 1);
+    cr_assert_eq(e->fh.answers[0].answer, VCONN_ANSWER_ACCEPT);
 }
 
-Test(vhost, host_accept_refused_while_device_down, .timeout = 10)
+Test(vhost, offer_clash_and_device_down, .timeout = 10)
 {
     struct env *e = env_new(64, 65536);
 
+    offer(e, 1, 9, 5000);
+    cr_assert_eq(vconn_host_offer(e->d, 2, 9, 5000), -EADDRINUSE);
+    cr_assert_eq(vconn_host_offer(e->d, 3, 10, 5000), 0, "another host port is another connection");
+    cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 9, 5000), -ENOENT, "not accepted yet");
     e->rx.vq.started = 0;
-    cr_assert_eq(vconn_host_accepted(e->d, FD_BASE, 7, 5000), -ENETUNREACH);
+    cr_assert_eq(vconn_host_offer(e->d, 4, 11, 5000), -ENETUNREACH);
+}
+
+Test(vhost, reset_answers_pending_offers, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+
+    offer(e, 5, 9, 5000);
+    vconn_reset(e->d);
+    cr_assert_eq(e->fh.nanswers, 1);
+    cr_assert_eq(e->fh.answers[0].token, 5);
+    cr_assert_eq(e->fh.answers[0].answer, VCONN_ANSWER_SILENT);
 }
 
 Test(vhost, reset_closes_everything, .timeout = 10)

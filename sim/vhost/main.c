@@ -3,14 +3,17 @@
  * main.c: hvsim-vhost, the vhost-user-vsock back-end that serves a Linux
  * guest's virtio-vsock device from the emulated Hyper-V host.
  *
- *   hvsim-vhost --socket PATH --cid N [--listen-port P]... [--ready-fd N]
+ *   hvsim-vhost --socket PATH --cid N [--ready-fd N]
  *
  * One process per VM, attached to hvsimd as that VM's partition (HVSIM_DIR,
  * HVSIM_PARTITION=<vm>): guest connections to CID 2 become libhvsim AF_VSOCK
  * connects (Linux personality), so the daemon routes them and applies its
- * refusal rules; host connections reach the guest through listeners this
- * process opens for the guest on the --listen-port ports, because a guest's
- * own listen() never shows on the device.
+ * refusal rules. A guest's own listen() never shows on the device, so this
+ * process listens once as the VM's gateway: the daemon offers it every host
+ * connection to a port of the guest, the guest is asked with a REQUEST, and
+ * its RESPONSE, RST or silence goes back to the daemon before the host
+ * program's connect returns; an accepted stream then arrives at the gateway
+ * listener and is joined to the guest connection.
  *
  * It creates the unix socket QEMU connects to (a stale one is replaced),
  * reports readiness by writing READY=1 to --ready-fd and closing it, serves
@@ -37,13 +40,14 @@
 #include <unistd.h>
 
 #include "hvsim/hvsim.h"
+#include "internal.h"
+#include "proto.h"
 #include "vhost_user.h"
 #include "vlog.h"
 #include "vsock_conn.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
-#define MAX_LISTEN 64
 #define MAX_EVENTS 64
 
 /* epoll tags in the low 3 bits of data.u64; connection cookies are
@@ -54,13 +58,9 @@
 #define TAG_SIGNAL 3u
 #define TAG_KICK 4u
 #define TAG_HOST_LISTEN 5u
+#define TAG_GATEWAY 6u
 #define TAG_MASK 7u
 #define TAG(kind, index) (((uint64_t)(index) << 3) | (kind))
-
-struct listener {
-    int fd;
-    uint32_t port;
-};
 
 struct app {
     int epfd;
@@ -70,8 +70,8 @@ struct app {
     const char *path;
     dev_t path_dev; /* identity of the socket file we created, checked before unlinking */
     ino_t path_ino;
-    struct listener listen[MAX_LISTEN];
-    unsigned nlisten;
+    int gw_listen; /* the gateway listener: accepted offers' streams arrive here */
+    int gw_chan; /* the daemon's offers; -1 once it closed the channel */
     struct vhu_dev vhu;
     struct vconn_dev *dev;
     int quit;
@@ -79,14 +79,13 @@ struct app {
 };
 
 static const char *const usage_text =
-    "usage: hvsim-vhost --socket PATH --cid N [--listen-port P]... [--ready-fd N]\n"
+    "usage: hvsim-vhost --socket PATH --cid N [--ready-fd N]\n"
     "                   [--buf-size BYTES] [--max-conns N] [-v]...\n"
     "Serves the virtio-vsock device of one QEMU VM (-device vhost-user-vsock-pci)\n"
     "from the emulated Hyper-V host, as that VM's partition.\n"
     "  --socket PATH      the unix socket QEMU's -chardev socket,path=PATH connects to\n"
     "                     (also --socket-path; --fd N takes an already listening socket)\n"
     "  --cid N            the guest's CID (config space), 3 to 4294967294\n"
-    "  --listen-port P    accept host connections to the guest's port P (repeatable)\n"
     "  --ready-fd N       write READY=1 to fd N and close it once QEMU may connect\n"
     "  --buf-size BYTES   receive buffer advertised to the guest per connection (262144)\n"
     "  --max-conns N      connections at once (1024)\n"
@@ -205,6 +204,18 @@ static uint64_t h_now_ms(void *ctx)
     return mono_ms();
 }
 
+static void h_answer(void *ctx, uint64_t token, unsigned answer)
+{
+    struct app *a = ctx;
+    int rc;
+
+    if (a->gw_chan < 0)
+        return;
+    rc = hvsim__gateway_answer(a->gw_chan, token, answer);
+    if (rc < 0)
+        vlog(VLOG_ERR, "answering the daemon's offer %llu: %s", (unsigned long long)token, strerror(-rc));
+}
+
 static const struct vconn_host_ops host_ops = {
     .connect = h_connect,
     .connect_result = h_connect_result,
@@ -214,6 +225,7 @@ static const struct vconn_host_ops host_ops = {
     .watch = h_watch,
     .close = h_close,
     .now_ms = h_now_ms,
+    .answer = h_answer,
 };
 
 /* ---- vhost-user side ------------------------------------------------------------------ */
@@ -297,22 +309,30 @@ static void remove_unix_socket(struct app *a)
         unlink(a->path);
 }
 
-static int open_host_listener(struct app *a, struct listener *l)
+/* The VM's gateway: an AF_VSOCK listener of this partition on a port the
+ * daemon picks, plus the channel on which the daemon offers connections. */
+static int open_gateway(struct app *a)
 {
-    struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_port = l->port, .svm_cid = VMADDR_CID_ANY };
-    int fd = hvsim_socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_port = VMADDR_PORT_ANY, .svm_cid = VMADDR_CID_ANY };
+    int fd = hvsim_socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), chan = -1;
 
-    if (fd < 0 || hvsim_bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || hvsim_listen(fd, 64) < 0) {
-        int err = errno;
-
-        vlog(VLOG_ERR, "listening on the guest's port %u: %s (%s)", l->port, hvsim_err_name(err),
-             hvsim_strerror(err));
+    if (fd < 0 || hvsim_bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        chan = -errno;
+    } else {
+        chan = hvsim__listen_gateway(fd, 128);
+    }
+    if (chan < 0) {
+        vlog(VLOG_ERR, "listening as the VM's gateway: %s (%s)", hvsim_err_name(-chan), hvsim_strerror(-chan));
         if (fd >= 0)
             hvsim_close(fd);
-        return -err;
+        return chan;
     }
-    l->fd = fd;
-    return epoll_add(a, fd, EPOLLIN, TAG(TAG_HOST_LISTEN, l - a->listen));
+    a->gw_listen = fd;
+    a->gw_chan = chan;
+    if (fcntl(chan, F_SETFL, O_NONBLOCK) < 0 || epoll_add(a, chan, EPOLLIN, TAG(TAG_GATEWAY, 0)) < 0 ||
+        epoll_add(a, fd, EPOLLIN, TAG(TAG_HOST_LISTEN, 0)) < 0)
+        return -errno;
+    return 0;
 }
 
 static int signal_ready(int fd)
@@ -353,25 +373,55 @@ static void accept_qemu(struct app *a)
     vlog(VLOG_INFO, "QEMU connected");
 }
 
-static void accept_host(struct app *a, struct listener *l)
+static void on_offers(struct app *a)
 {
     for (;;) {
-        struct sockaddr_vm peer;
-        socklen_t len = sizeof(peer);
-        int fd = hvsim_accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct hvsim_msg_offer o;
+        unsigned answer;
+        int rc = hvsim__gateway_recv(a->gw_chan, &o);
+
+        if (rc == 0)
+            return;
+        if (rc < 0) {
+            vlog(VLOG_ERR, "the daemon's gateway channel %s: host programs can no longer reach the guest",
+                 rc == -ENETDOWN ? "closed" : "broke the protocol");
+            (void)epoll_ctl(a->epfd, EPOLL_CTL_DEL, a->gw_chan, NULL);
+            close(a->gw_chan);
+            a->gw_chan = -1;
+            return;
+        }
+        rc = vconn_host_offer(a->dev, o.id, o.peer_port, o.port);
+        if (rc == 0)
+            continue; /* h_answer reports the guest's answer */
+        /* A device that is not running answers nothing, as a guest without
+         * its driver; a full table or a clash is the guest's RST. */
+        answer = rc == -ENETUNREACH ? VCONN_ANSWER_SILENT : VCONN_ANSWER_REFUSE;
+        vlog(VLOG_INFO, "host connection from port %u to the guest's port %u not offered to the guest: %s",
+             o.peer_port, o.port, rc == -ENETUNREACH ? "the guest's vsock device is not running" : strerror(-rc));
+        h_answer(a, o.id, answer);
+    }
+}
+
+static void accept_host(struct app *a)
+{
+    for (;;) {
+        struct sockaddr_vm peer, self;
+        socklen_t len = sizeof(peer), slen = sizeof(self);
+        int fd = hvsim_accept4(a->gw_listen, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         int rc;
 
         if (fd < 0) {
             if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                vlog(VLOG_ERR, "accepting on the guest's port %u: %s", l->port, hvsim_err_name(errno));
+                vlog(VLOG_ERR, "accepting on the gateway: %s", hvsim_err_name(errno));
             return;
         }
-        rc = vconn_host_accepted(a->dev, fd, peer.svm_port, l->port);
+        rc = hvsim_getsockname(fd, (struct sockaddr *)&self, &slen) < 0 ? -errno : 0;
+        if (rc == 0)
+            rc = vconn_host_attach(a->dev, fd, peer.svm_port, self.svm_port);
         if (rc < 0) {
-            /* The host program sees EOF: the closest a listener that has
-             * accepted can come to a refusal (see README limitations). */
-            vlog(VLOG_INFO, "host connection to the guest's port %u from port %u dropped: %s", l->port,
-                 peer.svm_port, rc == -ENETUNREACH ? "the guest's vsock device is not running" : strerror(-rc));
+            /* The guest reset the connection meanwhile: the host program sees EOF. */
+            vlog(VLOG_INFO, "host stream from port %u to the guest's port %u closed: %s", peer.svm_port,
+                 self.svm_port, rc == -ENOENT ? "no accepted connection waits for it" : strerror(-rc));
             hvsim_close(fd);
         }
     }
@@ -442,8 +492,11 @@ static void dispatch(struct app *a, const struct epoll_event *ev)
             drain_kick(a->vhu.vq[idx].kick_fd);
         break;
     case TAG_HOST_LISTEN:
-        if (idx < a->nlisten)
-            accept_host(a, &a->listen[idx]);
+        accept_host(a);
+        break;
+    case TAG_GATEWAY:
+        if (a->gw_chan >= 0)
+            on_offers(a);
         break;
     default:
         break;
@@ -496,7 +549,6 @@ int main(int argc, char **argv)
         { "socket-path", required_argument, NULL, 's' },
         { "fd", required_argument, NULL, 'f' },
         { "cid", required_argument, NULL, 'c' },
-        { "listen-port", required_argument, NULL, 'l' },
         { "ready-fd", required_argument, NULL, 'r' },
         { "buf-size", required_argument, NULL, 'b' },
         { "max-conns", required_argument, NULL, 'm' },
@@ -505,14 +557,13 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    struct app a = { .epfd = -1, .sigfd = -1, .unix_listen = -1, .vhu_fd = -1 };
+    struct app a = { .epfd = -1, .sigfd = -1, .unix_listen = -1, .vhu_fd = -1, .gw_listen = -1, .gw_chan = -1 };
     struct vconn_config cfg = { .buf_alloc = VCONN_DEFAULT_BUF_ALLOC, .max_conns = VCONN_DEFAULT_MAX_CONNS };
     uint64_t v, cid = 0;
     int ready_fd = -1, listen_fd = -1, c, rc;
     const char *part;
     char name[HVSIM_NAME_MAX];
     sigset_t mask;
-    unsigned i;
 
     while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
         switch (c) {
@@ -532,20 +583,6 @@ int main(int argc, char **argv)
                 fprintf(stderr, "hvsim-vhost: --cid: expected a number from 3 to 4294967294, got '%s'\n", optarg);
                 return EXIT_USAGE;
             }
-            break;
-        case 'l':
-            if (a.nlisten == MAX_LISTEN) {
-                fprintf(stderr, "hvsim-vhost: at most %d --listen-port options\n", MAX_LISTEN);
-                return EXIT_USAGE;
-            }
-            if (parse_u64(optarg, 0xfffffffeu, &v) < 0) {
-                fprintf(stderr, "hvsim-vhost: --listen-port: expected a port from 0 to 4294967294, got '%s'\n",
-                        optarg);
-                return EXIT_USAGE;
-            }
-            a.listen[a.nlisten].port = (uint32_t)v;
-            a.listen[a.nlisten].fd = -1;
-            a.nlisten++;
             break;
         case 'r':
             if (parse_u64(optarg, INT_MAX, &v) < 0) {
@@ -630,9 +667,8 @@ int main(int argc, char **argv)
      * until then the device has none and does nothing. */
     vhu_init(&a.vhu, -1, cid, &vhu_iface, &a);
     vconn_attach(a.dev, &a.vhu.vq[VHU_QUEUE_RX], &a.vhu.vq[VHU_QUEUE_TX], &a.vhu.mem);
-    for (i = 0; i < a.nlisten; i++)
-        if (open_host_listener(&a, &a.listen[i]) < 0)
-            return EXIT_FAIL;
+    if (open_gateway(&a) < 0)
+        return EXIT_FAIL;
     if (listen_fd >= 0) {
         if (fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) < 0) {
             vlog(VLOG_ERR, "--fd %d: %s", listen_fd, strerror(errno));
@@ -656,9 +692,10 @@ int main(int argc, char **argv)
     vhu_fini(&a.vhu);
     if (a.vhu_fd >= 0)
         close(a.vhu_fd);
-    for (i = 0; i < a.nlisten; i++)
-        if (a.listen[i].fd >= 0)
-            hvsim_close(a.listen[i].fd);
+    if (a.gw_listen >= 0)
+        hvsim_close(a.gw_listen);
+    if (a.gw_chan >= 0)
+        close(a.gw_chan);
     if (a.unix_listen >= 0)
         close(a.unix_listen);
     remove_unix_socket(&a);

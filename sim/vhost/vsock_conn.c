@@ -8,8 +8,10 @@
  *
  *   guest REQUEST -> HOST_CONNECTING -(host connect ok)-> ESTABLISHED, RESPONSE
  *                                     -(refused)-> RST
- *   host accept   -> GUEST_CONNECTING, REQUEST -(RESPONSE)-> ESTABLISHED
- *                                               -(RST, timeout)-> host closed
+ *   host offer    -> GUEST_CONNECTING, REQUEST -(RESPONSE)-> accept answered,
+ *                    ESTABLISHED without a host socket until vconn_host_attach
+ *                                               -(RST)-> refuse answered
+ *                                               -(timeout)-> silence answered
  *   ESTABLISHED   -(guest SHUTDOWN RCV|SEND)-> CLOSING: flush to host, RST
  *                 -(guest done sending and host EOF)-> RST
  *   any           -(error)-> DEAD: host closed, RST queued for the guest
@@ -33,7 +35,6 @@
 #define MAX_RECENT 64 /* connections closed lately, whose late packets need no RST */
 #define TX_BUDGET 256 /* chains per vconn_run, so host sockets are not starved */
 #define RX_BUDGET 256
-#define HOST_PORT_EPHEMERAL 0x80000000u /* hv_sock: host ephemeral ports are >= 2^31 */
 #define MIN_BUF_CAP 4096
 
 enum cstate {
@@ -79,6 +80,9 @@ struct vconn {
     unsigned guest_shut_send : 1; /* sticky SHUTDOWN flags from the guest */
     unsigned guest_shut_rcv : 1;
     unsigned credit_req_sent : 1; /* one CREDIT_REQUEST per exhausted window */
+    unsigned offered : 1; /* a host connection offered by the daemon (vconn_host_offer) */
+    unsigned answered : 1; /* ... and ops->answer was called */
+    uint64_t token; /* the offer's, for ops->answer */
 };
 
 struct vconn_dev {
@@ -98,7 +102,6 @@ struct vconn_dev {
         uint64_t until; /* ms */
     } recent[MAX_RECENT];
     unsigned recent_next;
-    uint32_t next_port; /* host ports for accepted connections whose own port is taken */
     uint64_t next_deadline; /* earliest connection deadline, 0: none */
     int broken;
     struct vconn_stats stats;
@@ -189,6 +192,16 @@ static struct vconn *conn_new(struct vconn_dev *d, uint32_t guest_port, uint32_t
     return c;
 }
 
+/* Tell the daemon's gateway what became of an offered connection, once. */
+static void settle(struct vconn_dev *d, struct vconn *c, unsigned answer)
+{
+    if (!c->offered || c->answered)
+        return;
+    c->answered = 1;
+    if (d->ops->answer)
+        d->ops->answer(d->ctx, c->token, answer);
+}
+
 static void close_host(struct vconn_dev *d, struct vconn *c)
 {
     if (c->fd >= 0)
@@ -203,6 +216,7 @@ static void conn_free(struct vconn_dev *d, struct vconn *c)
 
     if (c->state == CS_FREED)
         return;
+    settle(d, c, VCONN_ANSWER_SILENT);
     /* The guest may still send a packet or two for this connection (a
      * credit update after reading, its own RST on close): they need no
      * RST back, and one could hit a new connection reusing the tuple. */
@@ -268,6 +282,7 @@ static void conn_reset(struct vconn_dev *d, struct vconn *c)
 {
     if (c->state == CS_DEAD || c->state == CS_FREED)
         return;
+    settle(d, c, VCONN_ANSWER_SILENT);
     close_host(d, c);
     free(c->buf);
     c->buf = NULL;
@@ -628,11 +643,19 @@ static void tx_packet(struct vconn_dev *d, struct vpkt_tx *p)
         if (c->state == CS_GUEST_CONNECTING) {
             c->state = CS_ESTABLISHED;
             c->deadline = 0;
+            if (c->offered) {
+                settle(d, c, VCONN_ANSWER_ACCEPT);
+                /* The host's stream follows the daemon's reply; not forever. */
+                if (c->fd < 0)
+                    set_deadline(d, c, VCONN_TIMEOUT_MS);
+            }
         } else if (c->state == CS_HOST_CONNECTING) {
             conn_reset(d, c);
         }
         break;
     case VPKT_OP_RST:
+        if (c->state == CS_GUEST_CONNECTING)
+            settle(d, c, VCONN_ANSWER_REFUSE);
         conn_free(d, c);
         return;
     case VPKT_OP_SHUTDOWN:
@@ -906,6 +929,8 @@ static void run_timers(struct vconn_dev *d)
                 if (c->state == CS_GUEST_CONNECTING)
                     vlog(VLOG_INFO, "guest did not answer a connection to port %u: closing the host side",
                          c->guest_port);
+                else if (c->offered && c->fd < 0)
+                    vlog(VLOG_INFO, "the host's stream for guest port %u never came: resetting", c->guest_port);
                 conn_reset(d, c); /* sets a new deadline */
             }
             if (c->state != CS_FREED && c->deadline && (next == 0 || c->deadline < next))
@@ -945,7 +970,6 @@ int vconn_dev_new(const struct vconn_config *cfg, const struct vconn_host_ops *o
     d->cfg = *cfg;
     d->ops = ops;
     d->ctx = ctx;
-    d->next_port = HOST_PORT_EPHEMERAL;
     *out = d;
     return 0;
 }
@@ -1025,36 +1049,49 @@ void vconn_host_event(struct vconn_dev *d, void *cookie, unsigned events)
     want(d, c);
 }
 
-int vconn_host_accepted(struct vconn_dev *d, int fd, uint32_t host_port, uint32_t guest_port)
+int vconn_host_offer(struct vconn_dev *d, uint64_t token, uint32_t host_port, uint32_t guest_port)
 {
     struct vconn *c;
-    int i, rc;
 
     if (d->broken || d->rx == NULL || d->tx == NULL || !vring_ready(d->rx) || !vring_ready(d->tx))
         return -ENETUNREACH;
     if (d->nconns >= d->cfg.max_conns)
         return -ENOBUFS;
-    /* The host side's port names the connection in the guest; if another
-     * connection to this guest port has it, choose a free one. */
-    for (i = 0; conn_find(d, guest_port, host_port) != NULL; i++) {
-        if (i == 64)
-            return -EADDRINUSE;
-        host_port = d->next_port++;
-        if (d->next_port < HOST_PORT_EPHEMERAL || d->next_port == 0xffffffffu)
-            d->next_port = HOST_PORT_EPHEMERAL;
-    }
-    c = conn_new(d, guest_port, host_port, fd, CS_GUEST_CONNECTING);
+    /* The daemon's port names the connection on both sides: no renaming. */
+    c = conn_find(d, guest_port, host_port);
+    if (c != NULL && c->state != CS_DEAD)
+        return -EADDRINUSE;
+    if (c != NULL)
+        conn_free(d, c);
+    c = conn_new(d, guest_port, host_port, -1, CS_GUEST_CONNECTING);
     if (c == NULL)
         return -ENOMEM;
-    rc = d->ops->watch(d->ctx, fd, c);
-    if (rc < 0) {
-        c->fd = -1; /* the caller closes it */
-        conn_free(d, c);
-        return rc;
-    }
+    c->offered = 1;
+    c->token = token;
     stray_purge(d, guest_port, host_port);
     c->pend = P_REQUEST;
     set_deadline(d, c, VCONN_TIMEOUT_MS);
+    want(d, c);
+    return 0;
+}
+
+int vconn_host_attach(struct vconn_dev *d, int fd, uint32_t host_port, uint32_t guest_port)
+{
+    struct vconn *c = conn_find(d, guest_port, host_port);
+    int rc;
+
+    if (c == NULL || !c->offered || c->fd >= 0 || (c->state != CS_ESTABLISHED && c->state != CS_CLOSING))
+        return -ENOENT;
+    rc = d->ops->watch(d->ctx, fd, c);
+    if (rc < 0)
+        return rc;
+    c->fd = fd;
+    c->readable = 1;
+    c->writable = 1;
+    if (c->state == CS_ESTABLISHED)
+        c->deadline = 0;
+    /* What the guest sent meanwhile waits in c->buf. */
+    flush(d, c);
     want(d, c);
     return 0;
 }

@@ -63,7 +63,15 @@ struct vconn_host_ops {
     void (*close)(void *ctx, int fd);
     /* A monotonic clock in milliseconds. */
     uint64_t (*now_ms)(void *ctx);
+    /* What the guest said to an offered connection (vconn_host_offer):
+     * VCONN_ANSWER_*. Called once per offer; may be NULL. */
+    void (*answer)(void *ctx, uint64_t token, unsigned answer);
 };
+
+/* The values of enum hvsim_gw_answer (proto.h). */
+#define VCONN_ANSWER_ACCEPT 0u
+#define VCONN_ANSWER_REFUSE 1u
+#define VCONN_ANSWER_SILENT 2u
 
 struct vconn_config {
     uint64_t guest_cid; /* the CID the guest reads from config space */
@@ -112,14 +120,24 @@ int vconn_run(struct vconn_dev *d);
 void vconn_host_event(struct vconn_dev *d, void *cookie, unsigned events);
 
 /**
- * vconn_host_accepted: a host program connected to guest port @guest_port
- * from @host_port (accepted by the owner's listener). The device sends the
- * guest a REQUEST; on RST, or without an answer in VCONN_TIMEOUT_MS, the
- * host socket is closed. On success the device owns fd.
- * Returns 0; -ENETUNREACH when the guest's device is not running or broken;
- * -ENOBUFS at max_conns; -errno of ops->watch. The caller closes fd then.
+ * vconn_host_offer: the daemon asks whether the guest takes a host
+ * connection from @host_port to guest port @guest_port (a gateway OFFER).
+ * The device sends the guest a REQUEST and reports the guest's RESPONSE, RST
+ * or silence (VCONN_TIMEOUT_MS) through ops->answer with @token. After an
+ * acceptance the guest may send at once: its bytes wait (within the credit
+ * we gave) until vconn_host_attach brings the host socket.
+ * Returns 0; -ENETUNREACH when the device is not running or broken;
+ * -ENOBUFS at max_conns; -EADDRINUSE when the tuple is in use.
  */
-int vconn_host_accepted(struct vconn_dev *d, int fd, uint32_t host_port, uint32_t guest_port);
+int vconn_host_offer(struct vconn_dev *d, uint64_t token, uint32_t host_port, uint32_t guest_port);
+
+/**
+ * vconn_host_attach: the host socket of an accepted offer arrived. On
+ * success the device owns fd. Returns 0, -ENOENT when no accepted offer
+ * waits for that tuple (the guest reset it meanwhile, or it timed out), or
+ * -errno of ops->watch; the caller closes fd then.
+ */
+int vconn_host_attach(struct vconn_dev *d, int fd, uint32_t host_port, uint32_t guest_port);
 
 /**
  * vconn_reset: the device was reset (rings stopped, front-end gone): drop
