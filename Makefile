@@ -161,9 +161,9 @@ integration: test-deps all $(B)/tests/integration
 # TARGET=sim|qemu|hyperv; hyperv builds the reports from a Hyper-V host's
 # report file: INGEST=host.jsonl. Reports land in $(B)/conformance/.
 TARGET ?= sim
-conformance: test-deps all
+conformance: test-deps all $(if $(filter qemu,$(TARGET)),$(if $(INGEST),,vm-image))
 	$(Q)/usr/bin/python3 conformance/run.py --target $(TARGET) --bin $(abspath $(B)/bin) --out $(B)/conformance \
-	    $(if $(INGEST),--ingest $(INGEST))
+	    $(if $(filter qemu,$(TARGET)),--vm-dir $(abspath $(VM_DIR))) $(if $(INGEST),--ingest $(INGEST))
 # Every named mutant (hvsimd --list-mutants) against the suite; at least 90% must be caught.
 conformance-mutants: test-deps all
 	$(Q)/usr/bin/python3 conformance/mutants.py --bin $(abspath $(B)/bin) --out $(B)/conformance --jobs 2

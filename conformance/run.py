@@ -5,12 +5,15 @@ reports (report.py) under --out.
 
     run.py --target sim [--bin DIR] [--out DIR] [--columns windows,hvsock]
            [--mutant NAME] [--pick ID]... [--skip ID]... [--quiet]
+    run.py --target qemu [--vm-dir DIR] [--pick ID]... [--skip ID]...
     run.py --target hyperv --ingest host.jsonl [--ingest more.jsonl]...
 
 A target is a driver class. SimTarget starts its own hvsimd in a temporary
 folder, adds the VMs the catalogue uses (cf-vm, cf-vm2: classic; cf-hcs: hcs)
 and runs both agents as libhvsim processes (the host partition, and the guest
-in cf-vm). QemuTarget is a placeholder until the QEMU issue lands. HypervTarget
+in cf-vm). QemuTarget does the same with a real Linux guest in QEMU as cf-vm
+(its virtio-vsock device served by hvsim-vhost) and the static agent inside
+it, for the column virtio. HypervTarget
 cannot drive a Hyper-V host from here: a user runs the agents there by hand
 (conformance/README.md) and brings the host's --report file back to --ingest.
 
@@ -456,17 +459,172 @@ class SimTarget(Target):
         return lines, False
 
 
-class QemuTarget(Target):
-    """Linux guests in QEMU over virtio-vsock, served by hvsim's vhost-user
-    backend: the column virtio. Arrives with the QEMU issue."""
+class QemuTarget(SimTarget):
+    """A real Linux kernel in a QEMU guest (Debian's cloud kernel under TCG),
+    its virtio-vsock device served by hvsim-vhost as the VM cf-vm of a hvsimd
+    started here: the column virtio. The guest agent is the static
+    build/static/hvsim-agent-linux packed into the image (make vm-image); it
+    reaches the host agent's control socket through QEMU's user-mode network,
+    isolated (restrict=on) but for one forward that runs socat on the host
+    per connection. The host agent is the libhvsim one, as for sim."""
     name = "qemu"
     columns = ("virtio",)
     default_columns = ("virtio",)
+    CTL_PORT = 4000  # the guest dials 10.0.2.100:4000
+    GUEST_AGENT = "hvsim-agent-linux"
+
+    def __init__(self, opts):
+        super().__init__(opts)
+        sys.path.insert(0, str(REPO / "harness"))
+        import qemu  # noqa: E402  (harness/qemu.py: standard library only)
+        self.q = qemu
+        self.q.set_progress(lambda msg: self.say(f"# qemu: {msg}"))
 
     def run(self, cols, out_dir):
-        raise TargetError("the qemu target is not available here yet: it arrives with the QEMU issue "
-                          "(a guest image, hvsim's vhost-user backend and the static agent). "
-                          "Results a user made elsewhere can be read with --ingest FILE.jsonl")
+        img, why = self.q.find_image(self.opts.vm_dir)
+        if img is None:
+            raise TargetError(why)
+        if not self.q.find_qemu()[0]:
+            raise TargetError(self.q.find_qemu()[1])
+        if shutil.which("socat") is None:
+            raise TargetError("socat is missing (apt-get install socat): QEMU runs it for the control channel")
+        self.image = img
+        self.tool("hvsim-vhost")
+        return super().run(cols, out_dir)
+
+    def run_column(self, agent, col, ids, logs):
+        t = self.tmp
+        ctl_path = f"{t}/ctl-{col}"
+        jsonl = Path(t) / f"{col}.jsonl"
+        cid = self.vm_cid("cf-vm")
+        host_cmd = [agent, "--side", "host", "--control", f"unix-listen:{ctl_path}", "--target", "qemu",
+                    "--vm", ids["cf-vm"], "--vm2", ids["cf-vm2"], "--hcs", ids["cf-hcs"], "--report", str(jsonl)]
+        for p in self.opts.pick:
+            host_cmd += ["--pick", p]
+        for s in self.opts.skip:
+            host_cmd += ["--skip", s]
+        host_cmd += self.agent_args()
+        guest_cmd = " ".join([self.GUEST_AGENT, "--side", "guest", "--control",
+                              f"tcp:{self.q.GUESTFWD_ADDR}:{self.CTL_PORT}", "--column", col] + self.agent_args())
+        host_env = clean_env()
+        host_env.update(HVSIM_DIR=t, HVSIM_PARTITION="host")
+        vm_env = clean_env()
+        vm_env.update(HVSIM_DIR=t, HVSIM_PARTITION="cf-vm")
+        host_log = logs / f"qemu-{col}-host.log"
+        tap_path = logs / f"qemu-{col}.tap"
+        for old in logs.glob(f"qemu-{col}-*"):
+            old.unlink()
+        notes = []
+        host = guest = backend = None
+        tap_lines = []
+        guest_rc = -9
+        self.say(f"# column {col}: {' '.join(Path(x).name if i == 0 else x for i, x in enumerate(host_cmd))}")
+        self.say(f"# guest (QEMU, CID {cid}): {guest_cmd}")
+        try:
+            backend = self.q.Backend(self.tool("hvsim-vhost"), f"{t}/vhost.sock", cid, vm_env,
+                                     logs / f"qemu-{col}-vhost.log")
+            try:
+                backend.start()
+            except self.q.GuestError as e:
+                raise TargetError(f"hvsim-vhost: {e}") from e
+            with open(host_log, "wb") as hl:
+                host = subprocess.Popen(host_cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=hl,
+                                        env=host_env, start_new_session=True)
+            guest = self.q.Guest(logs, self.image, cmd=guest_cmd, vsock_socket=f"{t}/vhost.sock",
+                                 name=f"qemu-{col}-guest", append="hvsim.guest=1",
+                                 net=([f"{self.CTL_PORT}-cmd:socat STDIO UNIX-CONNECT:{ctl_path}"], []))
+            try:
+                guest.start()
+            except self.q.GuestError as e:
+                raise TargetError(str(e)) from e
+            tap_lines, stopped = self.stream_with_guest(host.stdout, tap_path, guest)
+            if stopped:
+                notes.append(stopped)
+                kill_group(host)
+            try:
+                host.wait(max(self.left(), 1))
+            except subprocess.TimeoutExpired:
+                notes.append("the host agent closed its output but did not exit: killed")
+                kill_group(host)
+            try:
+                res = guest.wait_exit(timeout=max(min(self.left(), GUEST_GRACE_S + 20), 1))
+                guest_rc = res.code
+            except self.q.GuestError as e:
+                notes.append(f"the guest did not finish: {e}")
+            if guest.fatal():
+                notes.append(f"QEMU reported '{guest.fatal()}': the vhost-user device was unusable")
+        finally:
+            kill_group(host)
+            if host is not None and host.stdout:
+                host.stdout.close()
+            if guest is not None:
+                guest.stop()
+            if backend is not None:
+                rc = backend.stop()
+                if rc not in (0, None):
+                    notes.append(f"hvsim-vhost exited {rc} (see {backend.log_path})")
+        host_rc = host.returncode if host.returncode is not None else -9
+        if host_rc != 0 and tail(host_log):
+            notes.append(f"host stderr ({host_log}):\n{tail(host_log)}")
+        if guest_rc != 0:
+            notes.append(f"guest console ({guest.console_log}):\n{tail(guest.console_log)}")
+        records = []
+        if jsonl.exists():
+            shutil.copy(jsonl, logs / f"qemu-{col}.jsonl")
+            try:
+                records = report.read_jsonl(jsonl)
+            except report.ReportError as e:
+                notes.append(str(e))
+        plan, tests = parse_tap(tap_lines)
+        return reconcile(col, self.name, records, plan, tests, host_rc, guest_rc, notes)
+
+    def vm_cid(self, name):
+        for v in self.ctl("vm", "list"):
+            if v.get("name") == name:
+                return v["cid"]
+        raise TargetError(f"hvsimctl vm list has no VM {name}")
+
+    def stream_with_guest(self, pipe, tap_path, guest):
+        """The host agent's TAP to the terminal and a file until EOF, while the
+        guest's console is read (QEMU stalls when nobody reads it). Returns
+        (lines, why the host agent must be killed or None)."""
+        lines, buf = [], b""
+        fd = pipe.fileno()
+        gone = None
+        with open(tap_path, "w", encoding="utf-8") as tap:
+            while True:
+                wait = self.left()
+                if wait <= 0:
+                    return lines, f"the run's deadline of {self.opts.deadline:g} s passed: the agents were killed"
+                if gone is None and guest.proc.poll() is not None:
+                    gone = time.monotonic()
+                if gone is not None:
+                    grace = gone + GUEST_GRACE_S - time.monotonic()
+                    if grace <= 0:
+                        return lines, (f"QEMU exited ({guest.proc.returncode}) and the host agent had not finished "
+                                       f"{GUEST_GRACE_S} s later: killed")
+                    wait = min(wait, grace)
+                ready = select.select([fd] + list(guest._fds), [], [], min(wait, 1.0))[0]
+                if any(f != fd for f in ready):
+                    guest._pump(time.monotonic())
+                if fd not in ready:
+                    continue
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                buf += chunk
+                *done, buf = buf.split(b"\n")
+                for raw in done:
+                    line = raw.decode("utf-8", "replace").rstrip("\r")
+                    lines.append(line)
+                    tap.write(line + "\n")
+                    if not self.opts.quiet:
+                        print(line, flush=True)
+            if buf:
+                line = buf.decode("utf-8", "replace")
+                lines.append(line)
+                tap.write(line + "\n")
+        return lines, None
 
 
 class HypervTarget(Target):
@@ -505,6 +663,7 @@ def parse_args(argv):
     ap.add_argument("--deadline", type=float, default=DEADLINE_S, metavar="S",
                     help=f"the whole run's bound, in seconds (default {DEADLINE_S})")
     ap.add_argument("--quiet", action="store_true", help="no TAP while running; the summary and paths at the end")
+    ap.add_argument("--vm-dir", help="the guest image for --target qemu (default: build/vm; make vm-image)")
     a = ap.parse_args(argv)
     if a.mutant and a.target != "sim":
         ap.error("--mutant applies to the sim target only")

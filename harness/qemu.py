@@ -42,6 +42,7 @@ BOOT_TIMEOUT = float(os.environ.get("HVSIM_QEMU_BOOT_TIMEOUT") or 60)  # a bound
 EXIT_TIMEOUT = 30
 MEM = "512M"
 KERNEL_ARGS = "console=ttyS0 quiet panic=-1"
+GUESTFWD_ADDR = "10.0.2.100"  # where the guest finds the guestfwd forwards
 CMDLINE_MAX = 2047  # x86 COMMAND_LINE_SIZE less the NUL
 
 READY_RE = re.compile(r"^HVSIM-GUEST-READY[ \t]*$", re.M)
@@ -112,7 +113,7 @@ class Guest:
     """One QEMU process. start(), then wait_ready()/wait_for()/wait_exit(); stop() always."""
 
     def __init__(self, workdir, image, cmd=None, vsock_socket=None, name="guest", mem=MEM, append="",
-                 extra_args=()):
+                 extra_args=(), net=None):
         self.workdir = Path(workdir)
         self.image = image
         self.cmd = cmd
@@ -121,6 +122,7 @@ class Guest:
         self.mem = mem
         self.append = append
         self.extra_args = list(extra_args)
+        self.net = net  # None: no network; else (guestfwd, hostfwd) lists, see user_net()
         self.console_log = self.workdir / f"{name}-console.log"
         self.qemu_log = self.workdir / f"{name}-qemu.log"
         self.proc = None
@@ -154,7 +156,7 @@ class Guest:
         a = [qemu or QEMU, "-accel", "tcg", "-m", self.mem,
              "-object", f"memory-backend-memfd,id=mem,size={self.mem},share=on",
              "-machine", "q35,memory-backend=mem",
-             "-nographic", "-no-reboot", "-nic", "none",
+             "-nographic", "-no-reboot"] + self.user_net() + [
              "-serial", "stdio", "-monitor", "none",
              "-kernel", str(self.image.vmlinuz), "-initrd", str(self.image.initrd),
              "-append", self.kernel_cmdline()]
@@ -162,6 +164,27 @@ class Guest:
             a += ["-chardev", f"socket,id=vc,path={self.vsock_socket}",
                   "-device", "vhost-user-vsock-pci,chardev=vc"]
         return a + self.extra_args
+
+    def user_net(self):
+        """QEMU's user-mode network, isolated (restrict=on: the guest reaches
+        nothing but the forwards given here). net = (guestfwd, hostfwd):
+        guestfwd entries "PORT-cmd:COMMAND" make the guest's connections to
+        10.0.2.100:PORT run COMMAND on the host with the connection as its
+        stdin/stdout; hostfwd entries "HOSTPORT-GUESTPORT" forward
+        127.0.0.1:HOSTPORT on the host to the guest's port."""
+        if not self.net:
+            return ["-nic", "none"]
+        guestfwd, hostfwd = self.net
+        opts = ["user", "id=n0", "restrict=on"]
+        for g in guestfwd:
+            port, cmd = g.split("-", 1)
+            if "," in cmd:
+                raise ValueError(f"guestfwd command {cmd!r}: QEMU's option syntax allows no commas")
+            opts.append(f"guestfwd=tcp:{GUESTFWD_ADDR}:{port}-{cmd}")
+        for h in hostfwd:
+            hp, gp = h.split("-", 1)
+            opts.append(f"hostfwd=tcp:127.0.0.1:{hp}-:{gp}")
+        return ["-netdev", ",".join(opts), "-device", "virtio-net-pci,netdev=n0,romfile="]
 
     # ---- life cycle -------------------------------------------------------------------
 

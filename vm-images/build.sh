@@ -38,8 +38,10 @@ KDIR=$CACHE/kernel
 # Loaded in this order by /init. A module that the kernel has built in is
 # skipped; one that is missing, or that depends on a module not loaded before
 # it, stops the build.
+# virtio_net (with failover, net_failover) is for QEMU's user-mode network:
+# the conformance control channel and the TCP baseline of the benchmarks.
 MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_mmio vsock
-vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport vsock_loopback"
+vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport vsock_loopback failover net_failover virtio_net"
 # shellcheck disable=SC2116,SC2086
 MODULES=$(echo $MODULES)  # one line, single spaces: it is compared with the cache's list
 

@@ -121,15 +121,22 @@ static uint64_t mono_ms(void)
 static int h_connect(void *ctx, uint32_t port, uint32_t guest_port)
 {
     struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_port = port, .svm_cid = VMADDR_CID_HOST };
+    struct sockaddr_vm self = { .svm_family = AF_VSOCK, .svm_port = guest_port, .svm_cid = VMADDR_CID_ANY };
     int fd, err;
 
     (void)ctx;
-    /* The daemon picks the local port: binding the guest's port would keep
-     * a reservation in the daemon for as long as this process lives. */
-    (void)guest_port;
     fd = hvsim_socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
+    /* The host must see the guest's own port (getpeername, reference 4.2).
+     * The bind lasts as long as this connection. Two cases are left to the
+     * daemon's choice of port: one it already holds for this VM (the
+     * gateway's), and a port below 1024 when this process may not bind one. */
+    if (hvsim_bind(fd, (struct sockaddr *)&self, sizeof(self)) < 0 && errno != EADDRINUSE && errno != EACCES) {
+        err = errno;
+        hvsim_close(fd);
+        return -err;
+    }
     /* Non-blocking, so a guest connect the daemon lets time out does not
      * stall the loop: success and failure both come back as EPOLLOUT. */
     if (hvsim_connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EINPROGRESS)
