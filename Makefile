@@ -53,7 +53,8 @@ VHOST_OBJ := $(call obj,$(VHOST_SRC))
 
 LIBA := $(B)/lib/libhvsim.a
 LIBSO := $(B)/lib/libhvsim.so
-BINS := $(B)/bin/hvsimd $(B)/bin/hvsimctl $(B)/bin/hvcat $(B)/bin/hvsim-bench $(B)/bin/hvsim-vhost
+BINS := $(B)/bin/hvsimd $(B)/bin/hvsimctl $(B)/bin/hvcat $(B)/bin/hvsim-bench $(B)/bin/hvsim-vhost \
+        $(B)/bin/hvsim-qemu-bench
 EXAMPLES := $(B)/bin/host-service $(B)/bin/guest-service
 
 .SECONDARY:
@@ -208,8 +209,11 @@ endif
 # NEW is slower than BASE beyond the rounds' own noise (or the count gates).
 BASE ?= bench/baseline.json
 NEW ?= build/bench/latest.json
-bench: test-deps all
-	$(Q)/usr/bin/python3 bench/run.py --bin $(abspath $(B)/bin) --out build/bench
+# TARGET=qemu: a QEMU guest over vsock beside TCP over QEMU's user network
+# (bench/qemu_target.py), into build/bench/qemu/.
+bench: test-deps all $(if $(filter qemu,$(TARGET)),vm-image)
+	$(Q)/usr/bin/python3 bench/run.py --bin $(abspath $(B)/bin) \
+	    $(if $(filter qemu,$(TARGET)),--target qemu --vm-dir $(abspath $(VM_DIR)) --out build/bench/qemu,--out build/bench)
 bench-ci: test-deps all
 	$(Q)/usr/bin/python3 bench/run.py --ci --bin $(abspath $(B)/bin) --out build/bench/ci
 	$(Q)/usr/bin/python3 bench/compare.py --wallclock report $(BASE) build/bench/ci/latest.json

@@ -40,8 +40,9 @@ SCHEMA = "hvsim-bench/1"
 REPO = Path(__file__).resolve().parent.parent
 
 # The subject transport of each target and the baselines measured beside it.
-# Only the simulator exists so far; QEMU and Hyper-V targets come with the agent.
-TARGETS = {"simulator": "hvsim"}
+# The qemu target (bench/qemu_target.py) measures a guest over vsock beside TCP
+# over QEMU's user network; a Hyper-V host is not reachable from here.
+TARGETS = {"simulator": "hvsim", "qemu": "vsock"}
 BASELINES = ["af_unix", "tcp", "memcpy"]
 RATIO_TO = "af_unix"  # the same kind of kernel stream the simulator is built on
 
@@ -395,7 +396,11 @@ def git_info():
 def main():
     ap = argparse.ArgumentParser(description="Run the stream-core benchmarks and write the report.")
     ap.add_argument("--ci", action="store_true", help="the reduced, fast set (make bench-ci)")
-    ap.add_argument("--target", default="simulator", help="what to measure (only 'simulator' so far)")
+    ap.add_argument("--target", default="simulator", choices=sorted(TARGETS),
+                    help="simulator: the stream core beside AF_UNIX and TCP; qemu: a QEMU guest over vsock "
+                         "beside TCP over QEMU's user network")
+    ap.add_argument("--quick", action="store_true", help="qemu target: one short round (a smoke test)")
+    ap.add_argument("--vm-dir", help="qemu target: the guest image (default build/vm; make vm-image)")
     ap.add_argument("--bin", default=os.environ.get("HVSIM_BIN") or str(REPO / "build" / "bin"),
                     help="folder of hvsim-bench and hvsimd (default build/bin, or $HVSIM_BIN)")
     ap.add_argument("--out", help="output folder (default build/bench, or build/bench/ci with --ci)")
@@ -407,8 +412,15 @@ def main():
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="parallel counting runs")
     args = ap.parse_args()
 
-    if args.target not in TARGETS:
-        die(f"--target {args.target}: not available yet (targets: {', '.join(TARGETS)})")
+    if args.target == "qemu":
+        import qemu_target  # beside this file
+
+        try:
+            qemu_target.run(args.bin, args.out or REPO / "build" / "bench" / "qemu", quick=args.quick,
+                            vm_dir=args.vm_dir, say=lambda m: print(m, flush=True))
+        except qemu_target.BenchError as e:
+            die(str(e))
+        return
     subject = TARGETS[args.target]
     cfg = dict(CI if args.ci else FULL)
     if args.rounds:

@@ -15,21 +15,15 @@ Marker: `qemu` for every test that boots a guest (`-m qemu`, `-m "not qemu"`).
 On a failed test the last 100 lines of each guest console, QEMU, backend and
 daemon log are attached to the report.
 """
-import json
 import os
-import select
 import shutil
-import signal
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 import qemu
 
-TIMEOUT = 30  # seconds; a bound for hangs, never a wait
 
 _config = None
 
@@ -81,82 +75,17 @@ def _bin(name):
     return str(path)
 
 
-def _clean_env():
-    e = dict(os.environ)
-    for k in ("HVSIM_DIR", "HVSIM_PARTITION"):
-        e.pop(k, None)
-    return e
-
-
 def _short_tmpdir(tag):
     # Unix socket paths are at most 107 bytes; pytest's tmp_path can be longer.
     return tempfile.mkdtemp(prefix=f"hvsim-{tag}-", dir="/tmp")
 
 
-class HvsimDaemon:
-    """One hvsimd with its control sockets in dir and no persisted state."""
+class HvsimDaemon(qemu.Daemon):
+    """qemu.Daemon, with a missing binary failing the test with a hint."""
 
     def __init__(self, run_dir):
-        self.dir = str(run_dir)
-        self.log_path = Path(run_dir) / "hvsimd.log"
-        self.proc = None
-
-    def start(self):
-        r, w = os.pipe()
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([_bin("hvsimd"), "--dir", self.dir, "--state-dir", "", "--ready-fd", str(w)],
-                                         pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                         env=_clean_env())
-        os.close(w)
-        got = b""
-        deadline = time.monotonic() + TIMEOUT
-        try:
-            while True:  # READY=1, then EOF when the daemon closes the fd; EOF alone means it died
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([r], [], [], left)[0]:
-                    self.proc.kill()
-                    self.proc.wait(TIMEOUT)
-                    pytest.fail(f"hvsimd did not get ready in {TIMEOUT} s:\n{qemu.tail(self.log_path)}")
-                chunk = os.read(r, 256)
-                if not chunk:
-                    break
-                got += chunk
-        finally:
-            os.close(r)
-        if b"READY=1" not in got:
-            self.proc.wait(TIMEOUT)
-            pytest.fail(f"hvsimd exited ({self.proc.returncode}) before it was ready:\n{qemu.tail(self.log_path)}")
-        return self
-
-    def stop(self):
-        """SIGTERM; the exit status (a string if it had to be killed)."""
-        if self.proc is None:
-            return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(TIMEOUT)
-                return "killed: it ignored SIGTERM"
-        return self.proc.returncode
-
-    def env(self, partition=None):
-        e = _clean_env()
-        e["HVSIM_DIR"] = self.dir
-        if partition:
-            e["HVSIM_PARTITION"] = partition
-        return e
-
-    def ctl(self, *args, json_out=False, check=True):
-        cmd = [_bin("hvsimctl"), "--dir", self.dir] + (["--json"] if json_out else []) + [str(a) for a in args]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=_clean_env())
-        if check:
-            assert r.returncode == 0, f"hvsimctl {' '.join(cmd[3:])} failed ({r.returncode}): {r.stderr}"
-        if json_out and check:
-            return json.loads(r.stdout)
-        return r
+        super().__init__(run_dir, _bin("hvsimd"))
+        _bin("hvsimctl")
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ is used only inside the guest.
 """
 import base64
 import codecs
+import json
 import os
 import re
 import select
@@ -224,6 +225,10 @@ class Guest:
             text = self._dec[which].decode(data).replace("\r", "")
             if which == "out":
                 self._console += text
+                # Timed when first read, whoever is waiting for what.
+                if self.ready_s is None and READY_RE.search(self._console):
+                    self.ready_s = time.monotonic() - self.started
+                    progress(f"{self.name}: ready in {self.ready_s:.2f} s")
             else:
                 self._stderr += text
         return bool(self._fds)
@@ -289,11 +294,7 @@ class Guest:
             self._pump(deadline)
 
     def wait_ready(self, timeout=BOOT_TIMEOUT):
-        m = self.wait_for(READY_RE, timeout)
-        if self.ready_s is None:
-            self.ready_s = time.monotonic() - self.started
-            progress(f"{self.name}: ready in {self.ready_s:.2f} s")
-        return m
+        return self.wait_for(READY_RE, timeout)
 
     def wait_exit(self, timeout=BOOT_TIMEOUT):
         """Wait for the command's exit marker and QEMU's own exit (status 0 after poweroff)."""
@@ -360,6 +361,95 @@ class Guest:
         return f"(console {self.console_log}, QEMU stderr {self.qemu_log})"
 
 
+def start_ready(argv, env, log_path, what, timeout=30):
+    """Start a program that reports readiness on a file descriptor (hvsimd,
+    hvsim-vhost): "{fd}" in argv becomes the write end of a pipe; READY=1 and
+    then EOF mean ready, EOF alone that it died. Returns the Popen; raises
+    GuestError (with the log's tail) when it dies or is not ready in time."""
+    r, w = os.pipe()
+    argv = [str(w) if a == "{fd}" else str(a) for a in argv]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(argv, pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
+    os.close(w)
+    got = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([r], [], [], left)[0]:
+                proc.kill()
+                proc.wait(timeout)
+                raise GuestError(f"{what} did not get ready in {timeout} s (log {log_path}):\n{tail(log_path, 15)}")
+            chunk = os.read(r, 256)
+            if not chunk:
+                break
+            got += chunk
+    finally:
+        os.close(r)
+    if b"READY=1" not in got:
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+        raise GuestError(f"{what} exited ({proc.returncode}) before it was ready (log {log_path}):\n"
+                         f"{tail(log_path, 15)}")
+    return proc
+
+
+def clean_env():
+    """The environment without a partition: each program gets its own."""
+    e = dict(os.environ)
+    for k in ("HVSIM_DIR", "HVSIM_PARTITION"):
+        e.pop(k, None)
+    return e
+
+
+class Daemon:
+    """One hvsimd with its control sockets in run_dir and no persisted state."""
+
+    def __init__(self, run_dir, binary=None):
+        self.dir = str(run_dir)
+        self.binary = str(binary or BIN / "hvsimd")
+        self.log_path = Path(run_dir) / "hvsimd.log"
+        self.proc = None
+
+    def start(self, timeout=30):
+        self.proc = start_ready([self.binary, "--dir", self.dir, "--state-dir", "", "--ready-fd", "{fd}"],
+                                clean_env(), self.log_path, "hvsimd", timeout)
+        return self
+
+    def stop(self, timeout=30):
+        """SIGTERM; the exit status (a string if it had to be killed)."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+                return "killed: it ignored SIGTERM"
+        return self.proc.returncode
+
+    def env(self, partition=None):
+        e = clean_env()
+        e["HVSIM_DIR"] = self.dir
+        if partition:
+            e["HVSIM_PARTITION"] = partition
+        return e
+
+    def ctl(self, *args, json_out=False, check=True, timeout=30):
+        cmd = [str(BIN / "hvsimctl"), "--dir", self.dir] + (["--json"] if json_out else []) + [str(a) for a in args]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=clean_env())
+        if check and r.returncode != 0:
+            raise GuestError(f"hvsimctl {' '.join(cmd[3:])} failed ({r.returncode}): {r.stderr}")
+        if json_out and check:
+            return json.loads(r.stdout)
+        return r
+
+
 class Backend:
     """build/bin/hvsim-vhost serving one guest's vhost-user-vsock socket,
     attached to hvsimd as the VM partition (HVSIM_DIR, HVSIM_PARTITION)."""
@@ -379,35 +469,9 @@ class Backend:
             os.unlink(self.socket_path)
         except FileNotFoundError:
             pass
-        r, w = os.pipe()
-        argv = [self.binary, "--socket", self.socket_path, "--cid", str(self.cid), "--ready-fd", str(w)] + self.extra_args
+        argv = [self.binary, "--socket", self.socket_path, "--cid", str(self.cid), "--ready-fd", "{fd}"] + self.extra_args
         progress(f"starting {' '.join(argv)}")
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(argv, pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                         env=self.env)
-        os.close(w)
-        got = b""
-        deadline = time.monotonic() + timeout
-        try:
-            while True:  # READY=1, then EOF when the backend closes the fd; EOF alone means it died
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([r], [], [], left)[0]:
-                    self.proc.kill()
-                    self.proc.wait(timeout)
-                    raise GuestError(f"hvsim-vhost did not get ready in {timeout} s (log {self.log_path})")
-                chunk = os.read(r, 256)
-                if not chunk:
-                    break
-                got += chunk
-        finally:
-            os.close(r)
-        if b"READY=1" not in got:
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
-            raise GuestError(f"hvsim-vhost exited ({self.proc.returncode}) before it was ready (log {self.log_path})")
+        self.proc = start_ready(argv, self.env, self.log_path, "hvsim-vhost", timeout)
         if not os.path.exists(self.socket_path):
             raise GuestError(f"hvsim-vhost said READY=1 but {self.socket_path} does not exist (log {self.log_path})")
         return self

@@ -163,7 +163,7 @@ done
 EXTRA=$abs
 # Skipped when nothing that goes into it changed since the last build.
 # shellcheck disable=SC2086
-inputs=$(stat -L -c '%n %s %Y' "$HERE/build.sh" "$HERE/init" "$HERE/vsock-cid.c" "$BUSYBOX" "$SOCAT" $EXTRA \
+inputs=$(stat -L -c '%n %s %Y' "$HERE/build.sh" "$HERE/init" "$HERE/vsock-cid.c" "$HERE/guest-bench.c" "$BUSYBOX" "$SOCAT" $EXTRA \
     "$KDIR/.complete" "$KDIR/vmlinuz" 2>&1; echo "$MODULES")
 if [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.gz" ] && [ "$(cat "$OUT/.inputs" 2>/dev/null)" = "$inputs" ]; then
     say "up to date: $OUT/vmlinuz $OUT/initrd.gz (kernel $(cat "$KDIR/version"))"
@@ -211,6 +211,9 @@ add_elf "$SOCAT"
 # vsock-cid: the guest's own CID, for tests (built here, never run here).
 ${CC:-gcc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static -s -o "$OUT/vsock-cid.tmp" "$HERE/vsock-cid.c"
 mv "$OUT/vsock-cid.tmp" bin/vsock-cid
+# hvsim-guest-bench: the guest half of `make bench TARGET=qemu` (vsock and TCP).
+${CC:-gcc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static -s -o "$OUT/guest-bench.tmp" "$HERE/guest-bench.c"
+mv "$OUT/guest-bench.tmp" bin/hvsim-guest-bench
 for b in $EXTRA; do
     add_elf "$b"
 done
