@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+import qemu
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(os.environ.get("HVSIM_BIN") or REPO / "build" / "bin")
 TIMEOUT = 30  # seconds; a bound for hangs, never a wait
@@ -588,3 +590,25 @@ def test_guest_service_fails_without_a_host(daemon):
     guest = subprocess.run([tool("guest-service")], env=daemon.env("vm1"), capture_output=True, text=True,
                            timeout=TIMEOUT)
     assert guest.returncode != 0 and "10061" in guest.stderr
+
+
+def test_vhost_backend_takes_the_daemons_cid(hvsimd, tmp_path):
+    """hvsim-vhost serves the CID hvsimd gave the VM: by default, and a
+    different --cid is refused with both numbers, so a guest can never read
+    a CID that host programs do not route by."""
+    vm = hvsimd.ctl("vm", "add", "cidvm", json_out=True)
+    vhost = str(qemu.BIN / "hvsim-vhost")
+    sock = tmp_path / "v.sock"
+    wrong = vm["cid"] + 40
+    r = subprocess.run([vhost, "--socket", str(sock), "--cid", str(wrong)], env=hvsimd.env("cidvm"),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2, r.stderr
+    assert f"--cid {wrong}: hvsimd gave VM 'cidvm' CID {vm['cid']}" in r.stderr, r.stderr
+    log = tmp_path / "vhost.log"
+    p = qemu.start_ready([vhost, "-v", "--socket", str(sock), "--ready-fd", "{fd}"], hvsimd.env("cidvm"), log,
+                         "hvsim-vhost")
+    try:
+        assert f"(guest CID {vm['cid']})" in log.read_text()
+    finally:
+        p.terminate()
+        assert p.wait(30) == 0, log.read_text()

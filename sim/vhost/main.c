@@ -3,7 +3,7 @@
  * main.c: hvsim-vhost, the vhost-user-vsock back-end that serves a Linux
  * guest's virtio-vsock device from the emulated Hyper-V host.
  *
- *   hvsim-vhost --socket PATH --cid N [--ready-fd N]
+ *   hvsim-vhost --socket PATH [--cid N] [--ready-fd N]
  *
  * One process per VM, attached to hvsimd as that VM's partition (HVSIM_DIR,
  * HVSIM_PARTITION=<vm>): guest connections to CID 2 become libhvsim AF_VSOCK
@@ -79,13 +79,14 @@ struct app {
 };
 
 static const char *const usage_text =
-    "usage: hvsim-vhost --socket PATH --cid N [--ready-fd N]\n"
+    "usage: hvsim-vhost --socket PATH [--cid N] [--ready-fd N]\n"
     "                   [--buf-size BYTES] [--max-conns N] [-v]...\n"
     "Serves the virtio-vsock device of one QEMU VM (-device vhost-user-vsock-pci)\n"
     "from the emulated Hyper-V host, as that VM's partition.\n"
     "  --socket PATH      the unix socket QEMU's -chardev socket,path=PATH connects to\n"
     "                     (also --socket-path; --fd N takes an already listening socket)\n"
-    "  --cid N            the guest's CID (config space), 3 to 4294967294\n"
+    "  --cid N            the guest's CID (config space); default and only value: the one\n"
+    "                     hvsimd gave the VM (hvsimctl vm list)\n"
     "  --ready-fd N       write READY=1 to fd N and close it once QEMU may connect\n"
     "  --buf-size BYTES   receive buffer advertised to the guest per connection (262144)\n"
     "  --max-conns N      connections at once (1024)\n"
@@ -627,16 +628,14 @@ int main(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (optind != argc || (a.path == NULL) == (listen_fd < 0) || cid == 0) {
+    if (optind != argc || (a.path == NULL) == (listen_fd < 0)) {
         fprintf(stderr, "hvsim-vhost: %s\n%s",
                 optind != argc                       ? "unexpected arguments"
                 : a.path == NULL && listen_fd < 0    ? "missing --socket PATH"
-                : a.path != NULL && listen_fd >= 0   ? "--socket and --fd exclude each other"
-                                                     : "missing --cid N",
+                                                     : "--socket and --fd exclude each other",
                 usage_text);
         return EXIT_USAGE;
     }
-    cfg.guest_cid = cid;
 
     /* Attached as the VM: the daemon must know us as a guest partition,
      * or guest connects would carry the host's personality. */
@@ -652,6 +651,25 @@ int main(int argc, char **argv)
                 getenv("HVSIM_DIR") ? getenv("HVSIM_DIR") : "(default)", hvsim_strerror(rc));
         return EXIT_FAIL;
     }
+    /* The guest must read the CID the daemon routes by (host programs
+     * connect by it, and getpeername reports it). */
+    {
+        struct hvsim__attach me;
+        uint32_t dcid = hvsim__attach_get(&me) == 0 ? me.cid : 0;
+
+        /* Not hvsim_get_local_cid: it answers as hv_sock does (VMADDR_CID_ANY). */
+        if (dcid < 3 || dcid == VMADDR_CID_ANY) {
+            fprintf(stderr, "hvsim-vhost: hvsimd gave VM '%s' no usable CID\n", name);
+            return EXIT_FAIL;
+        }
+        if (cid != 0 && cid != dcid) {
+            fprintf(stderr, "hvsim-vhost: --cid %llu: hvsimd gave VM '%s' CID %u; leave --cid out or give %u\n",
+                    (unsigned long long)cid, name, dcid, dcid);
+            return EXIT_USAGE;
+        }
+        cid = dcid;
+    }
+    cfg.guest_cid = cid;
 
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&mask);
@@ -687,10 +705,10 @@ int main(int argc, char **argv)
     }
     if (epoll_add(&a, a.unix_listen, EPOLLIN, TAG(TAG_UNIX_LISTEN, 0)) < 0)
         return EXIT_FAIL;
-    if (signal_ready(ready_fd) < 0)
-        vlog(VLOG_ERR, "--ready-fd %d: %s", ready_fd, strerror(errno));
     vlog(VLOG_INFO, "serving VM '%s' (guest CID %llu) on %s", name, (unsigned long long)cid,
          a.path ? a.path : "the inherited socket");
+    if (signal_ready(ready_fd) < 0)
+        vlog(VLOG_ERR, "--ready-fd %d: %s", ready_fd, strerror(errno));
 
     rc = run(&a);
 
