@@ -38,7 +38,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "harness"))
 import report  # noqa: E402  (beside this file)
+import qemu  # noqa: E402  (harness/qemu.py, standard library only: processes, QEMU guests)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BIN = REPO / "build" / "bin"
@@ -68,11 +70,7 @@ def on_signal(signum, frame):
     raise Interrupted(signal.Signals(signum).name)
 
 
-def clean_env():
-    e = dict(os.environ)
-    for k in ("HVSIM_DIR", "HVSIM_PARTITION"):
-        e.pop(k, None)
-    return e
+clean_env = qemu.clean_env
 
 
 def tail(path, n=TAIL_LINES):
@@ -241,36 +239,12 @@ class SimTarget(Target):
         argv = [self.tool("hvsimd"), "--dir", self.tmp, "--state-dir", "", "--ready-fd", "{fd}"]
         if self.opts.mutant:
             argv += ["--mutant", self.opts.mutant]
-        r, w = os.pipe()
-        argv[argv.index("{fd}")] = str(w)
         self.daemon_log = Path(self.tmp) / "hvsimd.log"
         try:
-            with open(self.daemon_log, "ab") as log:
-                self.daemon = subprocess.Popen(argv, pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=log,
-                                               stderr=log, env=clean_env(), start_new_session=True)
-        finally:
-            os.close(w)
-        # READY=1 then EOF when the daemon closes its end; EOF alone: it died.
-        got = b""
-        try:
-            end = time.monotonic() + TOOL_TIMEOUT_S
-            while True:
-                wait = min(end, self.deadline) - time.monotonic()
-                if wait <= 0 or not select.select([r], [], [], wait)[0]:
-                    raise TargetError(f"hvsimd did not get ready in {TOOL_TIMEOUT_S} s:\n{tail(self.daemon_log)}")
-                chunk = os.read(r, 256)
-                if not chunk:
-                    break
-                got += chunk
-        finally:
-            os.close(r)
-        if b"READY=1" not in got:
-            try:
-                self.daemon.wait(TOOL_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                pass
-            raise TargetError(f"hvsimd exited ({self.daemon.returncode}) before it was ready "
-                              f"({' '.join(argv[1:])}):\n{tail(self.daemon_log)}")
+            self.daemon = qemu.start_ready(argv, clean_env(), self.daemon_log, "hvsimd",
+                                           min(TOOL_TIMEOUT_S, max(self.left(), 1)), new_session=True)
+        except qemu.GuestError as e:
+            raise TargetError(str(e)) from e
 
     def stop_daemon(self):
         """SIGTERM, as a user stops it; its exit status (a sanitizer's report
@@ -278,14 +252,11 @@ class SimTarget(Target):
         d, self.daemon = self.daemon, None
         if d is None:
             return None
-        if d.poll() is None:
-            d.send_signal(signal.SIGTERM)
-            try:
-                d.wait(TOOL_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                kill_group(d)
-                return f"hvsimd ignored SIGTERM for {TOOL_TIMEOUT_S} s"
-        return None if d.returncode == 0 else f"hvsimd exited {d.returncode}"
+        rc = qemu.terminate(d, TOOL_TIMEOUT_S)
+        if isinstance(rc, str):
+            kill_group(d)
+            return f"hvsimd {rc}"
+        return None if rc == 0 else f"hvsimd exited {rc}"
 
     def ctl(self, *args):
         cmd = [self.tool("hvsimctl"), "--dir", self.tmp, "--json"] + list(args)
@@ -341,17 +312,21 @@ class SimTarget(Target):
             a += ["--timeout-scale", str(self.opts.timeout_scale)]
         return a
 
+    def host_cmd(self, agent, ids, ctl_path, jsonl):
+        """The host agent: the control server, on a unix socket."""
+        cmd = [agent, "--side", "host", "--control", f"unix-listen:{ctl_path}", "--target", self.name,
+               "--vm", ids["cf-vm"], "--vm2", ids["cf-vm2"], "--hcs", ids["cf-hcs"], "--report", str(jsonl)]
+        for p in self.opts.pick:
+            cmd += ["--pick", p]
+        for s in self.opts.skip:
+            cmd += ["--skip", s]
+        return cmd + self.agent_args()
+
     def run_column(self, agent, col, ids, logs):
         t = self.tmp
         ctl_path = f"{t}/ctl-{col}"
         jsonl = Path(t) / f"{col}.jsonl"
-        host_cmd = [agent, "--side", "host", "--control", f"unix-listen:{ctl_path}", "--target", "sim",
-                    "--vm", ids["cf-vm"], "--vm2", ids["cf-vm2"], "--hcs", ids["cf-hcs"], "--report", str(jsonl)]
-        for p in self.opts.pick:
-            host_cmd += ["--pick", p]
-        for s in self.opts.skip:
-            host_cmd += ["--skip", s]
-        host_cmd += self.agent_args()
+        host_cmd = self.host_cmd(agent, ids, ctl_path, jsonl)
         guest_cmd = [agent, "--side", "guest", "--control", f"unix:{ctl_path}", "--column", col] + self.agent_args()
         host_env = clean_env()
         host_env.update(HVSIM_DIR=t, HVSIM_PARTITION="host")
@@ -359,7 +334,6 @@ class SimTarget(Target):
         guest_env.update(HVSIM_DIR=t, HVSIM_PARTITION="cf-vm")
         host_log = logs / f"sim-{col}-host.log"
         guest_log = logs / f"sim-{col}-guest.log"
-        tap_path = logs / f"sim-{col}.tap"
         notes = []
         host = guest = None
         tap_lines = []
@@ -371,16 +345,12 @@ class SimTarget(Target):
                 # The guest may come first: its agent retries the connect itself.
                 guest = subprocess.Popen(guest_cmd, stdin=subprocess.DEVNULL, stdout=gl, stderr=gl,
                                          env=guest_env, start_new_session=True)
-                tap_lines, stopped = self.stream(host.stdout, tap_path, guest)
+                tap_lines, stopped = self.stream(host.stdout, logs / f"sim-{col}.tap", guest.poll, "the guest agent")
                 if stopped:
                     notes.append(stopped)
                     kill_group(host)
                     kill_group(guest)
-                try:
-                    host.wait(max(self.left(), 1))
-                except subprocess.TimeoutExpired:
-                    notes.append("the host agent closed its output but did not exit: killed")
-                    kill_group(host)
+                self.wait_host(host, notes)
                 try:
                     guest.wait(max(min(self.left(), GUEST_GRACE_S), 1))
                 except subprocess.TimeoutExpired:
@@ -392,15 +362,27 @@ class SimTarget(Target):
             kill_group(guest)
             if host is not None and host.stdout:
                 host.stdout.close()
-        host_rc = host.returncode if host.returncode is not None else -9
         guest_rc = guest.returncode if guest.returncode is not None else -9
-        if host_rc != 0 and tail(host_log):
-            notes.append(f"host stderr ({host_log}):\n{tail(host_log)}")
         if guest_rc != 0 and tail(guest_log):
             notes.append(f"guest output ({guest_log}):\n{tail(guest_log)}")
+        return self.collect(col, f"sim-{col}", logs, jsonl, host, host_log, guest_rc, tap_lines, notes)
+
+    def wait_host(self, host, notes):
+        try:
+            host.wait(max(self.left(), 1))
+        except subprocess.TimeoutExpired:
+            notes.append("the host agent closed its output but did not exit: killed")
+            kill_group(host)
+
+    def collect(self, col, prefix, logs, jsonl, host, host_log, guest_rc, tap_lines, notes):
+        """The column's case records: the report file, checked against the TAP
+        and both exit statuses (reconcile)."""
+        host_rc = host.returncode if host is not None and host.returncode is not None else -9
+        if host_rc != 0 and tail(host_log):
+            notes.append(f"host stderr ({host_log}):\n{tail(host_log)}")
         records = []
         if jsonl.exists():
-            shutil.copy(jsonl, logs / f"sim-{col}.jsonl")
+            shutil.copy(jsonl, logs / f"{prefix}.jsonl")
             try:
                 records = report.read_jsonl(jsonl)
             except report.ReportError as e:
@@ -412,12 +394,14 @@ class SimTarget(Target):
                 c.setdefault("mutant", self.opts.mutant)
         return cases
 
-    def stream(self, pipe, tap_path, guest):
+    def stream(self, pipe, tap_path, guest_exit, guest_name, extra_fds=None, pump=None):
         """The host agent's TAP, line by line, to the terminal and a file,
-        until EOF. Returns (lines, why the agents must be killed or None):
-        the run's deadline passed, or the guest agent exited and the host
-        side did not finish within a grace period (it would wait for a
-        guest that never comes)."""
+        until EOF. guest_exit() is None while the guest side runs; extra_fds()
+        and pump() let a caller keep reading other pipes meanwhile (QEMU's
+        console: QEMU stalls when nobody reads it). Returns (lines, why the
+        agents must be killed or None): the run's deadline passed, or the
+        guest side exited and the host side did not finish within a grace
+        period (it would wait for a guest that never comes)."""
         lines, buf = [], b""
         fd = pipe.fileno()
         guest_gone = None
@@ -426,18 +410,22 @@ class SimTarget(Target):
                 wait = self.left()
                 if wait <= 0:
                     return lines, f"the run's deadline of {self.opts.deadline:g} s passed: the agents were killed"
-                if guest_gone is None and guest.poll() is not None:
+                if guest_gone is None and guest_exit() is not None:
                     guest_gone = time.monotonic()
                 if guest_gone is not None:
                     grace = guest_gone + GUEST_GRACE_S - time.monotonic()
                     if grace <= 0:
-                        return lines, (f"the guest agent exited ({guest.returncode}) and the host agent had not "
+                        return lines, (f"{guest_name} exited ({guest_exit()}) and the host agent had not "
                                        f"finished {GUEST_GRACE_S} s later: killed")
                     wait = min(wait, grace)
                 else:
                     # Look at the guest now and then: nothing else wakes us if it dies.
                     wait = min(wait, 0.5)
-                if not select.select([fd], [], [], wait)[0]:
+                others = list(extra_fds()) if extra_fds else []
+                ready = select.select([fd] + others, [], [], wait)[0]
+                if pump and any(f != fd for f in ready):
+                    pump()
+                if fd not in ready:
                     continue
                 chunk = os.read(fd, 65536)
                 if not chunk:
@@ -456,7 +444,7 @@ class SimTarget(Target):
                 tap.write(line + "\n")
                 if not self.opts.quiet:
                     print(line, flush=True)
-        return lines, False
+        return lines, None
 
 
 class QemuTarget(SimTarget):
@@ -475,8 +463,6 @@ class QemuTarget(SimTarget):
 
     def __init__(self, opts):
         super().__init__(opts)
-        sys.path.insert(0, str(REPO / "harness"))
-        import qemu  # noqa: E402  (harness/qemu.py: standard library only)
         self.q = qemu
         self.q.set_progress(lambda msg: self.say(f"# qemu: {msg}"))
 
@@ -497,13 +483,7 @@ class QemuTarget(SimTarget):
         ctl_path = f"{t}/ctl-{col}"
         jsonl = Path(t) / f"{col}.jsonl"
         cid = self.vm_cid("cf-vm")
-        host_cmd = [agent, "--side", "host", "--control", f"unix-listen:{ctl_path}", "--target", "qemu",
-                    "--vm", ids["cf-vm"], "--vm2", ids["cf-vm2"], "--hcs", ids["cf-hcs"], "--report", str(jsonl)]
-        for p in self.opts.pick:
-            host_cmd += ["--pick", p]
-        for s in self.opts.skip:
-            host_cmd += ["--skip", s]
-        host_cmd += self.agent_args()
+        host_cmd = self.host_cmd(agent, ids, ctl_path, jsonl)
         guest_cmd = " ".join([self.GUEST_AGENT, "--side", "guest", "--control",
                               f"tcp:{self.q.GUESTFWD_ADDR}:{self.CTL_PORT}", "--column", col] + self.agent_args())
         host_env = clean_env()
@@ -511,7 +491,6 @@ class QemuTarget(SimTarget):
         vm_env = clean_env()
         vm_env.update(HVSIM_DIR=t, HVSIM_PARTITION="cf-vm")
         host_log = logs / f"qemu-{col}-host.log"
-        tap_path = logs / f"qemu-{col}.tap"
         for old in logs.glob(f"qemu-{col}-*"):
             old.unlink()
         notes = []
@@ -523,10 +502,6 @@ class QemuTarget(SimTarget):
         try:
             backend = self.q.Backend(self.tool("hvsim-vhost"), f"{t}/vhost.sock", cid, vm_env,
                                      logs / f"qemu-{col}-vhost.log")
-            try:
-                backend.start()
-            except self.q.GuestError as e:
-                raise TargetError(f"hvsim-vhost: {e}") from e
             with open(host_log, "wb") as hl:
                 host = subprocess.Popen(host_cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=hl,
                                         env=host_env, start_new_session=True)
@@ -534,25 +509,20 @@ class QemuTarget(SimTarget):
                                  name=f"qemu-{col}-guest", append="hvsim.guest=1",
                                  net=([f"{self.CTL_PORT}-cmd:socat STDIO UNIX-CONNECT:{ctl_path}"], []))
             try:
+                backend.start()
                 guest.start()
             except self.q.GuestError as e:
                 raise TargetError(str(e)) from e
-            tap_lines, stopped = self.stream_with_guest(host.stdout, tap_path, guest)
+            tap_lines, stopped = self.stream(host.stdout, logs / f"qemu-{col}.tap", guest.proc.poll, "QEMU",
+                                             extra_fds=lambda: guest._fds, pump=lambda: guest._pump(time.monotonic()))
             if stopped:
                 notes.append(stopped)
                 kill_group(host)
+            self.wait_host(host, notes)
             try:
-                host.wait(max(self.left(), 1))
-            except subprocess.TimeoutExpired:
-                notes.append("the host agent closed its output but did not exit: killed")
-                kill_group(host)
-            try:
-                res = guest.wait_exit(timeout=max(min(self.left(), GUEST_GRACE_S + 20), 1))
-                guest_rc = res.code
+                guest_rc = guest.wait_exit(timeout=max(min(self.left(), GUEST_GRACE_S + 20), 1)).code
             except self.q.GuestError as e:
                 notes.append(f"the guest did not finish: {e}")
-            if guest.fatal():
-                notes.append(f"QEMU reported '{guest.fatal()}': the vhost-user device was unusable")
         finally:
             kill_group(host)
             if host is not None and host.stdout:
@@ -563,68 +533,15 @@ class QemuTarget(SimTarget):
                 rc = backend.stop()
                 if rc not in (0, None):
                     notes.append(f"hvsim-vhost exited {rc} (see {backend.log_path})")
-        host_rc = host.returncode if host.returncode is not None else -9
-        if host_rc != 0 and tail(host_log):
-            notes.append(f"host stderr ({host_log}):\n{tail(host_log)}")
         if guest_rc != 0:
             notes.append(f"guest console ({guest.console_log}):\n{tail(guest.console_log)}")
-        records = []
-        if jsonl.exists():
-            shutil.copy(jsonl, logs / f"qemu-{col}.jsonl")
-            try:
-                records = report.read_jsonl(jsonl)
-            except report.ReportError as e:
-                notes.append(str(e))
-        plan, tests = parse_tap(tap_lines)
-        return reconcile(col, self.name, records, plan, tests, host_rc, guest_rc, notes)
+        return self.collect(col, f"qemu-{col}", logs, jsonl, host, host_log, guest_rc, tap_lines, notes)
 
     def vm_cid(self, name):
         for v in self.ctl("vm", "list"):
             if v.get("name") == name:
                 return v["cid"]
         raise TargetError(f"hvsimctl vm list has no VM {name}")
-
-    def stream_with_guest(self, pipe, tap_path, guest):
-        """The host agent's TAP to the terminal and a file until EOF, while the
-        guest's console is read (QEMU stalls when nobody reads it). Returns
-        (lines, why the host agent must be killed or None)."""
-        lines, buf = [], b""
-        fd = pipe.fileno()
-        gone = None
-        with open(tap_path, "w", encoding="utf-8") as tap:
-            while True:
-                wait = self.left()
-                if wait <= 0:
-                    return lines, f"the run's deadline of {self.opts.deadline:g} s passed: the agents were killed"
-                if gone is None and guest.proc.poll() is not None:
-                    gone = time.monotonic()
-                if gone is not None:
-                    grace = gone + GUEST_GRACE_S - time.monotonic()
-                    if grace <= 0:
-                        return lines, (f"QEMU exited ({guest.proc.returncode}) and the host agent had not finished "
-                                       f"{GUEST_GRACE_S} s later: killed")
-                    wait = min(wait, grace)
-                ready = select.select([fd] + list(guest._fds), [], [], min(wait, 1.0))[0]
-                if any(f != fd for f in ready):
-                    guest._pump(time.monotonic())
-                if fd not in ready:
-                    continue
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                buf += chunk
-                *done, buf = buf.split(b"\n")
-                for raw in done:
-                    line = raw.decode("utf-8", "replace").rstrip("\r")
-                    lines.append(line)
-                    tap.write(line + "\n")
-                    if not self.opts.quiet:
-                        print(line, flush=True)
-            if buf:
-                line = buf.decode("utf-8", "replace")
-                lines.append(line)
-                tap.write(line + "\n")
-        return lines, None
 
 
 class HypervTarget(Target):

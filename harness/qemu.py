@@ -361,7 +361,7 @@ class Guest:
         return f"(console {self.console_log}, QEMU stderr {self.qemu_log})"
 
 
-def start_ready(argv, env, log_path, what, timeout=30):
+def start_ready(argv, env, log_path, what, timeout=30, new_session=False):
     """Start a program that reports readiness on a file descriptor (hvsimd,
     hvsim-vhost): "{fd}" in argv becomes the write end of a pipe; READY=1 and
     then EOF mean ready, EOF alone that it died. Returns the Popen; raises
@@ -369,7 +369,8 @@ def start_ready(argv, env, log_path, what, timeout=30):
     r, w = os.pipe()
     argv = [str(w) if a == "{fd}" else str(a) for a in argv]
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(argv, pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
+        proc = subprocess.Popen(argv, pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                                start_new_session=new_session)
     os.close(w)
     got = b""
     deadline = time.monotonic() + timeout
@@ -397,6 +398,20 @@ def start_ready(argv, env, log_path, what, timeout=30):
     return proc
 
 
+def terminate(proc, timeout):
+    """SIGTERM, as a user stops a daemon; SIGKILL after timeout. The exit
+    status, or a string when it had to be killed."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+            return "killed: it ignored SIGTERM"
+    return proc.returncode
+
+
 def clean_env():
     """The environment without a partition: each program gets its own."""
     e = dict(os.environ)
@@ -406,32 +421,24 @@ def clean_env():
 
 
 class Daemon:
-    """One hvsimd with its control sockets in run_dir and no persisted state."""
+    """One hvsimd with its control sockets in run_dir; its state in state_dir
+    ("" keeps none)."""
 
-    def __init__(self, run_dir, binary=None):
+    def __init__(self, run_dir, binary=None, state_dir=""):
         self.dir = str(run_dir)
         self.binary = str(binary or BIN / "hvsimd")
+        self.state_dir = str(state_dir)
         self.log_path = Path(run_dir) / "hvsimd.log"
         self.proc = None
 
     def start(self, timeout=30):
-        self.proc = start_ready([self.binary, "--dir", self.dir, "--state-dir", "", "--ready-fd", "{fd}"],
+        self.proc = start_ready([self.binary, "--dir", self.dir, "--state-dir", self.state_dir, "--ready-fd", "{fd}"],
                                 clean_env(), self.log_path, "hvsimd", timeout)
         return self
 
     def stop(self, timeout=30):
         """SIGTERM; the exit status (a string if it had to be killed)."""
-        if self.proc is None:
-            return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
-                return "killed: it ignored SIGTERM"
-        return self.proc.returncode
+        return terminate(self.proc, timeout) if self.proc is not None else 0
 
     def env(self, partition=None):
         e = clean_env()
@@ -480,19 +487,12 @@ class Backend:
         """SIGTERM (SIGKILL after timeout); its exit status, or None if it was not running."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
-                return "ignored SIGTERM"
+        rc = terminate(self.proc, timeout)
         try:
             os.unlink(self.socket_path)
         except FileNotFoundError:
             pass
-        return self.proc.returncode
+        return rc
 
     def logs(self, lines=100):
         return f"--- {self.log_path} (last {lines} lines) ---\n{tail(self.log_path, lines)}"

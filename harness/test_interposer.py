@@ -36,6 +36,8 @@ from pathlib import Path
 
 import pytest
 
+import qemu
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(os.environ.get("HVSIM_BIN") or REPO / "build" / "bin")
 PRELOAD = BIN.parent / "lib" / "libhvsim-preload.so"
@@ -89,28 +91,11 @@ class Daemon:
         self.children = []
 
     def start(self):
-        r, w = os.pipe()
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [tool("hvsimd"), "--dir", self.dir, "--state-dir", "", "--ready-fd", str(w)],
-                pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=clean_env())
-        os.close(w)
-        got = b""
-        deadline = time.monotonic() + TIMEOUT
         try:
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([r], [], [], left)[0]:
-                    self.proc.kill()
-                    pytest.fail(f"hvsimd did not get ready in {TIMEOUT} s")
-                chunk = os.read(r, 256)
-                if not chunk:
-                    break
-                got += chunk
-        finally:
-            os.close(r)
-        if b"READY=1" not in got:
-            pytest.fail(f"hvsimd exited before it was ready:\n{self.log_path.read_text(errors='replace')}")
+            self.proc = qemu.start_ready([tool("hvsimd"), "--dir", self.dir, "--state-dir", "", "--ready-fd", "{fd}"],
+                                         clean_env(), self.log_path, "hvsimd", TIMEOUT)
+        except qemu.GuestError as e:
+            pytest.fail(str(e))
 
     def stop(self):
         for p in self.children:

@@ -10,10 +10,8 @@ Every daemon is started with --ready-fd, and every listener is waited for
 through `hvsimctl status --json`: nothing here sleeps to synchronise.
 """
 import hashlib
-import json
 import os
 import re
-import select
 import shutil
 import signal
 import subprocess
@@ -40,41 +38,19 @@ def tool(name):
     return str(path)
 
 
-class Daemon:
-    """One hvsimd in its own folder; state_dir may be shared by two runs."""
+class Daemon(qemu.Daemon):
+    """One hvsimd in its own folder; state_dir may be shared by two runs.
+    Processes started with spawn() are killed at stop()."""
 
     def __init__(self, run_dir, state_dir):
-        self.dir = str(run_dir)
-        self.state_dir = str(state_dir)
-        self.log_path = Path(run_dir) / "hvsimd.log"
-        self.proc = None
+        super().__init__(run_dir, tool("hvsimd"), state_dir)
         self.children = []
 
     def start(self):
-        r, w = os.pipe()
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [tool("hvsimd"), "--dir", self.dir, "--state-dir", self.state_dir, "--ready-fd", str(w)],
-                pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=clean_env())
-        os.close(w)
-        # READY=1 and then EOF when the daemon closes the fd; EOF alone means it died.
-        got = b""
-        deadline = time.monotonic() + TIMEOUT
         try:
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([r], [], [], left)[0]:
-                    self.proc.kill()
-                    pytest.fail(f"hvsimd did not get ready in {TIMEOUT} s:\n{self.log()}")
-                chunk = os.read(r, 256)
-                if not chunk:
-                    break
-                got += chunk
-        finally:
-            os.close(r)
-        if b"READY=1" not in got:
-            self.proc.wait(TIMEOUT)
-            pytest.fail(f"hvsimd exited ({self.proc.returncode}) before it was ready:\n{self.log()}")
+            super().start(TIMEOUT)
+        except qemu.GuestError as e:
+            pytest.fail(str(e))
 
     def stop(self):
         for p in self.children:
@@ -99,22 +75,6 @@ class Daemon:
             return self.log_path.read_text(errors="replace")
         except OSError:
             return "(no log)"
-
-    def env(self, partition=None):
-        e = clean_env()
-        e["HVSIM_DIR"] = self.dir
-        if partition:
-            e["HVSIM_PARTITION"] = partition
-        return e
-
-    def ctl(self, *args, json_out=False, check=True):
-        cmd = [tool("hvsimctl"), "--dir", self.dir] + (["--json"] if json_out else []) + [str(a) for a in args]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=clean_env())
-        if check:
-            assert r.returncode == 0, f"{' '.join(cmd[1:])} failed ({r.returncode}): {r.stderr}"
-        if json_out and check:
-            return json.loads(r.stdout)
-        return r
 
     def spawn(self, argv, partition=None, stdin=None, stdout=None):
         """A background process of this daemon's world, killed at teardown."""
