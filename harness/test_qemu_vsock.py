@@ -21,6 +21,7 @@ kernel AF_VSOCK socket on the host.
 import hashlib
 import os
 import re
+import select
 import subprocess
 import time
 
@@ -132,3 +133,50 @@ def test_vsock_smoke_64mib_both_ways_and_refusals(hvsimd, qemu_guest, tmp_path):
     assert res.code == 0
     qemu.progress(f"vsock smoke: 64 MiB guest->host {MIB64 / (t1 - t0) / 1e6:.1f} MB/s (including boot), "
                   f"host->guest {MIB64 / (t2 - t1) / 1e6:.1f} MB/s")
+
+
+def read_until(proc, want, deadline_s, guest):
+    """Bytes from proc's stdout until want bytes arrived (or EOF); the guest's
+    console is kept flowing meanwhile. Returns the count."""
+    got, fd = 0, proc.stdout.fileno()
+    deadline = time.monotonic() + deadline_s
+    while got < want and time.monotonic() < deadline:
+        if not select.select([fd], [], [], 0.2)[0]:
+            guest._pump(time.monotonic())
+            continue
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            break
+        got += len(chunk)
+    return got
+
+
+@pytest.mark.qemu
+def test_backend_crash_breaks_only_its_own_vm(hvsimd, qemu_guest):
+    """hvsim-vhost killed mid-stream: the host program streaming with that guest
+    sees its connection end, hvsimd keeps serving, and another VM's programs
+    connect as before (the daemon never maps guest memory: a backend is just
+    one of the VM's processes)."""
+    hvsimd.ctl("service", "add", "5000", "crash test stream")
+    hvsimd.ctl("service", "add", "5001", "crash test other VM")
+    hvsimd.ctl("vm", "add", "other")
+    listener = hvcat(hvsimd, "-l", "wildcard:5000", stdout=subprocess.PIPE)
+    g = qemu_guest("socat -u /dev/zero VSOCK-CONNECT:2:5000; echo SOCAT-DONE $?", vsock=True, name="crash")
+    assert read_until(listener, 1 << 20, 90, g) >= 1 << 20, "the guest's stream never reached the host"
+
+    g.backend.proc.kill()
+    g.backend.proc.wait(30)
+    g.backend.proc = None  # killed on purpose: the fixture must not count it as a failed stop
+    # The host program's stream ends (EOF or reset) instead of hanging.
+    read_until(listener, float("inf"), 10, g)
+    listener.wait(10)
+    assert hvsimd.proc.poll() is None, "hvsimd died with the backend"
+    vms = {v["name"]: v for v in hvsimd.ctl("vm", "list", json_out=True)}
+    assert vms["crash"]["procs"] == 0, vms["crash"]
+
+    other = hvcat(hvsimd, "-l", "wildcard:5001", stdout=subprocess.PIPE)
+    p = subprocess.run([str(qemu.BIN / "hvcat"), "parent:5001"], input=b"still here", env=hvsimd.env("other"),
+                       capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr.decode()
+    out, _ = other.communicate(timeout=30)
+    assert out == b"still here"
