@@ -447,6 +447,21 @@ class Daemon:
             e["HVSIM_PARTITION"] = partition
         return e
 
+    def wait_listeners(self, proc, count=1, timeout=30):
+        """Until `hvsimctl status` counts count listeners, or proc exits (a
+        failure). The short wait on proc is the pause between polls."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ctl("status", json_out=True)["listeners"] >= count:
+                return
+            try:
+                proc.wait(timeout=0.02)
+            except subprocess.TimeoutExpired:
+                continue
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise GuestError(f"{proc.args} exited ({proc.returncode}) before listening: {err}")
+        raise GuestError(f"no listener after {timeout} s")
+
     def ctl(self, *args, json_out=False, check=True, timeout=30):
         cmd = [str(BIN / "hvsimctl"), "--dir", self.dir] + (["--json"] if json_out else []) + [str(a) for a in args]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=clean_env())

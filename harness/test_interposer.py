@@ -81,19 +81,16 @@ def short_tmpdir():
     return tempfile.mkdtemp(prefix="hvsim-i-", dir="/tmp")
 
 
-class Daemon:
+class Daemon(qemu.Daemon):
     """One hvsimd in its own folder, with VM vm1, and the processes of its world."""
 
     def __init__(self):
-        self.dir = short_tmpdir()
-        self.log_path = Path(self.dir) / "hvsimd.log"
-        self.proc = None
+        super().__init__(short_tmpdir(), tool("hvsimd"))
         self.children = []
 
     def start(self):
         try:
-            self.proc = qemu.start_ready([tool("hvsimd"), "--dir", self.dir, "--state-dir", "", "--ready-fd", "{fd}"],
-                                         clean_env(), self.log_path, "hvsimd", TIMEOUT)
+            super().start(TIMEOUT)
         except qemu.GuestError as e:
             pytest.fail(str(e))
 
@@ -129,20 +126,6 @@ class Daemon:
         p = subprocess.Popen(argv, env=clean_env(), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
         self.children.append(p)
         return p
-
-    def wait_listeners(self, proc, count):
-        """Until `status` counts count listeners, or proc exits (a failure).
-        The short wait on proc is the pause between polls."""
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            if self.listeners() >= count:
-                return
-            try:
-                proc.wait(timeout=0.02)
-            except subprocess.TimeoutExpired:
-                continue
-            pytest.fail(f"{proc.args} exited ({proc.returncode}) before listening: {proc.stderr.read().decode()}")
-        pytest.fail(f"no listener after {TIMEOUT} s")
 
 
 @pytest.fixture

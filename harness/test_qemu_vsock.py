@@ -175,6 +175,7 @@ def test_backend_crash_breaks_only_its_own_vm(hvsimd, qemu_guest):
     assert vms["crash"]["procs"] == 0, vms["crash"]
 
     other = hvcat(hvsimd, "-l", "wildcard:5001", stdout=subprocess.PIPE)
+    hvsimd.wait_listeners(other)
     p = subprocess.run([str(qemu.BIN / "hvcat"), "parent:5001"], input=b"still here", env=hvsimd.env("other"),
                        capture_output=True, timeout=30)
     assert p.returncode == 0, p.stderr.decode()

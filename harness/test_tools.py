@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -83,26 +82,8 @@ class Daemon(qemu.Daemon):
         self.children.append(p)
         return p
 
-    def wait_listeners(self, proc, count=1):
-        """Until `status` counts count listeners, or proc exits (a failure).
-        The short wait on proc is the pause between polls."""
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            if self.ctl("status", json_out=True)["listeners"] >= count:
-                return
-            try:
-                proc.wait(timeout=0.02)
-            except subprocess.TimeoutExpired:
-                continue
-            pytest.fail(f"{proc.args} exited ({proc.returncode}) before listening: {proc.stderr.read().decode()}")
-        pytest.fail(f"no listener after {TIMEOUT} s")
 
-
-def clean_env():
-    e = dict(os.environ)
-    for k in ("HVSIM_DIR", "HVSIM_PARTITION"):
-        e.pop(k, None)
-    return e
+clean_env = qemu.clean_env
 
 
 def short_tmpdir():
