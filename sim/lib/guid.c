@@ -8,6 +8,7 @@
  * converted here. This is the one place that knows about the difference.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 #include <uuid/uuid.h>
@@ -120,12 +121,54 @@ const char *hvsim__vmid_name(const GUID *g)
     return NULL;
 }
 
+/* Random (version 4) GUIDs, from a pool refilled 4 KiB at a time: hvsimd
+ * makes one per connection, and a getrandom() call each (libuuid made six
+ * system calls) was most of what a connection cost it. The lock makes it
+ * safe for threads; a forked child drops the pool so it never repeats its
+ * parent's GUIDs. */
+static struct {
+    pthread_mutex_t lock;
+    uint8_t bytes[4096];
+    size_t used;
+} pool = { .lock = PTHREAD_MUTEX_INITIALIZER, .used = sizeof(pool.bytes) };
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_drop(void)
+{
+    pool.used = sizeof(pool.bytes);
+    pthread_mutex_init(&pool.lock, NULL);
+}
+
+static void pool_init(void)
+{
+    pthread_atfork(NULL, NULL, pool_drop);
+}
+
 int hvsim__guid_random(GUID *out)
 {
-    uuid_t u;
-    char text[HVSIM_GUID_STRLEN];
+    uint8_t b[16] = { 0 };
+    int rc = 0;
 
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, text);
-    return hvsim_guid_parse(text, out);
+    pthread_once(&pool_once, pool_init);
+    pthread_mutex_lock(&pool.lock);
+    if (pool.used + sizeof(b) > sizeof(pool.bytes)) {
+        rc = hvsim__random(pool.bytes, sizeof(pool.bytes));
+        if (rc == 0)
+            pool.used = 0;
+    }
+    if (rc == 0) {
+        memcpy(b, pool.bytes + pool.used, sizeof(b));
+        /* Spent bytes are not left behind in the pool. */
+        memset(pool.bytes + pool.used, 0, sizeof(b));
+        pool.used += sizeof(b);
+    }
+    pthread_mutex_unlock(&pool.lock);
+    if (rc < 0)
+        return rc;
+    memcpy(out, b, sizeof(*out));
+    /* RFC 4122 4.4: version 4 in time_hi_and_version (Data3), variant 10 in
+     * clock_seq_hi (Data4[0]); the text form then reads xxxxxxxx-xxxx-4xxx-[89ab]xxx. */
+    out->Data3 = (uint16_t)((out->Data3 & 0x0fffu) | 0x4000u);
+    out->Data4[0] = (uint8_t)((out->Data4[0] & 0x3fu) | 0x80u);
+    return 0;
 }

@@ -371,6 +371,23 @@ Test(guid, random_guids_differ, .timeout = 5)
     cr_assert(!hvsim_guid_equal(&a, &HV_GUID_ZERO), "a random GUID is zero");
 }
 
+Test(guid, random_guids_are_version_4_and_unique_across_pool_refills, .timeout = 10)
+{
+    static GUID seen[1000]; /* 16 KB: several refills of the 4 KiB pool */
+    char text[HVSIM_GUID_STRLEN];
+    size_t i, j;
+
+    for (i = 0; i < 1000; i++) {
+        cr_assert_eq(hvsim__guid_random(&seen[i]), 0);
+        hvsim_guid_format(&seen[i], text);
+        cr_assert_eq(text[14], '4', "version nibble of %s", text);
+        cr_assert(strchr("89ab", text[19]) != NULL, "variant of %s", text);
+    }
+    for (i = 0; i < 1000; i++)
+        for (j = i + 1; j < 1000; j++)
+            cr_assert(!hvsim_guid_equal(&seen[i], &seen[j]), "GUIDs %zu and %zu are equal", i, j);
+}
+
 Test(guid, sockaddr_hv_layout, .timeout = 5)
 {
     SOCKADDR_HV sa;
