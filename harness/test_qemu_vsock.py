@@ -13,6 +13,10 @@ inside the guest:
     port times out; a host connect to a guest port nobody listens on times
     out although the guest reset it), the KVM profile resets at once.
 
+Two more tests: 40 host programs connecting to one guest listener at once
+(each offered to the backend's gateway and accepted by the guest kernel), and
+a killed backend ending only its own VM's streams.
+
 Host and guest take turns through vsock itself (the guest listens on a
 barrier port the host connects to), so nothing sleeps to synchronise. The host
 side uses hvcat, which talks to the daemon over AF_UNIX: nothing here opens a
@@ -181,3 +185,35 @@ def test_backend_crash_breaks_only_its_own_vm(hvsimd, qemu_guest):
     assert p.returncode == 0, p.stderr.decode()
     out, _ = other.communicate(timeout=30)
     assert out == b"still here"
+
+
+@pytest.mark.qemu
+def test_many_host_connections_to_a_guest_listener_at_once(hvsimd, qemu_guest):
+    """40 host programs connect to one guest listener at the same moment (the
+    daemon offers each to the backend's gateway, the guest kernel accepts each
+    through socat's fork), and each gets its own 64 KiB echoed back intact."""
+    n, size = 40, 64 << 10
+    g = qemu_guest("echo SERVING; socat VSOCK-LISTEN:5010,fork,backlog=64 EXEC:cat", vsock=True, name="many")
+    g.wait_for("SERVING")
+    vm_id = g.vm["id"]
+    # The listener is up when one echo comes back (the guest answers nothing before).
+    probe = os.urandom(16)
+    deadline = time.monotonic() + 60
+    while True:
+        p = subprocess.run([str(qemu.BIN / "hvcat"), "-t", "500", f"{vm_id}:5010"], input=probe,
+                           env=hvsimd.env("host"), capture_output=True, timeout=30)
+        if p.returncode == 0 and p.stdout == probe:
+            break
+        assert time.monotonic() < deadline, f"the guest never echoed: {p.stderr.decode()}"
+        g._pump(time.monotonic() + 0.01)
+    payloads = [os.urandom(size) for _ in range(n)]
+    procs = [subprocess.Popen([str(qemu.BIN / "hvcat"), "-t", "10000", f"{vm_id}:5010"], env=hvsimd.env("host"),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(n)]
+    bad = []
+    for i, (p, data) in enumerate(zip(procs, payloads)):
+        out, err = p.communicate(data, timeout=120)
+        if p.returncode != 0 or out != data:
+            bad.append(f"connection {i}: exit {p.returncode}, {len(out)} of {size} bytes back, {err.decode()!r}")
+        g._pump(time.monotonic())
+    assert not bad, "\n".join(bad)
