@@ -74,7 +74,7 @@ struct sock {
     uint8_t key[16];
     int async_err; /* what SO_ERROR reports once the failure is due */
     uint64_t due_ns;
-    uint64_t recent[RECENT_IDS]; /* listener: tickets already used */
+    uint64_t *recent; /* listener only: RECENT_IDS tickets already used */
     unsigned nrecent;
     uint64_t vsock_buf[3]; /* SO_VM_SOCKETS_BUFFER_SIZE, _MIN_, _MAX_ */
 };
@@ -150,6 +150,9 @@ static int register_fd(int fd, uint32_t pers)
     if (fstat(fd, &st) < 0)
         return -errno;
     atomic_store(&s->hot, 0);
+    /* A listener's replay cache lives until its slot is reused: freeing it
+     * at close could pull it from under a thread still in accept(). */
+    free(s->recent);
     memset((char *)s + sizeof(s->hot), 0, sizeof(*s) - sizeof(s->hot));
     s->pers = pers;
     s->dev = st.st_dev;
@@ -392,6 +395,8 @@ static int listen_common(int fd, int backlog, int chan)
     rc = hvsim__attach_get(&me);
     if (rc < 0)
         return rc;
+    if (s->recent == NULL && (s->recent = calloc(RECENT_IDS, sizeof(*s->recent))) == NULL)
+        return -ENOMEM;
     n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "hvsim-%016llx-%llu", (unsigned long long)me.instance,
                  (unsigned long long)s->bind_id);
     salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
@@ -457,6 +462,8 @@ static int ticket_fresh(struct sock *l, const struct hvsim_ticket *t)
 
     if (t->expires_ns < hvsim__now_ns())
         return 0;
+    if (l->recent == NULL)
+        return 0; /* not a listener of ours */
     for (i = 0; i < l->nrecent && i < RECENT_IDS; i++)
         if (l->recent[i] == t->conn_id)
             return 0;
