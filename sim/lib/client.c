@@ -49,6 +49,7 @@ static struct {
     struct hvsim__attach self;
     char error[256];
     char mutant[48]; /* written at attach, before any socket exists */
+    char *rbuf; /* replies, HVSIM_MSG_MAX bytes, used under lock */
     pthread_t helper;
     int helper_started;
 
@@ -213,7 +214,9 @@ static int control_path(char *out, size_t len, const char **partition)
 }
 
 /* Called with C.lock held. */
-static int attach_locked(void)
+/* check_alive: also make sure the daemon is still there (one poll), for
+ * calls that would otherwise not notice; a request notices by itself. */
+static int attach_locked(int check_alive)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     struct hvsim_msg_hello hello = { .version = HVSIM_PROTO_VERSION };
@@ -223,9 +226,12 @@ static int attach_locked(void)
     ssize_t n;
 
     pthread_once(&atfork_once, install_atfork);
-    if (C.attached && C.pid == getpid()) {
+    /* A forked child is never attached (atfork_child), so no getpid() here. */
+    if (C.attached) {
         struct pollfd p = { .fd = C.req_fd, .events = POLLIN };
 
+        if (!check_alive)
+            return 0;
         /* Nothing arrives unasked on the request connection: readable means
          * the daemon is gone, and the caller should hear so now. */
         if (poll(&p, 1, 0) == 0)
@@ -343,7 +349,7 @@ int hvsim__attach_get(struct hvsim__attach *out)
     int rc;
 
     pthread_mutex_lock(&C.lock);
-    rc = attach_locked();
+    rc = attach_locked(1);
     if (rc == 0 && out)
         *out = C.self;
     pthread_mutex_unlock(&C.lock);
@@ -364,22 +370,33 @@ int hvsim__request_fd(unsigned type, const void *body, size_t blen, int pass_fd,
     int rc;
 
     pthread_mutex_lock(&C.lock);
-    rc = attach_locked();
+    rc = attach_locked(0);
     if (rc < 0)
         goto out;
     seq = ++C.seq;
     rc = hvsim__msg_send(C.req_fd, type, 0, seq, body, blen, NULL, 0, pass_fd);
+    if (rc == -EPIPE || rc == -ECONNRESET || rc == -ENOTCONN) {
+        /* The daemon went away (or was restarted) before it read this: it
+         * never saw the request, so attach again and send it once more. */
+        C.attached = 0;
+        rc = attach_locked(0);
+        if (rc < 0)
+            goto out;
+        seq = ++C.seq;
+        rc = hvsim__msg_send(C.req_fd, type, 0, seq, body, blen, NULL, 0, pass_fd);
+    }
     if (rc < 0) {
         C.attached = 0;
         rc = -ENETDOWN;
         snprintf(C.error, sizeof(C.error), "the hvsim daemon is gone");
         goto out;
     }
-    buf = malloc(HVSIM_MSG_MAX);
-    if (buf == NULL) {
+    /* One reply buffer for the process, used under C.lock. */
+    if (C.rbuf == NULL && (C.rbuf = malloc(HVSIM_MSG_MAX)) == NULL) {
         rc = -ENOMEM;
         goto out;
     }
+    buf = C.rbuf;
     for (;;) {
         struct hvsim_msg_hdr h;
         ssize_t n = hvsim__msg_recv(C.req_fd, buf, HVSIM_MSG_MAX, NULL);
@@ -409,7 +426,6 @@ int hvsim__request_fd(unsigned type, const void *body, size_t blen, int pass_fd,
     }
 out:
     pthread_mutex_unlock(&C.lock);
-    free(buf);
     return rc;
 }
 
@@ -418,7 +434,7 @@ int hvsim__attached(void)
     int yes;
 
     pthread_mutex_lock(&C.lock);
-    yes = C.attached && C.pid == getpid();
+    yes = C.attached;
     pthread_mutex_unlock(&C.lock);
     return yes;
 }

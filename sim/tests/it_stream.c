@@ -592,6 +592,29 @@ Test(stream, daemon_death_gives_clear_errors_not_hangs)
     cr_assert_lt(fx_now_ms() - t0, 1000);
 }
 
+Test(stream, a_restarted_daemon_serves_the_next_request)
+{
+    GUID svc = fx_svc(105);
+    SOCKADDR_HV a = fx_hv(&HV_GUID_LOOPBACK, &svc);
+    int s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW), s2;
+
+    cr_assert_geq(s, 0);
+    /* A new daemon (a new folder) while this process holds a socket: the
+     * bind, the first call to reach the daemon, attaches again and is
+     * served instead of failing once with ENETDOWN (the helper thread saw
+     * the old connection close; a request that races it resends once). */
+    fx_kill_daemon(&F);
+    fx_stop(&F);
+    fx_start(&F, NULL);
+    cr_assert_eq(hvsim_bind(s, (struct sockaddr *)&a, sizeof(a)), 0, "bind after the restart: %s",
+                 hvsim_err_name(errno));
+    cr_assert_eq(hvsim_listen(s, 4), 0, "listen after the restart: %s", hvsim_err_name(errno));
+    s2 = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+    cr_assert_geq(s2, 0, "socket after the restart: %s", hvsim_err_name(errno));
+    hvsim_close(s2);
+    hvsim_close(s);
+}
+
 /* ---- the literal settings: frozen and killed guests ------------------------------------------ */
 
 static int guest_sleep(struct pair *p, int s)
