@@ -81,6 +81,10 @@ int route_bind(struct model *m, const struct route_bind_req *rq, GUID *vmid, GUI
     *vmid = rq->vmid;
     *svc = rq->svc;
     *not_taken = 0;
+    /* Addressing VMs by CID is the host's view (KVM): a guest partition
+     * asking for it is a broken or hostile client. */
+    if (rq->pers == HVSIM_PERS_VSOCK_HOST && !p->is_host)
+        return -EINVAL;
     if (is_vsock(rq->pers)) {
         /* The library checked the CID; the port is the service GUID's Data1. */
         *vmid = HV_GUID_ZERO;
@@ -243,6 +247,9 @@ int route_connect(struct model *m, const struct route_conn_req *rq, struct route
     size_t i;
 
     memset(out, 0, sizeof(*out));
+    /* Only the host addresses VMs by CID: from a guest it would reach a sibling. */
+    if (rq->pers == HVSIM_PERS_VSOCK_HOST && !from->is_host)
+        return -EINVAL;
 
     /* 1. Where does the address point? */
     if (rq->pers == HVSIM_PERS_VSOCK_HOST) {

@@ -35,6 +35,17 @@ enum { W_ADMIN = 1, W_PART = 2, W_PROC = 3, W_GATEWAY = 4 }; /* low bits of epol
 #define W_MASK 7u
 #define TICKET_LIFETIME_NS (10ull * 1000000000ull)
 
+/* A connect waiting for a gateway's verdict (see "gateway" below). */
+struct offer {
+    uint64_t id;
+    uint64_t bind_id; /* the gateway's bind */
+    struct proc *c; /* the connector, waiting for its CONNECT_REPLY (drop_proc removes the offer) */
+    uint32_t seq;
+    uint64_t deadline_ns;
+    uint8_t key[16]; /* the gateway listener's, to sign the ticket on acceptance */
+    struct hvsim_msg_connect_reply reply; /* the OK reply, ticket unsigned */
+};
+
 static void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void logmsg(const char *fmt, ...)
 {
@@ -196,6 +207,8 @@ static int load_state(struct server *s, char *err, size_t errlen)
 
 /* ---- processes ------------------------------------------------------------------------ */
 
+static void bind_remove(struct server *s, struct bind *b);
+
 static void drop_proc(struct server *s, struct proc *c)
 {
     struct proc **pp;
@@ -203,7 +216,15 @@ static void drop_proc(struct server *s, struct proc *c)
 
     for (i = 0; i < s->m.nbinds;) {
         if (s->m.binds[i]->owner == c)
-            model_bind_remove(&s->m, s->m.binds[i]);
+            bind_remove(s, s->m.binds[i]);
+        else
+            i++;
+    }
+    /* Its waiting connects go with it: a new client may get this address,
+     * and must never receive another's reply. */
+    for (i = 0; i < s->noffers;) {
+        if (s->offers[i].c == c)
+            s->offers[i] = s->offers[--s->noffers];
         else
             i++;
     }
@@ -377,7 +398,7 @@ static int h_unbind(struct req *r)
     memcpy(&m, r->body, sizeof(m));
     b = own_bind(r, m.bind_id);
     if (b)
-        model_bind_remove(&r->s->m, b);
+        bind_remove(r->s, b);
     /* The closer waits for this: a peer told "closed" afterwards must not be
      * routed to the dead listener. */
     return reply(r->c, HVSIM_MSG_UNBIND, r->h.seq, &m, sizeof(m));
@@ -385,24 +406,6 @@ static int h_unbind(struct req *r)
 
 /* ---- gateway: a VM back-end asked about host connections (proto.h, OFFER) ------------ */
 
-struct offer {
-    uint64_t id;
-    uint64_t bind_id; /* the gateway's bind */
-    struct proc *c; /* the connector, waiting for its CONNECT_REPLY */
-    uint32_t seq;
-    uint64_t deadline_ns;
-    uint8_t key[16]; /* the gateway listener's, to sign the ticket on acceptance */
-    struct hvsim_msg_connect_reply reply; /* the OK reply, ticket unsigned */
-};
-
-static int proc_alive(const struct server *s, const struct proc *c)
-{
-    const struct proc *it;
-
-    for (it = s->m.procs; it && it != c; it = it->next)
-        ;
-    return it != NULL;
-}
 
 /* Returns 0 (the caller replies OK), 1 (an error reply was sent) or -1 (drop the client). */
 static int gateway_open(struct req *r, struct bind *b)
@@ -444,8 +447,6 @@ static void offer_finish(struct server *s, size_t i, unsigned answer)
     uint64_t now = hvsim__now_ns();
 
     s->offers[i] = s->offers[--s->noffers];
-    if (!proc_alive(s, o.c))
-        return;
     if (answer == HVSIM_GW_ACCEPT) {
         o.reply.ticket.expires_ns = now + TICKET_LIFETIME_NS;
         hvsim__ticket_sign(&o.reply.ticket, o.key);
@@ -505,12 +506,22 @@ static int offer_start(struct req *r, const struct bind *gw, const struct hvsim_
     return 0;
 }
 
-static void gateway_close(struct bind *b)
+/* The channel fd came from the back-end, which may keep a copy of it: epoll
+ * watches the open file, not the fd, so close() alone would leave it
+ * reporting forever. */
+static void gateway_close(struct server *s, struct bind *b)
 {
-    if (b->gw_fd >= 0) {
+    if (b->gateway && b->gw_fd >= 0) {
+        (void)epoll_ctl(s->ep, EPOLL_CTL_DEL, b->gw_fd, NULL);
         close(b->gw_fd);
         b->gw_fd = -1;
     }
+}
+
+static void bind_remove(struct server *s, struct bind *b)
+{
+    gateway_close(s, b);
+    model_bind_remove(&s->m, b);
 }
 
 static void gateway_readable(struct server *s, struct bind *b)
@@ -527,20 +538,20 @@ static void gateway_readable(struct server *s, struct bind *b)
             if (n < 0)
                 logmsg("the gateway of VM %s broke the protocol (%s): closed", b->part->name,
                        hvsim_err_name((int)n));
-            gateway_close(b);
+            gateway_close(s, b);
             return;
         }
         memcpy(&h, s->buf, sizeof(h));
         if (h.type != HVSIM_MSG_VERDICT || h.status != 0) {
             logmsg("the gateway of VM %s sent %s where only VERDICT may come: closed", b->part->name,
                    hvsim__msg_name(h.type));
-            gateway_close(b);
+            gateway_close(s, b);
             return;
         }
         memcpy(&v, s->buf + sizeof(h), sizeof(v));
         if (v.answer > HVSIM_GW_SILENT) {
             logmsg("the gateway of VM %s sent verdict %u (expected 0-2): closed", b->part->name, v.answer);
-            gateway_close(b);
+            gateway_close(s, b);
             return;
         }
         /* An unknown id is a verdict that came after the deadline: ignored. */
@@ -553,8 +564,8 @@ static void gateway_readable(struct server *s, struct bind *b)
     }
 }
 
-/* After every batch of events: offers whose connector left are dropped,
- * offers whose gateway is gone or whose time is up are answered. Returns the
+/* After every batch of events: offers whose gateway is gone or whose time is
+ * up are answered (drop_proc already forgot those whose connector left). Returns the
  * epoll timeout until the next deadline (-1: none). */
 static int offers_sweep(struct server *s)
 {
@@ -565,10 +576,6 @@ static int offers_sweep(struct server *s)
         struct offer *o = &s->offers[i];
         struct bind *b = model_bind_find(&s->m, o->bind_id);
 
-        if (!proc_alive(s, o->c)) {
-            s->offers[i] = s->offers[--s->noffers];
-            continue;
-        }
         if (b == NULL || b->gw_fd < 0 || now >= o->deadline_ns) {
             offer_finish(s, i, HVSIM_GW_SILENT);
             continue;

@@ -909,3 +909,20 @@ Test(route, gateway_yields_to_a_listener_and_needs_its_channel)
     r = conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, T(5002));
     cr_assert_eq(r.verdict, HVSIM_VERDICT_NOANSWER, "a gateway whose back-end left is no listener");
 }
+
+Test(route, cid_addressing_is_the_hosts_alone)
+{
+    struct route_conn_req rq = { .from = vm1, .pers = HVSIM_PERS_VSOCK_HOST, .vmid = CID(vm2->cid), .svc = T(5000) };
+    struct route_bind_req bq = { .from = vm1, .pers = HVSIM_PERS_VSOCK_HOST, .vmid = HV_GUID_ZERO, .svc = T(5000) };
+    struct route_conn_res r;
+    GUID v, s;
+    int nt;
+
+    listen_on(vm2, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(5000));
+    /* A guest claiming the host's KVM personality would reach its sibling by CID. */
+    cr_assert_eq(route_connect(&m, &rq, &r), -EINVAL);
+    cr_assert_eq(route_bind(&m, &bq, &v, &s, &nt), -EINVAL);
+    rq.from = &m.host;
+    cr_assert_eq(route_connect(&m, &rq, &r), 0);
+    cr_assert_eq(r.verdict, HVSIM_VERDICT_OK, "the host reaches vm2 by its CID");
+}
