@@ -759,10 +759,12 @@ int hvsim_close(int fd)
     if (s != NULL) {
         uint32_t hot = atomic_load(&s->hot);
 
-        if (s->bind_id && (s->state == S_BOUND || s->state == S_LISTENING)) {
+        if (s->bind_id) {
             struct hvsim_msg_unbind u = { s->bind_id }, r;
 
-            /* Synchronous: once close() returns, no connection is routed here. */
+            /* Synchronous: once close() returns, no connection is routed here.
+             * A bound socket that connected (or failed to) holds its port
+             * until now too. */
             if (hvsim__attached())
                 (void)ask(HVSIM_MSG_UNBIND, &u, sizeof(u), HVSIM_MSG_UNBIND, &r, sizeof(r));
         }

@@ -250,6 +250,58 @@ Test(connect, linux_guest_to_host_registered)
     cr_assert_eq(fx_wait(g), 0);
 }
 
+/* A guest binds its port, connects (once accepted, once unanswered) and
+ * closes: each close gives the port back, so the same bind works again. */
+static int linux_guest_rebinds(void *v)
+{
+    struct args *a = v;
+    uint32_t targets[2] = { a->port, a->port + 1 }; /* registered and listened on; unregistered */
+    int round;
+
+    for (round = 0; round < 3; round++) {
+        struct sockaddr_vm me = fx_vsock(VMADDR_CID_ANY, 5555), host = fx_vsock(VMADDR_CID_HOST, targets[round & 1]);
+        int s = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0);
+
+        CHECK_OK(s);
+        CHECK_OK(hvsim_bind(s, (struct sockaddr *)&me, sizeof(me)));
+        set_vs_timeout(s, 100);
+        if (round & 1) {
+            CHECK_ERR(hvsim_connect(s, (struct sockaddr *)&host, sizeof(host)), ETIMEDOUT);
+        } else {
+            CHECK_OK(hvsim_connect(s, (struct sockaddr *)&host, sizeof(host)));
+            ping(s, "from port 5555");
+        }
+        CHECK_OK(hvsim_close(s));
+    }
+    return 0;
+}
+
+Test(connect, linux_guest_port_is_free_again_after_close)
+{
+    struct args a = { .port = 5010 };
+    GUID svc = hvsim_guid_from_port(5010);
+    int l, i;
+    pid_t g;
+
+    fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    fx_service(&F, &svc, "port 5010");
+    l = hv_listen(&HV_GUID_WILDCARD, &svc);
+    g = fx_spawn(&F, "vm1", linux_guest_rebinds, &a);
+    for (i = 0; i < 2; i++) {
+        SOCKADDR_HV peer;
+        socklen_t len = sizeof(peer);
+        int c = hvsim_accept(l, (struct sockaddr *)&peer, &len);
+        uint32_t port = 0;
+
+        cr_assert_geq(c, 0);
+        cr_assert(hvsim_guid_to_port(&peer.ServiceId, &port) && port == 5555, "the guest's own port, got %u", port);
+        echo_once(c);
+        hvsim_close(c);
+    }
+    cr_assert_eq(fx_wait(g), 0);
+    hvsim_close(l);
+}
+
 Test(connect, linux_guest_unregistered_times_out)
 {
     struct args a = { .port = 5001, .expect = ETIMEDOUT, .timeout = 300 };
