@@ -39,7 +39,8 @@ enum { W_ADMIN = 1, W_PART = 2, W_PROC = 3, W_GATEWAY = 4 }; /* low bits of epol
 struct offer {
     uint64_t id;
     uint64_t bind_id; /* the gateway's bind */
-    struct proc *c; /* the connector, waiting for its CONNECT_REPLY (drop_proc removes the offer) */
+    struct proc *c; /* the connector, only so that drop_proc can forget the offer */
+    int reply_fd; /* where the connector waits for its CONNECT_REPLY (HVSIM_VERDICT_PENDING) */
     uint32_t seq;
     uint64_t deadline_ns;
     uint8_t key[16]; /* the gateway listener's, to sign the ticket on acceptance */
@@ -223,10 +224,12 @@ static void drop_proc(struct server *s, struct proc *c)
     /* Its waiting connects go with it: a new client may get this address,
      * and must never receive another's reply. */
     for (i = 0; i < s->noffers;) {
-        if (s->offers[i].c == c)
+        if (s->offers[i].c == c) {
+            close(s->offers[i].reply_fd);
             s->offers[i] = s->offers[--s->noffers];
-        else
+        } else {
             i++;
+        }
     }
     for (pp = &s->m.procs; *pp; pp = &(*pp)->next) {
         if (*pp == c) {
@@ -330,6 +333,17 @@ static int h_hello(struct req *r)
     struct hvsim_msg_hello_reply out = { 0 };
     struct part *p = r->c->part;
 
+    struct hvsim_msg_hello m;
+
+    memcpy(&m, r->body, sizeof(m));
+    if (m.version != HVSIM_PROTO_VERSION) {
+        char why[128];
+
+        /* Said plainly, since the client library shows it to the user. */
+        snprintf(why, sizeof(why), "this hvsimd speaks protocol %u, the program's libhvsim %u: use one build",
+                 HVSIM_PROTO_VERSION, m.version);
+        return reply_err(r->c, HVSIM_MSG_HELLO_REPLY, r->h.seq, -EPROTO, why);
+    }
     if (r->c->admin || r->c->evt_fd >= 0 || r->fd < 0)
         return reply_err(r->c, HVSIM_MSG_HELLO_REPLY, r->h.seq, -EPROTO, "HELLO: once, with an event socket");
     r->c->evt_fd = r->fd;
@@ -462,8 +476,9 @@ static void offer_finish(struct server *s, size_t i, unsigned answer)
         }
         o.reply = fail;
     }
-    if (reply(o.c, HVSIM_MSG_CONNECT_REPLY, o.seq, &o.reply, sizeof(o.reply)) < 0)
-        logmsg("connect reply to pid %d lost", (int)o.c->pid);
+    /* A connector that gave up (a signal) has closed its end: nothing lost. */
+    (void)hvsim__msg_send(o.reply_fd, HVSIM_MSG_CONNECT_REPLY, 0, o.seq, &o.reply, sizeof(o.reply), NULL, 0, -1);
+    close(o.reply_fd);
 }
 
 static int offer_start(struct req *r, const struct bind *gw, const struct hvsim_msg_connect_reply *ok,
@@ -471,7 +486,9 @@ static int offer_start(struct req *r, const struct bind *gw, const struct hvsim_
 {
     struct server *s = r->s;
     struct hvsim_msg_offer m = { 0 };
+    struct hvsim_msg_connect_reply pending = { .verdict = HVSIM_VERDICT_PENDING, .timeout_ms = timeout_ms };
     struct offer *o;
+    int sv[2];
 
     if (s->noffers == s->coffers) {
         size_t nc = s->coffers ? s->coffers * 2 : 16;
@@ -482,8 +499,20 @@ static int offer_start(struct req *r, const struct bind *gw, const struct hvsim_
         s->offers = t;
         s->coffers = nc;
     }
+    /* The connector waits on its own socket, not the request connection,
+     * so its process's other calls are not held up by the guest. */
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
+        return reply_err(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, -errno, NULL);
+    if (hvsim__msg_send(r->c->fd, HVSIM_MSG_CONNECT_REPLY, 0, r->h.seq, &pending, sizeof(pending), NULL, 0, sv[1]) <
+        0) {
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
+    close(sv[1]);
     o = &s->offers[s->noffers];
     memset(o, 0, sizeof(*o));
+    o->reply_fd = sv[0];
     o->id = ++s->next_offer;
     o->bind_id = gw->id;
     o->c = r->c;
@@ -1215,6 +1244,8 @@ void server_fini(struct server *s)
 
     while (s->m.procs)
         drop_proc(s, s->m.procs);
+    while (s->noffers)
+        close(s->offers[--s->noffers].reply_fd);
     free(s->offers);
     close_part(s, &s->m.host);
     for (i = 0; i < s->m.nvms; i++)

@@ -455,6 +455,48 @@ static void fz_new_end(int fd)
         fz_eof[fd] = 0;
 }
 
+/* Sockets on which a connect waits for a gateway's verdict (a CONNECT_REPLY
+ * with HVSIM_VERDICT_PENDING passes one), with the slot that connected. */
+#define FZ_PEND 32
+static int fz_pend[FZ_PEND];
+static const struct fz_slot *fz_pend_owner[FZ_PEND];
+static size_t fz_npend;
+
+/* The one fd the daemon may pass: with a PENDING connect reply. Returns 0 if
+ * the message carries that, or no fd at all. */
+static int fz_take_fd(const struct msghdr *mh, const char *buf, const struct fz_slot *sl, int is_chan)
+{
+    struct cmsghdr *cm = CMSG_FIRSTHDR((struct msghdr *)mh);
+    struct hvsim_msg_hdr h;
+    struct hvsim_msg_connect_reply r;
+    int fd;
+
+    if (mh->msg_controllen == 0)
+        return 0;
+    if (cm == NULL || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+        cm->cmsg_len != CMSG_LEN(sizeof(int)) || CMSG_NXTHDR((struct msghdr *)mh, cm) != NULL)
+        return -1;
+    memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+    memcpy(&h, buf, sizeof(h));
+    if (is_chan || h.type != HVSIM_MSG_CONNECT_REPLY || h.status != 0 || h.len != sizeof(r)) {
+        close(fd);
+        return -1;
+    }
+    memcpy(&r, buf + sizeof(h), sizeof(r));
+    if (r.verdict != HVSIM_VERDICT_PENDING) {
+        close(fd);
+        return -1;
+    }
+    if (fz_npend == FZ_PEND) {
+        close(fd);
+        return 0;
+    }
+    fz_new_end(fd);
+    fz_pend[fz_npend] = fd;
+    fz_pend_owner[fz_npend++] = sl;
+    return 0;
+}
+
 /* Read and check everything waiting on one of our ends. */
 static void fz_drain(int fd, const struct fz_slot *sl, int is_chan)
 {
@@ -476,8 +518,8 @@ static void fz_drain(int fd, const struct fz_slot *sl, int is_chan)
                 fz_eof[fd] = 1;
             return;
         }
-        if (mh.msg_controllen != 0)
-            fz_fail("the daemon passed an fd to a client"); /* it never does: someone's fd leaked here */
+        if (fz_take_fd(&mh, fz_rbuf, sl, is_chan) < 0)
+            fz_fail("the daemon passed an fd other than a pending connect's"); /* someone's fd leaked here */
         if ((mh.msg_flags & MSG_TRUNC) || hvsim__msg_check(fz_rbuf, (size_t)n) < 0)
             fz_fail("the daemon sent a malformed message");
         fz_observe(fz_rbuf, sl, is_chan);
@@ -486,9 +528,9 @@ static void fz_drain(int fd, const struct fz_slot *sl, int is_chan)
 
 static void fz_drain_all(void)
 {
-    struct pollfd pf[FZ_SLOTS * (1 + FZ_CHANS)];
-    const struct fz_slot *owner[FZ_SLOTS * (1 + FZ_CHANS)];
-    int is_chan[FZ_SLOTS * (1 + FZ_CHANS)];
+    struct pollfd pf[FZ_SLOTS * (1 + FZ_CHANS) + FZ_PEND];
+    const struct fz_slot *owner[FZ_SLOTS * (1 + FZ_CHANS) + FZ_PEND];
+    int is_chan[FZ_SLOTS * (1 + FZ_CHANS) + FZ_PEND];
     nfds_t npf = 0, q;
     size_t i, k;
     int j;
@@ -505,6 +547,13 @@ static void fz_drain_all(void)
             owner[npf] = sl;
             is_chan[npf++] = j >= 0;
         }
+    }
+    for (i = 0; i < fz_npend; i++) {
+        if (FZ_EOF(fz_pend[i]))
+            continue;
+        pf[npf] = (struct pollfd){ .fd = fz_pend[i], .events = POLLIN };
+        owner[npf] = fz_pend_owner[i];
+        is_chan[npf++] = 0;
     }
     if (npf && poll(pf, npf, 0) > 0)
         for (q = 0; q < npf; q++)
@@ -773,6 +822,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         while (sl->ncopy)
             fz_forget(sl->copy, &sl->ncopy, 0);
     }
+    while (fz_npend)
+        close(fz_pend[--fz_npend]);
     fz_run();
     if (srv.m.procs != NULL)
         fz_fail("a client that hung up is still attached");

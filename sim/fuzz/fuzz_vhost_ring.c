@@ -226,7 +226,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (host.flags & 8) {
         /* A host program connecting to the guest, too: offered, and its
          * stream attached once the guest accepts. */
-        if (vconn_host_offer(d, 77, 0x80000000u | data[3], data[4]) < 0)
+        if (vconn_host_offer(d, 77, 0x80000000u | data[3], data[4], (uint32_t)data[5] * 40u) < 0)
             host.answered = -1;
     }
     for (r = 0; r < rounds; r++) {

@@ -359,11 +359,11 @@ int hvsim__attach_get(struct hvsim__attach *out)
 int hvsim__request(unsigned type, const void *body, size_t blen, unsigned want_type, void *reply, size_t rlen,
                    int32_t *status)
 {
-    return hvsim__request_fd(type, body, blen, -1, want_type, reply, rlen, status);
+    return hvsim__request_fd(type, body, blen, -1, want_type, reply, rlen, status, NULL);
 }
 
 int hvsim__request_fd(unsigned type, const void *body, size_t blen, int pass_fd, unsigned want_type, void *reply,
-                      size_t rlen, int32_t *status)
+                      size_t rlen, int32_t *status, int *got_fd)
 {
     char *buf = NULL;
     uint32_t seq;
@@ -399,8 +399,14 @@ int hvsim__request_fd(unsigned type, const void *body, size_t blen, int pass_fd,
     buf = C.rbuf;
     for (;;) {
         struct hvsim_msg_hdr h;
-        ssize_t n = hvsim__msg_recv(C.req_fd, buf, HVSIM_MSG_MAX, NULL);
+        int fd = -1;
+        ssize_t n = hvsim__msg_recv(C.req_fd, buf, HVSIM_MSG_MAX, &fd);
 
+        /* Only the reply to this request may hand us an fd, and only if asked. */
+        if (fd >= 0 && (n <= 0 || got_fd == NULL || ((struct hvsim_msg_hdr *)(void *)buf)->seq != seq)) {
+            close(fd);
+            fd = -1;
+        }
         if (n <= 0) {
             C.attached = 0;
             snprintf(C.error, sizeof(C.error), "the hvsim daemon is gone");
@@ -411,10 +417,14 @@ int hvsim__request_fd(unsigned type, const void *body, size_t blen, int pass_fd,
         if (h.seq != seq)
             continue; /* a late reply to an abandoned request */
         if (h.status == 0 && h.type != want_type) {
+            if (fd >= 0)
+                close(fd);
             rc = -EPROTO;
             goto out;
         }
         *status = h.status;
+        if (got_fd)
+            *got_fd = fd;
         if (reply) {
             size_t take = h.len < rlen ? h.len : rlen;
 

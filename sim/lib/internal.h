@@ -58,9 +58,10 @@ int hvsim__attach_get(struct hvsim__attach *out);
  * else -errno of the transport (-ENETDOWN: daemon gone). */
 int hvsim__request(unsigned type, const void *body, size_t blen, unsigned want_type, void *reply, size_t rlen,
                    int32_t *status);
-/* The same, passing pass_fd (>= 0) with the request. */
+/* The same, passing pass_fd (>= 0) with the request; got_fd (if not NULL)
+ * gets an fd the reply carried, or -1. */
 int hvsim__request_fd(unsigned type, const void *body, size_t blen, int pass_fd, unsigned want_type, void *reply,
-                      size_t rlen, int32_t *status);
+                      size_t rlen, int32_t *status, int *got_fd);
 /* 1 when this process (not a forked child) holds a live attachment. */
 int hvsim__attached(void);
 /* Make fd a failed connect: it reports nothing until after_ms passed, then

@@ -22,7 +22,7 @@
 
 #include "hvsim/hvsim.h"
 
-#define HVSIM_PROTO_VERSION 1
+#define HVSIM_PROTO_VERSION 2 /* 2: the VM gateway (OFFER, VERDICT, PENDING) */
 #define HVSIM_MSG_MAX (256 * 1024)
 #define HVSIM_UNAME_MAX 108 /* sizeof(sun_path) */
 
@@ -153,6 +153,9 @@ enum hvsim_verdict {
     HVSIM_VERDICT_OK = 0,
     HVSIM_VERDICT_REFUSE = 1, /* fail now with status */
     HVSIM_VERDICT_NOANSWER = 2, /* nobody answers: fail with ETIMEDOUT after timeout_ms */
+    HVSIM_VERDICT_PENDING = 3, /* a VM's gateway is asking its guest: the real reply comes, within
+                                * timeout_ms, on the fd passed with this one (read it without the
+                                * request lock, so the process's other calls go on) */
 };
 
 /* The ticket the connector writes first on a new stream (see the top of the file). */

@@ -410,7 +410,8 @@ static int listen_common(int fd, int backlog, int chan)
     {
         int32_t status;
 
-        rc = hvsim__request_fd(HVSIM_MSG_LISTEN, &m, sizeof(m), chan, HVSIM_MSG_LISTEN_REPLY, &r, sizeof(r), &status);
+        rc = hvsim__request_fd(HVSIM_MSG_LISTEN, &m, sizeof(m), chan, HVSIM_MSG_LISTEN_REPLY, &r, sizeof(r), &status,
+                               NULL);
         if (rc == 0)
             rc = status;
     }
@@ -579,6 +580,46 @@ static int connect_fail(struct sock *s, int fd, int err, uint32_t after_ms, int 
     return hvsim__fail(-EINPROGRESS);
 }
 
+/* A VM's gateway is asking its guest (HVSIM_VERDICT_PENDING): the real reply
+ * comes on pend within timeout_ms, read here without the request lock. A
+ * signal interrupts the wait, as it does vsock_connect(). Closes pend. */
+static int await_verdict(int pend, uint32_t timeout_ms, struct hvsim_msg_connect_reply *r)
+{
+    char buf[sizeof(struct hvsim_msg_hdr) + sizeof(*r) + 256];
+    uint64_t end = hvsim__now_ns() + ((uint64_t)timeout_ms + 5000u) * 1000000u; /* the daemon's deadline, and slack */
+    struct hvsim_msg_hdr h;
+    ssize_t n;
+
+    for (;;) {
+        struct pollfd p = { .fd = pend, .events = POLLIN };
+        uint64_t now = hvsim__now_ns();
+        int rc;
+
+        if (now >= end) {
+            close(pend);
+            return -ETIMEDOUT;
+        }
+        rc = poll(&p, 1, (int)((end - now + 999999) / 1000000u));
+        if (rc < 0 && errno == EINTR) {
+            close(pend);
+            return -EINTR;
+        }
+        if (rc > 0)
+            break;
+    }
+    n = hvsim__msg_recv(pend, buf, sizeof(buf), NULL);
+    close(pend);
+    if (n <= 0)
+        return -ENETDOWN; /* the daemon went away meanwhile */
+    memcpy(&h, buf, sizeof(h));
+    if (h.type != HVSIM_MSG_CONNECT_REPLY)
+        return -EPROTO;
+    if (h.status < 0)
+        return h.status;
+    memcpy(r, buf + sizeof(h), sizeof(*r));
+    return 0;
+}
+
 int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     struct sock *s = lookup(fd);
@@ -623,9 +664,21 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
     m.personality = s->pers;
     m.flags = s->flags;
     m.timeout_ms = s->timeout_ms;
-    rc = ask(HVSIM_MSG_CONNECT, &m, sizeof(m), HVSIM_MSG_CONNECT_REPLY, &r, sizeof(r));
-    if (rc < 0)
-        return hvsim__fail(rc);
+    {
+        int32_t status;
+        int pend = -1;
+
+        rc = hvsim__request_fd(HVSIM_MSG_CONNECT, &m, sizeof(m), -1, HVSIM_MSG_CONNECT_REPLY, &r, sizeof(r), &status,
+                               &pend);
+        if (rc == 0)
+            rc = status;
+        if (rc == 0 && r.verdict == HVSIM_VERDICT_PENDING)
+            rc = pend >= 0 ? await_verdict(pend, r.timeout_ms, &r) : -EPROTO;
+        else if (pend >= 0)
+            close(pend);
+        if (rc < 0)
+            return hvsim__fail(rc);
+    }
     if (r.verdict == HVSIM_VERDICT_REFUSE)
         return connect_fail(s, fd, r.error < 0 ? r.error : -ECONNREFUSED, 0, nonblock);
     if (r.verdict == HVSIM_VERDICT_NOANSWER)

@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -38,7 +39,7 @@ TestSuite(gateway, .init = setup, .fini = teardown, .timeout = 30);
 #define PORT_DIE 7004u /* the back-end exits with the offer pending */
 
 struct gw_args {
-    struct fx_pipe ready, done;
+    struct fx_pipe ready, done, offered; /* offered: the child got an offer (PORT_SILENT) */
     GUID host;
     unsigned offers; /* how many offers to serve */
 };
@@ -95,6 +96,7 @@ static int gateway_child(void *v)
             _exit(0);
         } else {
             CHECK_EQ(o.port, PORT_SILENT); /* and say nothing */
+            fx_signal(&a->offered, 1);
         }
     }
     fx_await(&a->done);
@@ -108,6 +110,7 @@ static pid_t start_gateway(struct gw_args *a, unsigned offers)
     memset(a, 0, sizeof(*a));
     fx_pipe_init(&a->ready);
     fx_pipe_init(&a->done);
+    fx_pipe_init(&a->offered);
     a->offers = offers;
     cr_assert_eq(hvsim_self(&a->host, NULL, 0), 0);
     g = fx_spawn(&F, "vm1", gateway_child, a);
@@ -223,6 +226,44 @@ Test(gateway, backend_gone_with_an_offer_pending_times_out)
     /* With no gateway the VM has no listener: the usual no-answer rule. */
     err = host_connect(&vm, PORT_ACCEPT, 200, &ms, NULL);
     cr_assert_eq(err, ETIMEDOUT, "got %s", hvsim_err_name(err));
+}
+
+struct connect_job {
+    GUID vm;
+    int err;
+    uint64_t ms;
+};
+
+static void *connect_silent(void *v)
+{
+    struct connect_job *j = v;
+
+    j->err = host_connect(&j->vm, PORT_SILENT, 1500, &j->ms, NULL);
+    return NULL;
+}
+
+Test(gateway, a_waiting_connect_does_not_hold_up_other_calls)
+{
+    struct connect_job j = { .vm = fx_vm(&F, "vm1", HVSIM_VM_CLASSIC) };
+    struct gw_args a;
+    pid_t g = start_gateway(&a, 1);
+    pthread_t t;
+    uint64_t t0, took;
+    int s;
+
+    cr_assert_eq(pthread_create(&t, NULL, connect_silent, &j), 0);
+    fx_await(&a.offered); /* the connect now waits for a guest that says nothing */
+    t0 = fx_now_ms();
+    s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+    took = fx_now_ms() - t0;
+    cr_assert_geq(s, 0);
+    hvsim_close(s);
+    cr_assert_lt(took, 500, "another thread's socket() waited %llu ms behind the connect", (unsigned long long)took);
+    pthread_join(t, NULL);
+    cr_assert_eq(j.err, ETIMEDOUT, "got %s", hvsim_err_name(j.err));
+    cr_assert_geq(j.ms, 1500);
+    fx_signal(&a.done, 1);
+    cr_assert_eq(fx_wait(g), 0);
 }
 
 static int host_gateway_refused(void *v)

@@ -1276,7 +1276,7 @@ Test(vhost, request_reusing_a_dead_tuple_drops_the_old_rst, .timeout = 10)
  * answers before the host's stream exists. */
 static void offer(struct env *e, uint64_t token, uint32_t hport, uint32_t gport)
 {
-    cr_assert_eq(vconn_host_offer(e->d, token, hport, gport), 0);
+    cr_assert_eq(vconn_host_offer(e->d, token, hport, gport, 0), 0);
     g_post_rx(e, 2, RXBUF);
     vconn_run(e->d);
 }
@@ -1379,11 +1379,30 @@ Test(vhost, offer_clash_and_device_down, .timeout = 10)
     struct env *e = env_new(64, 65536);
 
     offer(e, 1, 9, 5000);
-    cr_assert_eq(vconn_host_offer(e->d, 2, 9, 5000), -EADDRINUSE);
-    cr_assert_eq(vconn_host_offer(e->d, 3, 10, 5000), 0, "another host port is another connection");
+    cr_assert_eq(vconn_host_offer(e->d, 2, 9, 5000, 0), -EADDRINUSE);
+    cr_assert_eq(vconn_host_offer(e->d, 3, 10, 5000, 0), 0, "another host port is another connection");
     cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 9, 5000), -ENOENT, "not accepted yet");
     e->rx.vq.started = 0;
-    cr_assert_eq(vconn_host_offer(e->d, 4, 11, 5000), -ENETUNREACH);
+    cr_assert_eq(vconn_host_offer(e->d, 4, 11, 5000, 0), -ENETUNREACH);
+}
+
+Test(vhost, offer_waits_no_longer_than_the_host_program, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+
+    cr_assert_eq(vconn_host_offer(e->d, 6, 9, 5000, 300), 0);
+    g_post_rx(e, 2, RXBUF);
+    vconn_run(e->d);
+    g_expect(e, VPKT_OP_REQUEST);
+    e->fh.now += 299;
+    vconn_run(e->d);
+    cr_assert_eq(e->fh.nanswers, 0, "answered before the host program's timeout");
+    e->fh.now += 1;
+    vconn_run(e->d);
+    cr_assert_eq(e->fh.nanswers, 1);
+    cr_assert_eq(e->fh.answers[0].answer, VCONN_ANSWER_SILENT);
+    g_expect(e, VPKT_OP_RST); /* the guest forgets the request: a retry may reuse the tuple */
+    cr_assert_eq(vconn_host_offer(e->d, 7, 9, 5000, 300), 0, "the tuple is free again");
 }
 
 Test(vhost, reset_answers_pending_offers, .timeout = 10)

@@ -398,7 +398,7 @@ static void on_offers(struct app *a)
             a->gw_chan = -1;
             return;
         }
-        rc = vconn_host_offer(a->dev, o.id, o.peer_port, o.port);
+        rc = vconn_host_offer(a->dev, o.id, o.peer_port, o.port, o.timeout_ms);
         if (rc == 0)
             continue; /* h_answer reports the guest's answer */
         /* A device that is not running answers nothing, as a guest without

@@ -1049,7 +1049,8 @@ void vconn_host_event(struct vconn_dev *d, void *cookie, unsigned events)
     want(d, c);
 }
 
-int vconn_host_offer(struct vconn_dev *d, uint64_t token, uint32_t host_port, uint32_t guest_port)
+int vconn_host_offer(struct vconn_dev *d, uint64_t token, uint32_t host_port, uint32_t guest_port,
+                     uint32_t timeout_ms)
 {
     struct vconn *c;
 
@@ -1070,7 +1071,9 @@ int vconn_host_offer(struct vconn_dev *d, uint64_t token, uint32_t host_port, ui
     c->token = token;
     stray_purge(d, guest_port, host_port);
     c->pend = P_REQUEST;
-    set_deadline(d, c, VCONN_TIMEOUT_MS);
+    /* No longer than the host program waits: a RESPONSE after that would
+     * open a connection nobody takes, and block the tuple for a retry. */
+    set_deadline(d, c, timeout_ms && timeout_ms < VCONN_TIMEOUT_MS ? timeout_ms : VCONN_TIMEOUT_MS);
     want(d, c);
     return 0;
 }

@@ -123,13 +123,16 @@ void vconn_host_event(struct vconn_dev *d, void *cookie, unsigned events);
  * vconn_host_offer: the daemon asks whether the guest takes a host
  * connection from @host_port to guest port @guest_port (a gateway OFFER).
  * The device sends the guest a REQUEST and reports the guest's RESPONSE, RST
- * or silence (VCONN_TIMEOUT_MS) through ops->answer with @token. After an
+ * or silence (within @timeout_ms, the host program's connect timeout, at
+ * most VCONN_TIMEOUT_MS; 0: that) through ops->answer with @token; on
+ * silence the guest gets an RST, so a late RESPONSE opens nothing. After an
  * acceptance the guest may send at once: its bytes wait (within the credit
  * we gave) until vconn_host_attach brings the host socket.
  * Returns 0; -ENETUNREACH when the device is not running or broken;
  * -ENOBUFS at max_conns; -EADDRINUSE when the tuple is in use.
  */
-int vconn_host_offer(struct vconn_dev *d, uint64_t token, uint32_t host_port, uint32_t guest_port);
+int vconn_host_offer(struct vconn_dev *d, uint64_t token, uint32_t host_port, uint32_t guest_port,
+                     uint32_t timeout_ms);
 
 /**
  * vconn_host_attach: the host socket of an accepted offer arrived. On
