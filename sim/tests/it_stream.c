@@ -13,9 +13,11 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include "fixture.h"
+#include "proto.h"
 
 static struct fx F;
 
@@ -613,6 +615,32 @@ Test(stream, a_restarted_daemon_serves_the_next_request)
     cr_assert_geq(s2, 0, "socket after the restart: %s", hvsim_err_name(errno));
     hvsim_close(s2);
     hvsim_close(s);
+}
+
+Test(stream, a_library_of_another_protocol_is_told_so)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct hvsim_msg_hello hello = { .version = HVSIM_PROTO_VERSION - 1 };
+    char buf[512];
+    struct hvsim_msg_hdr h;
+    int c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), ev[2];
+    ssize_t n;
+
+    cr_assert_lt(strlen(F.dir) + sizeof("/host.sock"), sizeof(sa.sun_path));
+    memcpy(sa.sun_path, F.dir, strlen(F.dir));
+    memcpy(sa.sun_path + strlen(F.dir), "/host.sock", sizeof("/host.sock"));
+    cr_assert_eq(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ev), 0);
+    cr_assert_eq(hvsim__msg_send(c, HVSIM_MSG_HELLO, 0, 1, &hello, sizeof(hello), NULL, 0, ev[1]), 0);
+    n = recv(c, buf, sizeof(buf) - 1, 0);
+    cr_assert_geq(n, (ssize_t)sizeof(h));
+    buf[n] = '\0';
+    memcpy(&h, buf, sizeof(h));
+    cr_assert_eq(h.status, -EPROTO);
+    cr_assert(strstr(buf + sizeof(h), "this hvsimd speaks protocol") != NULL, "got '%s'", buf + sizeof(h));
+    close(ev[0]);
+    close(ev[1]);
+    close(c);
 }
 
 /* ---- the literal settings: frozen and killed guests ------------------------------------------ */
