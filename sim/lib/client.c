@@ -53,7 +53,8 @@ static struct {
     pthread_t helper;
     int helper_started;
 
-    pthread_mutex_t limbo_lock; /* limbo listener and timers */
+    pthread_mutex_t limbo_lock; /* limbo listener and timers; the hand-over of evt_fd */
+    int evt_helper; /* the event connection the helper polls (it closes it when it moves on) */
     int limbo_l;
     struct sockaddr_un limbo_sa;
     socklen_t limbo_salen;
@@ -66,6 +67,7 @@ static struct {
     .wake_fd = -1,
     .limbo_lock = PTHREAD_MUTEX_INITIALIZER,
     .limbo_l = -1,
+    .evt_helper = -1,
 };
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -86,6 +88,7 @@ static void atfork_child(void)
     if (C.limbo_l >= 0)
         close(C.limbo_l);
     C.req_fd = C.evt_fd = C.wake_fd = C.limbo_l = -1;
+    C.evt_helper = -1; /* the parent's helper's; the child has none */
     C.attached = 0;
     C.helper_started = 0;
     /* Pending failed connects stay with the parent's helper, which owns them. */
@@ -147,17 +150,29 @@ static int helper_timeout_ms(void)
 
 static void *helper_main(void *arg)
 {
-    int evt = C.evt_fd, wake = C.wake_fd;
+    int evt = -1, wake = C.wake_fd;
     char *buf = malloc(HVSIM_MSG_MAX);
     struct pollfd p[2];
 
     (void)arg;
     if (buf == NULL)
         return NULL;
-    p[0] = (struct pollfd){ .fd = evt, .events = POLLIN };
+    p[0] = (struct pollfd){ .fd = -1, .events = POLLIN };
     p[1] = (struct pollfd){ .fd = wake, .events = POLLIN };
     for (;;) {
-        int r = poll(p, evt >= 0 ? 2 : 1, helper_timeout_ms());
+        int r;
+
+        /* A new attachment (the daemon restarted): poll its event connection. */
+        pthread_mutex_lock(&C.limbo_lock);
+        if (C.evt_fd != evt) {
+            if (evt >= 0)
+                close(evt);
+            evt = C.evt_fd;
+            C.evt_helper = evt;
+            p[0].fd = evt;
+        }
+        pthread_mutex_unlock(&C.limbo_lock);
+        r = poll(p, 2, helper_timeout_ms());
 
         if (r < 0 && errno != EINTR)
             break;
@@ -175,8 +190,11 @@ static void *helper_main(void *arg)
                  * with ENETDOWN. Keep serving timers. */
                 p[0].fd = -1;
                 pthread_mutex_lock(&C.lock);
-                C.attached = 0;
-                snprintf(C.error, sizeof(C.error), "the hvsim daemon closed the connection");
+                /* Unless a new attachment has replaced this one already. */
+                if (C.evt_fd == evt) {
+                    C.attached = 0;
+                    snprintf(C.error, sizeof(C.error), "the hvsim daemon closed the connection");
+                }
                 pthread_mutex_unlock(&C.lock);
             } else if (n > 0) {
                 struct hvsim_msg_hdr h;
@@ -303,12 +321,23 @@ static int attach_locked(int check_alive)
         memcpy(C.mutant, r.mutant, sizeof(C.mutant));
         C.mutant[sizeof(C.mutant) - 1] = '\0';
     }
-    if (C.evt_fd >= 0)
+    /* The helper may be polling the old event connection: it closes that
+     * one itself when it moves on (closing it here could hand its number to
+     * another socket under the helper's feet). */
+    pthread_mutex_lock(&C.limbo_lock);
+    if (C.evt_fd >= 0 && C.evt_fd != C.evt_helper)
         close(C.evt_fd);
     C.evt_fd = pair[0];
+    pthread_mutex_unlock(&C.limbo_lock);
     pair[0] = -1;
     if (C.wake_fd < 0)
         C.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    else if (C.helper_started) {
+        uint64_t one = 1;
+
+        if (write(C.wake_fd, &one, sizeof(one)) < 0)
+            (void)0; /* a wake already pending does the same */
+    }
     C.req_fd = req;
     req = -1;
     C.pid = getpid();

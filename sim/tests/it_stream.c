@@ -691,6 +691,31 @@ Test(stream, pause_freezes_guests_setting)
     fx_wait(p.guest);
 }
 
+Test(stream, events_reach_a_process_after_the_daemon_restarted)
+{
+    struct pair p = { 0 };
+    siginfo_t si;
+    int got, s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW); /* attached to the first daemon */
+
+    cr_assert_geq(s, 0);
+    hvsim_close(s);
+    fx_kill_daemon(&F);
+    fx_stop(&F);
+    fx_start(&F, NULL);
+    make_pair(&p, 0, guest_sleep);
+    fx_await(&p.go);
+    /* The guest cannot react, so only this process's own helper, listening
+     * on its new attachment, can break the host end at the reset. */
+    kill(p.guest, SIGSTOP);
+    memset(&si, 0, sizeof(si));
+    cr_assert_eq(waitid(P_PID, (id_t)p.guest, &si, WSTOPPED | WNOWAIT), 0);
+    fx_vm_op(&F, "vm1", "reset");
+    got = readable_within(p.host_fd, 1000);
+    kill(p.guest, SIGKILL); /* before asserting: a stopped child must not outlive the test */
+    fx_wait(p.guest);
+    cr_assert(got, "the reset never reached this process");
+}
+
 Test(stream, reset_kills_guests_setting)
 {
     struct pair p = { 0 };
