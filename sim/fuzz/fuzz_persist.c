@@ -59,54 +59,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef HVSIM_FUZZ_STANDALONE
-static int run_stream(FILE *f, const char *name)
-{
-    size_t cap = 4096, n = 0, k;
-    uint8_t *buf = malloc(cap), *nb;
-
-    if (buf == NULL)
-        return -1;
-    while ((k = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += k;
-        if (n == cap) {
-            nb = realloc(buf, cap * 2);
-            if (nb == NULL) {
-                free(buf);
-                return -1;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    if (ferror(f)) {
-        fprintf(stderr, "%s: read error\n", name);
-        free(buf);
-        return -1;
-    }
-    LLVMFuzzerTestOneInput(buf, n);
-    printf("%s: %zu bytes ok\n", name, n);
-    free(buf);
-    return 0;
-}
-
-int main(int argc, char **argv)
-{
-    int i, failed = 0;
-
-    if (argc < 2)
-        return run_stream(stdin, "<stdin>") < 0;
-    for (i = 1; i < argc; i++) {
-        FILE *f = fopen(argv[i], "rb");
-
-        if (f == NULL) {
-            perror(argv[i]);
-            failed = 1;
-            continue;
-        }
-        if (run_stream(f, argv[i]) < 0)
-            failed = 1;
-        fclose(f);
-    }
-    return failed;
-}
+#include "standalone.h"
 #endif

@@ -272,43 +272,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef HVSIM_FUZZ_STANDALONE
-static int run_file(const char *name)
-{
-    FILE *f = fopen(name, "rb");
-    size_t cap = 4096, n = 0, k;
-    uint8_t *buf, *nb;
-
-    if (f == NULL) {
-        perror(name);
-        return -1;
-    }
-    buf = malloc(cap);
-    while (buf && (k = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += k;
-        if (n == cap) {
-            nb = realloc(buf, cap * 2);
-            if (nb == NULL)
-                break;
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (buf == NULL)
-        return -1;
-    LLVMFuzzerTestOneInput(buf, n);
-    printf("%s: %zu bytes ok\n", name, n);
-    free(buf);
-    return 0;
-}
-
-int main(int argc, char **argv)
-{
-    int i, failed = 0;
-
-    for (i = 1; i < argc; i++)
-        if (run_file(argv[i]) < 0)
-            failed = 1;
-    return failed;
-}
+#include "standalone.h"
 #endif
