@@ -430,6 +430,7 @@ class Daemon:
         self.state_dir = str(state_dir)
         self.log_path = Path(run_dir) / "hvsimd.log"
         self.proc = None
+        self.children = []  # processes of its world, killed at stop()
 
     def start(self, timeout=30):
         self.proc = start_ready([self.binary, "--dir", self.dir, "--state-dir", self.state_dir, "--ready-fd", "{fd}"],
@@ -437,7 +438,13 @@ class Daemon:
         return self
 
     def stop(self, timeout=30):
-        """SIGTERM; the exit status (a string if it had to be killed)."""
+        """Kill its children, then SIGTERM it; its exit status (a string if it
+        had to be killed)."""
+        for p in self.children:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout)
+        self.children = []
         return terminate(self.proc, timeout) if self.proc is not None else 0
 
     def env(self, partition=None):

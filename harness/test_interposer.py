@@ -86,22 +86,9 @@ class Daemon(qemu.Daemon):
 
     def __init__(self):
         super().__init__(short_tmpdir(), tool("hvsimd"))
-        self.children = []
-
-    def start(self):
-        try:
-            super().start(TIMEOUT)
-        except qemu.GuestError as e:
-            pytest.fail(str(e))
 
     def stop(self):
-        for p in self.children:
-            if p.poll() is None:
-                p.kill()
-                p.wait(TIMEOUT)
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(TIMEOUT)
+        super().stop(TIMEOUT)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def ctl(self, *args, json_out=False):
