@@ -79,6 +79,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fd_count.h"
+
 /* There is no FUZZ_EXTRA_server: the daemon comes in as one translation unit,
  * which also opens its static event handling to the harness. Its log lines
  * go to fz_log, and persist.c's valid_name is renamed (model.c has one). */
@@ -160,21 +162,6 @@ static uint8_t fz_wbuf[FZ_REC_MAX];
 static struct {
     unsigned replies, errors, connect_ok, offers, events, drops;
 } fz_stats;
-
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    int n = 0;
-
-    if (d == NULL)
-        abort();
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
 
 /* Remove the daemon's folder: its sockets, vm/ and itself. */
 static void fz_rmdir(void)

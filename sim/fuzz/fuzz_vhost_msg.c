@@ -36,24 +36,10 @@
 #include "../vhost/vhost_user.h"
 #include "../vhost/vlog.h"
 #include "../vhost/vsock_conn.h"
+#include "fd_count.h"
 
 #define MEMFD_SIZE 65536
 #define MAX_REC_FDS 12
-
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    int n = 0;
-
-    if (d == NULL)
-        abort();
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
 
 /* ---- a host that refuses everything: the rings are what is fuzzed here ---- */
 
