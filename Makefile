@@ -23,7 +23,7 @@ CC := gcc
 OPT ?= -O2
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
 CFLAGS := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -fvisibility=hidden -pthread \
-          -MMD -MP -Isim/include -Isim/lib $(SANFLAGS) $(EXTRA_CFLAGS)
+          -MMD -MP -Isim/include $(SANFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := -pthread $(SANFLAGS)
 LDLIBS := -luuid
 
@@ -39,6 +39,7 @@ DEB_BUILD := gcc make uuid-dev libcriterion-dev
 DEB_TEST := $(DEB_BUILD) python3-pytest clang libclang-rt-14-dev gcc-mingw-w64-x86-64 socat ncat strace \
             valgrind python3-matplotlib
 
+PROTO_SRC := $(wildcard sim/proto/*.c)
 LIB_SRC := $(wildcard sim/lib/*.c)
 DAEMON_SRC := $(filter-out sim/daemon/main.c,$(wildcard sim/daemon/*.c))
 VHOST_SRC := $(filter-out sim/vhost/main.c,$(wildcard sim/vhost/*.c))
@@ -46,11 +47,13 @@ UNIT_SRC := $(wildcard sim/tests/test_*.c)
 IT_SRC := $(wildcard sim/tests/it_*.c) sim/tests/fixture.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
-LIB_OBJ := $(call obj,$(LIB_SRC))
-LIB_PIC := $(patsubst %.c,$(B)/pic/%.o,$(LIB_SRC))
+PROTO_OBJ := $(call obj,$(PROTO_SRC))
+LIB_OBJ := $(call obj,$(LIB_SRC)) $(PROTO_OBJ)
+LIB_PIC := $(patsubst %.c,$(B)/pic/%.o,$(LIB_SRC) $(PROTO_SRC))
 DAEMON_OBJ := $(call obj,$(DAEMON_SRC))
 VHOST_OBJ := $(call obj,$(VHOST_SRC))
 
+PROTOA := $(B)/lib/libhvsim-proto.a
 LIBA := $(B)/lib/libhvsim.a
 LIBSO := $(B)/lib/libhvsim.so
 BINS := $(B)/bin/hvsimd $(B)/bin/hvsimctl $(B)/bin/hvcat $(B)/bin/hvsim-bench $(B)/bin/hvsim-vhost \
@@ -68,6 +71,18 @@ deps:
 test-deps:
 	$(Q)sh ci/deps.sh $(DEB_TEST)
 
+# Each room sees only the include folders it needs (docs/architecture.md):
+# libhvsim-proto (sim/proto) is shared by all; the library's internals stay in
+# sim/lib; the adapters (interposer, back-end) get the library's one door.
+ROOM_DIRS = $(B)/obj/$(1)/%.o $(B)/pic/$(1)/%.o $(B)/pic-plain/$(1)/%.o
+$(call ROOM_DIRS,sim/proto): CFLAGS += -Isim/proto/include
+$(call ROOM_DIRS,sim/lib): CFLAGS += -Isim/proto/include -Isim/lib/adapter
+$(call ROOM_DIRS,sim/daemon): CFLAGS += -Isim/proto/include
+$(call ROOM_DIRS,sim/vhost): CFLAGS += -Isim/proto/include -Isim/lib/adapter
+$(call ROOM_DIRS,sim/tools): CFLAGS += -Isim/proto/include
+$(call ROOM_DIRS,sim/preload): CFLAGS += -Isim/lib/adapter
+$(call ROOM_DIRS,sim/tests): CFLAGS += -Isim/proto/include -Isim/lib/adapter -Isim/daemon -Isim/vhost
+
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(CFLAGS) -c -o $@ $<
@@ -75,6 +90,9 @@ $(B)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$< [pic])$(CC) $(CFLAGS) -fPIC -c -o $@ $<
 
+$(PROTOA): $(PROTO_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 $(LIBA): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
@@ -82,7 +100,7 @@ $(LIBSO): $(LIB_PIC)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/bin/hvsimd: $(B)/obj/sim/daemon/main.o $(DAEMON_OBJ) $(LIBA)
+$(B)/bin/hvsimd: $(B)/obj/sim/daemon/main.o $(DAEMON_OBJ) $(PROTOA)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/bin/hvsim-vhost: $(B)/obj/sim/vhost/main.o $(VHOST_OBJ) $(LIBA)
@@ -98,7 +116,7 @@ $(B)/bin/%: $(B)/obj/examples/%.o $(LIBA)
 $(B)/tests/unit: $(call obj,$(UNIT_SRC)) $(DAEMON_OBJ) $(VHOST_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
-$(B)/tests/integration: $(call obj,$(IT_SRC)) $(LIBA)
+$(B)/tests/integration: $(call obj,$(IT_SRC)) $(B)/obj/sim/vhost/gateway.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
@@ -110,7 +128,7 @@ PRELOAD_MAP := sim/preload/libhvsim-preload.map
 ifeq ($(SANITIZE),)
 PRELOAD_OBJ := $(B)/pic/sim/preload/hvsim_preload.o $(LIB_PIC)
 else
-PRELOAD_OBJ := $(patsubst %.c,$(B)/pic-plain/%.o,sim/preload/hvsim_preload.c $(LIB_SRC))
+PRELOAD_OBJ := $(patsubst %.c,$(B)/pic-plain/%.o,sim/preload/hvsim_preload.c $(LIB_SRC) $(PROTO_SRC))
 $(B)/pic-plain/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$< [plain pic])$(CC) $(filter-out $(SANFLAGS),$(CFLAGS)) -fPIC -c -o $@ $<
@@ -139,10 +157,10 @@ $(B)/bin/hvsim-agent: $(call obj,$(CF_CORE) conformance/backend_hvsim.c conforma
 build/static/hvsim-agent-linux: $(CF_CORE) conformance/backend_native.c conformance/backend_posix.c $(CF_HDRS)
 	@mkdir -p $(dir $@)
 	$(call say,STATIC,$@)$(CC) -static -std=c11 -D_GNU_SOURCE -O2 $(WARN) -pthread -Iconformance -o $@ \
-	    $(CF_CORE) conformance/backend_native.c conformance/backend_posix.c
+	    -Isim/include $(CF_CORE) conformance/backend_native.c conformance/backend_posix.c
 build/win/hvsim-agent.exe: $(CF_CORE) conformance/backend_winsock.c $(CF_HDRS)
 	@mkdir -p $(dir $@)
-	$(call say,MINGW,$@)x86_64-w64-mingw32-gcc -std=c11 -O2 $(WARN) -Iconformance -o $@ \
+	$(call say,MINGW,$@)x86_64-w64-mingw32-gcc -std=c11 -O2 $(WARN) -Iconformance -Isim/include -o $@ \
 	    $(CF_CORE) conformance/backend_winsock.c -lws2_32 -ladvapi32
 # The example services build for Windows unchanged (#ifdef _WIN32).
 build/win/%.exe: examples/%.c
@@ -232,10 +250,10 @@ FUZZ_EXTRA_persist := sim/daemon/persist.c
 FUZZ_EXTRA_vhost_ring := $(VHOST_SRC)
 FUZZ_EXTRA_vhost_msg := $(VHOST_SRC)
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-               -Isim/include -Isim/lib -Isim/daemon -Isim/vhost
-build/fuzz/%: sim/fuzz/fuzz_%.c $(LIB_SRC) $(wildcard sim/daemon/*.c sim/vhost/*.c)
+               -Isim/include -Isim/proto/include -Isim/lib/adapter -Isim/daemon -Isim/vhost
+build/fuzz/%: sim/fuzz/fuzz_%.c $(LIB_SRC) $(PROTO_SRC) $(wildcard sim/daemon/*.c sim/vhost/*.c)
 	@mkdir -p $(dir $@)
-	$(call say,FUZZ,$@)clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(FUZZ_EXTRA_$*) -luuid -pthread
+	$(call say,FUZZ,$@)clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(PROTO_SRC) $(FUZZ_EXTRA_$*) -luuid -pthread
 
 fuzz: test-deps $(addprefix build/fuzz/,$(FUZZ_NAMES))
 	$(Q)for n in $(FUZZ_NAMES); do \

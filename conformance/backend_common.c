@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "hvsim/errmap.h" /* after backend.h, which supplies the errno names MinGW lacks */
 
 #ifdef _WIN32
 #include <windows.h>
@@ -104,67 +105,19 @@ int cf_guid_eq(const cf_guid_t *a, const cf_guid_t *b)
 }
 
 /*
- * The one errno table: each errno a case may expect, its name, and the
- * Winsock code a Windows program sees for it (the codes of libhvsim's
- * HVSIM_ERRNO_MAP). Where two names share a value on a platform (EAGAIN and
- * EWOULDBLOCK, EOPNOTSUPP and ENOTSUP on Linux) the first row names it, and
- * the first row with a Winsock code is the one that code maps back to.
+ * The errno table is libhvsim's (HVSIM_ERRNO_MAP, sim/include/hvsim/errmap.h):
+ * each errno a case may expect, its name, and the Winsock code a Windows
+ * program sees for it. Where two names share a value on a platform (EAGAIN
+ * and EWOULDBLOCK, EOPNOTSUPP and ENOTSUP on Linux) the first row names it,
+ * and the first row with a Winsock code is the one that code maps back to.
  */
+#define ROW(name, e, wsa_code, wsa_name, msg) { e, wsa_code, #name },
 static const struct {
     int err;
     int wsa;
     const char *name;
-} errs[] = {
-    { EINTR, 10004, "EINTR" },
-    { EBADF, 10009, "EBADF" },
-    { EACCES, 10013, "EACCES" },
-    { EFAULT, 10014, "EFAULT" },
-    { EINVAL, 10022, "EINVAL" },
-    { EMFILE, 10024, "EMFILE" },
-    { EAGAIN, 10035, "EAGAIN" },
-    { EWOULDBLOCK, 0, "EWOULDBLOCK" },
-    { EINPROGRESS, 10036, "EINPROGRESS" },
-    { EALREADY, 10037, "EALREADY" },
-    { ENOTSOCK, 10038, "ENOTSOCK" },
-    { EDESTADDRREQ, 10039, "EDESTADDRREQ" },
-    { EMSGSIZE, 10040, "EMSGSIZE" },
-    { EPROTOTYPE, 10041, "EPROTOTYPE" },
-    { ENOPROTOOPT, 10042, "ENOPROTOOPT" },
-    { EPROTONOSUPPORT, 10043, "EPROTONOSUPPORT" },
-    { ESOCKTNOSUPPORT, 10044, "ESOCKTNOSUPPORT" },
-    { EOPNOTSUPP, 10045, "EOPNOTSUPP" },
-    { ENOTSUP, 0, "ENOTSUP" },
-    { EPFNOSUPPORT, 10046, "EPFNOSUPPORT" },
-    { EAFNOSUPPORT, 10047, "EAFNOSUPPORT" },
-    { EADDRINUSE, 10048, "EADDRINUSE" },
-    { EADDRNOTAVAIL, 10049, "EADDRNOTAVAIL" },
-    { ENETDOWN, 10050, "ENETDOWN" },
-    { ENETUNREACH, 10051, "ENETUNREACH" },
-    { ENETRESET, 10052, "ENETRESET" },
-    { ECONNABORTED, 10053, "ECONNABORTED" },
-    { ECONNRESET, 10054, "ECONNRESET" },
-    { ENOBUFS, 10055, "ENOBUFS" },
-    { EISCONN, 10056, "EISCONN" },
-    { ENOTCONN, 10057, "ENOTCONN" },
-    { ESHUTDOWN, 10058, "ESHUTDOWN" },
-    { EPIPE, 0, "EPIPE" }, /* WSAESHUTDOWN too, but that code means ESHUTDOWN */
-    { ETOOMANYREFS, 10059, "ETOOMANYREFS" },
-    { ETIMEDOUT, 10060, "ETIMEDOUT" },
-    { ECONNREFUSED, 10061, "ECONNREFUSED" },
-    { EHOSTDOWN, 10064, "EHOSTDOWN" },
-    { EHOSTUNREACH, 10065, "EHOSTUNREACH" },
-    { ENOENT, 0, "ENOENT" },
-    { EEXIST, 0, "EEXIST" },
-    { EPROTO, 0, "EPROTO" },
-    { ENOMEM, 0, "ENOMEM" },
-    { EPERM, 0, "EPERM" },
-    { EIO, 0, "EIO" },
-    { ENODEV, 0, "ENODEV" },
-    { EDOM, 0, "EDOM" },
-    { ERANGE, 0, "ERANGE" },
-    { ENAMETOOLONG, 0, "ENAMETOOLONG" },
-    { ECANCELED, 10103, "ECANCELED" }, /* WSAECANCELLED */
-};
+} errs[] = { HVSIM_ERRNO_MAP(ROW) };
+#undef ROW
 
 const char *cf_errno_name(int err)
 {

@@ -16,7 +16,7 @@
 #include <sys/types.h>
 
 #include "hvsim/hvsim.h"
-#include "proto.h"
+#include "hvproto/proto.h"
 
 /* ---- settings.c ------------------------------------------------------------------ */
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "hvproto/util.h"
 #include "mutants.h"
 #include "server.h"
 

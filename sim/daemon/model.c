@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
-#include "internal.h"
+#include "hvproto/util.h"
 
 void model_init(struct model *m)
 {

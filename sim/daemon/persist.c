@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "hvsim/hvsim.h"
-#include "internal.h"
+#include "hvproto/util.h"
 #include "persist.h"
 
 #define HEADER "# hvsim state 1"

@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "daemon.h"
-#include "internal.h"
+#include "hvproto/util.h"
 
 static int mutant(const struct model *m, const char *rule)
 {

@@ -26,9 +26,9 @@
 #include <unistd.h>
 
 #include "daemon.h"
-#include "internal.h"
+#include "hvproto/util.h"
 #include "persist.h"
-#include "regfile.h"
+#include "hvproto/regfile.h"
 #include "server.h"
 
 enum { W_ADMIN = 1, W_PART = 2, W_PROC = 3, W_GATEWAY = 4 }; /* low bits of epoll data */

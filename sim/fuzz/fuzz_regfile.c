@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "hvsim/hvsim.h"
-#include "regfile.h"
+#include "hvproto/regfile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "proto.h"
-#include "regfile.h"
+#include "hvproto/proto.h"
+#include "hvproto/regfile.h"
 
 struct hvsim_admin {
     int fd;

@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "proto.h"
+#include "hvproto/proto.h"
 
 #define LIMBO_FILL 2048
 

@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "proto.h"
+#include "hvproto/proto.h"
 
 #define CHUNK 1024
 #define NCHUNKS 1024 /* fds up to 1M */

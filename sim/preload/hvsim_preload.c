@@ -54,7 +54,7 @@
 #include <unistd.h>
 
 #include "hvsim/hvsim.h"
-#include "internal.h" /* hvsim__attach_error: the daemon's address and why it failed, for messages */
+#include "hvsim_adapter.h" /* hvsim__attach_error: why the daemon could not be reached, for messages */
 
 #define EXPORT __attribute__((visibility("default")))
 #define TLS __thread __attribute__((tls_model("initial-exec")))

@@ -16,8 +16,10 @@
 #include <sys/socket.h>
 
 #include "fixture.h"
-#include "internal.h"
-#include "proto.h"
+#include "gateway.h" /* the back-end's end of the channel (sim/vhost) */
+#include "hvproto/util.h"
+#include "hvsim_adapter.h" /* hvsim__listen_gateway */
+#include "hvproto/proto.h"
 
 static struct fx F;
 

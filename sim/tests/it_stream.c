@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 
 #include "fixture.h"
-#include "proto.h"
+#include "hvproto/proto.h"
 
 static struct fx F;
 

@@ -16,10 +16,10 @@
 #include <string.h>
 
 #include "hvsim/hvsim.h"
-#include "internal.h"
+#include "hvproto/util.h"
 
 /* The map as the test sees it, built from the public X-macro. */
-#define ROW(name, err, wsa, msg) { #name, err, wsa, msg },
+#define ROW(name, err, wsa, wsa_name, msg) { #name, err, wsa, msg },
 static const struct {
     const char *name;
     int err;
@@ -27,6 +27,17 @@ static const struct {
     const char *msg;
 } rows[] = { HVSIM_ERRNO_MAP(ROW) };
 #undef ROW
+
+/* The first row with this errno: the one every lookup answers with. */
+static size_t first_row(int err)
+{
+    size_t i;
+
+    for (i = 0; i < HVSIM_ARRAY_SIZE(rows); i++)
+        if (rows[i].err == err)
+            return i;
+    return 0;
+}
 
 /* Winsock codes as winerror.h defines them (WSABASEERR 10000 + n). */
 static const struct {
@@ -159,13 +170,15 @@ Test(errors, every_row_consistent, .timeout = 5)
 
     for (i = 0; i < HVSIM_ARRAY_SIZE(rows); i++) {
         int e = rows[i].err;
+        size_t first = first_row(e);
         const char *msg = hvsim_strerror(e), *nmsg = hvsim_strerror(-e), *name = hvsim_err_name(e);
         int w = hvsim_wsa_error(e);
 
         cr_assert_eq(w, rows[i].wsa, "row %s: wsa %d vs %d", rows[i].name, w, rows[i].wsa);
-        cr_assert_str_eq(name, rows[i].name, "row %s: name %s vs %s", rows[i].name, name, rows[i].name);
+        /* An alias row (EWOULDBLOCK, ENOTSUP on Linux) answers with its first row's name. */
+        cr_assert_str_eq(name, rows[first].name, "row %s: name %s vs %s", rows[i].name, name, rows[first].name);
         cr_assert(msg != NULL && msg[0] != '\0', "row %s: empty message", rows[i].name);
-        cr_assert_str_eq(msg, rows[i].msg, "row %s: message \"%s\" vs \"%s\"", rows[i].name, msg, rows[i].msg);
+        cr_assert_str_eq(msg, rows[first].msg, "row %s: message \"%s\" vs \"%s\"", rows[i].name, msg, rows[i].msg);
         cr_assert_str_eq(nmsg, msg, "row %s: negative gives \"%s\" vs \"%s\"", rows[i].name, nmsg, msg);
         cr_assert_gt(e, 0, "row %s: errno %d", rows[i].name, e);
         if (rows[i].wsa != 0) {
@@ -180,14 +193,23 @@ Test(errors, every_row_consistent, .timeout = 5)
     }
 }
 
-Test(errors, no_two_rows_share_an_errno, .timeout = 5)
+/* Two rows share a value only where Linux gives two names one value; such a
+ * pair must agree on the Winsock code, or the lookup would depend on order. */
+Test(errors, only_aliases_share_an_errno, .timeout = 5)
 {
     size_t i, j;
 
     for (i = 0; i < HVSIM_ARRAY_SIZE(rows); i++)
-        for (j = i + 1; j < HVSIM_ARRAY_SIZE(rows); j++)
-            cr_assert_neq(rows[i].err, rows[j].err, "rows %s and %s share errno %d vs %d", rows[i].name,
-                          rows[j].name, rows[i].err, rows[j].err);
+        for (j = i + 1; j < HVSIM_ARRAY_SIZE(rows); j++) {
+            int alias = (strcmp(rows[i].name, "EAGAIN") == 0 && strcmp(rows[j].name, "EWOULDBLOCK") == 0) ||
+                        (strcmp(rows[i].name, "EOPNOTSUPP") == 0 && strcmp(rows[j].name, "ENOTSUP") == 0);
+
+            if (rows[i].err != rows[j].err)
+                continue;
+            cr_assert(alias, "rows %s and %s share errno %d", rows[i].name, rows[j].name, rows[i].err);
+            cr_assert_eq(rows[i].wsa, rows[j].wsa, "aliases %s and %s: wsa %d vs %d", rows[i].name, rows[j].name,
+                         rows[i].wsa, rows[j].wsa);
+        }
 }
 
 Test(errors, unknown_errno, .timeout = 5)
@@ -213,6 +235,10 @@ Test(errors, unknown_errno, .timeout = 5)
         cr_assert(m != NULL && m[0] != '\0', "strerror(-%d) is empty", e);
     }
 }
+
+/* The library's one failure path (sim/lib/error.c). Only sim/lib includes the
+ * library's internal header, so this white-box test names the one function. */
+int hvsim__fail(int negerr);
 
 Test(errors, fail_sets_errno_and_last_error, .timeout = 5)
 {

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "hvsim/hvsim.h"
-#include "internal.h"
+#include "hvproto/util.h"
 
 /* Print 16 bytes as "aa bb cc ..." for failure messages. */
 static const char *hex16(const void *p, char out[49])

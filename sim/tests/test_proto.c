@@ -22,8 +22,8 @@
 #include <unistd.h>
 
 #include "hvsim/hvsim.h"
-#include "internal.h"
-#include "proto.h"
+#include "hvproto/util.h"
+#include "hvproto/proto.h"
 
 #define BUFSZ 4096
 

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "hvsim/hvsim.h"
-#include "regfile.h"
+#include "hvproto/regfile.h"
 
 #define GCS "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Virtualization\\GuestCommunicationServices"
 #define V5 "Windows Registry Editor Version 5.00\r\n\r\n"

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "hvsim/hvsim.h"
-#include "internal.h"
+#include "hvproto/util.h"
 #include "../daemon/daemon.h"
 
 static const struct {

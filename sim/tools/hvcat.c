@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "hvsim/hvsim.h"
-#include "internal.h" /* hvsim__default_dir: the folder the library attaches to, for messages */
+#include "hvproto/util.h" /* hvsim__default_dir: the folder the library and hvsimd use */
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2

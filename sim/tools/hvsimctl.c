@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 
 #include "hvsim/hvsim.h"
-#include "internal.h" /* hvsim__default_dir: the same default folder as hvsimd and the library */
+#include "hvproto/util.h" /* hvsim__default_dir: the folder the library and hvsimd use */
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2

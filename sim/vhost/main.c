@@ -40,8 +40,8 @@
 #include <unistd.h>
 
 #include "hvsim/hvsim.h"
-#include "internal.h"
-#include "proto.h"
+#include "gateway.h"
+#include "hvsim_adapter.h" /* hvsim__attach_get (the CID hvsimd gave this VM), the gateway listen */
 #include "vhost_user.h"
 #include "vlog.h"
 #include "vsock_conn.h"

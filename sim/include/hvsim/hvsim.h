@@ -35,51 +35,10 @@ extern "C" {
 #define HVSIM_VERSION_MAJOR 0
 #define HVSIM_VERSION_MINOR 1
 
-/*
- * The error table: (NAME, errno, Winsock code, message). The messages are the
- * Winsock ones where Winsock has the code, so a log line reads the same as on
- * Windows. HVSIM_EDAEMON-style failures use ENETDOWN, which is also what
- * socket() gives on a Windows machine without Hyper-V (reference 4.4).
- */
-#define HVSIM_ERRNO_MAP(XX)                                                                     \
-    XX(EINTR, EINTR, 10004, "A blocking operation was interrupted by a call to WSACancelBlockingCall.") \
-    XX(EBADF, EBADF, 10009, "The file handle supplied is not valid.")                           \
-    XX(EACCES, EACCES, 10013, "An attempt was made to access a socket in a way forbidden by its access permissions.") \
-    XX(EFAULT, EFAULT, 10014, "The system detected an invalid pointer address in attempting to use a pointer argument in a call.") \
-    XX(EINVAL, EINVAL, 10022, "An invalid argument was supplied.")                              \
-    XX(EMFILE, EMFILE, 10024, "Too many open sockets.")                                         \
-    XX(EWOULDBLOCK, EAGAIN, 10035, "A non-blocking socket operation could not be completed immediately.") \
-    XX(EINPROGRESS, EINPROGRESS, 10036, "A blocking operation is currently executing.")        \
-    XX(EALREADY, EALREADY, 10037, "An operation was attempted on a non-blocking socket that already had an operation in progress.") \
-    XX(ENOTSOCK, ENOTSOCK, 10038, "An operation was attempted on something that is not a socket.") \
-    XX(EDESTADDRREQ, EDESTADDRREQ, 10039, "A required address was omitted from an operation on a socket.") \
-    XX(EMSGSIZE, EMSGSIZE, 10040, "A message sent on a datagram socket was larger than the internal message buffer or some other network limit.") \
-    XX(EPROTOTYPE, EPROTOTYPE, 10041, "A protocol was specified in the socket function call that does not support the semantics of the socket type requested.") \
-    XX(ENOPROTOOPT, ENOPROTOOPT, 10042, "An unknown, invalid, or unsupported option or level was specified in a getsockopt or setsockopt call.") \
-    XX(EPROTONOSUPPORT, EPROTONOSUPPORT, 10043, "The requested protocol has not been configured into the system, or no implementation for it exists.") \
-    XX(ESOCKTNOSUPPORT, ESOCKTNOSUPPORT, 10044, "The support for the specified socket type does not exist in this address family.") \
-    XX(EOPNOTSUPP, EOPNOTSUPP, 10045, "The attempted operation is not supported for the type of object referenced.") \
-    XX(EAFNOSUPPORT, EAFNOSUPPORT, 10047, "An address incompatible with the requested protocol was used.") \
-    XX(EADDRINUSE, EADDRINUSE, 10048, "Only one usage of each socket address (protocol/network address/port) is normally permitted.") \
-    XX(EADDRNOTAVAIL, EADDRNOTAVAIL, 10049, "The requested address is not valid in its context.") \
-    XX(ENETDOWN, ENETDOWN, 10050, "A socket operation encountered a dead network.")            \
-    XX(ENETUNREACH, ENETUNREACH, 10051, "A socket operation was attempted to an unreachable network.") \
-    XX(ECONNABORTED, ECONNABORTED, 10053, "An established connection was aborted by the software in your host machine.") \
-    XX(ECONNRESET, ECONNRESET, 10054, "An existing connection was forcibly closed by the remote host.") \
-    XX(ENOBUFS, ENOBUFS, 10055, "An operation on a socket could not be performed because the system lacked sufficient buffer space or because a queue was full.") \
-    XX(EISCONN, EISCONN, 10056, "A connect request was made on an already connected socket.")  \
-    XX(ENOTCONN, ENOTCONN, 10057, "A request to send or receive data was disallowed because the socket is not connected and (when sending on a datagram socket using a sendto call) no address was supplied.") \
-    XX(ESHUTDOWN, ESHUTDOWN, 10058, "A request to send or receive data was disallowed because the socket had already been shut down in that direction with a previous shutdown call.") \
-    XX(EPIPE, EPIPE, 10058, "Broken pipe: the socket was shut down for sending.")             \
-    XX(ETIMEDOUT, ETIMEDOUT, 10060, "A connection attempt failed because the connected party did not properly respond after a period of time, or established connection failed because connected host has failed to respond.") \
-    XX(ECONNREFUSED, ECONNREFUSED, 10061, "No connection could be made because the target machine actively refused it.") \
-    XX(EHOSTDOWN, EHOSTDOWN, 10064, "A socket operation failed because the destination host was down.") \
-    XX(EHOSTUNREACH, EHOSTUNREACH, 10065, "A socket operation was attempted to an unreachable host.") \
-    XX(ENOENT, ENOENT, 0, "No such object (VM, service or file).")                              \
-    XX(ENODEV, ENODEV, 0, "No such device: the transport does not offer this socket type.")     \
-    XX(EEXIST, EEXIST, 0, "The object already exists.")                                         \
-    XX(EPROTO, EPROTO, 0, "The emulated host sent a message this library does not understand.") \
-    XX(ENOMEM, ENOMEM, 10055, "Out of memory.")
+/* The error table (errno, Winsock code and name, message): HVSIM_ERRNO_MAP in
+ * errmap.h. HVSIM_EDAEMON-style failures use ENETDOWN, which is also what
+ * socket() gives on a Windows machine without Hyper-V (reference 4.4). */
+#include "errmap.h"
 
 /* Winsock code a Windows program would have seen for this errno (0: none). */
 HVSIM_EXTERN int hvsim_wsa_error(int err);

@@ -1,14 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * gateway.c: the back-end's end of a gateway channel (proto.h, OFFER): how
- * hvsim-vhost hears of host connections to its guest and gives the guest's
- * answer. hvsim__listen_gateway (socket.c) opens the channel.
+ * gateway.c: the back-end's end of a gateway channel (gateway.h).
  */
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
-#include "proto.h"
+#include "gateway.h"
 
 int hvsim__gateway_recv(int chan, struct hvsim_msg_offer *out)
 {

@@ -10,8 +10,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "proto.h"
+#include "hvproto/util.h"
+#include "hvproto/proto.h"
 
 static const struct {
     const char *name;

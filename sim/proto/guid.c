@@ -14,7 +14,7 @@
 #include <uuid/uuid.h>
 
 #include "hvsim/hvsim.h"
-#include "internal.h"
+#include "hvproto/util.h"
 
 int hvsim_guid_parse(const char *text, GUID *out)
 {

@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "hvproto/util.h"
 
 void hvsim__set_err(char *err, size_t errlen, const char *fmt, ...)
 {

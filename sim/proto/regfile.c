@@ -20,8 +20,8 @@
 #include <strings.h>
 
 #include "hvsim/hvsim.h"
-#include "internal.h"
-#include "regfile.h"
+#include "hvproto/util.h"
+#include "hvproto/regfile.h"
 
 #define HEADER_V5 "Windows Registry Editor Version 5.00"
 #define HEADER_V4 "REGEDIT4"

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * util.h: the small things every room of hvsim needs and none owns: the
+ * monotonic clock, random bytes and GUIDs, the default run folder, error
+ * text for callers, and SipHash for ticket MACs. Part of libhvsim-proto, the
+ * one library the daemon, the library, the back-end and the tools share.
+ * Functions return 0 or a negative errno.
+ */
+#ifndef HVPROTO_UTIL_H
+#define HVPROTO_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hvsim/hvsocket.h"
+
+#define HVSIM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+uint64_t hvsim__now_ns(void); /* CLOCK_MONOTONIC */
+int hvsim__random(void *buf, size_t len);
+/* A random (version 4) GUID from a per-process pool of getrandom bytes. */
+int hvsim__guid_random(GUID *out);
+/* "parent", "children", ... for a well-known VmId, else NULL. */
+const char *hvsim__vmid_name(const GUID *g);
+
+/* The daemon's run folder: $HVSIM_DIR, else $XDG_RUNTIME_DIR/hvsim, else /tmp/hvsim-<uid>. */
+const char *hvsim__default_dir(char *buf, size_t len);
+
+/* snprintf into a caller's error buffer, which may be NULL. */
+void hvsim__set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* SipHash-2-4 with a 128-bit output. */
+void hvsim__siphash128(const uint8_t key[16], const void *data, size_t len, uint8_t out[16]);
+
+#endif /* HVPROTO_UTIL_H */
