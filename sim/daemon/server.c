@@ -265,23 +265,12 @@ static int serve_one(struct server *s, struct proc *c)
 
 /* ---- life cycle ------------------------------------------------------------------------------ */
 
-int server_init(struct server *s, const char *dir, const char *state_dir, const char *const *sets, size_t nsets,
-                const char *mutant, char *err, size_t errlen)
+/* DIR (the sockets), DIR/vm and the state folder, made when missing. */
+static int make_dirs(struct server *s, const char *dir, char *err, size_t errlen)
 {
     char path[PATH_MAX + 16];
-    sigset_t mask;
-    size_t i;
     int rc;
 
-    memset(s, 0, sizeof(*s));
-    s->ep = s->admin_fd = s->sig_fd = -1;
-    model_init(&s->m);
-    s->m.mutant = mutant;
-    snprintf(s->dir, sizeof(s->dir), "%s", dir);
-    snprintf(s->state_dir, sizeof(s->state_dir), "%s", state_dir ? state_dir : "");
-    s->buf = malloc(HVSIM_MSG_MAX);
-    if (s->buf == NULL)
-        return -ENOMEM;
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
         rc = -errno;
         snprintf(err, errlen, "--dir %s: cannot create: %s", dir, strerror(errno));
@@ -298,31 +287,40 @@ int server_init(struct server *s, const char *dir, const char *state_dir, const 
         snprintf(err, errlen, "--state-dir %s: cannot create: %s", s->state_dir, strerror(errno));
         return rc;
     }
-    /* A live daemon already serving this folder must not lose its sockets. */
-    snprintf(path, sizeof(path), "%s/admin.sock", dir);
-    {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    return 0;
+}
 
-        if (strlen(path) >= sizeof(sa.sun_path)) {
-            snprintf(err, errlen, "--dir %s: too long for a socket path (at most %zu bytes)", dir,
-                     sizeof(sa.sun_path) - 20);
-            if (probe >= 0)
-                close(probe);
-            return -ENAMETOOLONG;
-        }
-        strcpy(sa.sun_path, path);
-        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-            close(probe);
-            snprintf(err, errlen, "another hvsimd is serving %s", dir);
-            return -EADDRINUSE;
-        }
+/* A live daemon already serving this folder must not lose its sockets:
+ * PATH (DIR/admin.sock) must not answer a connect. */
+static int check_not_served(const char *dir, const char *path, char *err, size_t errlen)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        snprintf(err, errlen, "--dir %s: too long for a socket path (at most %zu bytes)", dir,
+                 sizeof(sa.sun_path) - 20);
         if (probe >= 0)
             close(probe);
+        return -ENAMETOOLONG;
     }
-    rc = load_state(s, err, errlen);
-    if (rc < 0)
-        return rc;
+    strcpy(sa.sun_path, path);
+    if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+        close(probe);
+        snprintf(err, errlen, "another hvsimd is serving %s", dir);
+        return -EADDRINUSE;
+    }
+    if (probe >= 0)
+        close(probe);
+    return 0;
+}
+
+/* --set name=value, after the saved settings so that the command line wins. */
+static int apply_sets(struct server *s, const char *const *sets, size_t nsets, char *err, size_t errlen)
+{
+    size_t i;
+    int rc;
+
     for (i = 0; i < nsets; i++) {
         char name[64];
         const char *eqs = strchr(sets[i], '=');
@@ -337,6 +335,17 @@ int server_init(struct server *s, const char *dir, const char *state_dir, const 
         if (rc < 0)
             return rc;
     }
+    return 0;
+}
+
+/* The epoll set with the signalfd, the admin socket (at PATH) and every
+ * partition's control socket in it. */
+static int open_sockets(struct server *s, const char *dir, const char *path, char *err, size_t errlen)
+{
+    sigset_t mask;
+    size_t i;
+    int rc;
+
     s->ep = epoll_create1(EPOLL_CLOEXEC);
     if (s->ep < 0)
         return -errno;
@@ -364,6 +373,37 @@ int server_init(struct server *s, const char *dir, const char *state_dir, const 
         return rc;
     }
     return 0;
+}
+
+int server_init(struct server *s, const char *dir, const char *state_dir, const char *const *sets, size_t nsets,
+                const char *mutant, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 16];
+    int rc;
+
+    memset(s, 0, sizeof(*s));
+    s->ep = s->admin_fd = s->sig_fd = -1;
+    model_init(&s->m);
+    s->m.mutant = mutant;
+    snprintf(s->dir, sizeof(s->dir), "%s", dir);
+    snprintf(s->state_dir, sizeof(s->state_dir), "%s", state_dir ? state_dir : "");
+    s->buf = malloc(HVSIM_MSG_MAX);
+    if (s->buf == NULL)
+        return -ENOMEM;
+    rc = make_dirs(s, dir, err, errlen);
+    if (rc < 0)
+        return rc;
+    snprintf(path, sizeof(path), "%s/admin.sock", dir);
+    rc = check_not_served(dir, path, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = load_state(s, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = apply_sets(s, sets, nsets, err, errlen);
+    if (rc < 0)
+        return rc;
+    return open_sockets(s, dir, path, err, errlen);
 }
 
 int server_run(struct server *s, int ready_fd)
