@@ -6,7 +6,8 @@
  * the bind table and the attached processes; route.c decides, from that model
  * alone, every bind and connect (which listener, or which error); settings.c
  * is the table of emulation choices; server.c is the event loop that speaks
- * proto.h to clients. route.c does no I/O, so unit tests drive it directly.
+ * proto.h to clients, with its handlers and gateways beside it (server_int.h).
+ * route.c does no I/O, so unit tests drive it directly.
  */
 #ifndef HVSIM_DAEMON_H
 #define HVSIM_DAEMON_H
@@ -152,7 +153,7 @@ struct route_conn_res {
     uint32_t verdict; /* enum hvsim_verdict */
     int32_t error; /* REFUSE */
     uint32_t timeout_ms; /* NOANSWER, and OK's fallback if the listener vanished */
-    const struct bind *listener; /* a gateway: the verdict is the back-end's (server.c) */
+    const struct bind *listener; /* a gateway: the verdict is the back-end's (gateway.c) */
     struct part *to;
     /* The connector's view. */
     GUID local_vmid, local_svc, peer_vmid, peer_svc;

@@ -41,6 +41,37 @@ static int known_mutant(const char *name)
     return 0;
 }
 
+/* Serve DIR (NULL: the default) until SIGTERM; the exit status. */
+static int run(const char *dir, const char *state, const char *const *sets, size_t nsets, const char *mutant,
+               int ready_fd)
+{
+    static struct server srv;
+    char dirbuf[PATH_MAX], statebuf[PATH_MAX + 8], err[512] = "";
+    int rc;
+
+    if (dir == NULL)
+        dir = hvsim__default_dir(dirbuf, sizeof(dirbuf));
+    if (state == NULL) {
+        snprintf(statebuf, sizeof(statebuf), "%s/state", dir);
+        state = statebuf;
+    }
+    rc = server_init(&srv, dir, state, sets, nsets, mutant, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "hvsimd: %s\n", err[0] ? err : strerror(-rc));
+        server_fini(&srv);
+        return 1;
+    }
+    if (mutant)
+        fprintf(stderr, "hvsimd: TEST MUTANT '%s' is active: one rule is deliberately wrong\n", mutant);
+    rc = server_run(&srv, ready_fd);
+    server_fini(&srv);
+    if (rc < 0) {
+        fprintf(stderr, "hvsimd: %s\n", strerror(-rc));
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -50,8 +81,6 @@ int main(int argc, char **argv)
         { "list-mutants", no_argument, NULL, 'L' },
         { NULL, 0, NULL, 0 },
     };
-    static struct server srv;
-    char dirbuf[PATH_MAX], statebuf[PATH_MAX + 8], err[512] = "";
     const char *dir = NULL, *state = NULL, *mutant = NULL;
     const char **sets = calloc((size_t)argc + 1, sizeof(*sets));
     size_t nsets = 0;
@@ -107,27 +136,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "hvsimd: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (dir == NULL)
-        dir = hvsim__default_dir(dirbuf, sizeof(dirbuf));
-    if (state == NULL) {
-        snprintf(statebuf, sizeof(statebuf), "%s/state", dir);
-        state = statebuf;
-    }
-    rc = server_init(&srv, dir, state, sets, nsets, mutant, err, sizeof(err));
-    if (rc < 0) {
-        fprintf(stderr, "hvsimd: %s\n", err[0] ? err : strerror(-rc));
-        server_fini(&srv);
-        free(sets);
-        return 1;
-    }
-    if (mutant)
-        fprintf(stderr, "hvsimd: TEST MUTANT '%s' is active: one rule is deliberately wrong\n", mutant);
-    rc = server_run(&srv, ready_fd);
-    server_fini(&srv);
+    rc = run(dir, state, sets, nsets, mutant, ready_fd);
     free(sets);
-    if (rc < 0) {
-        fprintf(stderr, "hvsimd: %s\n", strerror(-rc));
-        return 1;
-    }
-    return 0;
+    return rc;
 }

@@ -276,7 +276,7 @@ void model_bind_remove(struct model *m, struct bind *b)
     for (i = 0; i < m->nbinds; i++) {
         if (m->binds[i] == b) {
             m->binds[i] = m->binds[--m->nbinds];
-            /* server.c closes a gateway's channel first (and takes it out of
+            /* gateway.c closes a gateway's channel first (and takes it out of
              * epoll); this is for binds removed without it. */
             if (b->gateway && b->gw_fd >= 0)
                 close(b->gw_fd);

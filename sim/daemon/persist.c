@@ -543,6 +543,51 @@ static int text_ok(const char *s, size_t size)
     return 1;
 }
 
+/* check_state's part for VM I: its fields, and against the VMs before it. */
+static int check_vm(const persist_t *p, size_t i, char *err, size_t errlen)
+{
+    const persist_vm_t *vm = &p->vms[i];
+    const hvsim_vm_info_t *in = &vm->info;
+    char g[HVSIM_GUID_STRLEN];
+    size_t j;
+
+    if (strnlen(in->name, sizeof(in->name)) == sizeof(in->name) || !valid_name(in->name, sizeof(in->name))) {
+        hvsim__set_err(err, errlen, "state: VM %zu: name is not 1 to %zu characters from [A-Za-z0-9._-]", i,
+                sizeof(in->name) - 1);
+        return -EINVAL;
+    }
+    if (in->kind >= HVSIM_ARRAY_SIZE(kind_names) || in->state >= HVSIM_ARRAY_SIZE(state_names) ||
+        in->cid < CID_MIN || in->cid > CID_MAX) {
+        hvsim__set_err(err, errlen, "state: VM '%s': kind %u, state %u or cid %u out of range", in->name, in->kind,
+                in->state, in->cid);
+        return -EINVAL;
+    }
+    if (vm->nhcs > 0 && vm->hcs == NULL) {
+        hvsim__set_err(err, errlen, "state: VM '%s': nhcs is set but hcs is missing", in->name);
+        return -EINVAL;
+    }
+    for (j = 0; j < i; j++) {
+        const hvsim_vm_info_t *o = &p->vms[j].info;
+
+        if (hvsim_guid_equal(&o->id, &in->id) || strcmp(o->name, in->name) == 0 || o->cid == in->cid) {
+            hvsim__set_err(err, errlen, "state: VMs '%s' and '%s' share an id, name or cid", o->name, in->name);
+            return -EINVAL;
+        }
+    }
+    for (j = 0; j < vm->nhcs; j++) {
+        size_t k;
+
+        for (k = 0; k < j; k++) {
+            if (hvsim_guid_equal(&vm->hcs[k].id, &vm->hcs[j].id)) {
+                hvsim__set_err(err, errlen, "state: VM '%s': duplicate hcs entry %s", in->name,
+                        hvsim_guid_format(&vm->hcs[j].id, g));
+                return -EINVAL;
+            }
+        }
+    }
+    return 0;
+}
+
 /*
  * Everything persist_parse would reject, checked on the structure, so a save
  * fails loudly instead of writing a file the next start cannot load.
@@ -551,6 +596,7 @@ static int check_state(const persist_t *p, char *err, size_t errlen)
 {
     char g[HVSIM_GUID_STRLEN];
     size_t i, j;
+    int rc;
 
     if ((p->nvms > 0 && p->vms == NULL) || (p->nservices > 0 && p->services == NULL) ||
         (p->nsettings > 0 && p->settings == NULL)) {
@@ -558,43 +604,9 @@ static int check_state(const persist_t *p, char *err, size_t errlen)
         return -EINVAL;
     }
     for (i = 0; i < p->nvms; i++) {
-        const persist_vm_t *vm = &p->vms[i];
-        const hvsim_vm_info_t *in = &vm->info;
-
-        if (strnlen(in->name, sizeof(in->name)) == sizeof(in->name) || !valid_name(in->name, sizeof(in->name))) {
-            hvsim__set_err(err, errlen, "state: VM %zu: name is not 1 to %zu characters from [A-Za-z0-9._-]", i,
-                    sizeof(in->name) - 1);
-            return -EINVAL;
-        }
-        if (in->kind >= HVSIM_ARRAY_SIZE(kind_names) || in->state >= HVSIM_ARRAY_SIZE(state_names) ||
-            in->cid < CID_MIN || in->cid > CID_MAX) {
-            hvsim__set_err(err, errlen, "state: VM '%s': kind %u, state %u or cid %u out of range", in->name, in->kind,
-                    in->state, in->cid);
-            return -EINVAL;
-        }
-        if (vm->nhcs > 0 && vm->hcs == NULL) {
-            hvsim__set_err(err, errlen, "state: VM '%s': nhcs is set but hcs is missing", in->name);
-            return -EINVAL;
-        }
-        for (j = 0; j < i; j++) {
-            const hvsim_vm_info_t *o = &p->vms[j].info;
-
-            if (hvsim_guid_equal(&o->id, &in->id) || strcmp(o->name, in->name) == 0 || o->cid == in->cid) {
-                hvsim__set_err(err, errlen, "state: VMs '%s' and '%s' share an id, name or cid", o->name, in->name);
-                return -EINVAL;
-            }
-        }
-        for (j = 0; j < vm->nhcs; j++) {
-            size_t k;
-
-            for (k = 0; k < j; k++) {
-                if (hvsim_guid_equal(&vm->hcs[k].id, &vm->hcs[j].id)) {
-                    hvsim__set_err(err, errlen, "state: VM '%s': duplicate hcs entry %s", in->name,
-                            hvsim_guid_format(&vm->hcs[j].id, g));
-                    return -EINVAL;
-                }
-            }
-        }
+        rc = check_vm(p, i, err, errlen);
+        if (rc < 0)
+            return rc;
     }
     for (i = 0; i < p->nservices; i++) {
         const hvsim_service_info_t *s = &p->services[i];

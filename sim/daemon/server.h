@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * server.h: hvsimd's event loop (server.c), driven by main.c and by tests.
+ * What its files share among themselves is in server_int.h.
  */
 #ifndef HVSIM_SERVER_H
 #define HVSIM_SERVER_H
@@ -18,7 +19,7 @@ struct server {
     int sig_fd;
     int stop;
     char *buf; /* one received message */
-    /* Connects waiting for a gateway's verdict (server.c, "gateway"). */
+    /* Connects waiting for a gateway's verdict (gateway.c). */
     struct offer *offers;
     size_t noffers, coffers;
     uint64_t next_offer;

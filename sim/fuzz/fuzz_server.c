@@ -2,8 +2,9 @@
 /*
  * fuzz_server.c: libFuzzer harness for hvsimd's client protocol: whatever a
  * process attached to the daemon can send on its control connection (every
- * handler of sim/daemon/server.c, with the routing and the model behind
- * them), and whatever a VM back-end can send on a gateway channel (VERDICT).
+ * handler of sim/daemon/handlers_*.c, with the routing and the model
+ * behind them), and whatever a VM back-end can send on a gateway channel
+ * (VERDICT).
  *
  * One daemon per fuzzing process (server_init in a fresh folder under /tmp,
  * no persistence), with a fixed host ID, a classic VM "a", an hcs VM "b" and
@@ -88,6 +89,10 @@ static FILE *fz_log;
 #undef stderr
 #define stderr fz_log
 #include "../daemon/server.c"
+#include "../daemon/handlers_part.c"
+#include "../daemon/handlers_admin.c"
+#include "../daemon/gateway.c"
+#include "../daemon/state.c"
 #include "../daemon/model.c"
 #include "../daemon/route.c"
 #include "../daemon/settings.c"

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * handlers_part.c: what a partition's processes ask of hvsimd on their
+ * control connection (HELLO, BIND, UNBIND, LISTEN, CONNECT). route.c makes
+ * every decision; these turn messages into its requests and its answers into
+ * replies, and keep the bind table.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server_int.h"
+
+int h_hello(struct req *r)
+{
+    struct hvsim_msg_hello_reply out = { 0 };
+    struct part *p = r->c->part;
+
+    struct hvsim_msg_hello m;
+
+    memcpy(&m, r->body, sizeof(m));
+    if (m.version != HVSIM_PROTO_VERSION) {
+        char why[128];
+
+        /* Said plainly, since the client library shows it to the user. */
+        snprintf(why, sizeof(why), "this hvsimd speaks protocol %u, the program's libhvsim %u: use one build",
+                 HVSIM_PROTO_VERSION, m.version);
+        return reply_err(r->c, HVSIM_MSG_HELLO_REPLY, r->h.seq, -EPROTO, why);
+    }
+    if (r->c->admin || r->c->evt_fd >= 0 || r->fd < 0)
+        return reply_err(r->c, HVSIM_MSG_HELLO_REPLY, r->h.seq, -EPROTO, "HELLO: once, with an event socket");
+    r->c->evt_fd = r->fd;
+    r->fd = -1;
+    fcntl(r->c->evt_fd, F_SETFL, O_NONBLOCK);
+    out.self = p->id;
+    out.host = r->s->m.host.id;
+    memcpy(out.name, p->name, sizeof(out.name));
+    out.is_host = (uint32_t)p->is_host;
+    out.cid = p->is_host ? VMADDR_CID_HOST : p->cid;
+    out.instance = r->s->m.instance;
+    out.win_timeout_ms = r->s->m.set.win_timeout_ms;
+    out.linux_timeout_ms = r->s->m.set.linux_timeout_ms;
+    out.timeout_clamp = r->s->m.set.timeout_clamp;
+    if (r->s->m.mutant)
+        snprintf(out.mutant, sizeof(out.mutant), "%s", r->s->m.mutant);
+    return reply(r->c, HVSIM_MSG_HELLO_REPLY, r->h.seq, &out, sizeof(out));
+}
+
+int h_bind(struct req *r)
+{
+    struct hvsim_msg_bind m;
+    struct hvsim_msg_bind_reply out = { 0 };
+    struct route_bind_req rq;
+    struct bind *b;
+    int rc, not_taken;
+
+    memcpy(&m, r->body, sizeof(m));
+    if (m.personality > HVSIM_PERS_VSOCK_HOST)
+        return reply_err(r->c, HVSIM_MSG_BIND_REPLY, r->h.seq, -EINVAL, "unknown personality");
+    rq = (struct route_bind_req){ r->c->part, m.personality, m.flags, m.vmid, m.svc };
+    rc = route_bind(&r->s->m, &rq, &out.vmid, &out.svc, &not_taken);
+    if (rc < 0)
+        return reply_err(r->c, HVSIM_MSG_BIND_REPLY, r->h.seq, rc, NULL);
+    b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return reply_err(r->c, HVSIM_MSG_BIND_REPLY, r->h.seq, -ENOMEM, NULL);
+    b->owner = r->c;
+    b->part = r->c->part;
+    b->pers = m.personality;
+    b->flags = m.flags;
+    b->vmid = out.vmid;
+    b->svc = out.svc;
+    b->not_taken = not_taken;
+    b->gw_fd = -1;
+    if (model_bind_add(&r->s->m, b) < 0) {
+        free(b);
+        return reply_err(r->c, HVSIM_MSG_BIND_REPLY, r->h.seq, -ENOMEM, NULL);
+    }
+    out.bind_id = b->id;
+    return reply(r->c, HVSIM_MSG_BIND_REPLY, r->h.seq, &out, sizeof(out));
+}
+
+static struct bind *own_bind(struct req *r, uint64_t id)
+{
+    struct bind *b = model_bind_find(&r->s->m, id);
+
+    return b && b->owner == r->c ? b : NULL;
+}
+
+int h_unbind(struct req *r)
+{
+    struct hvsim_msg_unbind m;
+    struct bind *b;
+
+    memcpy(&m, r->body, sizeof(m));
+    b = own_bind(r, m.bind_id);
+    if (b)
+        bind_remove(r->s, b);
+    /* The closer waits for this: a peer told "closed" afterwards must not be
+     * routed to the dead listener. */
+    return reply(r->c, HVSIM_MSG_UNBIND, r->h.seq, &m, sizeof(m));
+}
+
+int h_listen(struct req *r)
+{
+    struct hvsim_msg_listen m;
+    struct hvsim_msg_listen_reply out;
+    struct bind *b;
+    int rc;
+
+    memcpy(&m, r->body, sizeof(m));
+    b = own_bind(r, m.bind_id);
+    if (b == NULL)
+        return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EINVAL, "not bound");
+    if (strnlen(m.uname, sizeof(m.uname)) == 0 || strnlen(m.uname, sizeof(m.uname)) >= sizeof(m.uname) - 1)
+        return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EINVAL, "bad listener name");
+    rc = route_listen(&r->s->m, b);
+    if (rc < 0)
+        return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, rc, NULL);
+    if (m.gateway) {
+        rc = gateway_open(r, b);
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
+    }
+    memcpy(b->uname, m.uname, sizeof(b->uname));
+    b->uname[sizeof(b->uname) - 1] = '\0';
+    b->flags = m.flags;
+    if (!b->listening)
+        hvsim__random(b->key, sizeof(b->key));
+    b->listening = 1;
+    memcpy(out.key, b->key, sizeof(out.key));
+    return reply(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, &out, sizeof(out));
+}
+
+int h_connect(struct req *r)
+{
+    struct hvsim_msg_connect m;
+    struct hvsim_msg_connect_reply out;
+    struct route_conn_req rq;
+    struct route_conn_res res;
+    int rc;
+
+    memcpy(&m, r->body, sizeof(m));
+    memset(&out, 0, sizeof(out));
+    if (m.personality > HVSIM_PERS_VSOCK_HOST)
+        return reply_err(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, -EINVAL, "unknown personality");
+    rq = (struct route_conn_req){ .from = r->c->part, .pers = m.personality, .flags = m.flags,
+                                  .timeout_ms = m.timeout_ms, .vmid = m.vmid, .svc = m.svc };
+    if (m.bind_id)
+        rq.bound = own_bind(r, m.bind_id);
+    rc = route_connect(&r->s->m, &rq, &res);
+    if (rc < 0)
+        return reply_err(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, rc, NULL);
+    out.verdict = res.verdict;
+    out.timeout_ms = res.timeout_ms;
+    out.error = res.error;
+    if (res.verdict == HVSIM_VERDICT_OK) {
+        struct hvsim_ticket *t = &out.ticket;
+
+        out.local_vmid = res.local_vmid;
+        out.local_svc = res.local_svc;
+        out.peer_vmid = res.peer_vmid;
+        out.peer_svc = res.peer_svc;
+        out.peer_partition = res.to->id;
+        out.peer_cid = res.peer_cid;
+        out.peer_flags = res.listener->flags;
+        memcpy(out.uname, res.listener->uname, sizeof(out.uname));
+        t->magic = HVSIM_TICKET_MAGIC;
+        t->version = HVSIM_PROTO_VERSION;
+        t->conn_id = r->s->m.next_conn_id++;
+        t->expires_ns = hvsim__now_ns() + TICKET_LIFETIME_NS;
+        t->local_vmid = res.acc_local_vmid;
+        t->local_svc = res.acc_local_svc;
+        t->peer_vmid = res.acc_peer_vmid;
+        t->peer_svc = res.acc_peer_svc;
+        t->peer_partition = r->c->part->id;
+        t->peer_cid = res.acc_peer_cid;
+        t->peer_flags = m.flags;
+        if (res.listener->gateway) {
+            uint32_t def = m.personality == HVSIM_PERS_WINDOWS ? r->s->m.set.win_timeout_ms
+                                                               : r->s->m.set.linux_timeout_ms;
+
+            return offer_start(r, res.listener, &out, m.timeout_ms ? m.timeout_ms : def);
+        }
+        hvsim__ticket_sign(t, res.listener->key);
+    }
+    return reply(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, &out, sizeof(out));
+}

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server_int.h: what the files of hvsimd's event loop share, and nobody else
+ * (main.c and the tests see server.h only).
+ *
+ * server.c          the event loop, clients coming and going, the dispatch table, start-up
+ * handlers_part.c   what a partition's processes ask (HELLO, BIND, UNBIND, LISTEN, CONNECT)
+ * handlers_admin.c  what hvsimctl asks on the admin socket (VM_*, SVC_*, HCS_SET, SETTING_*, STATUS)
+ * gateway.c         connects to a VM back-end's gateway, waiting for its verdict (OFFER/VERDICT)
+ * state.c           the model to and from persist.h's state file
+ *
+ * The names are unprefixed because they were one file's statics; they stay
+ * inside hvsimd (and fuzz_server.c, which includes the .c files as one unit).
+ */
+#ifndef HVSIM_SERVER_INT_H
+#define HVSIM_SERVER_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon.h"
+#include "hvproto/util.h"
+#include "server.h"
+
+/* The low bits of an epoll event's data say what the rest points to. */
+enum { W_ADMIN = 1, W_PART = 2, W_PROC = 3, W_GATEWAY = 4 };
+#define W_MASK 7u
+/* How long the ticket of an OK connect is good for. */
+#define TICKET_LIFETIME_NS (10ull * 1000000000ull)
+
+/* A connect waiting for a gateway's verdict (gateway.c). */
+struct offer {
+    uint64_t id;
+    uint64_t bind_id; /* the gateway's bind */
+    struct proc *c; /* the connector, only so that drop_proc can forget the offer */
+    int reply_fd; /* where the connector waits for its CONNECT_REPLY (HVSIM_VERDICT_PENDING) */
+    uint32_t seq;
+    uint64_t deadline_ns;
+    uint8_t key[16]; /* the gateway listener's, to sign the ticket on acceptance */
+    struct hvsim_msg_connect_reply reply; /* the OK reply, ticket unsigned */
+};
+
+/* One message from a client, as a handler sees it. */
+struct req {
+    struct server *s;
+    struct proc *c;
+    struct hvsim_msg_hdr h;
+    const char *body; /* h.len bytes, checked against the type's size */
+    int fd; /* passed fd or -1; a handler that keeps it sets this to -1 */
+};
+
+/* A handler replies itself; it returns < 0 only when the client must be dropped. */
+typedef int handler_fn(struct req *r);
+
+/* ---- server.c ---------------------------------------------------------------------------------- */
+
+void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int watch(struct server *s, int fd, void *obj, unsigned kind);
+/* A partition's control socket: created and watched, or closed and unlinked. */
+int open_part(struct server *s, struct part *p);
+void close_part(struct server *s, struct part *p);
+/* Forget a client with its binds and waiting connects, and close it. */
+void drop_proc(struct server *s, struct proc *c);
+/* An event to every attached process, and a signal to every process of a VM. */
+void broadcast(struct server *s, const GUID *vmid, uint32_t event);
+void signal_vm(struct server *s, const struct part *p, int sig);
+int reply(struct proc *c, unsigned type, uint32_t seq, const void *body, size_t len);
+int reply_extra(struct proc *c, unsigned type, uint32_t seq, const void *body, size_t len, const void *extra,
+                size_t elen);
+int reply_err(struct proc *c, unsigned type, uint32_t seq, int err, const char *text);
+
+/* ---- handlers_part.c --------------------------------------------------------------------------- */
+
+int h_hello(struct req *r);
+int h_bind(struct req *r);
+int h_unbind(struct req *r);
+int h_listen(struct req *r);
+int h_connect(struct req *r);
+
+/* ---- handlers_admin.c -------------------------------------------------------------------------- */
+
+int h_status(struct req *r);
+int h_vm_add(struct req *r);
+int h_vm_rm(struct req *r);
+int h_vm_op(struct req *r);
+int h_vm_list(struct req *r);
+int h_svc_add(struct req *r);
+int h_svc_rm(struct req *r);
+int h_svc_list(struct req *r);
+int h_svc_import(struct req *r);
+int h_hcs_set(struct req *r);
+int h_setting_get(struct req *r);
+int h_setting_set(struct req *r);
+int h_setting_list(struct req *r);
+
+/* ---- gateway.c --------------------------------------------------------------------------------- */
+
+/* A LISTEN with m.gateway: returns 0 (the caller replies OK), 1 (an error
+ * reply was sent) or -1 (drop the client). */
+int gateway_open(struct req *r, struct bind *b);
+/* Ask the gateway GW about an OK connect; the connector gets PENDING now. */
+int offer_start(struct req *r, const struct bind *gw, const struct hvsim_msg_connect_reply *ok,
+                uint32_t timeout_ms);
+/* Remove a bind, closing its gateway channel first. */
+void bind_remove(struct server *s, struct bind *b);
+/* The gateway channel of B has something to read (VERDICTs). */
+void gateway_readable(struct server *s, struct bind *b);
+/* Answer the offers that are due; the epoll timeout until the next (-1: none). */
+int offers_sweep(struct server *s);
+/* A connector went: forget its offers, unanswered. */
+void offers_forget(struct server *s, const struct proc *c);
+/* At exit: close every waiting connector's socket, free the table. */
+void offers_free(struct server *s);
+
+/* ---- state.c ----------------------------------------------------------------------------------- */
+
+/* Both do nothing without a state folder. err gets the reason on failure. */
+int save_state(struct server *s, char *err, size_t errlen);
+int load_state(struct server *s, char *err, size_t errlen);
+
+#endif /* HVSIM_SERVER_INT_H */
