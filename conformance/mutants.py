@@ -4,8 +4,9 @@ suite would notice if they broke.
 
     mutants.py [--bin DIR] [--out DIR] [--jobs 2]
 
-hvsimd --list-mutants names each mutant (name, the rule it breaks, the wrong
-outcome it gives instead). The sim target of run.py runs once clean, which
+It needs a mutant build (make MUTANTS=1, in build/mutant/: the product
+builds carry no mutant). hvsimd --list-mutants names each mutant (name, the
+rule it breaks, the wrong outcome it gives instead). The sim target of run.py runs once clean, which
 must pass (else the run stops: a failing baseline kills every mutant for
 nothing), then once per mutant with hvsimd --mutant NAME, up to --jobs at a
 time (each run has its own daemon and folder). A mutant is KILLED when at
@@ -40,7 +41,8 @@ def list_mutants(bin_dir):
         raise Stop(f"{hvsimd} is missing: build it first (make all), or give --bin DIR")
     r = subprocess.run([str(hvsimd), "--list-mutants"], capture_output=True, text=True, timeout=30)
     if r.returncode != 0:
-        raise Stop(f"hvsimd --list-mutants failed ({r.returncode}): {r.stderr.strip()}")
+        raise Stop(f"hvsimd --list-mutants failed ({r.returncode}): {r.stderr.strip()} "
+                   f"(is {bin_dir} a mutant build? make MUTANTS=1 all)")
     out = []
     for n, line in enumerate(r.stdout.splitlines(), 1):
         if not line.strip():
@@ -123,7 +125,7 @@ def write_reports(out, mutants, score, baseline_s):
     (out / "mutants.json").write_text(json.dumps(data, indent=1) + "\n")
     lines = ["# hvsim conformance: mutant run", "",
              f"Score: **{killed}/{total}** killed ({100.0 * killed / total:.0f}%; the bar is {THRESHOLD:.0%}).", "",
-             "Each mutant is hvsimd started with `--mutant NAME`, which breaks one rule of the simulator. "
+             "Each mutant is the mutant build run with `--mutant NAME` (HVSIM_MUTANT for the agents), which breaks one rule of the simulator. "
              "KILLED: at least one conformance case failed (the suite notices the break). SURVIVED: every case "
              "passed, so no case checks that rule. ERROR: the run made no report.", "",
              "| rule | mutant | wrong outcome | verdict | killing cases |", "|---|---|---|---|---|"]

@@ -237,11 +237,15 @@ class SimTarget(Target):
 
     def start_daemon(self):
         argv = [self.tool("hvsimd"), "--dir", self.tmp, "--state-dir", "", "--ready-fd", "{fd}"]
+        env = clean_env()
         if self.opts.mutant:
+            # Only a mutant build (make MUTANTS=1) knows --mutant; the agents
+            # of the run read the same choice from HVSIM_MUTANT.
             argv += ["--mutant", self.opts.mutant]
+            env["HVSIM_MUTANT"] = self.opts.mutant
         self.daemon_log = Path(self.tmp) / "hvsimd.log"
         try:
-            self.daemon = qemu.start_ready(argv, clean_env(), self.daemon_log, "hvsimd",
+            self.daemon = qemu.start_ready(argv, env, self.daemon_log, "hvsimd",
                                            min(TOOL_TIMEOUT_S, max(self.left(), 1)), new_session=True)
         except qemu.GuestError as e:
             raise TargetError(str(e)) from e
@@ -332,6 +336,8 @@ class SimTarget(Target):
         host_env.update(HVSIM_DIR=t, HVSIM_PARTITION="host")
         guest_env = clean_env()
         guest_env.update(HVSIM_DIR=t, HVSIM_PARTITION="cf-vm")
+        if self.opts.mutant:
+            host_env["HVSIM_MUTANT"] = guest_env["HVSIM_MUTANT"] = self.opts.mutant
         host_log = logs / f"sim-{col}-host.log"
         guest_log = logs / f"sim-{col}-guest.log"
         notes = []
@@ -571,7 +577,7 @@ def parse_args(argv):
     ap.add_argument("--bin", default=str(DEFAULT_BIN), help="hvsimd, hvsimctl and hvsim-agent (default: build/bin)")
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="where the reports go (default: build/conformance)")
     ap.add_argument("--columns", help="comma-separated columns (sim: windows,hvsock)")
-    ap.add_argument("--mutant", help="start hvsimd with --mutant NAME (sim only): the run should fail")
+    ap.add_argument("--mutant", help="break rule NAME (sim only; a mutant build, make MUTANTS=1): the run should fail")
     ap.add_argument("--pick", action="append", default=[], metavar="ID", help="run only these cases (repeatable)")
     ap.add_argument("--skip", action="append", default=[], metavar="ID", help="skip these cases (repeatable)")
     ap.add_argument("--ingest", action="append", default=[], metavar="FILE.jsonl",

@@ -18,6 +18,7 @@
 
 #include "hvsim/hvsim.h"
 #include "hvproto/proto.h"
+#include "hvproto/rules.h"
 
 /* ---- settings.c ------------------------------------------------------------------ */
 
@@ -102,7 +103,6 @@ struct model {
     uint64_t next_conn_id;
     uint32_t next_port; /* ephemeral vsock ports */
     uint64_t instance;
-    const char *mutant; /* test-only: the rule this run breaks, or NULL */
 };
 
 void model_init(struct model *m);
@@ -150,19 +150,23 @@ struct route_conn_req {
 };
 
 struct route_conn_res {
-    uint32_t verdict; /* enum hvsim_verdict */
-    int32_t error; /* REFUSE */
-    uint32_t timeout_ms; /* NOANSWER, and OK's fallback if the listener vanished */
-    const struct bind *listener; /* a gateway: the verdict is the back-end's (gateway.c) */
+    /* OK: a listener takes it; PENDING: a VM's gateway asks its guest (wait_ms:
+     * the connector's deadline); REFUSE, NOANSWER: the caller's result. */
+    struct hvsim_outcome outcome;
+    /* OK and PENDING: the outcome when the listener is gone or full by the
+     * time the caller connects to it: the same as if there had been none. */
+    struct hvsim_outcome vanished;
+    const struct bind *listener; /* a gateway (PENDING): the verdict is the back-end's (gateway.c) */
     struct part *to;
-    /* The connector's view. */
-    GUID local_vmid, local_svc, peer_vmid, peer_svc;
-    uint32_t peer_cid;
-    /* The acceptor's view. */
-    GUID acc_local_vmid, acc_local_svc, acc_peer_vmid, acc_peer_svc;
-    uint32_t acc_peer_cid;
+    struct hvsim_endpoint conn_local, conn_peer; /* the connector's view */
+    struct hvsim_endpoint acc_local, acc_peer; /* the acceptor's view (the ticket) */
 };
 
+/* Decide a connect: 0 with the outcome and, when OK or PENDING, both views
+ * of the connection; -errno for a request no client may make. */
 int route_connect(struct model *m, const struct route_conn_req *rq, struct route_conn_res *out);
+/* What the connector of a gateway offer gets for the guest's answer
+ * (enum hvsim_gw_answer), with remaining_ms left of its wait. */
+struct hvsim_outcome route_guest_answer(const struct model *m, unsigned answer, uint32_t remaining_ms);
 
 #endif /* HVSIM_DAEMON_H */

@@ -50,41 +50,34 @@ int gateway_open(struct req *r, struct bind *b)
     return 0;
 }
 
-/* Answer a waiting connector and forget the offer. A refusal is the guest's
- * RST: the KVM profile passes it on, the Hyper-V profile withholds it and the
- * connector times out (reference 3.3); silence always times out. */
+/* Answer a waiting connector and forget the offer; the router says what
+ * the guest's answer means for the connector (route_guest_answer). */
 static void offer_finish(struct server *s, size_t i, unsigned answer)
 {
     struct offer o = s->offers[i];
     uint64_t now = hvsim__now_ns();
+    uint32_t left = o.deadline_ns > now ? (uint32_t)((o.deadline_ns - now + 999999) / 1000000u) : 0;
+    struct hvsim_outcome out = route_guest_answer(&s->m, answer, left);
 
     s->offers[i] = s->offers[--s->noffers];
-    if (answer == HVSIM_GW_ACCEPT) {
+    if (out.verdict == HVSIM_VERDICT_OK) {
         o.reply.ticket.expires_ns = now + TICKET_LIFETIME_NS;
         hvsim__ticket_sign(&o.reply.ticket, o.key);
     } else {
-        struct hvsim_msg_connect_reply fail = { 0 };
-
-        if (answer == HVSIM_GW_REFUSE && s->m.set.profile == PROFILE_KVM) {
-            fail.verdict = HVSIM_VERDICT_REFUSE;
-            fail.error = -ECONNRESET;
-        } else {
-            fail.verdict = HVSIM_VERDICT_NOANSWER;
-            fail.timeout_ms = o.deadline_ns > now ? (uint32_t)((o.deadline_ns - now + 999999) / 1000000u) : 0;
-        }
-        o.reply = fail;
+        memset(&o.reply, 0, sizeof(o.reply));
     }
+    o.reply.outcome = out;
     /* A connector that gave up (a signal) has closed its end: nothing lost. */
     (void)hvsim__msg_send(o.reply_fd, HVSIM_MSG_CONNECT_REPLY, 0, o.seq, &o.reply, sizeof(o.reply), NULL, 0, -1);
     close(o.reply_fd);
 }
 
-int offer_start(struct req *r, const struct bind *gw, const struct hvsim_msg_connect_reply *ok,
-                uint32_t timeout_ms)
+int offer_start(struct req *r, const struct bind *gw, const struct hvsim_msg_connect_reply *ok)
 {
     struct server *s = r->s;
     struct hvsim_msg_offer m = { 0 };
-    struct hvsim_msg_connect_reply pending = { .verdict = HVSIM_VERDICT_PENDING, .timeout_ms = timeout_ms };
+    struct hvsim_msg_connect_reply pending = { .outcome = ok->outcome };
+    uint32_t timeout_ms = ok->outcome.wait_ms;
     struct offer *o;
     int sv[2];
 
@@ -120,8 +113,8 @@ int offer_start(struct req *r, const struct bind *gw, const struct hvsim_msg_con
     o->reply = *ok;
     s->noffers++;
     m.id = o->id;
-    m.svc = ok->ticket.local_svc;
-    m.peer_svc = ok->ticket.peer_svc;
+    m.svc = ok->ticket.local.svc;
+    m.peer_svc = ok->ticket.peer.svc;
     m.peer_partition = r->c->part->id;
     /* The ports the gateway's accept will report: Data1, template or not. */
     m.port = m.svc.Data1;

@@ -43,8 +43,6 @@ int h_hello(struct req *r)
     out.win_timeout_ms = r->s->m.set.win_timeout_ms;
     out.linux_timeout_ms = r->s->m.set.linux_timeout_ms;
     out.timeout_clamp = r->s->m.set.timeout_clamp;
-    if (r->s->m.mutant)
-        snprintf(out.mutant, sizeof(out.mutant), "%s", r->s->m.mutant);
     return reply(r->c, HVSIM_MSG_HELLO_REPLY, r->h.seq, &out, sizeof(out));
 }
 
@@ -140,6 +138,7 @@ int h_connect(struct req *r)
     struct hvsim_msg_connect_reply out;
     struct route_conn_req rq;
     struct route_conn_res res;
+    struct hvsim_ticket *t = &out.ticket;
     int rc;
 
     memcpy(&m, r->body, sizeof(m));
@@ -153,38 +152,21 @@ int h_connect(struct req *r)
     rc = route_connect(&r->s->m, &rq, &res);
     if (rc < 0)
         return reply_err(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, rc, NULL);
-    out.verdict = res.verdict;
-    out.timeout_ms = res.timeout_ms;
-    out.error = res.error;
-    if (res.verdict == HVSIM_VERDICT_OK) {
-        struct hvsim_ticket *t = &out.ticket;
-
-        out.local_vmid = res.local_vmid;
-        out.local_svc = res.local_svc;
-        out.peer_vmid = res.peer_vmid;
-        out.peer_svc = res.peer_svc;
-        out.peer_partition = res.to->id;
-        out.peer_cid = res.peer_cid;
-        out.peer_flags = res.listener->flags;
-        memcpy(out.uname, res.listener->uname, sizeof(out.uname));
-        t->magic = HVSIM_TICKET_MAGIC;
-        t->version = HVSIM_PROTO_VERSION;
-        t->conn_id = r->s->m.next_conn_id++;
-        t->expires_ns = hvsim__now_ns() + TICKET_LIFETIME_NS;
-        t->local_vmid = res.acc_local_vmid;
-        t->local_svc = res.acc_local_svc;
-        t->peer_vmid = res.acc_peer_vmid;
-        t->peer_svc = res.acc_peer_svc;
-        t->peer_partition = r->c->part->id;
-        t->peer_cid = res.acc_peer_cid;
-        t->peer_flags = m.flags;
-        if (res.listener->gateway) {
-            uint32_t def = m.personality == HVSIM_PERS_WINDOWS ? r->s->m.set.win_timeout_ms
-                                                               : r->s->m.set.linux_timeout_ms;
-
-            return offer_start(r, res.listener, &out, m.timeout_ms ? m.timeout_ms : def);
-        }
-        hvsim__ticket_sign(t, res.listener->key);
-    }
+    out.outcome = res.outcome;
+    if (res.listener == NULL)
+        return reply(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, &out, sizeof(out));
+    out.vanished = res.vanished;
+    out.local = res.conn_local;
+    out.peer = res.conn_peer;
+    memcpy(out.uname, res.listener->uname, sizeof(out.uname));
+    t->magic = HVSIM_TICKET_MAGIC;
+    t->version = HVSIM_PROTO_VERSION;
+    t->conn_id = r->s->m.next_conn_id++;
+    t->expires_ns = hvsim__now_ns() + TICKET_LIFETIME_NS;
+    t->local = res.acc_local;
+    t->peer = res.acc_peer;
+    if (res.outcome.verdict == HVSIM_VERDICT_PENDING)
+        return offer_start(r, res.listener, &out);
+    hvsim__ticket_sign(t, res.listener->key);
     return reply(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, &out, sizeof(out));
 }

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "hvproto/util.h"
-#include "mutants.h"
+#include "hvproto/mutants.h"
 #include "server.h"
 
 static void usage(FILE *f)
@@ -24,8 +24,11 @@ static void usage(FILE *f)
                "  --state-dir DIR  where VMs, services and settings persist (default: DIR/state; '' for none)\n"
                "  --ready-fd N     write READY=1 and close fd N once clients may connect\n"
                "  --set NAME=VALUE an emulation choice (settings below)\n"
-               "  --mutant RULE    test only: break one named routing rule\n\n"
-               "settings:\n");
+#ifdef HVSIM_MUTANTS
+               "  --mutant NAME    this mutant build breaks one named rule (also HVSIM_MUTANT=NAME)\n"
+               "  --list-mutants   the rules it can break\n"
+#endif
+               "\nsettings:\n");
     for (i = 0; i < settings_count(); i++) {
         const char *name, *choices, *conf, *why = settings_doc(i, &name, &choices, &conf);
 
@@ -33,17 +36,35 @@ static void usage(FILE *f)
     }
 }
 
-static int known_mutant(const char *name)
+#ifdef HVSIM_MUTANTS
+/* The mutant build's two options (hvproto/mutants.h): 0 handled, 1 exit 0,
+ * 2 exit 2, -1 not a mutant option. */
+static int mutant_option(int c, const char *arg)
 {
-#define X(n, rule, wrong) if (strcmp(name, n) == 0) return 1;
-    HVSIM_MUTANT_MAP(X)
-#undef X
-    return 0;
+    unsigned i;
+
+    if (c == 'M') {
+        if (hvsim__mutant_select(arg) < 0) {
+            fprintf(stderr, "hvsimd: --mutant: unknown rule '%s' (hvsimd --list-mutants)\n", arg);
+            return 2;
+        }
+        fprintf(stderr, "hvsimd: TEST MUTANT '%s' is active: one rule is deliberately wrong\n", arg);
+        return 0;
+    }
+    if (c != 'L')
+        return -1;
+    for (i = 1; i < HVSIM_MUT_COUNT; i++) {
+        const char *name, *rule, *wrong;
+
+        hvsim__mutant_row(i, &name, &rule, &wrong);
+        printf("%s\t%s\t%s\n", name, rule, wrong);
+    }
+    return 1;
 }
+#endif
 
 /* Serve DIR (NULL: the default) until SIGTERM; the exit status. */
-static int run(const char *dir, const char *state, const char *const *sets, size_t nsets, const char *mutant,
-               int ready_fd)
+static int run(const char *dir, const char *state, const char *const *sets, size_t nsets, int ready_fd)
 {
     static struct server srv;
     char dirbuf[PATH_MAX], statebuf[PATH_MAX + 8], err[512] = "";
@@ -55,14 +76,12 @@ static int run(const char *dir, const char *state, const char *const *sets, size
         snprintf(statebuf, sizeof(statebuf), "%s/state", dir);
         state = statebuf;
     }
-    rc = server_init(&srv, dir, state, sets, nsets, mutant, err, sizeof(err));
+    rc = server_init(&srv, dir, state, sets, nsets, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "hvsimd: %s\n", err[0] ? err : strerror(-rc));
         server_fini(&srv);
         return 1;
     }
-    if (mutant)
-        fprintf(stderr, "hvsimd: TEST MUTANT '%s' is active: one rule is deliberately wrong\n", mutant);
     rc = server_run(&srv, ready_fd);
     server_fini(&srv);
     if (rc < 0) {
@@ -77,11 +96,13 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         { "dir", required_argument, NULL, 'd' },      { "state-dir", required_argument, NULL, 's' },
         { "ready-fd", required_argument, NULL, 'r' }, { "set", required_argument, NULL, 'S' },
-        { "mutant", required_argument, NULL, 'M' },   { "help", no_argument, NULL, 'h' },
-        { "list-mutants", no_argument, NULL, 'L' },
+        { "help", no_argument, NULL, 'h' },
+#ifdef HVSIM_MUTANTS
+        { "mutant", required_argument, NULL, 'M' },   { "list-mutants", no_argument, NULL, 'L' },
+#endif
         { NULL, 0, NULL, 0 },
     };
-    const char *dir = NULL, *state = NULL, *mutant = NULL;
+    const char *dir = NULL, *state = NULL;
     const char **sets = calloc((size_t)argc + 1, sizeof(*sets));
     size_t nsets = 0;
     int ready_fd = -1, c, rc;
@@ -112,22 +133,17 @@ int main(int argc, char **argv)
         case 'S':
             sets[nsets++] = optarg;
             break;
-        case 'M':
-            mutant = optarg;
-            if (!known_mutant(mutant)) {
-                fprintf(stderr, "hvsimd: --mutant: unknown rule '%s' (hvsimd --list-mutants)\n", mutant);
-                return 2;
-            }
-            break;
-        case 'L':
-#define X(name, rule, wrong) printf("%s\t%s\t%s\n", name, rule, wrong);
-            HVSIM_MUTANT_MAP(X)
-#undef X
-            return 0;
         case 'h':
             usage(stdout);
             return 0;
         default:
+#ifdef HVSIM_MUTANTS
+            rc = mutant_option(c, optarg);
+            if (rc == 0)
+                break;
+            if (rc > 0)
+                return rc == 1 ? 0 : 2;
+#endif
             usage(stderr);
             return 2;
         }
@@ -136,7 +152,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "hvsimd: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    rc = run(dir, state, sets, nsets, mutant, ready_fd);
+    rc = run(dir, state, sets, nsets, ready_fd);
     free(sets);
     return rc;
 }

@@ -22,12 +22,8 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "hvproto/mutants.h"
 #include "hvproto/util.h"
-
-static int mutant(const struct model *m, const char *rule)
-{
-    return m->mutant != NULL && strcmp(m->mutant, rule) == 0;
-}
 
 static int eq(const GUID *a, const GUID *b)
 {
@@ -96,7 +92,7 @@ int route_bind(struct model *m, const struct route_bind_req *rq, GUID *vmid, GUI
     } else if (p->is_host) {
         /* PARENT on a physical host "is not supported" (reference 1.4). */
         if (eq(vmid, &HV_GUID_PARENT) || eq(vmid, &HV_GUID_BROADCAST) || eq(vmid, &HV_GUID_SILOHOST)) {
-            if (!mutant(m, "bind.host-parent-unsupported"))
+            if (!HVSIM_MUTANT(BIND_HOST_PARENT_UNSUPPORTED))
                 return -EADDRNOTAVAIL;
         }
         /* A bind to an HCS VM's ID is checked against its service table (4.2). */
@@ -104,9 +100,9 @@ int route_bind(struct model *m, const struct route_bind_req *rq, GUID *vmid, GUI
             const struct part *vm = model_vm_by_id(m, vmid);
             const hvsim_hcs_service_t *h = vm && vm->kind == HVSIM_VM_HCS ? model_hcs_find(vm, svc) : NULL;
 
-            if (h && h->bind_deny && !mutant(m, "hcs.bind-deny"))
+            if (h && h->bind_deny && !HVSIM_MUTANT(HCS_BIND_DENY))
                 return -EACCES;
-            if (h && h->disabled && !mutant(m, "hcs.disabled-bind"))
+            if (h && h->disabled && !HVSIM_MUTANT(HCS_DISABLED_BIND))
                 *not_taken = 1;
         }
         if (eq(svc, &HV_GUID_ZERO))
@@ -119,62 +115,64 @@ int route_bind(struct model *m, const struct route_bind_req *rq, GUID *vmid, GUI
         if (eq(svc, &HV_GUID_ZERO))
             hvsim__guid_random(svc);
     }
-    if (conflict(m, p, rq->pers, vmid, svc) && !mutant(m, "bind.duplicate"))
+    if (conflict(m, p, rq->pers, vmid, svc) && !HVSIM_MUTANT(BIND_DUPLICATE))
         return -EADDRINUSE;
     return 0;
 }
 
 int route_listen(const struct model *m, const struct bind *b)
 {
+    (void)m; /* the listen rules need only the bind today */
     /* HCS Disabled: the bind silently did not take; listen() says WSAEINVAL (4.2). */
-    if (b->not_taken && !mutant(m, "hcs.disabled-bind"))
+    if (b->not_taken && !HVSIM_MUTANT(HCS_DISABLED_BIND))
         return -EINVAL;
     return 0;
 }
 
-/* The personality's "nobody answered" outcome, or the KVM profile's RST. */
-static void no_answer(const struct model *m, const struct route_conn_req *rq, struct route_conn_res *out)
+/* How long a caller waits for an answer: its socket's timeout, else the
+ * personality's default (settings.c). The one place a default wait is chosen. */
+static uint32_t wait_for(const struct model *m, const struct route_conn_req *rq)
 {
-    uint32_t def = rq->pers == HVSIM_PERS_WINDOWS ? m->set.win_timeout_ms : m->set.linux_timeout_ms;
-
-    out->timeout_ms = rq->timeout_ms ? rq->timeout_ms : def;
-    if (m->set.profile == PROFILE_KVM && !mutant(m, "profile.kvm-rst")) {
-        out->verdict = HVSIM_VERDICT_REFUSE;
-        out->error = -ECONNRESET;
-        return;
-    }
-    out->verdict = HVSIM_VERDICT_NOANSWER;
-    if (mutant(m, "profile.hyperv-no-answer")) {
-        out->verdict = HVSIM_VERDICT_REFUSE;
-        out->error = -ECONNRESET;
-    }
+    if (rq->timeout_ms)
+        return rq->timeout_ms;
+    return rq->pers == HVSIM_PERS_WINDOWS ? m->set.win_timeout_ms : m->set.linux_timeout_ms;
 }
 
-static void refuse(struct route_conn_res *out, int err)
+static struct hvsim_outcome refused(int err, enum hvsim_rule rule)
 {
-    out->verdict = HVSIM_VERDICT_REFUSE;
-    out->error = err;
+    return (struct hvsim_outcome){ .verdict = HVSIM_VERDICT_REFUSE, .error = err, .rule = rule };
+}
+
+static struct hvsim_outcome unanswered(uint32_t wait_ms, enum hvsim_rule rule)
+{
+    return (struct hvsim_outcome){ .verdict = HVSIM_VERDICT_NOANSWER, .error = -ETIMEDOUT, .wait_ms = wait_ms,
+                                   .rule = rule };
+}
+
+/* Nobody listens at the far end of a connection across partitions: the
+ * Hyper-V profile's silence (the caller times out) or the KVM profile's RST,
+ * as the kernel's virtio transport answers a request nobody takes (3.3, 4.4).
+ * A QEMU guest kernel's RST, relayed by its gateway, follows the same rule. */
+static struct hvsim_outcome transport_no_listener(const struct model *m, uint32_t wait_ms)
+{
+    if (m->set.profile == PROFILE_KVM && !HVSIM_MUTANT(PROFILE_KVM_RST))
+        return refused(-ECONNRESET, HVSIM_RULE_KVM_RST);
+    if (HVSIM_MUTANT(PROFILE_HYPERV_NO_ANSWER))
+        return refused(-ECONNRESET, HVSIM_RULE_NO_ANSWER);
+    return unanswered(wait_ms, HVSIM_RULE_NO_ANSWER);
 }
 
 /* A setting's error: -errno, or 1 for "no answer". */
-static void setting_error(const struct model *m, const struct route_conn_req *rq, struct route_conn_res *out,
-                          int32_t e)
+static struct hvsim_outcome setting_outcome(const struct model *m, const struct route_conn_req *rq, int32_t e,
+                                            enum hvsim_rule rule)
 {
-    if (e == 1) {
-        uint32_t def = rq->pers == HVSIM_PERS_WINDOWS ? m->set.win_timeout_ms : m->set.linux_timeout_ms;
-
-        out->verdict = HVSIM_VERDICT_NOANSWER;
-        out->timeout_ms = rq->timeout_ms ? rq->timeout_ms : def;
-    } else {
-        refuse(out, e);
-    }
+    return e == 1 ? unanswered(wait_for(m, rq), rule) : refused(e, rule);
 }
 
 enum domain { D_LOOPBACK, D_TO_HOST, D_TO_VM };
 
 /* Rank a listener for a connection; 0 = no match, higher wins. */
-static int rank(const struct model *m, const struct bind *b, enum domain d, const struct part *from,
-                const struct part *to, const GUID *svc)
+static int rank(const struct bind *b, enum domain d, const struct part *from, const struct part *to, const GUID *svc)
 {
     if (!b->listening || b->part != to || !eq(&b->svc, svc))
         return 0;
@@ -193,11 +191,11 @@ static int rank(const struct model *m, const struct bind *b, enum domain d, cons
         return 0;
     case D_TO_HOST:
         if (eq(&b->vmid, &from->id))
-            return mutant(m, "listen.precedence") ? 1 : 3;
+            return HVSIM_MUTANT(LISTEN_PRECEDENCE) ? 1 : 3;
         if (eq(&b->vmid, &HV_GUID_CHILDREN))
             return 2;
         if (eq(&b->vmid, &HV_GUID_ZERO))
-            return mutant(m, "listen.precedence") ? 3 : 1;
+            return HVSIM_MUTANT(LISTEN_PRECEDENCE) ? 3 : 1;
         return 0;
     case D_TO_VM:
         /* Guest listeners: {PARENT, svc}, the wildcard (vsock CID_ANY), or own ID. */
@@ -223,226 +221,254 @@ static int host_listener_allowed(const struct model *m, const struct bind *b, co
 
         /* HCS VMs: the registry is not consulted; wildcard and children
          * listeners hear them only with AllowWildcardBinds (2.4, 4.2, 4.7). */
-        if (h && h->disabled && !mutant(m, "hcs.disabled-wildcard"))
+        if (h && h->disabled && !HVSIM_MUTANT(HCS_DISABLED_WILDCARD))
             return 0;
         if (exact)
             return 1;
-        if (mutant(m, "hcs.wildcard-needs-allow"))
+        if (HVSIM_MUTANT(HCS_WILDCARD_NEEDS_ALLOW))
             return 1;
         return h && h->allow_wildcard_binds;
     }
     /* Classic VMs: the service must be registered on the host (2.2). */
-    if (model_service_find(m, svc) == NULL && !mutant(m, "registry.required"))
+    if (model_service_find(m, svc) == NULL && !HVSIM_MUTANT(REGISTRY_REQUIRED))
         return 0;
     return 1;
 }
 
-int route_connect(struct model *m, const struct route_conn_req *rq, struct route_conn_res *out)
+/* The outcome when nobody listens at the address (and, for a connection that
+ * was routed, when its listener is gone or full by the time the caller
+ * connects: the same as if there had been none). */
+static struct hvsim_outcome nobody_listens(const struct model *m, const struct route_conn_req *rq, enum domain d)
 {
-    struct part *from = rq->from, *to = NULL;
-    const struct bind *best = NULL;
+    if (d == D_LOOPBACK) {
+        /* go-winio: WSAECONNREFUSED at once (4.1). */
+        if (HVSIM_MUTANT(LOOPBACK_REFUSED))
+            return unanswered(wait_for(m, rq), HVSIM_RULE_LOOPBACK_REFUSED);
+        return refused(-ECONNREFUSED, HVSIM_RULE_LOOPBACK_REFUSED);
+    }
+    if (d == D_TO_HOST && rq->pers == HVSIM_PERS_WINDOWS) {
+        /* A Windows guest is told: the host sends TL_CONNECT_RESULT (3.3, 4.2). */
+        if (HVSIM_MUTANT(GUEST_WINDOWS_REFUSED))
+            return unanswered(wait_for(m, rq), HVSIM_RULE_WINDOWS_GUEST_REFUSED);
+        return refused(-ECONNREFUSED, HVSIM_RULE_WINDOWS_GUEST_REFUSED);
+    }
+    /* Linux ignores TL_CONNECT_RESULT, and a guest without a listener
+     * ignores the host's offer: the caller times out (3.2, 3.3). */
+    return transport_no_listener(m, wait_for(m, rq));
+}
+
+struct target {
+    struct part *to;
     enum domain d;
-    int best_rank = 0;
-    GUID vmid = rq->vmid;
-    size_t i;
+};
 
-    memset(out, 0, sizeof(*out));
-    /* Only the host addresses VMs by CID: from a guest it would reach a sibling. */
-    if (rq->pers == HVSIM_PERS_VSOCK_HOST && !from->is_host)
-        return -EINVAL;
+/* Step 1: where does the address point? 1 with *t, or 0 with the refusal in *out. */
+static int resolve_target(struct model *m, const struct route_conn_req *rq, struct target *t,
+                          struct hvsim_outcome *out)
+{
+    struct part *from = rq->from;
+    const GUID *vmid = &rq->vmid;
 
-    /* 1. Where does the address point? */
     if (rq->pers == HVSIM_PERS_VSOCK_HOST) {
-        uint32_t cid = vmid.Data1;
+        uint32_t cid = vmid->Data1;
 
         if (cid == VMADDR_CID_LOCAL) {
-            to = from;
-            d = D_LOOPBACK;
-        } else {
-            to = model_vm_by_cid(m, cid);
-            if (to == NULL) {
-                /* vhost-vsock answers a packet for an unknown CID with RST. */
-                refuse(out, -ECONNRESET);
-                return 0;
-            }
-            d = D_TO_VM;
+            *t = (struct target){ from, D_LOOPBACK };
+            return 1;
         }
-    } else if (eq(&vmid, &HV_GUID_ZERO) && !from->is_host && m->set.zero_reaches_parent &&
-               !mutant(m, "connect.guest-zero-is-parent")) {
-        to = &m->host;
-        d = D_TO_HOST;
-    } else if (eq(&vmid, &HV_GUID_ZERO) || eq(&vmid, &HV_GUID_CHILDREN) || eq(&vmid, &HV_GUID_BROADCAST)) {
+        t->to = model_vm_by_cid(m, cid);
+        t->d = D_TO_VM;
+        if (t->to == NULL) /* vhost-vsock answers a packet for an unknown CID with RST. */
+            *out = refused(-ECONNRESET, HVSIM_RULE_CID_UNKNOWN);
+        return t->to != NULL;
+    }
+    if (eq(vmid, &HV_GUID_ZERO) && !from->is_host && m->set.zero_reaches_parent &&
+        !HVSIM_MUTANT(CONNECT_GUEST_ZERO_IS_PARENT)) {
+        *t = (struct target){ &m->host, D_TO_HOST };
+        return 1;
+    }
+    if (eq(vmid, &HV_GUID_ZERO) || eq(vmid, &HV_GUID_CHILDREN) || eq(vmid, &HV_GUID_BROADCAST)) {
         /* A wildcard is not a destination: WSAEADDRNOTAVAIL (4.2). */
-        if (mutant(m, "connect.wildcard-target"))
-            refuse(out, -ECONNREFUSED);
-        else
-            refuse(out, -EADDRNOTAVAIL);
-        return 0;
-    } else if (eq(&vmid, &HV_GUID_LOOPBACK) || eq(&vmid, &from->id)) {
-        to = from;
-        d = D_LOOPBACK;
-    } else if (eq(&vmid, &HV_GUID_PARENT)) {
-        if (from->is_host) {
-            refuse(out, -ENETUNREACH);
-            return 0;
-        }
-        to = &m->host;
-        d = D_TO_HOST;
-    } else if (from->is_host && !eq(&vmid, &HV_GUID_SILOHOST)) {
-        to = model_vm_by_id(m, &vmid);
-        if (to == NULL) {
-            setting_error(m, rq, out, m->set.unknown_vm_error);
-            return 0;
-        }
-        d = D_TO_VM;
-    } else {
-        /* A guest names another VM, the host's own ID or a silo: no route. */
-        if (mutant(m, "connect.no-sibling"))
-            setting_error(m, rq, out, 1);
-        else
-            setting_error(m, rq, out, m->set.sibling_error);
+        *out = refused(HVSIM_MUTANT(CONNECT_WILDCARD_TARGET) ? -ECONNREFUSED : -EADDRNOTAVAIL,
+                       HVSIM_RULE_WILDCARD_TARGET);
         return 0;
     }
+    if (eq(vmid, &HV_GUID_LOOPBACK) || eq(vmid, &from->id)) {
+        *t = (struct target){ from, D_LOOPBACK };
+        return 1;
+    }
+    if (eq(vmid, &HV_GUID_PARENT)) {
+        *t = (struct target){ &m->host, D_TO_HOST };
+        if (from->is_host)
+            *out = refused(-ENETUNREACH, HVSIM_RULE_HOST_TO_PARENT);
+        return !from->is_host;
+    }
+    if (from->is_host && !eq(vmid, &HV_GUID_SILOHOST)) {
+        *t = (struct target){ model_vm_by_id(m, vmid), D_TO_VM };
+        if (t->to == NULL)
+            *out = setting_outcome(m, rq, m->set.unknown_vm_error, HVSIM_RULE_UNKNOWN_VM);
+        return t->to != NULL;
+    }
+    /* A guest names another VM, the host's own ID or a silo: no route. */
+    *out = setting_outcome(m, rq, HVSIM_MUTANT(CONNECT_NO_SIBLING) ? 1 : m->set.sibling_error, HVSIM_RULE_NO_SIBLING);
+    return 0;
+}
 
-    /* 2. Is the way open? */
+/* Step 2: is the way open? 1, or 0 with the refusal in *out. */
+static int path_open(const struct model *m, const struct route_conn_req *rq, const struct target *t,
+                     struct hvsim_outcome *out)
+{
+    const struct part *from = rq->from, *to = t->to;
+
     if (!from->is_host && from->state != HVSIM_VM_RUNNING) {
-        refuse(out, -ENETDOWN);
+        *out = refused(-ENETDOWN, HVSIM_RULE_FROM_NOT_RUNNING);
         return 0;
     }
     if (!to->is_host && to->state == HVSIM_VM_OFF) {
-        setting_error(m, rq, out, mutant(m, "vm.off") ? 1 : m->set.off_vm_error);
+        *out = setting_outcome(m, rq, HVSIM_MUTANT(VM_OFF) ? 1 : m->set.off_vm_error, HVSIM_RULE_VM_OFF);
         return 0;
     }
     if (!to->is_host && to->state == HVSIM_VM_PAUSED && to != from) {
         /* A paused guest runs nothing that could answer. */
-        if (mutant(m, "vm.paused-no-answer"))
-            refuse(out, -ECONNREFUSED);
-        else
-            setting_error(m, rq, out, 1);
+        *out = HVSIM_MUTANT(VM_PAUSED_NO_ANSWER) ? refused(-ECONNREFUSED, HVSIM_RULE_VM_PAUSED)
+                                                : unanswered(wait_for(m, rq), HVSIM_RULE_VM_PAUSED);
         return 0;
     }
-    if (d == D_TO_VM && to->kind == HVSIM_VM_HCS) {
+    if (t->d == D_TO_VM && to->kind == HVSIM_VM_HCS) {
         const hvsim_hcs_service_t *h = model_hcs_find(to, &rq->svc);
 
-        if (h && h->connect_deny && !mutant(m, "hcs.connect-deny")) {
-            refuse(out, -EACCES);
+        if (h && h->connect_deny && !HVSIM_MUTANT(HCS_CONNECT_DENY)) {
+            *out = refused(-EACCES, HVSIM_RULE_HCS_CONNECT_DENY);
             return 0;
         }
-        if (h && h->disabled && !mutant(m, "hcs.disabled-connect")) {
-            refuse(out, -EINVAL);
+        if (h && h->disabled && !HVSIM_MUTANT(HCS_DISABLED_CONNECT)) {
+            *out = refused(-EINVAL, HVSIM_RULE_HCS_DISABLED);
             return 0;
         }
     }
+    return 1;
+}
 
-    /* 3. Who listens? */
+/* Step 3: who listens? The best-ranked listener, else a QEMU guest's gateway
+ * (its listeners are invisible here: the back-end asks the guest), else NULL. */
+static const struct bind *find_listener(const struct model *m, const struct route_conn_req *rq,
+                                        const struct target *t)
+{
+    const struct bind *best = NULL;
+    int best_rank = 0;
+    uint32_t port;
+    size_t i;
+
     for (i = 0; i < m->nbinds; i++) {
         const struct bind *b = m->binds[i];
-        int r = rank(m, b, d, from, to, &rq->svc);
+        int r = rank(b, t->d, rq->from, t->to, &rq->svc);
 
-        if (r == 0)
-            continue;
-        if (d == D_TO_HOST && !host_listener_allowed(m, b, from, &rq->svc))
-            continue;
         /* A Linux guest hears only template service IDs (3.1); the port
          * mapping is on the bind already, so a non-template svc never matches. */
+        if (r == 0 || (t->d == D_TO_HOST && !host_listener_allowed(m, b, rq->from, &rq->svc)))
+            continue;
         if (r > best_rank) {
             best = b;
             best_rank = r;
         }
     }
-    /* A guest with its own kernel (QEMU) is heard through its back-end's
-     * gateway, which asks the guest; its listeners are invisible here. */
-    if (best == NULL && d == D_TO_VM) {
-        uint32_t port;
+    if (best != NULL || t->d != D_TO_VM || !hvsim_guid_to_port(&rq->svc, &port))
+        return best;
+    for (i = 0; i < m->nbinds; i++) {
+        const struct bind *b = m->binds[i];
 
-        for (i = 0; i < m->nbinds && hvsim_guid_to_port(&rq->svc, &port); i++) {
-            const struct bind *b = m->binds[i];
-
-            if (b->gateway && b->gw_fd >= 0 && b->listening && b->part == to) {
-                best = b;
-                break;
-            }
-        }
+        if (b->gateway && b->gw_fd >= 0 && b->listening && b->part == t->to)
+            return b;
     }
-    out->to = to;
+    return NULL;
+}
+
+/* Step 4: the addresses each side reports (4.1, 4.2; the INFERRED ones are in
+ * the README), and who each side is. */
+static void fill_views(struct model *m, const struct route_conn_req *rq, const struct target *t,
+                       const struct bind *best, struct route_conn_res *out)
+{
+    const struct part *from = rq->from, *to = t->to;
+    struct hvsim_endpoint *cl = &out->conn_local, *cp = &out->conn_peer, *al = &out->acc_local, *ap = &out->acc_peer;
+    GUID csvc;
+
+    if (rq->bound)
+        csvc = rq->bound->svc;
+    else if (is_vsock(rq->pers))
+        pick_port(m, from, rq->pers, &csvc);
+    else
+        hvsim__guid_random(&csvc);
+    *cl = (struct hvsim_endpoint){ .svc = csvc, .partition = from->id, .flags = rq->flags };
+    *cp = (struct hvsim_endpoint){ .svc = rq->svc, .partition = to->id, .flags = best->flags,
+                                   .cid = to->is_host ? VMADDR_CID_HOST : to->cid };
+    *al = (struct hvsim_endpoint){ .svc = best->gateway ? rq->svc : best->svc, .partition = to->id,
+                                   .flags = best->flags };
+    *ap = (struct hvsim_endpoint){ .svc = csvc, .partition = from->id, .flags = rq->flags,
+                                   .cid = from->is_host ? VMADDR_CID_HOST : from->cid };
+    switch (t->d) {
+    case D_LOOPBACK:
+        cl->vmid = al->vmid = HV_GUID_CHILDREN;
+        cp->vmid = rq->vmid;
+        ap->vmid = HVSIM_MUTANT(ADDRESS_LOOPBACK_PEER) ? HV_GUID_CHILDREN : HV_GUID_LOOPBACK;
+        if (rq->pers == HVSIM_PERS_VSOCK_HOST)
+            cp->cid = ap->cid = VMADDR_CID_LOCAL;
+        break;
+    case D_TO_HOST:
+        cl->vmid = ap->vmid = from->id;
+        al->vmid = HVSIM_MUTANT(ADDRESS_HOST_ACCEPT_LOCAL) ? HV_GUID_ZERO : from->id;
+        cp->vmid = HV_GUID_PARENT;
+        break;
+    case D_TO_VM:
+        cl->vmid = HV_GUID_CHILDREN;
+        cp->vmid = to->id;
+        al->vmid = ap->vmid = HV_GUID_PARENT;
+        break;
+    }
+}
+
+int route_connect(struct model *m, const struct route_conn_req *rq, struct route_conn_res *out)
+{
+    struct target t;
+    const struct bind *best;
+
+    memset(out, 0, sizeof(*out));
+    /* Only the host addresses VMs by CID: from a guest it would reach a sibling. */
+    if (rq->pers == HVSIM_PERS_VSOCK_HOST && !rq->from->is_host)
+        return -EINVAL;
+    if (!resolve_target(m, rq, &t, &out->outcome) || !path_open(m, rq, &t, &out->outcome))
+        return 0;
+    out->to = t.to;
+    best = find_listener(m, rq, &t);
     if (best == NULL) {
-        if (d == D_LOOPBACK) {
-            /* go-winio: WSAECONNREFUSED at once (4.1). */
-            if (mutant(m, "loopback.refused"))
-                setting_error(m, rq, out, 1);
-            else
-                refuse(out, -ECONNREFUSED);
-        } else if (d == D_TO_HOST && rq->pers == HVSIM_PERS_WINDOWS) {
-            /* A Windows guest is told: the host sends TL_CONNECT_RESULT (3.3, 4.2). */
-            if (mutant(m, "guest.windows-refused"))
-                setting_error(m, rq, out, 1);
-            else
-                refuse(out, -ECONNREFUSED);
-        } else {
-            /* Linux ignores TL_CONNECT_RESULT, and a guest without a listener
-             * ignores the host's offer: the caller times out (3.2, 3.3). */
-            no_answer(m, rq, out);
-        }
+        out->outcome = nobody_listens(m, rq, t.d);
         return 0;
     }
-
-    /* 4. Addresses (4.1, 4.2; the INFERRED ones are in the README). */
-    out->verdict = HVSIM_VERDICT_OK;
     out->listener = best;
-    {
-        GUID csvc;
-        uint32_t to_cid = to->is_host ? VMADDR_CID_HOST : to->cid;
-        uint32_t from_cid = from->is_host ? VMADDR_CID_HOST : from->cid;
-
-        if (rq->bound)
-            csvc = rq->bound->svc;
-        else if (is_vsock(rq->pers))
-            pick_port(m, from, rq->pers, &csvc);
-        else
-            hvsim__guid_random(&csvc);
-
-        out->local_svc = csvc;
-        out->peer_svc = rq->svc;
-        out->acc_local_svc = best->gateway ? rq->svc : best->svc;
-        out->acc_peer_svc = csvc;
-        out->peer_cid = to_cid;
-        out->acc_peer_cid = from_cid;
-        switch (d) {
-        case D_LOOPBACK:
-            out->local_vmid = HV_GUID_CHILDREN;
-            out->peer_vmid = rq->vmid;
-            out->acc_local_vmid = HV_GUID_CHILDREN;
-            out->acc_peer_vmid = HV_GUID_LOOPBACK;
-            if (rq->pers == HVSIM_PERS_VSOCK_HOST) {
-                out->peer_cid = VMADDR_CID_LOCAL;
-                out->acc_peer_cid = VMADDR_CID_LOCAL;
-            }
-            break;
-        case D_TO_HOST:
-            out->local_vmid = from->id;
-            out->peer_vmid = HV_GUID_PARENT;
-            out->acc_local_vmid = from->id;
-            out->acc_peer_vmid = from->id;
-            break;
-        case D_TO_VM:
-            out->local_vmid = HV_GUID_CHILDREN;
-            out->peer_vmid = to->id;
-            out->acc_local_vmid = HV_GUID_PARENT;
-            out->acc_peer_vmid = HV_GUID_PARENT;
-            break;
-        }
-        if (mutant(m, "address.loopback-peer") && d == D_LOOPBACK)
-            out->acc_peer_vmid = HV_GUID_CHILDREN;
-        if (mutant(m, "address.host-accept-local") && d == D_TO_HOST)
-            out->acc_local_vmid = HV_GUID_ZERO;
-    }
-    /* If the listener is gone by the time the caller connects, it is as if
-     * there had been none: remember that outcome's timeout. */
-    if (d == D_LOOPBACK || (d == D_TO_HOST && rq->pers == HVSIM_PERS_WINDOWS) || m->set.profile == PROFILE_KVM)
-        out->timeout_ms = 0;
+    out->vanished = nobody_listens(m, rq, t.d);
+    if (best->gateway)
+        out->outcome = (struct hvsim_outcome){ .verdict = HVSIM_VERDICT_PENDING, .wait_ms = wait_for(m, rq),
+                                               .rule = HVSIM_RULE_GATEWAY };
     else
-        out->timeout_ms = rq->timeout_ms ? rq->timeout_ms
-                                         : (rq->pers == HVSIM_PERS_WINDOWS ? m->set.win_timeout_ms
-                                                                           : m->set.linux_timeout_ms);
+        out->outcome = (struct hvsim_outcome){ .verdict = HVSIM_VERDICT_OK, .rule = HVSIM_RULE_LISTENER };
+    fill_views(m, rq, &t, best, out);
     return 0;
+}
+
+struct hvsim_outcome route_guest_answer(const struct model *m, unsigned answer, uint32_t remaining_ms)
+{
+    switch (answer) {
+    case HVSIM_GW_ACCEPT:
+        return (struct hvsim_outcome){ .verdict = HVSIM_VERDICT_OK, .rule = HVSIM_RULE_GUEST_ACCEPTED };
+    case HVSIM_GW_REFUSE: {
+        /* The guest kernel's RST: the KVM profile passes it on, the Hyper-V
+         * profile withholds it and the connector times out (3.3). */
+        struct hvsim_outcome o = transport_no_listener(m, remaining_ms);
+
+        if (o.verdict == HVSIM_VERDICT_REFUSE)
+            o.rule = HVSIM_RULE_GUEST_RST;
+        return o;
+    }
+    default:
+        return unanswered(remaining_ms, HVSIM_RULE_GUEST_SILENT);
+    }
 }

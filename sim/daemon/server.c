@@ -376,7 +376,7 @@ static int open_sockets(struct server *s, const char *dir, const char *path, cha
 }
 
 int server_init(struct server *s, const char *dir, const char *state_dir, const char *const *sets, size_t nsets,
-                const char *mutant, char *err, size_t errlen)
+                char *err, size_t errlen)
 {
     char path[PATH_MAX + 16];
     int rc;
@@ -384,7 +384,6 @@ int server_init(struct server *s, const char *dir, const char *state_dir, const 
     memset(s, 0, sizeof(*s));
     s->ep = s->admin_fd = s->sig_fd = -1;
     model_init(&s->m);
-    s->m.mutant = mutant;
     snprintf(s->dir, sizeof(s->dir), "%s", dir);
     snprintf(s->state_dir, sizeof(s->state_dir), "%s", state_dir ? state_dir : "");
     s->buf = malloc(HVSIM_MSG_MAX);

@@ -28,7 +28,7 @@ struct server {
 /* Set up DIR (sockets) and STATE_DIR (persistence, "" or NULL: none), apply
  * "name=value" settings. Returns 0 or -errno with a message in err. */
 int server_init(struct server *s, const char *dir, const char *state_dir, const char *const *sets, size_t nsets,
-                const char *mutant, char *err, size_t errlen);
+                char *err, size_t errlen);
 /* Serve until SIGTERM/SIGINT. Writes a line to ready_fd (if >= 0) and closes it first. */
 int server_run(struct server *s, int ready_fd);
 void server_fini(struct server *s);

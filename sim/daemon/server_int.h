@@ -98,9 +98,9 @@ int h_setting_list(struct req *r);
 /* A LISTEN with m.gateway: returns 0 (the caller replies OK), 1 (an error
  * reply was sent) or -1 (drop the client). */
 int gateway_open(struct req *r, struct bind *b);
-/* Ask the gateway GW about an OK connect; the connector gets PENDING now. */
-int offer_start(struct req *r, const struct bind *gw, const struct hvsim_msg_connect_reply *ok,
-                uint32_t timeout_ms);
+/* Ask the gateway GW about a PENDING connect (ok->outcome.wait_ms: the
+ * connector's deadline); the connector gets PENDING now, the rest later. */
+int offer_start(struct req *r, const struct bind *gw, const struct hvsim_msg_connect_reply *ok);
 /* Remove a bind, closing its gateway channel first. */
 void bind_remove(struct server *s, struct bind *b);
 /* The gateway channel of B has something to read (VERDICTs). */

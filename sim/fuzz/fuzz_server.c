@@ -55,8 +55,9 @@
  * -DHVSIM_FUZZ_SEEDS it writes the seed corpus into the folder named on the
  * command line and runs each seed, checking that it gets as far as intended:
  *
- *   gcc -std=c11 -D_GNU_SOURCE -Isim/include -Isim/lib -Isim/daemon -DHVSIM_FUZZ_SEEDS \
- *       -o /tmp/fuzz-server-seeds sim/fuzz/fuzz_server.c sim/lib/[a-z]*.c -luuid -pthread
+ *   gcc -std=c11 -D_GNU_SOURCE -Isim/include -Isim/proto/include -Isim/lib/adapter -Isim/daemon \
+ *       -DHVSIM_FUZZ_SEEDS \
+ *       -o /tmp/fuzz-server-seeds sim/fuzz/fuzz_server.c sim/lib/[a-z]*.c sim/proto/[a-z]*.c -luuid -pthread
  *   /tmp/fuzz-server-seeds sim/fuzz/corpus/server
  *
  * The regress-* seeds are not generated: they are the reproducers of bugs
@@ -228,7 +229,7 @@ static void fz_setup(void)
     /* server_init blocks SIGINT and SIGTERM for its signalfd; libFuzzer wants
      * them (Ctrl-C, -max_total_time in fork mode), so the mask goes back. */
     pthread_sigmask(SIG_SETMASK, NULL, &old);
-    if (server_init(&srv, fz_dir, "", NULL, 0, NULL, err, sizeof(err)) < 0) {
+    if (server_init(&srv, fz_dir, "", NULL, 0, err, sizeof(err)) < 0) {
         fprintf(stderr, "fuzz_server: server_init: %s\n", err);
         abort();
     }
@@ -423,12 +424,12 @@ static void fz_observe(const char *buf, const struct fz_slot *sl, int is_chan)
         struct hvsim_msg_connect_reply r;
 
         memcpy(&r, buf + sizeof(h), sizeof(r));
-        if (r.verdict != HVSIM_VERDICT_OK)
+        if (r.outcome.verdict != HVSIM_VERDICT_OK)
             return;
         fz_stats.connect_ok++;
         /* A guest reaches its parent or itself, never a sibling (route.c). */
-        if (sl->vm && !hvsim_guid_equal(&r.peer_partition, &srv.m.host.id) &&
-            !hvsim_guid_equal(&r.peer_partition, &sl->part))
+        if (sl->vm && !hvsim_guid_equal(&r.peer.partition, &srv.m.host.id) &&
+            !hvsim_guid_equal(&r.peer.partition, &sl->part))
             fz_fail("a VM's connect was routed to another VM");
         /* Checked once every end is drained: its LISTEN_REPLY may be in another. */
         if (fz_ntickets < FZ_TICKETS)
@@ -475,7 +476,7 @@ static int fz_take_fd(const struct msghdr *mh, const char *buf, const struct fz_
         return -1;
     }
     memcpy(&r, buf + sizeof(h), sizeof(r));
-    if (r.verdict != HVSIM_VERDICT_PENDING) {
+    if (r.outcome.verdict != HVSIM_VERDICT_PENDING) {
         close(fd);
         return -1;
     }

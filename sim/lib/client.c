@@ -48,7 +48,6 @@ static struct {
     int attached;
     struct hvsim__attach self;
     char error[256];
-    char mutant[48]; /* written at attach, before any socket exists */
     char *rbuf; /* replies, HVSIM_MSG_MAX bytes, used under lock */
     pthread_t helper;
     int helper_started;
@@ -100,11 +99,6 @@ static void atfork_child(void)
 static void install_atfork(void)
 {
     pthread_atfork(NULL, NULL, atfork_child);
-}
-
-int hvsim__mutant(const char *rule)
-{
-    return C.mutant[0] != '\0' && strcmp(C.mutant, rule) == 0;
 }
 
 const char *hvsim__attach_error(void)
@@ -318,8 +312,6 @@ static int attach_locked(int check_alive)
         C.self.win_timeout_ms = r.win_timeout_ms;
         C.self.linux_timeout_ms = r.linux_timeout_ms;
         C.self.timeout_clamp = r.timeout_clamp;
-        memcpy(C.mutant, r.mutant, sizeof(C.mutant));
-        C.mutant[sizeof(C.mutant) - 1] = '\0';
     }
     /* The helper may be polling the old event connection: it closes that
      * one itself when it moves on (closing it here could hand its number to

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "hvsim/hvsim.h"
+#include "hvproto/mutants.h"
 #include "hvproto/proto.h"
 #include "hvproto/util.h"
 #include "hvsim_adapter.h"
@@ -22,9 +23,6 @@
 int hvsim__fail(int negerr);
 
 /* ---- client.c: this process's attachment to the daemon ----------------------- */
-
-/* Test only: 1 when the daemon runs with `--mutant rule` (mutants.h). */
-int hvsim__mutant(const char *rule);
 
 /* One request/reply round trip on the control connection. Returns 0 when a
  * reply of want_type (or an error reply) arrived, with its status in *status;

@@ -66,11 +66,9 @@ struct sock {
     dev_t dev; /* identity of the open socket, checked before acting on events */
     ino_t ino;
     uint32_t flags; /* HVSIM_SF_* */
-    uint32_t peer_flags;
     uint32_t timeout_ms; /* 0: default */
     uint64_t bind_id;
-    GUID local_vmid, local_svc, peer_vmid, peer_svc, peer_partition;
-    uint32_t peer_cid;
+    struct hvsim_endpoint local, peer; /* getsockname, getpeername (and who the peer is) */
     uint8_t key[16];
     int async_err; /* what SO_ERROR reports once the failure is due */
     uint64_t due_ns;
@@ -78,29 +76,6 @@ struct sock {
     unsigned nrecent;
     uint64_t vsock_buf[3]; /* SO_VM_SOCKETS_BUFFER_SIZE, _MIN_, _MAX_ */
 };
-
-/*
- * Test only: HVSIM_TEST_SLOWDOWN=message|connection adds one system call per
- * message sent or received, or per connect/accept, so the benchmark's
- * regression gate (system calls per operation) can be shown to catch it.
- */
-enum { SLOW_UNKNOWN = -1, SLOW_NONE = 0, SLOW_MESSAGE = 1, SLOW_CONNECTION = 2 };
-static _Atomic int slow_mode = SLOW_UNKNOWN;
-
-static void slowdown(int kind)
-{
-    int m = atomic_load_explicit(&slow_mode, memory_order_relaxed);
-
-    if (m == SLOW_UNKNOWN) {
-        const char *e = getenv("HVSIM_TEST_SLOWDOWN");
-
-        m = e && strcmp(e, "message") == 0 ? SLOW_MESSAGE : e && strcmp(e, "connection") == 0 ? SLOW_CONNECTION
-                                                                                                : SLOW_NONE;
-        atomic_store_explicit(&slow_mode, m, memory_order_relaxed);
-    }
-    if (m == kind)
-        (void)syscall(SYS_getppid);
-}
 
 static struct sock *_Atomic chunks[NCHUNKS];
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -195,11 +170,11 @@ static int parse_addr(const struct sock *s, const struct sockaddr *addr, socklen
 
         /* Winsock: a name shorter than the address is WSAEFAULT. */
         if (len < (socklen_t)sizeof(a))
-            return hvsim__mutant("addr.short") ? -EINVAL : -EFAULT;
+            return HVSIM_MUTANT(ADDR_SHORT) ? -EINVAL : -EFAULT;
         memcpy(&a, addr, sizeof(a));
         if (a.Family != AF_HYPERV)
             return -EAFNOSUPPORT;
-        if (a.Reserved != 0 && !hvsim__mutant("addr.reserved"))
+        if (a.Reserved != 0 && !HVSIM_MUTANT(ADDR_RESERVED))
             return -EINVAL;
         *vmid = a.VmId;
         *svc = a.ServiceId;
@@ -269,7 +244,7 @@ int hvsim_socket(int domain, int type, int protocol)
             return hvsim__fail(-ESOCKTNOSUPPORT);
         /* CPython's test: an unknown protocol is WSAEPROTOTYPE (reference 1.5). */
         if (protocol != HV_PROTOCOL_RAW)
-            return hvsim__fail(hvsim__mutant("socket.protocol") ? -EPROTONOSUPPORT : -EPROTOTYPE);
+            return hvsim__fail(HVSIM_MUTANT(SOCKET_PROTOCOL) ? -EPROTONOSUPPORT : -EPROTOTYPE);
         pers = HVSIM_PERS_WINDOWS;
     } else if (domain == AF_VSOCK) {
         /* A datagram socket needs a datagram transport, which hv_sock is not:
@@ -344,8 +319,8 @@ int hvsim_bind(int fd, const struct sockaddr *addr, socklen_t len)
     if (rc < 0)
         return hvsim__fail(rc);
     s->bind_id = r.bind_id;
-    s->local_vmid = r.vmid;
-    s->local_svc = r.svc;
+    s->local.vmid = r.vmid;
+    s->local.svc = r.svc;
     s->state = S_BOUND;
     return 0;
 }
@@ -513,16 +488,11 @@ int hvsim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     s->state = S_CONNECTED;
     s->flags = l->flags;
     s->timeout_ms = l->timeout_ms;
-    s->local_vmid = t.local_vmid;
-    s->local_svc = t.local_svc;
-    s->peer_vmid = t.peer_vmid;
-    s->peer_svc = t.peer_svc;
-    s->peer_partition = t.peer_partition;
-    s->peer_cid = t.peer_cid;
-    s->peer_flags = t.peer_flags;
+    s->local = t.local;
+    s->peer = t.peer;
     hot_set(s, HOT_CONNECTED);
     if (addr != NULL) {
-        rc = put_addr(s, &s->peer_vmid, &s->peer_svc, s->peer_cid, addr, len);
+        rc = put_addr(s, &s->peer.vmid, &s->peer.svc, s->peer.cid, addr, len);
         if (rc < 0) {
             forget_fd(c);
             close(c);
@@ -578,6 +548,15 @@ static int connect_fail(struct sock *s, int fd, int err, uint32_t after_ms, int 
     s->async_err = err;
     s->state = S_CONNECTING;
     return hvsim__fail(-EINPROGRESS);
+}
+
+/* Apply a failing outcome of the router (REFUSE: at once; NOANSWER: after
+ * its wait). The daemon says which errno; nothing here infers one. */
+static int connect_outcome(struct sock *s, int fd, const struct hvsim_outcome *o, int nonblock)
+{
+    if ((o->verdict != HVSIM_VERDICT_REFUSE && o->verdict != HVSIM_VERDICT_NOANSWER) || o->error >= 0)
+        return hvsim__fail(-EPROTO);
+    return connect_fail(s, fd, o->error, o->verdict == HVSIM_VERDICT_NOANSWER ? o->wait_ms : 0, nonblock);
 }
 
 /* A VM's gateway is asking its guest (HVSIM_VERDICT_PENDING): the real reply
@@ -652,14 +631,13 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (s->pers == HVSIM_PERS_LINUX) {
         /* hv_sock's stream_allow(): only the host, CID 2 (reference 3.1). */
         if (cid != VMADDR_CID_HOST)
-            return hvsim__fail(hvsim__mutant("linux.cid-host-only") ? -ECONNRESET : -ENETUNREACH);
+            return hvsim__fail(HVSIM_MUTANT(LINUX_CID_HOST_ONLY) ? -ECONNRESET : -ENETUNREACH);
         m.vmid = HV_GUID_PARENT;
     } else if (s->pers == HVSIM_PERS_VSOCK_HOST) {
         /* The daemon maps the CID to a VM. */
         m.vmid = HV_GUID_ZERO;
         m.vmid.Data1 = cid;
     }
-    slowdown(SLOW_CONNECTION);
     m.bind_id = s->bind_id;
     m.personality = s->pers;
     m.flags = s->flags;
@@ -672,19 +650,15 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
                                &pend);
         if (rc == 0)
             rc = status;
-        if (rc == 0 && r.verdict == HVSIM_VERDICT_PENDING)
-            rc = pend >= 0 ? await_verdict(pend, r.timeout_ms, &r) : -EPROTO;
+        if (rc == 0 && r.outcome.verdict == HVSIM_VERDICT_PENDING)
+            rc = pend >= 0 ? await_verdict(pend, r.outcome.wait_ms, &r) : -EPROTO;
         else if (pend >= 0)
             close(pend);
         if (rc < 0)
             return hvsim__fail(rc);
     }
-    if (r.verdict == HVSIM_VERDICT_REFUSE)
-        return connect_fail(s, fd, r.error < 0 ? r.error : -ECONNREFUSED, 0, nonblock);
-    if (r.verdict == HVSIM_VERDICT_NOANSWER)
-        return connect_fail(s, fd, -ETIMEDOUT, r.timeout_ms, nonblock);
-    if (r.verdict != HVSIM_VERDICT_OK)
-        return hvsim__fail(-EPROTO);
+    if (r.outcome.verdict != HVSIM_VERDICT_OK)
+        return connect_outcome(s, fd, &r.outcome, nonblock);
     n = strnlen(r.uname, sizeof(r.uname));
     if (n == 0 || n >= sizeof(sa.sun_path) - 1)
         return hvsim__fail(-EPROTO);
@@ -692,24 +666,15 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (connect(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) < 0) {
         /* The listener closed after the daemon routed to it, or its backlog is
          * full: the same as no listener, which the daemon described. */
-        int err = errno;
-
-        if (err == EAGAIN)
-            return connect_fail(s, fd, -ETIMEDOUT, r.timeout_ms, nonblock);
-        return connect_fail(s, fd, r.timeout_ms ? -ETIMEDOUT : -ECONNREFUSED, r.timeout_ms, nonblock);
+        return connect_outcome(s, fd, &r.vanished, nonblock);
     }
     if (send(fd, &r.ticket, sizeof(r.ticket), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(r.ticket))
         return hvsim__fail(-ECONNRESET);
     s->state = S_CONNECTED;
-    s->local_vmid = r.local_vmid;
-    s->local_svc = r.local_svc;
-    s->peer_vmid = r.peer_vmid;
-    s->peer_svc = r.peer_svc;
-    s->peer_partition = r.peer_partition;
-    s->peer_cid = r.peer_cid;
-    s->peer_flags = r.peer_flags;
+    s->local = r.local;
+    s->peer = r.peer;
     hot_set(s, HOT_CONNECTED);
-    if (nonblock && !hvsim__mutant("nonblock.einprogress")) {
+    if (nonblock && !HVSIM_MUTANT(NONBLOCK_EINPROGRESS)) {
         /* POSIX says EINPROGRESS (Winsock WSAEWOULDBLOCK); the fd is
          * writable at once, as after a fast handshake. */
         return hvsim__fail(-EINPROGRESS);
@@ -733,10 +698,9 @@ ssize_t hvsim_send(int fd, const void *buf, size_t len, int flags)
     if (!(hot & HOT_CONNECTED))
         return hvsim__fail(-ENOTCONN);
     if (hot & HOT_SHUT_WR)
-        return hvsim__fail((hot & HOT_LINUX) || hvsim__mutant("send.after-shut-wr") ? -EPIPE : -ESHUTDOWN);
+        return hvsim__fail((hot & HOT_LINUX) || HVSIM_MUTANT(SEND_AFTER_SHUT_WR) ? -EPIPE : -ESHUTDOWN);
     if ((hot & HOT_BROKEN) && !(hot & HOT_LINUX))
-        return hvsim__fail(hvsim__mutant("broken.windows-send") ? -EPIPE : -ECONNRESET);
-    slowdown(SLOW_MESSAGE);
+        return hvsim__fail(HVSIM_MUTANT(BROKEN_WINDOWS_SEND) ? -EPIPE : -ECONNRESET);
     /* Winsock has no SIGPIPE; a Linux guest program gets one as from vsock. */
     r = send(fd, buf, len, (flags & ~MSG_DONTROUTE) | ((hot & HOT_LINUX) ? 0 : MSG_NOSIGNAL));
     if (r < 0) {
@@ -761,17 +725,16 @@ ssize_t hvsim_recv(int fd, void *buf, size_t len, int flags)
     if (flags & (MSG_OOB | MSG_TRUNC | MSG_ERRQUEUE))
         return hvsim__fail(-EOPNOTSUPP);
     /* hv_sock has no peek (reference 3.4). */
-    if ((flags & MSG_PEEK) && (hot & HOT_LINUX) && !hvsim__mutant("linux.peek-refused"))
+    if ((flags & MSG_PEEK) && (hot & HOT_LINUX) && !HVSIM_MUTANT(LINUX_PEEK_REFUSED))
         return hvsim__fail(-EOPNOTSUPP);
     if (!(hot & HOT_CONNECTED))
         return hvsim__fail(-ENOTCONN);
     if (hot & HOT_SHUT_RD) {
         /* vsock returns 0 after SHUT_RD; Winsock fails with WSAESHUTDOWN. */
-        if ((hot & HOT_LINUX) || hvsim__mutant("recv.after-shut-rd"))
+        if ((hot & HOT_LINUX) || HVSIM_MUTANT(RECV_AFTER_SHUT_RD))
             return 0;
         return hvsim__fail(-ESHUTDOWN);
     }
-    slowdown(SLOW_MESSAGE);
     r = recv(fd, buf, len, flags);
     if (r < 0)
         return hvsim__fail(-errno);
@@ -794,7 +757,7 @@ int hvsim_shutdown(int fd, int how)
      * shutdown would make the peer's writes fail. */
     if (how == SHUT_RD || how == SHUT_RDWR)
         hot_set(s, HOT_SHUT_RD);
-    if (how == SHUT_RD && hvsim__mutant("shutdown.rd-local"))
+    if (how == SHUT_RD && HVSIM_MUTANT(SHUTDOWN_RD_LOCAL))
         (void)shutdown(fd, SHUT_RD);
     if (how == SHUT_WR || how == SHUT_RDWR) {
         hot_set(s, HOT_SHUT_WR);
@@ -821,7 +784,7 @@ int hvsim_close(int fd)
             if (hvsim__attached())
                 (void)ask(HVSIM_MSG_UNBIND, &u, sizeof(u), HVSIM_MSG_UNBIND, &r, sizeof(r));
         }
-        if ((hot & HOT_CONNECTED) && !hvsim__mutant("close.drain")) {
+        if ((hot & HOT_CONNECTED) && !HVSIM_MUTANT(CLOSE_DRAIN)) {
             char sink[16384];
 
             /* Unread data in a closed AF_UNIX socket gives the peer
@@ -860,7 +823,7 @@ int hvsim_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 
         if (s->pers == HVSIM_PERS_VSOCK_HOST && hvsim__attach_get(&me) == 0)
             cid = me.cid;
-        rc = put_addr(s, &s->local_vmid, &s->local_svc, cid, addr, len);
+        rc = put_addr(s, &s->local.vmid, &s->local.svc, cid, addr, len);
     }
     return rc < 0 ? hvsim__fail(rc) : 0;
 }
@@ -874,7 +837,7 @@ int hvsim_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
         return hvsim__fail(-ENOTSOCK);
     if (s->state != S_CONNECTED)
         return hvsim__fail(-ENOTCONN);
-    rc = put_addr(s, &s->peer_vmid, &s->peer_svc, s->peer_cid, addr, len);
+    rc = put_addr(s, &s->peer.vmid, &s->peer.svc, s->peer.cid, addr, len);
     return rc < 0 ? hvsim__fail(rc) : 0;
 }
 
@@ -1037,7 +1000,7 @@ int hvsim_setsockopt(int fd, int level, int name, const void *val, socklen_t len
             switch (name) {
             case HVSOCKET_CONNECT_TIMEOUT:
                 if (v > HVSOCKET_CONNECT_TIMEOUT_MAX) {
-                    if (!timeout_policy_clamp() && !hvsim__mutant("timeout.above-max")) {
+                    if (!timeout_policy_clamp() && !HVSIM_MUTANT(TIMEOUT_ABOVE_MAX)) {
                         rc = -EINVAL;
                         break;
                     }
@@ -1123,7 +1086,7 @@ int hvsim_get_local_cid(uint32_t *cid)
     if (rc < 0)
         return hvsim__fail(rc);
     /* hv_sock reports VMADDR_CID_ANY as a guest's own CID (reference 3.1). */
-    *cid = me.is_host ? VMADDR_CID_HOST : hvsim__mutant("linux.local-cid-any") ? me.cid : VMADDR_CID_ANY;
+    *cid = me.is_host ? VMADDR_CID_HOST : HVSIM_MUTANT(LINUX_LOCAL_CID_ANY) ? me.cid : VMADDR_CID_ANY;
     return 0;
 }
 
@@ -1159,7 +1122,7 @@ void hvsim__sock_event(const GUID *vmid, uint32_t event)
 
     if (event == HVSIM_EV_RESUME || hvsim__attach_get(&me) < 0)
         return;
-    if ((event == HVSIM_EV_RESET || event == HVSIM_EV_OFF) && hvsim__mutant("reset.breaks"))
+    if ((event == HVSIM_EV_RESET || event == HVSIM_EV_OFF) && HVSIM_MUTANT(RESET_BREAKS))
         return;
     in_vm = hvsim_guid_equal(&me.self, vmid);
     for (c = 0; c < NCHUNKS; c++) {
@@ -1174,12 +1137,12 @@ void hvsim__sock_event(const GUID *vmid, uint32_t event)
 
             if (!(hot & HOT_USED) || !(hot & HOT_CONNECTED) || (hot & HOT_BROKEN))
                 continue;
-            if (!in_vm && !hvsim_guid_equal(&s->peer_partition, vmid))
+            if (!in_vm && !hvsim_guid_equal(&s->peer.partition, vmid))
                 continue;
             /* HVSOCKET_CONNECTED_SUSPEND on either end keeps the connection
              * through a pause (README: emulation choices). */
-            if (event == HVSIM_EV_PAUSE && ((s->flags | s->peer_flags) & HVSIM_SF_SUSPEND) &&
-                !hvsim__mutant("pause.connected-suspend"))
+            if (event == HVSIM_EV_PAUSE && ((s->flags | s->peer.flags) & HVSIM_SF_SUSPEND) &&
+                !HVSIM_MUTANT(PAUSE_CONNECTED_SUSPEND))
                 continue;
             if (!still_ours(fd, s))
                 continue;

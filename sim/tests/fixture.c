@@ -31,7 +31,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path);
 }
 
-void fx_start_mutant(struct fx *f, const char *const *sets, const char *mutant)
+void fx_start(struct fx *f, const char *const *sets)
 {
     char exe[PATH_MAX + 16], fdtext[16];
     const char *argv[64];
@@ -57,10 +57,6 @@ void fx_start_mutant(struct fx *f, const char *const *sets, const char *mutant)
         argv[n++] = "--set";
         argv[n++] = sets[i];
     }
-    if (mutant) {
-        argv[n++] = "--mutant";
-        argv[n++] = mutant;
-    }
     argv[n] = NULL;
     f->daemon = fork();
     cr_assert_geq(f->daemon, 0);
@@ -80,11 +76,6 @@ void fx_start_mutant(struct fx *f, const char *const *sets, const char *mutant)
     setenv("HVSIM_DIR", f->dir, 1);
     setenv("HVSIM_PARTITION", "host", 1);
     cr_assert_eq(hvsim_admin_open(f->dir, &f->admin), 0);
-}
-
-void fx_start(struct fx *f, const char *const *sets)
-{
-    fx_start_mutant(f, sets, NULL);
 }
 
 void fx_kill_daemon(struct fx *f)

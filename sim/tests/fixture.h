@@ -27,10 +27,9 @@ struct fx {
     hvsim_admin_t *admin;
 };
 
-/* Start a daemon with optional "name=value" settings (NULL-terminated) and an
- * optional mutant; attach this process as the host. */
+/* Start a daemon with optional "name=value" settings (NULL-terminated);
+ * attach this process as the host. */
 void fx_start(struct fx *f, const char *const *sets);
-void fx_start_mutant(struct fx *f, const char *const *sets, const char *mutant);
 /* SIGTERM, wait, remove the folder. */
 void fx_stop(struct fx *f);
 /* Kill the daemon hard (SIGKILL) and reap it. */

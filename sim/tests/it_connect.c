@@ -324,6 +324,39 @@ Test(connect, linux_guest_no_listener_kvm_profile_resets)
     cr_assert_eq(fx_wait(fx_spawn(&F, "vm1", linux_guest_expect, &a)), 0);
 }
 
+/*
+ * A listener that is gone by the time the connector reaches it (closed after
+ * the daemon routed to it) must give what no listener gives. Closing the fd
+ * with plain close() leaves the daemon's record of it, so every connect is
+ * routed to a listener that has vanished: deterministic, no race to win.
+ */
+static void vanished_listener(uint32_t port, const char *profile, int expect, uint32_t timeout)
+{
+    struct args a = { .port = port, .expect = expect, .timeout = timeout };
+    GUID svc = hvsim_guid_from_port(port);
+    int l;
+
+    fx_set(&F, "refusal_profile", profile);
+    fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    fx_service(&F, &svc, "registered");
+    l = hv_listen(&HV_GUID_WILDCARD, &svc);
+    cr_assert_eq(close(l), 0);
+    cr_assert_eq(fx_wait(fx_spawn(&F, "vm1", linux_guest_expect, &a)), 0);
+}
+
+/* The kernel's virtio transport answers a request nobody takes with RST:
+ * ECONNRESET, whether the listener was missing before routing (above) or
+ * vanished after it. */
+Test(connect, linux_guest_vanished_listener_kvm_profile_resets)
+{
+    vanished_listener(5005, "kvm", ECONNRESET, 2000);
+}
+
+Test(connect, linux_guest_vanished_listener_hyperv_profile_times_out)
+{
+    vanished_listener(5006, "hyperv", ETIMEDOUT, 300);
+}
+
 static int linux_guest_cid(void *v)
 {
     struct args *a = v;

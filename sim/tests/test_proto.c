@@ -454,13 +454,13 @@ static void sample_ticket(struct hvsim_ticket *t, uint8_t key[16])
     t->version = HVSIM_PROTO_VERSION;
     t->conn_id = 0x0102030405060708ull;
     t->expires_ns = 0x1111222233334444ull;
-    t->local_vmid = HV_GUID_CHILDREN;
-    t->local_svc = hvsim_guid_from_port(2761);
-    t->peer_vmid = HV_GUID_LOOPBACK;
-    t->peer_svc = hvsim_guid_from_port(0x808);
-    t->peer_partition = HV_GUID_PARENT;
-    t->peer_cid = 3;
-    t->peer_flags = HVSIM_SF_SUSPEND;
+    t->local.vmid = HV_GUID_CHILDREN;
+    t->local.svc = hvsim_guid_from_port(2761);
+    t->peer.vmid = HV_GUID_LOOPBACK;
+    t->peer.svc = hvsim_guid_from_port(0x808);
+    t->peer.partition = HV_GUID_PARENT;
+    t->peer.cid = 3;
+    t->peer.flags = HVSIM_SF_SUSPEND;
     for (i = 0; i < 16; i++)
         key[i] = (uint8_t)(0xa0 + i);
     hvsim__ticket_sign(t, key);

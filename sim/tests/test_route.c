@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "hvsim/hvsim.h"
+#include "hvproto/mutants.h"
 #include "hvproto/util.h"
 #include "../daemon/daemon.h"
 
@@ -154,6 +155,8 @@ static const char *vname(uint32_t v)
         return "REFUSE";
     case HVSIM_VERDICT_NOANSWER:
         return "NOANSWER";
+    case HVSIM_VERDICT_PENDING:
+        return "PENDING";
     }
     return "?";
 }
@@ -166,26 +169,26 @@ static unsigned long long bid(const struct bind *b)
 #define assert_ok(r, l)                                                                                \
     do {                                                                                               \
         struct route_conn_res r_ = (r);                                                                \
-        cr_assert_eq(r_.verdict, HVSIM_VERDICT_OK, "verdict %s (error %s, timeout %u) vs OK", vname(r_.verdict), \
-                     hvsim_err_name(r_.error), r_.timeout_ms);                                         \
+        cr_assert_eq(r_.outcome.verdict, HVSIM_VERDICT_OK, "verdict %s (error %s, timeout %u) vs OK", vname(r_.outcome.verdict), \
+                     hvsim_err_name(r_.outcome.error), r_.outcome.wait_ms);                                         \
         cr_assert_eq(r_.listener, (l), "listener #%llu vs #%llu", bid(r_.listener), bid(l));           \
     } while (0)
 
 #define assert_refuse(r, e)                                                                                \
     do {                                                                                                   \
         struct route_conn_res r_ = (r);                                                                    \
-        cr_assert_eq(r_.verdict, HVSIM_VERDICT_REFUSE, "verdict %s (listener #%llu, timeout %u) vs REFUSE %s", \
-                     vname(r_.verdict), bid(r_.listener), r_.timeout_ms, hvsim_err_name(e));               \
-        cr_assert_eq(r_.error, (e), "error %s (%d) vs %s (%d)", hvsim_err_name(r_.error), r_.error,        \
+        cr_assert_eq(r_.outcome.verdict, HVSIM_VERDICT_REFUSE, "verdict %s (listener #%llu, timeout %u) vs REFUSE %s", \
+                     vname(r_.outcome.verdict), bid(r_.listener), r_.outcome.wait_ms, hvsim_err_name(e));               \
+        cr_assert_eq(r_.outcome.error, (e), "error %s (%d) vs %s (%d)", hvsim_err_name(r_.outcome.error), r_.outcome.error,        \
                      hvsim_err_name(e), (e));                                                              \
     } while (0)
 
 #define assert_noanswer(r, t)                                                                              \
     do {                                                                                                   \
         struct route_conn_res r_ = (r);                                                                    \
-        cr_assert_eq(r_.verdict, HVSIM_VERDICT_NOANSWER, "verdict %s (error %s, listener #%llu) vs NOANSWER", \
-                     vname(r_.verdict), hvsim_err_name(r_.error), bid(r_.listener));                       \
-        cr_assert_eq(r_.timeout_ms, (uint32_t)(t), "timeout %u vs %u", r_.timeout_ms, (uint32_t)(t));      \
+        cr_assert_eq(r_.outcome.verdict, HVSIM_VERDICT_NOANSWER, "verdict %s (error %s, listener #%llu) vs NOANSWER", \
+                     vname(r_.outcome.verdict), hvsim_err_name(r_.outcome.error), bid(r_.listener));                       \
+        cr_assert_eq(r_.outcome.wait_ms, (uint32_t)(t), "timeout %u vs %u", r_.outcome.wait_ms, (uint32_t)(t));      \
     } while (0)
 
 #define assert_guid_eq(a, b)                                                                       \
@@ -596,7 +599,7 @@ Test(route, host_to_paused_vm_no_answer, .timeout = 5)
     assert_noanswer(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG), 30000);
     assert_noanswer(conn_full(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG, 1500, NULL), 1500);
     vm1->state = HVSIM_VM_RUNNING;
-    cr_assert_eq(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG).verdict, HVSIM_VERDICT_OK, "after resume");
+    cr_assert_eq(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG).outcome.verdict, HVSIM_VERDICT_OK, "after resume");
 }
 
 Test(route, guest_of_stopped_vm_cannot_connect, .timeout = 5)
@@ -702,22 +705,22 @@ Test(route, loopback_addresses, .timeout = 5)
     r = conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG);
     assert_ok(r, l);
     cr_assert_eq(r.to, &m.host, "loopback went elsewhere");
-    assert_guid_eq(r.local_vmid, HV_GUID_CHILDREN);
-    cr_assert(!hvsim_guid_equal(&r.local_svc, &HV_GUID_ZERO), "connector's service is zero");
-    cr_assert(!hvsim_guid_equal(&r.local_svc, &S_REG), "connector's service is the listener's");
-    assert_guid_eq(r.peer_vmid, HV_GUID_LOOPBACK);
-    assert_guid_eq(r.peer_svc, S_REG);
-    assert_guid_eq(r.acc_local_vmid, HV_GUID_CHILDREN);
-    assert_guid_eq(r.acc_local_svc, S_REG);
-    assert_guid_eq(r.acc_peer_vmid, HV_GUID_LOOPBACK);
-    assert_guid_eq(r.acc_peer_svc, r.local_svc);
+    assert_guid_eq(r.conn_local.vmid, HV_GUID_CHILDREN);
+    cr_assert(!hvsim_guid_equal(&r.conn_local.svc, &HV_GUID_ZERO), "connector's service is zero");
+    cr_assert(!hvsim_guid_equal(&r.conn_local.svc, &S_REG), "connector's service is the listener's");
+    assert_guid_eq(r.conn_peer.vmid, HV_GUID_LOOPBACK);
+    assert_guid_eq(r.conn_peer.svc, S_REG);
+    assert_guid_eq(r.acc_local.vmid, HV_GUID_CHILDREN);
+    assert_guid_eq(r.acc_local.svc, S_REG);
+    assert_guid_eq(r.acc_peer.vmid, HV_GUID_LOOPBACK);
+    assert_guid_eq(r.acc_peer.svc, r.conn_local.svc);
 
     /* A bound connector reports its own service on both sides. */
     mine = add_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, mysvc, 0);
     r = conn_full(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG, 0, mine);
     assert_ok(r, l);
-    assert_guid_eq(r.local_svc, mysvc);
-    assert_guid_eq(r.acc_peer_svc, mysvc);
+    assert_guid_eq(r.conn_local.svc, mysvc);
+    assert_guid_eq(r.acc_peer.svc, mysvc);
 }
 
 /* ---- addresses across partitions (reference 4.2) ---------------------------------------- */
@@ -730,24 +733,24 @@ Test(route, guest_to_host_addresses, .timeout = 5)
     r = conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG);
     assert_ok(r, le);
     cr_assert_eq(r.to, &m.host, "went elsewhere");
-    assert_guid_eq(r.peer_vmid, HV_GUID_PARENT);
-    assert_guid_eq(r.peer_svc, S_REG);
-    assert_guid_eq(r.acc_local_vmid, vm1->id);
-    assert_guid_eq(r.acc_local_svc, S_REG);
-    assert_guid_eq(r.acc_peer_vmid, vm1->id);
-    assert_guid_eq(r.acc_peer_svc, r.local_svc);
-    cr_assert_eq(r.peer_cid, (uint32_t)VMADDR_CID_HOST, "peer_cid %u vs %u", r.peer_cid, VMADDR_CID_HOST);
-    cr_assert_eq(r.acc_peer_cid, vm1->cid, "acc_peer_cid %u vs %u", r.acc_peer_cid, vm1->cid);
+    assert_guid_eq(r.conn_peer.vmid, HV_GUID_PARENT);
+    assert_guid_eq(r.conn_peer.svc, S_REG);
+    assert_guid_eq(r.acc_local.vmid, vm1->id);
+    assert_guid_eq(r.acc_local.svc, S_REG);
+    assert_guid_eq(r.acc_peer.vmid, vm1->id);
+    assert_guid_eq(r.acc_peer.svc, r.conn_local.svc);
+    cr_assert_eq(r.conn_peer.cid, (uint32_t)VMADDR_CID_HOST, "peer_cid %u vs %u", r.conn_peer.cid, VMADDR_CID_HOST);
+    cr_assert_eq(r.acc_peer.cid, vm1->cid, "acc_peer_cid %u vs %u", r.acc_peer.cid, vm1->cid);
 
     /* Through a wildcard listener the accepted side still reports the VM's id. */
     model_bind_remove(&m, le);
     le = listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG);
     r = conn(vm2, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG);
     assert_ok(r, le);
-    assert_guid_eq(r.acc_local_vmid, vm2->id);
-    assert_guid_eq(r.acc_local_svc, S_REG);
-    assert_guid_eq(r.acc_peer_vmid, vm2->id);
-    assert_guid_eq(r.peer_vmid, HV_GUID_PARENT);
+    assert_guid_eq(r.acc_local.vmid, vm2->id);
+    assert_guid_eq(r.acc_local.svc, S_REG);
+    assert_guid_eq(r.acc_peer.vmid, vm2->id);
+    assert_guid_eq(r.conn_peer.vmid, HV_GUID_PARENT);
 }
 
 Test(route, host_to_guest_addresses, .timeout = 5)
@@ -759,13 +762,13 @@ Test(route, host_to_guest_addresses, .timeout = 5)
     r = conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_UNREG);
     assert_ok(r, l);
     cr_assert_eq(r.to, vm1, "went elsewhere");
-    assert_guid_eq(r.peer_vmid, vm1->id);
-    assert_guid_eq(r.peer_svc, S_UNREG);
-    assert_guid_eq(r.acc_local_vmid, HV_GUID_PARENT);
-    assert_guid_eq(r.acc_local_svc, S_UNREG);
-    assert_guid_eq(r.acc_peer_svc, r.local_svc);
-    cr_assert_eq(r.peer_cid, vm1->cid, "peer_cid %u vs %u", r.peer_cid, vm1->cid);
-    cr_assert_eq(r.acc_peer_cid, (uint32_t)VMADDR_CID_HOST, "acc_peer_cid %u vs %u", r.acc_peer_cid,
+    assert_guid_eq(r.conn_peer.vmid, vm1->id);
+    assert_guid_eq(r.conn_peer.svc, S_UNREG);
+    assert_guid_eq(r.acc_local.vmid, HV_GUID_PARENT);
+    assert_guid_eq(r.acc_local.svc, S_UNREG);
+    assert_guid_eq(r.acc_peer.svc, r.conn_local.svc);
+    cr_assert_eq(r.conn_peer.cid, vm1->cid, "peer_cid %u vs %u", r.conn_peer.cid, vm1->cid);
+    cr_assert_eq(r.acc_peer.cid, (uint32_t)VMADDR_CID_HOST, "acc_peer_cid %u vs %u", r.acc_peer.cid,
                  VMADDR_CID_HOST);
     /* A guest wildcard listener hears the host too; only vm1's listeners answer for vm1. */
     l = listen_on(vm2, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_UNREG);
@@ -793,11 +796,11 @@ Test(route, vsock_host_reaches_vm_by_cid, .timeout = 5)
     r = conn(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm1->cid), T(5000));
     assert_ok(r, l1);
     cr_assert_eq(r.to, vm1, "went elsewhere");
-    cr_assert_eq(r.peer_cid, vm1->cid, "peer_cid %u vs %u", r.peer_cid, vm1->cid);
-    cr_assert_eq(r.acc_peer_cid, (uint32_t)VMADDR_CID_HOST, "acc_peer_cid %u vs %u", r.acc_peer_cid,
+    cr_assert_eq(r.conn_peer.cid, vm1->cid, "peer_cid %u vs %u", r.conn_peer.cid, vm1->cid);
+    cr_assert_eq(r.acc_peer.cid, (uint32_t)VMADDR_CID_HOST, "acc_peer_cid %u vs %u", r.acc_peer.cid,
                  VMADDR_CID_HOST);
-    cr_assert_eq(hvsim_guid_to_port(&r.local_svc, NULL), 1, "connector's local service is not a port");
-    assert_guid_eq(r.acc_peer_svc, r.local_svc);
+    cr_assert_eq(hvsim_guid_to_port(&r.conn_local.svc, NULL), 1, "connector's local service is not a port");
+    assert_guid_eq(r.acc_peer.svc, r.conn_local.svc);
     assert_ok(conn(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm2->cid), T(5000)), l2);
     /* No listener on that port of a known CID. */
     assert_noanswer(conn(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm1->cid), T(5001)), 2000);
@@ -820,8 +823,8 @@ Test(route, vsock_host_local_cid_is_loopback, .timeout = 5)
     r = conn(&m.host, HVSIM_PERS_VSOCK_HOST, CID(VMADDR_CID_LOCAL), T(5000));
     assert_ok(r, l);
     cr_assert_eq(r.to, &m.host, "went elsewhere");
-    cr_assert_eq(r.peer_cid, (uint32_t)VMADDR_CID_LOCAL, "peer_cid %u vs %u", r.peer_cid, VMADDR_CID_LOCAL);
-    cr_assert_eq(r.acc_peer_cid, (uint32_t)VMADDR_CID_LOCAL, "acc_peer_cid %u vs %u", r.acc_peer_cid,
+    cr_assert_eq(r.conn_peer.cid, (uint32_t)VMADDR_CID_LOCAL, "peer_cid %u vs %u", r.conn_peer.cid, VMADDR_CID_LOCAL);
+    cr_assert_eq(r.acc_peer.cid, (uint32_t)VMADDR_CID_LOCAL, "acc_peer_cid %u vs %u", r.acc_peer.cid,
                  VMADDR_CID_LOCAL);
 }
 
@@ -840,26 +843,30 @@ Test(route, host_to_linux_guest_needs_template_service, .timeout = 5)
 }
 
 /* ---- mutants: each rule, broken on purpose, changes an outcome ---------------------------- */
+/* Only a mutant build (make MUTANTS=1) can break a rule; make conformance-mutants runs these. */
+#ifdef HVSIM_MUTANTS
 
 Test(route, mutant_registry_required, .timeout = 5)
 {
     struct bind *l = listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_UNREG);
 
     assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_UNREG), -ECONNREFUSED);
-    m.mutant = "registry.required";
+    hvsim__mutant_select("registry.required");
     assert_ok(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_UNREG), l);
-    m.mutant = "some.other-rule";
+    cr_assert_eq(hvsim__mutant_select("some.other-rule"), -EINVAL, "an unknown mutant is refused");
+    hvsim__mutant_select(NULL);
     assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_UNREG), -ECONNREFUSED);
-    m.mutant = NULL;
+    hvsim__mutant_select(NULL);
 }
 
 Test(route, mutant_loopback_refused, .timeout = 5)
 {
     assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG), -ECONNREFUSED);
-    m.mutant = "loopback.refused";
+    hvsim__mutant_select("loopback.refused");
     assert_noanswer(conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG), 2000);
-    m.mutant = NULL;
+    hvsim__mutant_select(NULL);
 }
+#endif
 
 /* ---- the gateway of a VM whose guest runs its own kernel (QEMU) ------------------- */
 
@@ -880,19 +887,20 @@ Test(route, gateway_hears_template_services_of_its_vm_only)
 
     gw->gw_fd = 1000; /* an open-looking channel: route.c does no I/O */
     r = conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, T(5001));
-    cr_assert_eq(r.verdict, HVSIM_VERDICT_OK);
+    cr_assert_eq(r.outcome.verdict, HVSIM_VERDICT_PENDING, "the back-end asks the guest");
+    cr_assert_eq(r.outcome.wait_ms, 2000u, "within the connector's default timeout: %u", r.outcome.wait_ms);
     cr_assert_eq(r.listener, gw);
     /* The guest's accept reports the port asked for, not the gateway's own. */
-    cr_assert(hvsim_guid_equal(&r.acc_local_svc, &want));
+    cr_assert(hvsim_guid_equal(&r.acc_local.svc, &want));
     /* By CID from a KVM-style host program, too. */
     r = conn(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm1->cid), T(5002));
     cr_assert_eq(r.listener, gw);
     /* A service that is no port: Linux guests never hear it (3.1). */
     r = conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG);
-    cr_assert_neq(r.verdict, HVSIM_VERDICT_OK);
+    cr_assert_neq(r.outcome.verdict, HVSIM_VERDICT_OK);
     /* Another VM's connections are not its business. */
     r = conn(&m.host, HVSIM_PERS_WINDOWS, vm2->id, T(5001));
-    cr_assert_neq(r.verdict, HVSIM_VERDICT_OK);
+    cr_assert_neq(r.outcome.verdict, HVSIM_VERDICT_OK);
     gw->gw_fd = -1; /* model_free must not close a made-up fd */
 }
 
@@ -907,7 +915,7 @@ Test(route, gateway_yields_to_a_listener_and_needs_its_channel)
     cr_assert_eq(r.listener, l, "a listener the daemon sees wins over asking the guest");
     gw->gw_fd = -1;
     r = conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, T(5002));
-    cr_assert_eq(r.verdict, HVSIM_VERDICT_NOANSWER, "a gateway whose back-end left is no listener");
+    cr_assert_eq(r.outcome.verdict, HVSIM_VERDICT_NOANSWER, "a gateway whose back-end left is no listener");
 }
 
 Test(route, cid_addressing_is_the_hosts_alone)
@@ -924,5 +932,54 @@ Test(route, cid_addressing_is_the_hosts_alone)
     cr_assert_eq(route_bind(&m, &bq, &v, &s, &nt), -EINVAL);
     rq.from = &m.host;
     cr_assert_eq(route_connect(&m, &rq, &r), 0);
-    cr_assert_eq(r.verdict, HVSIM_VERDICT_OK, "the host reaches vm2 by its CID");
+    cr_assert_eq(r.outcome.verdict, HVSIM_VERDICT_OK, "the host reaches vm2 by its CID");
+}
+
+/* ---- one outcome: what a routed connect gets when its listener is gone ----------- */
+
+#define assert_outcome(o, v, e, w, rl)                                                                       \
+    do {                                                                                                     \
+        struct hvsim_outcome o_ = (o);                                                                       \
+        cr_assert_eq(o_.verdict, (uint32_t)(v), "%s: verdict %s vs %s", #o, vname(o_.verdict), vname(v));   \
+        cr_assert_eq(o_.error, (e), "%s: error %s vs %s", #o, ename(o_.error), ename(e));                   \
+        cr_assert_eq(o_.wait_ms, (uint32_t)(w), "%s: wait %u vs %u", #o, o_.wait_ms, (uint32_t)(w));        \
+        cr_assert_eq(o_.rule, (uint32_t)(rl), "%s: rule %u vs %u", #o, o_.rule, (uint32_t)(rl));           \
+    } while (0)
+
+Test(route, vanished_listener_is_no_listener_in_every_profile)
+{
+    listen_on(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG);
+    /* Hyper-V profile: a Linux guest's request goes unanswered. */
+    assert_outcome(conn(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, S_REG).vanished, HVSIM_VERDICT_NOANSWER, -ETIMEDOUT,
+                   2000, HVSIM_RULE_NO_ANSWER);
+    assert_outcome(conn_full(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, S_REG, 300, NULL).vanished,
+                   HVSIM_VERDICT_NOANSWER, -ETIMEDOUT, 300, HVSIM_RULE_NO_ANSWER);
+    /* A Windows guest and loopback are told at once. */
+    assert_outcome(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG).vanished, HVSIM_VERDICT_REFUSE,
+                   -ECONNREFUSED, 0, HVSIM_RULE_WINDOWS_GUEST_REFUSED);
+    assert_outcome(conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG).vanished, HVSIM_VERDICT_REFUSE,
+                   -ECONNREFUSED, 0, HVSIM_RULE_LOOPBACK_REFUSED);
+    /* KVM profile: the transport's RST, as when nobody listened at all. */
+    set("refusal_profile", "kvm");
+    assert_outcome(conn(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, S_REG).vanished, HVSIM_VERDICT_REFUSE, -ECONNRESET, 0,
+                   HVSIM_RULE_KVM_RST);
+    assert_outcome(conn(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, S_UNREG).outcome, HVSIM_VERDICT_REFUSE, -ECONNRESET,
+                   0, HVSIM_RULE_KVM_RST);
+    assert_outcome(conn(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, S_REG).outcome, HVSIM_VERDICT_OK, 0, 0,
+                   HVSIM_RULE_LISTENER);
+}
+
+Test(route, guest_answer_follows_the_profile)
+{
+    assert_outcome(route_guest_answer(&m, HVSIM_GW_ACCEPT, 500), HVSIM_VERDICT_OK, 0, 0, HVSIM_RULE_GUEST_ACCEPTED);
+    /* Hyper-V withholds the guest kernel's RST: the connector waits out its time. */
+    assert_outcome(route_guest_answer(&m, HVSIM_GW_REFUSE, 500), HVSIM_VERDICT_NOANSWER, -ETIMEDOUT, 500,
+                   HVSIM_RULE_NO_ANSWER);
+    assert_outcome(route_guest_answer(&m, HVSIM_GW_SILENT, 70), HVSIM_VERDICT_NOANSWER, -ETIMEDOUT, 70,
+                   HVSIM_RULE_GUEST_SILENT);
+    set("refusal_profile", "kvm");
+    assert_outcome(route_guest_answer(&m, HVSIM_GW_REFUSE, 500), HVSIM_VERDICT_REFUSE, -ECONNRESET, 0,
+                   HVSIM_RULE_GUEST_RST);
+    assert_outcome(route_guest_answer(&m, HVSIM_GW_SILENT, 70), HVSIM_VERDICT_NOANSWER, -ETIMEDOUT, 70,
+                   HVSIM_RULE_GUEST_SILENT);
 }

@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -415,6 +416,29 @@ static void t_listen(enum transport t)
     e->fd = l;
 }
 
+/*
+ * HVSIM_TEST_SLOWDOWN=message|connection adds one system call to every hvsim
+ * message sent or received, or to every hvsim connect, so that
+ * harness/test_bench.py can show that the regression gate (system calls per
+ * operation) catches it. It lives here, in the benchmark, so the library's
+ * data path carries no test switch.
+ */
+enum { SLOW_NONE = 0, SLOW_MESSAGE = 1, SLOW_CONNECTION = 2 };
+static int slow_mode = -1;
+
+static void slowdown(int kind)
+{
+    if (slow_mode < 0) {
+        const char *e = getenv("HVSIM_TEST_SLOWDOWN");
+
+        slow_mode = e && strcmp(e, "message") == 0 ? SLOW_MESSAGE
+                    : e && strcmp(e, "connection") == 0 ? SLOW_CONNECTION
+                                                         : SLOW_NONE;
+    }
+    if (slow_mode == kind)
+        (void)syscall(SYS_getppid);
+}
+
 static int t_connect(enum transport t)
 {
     int s, one = 1;
@@ -425,6 +449,7 @@ static int t_connect(enum transport t)
                           .ServiceId = hvsim_guid_from_port(SERVICE_PORT) };
 
         s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+        slowdown(SLOW_CONNECTION);
         if (s < 0 || hvsim_connect(s, (struct sockaddr *)&a, sizeof(a)) < 0)
             die("hvsim connect (a guest of vm1 to the host's service 9000)");
         return s;
@@ -472,12 +497,18 @@ static void t_close(enum transport t, int fd)
 /* The data path: hvsim_send/hvsim_recv for hvsim, as a libhvsim program does. */
 static ssize_t t_send(enum transport t, int fd, const void *b, size_t n, int flags)
 {
-    return t == T_HVSIM ? hvsim_send(fd, b, n, flags) : send(fd, b, n, flags | MSG_NOSIGNAL);
+    if (t != T_HVSIM)
+        return send(fd, b, n, flags | MSG_NOSIGNAL);
+    slowdown(SLOW_MESSAGE);
+    return hvsim_send(fd, b, n, flags);
 }
 
 static ssize_t t_recv(enum transport t, int fd, void *b, size_t n, int flags)
 {
-    return t == T_HVSIM ? hvsim_recv(fd, b, n, flags) : recv(fd, b, n, flags);
+    if (t != T_HVSIM)
+        return recv(fd, b, n, flags);
+    slowdown(SLOW_MESSAGE);
+    return hvsim_recv(fd, b, n, flags);
 }
 
 static void send_all(enum transport t, int fd, const char *b, size_t n)

@@ -22,7 +22,7 @@
 
 #include "hvsim/hvsim.h"
 
-#define HVSIM_PROTO_VERSION 2 /* 2: the VM gateway (OFFER, VERDICT, PENDING) */
+#define HVSIM_PROTO_VERSION 3 /* 2: the VM gateway (OFFER, VERDICT, PENDING); 3: one endpoint, one outcome, no test fields */
 #define HVSIM_MSG_MAX (256 * 1024)
 #define HVSIM_UNAME_MAX 108 /* sizeof(sun_path) */
 
@@ -106,7 +106,6 @@ struct hvsim_msg_hello_reply {
     uint32_t linux_timeout_ms; /* SO_VM_SOCKETS_CONNECT_TIMEOUT default */
     uint32_t timeout_clamp; /* 1: values above the maximum are clamped, 0: EINVAL */
     uint32_t pad;
-    char mutant[48]; /* test only: the rule this daemon breaks (mutants.h), or "" */
 };
 
 struct hvsim_msg_bind {
@@ -149,6 +148,20 @@ struct hvsim_msg_connect {
     GUID svc;
 };
 
+/*
+ * One end of a connection: the address a socket reports (getsockname or
+ * getpeername) and, for a peer, what the other side may know of its owner.
+ * Every message and the library's sockets carry endpoints whole, so an
+ * address is never copied field by field.
+ */
+struct hvsim_endpoint {
+    GUID vmid;
+    GUID svc; /* a vsock port is Data1 of the template service */
+    GUID partition; /* the partition the socket belongs to */
+    uint32_t cid; /* that partition's vsock CID, as the other side reports it */
+    uint32_t flags; /* its HVSIM_SF_* */
+};
+
 enum hvsim_verdict {
     HVSIM_VERDICT_OK = 0,
     HVSIM_VERDICT_REFUSE = 1, /* fail now with status */
@@ -158,6 +171,18 @@ enum hvsim_verdict {
                                 * request lock, so the process's other calls go on) */
 };
 
+/*
+ * A routing decision, as the daemon, the gateway and the library all apply
+ * it; only the router (sim/daemon/route.c) makes one. Nothing is inferred:
+ * the errno the caller gets and when are both here.
+ */
+struct hvsim_outcome {
+    uint32_t verdict; /* enum hvsim_verdict */
+    int32_t error; /* REFUSE and NOANSWER: the -errno the caller gets; OK, PENDING: 0 */
+    uint32_t wait_ms; /* NOANSWER: after this long; PENDING: the gateway's deadline */
+    uint32_t rule; /* enum hvsim_rule (hvproto/rules.h): the rule or setting that decided */
+};
+
 /* The ticket the connector writes first on a new stream (see the top of the file). */
 #define HVSIM_TICKET_MAGIC 0x6b746876u /* "vhtk" */
 struct hvsim_ticket {
@@ -165,28 +190,16 @@ struct hvsim_ticket {
     uint32_t version;
     uint64_t conn_id;
     uint64_t expires_ns; /* CLOCK_MONOTONIC */
-    GUID local_vmid; /* what the acceptor's getsockname reports */
-    GUID local_svc;
-    GUID peer_vmid; /* what the acceptor's getpeername reports */
-    GUID peer_svc;
-    GUID peer_partition; /* the connector's partition */
-    uint32_t peer_cid; /* the connector's vsock CID */
-    uint32_t peer_flags; /* the connector's HVSIM_SF_* */
+    struct hvsim_endpoint local; /* the acceptor's getsockname */
+    struct hvsim_endpoint peer; /* the connector: the acceptor's getpeername, its partition, CID, flags */
     uint8_t mac[16]; /* SipHash-2-4-128 of the fields above, keyed by the listener's key */
 };
 
 struct hvsim_msg_connect_reply {
-    uint32_t verdict;
-    uint32_t timeout_ms; /* NOANSWER: how long the caller waits; OK: what to do if the listener vanished */
-    int32_t error; /* REFUSE: the -errno the caller gets */
-    uint32_t pad;
-    GUID local_vmid; /* connector's getsockname */
-    GUID local_svc;
-    GUID peer_vmid; /* connector's getpeername */
-    GUID peer_svc;
-    GUID peer_partition;
-    uint32_t peer_cid;
-    uint32_t peer_flags; /* the listener's HVSIM_SF_* */
+    struct hvsim_outcome outcome;
+    struct hvsim_outcome vanished; /* OK: the outcome when the listener is gone (or full) at connect time */
+    struct hvsim_endpoint local; /* the connector's getsockname */
+    struct hvsim_endpoint peer; /* the listener: getpeername, its partition, CID, flags */
     char uname[HVSIM_UNAME_MAX];
     struct hvsim_ticket ticket;
 };
@@ -300,5 +313,11 @@ ssize_t hvsim__msg_recv(int fd, void *buf, size_t cap, int *got_fd);
 /* Ticket MAC. */
 void hvsim__ticket_sign(struct hvsim_ticket *t, const uint8_t key[16]);
 int hvsim__ticket_verify(const struct hvsim_ticket *t, const uint8_t key[16]);
+
+/* The HELLO reply carries no test field: a test build's choices travel
+ * outside the protocol (docs/architecture.md, "Test hooks"). */
+_Static_assert(sizeof(struct hvsim_msg_hello_reply) ==
+                   2 * sizeof(GUID) + HVSIM_NAME_MAX + 2 * sizeof(uint32_t) + sizeof(uint64_t) + 4 * sizeof(uint32_t),
+               "HELLO_REPLY: the fields above, nothing more");
 
 #endif /* HVSIM_PROTO_H */
