@@ -1,6 +1,7 @@
 # hvsim: the one, non-recursive Makefile. Out-of-tree build under build/
-# (build/asan, build/ubsan, build/tsan with SANITIZE=address|undefined|thread).
-# Targets: all, test, conformance, unit, integration, fuzz, clean. V=1 shows commands.
+# (build/asan, build/ubsan, build/tsan with SANITIZE=address|undefined|thread;
+# build/mutant with MUTANTS=1). `make help` lists the targets: each one's line
+# is the "#>" comment above it. V=1 shows commands.
 
 SANITIZE ?=
 # MUTANTS=1: the mutant build (sim/proto/include/hvproto/mutants.h), in its
@@ -70,13 +71,16 @@ BINS := $(B)/bin/hvsimd $(B)/bin/hvsimctl $(B)/bin/hvcat $(B)/bin/hvsim-bench $(
 EXAMPLES := $(B)/bin/host-service $(B)/bin/guest-service
 
 .SECONDARY:
-.PHONY: all deps test-deps test unit integration harness conformance conformance-mutants agents agent-windows \
+.PHONY: help all deps test-deps test unit integration harness conformance conformance-mutants agents agent-windows \
         vm-image qemu-test bench bench-ci bench-compare \
         bench-quick fuzz clean
+#> all                  build the libraries, daemon, back-end, tools, interposer, examples and agent
 all: $(LIBA) $(LIBSO) $(BINS) $(EXAMPLES) $(B)/bin/hvsim-agent
 
+#> deps                 install the Debian packages the build needs
 deps:
 	$(Q)sh ci/deps.sh $(DEB_BUILD)
+#> test-deps            install the Debian packages the tests need
 test-deps:
 	$(Q)sh ci/deps.sh $(DEB_TEST)
 
@@ -176,12 +180,16 @@ build/win/%.exe: examples/%.c
 	@mkdir -p $(dir $@)
 	$(call say,MINGW,$@)x86_64-w64-mingw32-gcc -std=c11 -O2 $(WARN) -o $@ $< -lws2_32 -lrpcrt4
 WIN_EXAMPLES := build/win/host-service.exe build/win/guest-service.exe
+#> agent-windows        cross-build the Windows conformance agent and examples (MinGW)
 agent-windows: test-deps build/win/hvsim-agent.exe $(WIN_EXAMPLES)
+#> agents               build the static Linux agent and the Windows agent and examples
 agents: test-deps build/static/hvsim-agent-linux build/win/hvsim-agent.exe $(WIN_EXAMPLES)
 
 # Criterion prints its own closing line ("Synthesis: Tested: N | Passing: N | Failing: N").
+#> unit                 the Criterion unit tests (router, protocol, vhost, parsers)
 unit: test-deps $(B)/tests/unit
 	$(Q)$(B)/tests/unit --jobs=2
+#> integration          the Criterion integration tests against a real hvsimd
 integration: test-deps all $(B)/tests/integration
 	$(Q)HVSIM_BIN=$(abspath $(B)/bin) $(B)/tests/integration --jobs=2
 
@@ -189,12 +197,14 @@ integration: test-deps all $(B)/tests/integration
 # TARGET=sim|qemu|hyperv; hyperv builds the reports from a Hyper-V host's
 # report file: INGEST=host.jsonl. Reports land in $(B)/conformance/.
 TARGET ?= sim
+#> conformance          the catalogue against the simulator (TARGET=qemu|hyperv, INGEST=FILE)
 conformance: test-deps all $(if $(filter qemu,$(TARGET)),$(if $(INGEST),,vm-image))
 	$(Q)/usr/bin/python3 conformance/run.py --target $(TARGET) --bin $(abspath $(B)/bin) --out $(B)/conformance \
 	    $(if $(filter qemu,$(TARGET)),--vm-dir $(abspath $(VM_DIR))) $(if $(INGEST),--ingest $(INGEST))
 # Every named mutant (hvsimd --list-mutants of the mutant build) against the
 # suite; at least 90% must be caught. The mutant build's own unit tests of
 # mutants run first.
+#> conformance-mutants  the mutant build against the catalogue: every mutant must be killed
 conformance-mutants: test-deps
 	$(Q)$(MAKE) --no-print-directory MUTANTS=1 all build/mutant/tests/unit
 	$(Q)build/mutant/tests/unit --jobs=2 --filter 'route/mutant_*'
@@ -206,9 +216,11 @@ conformance-mutants: test-deps
 # cache is shared by all sanitizer builds.
 VM_DIR := $(B)/vm
 VM_EXTRA_BINS := build/static/hvsim-agent-linux
+#> vm-image             the QEMU guest image (Debian kernel, busybox, the static agent)
 vm-image: build/static/hvsim-agent-linux
 	$(Q)HVSIM_VM_CACHE=$(abspath build/vm-cache) sh vm-images/build.sh $(VM_DIR) $(VM_EXTRA_BINS)
 # Every QEMU test; a missing image or QEMU fails instead of skipping.
+#> qemu-test            every QEMU test (boots guests; slow)
 qemu-test: test-deps all vm-image
 	$(Q)HVSIM_BIN=$(abspath $(B)/bin) HVSIM_VM_DIR=$(abspath $(VM_DIR)) HVSIM_REQUIRE_QEMU=1 \
 	    /usr/bin/python3 -m pytest -q -p no:cacheprovider -m qemu harness
@@ -216,10 +228,12 @@ qemu-test: test-deps all vm-image
 # pytest harness: the tools, examples, interposer, conformance (sim) and the
 # QEMU smoke tests, as a user runs them; the slow QEMU timing runs are left
 # to qemu-test.
+#> harness              the pytest harness: tools, interposer, layout, docs, conformance, QEMU smoke
 harness: test-deps all vm-image
 	$(Q)HVSIM_BIN=$(abspath $(B)/bin) HVSIM_VM_DIR=$(abspath $(VM_DIR)) HVSIM_REQUIRE_QEMU=1 \
 	    /usr/bin/python3 -m pytest -q -p no:cacheprovider -m "not slow" harness
 
+#> test                 every test (SANITIZE=address|undefined|thread for a sanitizer build)
 ifeq ($(SANITIZE),thread)
 # Criterion cannot start under ThreadSanitizer (its shared arena is refused),
 # so a thread build runs the harness (real programs, the library's helper
@@ -242,15 +256,19 @@ BASE ?= bench/baseline.json
 NEW ?= build/bench/latest.json
 # TARGET=qemu: a QEMU guest over vsock beside TCP over QEMU's user network
 # (bench/qemu_target.py), into build/bench/qemu/.
+#> bench                the full benchmark beside AF_UNIX and TCP (TARGET=qemu: a QEMU guest)
 bench: test-deps all $(if $(filter qemu,$(TARGET)),vm-image)
 	$(Q)/usr/bin/python3 bench/run.py --bin $(abspath $(B)/bin) \
 	    $(if $(filter qemu,$(TARGET)),--target qemu --vm-dir $(abspath $(VM_DIR)) --out build/bench/qemu,--out build/bench)
+#> bench-ci             the short benchmark gated on instruction and system-call counts
 bench-ci: test-deps all
 	$(Q)/usr/bin/python3 bench/run.py --ci --bin $(abspath $(B)/bin) --out build/bench/ci
 	$(Q)/usr/bin/python3 bench/compare.py --wallclock report $(BASE) build/bench/ci/latest.json
+#> bench-compare        compare NEW against BASE (bench/baseline.json)
 bench-compare:
 	$(Q)/usr/bin/python3 bench/compare.py $(BASE) $(NEW)
 # Connection rate and 1-byte round trip beside AF_UNIX and TCP, in one run.
+#> bench-quick          connection rate and round trip beside AF_UNIX and TCP
 bench-quick: all
 	$(Q)$(B)/bin/hvsim-bench --rounds 5 all
 
@@ -268,6 +286,7 @@ build/fuzz/%: sim/fuzz/fuzz_%.c $(LIB_SRC) $(PROTO_SRC) $(wildcard sim/daemon/*.
 	@mkdir -p $(dir $@)
 	$(call say,FUZZ,$@)clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(PROTO_SRC) $(FUZZ_EXTRA_$*) -luuid -pthread
 
+#> fuzz                 every libFuzzer target for FUZZ_SECONDS (default 60)
 fuzz: test-deps $(addprefix build/fuzz/,$(FUZZ_NAMES))
 	$(Q)for n in $(FUZZ_NAMES); do \
 	    mkdir -p build/fuzz/corpus-$$n && cp -n sim/fuzz/corpus/$$n/* build/fuzz/corpus-$$n/ 2>/dev/null; \
@@ -275,6 +294,11 @@ fuzz: test-deps $(addprefix build/fuzz/,$(FUZZ_NAMES))
 	    build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 build/fuzz/corpus-$$n 2>build/fuzz/$$n.log \
 	        || { tail -30 build/fuzz/$$n.log; exit 1; }; \
 	done
+
+#> clean                remove build/
+#> help                 this list
+help:
+	@sed -n 's/^#> /  make /p' $(firstword $(MAKEFILE_LIST))
 
 clean:
 	rm -rf build
