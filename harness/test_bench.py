@@ -4,9 +4,9 @@
 The gate is only worth having if it catches a slower library and lets an
 unchanged one through. So this runs the CI benchmark (`bench/run.py --ci`,
 what `make bench-ci` runs) four times on the same binaries: twice as they are,
-once with HVSIM_TEST_SLOWDOWN=message (libhvsim makes one extra system call
-per hvsim_send and hvsim_recv) and once with HVSIM_TEST_SLOWDOWN=connection
-(one per hvsim_connect), and checks that compare, with CI's settings (counts
+once with HVSIM_TEST_SLOWDOWN=message (hvsim-bench makes one extra system call
+beside each hvsim_send and hvsim_recv: the library carries no test switch) and
+once with HVSIM_TEST_SLOWDOWN=connection (one per hvsim_connect), and checks that compare, with CI's settings (counts
 gated, wall-clock reported), passes the normal pair and fails each slowed run
 on the figure that should catch it. It also checks the wall-clock noise rule on
 made-up files, and what a run writes.
