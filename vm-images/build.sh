@@ -40,8 +40,9 @@ KDIR=$CACHE/kernel
 # it, stops the build.
 # virtio_net (with failover, net_failover) is for QEMU's user-mode network:
 # the conformance control channel and the TCP baseline of the benchmarks.
-MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_mmio vsock
-vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport vsock_loopback failover net_failover virtio_net"
+VIRTIO_MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_mmio"
+VSOCK_MODULES="vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport vsock_loopback"
+MODULES="$VIRTIO_MODULES $VSOCK_MODULES failover net_failover virtio_net"
 # shellcheck disable=SC2116,SC2086
 MODULES=$(echo $MODULES)  # one line, single spaces: it is compared with the cache's list
 

@@ -446,7 +446,7 @@ const struct cf_case cf_cases_addressing[] = {
         .rule = "SOCKADDR_HV is 36 bytes: Family 34 little-endian at 0, Reserved at 2, VmId at 4, ServiceId at "
                 "20, GUIDs as Data1/2/3 little-endian then Data4; getsockname gives back the GUIDs written "
                 "(a Linux guest: the 16-byte sockaddr_vm, port at 4, CID at 8)",
-        .source = "hvsock-semantics.md 1.2, 1.3 [S1][S3][S6][S25]; 3.1 [S17]",
+        .source = "docs/reference/hyperv-sockets.md 1.2, 1.3 [S1][S3][S6][S25], 3.1 [S17]",
         .confidence = CF_SOURCED,
         .expect = { 0, 0, 0 },
         .host = layout_host,
@@ -457,7 +457,7 @@ const struct cf_case cf_cases_addressing[] = {
         .area = "addressing",
         .rule = "the well-known VmIds and the VSOCK template have the documented values (port 2761 is "
                 "00000ac9-facb-11e6-bd58-64006a7986d3), and HV_GUID_LOOPBACK's documented bytes bind as it",
-        .source = "hvsock-semantics.md 1.3 [S1][S3][S4b][S7b]; 2.2 [S2]",
+        .source = "docs/reference/hyperv-sockets.md 1.3 [S1][S3][S4b][S7b], 2.2 [S2]",
         .confidence = CF_SOURCED,
         .expect = { 0, 0, 0 },
         .host = well_known_host,
@@ -467,7 +467,8 @@ const struct cf_case cf_cases_addressing[] = {
         .area = "addressing",
         .rule = "bind and connect with a SOCKADDR_HV length below 36 fail with WSAEFAULT and leave the socket "
                 "unbound",
-        .source = "hvsock-semantics.md 1.2 (36 bytes) [S1][S6][S25]; Winsock bind/connect: namelen too small",
+        .source = "docs/reference/hyperv-sockets.md 1.2 (36 bytes) [S1][S6][S25]; "
+                  "docs/reference/platform-behaviour.md 1.1 (Winsock bind/connect: namelen too small)",
         .confidence = CF_INFERRED,
         .expect = { -EFAULT, -EFAULT, -EFAULT },
         .host = short_host,
@@ -478,7 +479,8 @@ const struct cf_case cf_cases_addressing[] = {
         .area = "addressing",
         .rule = "a Linux guest's bind and connect with a sockaddr_vm shorter than 16 bytes fail with EINVAL "
                 "(vsock_addr_cast's EFAULT does not reach the caller)",
-        .source = "hvsock-semantics.md 3.1 [S17]; net/vmw_vsock/af_vsock.c vsock_bind, vsock_connect",
+        .source = "docs/reference/hyperv-sockets.md 3.1 [S17]; docs/reference/platform-behaviour.md 1.3 (af_vsock.c "
+                  "vsock_bind, vsock_connect)",
         .confidence = CF_INFERRED,
         .expect = { CF_NA, -EINVAL, -EINVAL },
         .guest = vm_short_guest,
@@ -487,7 +489,8 @@ const struct cf_case cf_cases_addressing[] = {
         .id = "addr.hv-wrong-family-eafnosupport",
         .area = "addressing",
         .rule = "connect to a SOCKADDR_HV whose Family is not AF_HYPERV fails with WSAEAFNOSUPPORT",
-        .source = "hvsock-semantics.md 1.2 [S1]; Winsock connect: WSAEAFNOSUPPORT",
+        .source = "docs/reference/hyperv-sockets.md 1.2 [S1]; docs/reference/platform-behaviour.md 1.2 (Winsock "
+                  "connect: WSAEAFNOSUPPORT)",
         .confidence = CF_INFERRED,
         .expect = { -EAFNOSUPPORT, -EAFNOSUPPORT, -EAFNOSUPPORT },
         .host = family_host,
@@ -497,7 +500,8 @@ const struct cf_case cf_cases_addressing[] = {
         .id = "addr.vsock-wrong-family-einval",
         .area = "addressing",
         .rule = "a Linux guest's bind and connect with svm_family other than AF_VSOCK fail with EINVAL",
-        .source = "hvsock-semantics.md 3.1 [S17]; net/vmw_vsock/af_vsock.c vsock_bind, vsock_connect",
+        .source = "docs/reference/hyperv-sockets.md 3.1 [S17]; docs/reference/platform-behaviour.md 1.3 (af_vsock.c "
+                  "vsock_bind, vsock_connect)",
         .confidence = CF_INFERRED,
         .expect = { CF_NA, -EINVAL, -EINVAL },
         .guest = vm_family_guest,
@@ -506,7 +510,7 @@ const struct cf_case cf_cases_addressing[] = {
         .id = "addr.hv-reserved-nonzero-einval",
         .area = "addressing",
         .rule = "bind and connect with a non-zero SOCKADDR_HV Reserved field fail with WSAEINVAL",
-        .source = "hvsock-semantics.md 1.2 (Reserved must be 0) [S1], 6.1",
+        .source = "docs/reference/hyperv-sockets.md 1.2 (Reserved must be 0) [S1], 6 (item 1)",
         .confidence = CF_INFERRED,
         .expect = { -EINVAL, -EINVAL, -EINVAL },
         .host = reserved_host,
@@ -517,7 +521,7 @@ const struct cf_case cf_cases_addressing[] = {
         .area = "addressing",
         .rule = "socket(AF_HYPERV, SOCK_STREAM, p) with p other than HV_PROTOCOL_RAW (0 included) fails with "
                 "WSAEPROTOTYPE",
-        .source = "hvsock-semantics.md 1.5 (CPython test, WinError 10041) [S31], 4.4",
+        .source = "docs/reference/hyperv-sockets.md 1.5 (CPython test, WinError 10041) [S31], 4.4",
         .confidence = CF_SOURCED,
         .expect = { -EPROTOTYPE, -EPROTOTYPE, -EPROTOTYPE },
         .host = hv_protocol,
@@ -527,7 +531,7 @@ const struct cf_case cf_cases_addressing[] = {
         .id = "addr.socket-hv-dgram-unsupported",
         .area = "addressing",
         .rule = "socket(AF_HYPERV, SOCK_DGRAM, HV_PROTOCOL_RAW) fails with WSAESOCKTNOSUPPORT: data stream only",
-        .source = "hvsock-semantics.md 1.1, 2.1 [S2]",
+        .source = "docs/reference/hyperv-sockets.md 1.1, 2.1 [S2]",
         .confidence = CF_INFERRED,
         .expect = { -ESOCKTNOSUPPORT, -ESOCKTNOSUPPORT, -ESOCKTNOSUPPORT },
         .host = hv_dgram,
@@ -537,8 +541,8 @@ const struct cf_case cf_cases_addressing[] = {
         .area = "addressing",
         .rule = "a Linux guest's socket(AF_VSOCK, SOCK_DGRAM, 0) fails with ENODEV: neither hv_sock nor "
                 "virtio registers a datagram transport",
-        .source = "hvsock-semantics.md 3.4 (datagrams not supported) [S8], 6.3; net/vmw_vsock/af_vsock.c "
-                  "vsock_create, vsock_assign_transport (5.5+)",
+        .source = "docs/reference/hyperv-sockets.md 3.4 (datagrams not supported) [S8], 6 (item 3); "
+                  "docs/reference/platform-behaviour.md 2.1 (af_vsock.c vsock_create, vsock_assign_transport, 5.5+)",
         .confidence = CF_INFERRED,
         .expect = { CF_NA, -ENODEV, -ENODEV },
         .guest = vm_dgram_guest,
@@ -548,7 +552,8 @@ const struct cf_case cf_cases_addressing[] = {
         .area = "addressing",
         .rule = "getsockname on an unbound socket: Winsock fails with WSAEINVAL; vsock reports "
                 "(VMADDR_CID_ANY, VMADDR_PORT_ANY)",
-        .source = "hvsock-semantics.md 3.1 [S8] (CID_ANY); Winsock getsockname: WSAEINVAL when not bound",
+        .source = "docs/reference/hyperv-sockets.md 3.1 [S8] (CID_ANY); docs/reference/platform-behaviour.md 3.1 "
+                  "(Winsock getsockname: WSAEINVAL when not bound)",
         .confidence = CF_INFERRED,
         .expect = { -EINVAL, 0, 0 },
         .guest = unbound_name_guest,
@@ -557,7 +562,8 @@ const struct cf_case cf_cases_addressing[] = {
         .id = "addr.getpeername-unconnected",
         .area = "addressing",
         .rule = "getpeername on a socket that never connected fails with ENOTCONN (WSAENOTCONN)",
-        .source = "hvsock-semantics.md 4.1 [S7b] (names only after connect); vsock_getname",
+        .source = "docs/reference/hyperv-sockets.md 4.1 [S7b] (names only after connect); "
+                  "docs/reference/platform-behaviour.md 3.2 (vsock_getname)",
         .confidence = CF_INFERRED,
         .expect = { -ENOTCONN, -ENOTCONN, -ENOTCONN },
         .host = unconnected_host,

@@ -838,7 +838,7 @@ const struct cf_case cf_cases_connecting[] = {
         .id = "connect.loopback-no-listener-refused",
         .area = "connecting",
         .rule = "a loopback connect with no listener fails with WSAECONNREFUSED at once",
-        .source = "hvsock-semantics.md 4.1, 4.4 [S7b]; 6.5",
+        .source = "docs/reference/hyperv-sockets.md 4.1, 4.4 [S7b], 6 (item 5)",
         .confidence = CF_SOURCED,
         .expect = { -ECONNREFUSED, -ECONNREFUSED, -ECONNREFUSED },
         .host = loopback_refused_host,
@@ -849,7 +849,7 @@ const struct cf_case cf_cases_connecting[] = {
         .rule = "a guest's connect to a registered host service nobody listens on: a Windows guest gets "
                 "WSAECONNREFUSED at once (TL_CONNECT_RESULT), a Linux guest ETIMEDOUT after its connect "
                 "timeout (Linux ignores TL_CONNECT_RESULT)",
-        .source = "hvsock-semantics.md 3.2, 3.3 [S15][S16][S36]; 4.4",
+        .source = "docs/reference/hyperv-sockets.md 3.2, 3.3 [S15][S16][S36], 4.4",
         .confidence = CF_INFERRED,
         .expect = { -ECONNREFUSED, -ETIMEDOUT, -ETIMEDOUT },
         .host = registered_no_listener_host,
@@ -860,7 +860,7 @@ const struct cf_case cf_cases_connecting[] = {
         .area = "connecting",
         .rule = "a Linux guest's socket starts with a 2000 ms connect timeout, and an unanswered connect "
                 "fails with ETIMEDOUT after it (the one Linux-column case that waits for the default)",
-        .source = "hvsock-semantics.md 3.3 (VSOCK_DEFAULT_CONNECT_TIMEOUT 2 * HZ) [S16][S18]; 6.3",
+        .source = "docs/reference/hyperv-sockets.md 3.3 (VSOCK_DEFAULT_CONNECT_TIMEOUT 2 * HZ) [S16][S18], 6 (item 3)",
         .confidence = CF_SOURCED,
         .expect = { CF_NA, -ETIMEDOUT, -ETIMEDOUT },
         .host = registered_no_listener_host,
@@ -872,7 +872,7 @@ const struct cf_case cf_cases_connecting[] = {
         .rule = "a host connect with the default HVSOCKET_CONNECT_TIMEOUT to a VM where nobody listens fails "
                 "with WSAETIMEDOUT after 2000 ms (setting windows_connect_timeout_ms; the one Windows-column "
                 "case that waits for the default)",
-        .source = "hvsock-semantics.md 4.3 [S29][S47][S48] (default undocumented)",
+        .source = "docs/reference/hyperv-sockets.md 4.3 [S29][S47][S48] (default undocumented)",
         .confidence = CF_UNCONFIRMED,
         .expect = { -ETIMEDOUT, CF_NA, CF_NA },
         .host = windows_default_timeout_host,
@@ -882,7 +882,7 @@ const struct cf_case cf_cases_connecting[] = {
         .area = "connecting",
         .rule = "a host connect to a Linux guest port nobody listens on is not answered: WSAETIMEDOUT after the "
                 "socket's HVSOCKET_CONNECT_TIMEOUT (the guest ignores the offer)",
-        .source = "hvsock-semantics.md 3.2 [S8]; 4.3, 4.4 [S35][S47][S51]",
+        .source = "docs/reference/hyperv-sockets.md 3.2 [S8], 4.3, 4.4 [S35][S47][S51]",
         .confidence = CF_SOURCED,
         .expect = { CF_NA, -ETIMEDOUT, -ETIMEDOUT },
         .host = host_to_guest_no_listener_host,
@@ -892,7 +892,7 @@ const struct cf_case cf_cases_connecting[] = {
         .area = "connecting",
         .rule = "a host connect to a Windows guest service nobody listens on fails with WSAETIMEDOUT after the "
                 "socket's HVSOCKET_CONNECT_TIMEOUT",
-        .source = "hvsock-semantics.md 4.4 (UNCONFIRMED for Windows guests)",
+        .source = "docs/reference/hyperv-sockets.md 4.4 (UNCONFIRMED for Windows guests)",
         .confidence = CF_UNCONFIRMED,
         .expect = { -ETIMEDOUT, CF_NA, CF_NA },
         .host = host_to_guest_no_listener_host,
@@ -902,7 +902,7 @@ const struct cf_case cf_cases_connecting[] = {
         .area = "connecting",
         .rule = "with refusal_profile=kvm, no listener means RST: the host's connect to a guest and a Linux "
                 "guest's connect fail with ECONNRESET at once; a Windows guest still gets WSAECONNREFUSED",
-        .source = "hvsim setting refusal_profile (sim/daemon/settings.c); hvsock-semantics.md 3.3, 4.4",
+        .source = "sim/daemon/settings.c (hvsim setting refusal_profile); docs/reference/hyperv-sockets.md 3.3, 4.4",
         .confidence = CF_INFERRED,
         .expect = { -ECONNREFUSED, -ECONNRESET, -ECONNRESET },
         .needs = CF_NEED_SETTINGS,
@@ -914,7 +914,7 @@ const struct cf_case cf_cases_connecting[] = {
         .area = "connecting",
         .rule = "a host connect with HV_GUID_WILDCARD or HV_GUID_CHILDREN as the target VmId fails with "
                 "WSAEADDRNOTAVAIL at once",
-        .source = "hvsock-semantics.md 4.2, 4.4 [S36]; 6.5",
+        .source = "docs/reference/hyperv-sockets.md 4.2, 4.4 [S36], 6 (item 5)",
         .confidence = CF_SOURCED,
         .expect = { -EADDRNOTAVAIL, -EADDRNOTAVAIL, -EADDRNOTAVAIL },
         .host = wildcard_target_host,
@@ -924,7 +924,7 @@ const struct cf_case cf_cases_connecting[] = {
         .area = "connecting",
         .rule = "a host connect with HV_GUID_BROADCAST as the target VmId fails with WSAEADDRNOTAVAIL at once, "
                 "as the wildcards do",
-        .source = "hvsock-semantics.md 1.3 (BROADCAST undescribed), 4.2 [S36]",
+        .source = "docs/reference/hyperv-sockets.md 1.3 (BROADCAST undescribed), 4.2 [S36]",
         .confidence = CF_INFERRED,
         .expect = { -EADDRNOTAVAIL, -EADDRNOTAVAIL, -EADDRNOTAVAIL },
         .host = broadcast_target_host,
@@ -934,7 +934,7 @@ const struct cf_case cf_cases_connecting[] = {
         .area = "connecting",
         .rule = "a host connect to a VM id no VM has fails with WSAENETUNREACH at once (setting "
                 "connect_to_unknown_vm)",
-        .source = "hvsock-semantics.md 4.3 (go-winio redials on WSAENETUNREACH) [S7]",
+        .source = "docs/reference/hyperv-sockets.md 4.3 (go-winio redials on WSAENETUNREACH) [S7]",
         .confidence = CF_UNCONFIRMED,
         .expect = { -ENETUNREACH, -ENETUNREACH, -ENETUNREACH },
         .host = unknown_vm_host,
@@ -943,7 +943,7 @@ const struct cf_case cf_cases_connecting[] = {
         .id = "connect.host-to-off-vm",
         .area = "connecting",
         .rule = "a host connect to a VM that is off fails with WSAENETDOWN at once (setting connect_to_off_vm)",
-        .source = "hvsock-semantics.md 4.4 (WSAENETDOWN [S54], WSAEINVAL [S53]: UNCONFIRMED)",
+        .source = "docs/reference/hyperv-sockets.md 4.4 (WSAENETDOWN [S54], WSAEINVAL [S53]: UNCONFIRMED)",
         .confidence = CF_UNCONFIRMED,
         .expect = { -ENETDOWN, -ENETDOWN, -ENETDOWN },
         .needs = CF_NEED_ADMIN | CF_NEED_TWO_VMS,
@@ -954,7 +954,7 @@ const struct cf_case cf_cases_connecting[] = {
         .area = "connecting",
         .rule = "a host connect to an HCS VM's service whose ConnectSecurityDescriptor denies fails with "
                 "WSAEACCES at once (host side only: no guest agent runs in the HCS VM)",
-        .source = "hvsock-semantics.md 2.4 [S38], 4.2 [S36], 4.4",
+        .source = "docs/reference/hyperv-sockets.md 2.4 [S38], 4.2 [S36], 4.4",
         .confidence = CF_SOURCED,
         .expect = { -EACCES, -EACCES, -EACCES },
         .needs = CF_NEED_ADMIN | CF_NEED_HCS,
@@ -964,7 +964,7 @@ const struct cf_case cf_cases_connecting[] = {
         .id = "connect.hcs-disabled-einval",
         .area = "connecting",
         .rule = "a host connect to an HCS VM's service marked Disabled fails with WSAEINVAL at once",
-        .source = "hvsock-semantics.md 2.4 [S39], 4.2 [S36], 4.4",
+        .source = "docs/reference/hyperv-sockets.md 2.4 [S39], 4.2 [S36], 4.4",
         .confidence = CF_SOURCED,
         .expect = { -EINVAL, -EINVAL, -EINVAL },
         .needs = CF_NEED_ADMIN | CF_NEED_HCS,
@@ -975,7 +975,7 @@ const struct cf_case cf_cases_connecting[] = {
         .area = "connecting",
         .rule = "an hv_sock guest's connect to any CID but 2 (0, 1, 3) fails with ENETUNREACH at once: "
                 "stream_allow() admits only VMADDR_CID_HOST",
-        .source = "hvsock-semantics.md 3.1, 3.3 [S8][S18][S41]; 4.4; 6.3",
+        .source = "docs/reference/hyperv-sockets.md 3.1, 3.3 [S8][S18][S41], 4.4, 6 (item 3)",
         .confidence = CF_SOURCED,
         .expect = { CF_NA, -ENETUNREACH, CF_NA },
         .guest = cid_guest,
@@ -985,7 +985,7 @@ const struct cf_case cf_cases_connecting[] = {
         .area = "connecting",
         .rule = "a Windows guest's connect to another VM's id fails with WSAENETUNREACH at once: a guest "
                 "reaches only its parent (setting guest_to_other_vm)",
-        .source = "hvsock-semantics.md 1.3, 2.3 [S1][S2]; 3.3 (the Linux error for CID != 2)",
+        .source = "docs/reference/hyperv-sockets.md 1.3, 2.3 [S1][S2], 3.3 (the Linux error for CID != 2)",
         .confidence = CF_INFERRED,
         .expect = { -ENETUNREACH, CF_NA, CF_NA },
         .needs = CF_NEED_TWO_VMS,
@@ -997,7 +997,7 @@ const struct cf_case cf_cases_connecting[] = {
         .area = "connecting",
         .rule = "a Windows guest's connect with HV_GUID_CHILDREN or HV_GUID_BROADCAST as the target fails with "
                 "WSAEADDRNOTAVAIL at once, as the host's does",
-        .source = "hvsock-semantics.md 4.2 [S36] (host side), 1.3",
+        .source = "docs/reference/hyperv-sockets.md 4.2 [S36] (host side), 1.3",
         .confidence = CF_INFERRED,
         .expect = { -EADDRNOTAVAIL, CF_NA, CF_NA },
         .guest = guest_targets_guest,
@@ -1007,7 +1007,7 @@ const struct cf_case cf_cases_connecting[] = {
         .area = "connecting",
         .rule = "a Windows guest's connect to {HV_GUID_ZERO, svc} reaches the host as {HV_GUID_PARENT, svc} "
                 "does (the 2015 guide; setting guest_zero_vmid_reaches_host)",
-        .source = "hvsock-semantics.md 2.3 [S2b]",
+        .source = "docs/reference/hyperv-sockets.md 2.3 [S2b]",
         .confidence = CF_SOURCED,
         .expect = { 0, CF_NA, CF_NA },
         .host = serve_once_host,
@@ -1018,7 +1018,7 @@ const struct cf_case cf_cases_connecting[] = {
         .area = "connecting",
         .rule = "HVSOCKET_CONNECT_TIMEOUT takes milliseconds up to HVSOCKET_CONNECT_TIMEOUT_MAX (300000) and "
                 "reads back as set",
-        .source = "hvsock-semantics.md 1.5, 4.3 [S1]; 6.5",
+        .source = "docs/reference/hyperv-sockets.md 1.5, 4.3 [S1], 6 (item 5)",
         .confidence = CF_INFERRED,
         .expect = { 0, 0, 0 },
         .host = hv_timeout_option_host,
@@ -1028,7 +1028,7 @@ const struct cf_case cf_cases_connecting[] = {
         .area = "connecting",
         .rule = "HVSOCKET_CONNECT_TIMEOUT above 300000 fails with WSAEINVAL and leaves the timeout as it was "
                 "(setting connect_timeout_above_max)",
-        .source = "hvsock-semantics.md 1.5 (above the max: UNCONFIRMED; libzmq rejects) [S1][S27], 4.3",
+        .source = "docs/reference/hyperv-sockets.md 1.5 (above the max: UNCONFIRMED; libzmq rejects) [S1][S27], 4.3",
         .confidence = CF_UNCONFIRMED,
         .expect = { -EINVAL, -EINVAL, -EINVAL },
         .host = hv_timeout_above_max,
@@ -1039,7 +1039,7 @@ const struct cf_case cf_cases_connecting[] = {
         .area = "connecting",
         .rule = "SO_VM_SOCKETS_CONNECT_TIMEOUT reads back as set and bounds an unanswered connect: ETIMEDOUT "
                 "after it",
-        .source = "hvsock-semantics.md 3.3 [S16][S17][S18]; 6.3",
+        .source = "docs/reference/hyperv-sockets.md 3.3 [S16][S17][S18], 6 (item 3)",
         .confidence = CF_SOURCED,
         .expect = { CF_NA, -ETIMEDOUT, -ETIMEDOUT },
         .host = registered_no_listener_host,
@@ -1050,7 +1050,7 @@ const struct cf_case cf_cases_connecting[] = {
         .area = "connecting",
         .rule = "of host listeners on one service, the one on the VM's exact id hears the guest first, then "
                 "HV_GUID_CHILDREN, then HV_GUID_WILDCARD",
-        .source = "hvsock-semantics.md 1.3, 2.3, 4.2 (README: emulation choices)",
+        .source = "docs/reference/hyperv-sockets.md 1.3, 2.3, 4.2; README.md#emulation-choices",
         .confidence = CF_INFERRED,
         .expect = { 0, 0, 0 },
         .host = precedence_host,
@@ -1061,7 +1061,7 @@ const struct cf_case cf_cases_connecting[] = {
         .area = "connecting",
         .rule = "a non-blocking connect to a listening service returns EINPROGRESS (Winsock's WSAEWOULDBLOCK, "
                 "which backend_winsock.c reports as EINPROGRESS), then the socket turns writable with SO_ERROR 0",
-        .source = "hvsock-semantics.md 3.3 [S18]; 4.1 [S25] (non-blocking connect plus poll)",
+        .source = "docs/reference/hyperv-sockets.md 3.3 [S18], 4.1 [S25] (non-blocking connect plus poll)",
         .confidence = CF_SOURCED,
         .expect = { -EINPROGRESS, -EINPROGRESS, -EINPROGRESS },
         .host = accept_close_host,
@@ -1073,7 +1073,7 @@ const struct cf_case cf_cases_connecting[] = {
         .rule = "after a guest's connect: the guest's peer is {HV_GUID_PARENT, svc} (Linux: CID 2, port P; its "
                 "own port auto-bound above 1023, hv_sock CID VMADDR_CID_ANY), the host-accepted local is "
                 "{VM id, svc} and, for a Linux guest, the peer service is its port's template GUID",
-        .source = "hvsock-semantics.md 4.2 [S36]; 3.1, 3.2 [S8][S43]",
+        .source = "docs/reference/hyperv-sockets.md 4.2 [S36], 3.1, 3.2 [S8][S43]",
         .confidence = CF_SOURCED,
         .expect = { 0, 0, 0 },
         .host = guest_dial_names_host,
@@ -1085,7 +1085,7 @@ const struct cf_case cf_cases_connecting[] = {
         .rule = "after a host's connect to a guest listener: the host's peer is {VM id, svc}, the guest-accepted "
                 "local is {HV_GUID_PARENT, svc} (Linux: port P, peer CID 2 with the port Data1 of the host's "
                 "endpoint GUID)",
-        .source = "hvsock-semantics.md 4.2 [S36]; 3.1 (c742c59e1fbd), 3.2 [S8][S42]",
+        .source = "docs/reference/hyperv-sockets.md 4.2 [S36], 3.1 (c742c59e1fbd), 3.2 [S8][S42]",
         .confidence = CF_SOURCED,
         .expect = { 0, 0, 0 },
         .host = host_dial_names_host,
@@ -1096,7 +1096,7 @@ const struct cf_case cf_cases_connecting[] = {
         .area = "connecting",
         .rule = "loopback names: client local VmId HV_GUID_CHILDREN, client peer = the dialed {LOOPBACK, svc}, "
                 "accepted local VmId HV_GUID_CHILDREN, accepted peer {HV_GUID_LOOPBACK, client service id}",
-        .source = "hvsock-semantics.md 4.1 [S7][S7b]; 6.5",
+        .source = "docs/reference/hyperv-sockets.md 4.1 [S7][S7b], 6 (item 5)",
         .confidence = CF_SOURCED,
         .expect = { 0, 0, 0 },
         .host = loopback_names_host,

@@ -475,7 +475,7 @@ static int waitall_guest(struct cf_ctx *ctx)
 
 /* ---- the table ------------------------------------------------------------------------------------- */
 
-#define SRC_PACKETS "hvsock-semantics.md 3.4 [S8][S8b], 6.4"
+#define SRC_PACKETS "docs/reference/hyperv-sockets.md 3.4 [S8][S8b], 6 (item 4)"
 #define ALL_OK { 0, 0, 0 }
 
 #define INTEGRITY_ROW(ident, size_text, fn)                                                                     \
@@ -500,7 +500,7 @@ const struct cf_case cf_cases_data[] = {
         .id = "data.full-duplex",
         .area = "data",
         .rule = "both ends send and receive 8 MiB at the same time without deadlock",
-        .source = "hvsock-semantics.md 0, 3.4 [S8] (two independent rings per connection)",
+        .source = "docs/reference/hyperv-sockets.md 0, 3.4 [S8] (two independent rings per connection)",
         .confidence = CF_SOURCED,
         .expect = ALL_OK,
         .host = duplex,
@@ -521,8 +521,8 @@ const struct cf_case cf_cases_data[] = {
         .id = "data.concurrent-100-connections",
         .area = "data",
         .rule = "100 connections open at once each carry their own checksummed data",
-        .source = "hvsock-semantics.md 0 (one VMBus channel per connection), 5 [S63]; "
-                  "vsock-virtio-vhost-user.md (sock_stress: 100 connections)",
+        .source = "docs/reference/hyperv-sockets.md 0 (one VMBus channel per connection), 5 [S63]; "
+                  "docs/reference/vsock-virtio.md 4.1 (sock_stress: 100 connections)",
         .confidence = CF_SOURCED,
         .expect = ALL_OK,
         .host = conns,
@@ -532,7 +532,7 @@ const struct cf_case cf_cases_data[] = {
         .id = "data.peek-linux",
         .area = "data",
         .rule = "MSG_PEEK: hv_sock refuses it (EOPNOTSUPP), virtio-vsock peeks; the data is still read after",
-        .source = "hvsock-semantics.md 3.4 [S8][S8b], 6.3; design-notes.md 3",
+        .source = "docs/reference/hyperv-sockets.md 3.4 [S8][S8b], 6 (item 3); docs/reference/design-notes.md 3",
         .confidence = CF_SOURCED,
         .expect = { [CF_COL_WINDOWS] = CF_NA, [CF_COL_HVSOCK] = -EOPNOTSUPP, [CF_COL_VIRTIO] = 0 },
         .host = peek_host,
@@ -542,7 +542,7 @@ const struct cf_case cf_cases_data[] = {
         .id = "data.peek-windows",
         .area = "data",
         .rule = "MSG_PEEK on AF_HYPERV returns the data and leaves it to be read",
-        .source = "design-notes.md 3 (MSG_PEEK works on Windows, UNCONFIRMED)",
+        .source = "docs/reference/design-notes.md 3 (MSG_PEEK works on Windows, UNCONFIRMED)",
         .confidence = CF_UNCONFIRMED,
         .expect = { [CF_COL_WINDOWS] = 0, [CF_COL_HVSOCK] = CF_NA, [CF_COL_VIRTIO] = CF_NA },
         .host = peek_host,
@@ -552,8 +552,8 @@ const struct cf_case cf_cases_data[] = {
         .id = "data.waitall",
         .area = "data",
         .rule = "recv(MSG_WAITALL) returns the whole length although the data arrives in three parts",
-        .source = "hvsock-semantics.md 0 (a byte stream); MSG_WAITALL is the vsock core's and Winsock's, "
-                  "not in the reference",
+        .source = "docs/reference/hyperv-sockets.md 0 (a byte stream); docs/reference/platform-behaviour.md 6 "
+                  "(MSG_WAITALL is the vsock core's and Winsock's)",
         .confidence = CF_INFERRED,
         .expect = ALL_OK,
         .host = waitall_host,

@@ -340,8 +340,9 @@ static int start_guest(struct cf_ctx *ctx)
 /* ---- the table ------------------------------------------------------------------------------ */
 
 #define ALL(v) { v, v, v }
-#define SRC_PAUSE "hvsock-semantics.md 4.6 [S1][S2c], 6.5"
-#define SRC_RESET "hvsock-semantics.md 4.6 (UNCONFIRMED; INFERRED: reset rescinds every channel), 3.5 [S8]"
+#define SRC_PAUSE "docs/reference/hyperv-sockets.md 4.6 [S1][S2c], 6 (item 5)"
+#define SRC_RESET                                                                                                     \
+    "docs/reference/hyperv-sockets.md 4.6 (UNCONFIRMED; INFERRED: reset rescinds every channel), 3.5 [S8]"
 
 const struct cf_case cf_cases_lifecycle[] = {
     {
@@ -384,7 +385,7 @@ const struct cf_case cf_cases_lifecycle[] = {
         .id = "lifecycle.broken-send-econnreset",
         .area = "lifecycle",
         .rule = "a send on a Windows socket whose connection a pause broke fails with WSAECONNRESET",
-        .source = "hvsock-semantics.md 4.6 (the error on an open socket is UNCONFIRMED), 3.5 (no RST: a "
+        .source = "docs/reference/hyperv-sockets.md 4.6 (the error on an open socket is UNCONFIRMED), 3.5 (no RST: a "
                   "rescind)",
         .confidence = CF_UNCONFIRMED,
         .expect = ALL(-ECONNRESET),
@@ -397,7 +398,7 @@ const struct cf_case cf_cases_lifecycle[] = {
         .area = "lifecycle",
         .rule = "a connect to a paused VM gets no answer (ETIMEDOUT after the timeout) although the guest "
                 "listens; after the resume it connects",
-        .source = "hvsock-semantics.md 3.2 [S8][S12] (the guest must open the offered channel), 4.6",
+        .source = "docs/reference/hyperv-sockets.md 3.2 [S8][S12] (the guest must open the offered channel), 4.6",
         .confidence = CF_INFERRED,
         .expect = ALL(-ETIMEDOUT),
         .needs = CF_NEED_ADMIN,
@@ -430,7 +431,7 @@ const struct cf_case cf_cases_lifecycle[] = {
         .id = "lifecycle.connect-to-off-vm",
         .area = "lifecycle",
         .rule = "a connect to a VM that is off fails at once with connect_to_off_vm (ENETDOWN)",
-        .source = "hvsock-semantics.md 4.4 [S53][S54] (UNCONFIRMED: WSAENETDOWN or WSAEINVAL)",
+        .source = "docs/reference/hyperv-sockets.md 4.4 [S53][S54] (UNCONFIRMED: WSAENETDOWN or WSAEINVAL)",
         .confidence = CF_UNCONFIRMED,
         .expect = ALL(-ENETDOWN),
         .needs = CF_NEED_ADMIN,
@@ -441,7 +442,7 @@ const struct cf_case cf_cases_lifecycle[] = {
         .id = "lifecycle.start-after-off-accepts-connections",
         .area = "lifecycle",
         .rule = "after power-off and start the VM takes new connections again",
-        .source = "hvsock-semantics.md 4.6, 4.4 [S53] (a VM still booting may refuse)",
+        .source = "docs/reference/hyperv-sockets.md 4.6, 4.4 [S53] (a VM still booting may refuse)",
         .confidence = CF_INFERRED,
         .expect = ALL(0),
         .needs = CF_NEED_ADMIN,

@@ -328,7 +328,7 @@ const struct cf_case cf_cases_readiness[] = {
         .id = "readiness.listener-readable-on-pending-connection",
         .area = "readiness",
         .rule = "a listener polls readable when a connection is pending, and not before",
-        .source = "design-notes.md 1, 6 (a listener fd: EPOLLIN on a pending connection)",
+        .source = "docs/reference/design-notes.md 1, 6 (a listener fd: EPOLLIN on a pending connection)",
         .confidence = CF_INFERRED,
         .expect = ALL(0),
         .host = listener_host,
@@ -338,7 +338,7 @@ const struct cf_case cf_cases_readiness[] = {
         .id = "readiness.stream-readable-on-data",
         .area = "readiness",
         .rule = "a connected stream polls readable when data arrives, and not before",
-        .source = "design-notes.md 1",
+        .source = "docs/reference/design-notes.md 1",
         .confidence = CF_INFERRED,
         .expect = ALL(0),
         .host = data_host,
@@ -348,7 +348,8 @@ const struct cf_case cf_cases_readiness[] = {
         .id = "readiness.stream-readable-on-eof",
         .area = "readiness",
         .rule = "a connected stream polls readable when the peer shuts down sending, and reads EOF",
-        .source = "hvsock-semantics.md 3.5 [S8] (FIN sets peer_shutdown); design-notes.md 1",
+        .source = "docs/reference/hyperv-sockets.md 3.5 [S8] (FIN sets peer_shutdown); "
+                  "docs/reference/design-notes.md 1",
         .confidence = CF_SOURCED,
         .expect = ALL(CF_EOF),
         .host = eof_host,
@@ -358,7 +359,7 @@ const struct cf_case cf_cases_readiness[] = {
         .id = "readiness.nonblocking-connect-einprogress",
         .area = "readiness",
         .rule = "a non-blocking connect reports in progress, then writable with SO_ERROR 0",
-        .source = "hvsock-semantics.md 3.3 [S18] (EINPROGRESS); design-notes.md 1",
+        .source = "docs/reference/hyperv-sockets.md 3.3 [S18] (EINPROGRESS); docs/reference/design-notes.md 1",
         .confidence = CF_SOURCED,
         /* Winsock's WSAEWOULDBLOCK from connect() is EINPROGRESS in every
          * backend (backend_winsock.c), as in libhvsim. */
@@ -372,7 +373,7 @@ const struct cf_case cf_cases_readiness[] = {
         .area = "readiness",
         .rule = "a registration made before a non-blocking connect sees its completion (OUT) and the first "
                 "byte (IN)",
-        .source = "design-notes.md 1 (a socket's fd keeps its identity from socket() to close())",
+        .source = "docs/reference/design-notes.md 1 (a socket's fd keeps its identity from socket() to close())",
         .confidence = CF_INFERRED,
         .expect = ALL(0),
         .needs = CF_NEED_ADMIN,
@@ -383,7 +384,8 @@ const struct cf_case cf_cases_readiness[] = {
         .id = "readiness.nonblocking-connect-refused",
         .area = "readiness",
         .rule = "a refused non-blocking connect polls in error at once, SO_ERROR = ECONNREFUSED",
-        .source = "hvsock-semantics.md 3.3, 4.2 [S36], 4.4 (a Windows guest is refused); design-notes.md 1",
+        .source = "docs/reference/hyperv-sockets.md 3.3, 4.2 [S36], 4.4 (a Windows guest is refused); "
+                  "docs/reference/design-notes.md 1",
         .confidence = CF_SOURCED,
         /* A Linux guest is never refused (reference 3.3): see
          * readiness.nonblocking-connect-timeout. */
@@ -399,7 +401,7 @@ const struct cf_case cf_cases_readiness[] = {
         .area = "readiness",
         .rule = "a Linux guest's non-blocking connect nobody answers: no events until the timeout, then ERR "
                 "and SO_ERROR = ETIMEDOUT",
-        .source = "hvsock-semantics.md 3.3 [S15][S16][S18], 4.4 (INFERRED)",
+        .source = "docs/reference/hyperv-sockets.md 3.3 [S15][S16][S18], 4.4 (INFERRED)",
         .confidence = CF_INFERRED,
         .expect = { [CF_COL_WINDOWS] = CF_NA, [CF_COL_HVSOCK] = -ETIMEDOUT, [CF_COL_VIRTIO] = -ETIMEDOUT },
         .needs = CF_NEED_ADMIN,
@@ -416,7 +418,7 @@ const struct cf_case cf_cases_readiness[] = {
         .area = "readiness",
         .rule = "the host's non-blocking connect to a guest port with no listener: no events until the "
                 "timeout, then ERR and SO_ERROR = ETIMEDOUT",
-        .source = "hvsock-semantics.md 3.2 [S8] (the guest ignores the offer), 4.4 [S35][S47][S51] "
+        .source = "docs/reference/hyperv-sockets.md 3.2 [S8] (the guest ignores the offer), 4.4 [S35][S47][S51] "
                   "(UNCONFIRMED for Windows guests)",
         .confidence = CF_UNCONFIRMED,
         .expect = { [CF_COL_WINDOWS] = -ETIMEDOUT, [CF_COL_HVSOCK] = -ETIMEDOUT, [CF_COL_VIRTIO] = -ETIMEDOUT },

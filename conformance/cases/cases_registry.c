@@ -376,7 +376,7 @@ const struct cf_case cf_cases_registry[] = {
         .rule = "a classic VM's connect to a host wildcard listener whose service is not in "
                 "GuestCommunicationServices does not reach it: a Windows guest gets WSAECONNREFUSED at once, a "
                 "Linux guest ETIMEDOUT after its timeout",
-        .source = "hvsock-semantics.md 2.2 (check and error UNCONFIRMED) [S2][S6]; 4.7 [S34][S44]; 3.3",
+        .source = "docs/reference/hyperv-sockets.md 2.2 (check and error UNCONFIRMED) [S2][S6], 4.7 [S34][S44], 3.3",
         .confidence = CF_UNCONFIRMED,
         .expect = { -ECONNREFUSED, -ETIMEDOUT, -ETIMEDOUT },
         .host = unregistered_wildcard_host,
@@ -387,7 +387,8 @@ const struct cf_case cf_cases_registry[] = {
         .area = "registry",
         .rule = "a host listener on the classic VM's own id also needs the registration: unregistered, the "
                 "guest is refused as for the wildcard",
-        .source = "hvsock-semantics.md 2.2 (needed for a host listener, classic VMs) [S6][S33]; 6.6",
+        .source = "docs/reference/hyperv-sockets.md 2.2 (needed for a host listener, classic VMs) [S6][S33], 6 (item "
+                  "6)",
         .confidence = CF_UNCONFIRMED,
         .expect = { -ECONNREFUSED, -ETIMEDOUT, -ETIMEDOUT },
         .host = unregistered_vmid_host,
@@ -398,7 +399,7 @@ const struct cf_case cf_cases_registry[] = {
         .area = "registry",
         .rule = "removing a registration refuses the guest's new connections (as unregistered) while a "
                 "connection made before goes on carrying data",
-        .source = "hvsock-semantics.md 2.2 (when the host checks: UNCONFIRMED) [S2]",
+        .source = "docs/reference/hyperv-sockets.md 2.2 (when the host checks: UNCONFIRMED) [S2]",
         .confidence = CF_UNCONFIRMED,
         .expect = { -ECONNREFUSED, -ETIMEDOUT, -ETIMEDOUT },
         .needs = CF_NEED_ADMIN,
@@ -409,7 +410,7 @@ const struct cf_case cf_cases_registry[] = {
         .id = "registry.element-name-unicode",
         .area = "registry",
         .rule = "a registration whose ElementName is not ASCII is accepted and lets the guest connect",
-        .source = "hvsock-semantics.md 2.2 (ElementName, REG_SZ) [S2]",
+        .source = "docs/reference/hyperv-sockets.md 2.2 (ElementName, REG_SZ) [S2]",
         .confidence = CF_SOURCED,
         .expect = { 0, 0, 0 },
         .needs = CF_NEED_ADMIN,
@@ -421,7 +422,7 @@ const struct cf_case cf_cases_registry[] = {
         .area = "registry",
         .rule = "the host binding an HCS VM's id for a service whose BindSecurityDescriptor denies fails with "
                 "WSAEACCES (host side only)",
-        .source = "hvsock-semantics.md 2.4 [S38], 4.2 [S36]; 4.7 [S37]",
+        .source = "docs/reference/hyperv-sockets.md 2.4 [S38], 4.2 [S36], 4.7 [S37]",
         .confidence = CF_SOURCED,
         .expect = { -EACCES, -EACCES, -EACCES },
         .needs = CF_NEED_ADMIN | CF_NEED_HCS,
@@ -432,7 +433,7 @@ const struct cf_case cf_cases_registry[] = {
         .area = "registry",
         .rule = "the host binding an HCS VM's id for a Disabled service succeeds but listen() fails with "
                 "WSAEINVAL (host side only)",
-        .source = "hvsock-semantics.md 2.4 [S39], 4.2 [S36]",
+        .source = "docs/reference/hyperv-sockets.md 2.4 [S39], 4.2 [S36]",
         .confidence = CF_SOURCED,
         .expect = { -EINVAL, -EINVAL, -EINVAL },
         .needs = CF_NEED_ADMIN | CF_NEED_HCS,
@@ -444,7 +445,7 @@ const struct cf_case cf_cases_registry[] = {
         .rule = "for an HCS VM the host may listen, with no registration, on the VM's id (no entry), on the "
                 "wildcard and children without AllowWildcardBinds, and on the wildcard of a Disabled service; "
                 "whether the HCS guest is heard is covered by sim/tests/it_connect.c (no agent in the HCS VM)",
-        .source = "hvsock-semantics.md 4.2 (host listen result column) [S36]; 2.2 [S35]",
+        .source = "docs/reference/hyperv-sockets.md 4.2 (host listen result column) [S36], 2.2 [S35]",
         .confidence = CF_SOURCED,
         .expect = { 0, 0, 0 },
         .needs = CF_NEED_ADMIN | CF_NEED_HCS,
@@ -455,8 +456,8 @@ const struct cf_case cf_cases_registry[] = {
         .area = "registry",
         .rule = "an HCS VM's guest does not reach a host wildcard listener (registered or not) unless the "
                 "service's AllowWildcardBinds is set; with it, it does",
-        .source = "hvsock-semantics.md 2.4 [S38], 4.2 [S36] (Windows guest), 4.7 [S64]; Linux guest outcome "
-                  "INFERRED (3.3)",
+        .source = "docs/reference/hyperv-sockets.md 2.4 [S38], 4.2 [S36] (Windows guest), 4.7 [S64], 3.3 (Linux "
+                  "guest outcome INFERRED)",
         .confidence = CF_INFERRED,
         .expect = { -ECONNREFUSED, -ETIMEDOUT, CF_NA },
         .needs = CF_NEED_ADMIN | CF_NEED_HCS,
@@ -468,7 +469,8 @@ const struct cf_case cf_cases_registry[] = {
         .area = "registry",
         .rule = "a Disabled service of an HCS VM is not reached by its guest even through a wildcard listener "
                 "that AllowWildcardBinds admits",
-        .source = "hvsock-semantics.md 2.4 [S39], 4.2 (wildcard, Disabled=true: guest WSAECONNREFUSED) [S36]",
+        .source = "docs/reference/hyperv-sockets.md 2.4 [S39], 4.2 (wildcard, Disabled=true: guest WSAECONNREFUSED) "
+                  "[S36]",
         .confidence = CF_INFERRED,
         .expect = { -ECONNREFUSED, -ETIMEDOUT, CF_NA },
         .needs = CF_NEED_ADMIN | CF_NEED_HCS,
