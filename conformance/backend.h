@@ -43,7 +43,7 @@ enum cf_family { CF_AF_HYPERV = 0, CF_AF_VSOCK = 1 };
 #define CF_POLLERR 0x4
 #define CF_POLLHUP 0x8
 
-/* Well-known VmIds (hvsock-semantics.md 1.3). */
+/* Well-known VmIds (docs/reference/hyperv-sockets.md 1.3). */
 extern const cf_guid_t CF_GUID_ZERO, CF_GUID_BROADCAST, CF_GUID_CHILDREN, CF_GUID_LOOPBACK, CF_GUID_PARENT,
     CF_GUID_SILOHOST;
 cf_guid_t cf_guid_port(uint32_t port); /* <port>-facb-11e6-bd58-64006a7986d3 */

@@ -21,7 +21,7 @@
 #define G(d1, d2, d3, b0, b1, b2, b3, b4, b5, b6, b7) \
     { (d1), (d2), (d3), { (b0), (b1), (b2), (b3), (b4), (b5), (b6), (b7) } }
 
-/* hvsock-semantics.md 1.3. */
+/* docs/reference/hyperv-sockets.md 1.3. */
 const cf_guid_t CF_GUID_ZERO = G(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 const cf_guid_t CF_GUID_BROADCAST =
     G(0xffffffffu, 0xffff, 0xffff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff);

@@ -48,7 +48,7 @@ struct cf_case {
     const char *id; /* "area.what-happens", stable: never renumbered */
     const char *area; /* addressing, binding, connecting, data, shutdown, readiness, lifecycle, registry */
     const char *rule; /* one line */
-    const char *source; /* "hvsock-semantics.md 4.1 [S7b]" */
+    const char *source; /* "docs/reference/hyperv-sockets.md 4.1 [S7b]" */
     enum cf_confidence confidence;
     int expect[CF_COL_COUNT];
     const char *diverge[CF_COL_COUNT]; /* non-NULL: a known divergence on this column, with the reason */

@@ -48,7 +48,7 @@ def test_sim_target_passes(tmp_path):
 
 def synthetic():
     def case(cid, area, col, result, message="", conf="INFERRED"):
-        return {"id": cid, "area": area, "rule": f"rule <{cid}> | a & b", "source": "hvsock-semantics.md 4.1 [S7b]",
+        return {"id": cid, "area": area, "rule": f"rule <{cid}> | a & b", "source": "docs/reference/hyperv-sockets.md 4.1 [S7b]",
                 "confidence": conf, "column": col, "target": "sim", "backend": "hvsim", "expected": "ECONNREFUSED",
                 "result": result, "message": message, "ms": 12}
     cases = []
@@ -79,7 +79,7 @@ def test_report_writes_every_format(tmp_path):
     assert [(tc.get("classname"), tc.get("name")) for tc in failed] == [("connecting", "conn.refused")]
     assert "ETIMEDOUT" in failed[0].find("failure").get("message")
     props = {p.get("name"): p.get("value") for p in failed[0].find("properties")}
-    assert props["confidence"] == "INFERRED" and props["source"].startswith("hvsock-semantics.md")
+    assert props["confidence"] == "INFERRED" and props["source"].startswith("docs/reference/hyperv-sockets.md")
     assert suites[0].find("testcase[@name='data.peek']/skipped") is not None
 
     page = paths["matrix.html"].read_text()

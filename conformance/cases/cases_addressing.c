@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cases_addressing.c: the address formats and the socket() arguments
- * (hvsock-semantics.md 1.1-1.3, 3.1, 4.4, 6.1): SOCKADDR_HV's 36-byte layout
+ * (docs/reference/hyperv-sockets.md 1.1-1.3, 3.1, 4.4, 6.1): SOCKADDR_HV's 36-byte layout
  * and GUID byte order as getsockname reports them, the well-known VmIds,
  * malformed addresses in both personalities, and what socket() refuses.
  *

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cases_binding.c: which addresses each side may bind and listen on, and who
- * reaches them (hvsock-semantics.md 1.3-1.4, 2.3, 3.1, 4.1-4.2, 6): host
+ * reaches them (docs/reference/hyperv-sockets.md 1.3-1.4, 2.3, 3.1, 4.1-4.2, 6): host
  * listeners on the wildcard, HV_GUID_CHILDREN, a VM's id and loopback; guest
  * listeners on HV_GUID_PARENT or VMADDR_CID_ANY; the port <-> service GUID
  * mapping of Linux guests in both directions; and the bind refusals (PARENT on

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cases_connecting.c: where a connect goes and what the caller sees when
- * nobody accepts (hvsock-semantics.md 2.3-2.4, 3.1-3.3, 4.1-4.4, 6): every
+ * nobody accepts (docs/reference/hyperv-sockets.md 2.3-2.4, 3.1-3.3, 4.1-4.4, 6): every
  * error row of sections 4.2 and 4.4, the refusal profiles, the connect
  * timeouts and their options, which host listener wins, the guest's zero
  * VmId, and the addresses each end reports after connect and accept.
@@ -890,8 +890,8 @@ const struct cf_case cf_cases_connecting[] = {
     {
         .id = "connect.host-to-windows-guest-no-listener-timeout",
         .area = "connecting",
-        .rule = "a host connect to a Windows guest service nobody listens on fails with WSAETIMEDOUT after the "
-                "socket's HVSOCKET_CONNECT_TIMEOUT",
+        .rule = "a host's connect to a service of a Windows guest that has no listener fails with WSAETIMEDOUT "
+                "after the socket's HVSOCKET_CONNECT_TIMEOUT",
         .source = "docs/reference/hyperv-sockets.md 4.4 (UNCONFIRMED for Windows guests)",
         .confidence = CF_UNCONFIRMED,
         .expect = { -ETIMEDOUT, CF_NA, CF_NA },

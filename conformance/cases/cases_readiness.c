@@ -4,7 +4,7 @@
  * poll (and a registration kept from before the connect, as event loops do)
  * reports for listeners, streams and non-blocking connects that succeed, are
  * refused or time out. These are the outcomes an emulation built on other
- * sockets gets wrong first (design-notes.md 1): a connect reported complete
+ * sockets gets wrong first (docs/reference/design-notes.md 1): a connect reported complete
  * before the peer accepted, a failure with no error event, a registration
  * that stops seeing the socket once it is connected.
  */

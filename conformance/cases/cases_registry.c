@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cases_registry.c: who may reach a host listener (hvsock-semantics.md 2.2,
+ * cases_registry.c: who may reach a host listener (docs/reference/hyperv-sockets.md 2.2,
  * 2.4, 4.2, 4.7, 6.6): a classic VM reaches a host service only through its
  * GuestCommunicationServices registration (checked per connect: removing it
  * refuses new connections while open ones go on), the registration's

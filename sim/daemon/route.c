@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * route.c: every bind and connect decision of the emulated host, from the
- * model alone (no I/O), following hvsock-semantics.md:
+ * model alone (no I/O), following docs/reference/hyperv-sockets.md:
  *
  *   - which VmIds a partition may bind (1.3-1.4, 2.3, 4.2) and conflicts (4.1);
  *   - where a connect goes: loopback, parent, a child VM by ID or CID, never a

@@ -8,7 +8,7 @@
  * rules, wildcard targets, parent, unknown, off and paused VMs, siblings,
  * the guest zero GUID, loopback, CIDs for the KVM-style host personality,
  * the refusal profiles), the addresses each side reports, and two mutants
- * that must change an outcome. Expected values follow hvsock-semantics.md
+ * that must change an outcome. Expected values follow docs/reference/hyperv-sockets.md
  * (sections cited per test) and the rules listed at the top of route.c.
  */
 #include <criterion/criterion.h>

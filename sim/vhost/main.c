@@ -282,7 +282,7 @@ static int open_unix_socket(struct app *a)
     }
     memcpy(sa.sun_path, a->path, strlen(a->path));
     /* A stale socket from an earlier run races with QEMU's connect
-     * (qemu-guest-notes.md): replace it, but never delete anything else. */
+     * (docs/reference/qemu-guests.md): replace it, but never delete anything else. */
     if (lstat(a->path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
             vlog(VLOG_ERR, "--socket %s exists and is not a socket: not replacing it", a->path);

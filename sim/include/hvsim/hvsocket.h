@@ -3,7 +3,7 @@
  * hvsocket.h: the Hyper-V socket constants and address layout, as the Windows
  * SDK's HvSocket.h defines them, for programs built against libhvsim on Linux.
  *
- * Values are copied from the reference (hvsock-semantics.md, sections 1.1-1.5).
+ * Values are copied from the reference (docs/reference/hyperv-sockets.md, sections 1.1-1.5).
  * GUIDs are stored in Windows byte order: Data1, Data2 and Data3 little-endian,
  * Data4 as 8 raw bytes, so a SOCKADDR_HV is byte-for-byte what Winsock sees.
  * On Windows, include <hvsocket.h> from the SDK instead of this file.
