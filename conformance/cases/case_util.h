@@ -6,6 +6,7 @@
 #define HVSIM_CF_CASE_UTIL_H
 
 #include "../catalogue.h"
+#include "../cf_const.h"
 
 int cfc_is_vsock(const struct cf_ctx *ctx);
 int cfc_skip(struct cf_ctx *ctx, const char *why);

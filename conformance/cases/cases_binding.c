@@ -20,9 +20,6 @@
 #include "case_util.h"
 
 #define QUICK_MS 1000u /* a connect that must not wait: an answer comes long before this */
-#define VMADDR_CID_ANY_ 0xffffffffu
-#define VMADDR_PORT_ANY_ 0xffffffffu
-#define VMADDR_CID_HOST_ 2u
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
@@ -35,7 +32,7 @@ static int guest_listen(struct cf_ctx *ctx, uint32_t port, cf_sock_t *l)
         return -1;
     cf_step(ctx, "guest bind to port %u", port);
     if (cfc_is_vsock(ctx))
-        CF_CHECK(ctx, cf_bind_vsock(*l, VMADDR_CID_ANY_, port), 0, "bind");
+        CF_CHECK(ctx, cf_bind_vsock(*l, CF_VMADDR_CID_ANY, port), 0, "bind");
     else
         CF_CHECK(ctx, cf_bind_hv(*l, &CF_GUID_PARENT, &svc), 0, "bind");
     cf_step(ctx, "guest listen on port %u", port);
@@ -55,7 +52,7 @@ static int guest_dial(struct cf_ctx *ctx, uint32_t port, cf_sock_t *s, int *rc)
     CF_CHECK(ctx, cf_set_connect_timeout(*s, QUICK_MS), 0, "set connect timeout");
     if (cfc_is_vsock(ctx)) {
         cf_step(ctx, "guest connect to (CID 2, port %u)", port);
-        *rc = cf_connect_vsock(*s, VMADDR_CID_HOST_, port);
+        *rc = cf_connect_vsock(*s, CF_VMADDR_CID_HOST, port);
     } else {
         cf_step(ctx, "guest connect to {HV_GUID_PARENT, port %u}", port);
         *rc = cf_connect_hv(*s, &CF_GUID_PARENT, &svc);
@@ -195,11 +192,11 @@ static int template_guest(struct cf_ctx *ctx)
         return -1;
     cf_step(ctx, "getpeername of the guest's connection");
     CF_CHECK(ctx, cf_name_vsock(s, 1, &cid, &port), 0, "getpeername");
-    if (cid != VMADDR_CID_HOST_ || port != ctx->port_base)
+    if (cid != CF_VMADDR_CID_HOST || port != ctx->port_base)
         return cf_fail(ctx, "peer: expected (CID 2, port %u), got (CID %u, port %u)", ctx->port_base, cid, port);
     cf_step(ctx, "getsockname of the guest's connection");
     CF_CHECK(ctx, cf_name_vsock(s, 0, &cid, &port), 0, "getsockname");
-    if (port <= 1023 || port == VMADDR_PORT_ANY_)
+    if (port <= 1023 || port == CF_VMADDR_PORT_ANY)
         return cf_fail(ctx, "local port of a connect without bind: expected an auto-bound port above 1023, got %u",
                        port);
     if (cf_ctl_write_u64(ctx, port) < 0)
@@ -258,7 +255,7 @@ static int bind_usual(struct cf_ctx *ctx, cf_sock_t s, uint32_t port)
     if (ctx->side == 0)
         return cf_bind_hv(s, &CF_GUID_ZERO, &svc);
     if (cfc_is_vsock(ctx))
-        return cf_bind_vsock(s, VMADDR_CID_ANY_, port);
+        return cf_bind_vsock(s, CF_VMADDR_CID_ANY, port);
     return cf_bind_hv(s, &CF_GUID_PARENT, &svc);
 }
 
@@ -339,7 +336,7 @@ static int vsock_cid_guest(struct cf_ctx *ctx)
 {
     /* CID 2 is the host's, and a CID far above any VM's is nobody's; never
      * CID 3, which may be this very guest under QEMU. */
-    static const uint32_t cids[] = { VMADDR_CID_HOST_, 0x7fff0001u };
+    static const uint32_t cids[] = { CF_VMADDR_CID_HOST, 0x7fff0001u };
     cf_sock_t s;
     size_t i;
 
@@ -350,7 +347,7 @@ static int vsock_cid_guest(struct cf_ctx *ctx)
         CF_CHECK(ctx, cf_bind_vsock(s, cids[i], ctx->port_base), ctx->expect, "bind");
     }
     cf_step(ctx, "bind to (VMADDR_CID_ANY, port %u) after the refusals", ctx->port_base);
-    CF_CHECK(ctx, cf_bind_vsock(s, VMADDR_CID_ANY_, ctx->port_base), 0, "bind");
+    CF_CHECK(ctx, cf_bind_vsock(s, CF_VMADDR_CID_ANY, ctx->port_base), 0, "bind");
     cf_close(s);
     return 0;
 }
@@ -363,10 +360,10 @@ static int port_any_guest(struct cf_ctx *ctx)
     if (cfc_open_sock(ctx, CF_AF_VSOCK, 0, &s) < 0)
         return -1;
     cf_step(ctx, "bind to (VMADDR_CID_ANY, VMADDR_PORT_ANY)");
-    CF_CHECK(ctx, cf_bind_vsock(s, VMADDR_CID_ANY_, VMADDR_PORT_ANY_), ctx->expect, "bind");
+    CF_CHECK(ctx, cf_bind_vsock(s, CF_VMADDR_CID_ANY, CF_VMADDR_PORT_ANY), ctx->expect, "bind");
     cf_step(ctx, "getsockname after binding port ANY");
     CF_CHECK(ctx, cf_name_vsock(s, 0, &cid, &port), 0, "getsockname");
-    if (port <= 1023 || port == VMADDR_PORT_ANY_)
+    if (port <= 1023 || port == CF_VMADDR_PORT_ANY)
         return cf_fail(ctx, "auto-bound port: expected above 1023 (and not VMADDR_PORT_ANY), got %u", port);
     cf_step(ctx, "listen on the auto-bound port");
     CF_CHECK(ctx, cf_listen(s, 4), 0, "listen");
@@ -380,10 +377,10 @@ static int local_cid_guest(struct cf_ctx *ctx)
 
     cf_step(ctx, "IOCTL_VM_SOCKETS_GET_LOCAL_CID");
     CF_CHECK(ctx, cf_local_cid(&cid), ctx->expect, "get local CID");
-    if (ctx->col == CF_COL_HVSOCK && cid != VMADDR_CID_ANY_)
-        return cf_fail(ctx, "hv_sock local CID: expected VMADDR_CID_ANY (%u), got %u", VMADDR_CID_ANY_, cid);
+    if (ctx->col == CF_COL_HVSOCK && cid != CF_VMADDR_CID_ANY)
+        return cf_fail(ctx, "hv_sock local CID: expected VMADDR_CID_ANY (%u), got %u", CF_VMADDR_CID_ANY, cid);
     /* virtio-vsock reports the CID QEMU gave the guest: 3 or above. */
-    if (ctx->col == CF_COL_VIRTIO && (cid <= VMADDR_CID_HOST_ || cid == VMADDR_CID_ANY_))
+    if (ctx->col == CF_COL_VIRTIO && (cid <= CF_VMADDR_CID_HOST || cid == CF_VMADDR_CID_ANY))
         return cf_fail(ctx, "virtio local CID: expected the guest's own CID (above 2), got %u", cid);
     return 0;
 }

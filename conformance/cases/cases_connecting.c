@@ -27,9 +27,6 @@
 #define EARLY_MS 20u /* a jiffy-based timer may fire this much before the wall clock says */
 #define LATE_MS 1000u /* scheduling and sanitizer slack after a timeout */
 #define TIMEOUT_MAX_MS 300000u /* HVSOCKET_CONNECT_TIMEOUT_MAX */
-#define VMADDR_CID_ANY_ 0xffffffffu
-#define VMADDR_PORT_ANY_ 0xffffffffu
-#define VMADDR_CID_HOST_ 2u
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
@@ -59,7 +56,7 @@ static int guest_listen(struct cf_ctx *ctx, uint32_t port, cf_sock_t *l)
         return -1;
     cf_step(ctx, "guest bind to port %u", port);
     if (cfc_is_vsock(ctx))
-        CF_CHECK(ctx, cf_bind_vsock(*l, VMADDR_CID_ANY_, port), 0, "bind");
+        CF_CHECK(ctx, cf_bind_vsock(*l, CF_VMADDR_CID_ANY, port), 0, "bind");
     else
         CF_CHECK(ctx, cf_bind_hv(*l, &CF_GUID_PARENT, &svc), 0, "bind");
     cf_step(ctx, "guest listen on port %u", port);
@@ -115,7 +112,7 @@ static int guest_dial_nb(struct cf_ctx *ctx, uint32_t port, int nonblock, uint32
     t0 = cf_now_ms();
     if (cfc_is_vsock(ctx)) {
         cf_step(ctx, "guest connect to (CID 2, port %u)", port);
-        d->rc = cf_connect_vsock(d->s, VMADDR_CID_HOST_, port);
+        d->rc = cf_connect_vsock(d->s, CF_VMADDR_CID_HOST, port);
     } else {
         cf_step(ctx, "guest connect to {HV_GUID_PARENT, port %u}", port);
         d->rc = cf_connect_hv(d->s, &CF_GUID_PARENT, &svc);
@@ -258,7 +255,7 @@ static int linux_default_timeout_guest(struct cf_ctx *ctx)
     {
         uint64_t t0 = cf_now_ms();
 
-        d.rc = cf_connect_vsock(d.s, VMADDR_CID_HOST_, ctx->port_base);
+        d.rc = cf_connect_vsock(d.s, CF_VMADDR_CID_HOST, ctx->port_base);
         d.ms = cf_now_ms() - t0;
     }
     if (dial_is(ctx, &d) < 0)
@@ -524,7 +521,7 @@ static int vsock_timeout_guest(struct cf_ctx *ctx)
     {
         uint64_t t0 = cf_now_ms();
 
-        d.rc = cf_connect_vsock(d.s, VMADDR_CID_HOST_, ctx->port_base);
+        d.rc = cf_connect_vsock(d.s, CF_VMADDR_CID_HOST, ctx->port_base);
         d.ms = cf_now_ms() - t0;
     }
     if (dial_is(ctx, &d) < 0)
@@ -724,13 +721,13 @@ static int guest_dial_names_guest(struct cf_ctx *ctx)
     }
     cf_step(ctx, "getpeername of the guest's connection");
     CF_CHECK(ctx, cf_name_vsock(d.s, 1, &cid, &port), 0, "getpeername");
-    if (cid != VMADDR_CID_HOST_ || port != ctx->port_base)
+    if (cid != CF_VMADDR_CID_HOST || port != ctx->port_base)
         return cf_fail(ctx, "peer: expected (CID 2, port %u), got (CID %u, port %u)", ctx->port_base, cid, port);
     cf_step(ctx, "getsockname of the guest's connection");
     CF_CHECK(ctx, cf_name_vsock(d.s, 0, &cid, &port), 0, "getsockname");
-    if (port <= 1023 || port == VMADDR_PORT_ANY_)
+    if (port <= 1023 || port == CF_VMADDR_PORT_ANY)
         return cf_fail(ctx, "local port after connect: expected an auto-bound port above 1023, got %u", port);
-    if (ctx->col == CF_COL_HVSOCK && cid != VMADDR_CID_ANY_)
+    if (ctx->col == CF_COL_HVSOCK && cid != CF_VMADDR_CID_ANY)
         return cf_fail(ctx, "hv_sock local CID after connect: expected VMADDR_CID_ANY, got %u", cid);
     if (cf_ctl_write_u64(ctx, port) < 0)
         return -1;
@@ -787,7 +784,7 @@ static int host_dial_names_guest(struct cf_ctx *ctx)
             return cf_fail(ctx, "guest-accepted local port: expected %u, got %u", ctx->port_base, port);
         cf_step(ctx, "getpeername of the guest-accepted connection");
         CF_CHECK(ctx, cf_name_vsock(c, 1, &cid, &port), 0, "getpeername");
-        if (cid != VMADDR_CID_HOST_)
+        if (cid != CF_VMADDR_CID_HOST)
             return cf_fail(ctx, "guest-accepted peer CID: expected 2 (the host), got %u", cid);
         if (cf_ctl_write_u64(ctx, port) < 0)
             return -1;

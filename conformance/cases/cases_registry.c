@@ -23,7 +23,6 @@
 #define QUICK_MS 1000u /* a connect that must not wait: an answer comes long before this */
 #define EARLY_MS 20u
 #define LATE_MS 1000u
-#define VMADDR_CID_HOST_ 2u
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
@@ -59,7 +58,7 @@ static int guest_dial_check(struct cf_ctx *ctx, uint32_t port, cf_sock_t *out)
     t0 = cf_now_ms();
     if (cfc_is_vsock(ctx)) {
         cf_step(ctx, "guest connect to (CID 2, port %u)", port);
-        rc = cf_connect_vsock(s, VMADDR_CID_HOST_, port);
+        rc = cf_connect_vsock(s, CF_VMADDR_CID_HOST, port);
     } else {
         cf_step(ctx, "guest connect to {HV_GUID_PARENT, port %u}", port);
         rc = cf_connect_hv(s, &CF_GUID_PARENT, &svc);

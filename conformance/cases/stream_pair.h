@@ -22,12 +22,10 @@
 #include <string.h>
 
 #include "../catalogue.h"
+#include "../cf_const.h"
 
 #define SP_HOST 0
 #define SP_GUEST 1
-
-#define SP_VMADDR_CID_ANY 0xFFFFFFFFu
-#define SP_VMADDR_CID_HOST 2u
 
 /* Who dials. A guest dialing the host needs the service registered on the
  * host (classic VMs, reference 2.2), so those cases need CF_NEED_ADMIN; the
@@ -127,7 +125,7 @@ static inline int sp_guest_connect(cf_sock_t s, const struct cf_ctx *ctx, uint32
     cf_guid_t svc = sp_svc(ctx, k);
 
     if (sp_linux(ctx))
-        return cf_connect_vsock(s, SP_VMADDR_CID_HOST, sp_port(ctx, k));
+        return cf_connect_vsock(s, CF_VMADDR_CID_HOST, sp_port(ctx, k));
     return cf_connect_hv(s, &CF_GUID_PARENT, &svc);
 }
 
@@ -144,7 +142,7 @@ static inline int sp_guest_listen(struct cf_ctx *ctx, uint32_t k, int backlog, i
     }
     cf_step(ctx, "guest bind port %u", (unsigned)sp_port(ctx, k));
     if (sp_linux(ctx))
-        CF_CHECK(ctx, cf_bind_vsock(*l, SP_VMADDR_CID_ANY, sp_port(ctx, k)), 0, "bind");
+        CF_CHECK(ctx, cf_bind_vsock(*l, CF_VMADDR_CID_ANY, sp_port(ctx, k)), 0, "bind");
     else
         CF_CHECK(ctx, cf_bind_hv(*l, &CF_GUID_ZERO, &svc), 0, "bind");
     cf_step(ctx, "guest listen port %u", (unsigned)sp_port(ctx, k));
