@@ -8,6 +8,14 @@
  * byte with the sender's pattern (to say where it went wrong) and both sides
  * compare checksums over the control channel.
  */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../catalogue.h"
+#include "case_util.h"
 #include "stream_pair.h"
 
 #define KIB 1024u

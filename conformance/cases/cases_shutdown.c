@@ -8,6 +8,13 @@
  * The guest side does what is under test, so each column shows its own
  * personality; the host side is the Windows peer that watches.
  */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../catalogue.h"
+#include "case_util.h"
 #include "stream_pair.h"
 
 /* ---- SHUT_WR ------------------------------------------------------------------------- */
