@@ -75,19 +75,6 @@ static void vm_bytes(uint8_t out[SOCKADDR_VM_LEN], uint16_t family, uint32_t cid
     out[11] = (uint8_t)(cid >> 24);
 }
 
-/* Check one name of an AF_HYPERV socket (NULL: any value). */
-static int hv_name_is(struct cf_ctx *ctx, cf_sock_t s, int peer, const cf_guid_t *vm, const cf_guid_t *svc)
-{
-    cf_guid_t gv, gs;
-
-    CF_CHECK(ctx, cf_name_hv(s, peer, &gv, &gs), 0, peer ? "getpeername" : "getsockname");
-    if (vm && cfc_guid_is(ctx, &gv, vm, peer ? "getpeername VmId" : "getsockname VmId") < 0)
-        return -1;
-    if (svc && cfc_guid_is(ctx, &gs, svc, peer ? "getpeername ServiceId" : "getsockname ServiceId") < 0)
-        return -1;
-    return 0;
-}
-
 /* ---- addr.sockaddr-hv-layout ----------------------------------------------------------- */
 
 /* HV_GUID_CHILDREN and HV_GUID_PARENT as the reference's table writes their
@@ -124,8 +111,7 @@ static int hv_layout(struct cf_ctx *ctx, const uint8_t vm_le[16], const cf_guid_
     layout_bytes(a, vm_le, port);
     cf_step(ctx, "bind to 36 bytes written by hand");
     CF_CHECK(ctx, cf_bind_raw(s, a, (int)sizeof(a)), 0, "bind");
-    cf_step(ctx, "getsockname after the hand-written bind");
-    if (hv_name_is(ctx, s, 0, vm, &svc) < 0)
+    if (cfc_hv_name_is(ctx, s, 0, vm, &svc, "socket bound by hand") < 0)
         return -1;
     cf_close(s);
     return 0;

@@ -19,114 +19,28 @@
 #include "../catalogue.h"
 #include "case_util.h"
 
-#define QUICK_MS 1000u /* a connect that must not wait: an answer comes long before this */
-
-/* ---- helpers -------------------------------------------------------------------------- */
-
-/* A guest listener: {HV_GUID_PARENT, svc} on Windows, (VMADDR_CID_ANY, port) on Linux (4.2, 3.1). */
-static int guest_listen(struct cf_ctx *ctx, uint32_t port, cf_sock_t *l)
-{
-    cf_guid_t svc = cf_guid_port(port);
-
-    if (cfc_open_sock(ctx, cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, 0, l) < 0)
-        return -1;
-    cf_step(ctx, "guest bind to port %u", port);
-    if (cfc_is_vsock(ctx))
-        CF_CHECK(ctx, cf_bind_vsock(*l, CF_VMADDR_CID_ANY, port), 0, "bind");
-    else
-        CF_CHECK(ctx, cf_bind_hv(*l, &CF_GUID_PARENT, &svc), 0, "bind");
-    cf_step(ctx, "guest listen on port %u", port);
-    CF_CHECK(ctx, cf_listen(*l, 8), 0, "listen");
-    return 0;
-}
-
-/* The guest's connect to the host's service `port`, in its column's
- * personality; *rc is connect's own result. */
-static int guest_dial(struct cf_ctx *ctx, uint32_t port, cf_sock_t *s, int *rc)
-{
-    cf_guid_t svc = cf_guid_port(port);
-
-    if (cfc_open_sock(ctx, cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, 0, s) < 0)
-        return -1;
-    cf_step(ctx, "set the connect timeout to %u ms", QUICK_MS);
-    CF_CHECK(ctx, cf_set_connect_timeout(*s, QUICK_MS), 0, "set connect timeout");
-    if (cfc_is_vsock(ctx)) {
-        cf_step(ctx, "guest connect to (CID 2, port %u)", port);
-        *rc = cf_connect_vsock(*s, CF_VMADDR_CID_HOST, port);
-    } else {
-        cf_step(ctx, "guest connect to {HV_GUID_PARENT, port %u}", port);
-        *rc = cf_connect_hv(*s, &CF_GUID_PARENT, &svc);
-    }
-    return 0;
-}
-
-static int host_dial(struct cf_ctx *ctx, const cf_guid_t *vm, uint32_t port, cf_sock_t *s, int *rc)
-{
-    cf_guid_t svc = cf_guid_port(port);
-    char b[37];
-
-    if (cfc_open_sock(ctx, CF_AF_HYPERV, 0, s) < 0)
-        return -1;
-    cf_step(ctx, "set the connect timeout to %u ms", QUICK_MS);
-    CF_CHECK(ctx, cf_set_connect_timeout(*s, QUICK_MS), 0, "set connect timeout");
-    cf_step(ctx, "host connect to {%s, port %u}", cfc_vm_text(ctx, vm, b), port);
-    *rc = cf_connect_hv(*s, vm, &svc);
-    return 0;
-}
-
-/* ---- host listeners a guest reaches ---------------------------------------------------- */
-
-static int serve_on(struct cf_ctx *ctx, const cf_guid_t *vm)
-{
-    cf_sock_t l, c;
-
-    if (cfc_reg(ctx, ctx->port_base) < 0 || cfc_host_listen(ctx, vm, ctx->port_base, &l) < 0)
-        return -1;
-    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || cfc_accept_one(ctx, l, &c) < 0 || cfc_pong(ctx, c) < 0)
-        return -1;
-    cf_close(c);
-    cf_close(l);
-    return 0;
-}
+/* ---- a guest reaches host listeners, the host reaches a guest listener ------------------ */
 
 static int wildcard_host(struct cf_ctx *ctx)
 {
-    return serve_on(ctx, &CF_GUID_ZERO);
+    return cfc_serve_pong(ctx, &CF_GUID_ZERO);
 }
 
 static int children_host(struct cf_ctx *ctx)
 {
-    return serve_on(ctx, &CF_GUID_CHILDREN);
+    return cfc_serve_pong(ctx, &CF_GUID_CHILDREN);
 }
 
 static int vmid_host(struct cf_ctx *ctx)
 {
-    return serve_on(ctx, &ctx->vm_id);
+    return cfc_serve_pong(ctx, &ctx->vm_id);
 }
-
-static int dial_ping_guest(struct cf_ctx *ctx)
-{
-    cf_sock_t s;
-    int rc;
-
-    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || guest_dial(ctx, ctx->port_base, &s, &rc) < 0)
-        return -1;
-    CF_CHECK(ctx, rc, ctx->expect, "connect");
-    if (cfc_ping(ctx, s) < 0)
-        return -1;
-    cf_close(s);
-    return 0;
-}
-
-/* ---- guest listeners the host reaches -------------------------------------------------- */
 
 static int guest_listener_guest(struct cf_ctx *ctx)
 {
     cf_sock_t l, c;
 
-    if (guest_listen(ctx, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "LISTENING") < 0)
-        return -1;
-    if (cfc_accept_one(ctx, l, &c) < 0 || cfc_pong(ctx, c) < 0)
+    if (cfc_guest_accept(ctx, &l, &c) < 0 || cfc_pong(ctx, c) < 0)
         return -1;
     cf_close(c);
     cf_close(l);
@@ -135,16 +49,12 @@ static int guest_listener_guest(struct cf_ctx *ctx)
 
 static int guest_listener_host(struct cf_ctx *ctx)
 {
-    cf_sock_t s;
-    int rc;
+    struct cfc_dial d;
 
     /* No registration: the host connects, the guest listens (2.2, Ookii). */
-    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || host_dial(ctx, &ctx->vm_id, ctx->port_base, &s, &rc) < 0)
+    if (cfc_host_dial_listening(ctx, &d) < 0 || cfc_ping(ctx, d.s) < 0)
         return -1;
-    CF_CHECK(ctx, rc, ctx->expect, "connect");
-    if (cfc_ping(ctx, s) < 0)
-        return -1;
-    cf_close(s);
+    cf_close(d.s);
     return 0;
 }
 
@@ -156,9 +66,7 @@ static int template_host(struct cf_ctx *ctx)
     uint64_t gport = 0;
     cf_sock_t l, c;
 
-    if (cfc_reg(ctx, ctx->port_base) < 0 || cfc_host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0)
-        return -1;
-    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || cfc_accept_one(ctx, l, &c) < 0 || cfc_pong(ctx, c) < 0)
+    if (cfc_reg(ctx, ctx->port_base) < 0 || cfc_host_accept(ctx, &CF_GUID_ZERO, &l, &c) < 0 || cfc_pong(ctx, c) < 0)
         return -1;
     cf_step(ctx, "read the guest's local port");
     if (cf_ctl_read_u64(ctx, &gport) < 0)
@@ -182,26 +90,13 @@ static int template_host(struct cf_ctx *ctx)
 static int template_guest(struct cf_ctx *ctx)
 {
     uint32_t cid = 0, port = 0;
-    cf_sock_t s;
-    int rc;
+    struct cfc_dial d;
 
-    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || guest_dial(ctx, ctx->port_base, &s, &rc) < 0)
+    if (cfc_guest_dial_listening(ctx, &d) < 0 || cfc_ping(ctx, d.s) < 0)
         return -1;
-    CF_CHECK(ctx, rc, ctx->expect, "connect");
-    if (cfc_ping(ctx, s) < 0)
+    if (cfc_vsock_dialer_names(ctx, d.s, &cid, &port) < 0 || cf_ctl_write_u64(ctx, port) < 0)
         return -1;
-    cf_step(ctx, "getpeername of the guest's connection");
-    CF_CHECK(ctx, cf_name_vsock(s, 1, &cid, &port), 0, "getpeername");
-    if (cid != CF_VMADDR_CID_HOST || port != ctx->port_base)
-        return cf_fail(ctx, "peer: expected (CID 2, port %u), got (CID %u, port %u)", ctx->port_base, cid, port);
-    cf_step(ctx, "getsockname of the guest's connection");
-    CF_CHECK(ctx, cf_name_vsock(s, 0, &cid, &port), 0, "getsockname");
-    if (port <= 1023 || port == CF_VMADDR_PORT_ANY)
-        return cf_fail(ctx, "local port of a connect without bind: expected an auto-bound port above 1023, got %u",
-                       port);
-    if (cf_ctl_write_u64(ctx, port) < 0)
-        return -1;
-    cf_close(s);
+    cf_close(d.s);
     return 0;
 }
 
@@ -209,24 +104,24 @@ static int template_guest(struct cf_ctx *ctx)
 
 static int loopback_host(struct cf_ctx *ctx)
 {
-    cf_sock_t l, s, c;
-    int rc;
+    struct cfc_dial d;
+    cf_sock_t l, c;
 
     if (cfc_host_listen(ctx, &CF_GUID_LOOPBACK, ctx->port_base, &l) < 0)
         return -1;
-    if (host_dial(ctx, &CF_GUID_LOOPBACK, ctx->port_base, &s, &rc) < 0)
+    if (cfc_host_dial(ctx, &CF_GUID_LOOPBACK, ctx->port_base, CFC_QUICK_MS, &d) < 0)
         return -1;
-    CF_CHECK(ctx, rc, ctx->expect, "connect");
+    CF_CHECK(ctx, d.rc, ctx->expect, "connect");
     if (cfc_accept_one(ctx, l, &c) < 0)
         return -1;
     cf_step(ctx, "send 'ping' over loopback");
-    if (cfc_send_all(ctx, s, "ping") < 0 || cfc_pong(ctx, c) < 0)
+    if (cfc_send_all(ctx, d.s, "ping") < 0 || cfc_pong(ctx, c) < 0)
         return -1;
     cf_step(ctx, "read 'pong' over loopback");
-    if (cfc_recv_is(ctx, s, "pong") < 0)
+    if (cfc_recv_is(ctx, d.s, "pong") < 0)
         return -1;
     cf_close(c);
-    cf_close(s);
+    cf_close(d.s);
     cf_close(l);
     return 0;
 }
@@ -396,7 +291,7 @@ const struct cf_case cf_cases_binding[] = {
         .confidence = CF_SOURCED,
         .expect = { 0, 0, 0 },
         .host = wildcard_host,
-        .guest = dial_ping_guest,
+        .guest = cfc_dial_ping,
     },
     {
         .id = "bind.host-children-reached-by-guest",
@@ -406,7 +301,7 @@ const struct cf_case cf_cases_binding[] = {
         .confidence = CF_SOURCED,
         .expect = { 0, 0, 0 },
         .host = children_host,
-        .guest = dial_ping_guest,
+        .guest = cfc_dial_ping,
     },
     {
         .id = "bind.host-vmid-reached-by-guest",
@@ -416,7 +311,7 @@ const struct cf_case cf_cases_binding[] = {
         .confidence = CF_SOURCED,
         .expect = { 0, 0, 0 },
         .host = vmid_host,
-        .guest = dial_ping_guest,
+        .guest = cfc_dial_ping,
     },
     {
         .id = "bind.guest-listener-reached-by-vmid",
