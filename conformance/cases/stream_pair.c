@@ -15,6 +15,11 @@
 #include "case_util.h"
 #include "stream_pair.h"
 
+const char *sp_side_name(int side)
+{
+    return side == SP_HOST ? "host" : "guest";
+}
+
 enum sp_dir sp_resolve(const struct cf_ctx *ctx, enum sp_dir dir)
 {
     if (dir != SP_EITHER_DIALS)
@@ -162,10 +167,10 @@ int sp_pair_ex(struct cf_ctx *ctx, enum sp_dir dir, uint32_t k, enum sp_suspend 
             CF_CHECK(ctx, cf_socket(CF_AF_HYPERV, 0, s), 0, "socket");
         }
         if (mine) {
-            cf_step(ctx, "%s setsockopt(HVSOCKET_CONNECTED_SUSPEND)", ctx->side == SP_HOST ? "host" : "guest");
+            cf_step(ctx, "%s setsockopt(HVSOCKET_CONNECTED_SUSPEND)", sp_side_name(ctx->side));
             CF_CHECK(ctx, cf_set_connected_suspend(*s, 1), 0, "setsockopt");
         }
-        cf_step(ctx, "%s connect to port %u", ctx->side == SP_HOST ? "host" : "guest", (unsigned)sp_port(ctx, k));
+        cf_step(ctx, "%s connect to port %u", sp_side_name(ctx->side), (unsigned)sp_port(ctx, k));
         CF_CHECK(ctx, ctx->side == SP_GUEST ? sp_guest_connect(*s, ctx, k) : sp_host_connect(*s, ctx, k), 0,
                  "connect");
         return sp_expectln(ctx, "ACCEPTED");
@@ -174,7 +179,7 @@ int sp_pair_ex(struct cf_ctx *ctx, enum sp_dir dir, uint32_t k, enum sp_suspend 
         return -1;
     if (sp_writeln(ctx, "LISTENING") < 0)
         return -1;
-    cf_step(ctx, "%s accept on port %u", ctx->side == SP_HOST ? "host" : "guest", (unsigned)sp_port(ctx, k));
+    cf_step(ctx, "%s accept on port %u", sp_side_name(ctx->side), (unsigned)sp_port(ctx, k));
     CF_CHECK(ctx, cf_accept(l, s), 0, "accept");
     cf_close(l);
     return sp_writeln(ctx, "ACCEPTED");
@@ -387,6 +392,44 @@ int sp_recv_bytes(struct cf_ctx *ctx, cf_sock_t s, const struct sp_pattern *p, u
     }
     free(buf);
     return 0;
+}
+
+int sp_tally_intact(struct cf_ctx *ctx, const struct sp_tally *t)
+{
+    if (t->first_bad < 0)
+        return 0;
+    cf_fail(ctx, "expected the pattern, got a different byte at offset %lld", (long long)t->first_bad);
+    return -1;
+}
+
+int sp_send_pattern(struct cf_ctx *ctx, cf_sock_t s, uint64_t seed, size_t msg, size_t count)
+{
+    struct sp_pattern p;
+    struct sp_tally t;
+    int rc;
+
+    if (sp_pattern_init(ctx, &p, seed, msg) < 0)
+        return -1;
+    sp_tally_init(&t);
+    rc = sp_send_msgs(ctx, s, &p, 0, msg, count, &t);
+    sp_pattern_free(&p);
+    return rc;
+}
+
+int sp_recv_pattern(struct cf_ctx *ctx, cf_sock_t s, uint64_t seed, uint64_t total, size_t chunk)
+{
+    struct sp_pattern p;
+    struct sp_tally t;
+    int rc;
+
+    if (sp_pattern_init(ctx, &p, seed, chunk) < 0)
+        return -1;
+    sp_tally_init(&t);
+    rc = sp_recv_bytes(ctx, s, &p, 0, total, chunk, &t);
+    if (rc == 0)
+        rc = sp_tally_intact(ctx, &t);
+    sp_pattern_free(&p);
+    return rc;
 }
 
 int sp_report_tally(struct cf_ctx *ctx, const struct sp_tally *t)

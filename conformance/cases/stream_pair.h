@@ -21,6 +21,9 @@
 #define SP_HOST 0
 #define SP_GUEST 1
 
+/* "host" or "guest", for steps: sp_side_name(ctx->side) is this end. */
+const char *sp_side_name(int side);
+
 /* Who dials. A guest dialing the host needs the service registered on the
  * host (classic VMs, reference 2.2), so those cases need CF_NEED_ADMIN; the
  * host dialing a guest listener needs nothing. SP_EITHER_DIALS is for rules
@@ -136,6 +139,15 @@ int sp_send_msgs(struct cf_ctx *ctx, cf_sock_t s, const struct sp_pattern *p, ui
  * caller still reports its sums before failing. */
 int sp_recv_bytes(struct cf_ctx *ctx, cf_sock_t s, const struct sp_pattern *p, uint64_t start,
                   uint64_t total, size_t chunk, struct sp_tally *t);
+
+/* -1 with the offset in the message when the tally saw a byte that is not the pattern's. */
+int sp_tally_intact(struct cf_ctx *ctx, const struct sp_tally *t);
+
+/* The whole of a one-way transfer of pattern seed from offset 0: send count
+ * messages of msg bytes; receive total bytes with reads of at most chunk
+ * bytes, each byte checked. */
+int sp_send_pattern(struct cf_ctx *ctx, cf_sock_t s, uint64_t seed, size_t msg, size_t count);
+int sp_recv_pattern(struct cf_ctx *ctx, cf_sock_t s, uint64_t seed, uint64_t total, size_t chunk);
 
 /* The receiver reports what it got; the sender compares with what it sent. */
 int sp_report_tally(struct cf_ctx *ctx, const struct sp_tally *t);
