@@ -162,19 +162,21 @@ $(B)/bin/hvsim-hybrid: $(B)/obj/sim/preload/hvsim_hybrid.o $(LIBA)
 # AF_VSOCK (static, for QEMU guests: it refuses to start outside them) and
 # Winsock (cross-built; it runs on a Hyper-V host or a Windows VM).
 CF_CORE := $(wildcard conformance/agent/*.c) $(wildcard conformance/cases/*.c) conformance/backend_common.c
-CF_HDRS := $(wildcard conformance/*.h conformance/agent/*.h conformance/cases/*.h)
+CF_HDRS := $(wildcard conformance/*.h conformance/agent/*.h conformance/cases/*.h) sim/include/hvsim/errmap.h
 $(B)/obj/conformance/%.o: CFLAGS += -Iconformance
 $(B)/bin/hvsim-agent: $(call obj,$(CF_CORE) conformance/backend_hvsim.c conformance/backend_posix.c) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-build/static/hvsim-agent-linux: $(CF_CORE) conformance/backend_native.c conformance/backend_posix.c $(CF_HDRS)
+CF_NATIVE := conformance/backend_native.c conformance/backend_posix.c conformance/backend_noadmin.c
+CF_WINSOCK := conformance/backend_winsock.c conformance/backend_noadmin.c
+build/static/hvsim-agent-linux: $(CF_CORE) $(CF_NATIVE) $(CF_HDRS)
 	@mkdir -p $(dir $@)
 	$(call say,STATIC,$@)$(CC) -static -std=c11 -D_GNU_SOURCE -O2 $(WARN) -pthread -Iconformance -o $@ \
-	    -Isim/include $(CF_CORE) conformance/backend_native.c conformance/backend_posix.c
-build/win/hvsim-agent.exe: $(CF_CORE) conformance/backend_winsock.c $(CF_HDRS)
+	    -Isim/include $(CF_CORE) $(CF_NATIVE)
+build/win/hvsim-agent.exe: $(CF_CORE) $(CF_WINSOCK) $(CF_HDRS)
 	@mkdir -p $(dir $@)
 	$(call say,MINGW,$@)x86_64-w64-mingw32-gcc -std=c11 -O2 $(WARN) -Iconformance -Isim/include -o $@ \
-	    $(CF_CORE) conformance/backend_winsock.c -lws2_32 -ladvapi32
+	    $(CF_CORE) $(CF_WINSOCK) -lws2_32 -ladvapi32
 # The example services build for Windows unchanged (#ifdef _WIN32).
 build/win/%.exe: examples/%.c
 	@mkdir -p $(dir $@)

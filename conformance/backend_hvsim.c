@@ -12,18 +12,17 @@
  * reset_kills_guests=1 ends that case's child, never the guest agent.
  */
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "backend.h"
+#include "backend_posix.h"
 #include "hvsim/hvsim.h"
 
 _Static_assert(sizeof(cf_guid_t) == sizeof(GUID), "cf_guid_t and GUID share a layout");
@@ -70,8 +69,6 @@ static cf_guid_t from_guid(const GUID *g)
     memcpy(&r, g, sizeof(r));
     return r;
 }
-
-#define ERR(call) ((call) < 0 ? -errno : 0)
 
 const char *cf_backend_name(void)
 {
@@ -166,7 +163,7 @@ int cf_close(cf_sock_t s)
 {
     if (s >= 0 && s < FAM_SLOTS)
         fam_of[s] = FAM_NONE;
-    return ERR(hvsim_close((int)s));
+    return CF_ERR(hvsim_close((int)s));
 }
 
 static SOCKADDR_HV hv_addr(const cf_guid_t *vm, const cf_guid_t *svc)
@@ -195,29 +192,29 @@ int cf_bind_hv(cf_sock_t s, const cf_guid_t *vm, const cf_guid_t *svc)
 {
     SOCKADDR_HV a = hv_addr(vm, svc);
 
-    return ERR(hvsim_bind((int)s, (struct sockaddr *)&a, sizeof(a)));
+    return CF_ERR(hvsim_bind((int)s, (struct sockaddr *)&a, sizeof(a)));
 }
 
 int cf_bind_vsock(cf_sock_t s, uint32_t cid, uint32_t port)
 {
     struct sockaddr_vm a = vs_addr(cid, port);
 
-    return ERR(hvsim_bind((int)s, (struct sockaddr *)&a, sizeof(a)));
+    return CF_ERR(hvsim_bind((int)s, (struct sockaddr *)&a, sizeof(a)));
 }
 
 int cf_bind_raw(cf_sock_t s, const void *addr, int len)
 {
-    return ERR(hvsim_bind((int)s, (const struct sockaddr *)addr, (socklen_t)len));
+    return CF_ERR(hvsim_bind((int)s, (const struct sockaddr *)addr, (socklen_t)len));
 }
 
 int cf_connect_raw(cf_sock_t s, const void *addr, int len)
 {
-    return ERR(hvsim_connect((int)s, (const struct sockaddr *)addr, (socklen_t)len));
+    return CF_ERR(hvsim_connect((int)s, (const struct sockaddr *)addr, (socklen_t)len));
 }
 
 int cf_listen(cf_sock_t s, int backlog)
 {
-    return ERR(hvsim_listen((int)s, backlog));
+    return CF_ERR(hvsim_listen((int)s, backlog));
 }
 
 int cf_accept(cf_sock_t l, cf_sock_t *out)
@@ -235,56 +232,52 @@ int cf_connect_hv(cf_sock_t s, const cf_guid_t *vm, const cf_guid_t *svc)
 {
     SOCKADDR_HV a = hv_addr(vm, svc);
 
-    return ERR(hvsim_connect((int)s, (struct sockaddr *)&a, sizeof(a)));
+    return CF_ERR(hvsim_connect((int)s, (struct sockaddr *)&a, sizeof(a)));
 }
 
 int cf_connect_vsock(cf_sock_t s, uint32_t cid, uint32_t port)
 {
     struct sockaddr_vm a = vs_addr(cid, port);
 
-    return ERR(hvsim_connect((int)s, (struct sockaddr *)&a, sizeof(a)));
-}
-
-static int msg_flags(int flags)
-{
-    return ((flags & CF_MSG_PEEK) ? MSG_PEEK : 0) | ((flags & CF_MSG_WAITALL) ? MSG_WAITALL : 0) |
-           ((flags & CF_MSG_DONTWAIT) ? MSG_DONTWAIT : 0);
+    return CF_ERR(hvsim_connect((int)s, (struct sockaddr *)&a, sizeof(a)));
 }
 
 long cf_send(cf_sock_t s, const void *buf, size_t len, int flags)
 {
-    ssize_t r = hvsim_send((int)s, buf, len, msg_flags(flags));
+    ssize_t r = hvsim_send((int)s, buf, len, cf__posix_msg_flags(flags));
 
     return r < 0 ? -errno : (long)r;
 }
 
 long cf_recv(cf_sock_t s, void *buf, size_t len, int flags)
 {
-    ssize_t r = hvsim_recv((int)s, buf, len, msg_flags(flags));
+    ssize_t r = hvsim_recv((int)s, buf, len, cf__posix_msg_flags(flags));
 
     return r < 0 ? -errno : (long)r;
 }
 
 int cf_shutdown(cf_sock_t s, int how)
 {
-    int h = how == CF_SHUT_RD ? SHUT_RD : how == CF_SHUT_WR ? SHUT_WR : how == CF_SHUT_RDWR ? SHUT_RDWR : how;
+    return CF_ERR(hvsim_shutdown((int)s, cf__posix_shut_how(how)));
+}
 
-    return ERR(hvsim_shutdown((int)s, h));
+/* getpeername or getsockname into a (zeroed first), as 0 or -errno. */
+static int get_name(cf_sock_t s, int peer, void *a, socklen_t len)
+{
+    memset(a, 0, len);
+    return CF_ERR(peer ? hvsim_getpeername((int)s, (struct sockaddr *)a, &len)
+                       : hvsim_getsockname((int)s, (struct sockaddr *)a, &len));
 }
 
 int cf_name_hv(cf_sock_t s, int peer, cf_guid_t *vm, cf_guid_t *svc)
 {
     SOCKADDR_HV a;
-    socklen_t len = sizeof(a);
     int rc;
 
     if (family(s) != FAM_HV)
         return -EAFNOSUPPORT;
-    memset(&a, 0, sizeof(a));
-    rc = peer ? hvsim_getpeername((int)s, (struct sockaddr *)&a, &len)
-              : hvsim_getsockname((int)s, (struct sockaddr *)&a, &len);
-    if (rc < 0)
-        return -errno;
+    if ((rc = get_name(s, peer, &a, sizeof(a))) < 0)
+        return rc;
     if (vm)
         *vm = from_guid(&a.VmId);
     if (svc)
@@ -295,16 +288,12 @@ int cf_name_hv(cf_sock_t s, int peer, cf_guid_t *vm, cf_guid_t *svc)
 int cf_name_vsock(cf_sock_t s, int peer, uint32_t *cid, uint32_t *port)
 {
     struct sockaddr_vm a;
-    socklen_t len = sizeof(a);
     int rc;
 
     if (family(s) != FAM_VS)
         return -EAFNOSUPPORT;
-    memset(&a, 0, sizeof(a));
-    rc = peer ? hvsim_getpeername((int)s, (struct sockaddr *)&a, &len)
-              : hvsim_getsockname((int)s, (struct sockaddr *)&a, &len);
-    if (rc < 0)
-        return -errno;
+    if ((rc = get_name(s, peer, &a, sizeof(a))) < 0)
+        return rc;
     if (cid)
         *cid = a.svm_cid;
     if (port)
@@ -314,21 +303,21 @@ int cf_name_vsock(cf_sock_t s, int peer, uint32_t *cid, uint32_t *port)
 
 int cf_local_cid(uint32_t *cid)
 {
-    return ERR(hvsim_get_local_cid(cid));
+    return CF_ERR(hvsim_get_local_cid(cid));
 }
 
-/* ---- options and readiness --------------------------------------------------------- */
+/* ---- options (readiness: backend_posix.c) --------------------------------------------------------- */
 
 int cf_set_connect_timeout(cf_sock_t s, uint32_t ms)
 {
     if (family(s) == FAM_HV) {
         ULONG v = ms;
 
-        return ERR(hvsim_setsockopt((int)s, HV_PROTOCOL_RAW, HVSOCKET_CONNECT_TIMEOUT, &v, sizeof(v)));
+        return CF_ERR(hvsim_setsockopt((int)s, HV_PROTOCOL_RAW, HVSOCKET_CONNECT_TIMEOUT, &v, sizeof(v)));
     } else {
-        struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+        struct timeval tv = cf__posix_timeval(ms);
 
-        return ERR(hvsim_setsockopt((int)s, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, sizeof(tv)));
+        return CF_ERR(hvsim_setsockopt((int)s, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, sizeof(tv)));
     }
 }
 
@@ -347,7 +336,7 @@ int cf_get_connect_timeout(cf_sock_t s, uint32_t *ms)
 
         if (hvsim_getsockopt((int)s, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, &l) < 0)
             return -errno;
-        *ms = (uint32_t)((uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u);
+        *ms = cf__posix_ms(&tv);
     }
     return 0;
 }
@@ -358,7 +347,7 @@ int cf_set_connected_suspend(cf_sock_t s, int on)
 
     if (family(s) != FAM_HV)
         return -ENOPROTOOPT; /* an AF_HYPERV option: vsock has no such level */
-    return ERR(hvsim_setsockopt((int)s, HV_PROTOCOL_RAW, HVSOCKET_CONNECTED_SUSPEND, &v, sizeof(v)));
+    return CF_ERR(hvsim_setsockopt((int)s, HV_PROTOCOL_RAW, HVSOCKET_CONNECTED_SUSPEND, &v, sizeof(v)));
 }
 
 int cf_so_error(cf_sock_t s)
@@ -375,39 +364,6 @@ int cf_so_error(cf_sock_t s)
     if (hvsim_getsockopt((int)s, SOL_SOCKET, SO_ERROR, &v, &l) < 0)
         return -errno;
     return -(int)v;
-}
-
-static int to_poll(int ev)
-{
-    return ((ev & CF_POLLIN) ? POLLIN : 0) | ((ev & CF_POLLOUT) ? POLLOUT : 0);
-}
-
-static int from_poll(int rev)
-{
-    return ((rev & POLLIN) ? CF_POLLIN : 0) | ((rev & POLLOUT) ? CF_POLLOUT : 0) |
-           ((rev & POLLERR) ? CF_POLLERR : 0) | ((rev & POLLHUP) ? CF_POLLHUP : 0);
-}
-
-int cf_poll(cf_sock_t s, int events, int timeout_ms)
-{
-    struct pollfd p = { .fd = (int)s, .events = (short)to_poll(events) };
-    uint64_t end = cf_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
-
-    for (;;) {
-        uint64_t now = cf_now_ms();
-        int left = timeout_ms < 0 ? -1 : now >= end ? 0 : (int)(end - now);
-        int rc = poll(&p, 1, left);
-
-        if (rc < 0 && errno == EINTR)
-            continue;
-        if (rc < 0)
-            return -errno;
-        if (rc == 0)
-            return 0;
-        if (p.revents & POLLNVAL)
-            return -EBADF;
-        return from_poll(p.revents);
-    }
 }
 
 /* ---- administration ------------------------------------------------------------------ */

@@ -11,14 +11,13 @@
  * QEMU command line), and every call that could reach the kernel's vsock
  * checks that the guard passed, so a caller that skipped init cannot open one
  * either. There is no AF_HYPERV in a Linux guest (EAFNOSUPPORT) and nothing to
- * administer from it (ENOTSUP).
+ * administer from it (ENOTSUP; backend_noadmin.c has the rest of the
+ * cf_admin_* calls). Readiness is backend_posix.c's.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -26,6 +25,7 @@
 #include <linux/vm_sockets.h>
 
 #include "backend.h"
+#include "backend_posix.h"
 
 static int guard_ok;
 
@@ -81,8 +81,6 @@ static int guard(void)
     return -EPERM;
 }
 
-#define ERR(call) ((call) < 0 ? -errno : 0)
-
 /* ---- sockets ---------------------------------------------------------------------- */
 
 int cf_socket(enum cf_family fam, int nonblock, cf_sock_t *out)
@@ -121,7 +119,7 @@ int cf_socket_raw(int family, int type, int protocol, cf_sock_t *out)
 
 int cf_close(cf_sock_t s)
 {
-    return ERR(close((int)s));
+    return CF_ERR(close((int)s));
 }
 
 int cf_bind_hv(cf_sock_t s, const cf_guid_t *vm, const cf_guid_t *svc)
@@ -164,29 +162,29 @@ int cf_bind_vsock(cf_sock_t s, uint32_t cid, uint32_t port)
 {
     struct sockaddr_vm a = vs_addr(cid, port);
 
-    return ERR(bind((int)s, (struct sockaddr *)&a, sizeof(a)));
+    return CF_ERR(bind((int)s, (struct sockaddr *)&a, sizeof(a)));
 }
 
 int cf_connect_vsock(cf_sock_t s, uint32_t cid, uint32_t port)
 {
     struct sockaddr_vm a = vs_addr(cid, port);
 
-    return ERR(connect((int)s, (struct sockaddr *)&a, sizeof(a)));
+    return CF_ERR(connect((int)s, (struct sockaddr *)&a, sizeof(a)));
 }
 
 int cf_bind_raw(cf_sock_t s, const void *addr, int len)
 {
-    return ERR(bind((int)s, (const struct sockaddr *)addr, (socklen_t)len));
+    return CF_ERR(bind((int)s, (const struct sockaddr *)addr, (socklen_t)len));
 }
 
 int cf_connect_raw(cf_sock_t s, const void *addr, int len)
 {
-    return ERR(connect((int)s, (const struct sockaddr *)addr, (socklen_t)len));
+    return CF_ERR(connect((int)s, (const struct sockaddr *)addr, (socklen_t)len));
 }
 
 int cf_listen(cf_sock_t s, int backlog)
 {
-    return ERR(listen((int)s, backlog));
+    return CF_ERR(listen((int)s, backlog));
 }
 
 int cf_accept(cf_sock_t l, cf_sock_t *out)
@@ -199,31 +197,23 @@ int cf_accept(cf_sock_t l, cf_sock_t *out)
     return 0;
 }
 
-static int msg_flags(int flags)
-{
-    return ((flags & CF_MSG_PEEK) ? MSG_PEEK : 0) | ((flags & CF_MSG_WAITALL) ? MSG_WAITALL : 0) |
-           ((flags & CF_MSG_DONTWAIT) ? MSG_DONTWAIT : 0);
-}
-
 long cf_send(cf_sock_t s, const void *buf, size_t len, int flags)
 {
-    ssize_t r = send((int)s, buf, len, msg_flags(flags));
+    ssize_t r = send((int)s, buf, len, cf__posix_msg_flags(flags));
 
     return r < 0 ? -errno : (long)r;
 }
 
 long cf_recv(cf_sock_t s, void *buf, size_t len, int flags)
 {
-    ssize_t r = recv((int)s, buf, len, msg_flags(flags));
+    ssize_t r = recv((int)s, buf, len, cf__posix_msg_flags(flags));
 
     return r < 0 ? -errno : (long)r;
 }
 
 int cf_shutdown(cf_sock_t s, int how)
 {
-    int h = how == CF_SHUT_RD ? SHUT_RD : how == CF_SHUT_WR ? SHUT_WR : how == CF_SHUT_RDWR ? SHUT_RDWR : how;
-
-    return ERR(shutdown((int)s, h));
+    return CF_ERR(shutdown((int)s, cf__posix_shut_how(how)));
 }
 
 int cf_name_vsock(cf_sock_t s, int peer, uint32_t *cid, uint32_t *port)
@@ -260,13 +250,13 @@ int cf_local_cid(uint32_t *cid)
     return rc;
 }
 
-/* ---- options and readiness --------------------------------------------------------- */
+/* ---- options --------------------------------------------------------- */
 
 int cf_set_connect_timeout(cf_sock_t s, uint32_t ms)
 {
-    struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+    struct timeval tv = cf__posix_timeval(ms);
 
-    return ERR(setsockopt((int)s, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, sizeof(tv)));
+    return CF_ERR(setsockopt((int)s, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, sizeof(tv)));
 }
 
 int cf_get_connect_timeout(cf_sock_t s, uint32_t *ms)
@@ -276,7 +266,7 @@ int cf_get_connect_timeout(cf_sock_t s, uint32_t *ms)
 
     if (getsockopt((int)s, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, &l) < 0)
         return -errno;
-    *ms = (uint32_t)((uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u);
+    *ms = cf__posix_ms(&tv);
     return 0;
 }
 
@@ -297,31 +287,7 @@ int cf_so_error(cf_sock_t s)
     return -v;
 }
 
-int cf_poll(cf_sock_t s, int events, int timeout_ms)
-{
-    struct pollfd p = { .fd = (int)s,
-                        .events = (short)(((events & CF_POLLIN) ? POLLIN : 0) | ((events & CF_POLLOUT) ? POLLOUT : 0)) };
-    uint64_t end = cf_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
-
-    for (;;) {
-        uint64_t now = cf_now_ms();
-        int left = timeout_ms < 0 ? -1 : now >= end ? 0 : (int)(end - now);
-        int rc = poll(&p, 1, left);
-
-        if (rc < 0 && errno == EINTR)
-            continue;
-        if (rc < 0)
-            return -errno;
-        if (rc == 0)
-            return 0;
-        if (p.revents & POLLNVAL)
-            return -EBADF;
-        return ((p.revents & POLLIN) ? CF_POLLIN : 0) | ((p.revents & POLLOUT) ? CF_POLLOUT : 0) |
-               ((p.revents & POLLERR) ? CF_POLLERR : 0) | ((p.revents & POLLHUP) ? CF_POLLHUP : 0);
-    }
-}
-
-/* ---- administration: none from inside a guest ----------------------------------------- */
+/* ---- administration: none from inside a guest (the rest: backend_noadmin.c) ------------ */
 
 int cf_admin_service_add(const cf_guid_t *svc, const char *element_name)
 {
@@ -334,42 +300,4 @@ int cf_admin_service_rm(const cf_guid_t *svc)
 {
     (void)svc;
     return -ENOTSUP;
-}
-
-int cf_admin_vm_op(const cf_guid_t *vm, const char *op)
-{
-    (void)vm;
-    (void)op;
-    return -ENOTSUP;
-}
-
-int cf_admin_set(const char *setting, const char *value)
-{
-    (void)setting;
-    (void)value;
-    return -ENOTSUP;
-}
-
-int cf_admin_hcs(const cf_guid_t *vm, const cf_guid_t *svc, int bind_deny, int connect_deny, int allow_wildcard,
-                 int disabled)
-{
-    (void)vm;
-    (void)svc;
-    (void)bind_deny;
-    (void)connect_deny;
-    (void)allow_wildcard;
-    (void)disabled;
-    return -ENOTSUP;
-}
-
-int cf__admin_vm_restore(const cf_guid_t *vm)
-{
-    (void)vm;
-    return -ENOTSUP;
-}
-
-int cf_join_vm(const cf_guid_t *vm)
-{
-    (void)vm;
-    return -ENOTSUP; /* a real guest's processes cannot change VM */
 }

@@ -1,16 +1,78 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * backend_posix.c: the readiness registration of backend.h (cf_watch_*) for
- * the two backends whose sockets are Linux file descriptors (libhvsim and the
- * kernel's AF_VSOCK): one epoll set per watch, made once before a connect and
- * never registered again, as an event loop does.
+ * backend_posix.c: what the two backends whose sockets are Linux file
+ * descriptors (libhvsim and the kernel's AF_VSOCK) share: readiness (cf_poll,
+ * and cf_watch_*: one epoll set per watch, made once before a connect and
+ * never registered again, as an event loop does) and the mapping of
+ * backend.h's flags and options to the POSIX ones (backend_posix.h).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "backend.h"
+#include "backend_posix.h"
+
+int cf__posix_msg_flags(int flags)
+{
+    return ((flags & CF_MSG_PEEK) ? MSG_PEEK : 0) | ((flags & CF_MSG_WAITALL) ? MSG_WAITALL : 0) |
+           ((flags & CF_MSG_DONTWAIT) ? MSG_DONTWAIT : 0);
+}
+
+int cf__posix_shut_how(int how)
+{
+    return how == CF_SHUT_RD ? SHUT_RD : how == CF_SHUT_WR ? SHUT_WR : how == CF_SHUT_RDWR ? SHUT_RDWR : how;
+}
+
+struct timeval cf__posix_timeval(uint32_t ms)
+{
+    struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+
+    return tv;
+}
+
+uint32_t cf__posix_ms(const struct timeval *tv)
+{
+    return (uint32_t)((uint64_t)tv->tv_sec * 1000u + (uint64_t)tv->tv_usec / 1000u);
+}
+
+static int to_poll(int ev)
+{
+    return ((ev & CF_POLLIN) ? POLLIN : 0) | ((ev & CF_POLLOUT) ? POLLOUT : 0);
+}
+
+static int from_poll(int rev)
+{
+    return ((rev & POLLIN) ? CF_POLLIN : 0) | ((rev & POLLOUT) ? CF_POLLOUT : 0) |
+           ((rev & POLLERR) ? CF_POLLERR : 0) | ((rev & POLLHUP) ? CF_POLLHUP : 0);
+}
+
+/* libhvsim's sockets are real fds too: poll() sees them as the kernel's. */
+int cf_poll(cf_sock_t s, int events, int timeout_ms)
+{
+    struct pollfd p = { .fd = (int)s, .events = (short)to_poll(events) };
+    uint64_t end = cf_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+
+    for (;;) {
+        uint64_t now = cf_now_ms();
+        int left = timeout_ms < 0 ? -1 : now >= end ? 0 : (int)(end - now);
+        int rc = poll(&p, 1, left);
+
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc < 0)
+            return -errno;
+        if (rc == 0)
+            return 0;
+        if (p.revents & POLLNVAL)
+            return -EBADF;
+        return from_poll(p.revents);
+    }
+}
 
 int cf_watch_create(cf_sock_t s, int events, intptr_t *watch)
 {

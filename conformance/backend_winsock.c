@@ -13,7 +13,8 @@
  *
  * Administration: only service registration, by writing the host's registry
  * (GuestCommunicationServices\<GUID>, value ElementName, reference 2.2); that
- * needs an elevated agent. VM operations and settings are ENOTSUP here.
+ * needs an elevated agent. VM operations and settings are ENOTSUP here
+ * (backend_noadmin.c).
  *
  * There is no fork on Windows: the agent runs a case inline, and its watchdog
  * ends a case stuck in a blocking call by closing every socket the case holds
@@ -509,42 +510,4 @@ int cf_admin_service_rm(const cf_guid_t *svc)
         return reg_err(rc);
     cf__note_admin(CF_NOTE_SERVICE_RM, svc, NULL, old);
     return 0;
-}
-
-int cf_admin_vm_op(const cf_guid_t *vm, const char *op)
-{
-    (void)vm;
-    (void)op;
-    return -ENOTSUP;
-}
-
-int cf_admin_set(const char *setting, const char *value)
-{
-    (void)setting;
-    (void)value;
-    return -ENOTSUP;
-}
-
-int cf_admin_hcs(const cf_guid_t *vm, const cf_guid_t *svc, int bind_deny, int connect_deny, int allow_wildcard,
-                 int disabled)
-{
-    (void)vm;
-    (void)svc;
-    (void)bind_deny;
-    (void)connect_deny;
-    (void)allow_wildcard;
-    (void)disabled;
-    return -ENOTSUP;
-}
-
-int cf__admin_vm_restore(const cf_guid_t *vm)
-{
-    (void)vm;
-    return -ENOTSUP;
-}
-
-int cf_join_vm(const cf_guid_t *vm)
-{
-    (void)vm;
-    return -ENOTSUP; /* a real guest's processes cannot change VM */
 }

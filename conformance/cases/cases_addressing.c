@@ -30,8 +30,6 @@
 
 #define SOCKADDR_HV_LEN 36
 #define SOCKADDR_VM_LEN 16
-#define VMADDR_CID_ANY_ 0xffffffffu
-#define VMADDR_PORT_ANY_ 0xffffffffu
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
@@ -77,19 +75,6 @@ static void vm_bytes(uint8_t out[SOCKADDR_VM_LEN], uint16_t family, uint32_t cid
     out[11] = (uint8_t)(cid >> 24);
 }
 
-/* Check one name of an AF_HYPERV socket (NULL: any value). */
-static int hv_name_is(struct cf_ctx *ctx, cf_sock_t s, int peer, const cf_guid_t *vm, const cf_guid_t *svc)
-{
-    cf_guid_t gv, gs;
-
-    CF_CHECK(ctx, cf_name_hv(s, peer, &gv, &gs), 0, peer ? "getpeername" : "getsockname");
-    if (vm && cfc_guid_is(ctx, &gv, vm, peer ? "getpeername VmId" : "getsockname VmId") < 0)
-        return -1;
-    if (svc && cfc_guid_is(ctx, &gs, svc, peer ? "getpeername ServiceId" : "getsockname ServiceId") < 0)
-        return -1;
-    return 0;
-}
-
 /* ---- addr.sockaddr-hv-layout ----------------------------------------------------------- */
 
 /* HV_GUID_CHILDREN and HV_GUID_PARENT as the reference's table writes their
@@ -126,8 +111,7 @@ static int hv_layout(struct cf_ctx *ctx, const uint8_t vm_le[16], const cf_guid_
     layout_bytes(a, vm_le, port);
     cf_step(ctx, "bind to 36 bytes written by hand");
     CF_CHECK(ctx, cf_bind_raw(s, a, (int)sizeof(a)), 0, "bind");
-    cf_step(ctx, "getsockname after the hand-written bind");
-    if (hv_name_is(ctx, s, 0, vm, &svc) < 0)
+    if (cfc_hv_name_is(ctx, s, 0, vm, &svc, "socket bound by hand") < 0)
         return -1;
     cf_close(s);
     return 0;
@@ -148,16 +132,16 @@ static int layout_guest(struct cf_ctx *ctx)
         return hv_layout(ctx, parent_le, &CF_GUID_PARENT, ctx->port_base + 1);
     if (cfc_open_sock(ctx, CF_AF_VSOCK, 0, &s) < 0)
         return -1;
-    vm_bytes(a, RAW_AF_VSOCK, VMADDR_CID_ANY_, ctx->port_base + 1);
+    vm_bytes(a, RAW_AF_VSOCK, CF_VMADDR_CID_ANY, ctx->port_base + 1);
     cf_step(ctx, "bind to a 16-byte sockaddr_vm written by hand");
     CF_CHECK(ctx, cf_bind_raw(s, a, (int)sizeof(a)), 0, "bind");
     cf_step(ctx, "getsockname after the hand-written bind");
     CF_CHECK(ctx, cf_name_vsock(s, 0, &cid, &port), 0, "getsockname");
     if (port != ctx->port_base + 1)
         return cf_fail(ctx, "getsockname port: expected %u, got %u", ctx->port_base + 1, port);
-    if (cid != VMADDR_CID_ANY_)
+    if (cid != CF_VMADDR_CID_ANY)
         return cf_fail(ctx, "getsockname CID of a socket bound to VMADDR_CID_ANY: expected %u, got %u",
-                       VMADDR_CID_ANY_, cid);
+                       CF_VMADDR_CID_ANY, cid);
     cf_close(s);
     return 0;
 }
@@ -299,7 +283,7 @@ static int vm_malformed(struct cf_ctx *ctx, const uint8_t *a, int len, const cha
     CF_CHECK(ctx, cf_bind_raw(s, a, len), ctx->expect, "bind");
     cf_step(ctx, "connect to %s", what);
     CF_CHECK(ctx, cf_connect_raw(s, a, len), ctx->expect, "connect");
-    vm_bytes(good, RAW_AF_VSOCK, VMADDR_CID_ANY_, ctx->port_base);
+    vm_bytes(good, RAW_AF_VSOCK, CF_VMADDR_CID_ANY, ctx->port_base);
     cf_step(ctx, "bind to a correct sockaddr_vm after the refused calls");
     CF_CHECK(ctx, cf_bind_raw(s, good, (int)sizeof(good)), 0, "bind");
     cf_close(s);
@@ -310,7 +294,7 @@ static int vm_short_guest(struct cf_ctx *ctx)
 {
     uint8_t a[SOCKADDR_VM_LEN];
 
-    vm_bytes(a, RAW_AF_VSOCK, 2, ctx->port_base);
+    vm_bytes(a, RAW_AF_VSOCK, CF_VMADDR_CID_HOST, ctx->port_base);
     return vm_malformed(ctx, a, SOCKADDR_VM_LEN - 1, "a 15-byte sockaddr_vm");
 }
 
@@ -403,7 +387,7 @@ static int unbound_name_guest(struct cf_ctx *ctx)
         return -1;
     cf_step(ctx, "getsockname on an unbound AF_VSOCK socket");
     CF_CHECK(ctx, cf_name_vsock(s, 0, &cid, &port), ctx->expect, "getsockname");
-    if (cid != VMADDR_CID_ANY_ || port != VMADDR_PORT_ANY_)
+    if (cid != CF_VMADDR_CID_ANY || port != CF_VMADDR_PORT_ANY)
         return cf_fail(ctx, "unbound name: expected (VMADDR_CID_ANY, VMADDR_PORT_ANY), got (%u, %u)", cid, port);
     cf_close(s);
     return 0;

@@ -19,117 +19,28 @@
 #include "../catalogue.h"
 #include "case_util.h"
 
-#define QUICK_MS 1000u /* a connect that must not wait: an answer comes long before this */
-#define VMADDR_CID_ANY_ 0xffffffffu
-#define VMADDR_PORT_ANY_ 0xffffffffu
-#define VMADDR_CID_HOST_ 2u
-
-/* ---- helpers -------------------------------------------------------------------------- */
-
-/* A guest listener: {HV_GUID_PARENT, svc} on Windows, (VMADDR_CID_ANY, port) on Linux (4.2, 3.1). */
-static int guest_listen(struct cf_ctx *ctx, uint32_t port, cf_sock_t *l)
-{
-    cf_guid_t svc = cf_guid_port(port);
-
-    if (cfc_open_sock(ctx, cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, 0, l) < 0)
-        return -1;
-    cf_step(ctx, "guest bind to port %u", port);
-    if (cfc_is_vsock(ctx))
-        CF_CHECK(ctx, cf_bind_vsock(*l, VMADDR_CID_ANY_, port), 0, "bind");
-    else
-        CF_CHECK(ctx, cf_bind_hv(*l, &CF_GUID_PARENT, &svc), 0, "bind");
-    cf_step(ctx, "guest listen on port %u", port);
-    CF_CHECK(ctx, cf_listen(*l, 8), 0, "listen");
-    return 0;
-}
-
-/* The guest's connect to the host's service `port`, in its column's
- * personality; *rc is connect's own result. */
-static int guest_dial(struct cf_ctx *ctx, uint32_t port, cf_sock_t *s, int *rc)
-{
-    cf_guid_t svc = cf_guid_port(port);
-
-    if (cfc_open_sock(ctx, cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, 0, s) < 0)
-        return -1;
-    cf_step(ctx, "set the connect timeout to %u ms", QUICK_MS);
-    CF_CHECK(ctx, cf_set_connect_timeout(*s, QUICK_MS), 0, "set connect timeout");
-    if (cfc_is_vsock(ctx)) {
-        cf_step(ctx, "guest connect to (CID 2, port %u)", port);
-        *rc = cf_connect_vsock(*s, VMADDR_CID_HOST_, port);
-    } else {
-        cf_step(ctx, "guest connect to {HV_GUID_PARENT, port %u}", port);
-        *rc = cf_connect_hv(*s, &CF_GUID_PARENT, &svc);
-    }
-    return 0;
-}
-
-static int host_dial(struct cf_ctx *ctx, const cf_guid_t *vm, uint32_t port, cf_sock_t *s, int *rc)
-{
-    cf_guid_t svc = cf_guid_port(port);
-    char b[37];
-
-    if (cfc_open_sock(ctx, CF_AF_HYPERV, 0, s) < 0)
-        return -1;
-    cf_step(ctx, "set the connect timeout to %u ms", QUICK_MS);
-    CF_CHECK(ctx, cf_set_connect_timeout(*s, QUICK_MS), 0, "set connect timeout");
-    cf_step(ctx, "host connect to {%s, port %u}", cfc_vm_text(ctx, vm, b), port);
-    *rc = cf_connect_hv(*s, vm, &svc);
-    return 0;
-}
-
-/* ---- host listeners a guest reaches ---------------------------------------------------- */
-
-static int serve_on(struct cf_ctx *ctx, const cf_guid_t *vm)
-{
-    cf_sock_t l, c;
-
-    if (cfc_reg(ctx, ctx->port_base) < 0 || cfc_host_listen(ctx, vm, ctx->port_base, &l) < 0)
-        return -1;
-    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || cfc_accept_one(ctx, l, &c) < 0 || cfc_pong(ctx, c) < 0)
-        return -1;
-    cf_close(c);
-    cf_close(l);
-    return 0;
-}
+/* ---- a guest reaches host listeners, the host reaches a guest listener ------------------ */
 
 static int wildcard_host(struct cf_ctx *ctx)
 {
-    return serve_on(ctx, &CF_GUID_ZERO);
+    return cfc_serve_pong(ctx, &CF_GUID_ZERO);
 }
 
 static int children_host(struct cf_ctx *ctx)
 {
-    return serve_on(ctx, &CF_GUID_CHILDREN);
+    return cfc_serve_pong(ctx, &CF_GUID_CHILDREN);
 }
 
 static int vmid_host(struct cf_ctx *ctx)
 {
-    return serve_on(ctx, &ctx->vm_id);
+    return cfc_serve_pong(ctx, &ctx->vm_id);
 }
-
-static int dial_ping_guest(struct cf_ctx *ctx)
-{
-    cf_sock_t s;
-    int rc;
-
-    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || guest_dial(ctx, ctx->port_base, &s, &rc) < 0)
-        return -1;
-    CF_CHECK(ctx, rc, ctx->expect, "connect");
-    if (cfc_ping(ctx, s) < 0)
-        return -1;
-    cf_close(s);
-    return 0;
-}
-
-/* ---- guest listeners the host reaches -------------------------------------------------- */
 
 static int guest_listener_guest(struct cf_ctx *ctx)
 {
     cf_sock_t l, c;
 
-    if (guest_listen(ctx, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "LISTENING") < 0)
-        return -1;
-    if (cfc_accept_one(ctx, l, &c) < 0 || cfc_pong(ctx, c) < 0)
+    if (cfc_guest_accept(ctx, &l, &c) < 0 || cfc_pong(ctx, c) < 0)
         return -1;
     cf_close(c);
     cf_close(l);
@@ -138,16 +49,12 @@ static int guest_listener_guest(struct cf_ctx *ctx)
 
 static int guest_listener_host(struct cf_ctx *ctx)
 {
-    cf_sock_t s;
-    int rc;
+    struct cfc_dial d;
 
     /* No registration: the host connects, the guest listens (2.2, Ookii). */
-    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || host_dial(ctx, &ctx->vm_id, ctx->port_base, &s, &rc) < 0)
+    if (cfc_host_dial_listening(ctx, &d) < 0 || cfc_ping(ctx, d.s) < 0)
         return -1;
-    CF_CHECK(ctx, rc, ctx->expect, "connect");
-    if (cfc_ping(ctx, s) < 0)
-        return -1;
-    cf_close(s);
+    cf_close(d.s);
     return 0;
 }
 
@@ -159,9 +66,7 @@ static int template_host(struct cf_ctx *ctx)
     uint64_t gport = 0;
     cf_sock_t l, c;
 
-    if (cfc_reg(ctx, ctx->port_base) < 0 || cfc_host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0)
-        return -1;
-    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || cfc_accept_one(ctx, l, &c) < 0 || cfc_pong(ctx, c) < 0)
+    if (cfc_reg(ctx, ctx->port_base) < 0 || cfc_host_accept(ctx, &CF_GUID_ZERO, &l, &c) < 0 || cfc_pong(ctx, c) < 0)
         return -1;
     cf_step(ctx, "read the guest's local port");
     if (cf_ctl_read_u64(ctx, &gport) < 0)
@@ -185,26 +90,13 @@ static int template_host(struct cf_ctx *ctx)
 static int template_guest(struct cf_ctx *ctx)
 {
     uint32_t cid = 0, port = 0;
-    cf_sock_t s;
-    int rc;
+    struct cfc_dial d;
 
-    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || guest_dial(ctx, ctx->port_base, &s, &rc) < 0)
+    if (cfc_guest_dial_listening(ctx, &d) < 0 || cfc_ping(ctx, d.s) < 0)
         return -1;
-    CF_CHECK(ctx, rc, ctx->expect, "connect");
-    if (cfc_ping(ctx, s) < 0)
+    if (cfc_vsock_dialer_names(ctx, d.s, &cid, &port) < 0 || cf_ctl_write_u64(ctx, port) < 0)
         return -1;
-    cf_step(ctx, "getpeername of the guest's connection");
-    CF_CHECK(ctx, cf_name_vsock(s, 1, &cid, &port), 0, "getpeername");
-    if (cid != VMADDR_CID_HOST_ || port != ctx->port_base)
-        return cf_fail(ctx, "peer: expected (CID 2, port %u), got (CID %u, port %u)", ctx->port_base, cid, port);
-    cf_step(ctx, "getsockname of the guest's connection");
-    CF_CHECK(ctx, cf_name_vsock(s, 0, &cid, &port), 0, "getsockname");
-    if (port <= 1023 || port == VMADDR_PORT_ANY_)
-        return cf_fail(ctx, "local port of a connect without bind: expected an auto-bound port above 1023, got %u",
-                       port);
-    if (cf_ctl_write_u64(ctx, port) < 0)
-        return -1;
-    cf_close(s);
+    cf_close(d.s);
     return 0;
 }
 
@@ -212,24 +104,24 @@ static int template_guest(struct cf_ctx *ctx)
 
 static int loopback_host(struct cf_ctx *ctx)
 {
-    cf_sock_t l, s, c;
-    int rc;
+    struct cfc_dial d;
+    cf_sock_t l, c;
 
     if (cfc_host_listen(ctx, &CF_GUID_LOOPBACK, ctx->port_base, &l) < 0)
         return -1;
-    if (host_dial(ctx, &CF_GUID_LOOPBACK, ctx->port_base, &s, &rc) < 0)
+    if (cfc_host_dial(ctx, &CF_GUID_LOOPBACK, ctx->port_base, CFC_QUICK_MS, &d) < 0)
         return -1;
-    CF_CHECK(ctx, rc, ctx->expect, "connect");
+    CF_CHECK(ctx, d.rc, ctx->expect, "connect");
     if (cfc_accept_one(ctx, l, &c) < 0)
         return -1;
     cf_step(ctx, "send 'ping' over loopback");
-    if (cfc_send_all(ctx, s, "ping") < 0 || cfc_pong(ctx, c) < 0)
+    if (cfc_send_all(ctx, d.s, "ping") < 0 || cfc_pong(ctx, c) < 0)
         return -1;
     cf_step(ctx, "read 'pong' over loopback");
-    if (cfc_recv_is(ctx, s, "pong") < 0)
+    if (cfc_recv_is(ctx, d.s, "pong") < 0)
         return -1;
     cf_close(c);
-    cf_close(s);
+    cf_close(d.s);
     cf_close(l);
     return 0;
 }
@@ -258,7 +150,7 @@ static int bind_usual(struct cf_ctx *ctx, cf_sock_t s, uint32_t port)
     if (ctx->side == 0)
         return cf_bind_hv(s, &CF_GUID_ZERO, &svc);
     if (cfc_is_vsock(ctx))
-        return cf_bind_vsock(s, VMADDR_CID_ANY_, port);
+        return cf_bind_vsock(s, CF_VMADDR_CID_ANY, port);
     return cf_bind_hv(s, &CF_GUID_PARENT, &svc);
 }
 
@@ -339,7 +231,7 @@ static int vsock_cid_guest(struct cf_ctx *ctx)
 {
     /* CID 2 is the host's, and a CID far above any VM's is nobody's; never
      * CID 3, which may be this very guest under QEMU. */
-    static const uint32_t cids[] = { VMADDR_CID_HOST_, 0x7fff0001u };
+    static const uint32_t cids[] = { CF_VMADDR_CID_HOST, 0x7fff0001u };
     cf_sock_t s;
     size_t i;
 
@@ -350,7 +242,7 @@ static int vsock_cid_guest(struct cf_ctx *ctx)
         CF_CHECK(ctx, cf_bind_vsock(s, cids[i], ctx->port_base), ctx->expect, "bind");
     }
     cf_step(ctx, "bind to (VMADDR_CID_ANY, port %u) after the refusals", ctx->port_base);
-    CF_CHECK(ctx, cf_bind_vsock(s, VMADDR_CID_ANY_, ctx->port_base), 0, "bind");
+    CF_CHECK(ctx, cf_bind_vsock(s, CF_VMADDR_CID_ANY, ctx->port_base), 0, "bind");
     cf_close(s);
     return 0;
 }
@@ -363,10 +255,10 @@ static int port_any_guest(struct cf_ctx *ctx)
     if (cfc_open_sock(ctx, CF_AF_VSOCK, 0, &s) < 0)
         return -1;
     cf_step(ctx, "bind to (VMADDR_CID_ANY, VMADDR_PORT_ANY)");
-    CF_CHECK(ctx, cf_bind_vsock(s, VMADDR_CID_ANY_, VMADDR_PORT_ANY_), ctx->expect, "bind");
+    CF_CHECK(ctx, cf_bind_vsock(s, CF_VMADDR_CID_ANY, CF_VMADDR_PORT_ANY), ctx->expect, "bind");
     cf_step(ctx, "getsockname after binding port ANY");
     CF_CHECK(ctx, cf_name_vsock(s, 0, &cid, &port), 0, "getsockname");
-    if (port <= 1023 || port == VMADDR_PORT_ANY_)
+    if (port <= 1023 || port == CF_VMADDR_PORT_ANY)
         return cf_fail(ctx, "auto-bound port: expected above 1023 (and not VMADDR_PORT_ANY), got %u", port);
     cf_step(ctx, "listen on the auto-bound port");
     CF_CHECK(ctx, cf_listen(s, 4), 0, "listen");
@@ -380,10 +272,10 @@ static int local_cid_guest(struct cf_ctx *ctx)
 
     cf_step(ctx, "IOCTL_VM_SOCKETS_GET_LOCAL_CID");
     CF_CHECK(ctx, cf_local_cid(&cid), ctx->expect, "get local CID");
-    if (ctx->col == CF_COL_HVSOCK && cid != VMADDR_CID_ANY_)
-        return cf_fail(ctx, "hv_sock local CID: expected VMADDR_CID_ANY (%u), got %u", VMADDR_CID_ANY_, cid);
+    if (ctx->col == CF_COL_HVSOCK && cid != CF_VMADDR_CID_ANY)
+        return cf_fail(ctx, "hv_sock local CID: expected VMADDR_CID_ANY (%u), got %u", CF_VMADDR_CID_ANY, cid);
     /* virtio-vsock reports the CID QEMU gave the guest: 3 or above. */
-    if (ctx->col == CF_COL_VIRTIO && (cid <= VMADDR_CID_HOST_ || cid == VMADDR_CID_ANY_))
+    if (ctx->col == CF_COL_VIRTIO && (cid <= CF_VMADDR_CID_HOST || cid == CF_VMADDR_CID_ANY))
         return cf_fail(ctx, "virtio local CID: expected the guest's own CID (above 2), got %u", cid);
     return 0;
 }
@@ -399,7 +291,7 @@ const struct cf_case cf_cases_binding[] = {
         .confidence = CF_SOURCED,
         .expect = { 0, 0, 0 },
         .host = wildcard_host,
-        .guest = dial_ping_guest,
+        .guest = cfc_dial_ping,
     },
     {
         .id = "bind.host-children-reached-by-guest",
@@ -409,7 +301,7 @@ const struct cf_case cf_cases_binding[] = {
         .confidence = CF_SOURCED,
         .expect = { 0, 0, 0 },
         .host = children_host,
-        .guest = dial_ping_guest,
+        .guest = cfc_dial_ping,
     },
     {
         .id = "bind.host-vmid-reached-by-guest",
@@ -419,7 +311,7 @@ const struct cf_case cf_cases_binding[] = {
         .confidence = CF_SOURCED,
         .expect = { 0, 0, 0 },
         .host = vmid_host,
-        .guest = dial_ping_guest,
+        .guest = cfc_dial_ping,
     },
     {
         .id = "bind.guest-listener-reached-by-vmid",

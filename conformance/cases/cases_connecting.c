@@ -10,8 +10,8 @@
  * the two rows that check the defaults (one per column); a refusal that must
  * come "at once" is checked against a tenth of the timeout the socket had,
  * never against an absolute figure. A connect that should succeed or be
- * refused sets QUICK_MS, so a broken target fails in a second, not after the
- * default.
+ * refused sets CFC_QUICK_MS, so a broken target fails in a second, not after
+ * the default.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -21,139 +21,31 @@
 #include "../catalogue.h"
 #include "case_util.h"
 
-#define QUICK_MS 1000u /* a connect that must not wait: an answer comes long before this */
-#define ARRIVE_MS 3000 /* how long a side waits for the connection the other side makes */
-#define DEFAULT_TIMEOUT_MS 2000u /* VSOCK_DEFAULT_CONNECT_TIMEOUT; windows_connect_timeout_ms */
-#define EARLY_MS 20u /* a jiffy-based timer may fire this much before the wall clock says */
-#define LATE_MS 1000u /* scheduling and sanitizer slack after a timeout */
 #define TIMEOUT_MAX_MS 300000u /* HVSOCKET_CONNECT_TIMEOUT_MAX */
-#define VMADDR_CID_ANY_ 0xffffffffu
-#define VMADDR_PORT_ANY_ 0xffffffffu
-#define VMADDR_CID_HOST_ 2u
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
-/* One name of an AF_HYPERV socket (NULL: not checked). */
-static int hv_name_is(struct cf_ctx *ctx, cf_sock_t s, int peer, const cf_guid_t *vm, const cf_guid_t *svc,
-                      const char *who)
+/* A host connect that must get ctx->expect, at the time cfc_dial_is says. */
+static int host_dial_check(struct cf_ctx *ctx, const cf_guid_t *vm, uint32_t timeout_ms)
 {
-    char what[96];
-    cf_guid_t gv, gs;
+    struct cfc_dial d;
 
-    cf_step(ctx, "%s of the %s", peer ? "getpeername" : "getsockname", who);
-    CF_CHECK(ctx, cf_name_hv(s, peer, &gv, &gs), 0, peer ? "getpeername" : "getsockname");
-    snprintf(what, sizeof(what), "%s %s VmId", who, peer ? "peer" : "local");
-    if (vm && cfc_guid_is(ctx, &gv, vm, what) < 0)
+    if (cfc_host_dial(ctx, vm, ctx->port_base, timeout_ms, &d) < 0 || cfc_dial_is(ctx, &d) < 0)
         return -1;
-    snprintf(what, sizeof(what), "%s %s ServiceId", who, peer ? "peer" : "local");
-    if (svc && cfc_guid_is(ctx, &gs, svc, what) < 0)
-        return -1;
+    cf_close(d.s);
     return 0;
 }
 
-static int guest_listen(struct cf_ctx *ctx, uint32_t port, cf_sock_t *l)
+/* A Windows guest's connect to {vm, port_base}, vm_text naming vm in the step. */
+static int guest_hv_dial(struct cf_ctx *ctx, const cf_guid_t *vm, const char *vm_text, struct cfc_dial *d)
 {
-    cf_guid_t svc = cf_guid_port(port);
+    cf_guid_t svc = cf_guid_port(ctx->port_base);
 
-    if (cfc_open_sock(ctx, cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, 0, l) < 0)
+    if (cfc_dial_prep(ctx, CF_AF_HYPERV, 0, CFC_QUICK_MS, d) < 0)
         return -1;
-    cf_step(ctx, "guest bind to port %u", port);
-    if (cfc_is_vsock(ctx))
-        CF_CHECK(ctx, cf_bind_vsock(*l, VMADDR_CID_ANY_, port), 0, "bind");
-    else
-        CF_CHECK(ctx, cf_bind_hv(*l, &CF_GUID_PARENT, &svc), 0, "bind");
-    cf_step(ctx, "guest listen on port %u", port);
-    CF_CHECK(ctx, cf_listen(*l, 8), 0, "listen");
+    cf_step(ctx, "guest connect to {%s, port %u}", vm_text, ctx->port_base);
+    cfc_dial_hv(d, vm, &svc);
     return 0;
-}
-
-/* A connect and how long it took. */
-struct dial {
-    cf_sock_t s;
-    int rc;
-    uint64_t ms;
-    uint32_t timeout; /* what the socket had: the set value, or the default */
-};
-
-/* timeout_ms 0: leave the socket's default. */
-static int dial_prep(struct cf_ctx *ctx, enum cf_family fam, int nonblock, uint32_t timeout_ms, struct dial *d)
-{
-    memset(d, 0, sizeof(*d));
-    if (cfc_open_sock(ctx, fam, nonblock, &d->s) < 0)
-        return -1;
-    d->timeout = timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS;
-    if (timeout_ms) {
-        cf_step(ctx, "set the connect timeout to %u ms", timeout_ms);
-        CF_CHECK(ctx, cf_set_connect_timeout(d->s, timeout_ms), 0, "set connect timeout");
-    }
-    return 0;
-}
-
-static int host_dial(struct cf_ctx *ctx, const cf_guid_t *vm, uint32_t port, uint32_t timeout_ms, struct dial *d)
-{
-    cf_guid_t svc = cf_guid_port(port);
-    uint64_t t0;
-    char b[37];
-
-    if (dial_prep(ctx, CF_AF_HYPERV, 0, timeout_ms, d) < 0)
-        return -1;
-    cf_step(ctx, "host connect to {%s, port %u}", cfc_vm_text(ctx, vm, b), port);
-    t0 = cf_now_ms();
-    d->rc = cf_connect_hv(d->s, vm, &svc);
-    d->ms = cf_now_ms() - t0;
-    return 0;
-}
-
-/* The guest's connect to the host's service port, in its column's personality. */
-static int guest_dial_nb(struct cf_ctx *ctx, uint32_t port, int nonblock, uint32_t timeout_ms, struct dial *d)
-{
-    cf_guid_t svc = cf_guid_port(port);
-    uint64_t t0;
-
-    if (dial_prep(ctx, cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, nonblock, timeout_ms, d) < 0)
-        return -1;
-    t0 = cf_now_ms();
-    if (cfc_is_vsock(ctx)) {
-        cf_step(ctx, "guest connect to (CID 2, port %u)", port);
-        d->rc = cf_connect_vsock(d->s, VMADDR_CID_HOST_, port);
-    } else {
-        cf_step(ctx, "guest connect to {HV_GUID_PARENT, port %u}", port);
-        d->rc = cf_connect_hv(d->s, &CF_GUID_PARENT, &svc);
-    }
-    d->ms = cf_now_ms() - t0;
-    return 0;
-}
-
-static int guest_dial(struct cf_ctx *ctx, uint32_t port, uint32_t timeout_ms, struct dial *d)
-{
-    return guest_dial_nb(ctx, port, 0, timeout_ms, d);
-}
-
-/* The connect's result is ctx->expect, and it came when it should: ETIMEDOUT
- * after the timeout, any other refusal at once (under a tenth of it). */
-static int dial_is(struct cf_ctx *ctx, const struct dial *d)
-{
-    unsigned long long ms = (unsigned long long)d->ms;
-
-    CF_CHECK(ctx, d->rc, ctx->expect, "connect");
-    if (ctx->expect == -ETIMEDOUT) {
-        if (d->ms + EARLY_MS < d->timeout)
-            return cf_fail(ctx, "expected ETIMEDOUT after the %u ms connect timeout, got it after %llu ms",
-                           d->timeout, ms);
-        if (d->ms > d->timeout + LATE_MS)
-            return cf_fail(ctx, "expected ETIMEDOUT %u ms after the connect, got it after %llu ms", d->timeout, ms);
-    } else if (ctx->expect < 0 && d->ms * 10 >= d->timeout) {
-        return cf_fail(ctx, "expected %s at once (under a tenth of the %u ms connect timeout), got it after %llu ms",
-                       cf_errno_name(ctx->expect), d->timeout, ms);
-    }
-    return 0;
-}
-
-/* The timeout a refusal case sets: a short one when the expected outcome is
- * the timeout itself, else QUICK_MS so that "at once" has room to be measured. */
-static uint32_t timeout_for(const struct cf_ctx *ctx)
-{
-    return ctx->expect == -ETIMEDOUT ? ctx->short_timeout_ms : QUICK_MS;
 }
 
 /* A GUID over the control channel, as two numbers. */
@@ -198,13 +90,8 @@ static int registered_no_listener_host(struct cf_ctx *ctx)
 /* The guest's connect to the registered service nobody listens on. */
 static int no_listener_guest(struct cf_ctx *ctx)
 {
-    struct dial d;
-
-    if (cf_ctl_expectln(ctx, "GO") < 0 || guest_dial(ctx, ctx->port_base, timeout_for(ctx), &d) < 0)
+    if (cf_ctl_expectln(ctx, "GO") < 0 || cfc_guest_dial_check(ctx, ctx->port_base, NULL) < 0)
         return -1;
-    if (dial_is(ctx, &d) < 0)
-        return -1;
-    cf_close(d.s);
     return cf_ctl_writeln(ctx, "TRIED");
 }
 
@@ -212,56 +99,36 @@ static int no_listener_guest(struct cf_ctx *ctx)
 
 static int loopback_refused_host(struct cf_ctx *ctx)
 {
-    struct dial d;
-
-    if (host_dial(ctx, &CF_GUID_LOOPBACK, ctx->port_base, QUICK_MS, &d) < 0 || dial_is(ctx, &d) < 0)
-        return -1;
-    cf_close(d.s);
-    return 0;
+    return host_dial_check(ctx, &CF_GUID_LOOPBACK, CFC_QUICK_MS);
 }
 
 /* Host to the VM under test, nobody listening in the guest. */
 static int host_to_guest_no_listener_host(struct cf_ctx *ctx)
 {
-    struct dial d;
-
-    if (host_dial(ctx, &ctx->vm_id, ctx->port_base, timeout_for(ctx), &d) < 0 || dial_is(ctx, &d) < 0)
-        return -1;
-    cf_close(d.s);
-    return 0;
+    return host_dial_check(ctx, &ctx->vm_id, cfc_timeout_for(ctx));
 }
 
 static int windows_default_timeout_host(struct cf_ctx *ctx)
 {
-    struct dial d;
-
     /* The one Windows-column case that waits for the default (2 s here; a
      * real host may say 30 s: reference 4.3). */
-    if (host_dial(ctx, &ctx->vm_id, ctx->port_base, 0, &d) < 0 || dial_is(ctx, &d) < 0)
-        return -1;
-    cf_close(d.s);
-    return 0;
+    return host_dial_check(ctx, &ctx->vm_id, 0);
 }
 
 static int linux_default_timeout_guest(struct cf_ctx *ctx)
 {
     uint32_t ms = 0;
-    struct dial d;
+    struct cfc_dial d;
 
-    if (cf_ctl_expectln(ctx, "GO") < 0 || dial_prep(ctx, CF_AF_VSOCK, 0, 0, &d) < 0)
+    if (cf_ctl_expectln(ctx, "GO") < 0 || cfc_dial_prep(ctx, CF_AF_VSOCK, 0, 0, &d) < 0)
         return -1;
     cf_step(ctx, "read SO_VM_SOCKETS_CONNECT_TIMEOUT of a new socket");
     CF_CHECK(ctx, cf_get_connect_timeout(d.s, &ms), 0, "get connect timeout");
-    if (ms != DEFAULT_TIMEOUT_MS)
-        return cf_fail(ctx, "default connect timeout: expected %u ms, got %u ms", DEFAULT_TIMEOUT_MS, ms);
+    if (ms != CFC_DEFAULT_TIMEOUT_MS)
+        return cf_fail(ctx, "default connect timeout: expected %u ms, got %u ms", CFC_DEFAULT_TIMEOUT_MS, ms);
     cf_step(ctx, "guest connect to (CID 2, port %u) with the default timeout", ctx->port_base);
-    {
-        uint64_t t0 = cf_now_ms();
-
-        d.rc = cf_connect_vsock(d.s, VMADDR_CID_HOST_, ctx->port_base);
-        d.ms = cf_now_ms() - t0;
-    }
-    if (dial_is(ctx, &d) < 0)
+    cfc_dial_vsock(&d, CF_VMADDR_CID_HOST, ctx->port_base);
+    if (cfc_dial_is(ctx, &d) < 0)
         return -1;
     cf_close(d.s);
     return cf_ctl_writeln(ctx, "TRIED");
@@ -269,14 +136,11 @@ static int linux_default_timeout_guest(struct cf_ctx *ctx)
 
 static int targets_host(struct cf_ctx *ctx, const cf_guid_t *const *targets, size_t n)
 {
-    struct dial d;
     size_t i;
 
-    for (i = 0; i < n; i++) {
-        if (host_dial(ctx, targets[i], ctx->port_base, QUICK_MS, &d) < 0 || dial_is(ctx, &d) < 0)
+    for (i = 0; i < n; i++)
+        if (host_dial_check(ctx, targets[i], CFC_QUICK_MS) < 0)
             return -1;
-        cf_close(d.s);
-    }
     return 0;
 }
 
@@ -305,20 +169,11 @@ static int unknown_vm_host(struct cf_ctx *ctx)
 
 static int hcs_host(struct cf_ctx *ctx, int connect_deny, int disabled)
 {
-    cf_guid_t svc = cf_guid_port(ctx->port_base);
-    struct dial d;
     int rc;
 
-    cf_step(ctx, "set the HCS VM's service entry (ConnectSecurityDescriptor deny %d, Disabled %d)", connect_deny,
-            disabled);
-    rc = cf_admin_hcs(&ctx->hcs_id, &svc, 0, connect_deny, 0, disabled);
-    if (rc == -ENOTSUP)
-        return cfc_skip(ctx, "the target cannot configure HCS service tables");
-    CF_CHECK(ctx, rc, 0, "hcs set");
-    if (host_dial(ctx, &ctx->hcs_id, ctx->port_base, QUICK_MS, &d) < 0 || dial_is(ctx, &d) < 0)
-        return -1;
-    cf_close(d.s);
-    return 0;
+    if ((rc = cfc_hcs_entry(ctx, ctx->port_base, 0, connect_deny, 0, disabled)) != 0)
+        return rc;
+    return host_dial_check(ctx, &ctx->hcs_id, CFC_QUICK_MS);
 }
 
 static int hcs_connect_deny_host(struct cf_ctx *ctx)
@@ -333,39 +188,34 @@ static int hcs_disabled_host(struct cf_ctx *ctx)
 
 static int off_vm_host(struct cf_ctx *ctx)
 {
-    struct dial d;
     int rc;
 
     cf_step(ctx, "turn the second VM off");
-    rc = cf_admin_vm_op(&ctx->vm2_id, "off");
-    if (rc == -ENOTSUP)
-        return cfc_skip(ctx, "the target cannot change VM states");
-    CF_CHECK(ctx, rc, 0, "vm off");
+    rc = cfc_admin_ok(ctx, cf_admin_vm_op(&ctx->vm2_id, "off"), "the target cannot change VM states", "vm off");
+    if (rc != 0)
+        return rc;
     /* The framework starts it again after the case. */
-    if (host_dial(ctx, &ctx->vm2_id, ctx->port_base, QUICK_MS, &d) < 0 || dial_is(ctx, &d) < 0)
-        return -1;
-    cf_close(d.s);
-    return 0;
+    return host_dial_check(ctx, &ctx->vm2_id, CFC_QUICK_MS);
 }
 
 /* ---- the refusal profile ----------------------------------------------------------------- */
 
 static int kvm_profile_host(struct cf_ctx *ctx)
 {
-    struct dial d;
+    struct cfc_dial d;
     int rc;
 
     if (cfc_reg(ctx, ctx->port_base) < 0)
         return -1;
     cf_step(ctx, "set refusal_profile to kvm");
-    rc = cf_admin_set("refusal_profile", "kvm");
-    if (rc == -ENOTSUP)
-        return cfc_skip(ctx, "the target has no refusal_profile setting");
-    CF_CHECK(ctx, rc, 0, "set refusal_profile");
+    rc = cfc_admin_ok(ctx, cf_admin_set("refusal_profile", "kvm"), "the target has no refusal_profile setting",
+                      "set refusal_profile");
+    if (rc != 0)
+        return rc;
     if (cf_ctl_writeln(ctx, "GO") < 0)
         return -1;
     /* The host's own connect to a guest port nobody listens on: RST at once. */
-    if (host_dial(ctx, &ctx->vm_id, ctx->port_base + 1, QUICK_MS, &d) < 0)
+    if (cfc_host_dial(ctx, &ctx->vm_id, ctx->port_base + 1, CFC_QUICK_MS, &d) < 0)
         return -1;
     CF_CHECK(ctx, d.rc, -ECONNRESET, "host connect under the kvm profile");
     if (d.ms * 10 >= d.timeout)
@@ -382,20 +232,15 @@ static int cid_guest(struct cf_ctx *ctx)
 {
     /* 0 (hypervisor), 1 (local), 3 (a sibling VM's CID under KVM numbering). */
     static const uint32_t cids[] = { 0, 1, 3 };
-    struct dial d;
+    struct cfc_dial d;
     size_t i;
 
     for (i = 0; i < sizeof(cids) / sizeof(cids[0]); i++) {
-        if (dial_prep(ctx, CF_AF_VSOCK, 0, QUICK_MS, &d) < 0)
+        if (cfc_dial_prep(ctx, CF_AF_VSOCK, 0, CFC_QUICK_MS, &d) < 0)
             return -1;
         cf_step(ctx, "guest connect to (CID %u, port %u)", cids[i], ctx->port_base);
-        {
-            uint64_t t0 = cf_now_ms();
-
-            d.rc = cf_connect_vsock(d.s, cids[i], ctx->port_base);
-            d.ms = cf_now_ms() - t0;
-        }
-        if (dial_is(ctx, &d) < 0)
+        cfc_dial_vsock(&d, cids[i], ctx->port_base);
+        if (cfc_dial_is(ctx, &d) < 0)
             return -1;
         cf_close(d.s);
     }
@@ -414,20 +259,11 @@ static int sibling_host(struct cf_ctx *ctx)
 
 static int sibling_guest(struct cf_ctx *ctx)
 {
-    cf_guid_t vm2, svc = cf_guid_port(ctx->port_base);
-    struct dial d;
+    struct cfc_dial d;
+    cf_guid_t vm2;
 
     cf_step(ctx, "read the second VM's id");
-    if (recv_guid(ctx, &vm2) < 0 || dial_prep(ctx, CF_AF_HYPERV, 0, QUICK_MS, &d) < 0)
-        return -1;
-    cf_step(ctx, "guest connect to {the second VM's id, port %u}", ctx->port_base);
-    {
-        uint64_t t0 = cf_now_ms();
-
-        d.rc = cf_connect_hv(d.s, &vm2, &svc);
-        d.ms = cf_now_ms() - t0;
-    }
-    if (dial_is(ctx, &d) < 0)
+    if (recv_guid(ctx, &vm2) < 0 || guest_hv_dial(ctx, &vm2, "the second VM's id", &d) < 0 || cfc_dial_is(ctx, &d) < 0)
         return -1;
     cf_close(d.s);
     return cf_ctl_writeln(ctx, "TRIED");
@@ -436,22 +272,12 @@ static int sibling_guest(struct cf_ctx *ctx)
 static int guest_targets_guest(struct cf_ctx *ctx)
 {
     static const cf_guid_t *const targets[] = { &CF_GUID_CHILDREN, &CF_GUID_BROADCAST };
-    cf_guid_t svc = cf_guid_port(ctx->port_base);
-    struct dial d;
+    struct cfc_dial d;
     char b[37];
     size_t i;
 
     for (i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
-        if (dial_prep(ctx, CF_AF_HYPERV, 0, QUICK_MS, &d) < 0)
-            return -1;
-        cf_step(ctx, "guest connect to {%s, port %u}", cfc_vm_text(ctx, targets[i], b), ctx->port_base);
-        {
-            uint64_t t0 = cf_now_ms();
-
-            d.rc = cf_connect_hv(d.s, targets[i], &svc);
-            d.ms = cf_now_ms() - t0;
-        }
-        if (dial_is(ctx, &d) < 0)
+        if (guest_hv_dial(ctx, targets[i], cfc_vm_text(ctx, targets[i], b), &d) < 0 || cfc_dial_is(ctx, &d) < 0)
             return -1;
         cf_close(d.s);
     }
@@ -513,21 +339,16 @@ static int above_max_guest(struct cf_ctx *ctx)
 
 static int vsock_timeout_guest(struct cf_ctx *ctx)
 {
-    struct dial d;
+    struct cfc_dial d;
 
-    if (cf_ctl_expectln(ctx, "GO") < 0 || dial_prep(ctx, CF_AF_VSOCK, 0, ctx->short_timeout_ms, &d) < 0)
+    if (cf_ctl_expectln(ctx, "GO") < 0 || cfc_dial_prep(ctx, CF_AF_VSOCK, 0, ctx->short_timeout_ms, &d) < 0)
         return -1;
     /* The kernel keeps jiffies: allow one tick at HZ=100 each way. */
     if (get_timeout_is(ctx, d.s, ctx->short_timeout_ms, 10) < 0)
         return -1;
     cf_step(ctx, "guest connect to (CID 2, port %u), which nobody answers", ctx->port_base);
-    {
-        uint64_t t0 = cf_now_ms();
-
-        d.rc = cf_connect_vsock(d.s, VMADDR_CID_HOST_, ctx->port_base);
-        d.ms = cf_now_ms() - t0;
-    }
-    if (dial_is(ctx, &d) < 0)
+    cfc_dial_vsock(&d, CF_VMADDR_CID_HOST, ctx->port_base);
+    if (cfc_dial_is(ctx, &d) < 0)
         return -1;
     cf_close(d.s);
     return cf_ctl_writeln(ctx, "TRIED");
@@ -575,7 +396,7 @@ static int precedence_host(struct cf_ctx *ctx)
         if (cf_ctl_expectln(ctx, "CONNECTED") < 0)
             return -1;
         cf_step(ctx, "see which listener got connection %d", stage + 1);
-        got = which_ready(ctx, l + stage, 3 - stage, ARRIVE_MS);
+        got = which_ready(ctx, l + stage, 3 - stage, CFC_ARRIVE_MS);
         if (got < 0)
             return cf_fail(ctx, "expected connection %d at the listener on %s, got it at none", stage + 1,
                            names[stage]);
@@ -594,13 +415,13 @@ static int precedence_host(struct cf_ctx *ctx)
 
 static int precedence_guest(struct cf_ctx *ctx)
 {
-    struct dial d;
+    struct cfc_dial d;
     int stage;
 
     if (cf_ctl_expectln(ctx, "LISTENING") < 0)
         return -1;
     for (stage = 0; stage < 3; stage++) {
-        if (guest_dial(ctx, ctx->port_base, QUICK_MS, &d) < 0)
+        if (cfc_guest_dial(ctx, ctx->port_base, 0, CFC_QUICK_MS, &d) < 0)
             return -1;
         CF_CHECK(ctx, d.rc, ctx->expect, "connect");
         if (cf_ctl_writeln(ctx, "CONNECTED") < 0 || cf_ctl_expectln(ctx, "NEXT") < 0)
@@ -614,26 +435,15 @@ static int precedence_guest(struct cf_ctx *ctx)
 
 static int serve_once_host(struct cf_ctx *ctx)
 {
-    cf_sock_t l, c;
-
-    if (cfc_reg(ctx, ctx->port_base) < 0 || cfc_host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0)
-        return -1;
-    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || cfc_accept_one(ctx, l, &c) < 0 || cfc_pong(ctx, c) < 0)
-        return -1;
-    cf_close(c);
-    cf_close(l);
-    return 0;
+    return cfc_serve_pong(ctx, &CF_GUID_ZERO);
 }
 
 static int zero_vmid_guest(struct cf_ctx *ctx)
 {
-    cf_guid_t svc = cf_guid_port(ctx->port_base);
-    struct dial d;
+    struct cfc_dial d;
 
-    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || dial_prep(ctx, CF_AF_HYPERV, 0, QUICK_MS, &d) < 0)
+    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || guest_hv_dial(ctx, &CF_GUID_ZERO, "HV_GUID_ZERO", &d) < 0)
         return -1;
-    cf_step(ctx, "guest connect to {HV_GUID_ZERO, port %u}", ctx->port_base);
-    d.rc = cf_connect_hv(d.s, &CF_GUID_ZERO, &svc);
     CF_CHECK(ctx, d.rc, ctx->expect, "connect");
     if (cfc_ping(ctx, d.s) < 0)
         return -1;
@@ -647,9 +457,7 @@ static int accept_close_host(struct cf_ctx *ctx)
 {
     cf_sock_t l, c;
 
-    if (cfc_reg(ctx, ctx->port_base) < 0 || cfc_host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0)
-        return -1;
-    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || cfc_accept_one(ctx, l, &c) < 0)
+    if (cfc_reg(ctx, ctx->port_base) < 0 || cfc_host_accept(ctx, &CF_GUID_ZERO, &l, &c) < 0)
         return -1;
     cf_close(c);
     cf_close(l);
@@ -658,14 +466,14 @@ static int accept_close_host(struct cf_ctx *ctx)
 
 static int nonblock_guest(struct cf_ctx *ctx)
 {
-    struct dial d;
+    struct cfc_dial d;
     int ev;
 
-    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || guest_dial_nb(ctx, ctx->port_base, 1, QUICK_MS, &d) < 0)
+    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || cfc_guest_dial(ctx, ctx->port_base, 1, CFC_QUICK_MS, &d) < 0)
         return -1;
     CF_CHECK(ctx, d.rc, ctx->expect, "non-blocking connect");
     cf_step(ctx, "wait for the non-blocking connect to complete");
-    ev = cf_poll(d.s, CF_POLLOUT, ARRIVE_MS);
+    ev = cf_poll(d.s, CF_POLLOUT, CFC_ARRIVE_MS);
     CF_CHECK(ctx, ev, 0, "poll");
     if (!(ev & CF_POLLOUT) || (ev & CF_POLLERR))
         return cf_fail(ctx, "readiness after a non-blocking connect: expected POLLOUT without POLLERR, got 0x%x", ev);
@@ -683,12 +491,10 @@ static int guest_dial_names_host(struct cf_ctx *ctx)
     uint64_t gport = 0;
     cf_sock_t l, c;
 
-    if (cfc_reg(ctx, ctx->port_base) < 0 || cfc_host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0)
-        return -1;
-    if (cf_ctl_writeln(ctx, "LISTENING") < 0 || cfc_accept_one(ctx, l, &c) < 0 || cfc_pong(ctx, c) < 0)
+    if (cfc_reg(ctx, ctx->port_base) < 0 || cfc_host_accept(ctx, &CF_GUID_ZERO, &l, &c) < 0 || cfc_pong(ctx, c) < 0)
         return -1;
     /* Host-accepted: local {VM runtime id, svc} (4.2). */
-    if (hv_name_is(ctx, c, 0, &ctx->vm_id, &svc, "host-accepted connection") < 0)
+    if (cfc_hv_name_is(ctx, c, 0, &ctx->vm_id, &svc, "host-accepted connection") < 0)
         return -1;
     if (cfc_is_vsock(ctx)) {
         /* The guest's endpoint GUID is the template of its local port (3.2). */
@@ -696,7 +502,7 @@ static int guest_dial_names_host(struct cf_ctx *ctx)
         if (cf_ctl_read_u64(ctx, &gport) < 0)
             return -1;
         want = cf_guid_port((uint32_t)gport);
-        if (hv_name_is(ctx, c, 1, NULL, &want, "host-accepted connection") < 0)
+        if (cfc_hv_name_is(ctx, c, 1, NULL, &want, "host-accepted connection") < 0)
             return -1;
     }
     cf_close(c);
@@ -708,29 +514,20 @@ static int guest_dial_names_guest(struct cf_ctx *ctx)
 {
     cf_guid_t svc = cf_guid_port(ctx->port_base);
     uint32_t cid = 0, port = 0;
-    struct dial d;
+    struct cfc_dial d;
 
-    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || guest_dial(ctx, ctx->port_base, QUICK_MS, &d) < 0)
-        return -1;
-    CF_CHECK(ctx, d.rc, ctx->expect, "connect");
-    if (cfc_ping(ctx, d.s) < 0)
+    if (cfc_guest_dial_listening(ctx, &d) < 0 || cfc_ping(ctx, d.s) < 0)
         return -1;
     if (!cfc_is_vsock(ctx)) {
         /* The guest's dial remote is {PARENT, svc} (4.2). */
-        if (hv_name_is(ctx, d.s, 1, &CF_GUID_PARENT, &svc, "guest's connection") < 0)
+        if (cfc_hv_name_is(ctx, d.s, 1, &CF_GUID_PARENT, &svc, "guest's connection") < 0)
             return -1;
         cf_close(d.s);
         return 0;
     }
-    cf_step(ctx, "getpeername of the guest's connection");
-    CF_CHECK(ctx, cf_name_vsock(d.s, 1, &cid, &port), 0, "getpeername");
-    if (cid != VMADDR_CID_HOST_ || port != ctx->port_base)
-        return cf_fail(ctx, "peer: expected (CID 2, port %u), got (CID %u, port %u)", ctx->port_base, cid, port);
-    cf_step(ctx, "getsockname of the guest's connection");
-    CF_CHECK(ctx, cf_name_vsock(d.s, 0, &cid, &port), 0, "getsockname");
-    if (port <= 1023 || port == VMADDR_PORT_ANY_)
-        return cf_fail(ctx, "local port after connect: expected an auto-bound port above 1023, got %u", port);
-    if (ctx->col == CF_COL_HVSOCK && cid != VMADDR_CID_ANY_)
+    if (cfc_vsock_dialer_names(ctx, d.s, &cid, &port) < 0)
+        return -1;
+    if (ctx->col == CF_COL_HVSOCK && cid != CF_VMADDR_CID_ANY)
         return cf_fail(ctx, "hv_sock local CID after connect: expected VMADDR_CID_ANY, got %u", cid);
     if (cf_ctl_write_u64(ctx, port) < 0)
         return -1;
@@ -742,14 +539,11 @@ static int host_dial_names_host(struct cf_ctx *ctx)
 {
     cf_guid_t svc = cf_guid_port(ctx->port_base), lvm, lsvc;
     uint64_t gpeer = 0;
-    struct dial d;
+    struct cfc_dial d;
 
-    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || host_dial(ctx, &ctx->vm_id, ctx->port_base, QUICK_MS, &d) < 0)
+    if (cfc_host_dial_listening(ctx, &d) < 0 || cfc_ping(ctx, d.s) < 0)
         return -1;
-    CF_CHECK(ctx, d.rc, ctx->expect, "connect");
-    if (cfc_ping(ctx, d.s) < 0)
-        return -1;
-    if (hv_name_is(ctx, d.s, 1, &ctx->vm_id, &svc, "host's connection") < 0)
+    if (cfc_hv_name_is(ctx, d.s, 1, &ctx->vm_id, &svc, "host's connection") < 0)
         return -1;
     if (cfc_is_vsock(ctx)) {
         /* The guest's peer port is Data1 of the host's endpoint GUID (3.1, c742c59e1fbd). */
@@ -772,13 +566,11 @@ static int host_dial_names_guest(struct cf_ctx *ctx)
     uint32_t cid = 0, port = 0;
     cf_sock_t l, c;
 
-    if (guest_listen(ctx, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "LISTENING") < 0)
-        return -1;
-    if (cfc_accept_one(ctx, l, &c) < 0)
+    if (cfc_guest_accept(ctx, &l, &c) < 0)
         return -1;
     if (!cfc_is_vsock(ctx)) {
         /* Guest-accepted local: {PARENT, svc} (4.2). */
-        if (hv_name_is(ctx, c, 0, &CF_GUID_PARENT, &svc, "guest-accepted connection") < 0)
+        if (cfc_hv_name_is(ctx, c, 0, &CF_GUID_PARENT, &svc, "guest-accepted connection") < 0)
             return -1;
     } else {
         cf_step(ctx, "getsockname of the guest-accepted connection");
@@ -787,7 +579,7 @@ static int host_dial_names_guest(struct cf_ctx *ctx)
             return cf_fail(ctx, "guest-accepted local port: expected %u, got %u", ctx->port_base, port);
         cf_step(ctx, "getpeername of the guest-accepted connection");
         CF_CHECK(ctx, cf_name_vsock(c, 1, &cid, &port), 0, "getpeername");
-        if (cid != VMADDR_CID_HOST_)
+        if (cid != CF_VMADDR_CID_HOST)
             return cf_fail(ctx, "guest-accepted peer CID: expected 2 (the host), got %u", cid);
         if (cf_ctl_write_u64(ctx, port) < 0)
             return -1;
@@ -803,11 +595,11 @@ static int loopback_names_host(struct cf_ctx *ctx)
 {
     cf_guid_t svc = cf_guid_port(ctx->port_base), cvm, csvc;
     cf_sock_t l, c;
-    struct dial d;
+    struct cfc_dial d;
 
     if (cfc_host_listen(ctx, &CF_GUID_LOOPBACK, ctx->port_base, &l) < 0)
         return -1;
-    if (host_dial(ctx, &CF_GUID_LOOPBACK, ctx->port_base, QUICK_MS, &d) < 0)
+    if (cfc_host_dial(ctx, &CF_GUID_LOOPBACK, ctx->port_base, CFC_QUICK_MS, &d) < 0)
         return -1;
     CF_CHECK(ctx, d.rc, ctx->expect, "connect");
     if (cfc_accept_one(ctx, l, &c) < 0)
@@ -819,11 +611,11 @@ static int loopback_names_host(struct cf_ctx *ctx)
     CF_CHECK(ctx, cf_name_hv(d.s, 0, &cvm, &csvc), 0, "getsockname");
     if (cfc_guid_is(ctx, &cvm, &CF_GUID_CHILDREN, "loopback client local VmId") < 0)
         return -1;
-    if (hv_name_is(ctx, d.s, 1, &CF_GUID_LOOPBACK, &svc, "loopback client") < 0)
+    if (cfc_hv_name_is(ctx, d.s, 1, &CF_GUID_LOOPBACK, &svc, "loopback client") < 0)
         return -1;
-    if (hv_name_is(ctx, c, 0, &CF_GUID_CHILDREN, NULL, "loopback server") < 0)
+    if (cfc_hv_name_is(ctx, c, 0, &CF_GUID_CHILDREN, NULL, "loopback server") < 0)
         return -1;
-    if (hv_name_is(ctx, c, 1, &CF_GUID_LOOPBACK, &csvc, "loopback server") < 0)
+    if (cfc_hv_name_is(ctx, c, 1, &CF_GUID_LOOPBACK, &csvc, "loopback server") < 0)
         return -1;
     cf_close(c);
     cf_close(d.s);

@@ -8,6 +8,14 @@
  * byte with the sender's pattern (to say where it went wrong) and both sides
  * compare checksums over the control channel.
  */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../catalogue.h"
+#include "case_util.h"
 #include "stream_pair.h"
 
 #define KIB 1024u
@@ -27,15 +35,14 @@ static int one_way(struct cf_ctx *ctx, cf_sock_t s, int sender, uint64_t seed, s
     if (sp_pattern_init(ctx, &p, seed, msg < 256 * KIB ? 256 * KIB : msg) < 0)
         return -1;
     if (ctx->side == sender) {
-        cf_step(ctx, "%s sends %zu messages of %zu bytes", sender == SP_HOST ? "host" : "guest", count, msg);
+        cf_step(ctx, "%s sends %zu messages of %zu bytes", sp_side_name(sender), count, msg);
         rc = sp_send_msgs(ctx, s, &p, 0, msg, count, &t);
         if (rc == 0) {
-            cf_step(ctx, "%s compares checksums of %zu x %zu bytes", sender == SP_HOST ? "host" : "guest", count,
-                    msg);
+            cf_step(ctx, "%s compares checksums of %zu x %zu bytes", sp_side_name(sender), count, msg);
             rc = sp_compare_tally(ctx, &t);
         }
     } else {
-        cf_step(ctx, "%s receives %zu messages of %zu bytes", sender == SP_HOST ? "guest" : "host", count, msg);
+        cf_step(ctx, "%s receives %zu messages of %zu bytes", sp_side_name(!sender), count, msg);
         rc = sp_recv_bytes(ctx, s, &p, 0, (uint64_t)msg * count, 256 * KIB, &t);
         /* Report even a short stream, so the sender fails with the numbers
          * instead of waiting for them. */
@@ -127,7 +134,7 @@ static int duplex(struct cf_ctx *ctx)
         int want = (sent.bytes < DUPLEX_BYTES ? CF_POLLOUT : 0) | (got.bytes < DUPLEX_BYTES ? CF_POLLIN : 0);
         int ev;
 
-        cf_step(ctx, "%s duplex: sent %llu, received %llu of %u", ctx->side == SP_HOST ? "host" : "guest",
+        cf_step(ctx, "%s duplex: sent %llu, received %llu of %u", sp_side_name(ctx->side),
                 (unsigned long long)sent.bytes, (unsigned long long)got.bytes, DUPLEX_BYTES);
         ev = cf_poll(s, want, 1000);
         if (ev <= 0) {
@@ -163,7 +170,7 @@ static int duplex(struct cf_ctx *ctx)
             }
         }
     }
-    cf_step(ctx, "%s exchanges duplex checksums", ctx->side == SP_HOST ? "host" : "guest");
+    cf_step(ctx, "%s exchanges duplex checksums", sp_side_name(ctx->side));
     /* Both report first, then both compare: the lines cross without waiting. */
     if (sp_report_tally(ctx, &got) < 0 || sp_compare_tally(ctx, &sent) < 0)
         goto out;
@@ -241,7 +248,7 @@ static int conns_dialer(struct cf_ctx *ctx)
     struct sp_pattern p;
     struct sp_tally t[NCONN];
     cf_sock_t s[NCONN];
-    const char *me = ctx->side == SP_HOST ? "host" : "guest";
+    const char *me = sp_side_name(ctx->side);
     uint32_t i, r;
     int rc = -1;
 
@@ -300,7 +307,7 @@ static int conns_acceptor(struct cf_ctx *ctx)
     struct sp_pattern p;
     cf_sock_t l = CF_NO_SOCK, s[NCONN];
     unsigned char seen[NCONN];
-    const char *me = ctx->side == SP_HOST ? "host" : "guest";
+    const char *me = sp_side_name(ctx->side);
     uint32_t i;
     int rc = -1;
 
@@ -334,13 +341,8 @@ static int conns_acceptor(struct cf_ctx *ctx)
         }
         seen[idx] = 1;
         cf_step(ctx, "%s reads connection index %u", me, idx);
-        if (sp_recv_bytes(ctx, s[i], &p, conn_start(idx), CONN_BYTES, CONN_BYTES, &t) < 0)
-            goto out;
-        if (t.first_bad >= 0) {
-            cf_fail(ctx, "expected the pattern, got a different byte at offset %lld", (long long)t.first_bad);
-            goto out;
-        }
-        if (sp_send_all(ctx, s[i], &t.sum, sizeof(t.sum)) < 0)
+        if (sp_recv_bytes(ctx, s[i], &p, conn_start(idx), CONN_BYTES, CONN_BYTES, &t) < 0 ||
+            sp_tally_intact(ctx, &t) < 0 || sp_send_all(ctx, s[i], &t.sum, sizeof(t.sum)) < 0)
             goto out;
     }
     rc = 0;
@@ -463,10 +465,8 @@ static int waitall_guest(struct cf_ctx *ctx)
     }
     sp_tally_init(&t);
     sp_tally_recv(&t, &p, 0, buf, (size_t)n);
-    if (t.first_bad >= 0) {
-        cf_fail(ctx, "expected the pattern, got a different byte at offset %lld", (long long)t.first_bad);
+    if (sp_tally_intact(ctx, &t) < 0)
         return -1;
-    }
     free(buf);
     sp_pattern_free(&p);
     cf_close(s);

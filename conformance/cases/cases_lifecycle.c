@@ -9,6 +9,13 @@
  * on the control channel). Each case puts the VM back the way it found it,
  * even when a check fails; the framework restarts it before every case too.
  */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../catalogue.h"
+#include "case_util.h"
 #include "stream_pair.h"
 
 /* Put the VM back after op; a failed case keeps its first message. */

@@ -8,6 +8,13 @@
  * before the peer accepted, a failure with no error event, a registration
  * that stops seeing the socket once it is connected.
  */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../catalogue.h"
+#include "case_util.h"
 #include "stream_pair.h"
 
 /* A connect under way says EINPROGRESS (the Winsock backend turns
@@ -288,7 +295,7 @@ static int guest_fails_guest(struct cf_ctx *ctx)
     t0 = cf_now_ms();
     if (check_in_progress(ctx, sp_guest_connect(s, ctx, 0)) < 0)
         return -1;
-    if (await_failure(ctx, s, t0, timeout, sp_linux(ctx)) < 0)
+    if (await_failure(ctx, s, t0, timeout, cfc_is_vsock(ctx)) < 0)
         return -1;
     cf_close(s);
     return sp_writeln(ctx, "DONE");

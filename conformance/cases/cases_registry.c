@@ -20,11 +20,6 @@
 #include "../catalogue.h"
 #include "case_util.h"
 
-#define QUICK_MS 1000u /* a connect that must not wait: an answer comes long before this */
-#define EARLY_MS 20u
-#define LATE_MS 1000u
-#define VMADDR_CID_HOST_ 2u
-
 /* ---- helpers -------------------------------------------------------------------------- */
 
 /* The listener heard nothing: the refused connect never reached it. */
@@ -40,55 +35,13 @@ static int nothing_pending(struct cf_ctx *ctx, cf_sock_t l)
     return 0;
 }
 
-/* The guest's connect to the host's service `port` in its personality; the
- * result and its timing are checked against ctx->expect (ETIMEDOUT after the
- * timeout, other refusals at once). */
-static int guest_dial_check(struct cf_ctx *ctx, uint32_t port, cf_sock_t *out)
-{
-    uint32_t timeout = ctx->expect == -ETIMEDOUT ? ctx->short_timeout_ms : QUICK_MS;
-    cf_guid_t svc = cf_guid_port(port);
-    unsigned long long ms;
-    uint64_t t0;
-    cf_sock_t s;
-    int rc;
-
-    if (cfc_open_sock(ctx, cfc_is_vsock(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, 0, &s) < 0)
-        return -1;
-    cf_step(ctx, "set the connect timeout to %u ms", timeout);
-    CF_CHECK(ctx, cf_set_connect_timeout(s, timeout), 0, "set connect timeout");
-    t0 = cf_now_ms();
-    if (cfc_is_vsock(ctx)) {
-        cf_step(ctx, "guest connect to (CID 2, port %u)", port);
-        rc = cf_connect_vsock(s, VMADDR_CID_HOST_, port);
-    } else {
-        cf_step(ctx, "guest connect to {HV_GUID_PARENT, port %u}", port);
-        rc = cf_connect_hv(s, &CF_GUID_PARENT, &svc);
-    }
-    ms = (unsigned long long)(cf_now_ms() - t0);
-    CF_CHECK(ctx, rc, ctx->expect, "connect");
-    if (ctx->expect == -ETIMEDOUT && (ms + EARLY_MS < timeout || ms > timeout + LATE_MS))
-        return cf_fail(ctx, "expected ETIMEDOUT after the %u ms connect timeout, got it after %llu ms", timeout, ms);
-    if (ctx->expect < 0 && ctx->expect != -ETIMEDOUT && ms * 10 >= timeout)
-        return cf_fail(ctx, "expected %s at once (under a tenth of the %u ms connect timeout), got it after %llu ms",
-                       cf_errno_name(ctx->expect), timeout, ms);
-    if (out)
-        *out = s;
-    else
-        cf_close(s);
-    return 0;
-}
-
 static int add_service(struct cf_ctx *ctx, uint32_t port, const char *element_name)
 {
     cf_guid_t svc = cf_guid_port(port);
-    int rc;
 
     cf_step(ctx, "register service %u-facb-... with ElementName '%s'", port, element_name);
-    rc = cf_admin_service_add(&svc, element_name);
-    if (rc == -ENOTSUP)
-        return cfc_skip(ctx, "the target cannot register services");
-    CF_CHECK(ctx, rc, 0, "service add");
-    return 0;
+    return cfc_admin_ok(ctx, cf_admin_service_add(&svc, element_name), "the target cannot register services",
+                        "service add");
 }
 
 /* ---- classic VMs: registration ---------------------------------------------------------- */
@@ -119,7 +72,7 @@ static int unregistered_vmid_host(struct cf_ctx *ctx)
 
 static int refused_guest(struct cf_ctx *ctx)
 {
-    if (cf_ctl_expectln(ctx, "GO") < 0 || guest_dial_check(ctx, ctx->port_base, NULL) < 0)
+    if (cf_ctl_expectln(ctx, "GO") < 0 || cfc_guest_dial_check(ctx, ctx->port_base, NULL) < 0)
         return -1;
     return cf_ctl_writeln(ctx, "TRIED");
 }
@@ -132,9 +85,7 @@ static int removal_host(struct cf_ctx *ctx)
 
     if ((rc = add_service(ctx, ctx->port_base, "hvsim conformance: removed during the case")) != 0)
         return rc;
-    if (cfc_host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "LISTENING") < 0)
-        return -1;
-    if (cfc_accept_one(ctx, l, &c) < 0 || cfc_pong(ctx, c) < 0)
+    if (cfc_host_accept(ctx, &CF_GUID_ZERO, &l, &c) < 0 || cfc_pong(ctx, c) < 0)
         return -1;
     cf_step(ctx, "remove the registration");
     CF_CHECK(ctx, cf_admin_service_rm(&svc), 0, "service rm");
@@ -159,7 +110,7 @@ static int removal_guest(struct cf_ctx *ctx)
         return -1;
     /* While registered, the connect works. */
     ctx->expect = 0;
-    if (guest_dial_check(ctx, ctx->port_base, &s) < 0 || cfc_ping(ctx, s) < 0)
+    if (cfc_guest_dial_check(ctx, ctx->port_base, &s) < 0 || cfc_ping(ctx, s) < 0)
         return -1;
     ctx->expect = expect;
     if (cf_ctl_expectln(ctx, "REMOVED") < 0)
@@ -168,7 +119,7 @@ static int removal_guest(struct cf_ctx *ctx)
     if (cfc_ping(ctx, s) < 0)
         return -1;
     cf_step(ctx, "a new connect after the removal");
-    if (guest_dial_check(ctx, ctx->port_base, NULL) < 0)
+    if (cfc_guest_dial_check(ctx, ctx->port_base, NULL) < 0)
         return -1;
     cf_close(s);
     return cf_ctl_writeln(ctx, "TRIED");
@@ -185,43 +136,14 @@ static int element_name_host(struct cf_ctx *ctx)
 
     if ((rc = add_service(ctx, ctx->port_base, UNICODE_NAME)) != 0)
         return rc;
-    if (cfc_host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "LISTENING") < 0)
-        return -1;
-    if (cfc_accept_one(ctx, l, &c) < 0 || cfc_pong(ctx, c) < 0)
+    if (cfc_host_accept(ctx, &CF_GUID_ZERO, &l, &c) < 0 || cfc_pong(ctx, c) < 0)
         return -1;
     cf_close(c);
     cf_close(l);
     return 0;
 }
 
-static int element_name_guest(struct cf_ctx *ctx)
-{
-    cf_sock_t s;
-
-    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || guest_dial_check(ctx, ctx->port_base, &s) < 0)
-        return -1;
-    if (cfc_ping(ctx, s) < 0)
-        return -1;
-    cf_close(s);
-    return 0;
-}
-
 /* ---- HCS VMs: the host side of the service table --------------------------------------- */
-
-static int hcs_entry(struct cf_ctx *ctx, uint32_t port, int bind_deny, int allow_wildcard, int disabled)
-{
-    cf_guid_t svc = cf_guid_port(port);
-    int rc;
-
-    cf_step(ctx, "HCS service entry for port %u (BindSecurityDescriptor deny %d, AllowWildcardBinds %d, "
-                 "Disabled %d)",
-            port, bind_deny, allow_wildcard, disabled);
-    rc = cf_admin_hcs(&ctx->hcs_id, &svc, bind_deny, 0, allow_wildcard, disabled);
-    if (rc == -ENOTSUP)
-        return cfc_skip(ctx, "the target cannot configure HCS service tables");
-    CF_CHECK(ctx, rc, 0, "hcs set");
-    return 0;
-}
 
 static int hcs_bind_deny_host(struct cf_ctx *ctx)
 {
@@ -229,7 +151,7 @@ static int hcs_bind_deny_host(struct cf_ctx *ctx)
     cf_sock_t s;
     int rc;
 
-    if ((rc = hcs_entry(ctx, ctx->port_base, 1, 0, 0)) != 0)
+    if ((rc = cfc_hcs_entry(ctx, ctx->port_base, 1, 0, 0, 0)) != 0)
         return rc;
     if (cfc_open_sock(ctx, CF_AF_HYPERV, 0, &s) < 0)
         return -1;
@@ -245,7 +167,7 @@ static int hcs_disabled_listen_host(struct cf_ctx *ctx)
     cf_sock_t s;
     int rc;
 
-    if ((rc = hcs_entry(ctx, ctx->port_base, 0, 0, 1)) != 0)
+    if ((rc = cfc_hcs_entry(ctx, ctx->port_base, 0, 0, 0, 1)) != 0)
         return rc;
     if (cfc_open_sock(ctx, CF_AF_HYPERV, 0, &s) < 0)
         return -1;
@@ -266,7 +188,8 @@ static int hcs_listen_ok_host(struct cf_ctx *ctx)
     /* The rows of 4.2 whose "host listen result" is OK: the VM id with no
      * entry, wildcard and children without AllowWildcardBinds, the wildcard
      * on a Disabled service. */
-    if ((rc = hcs_entry(ctx, ctx->port_base + 1, 0, 0, 0)) != 0 || (rc = hcs_entry(ctx, ctx->port_base + 2, 0, 0, 1)))
+    if ((rc = cfc_hcs_entry(ctx, ctx->port_base + 1, 0, 0, 0, 0)) != 0 ||
+        (rc = cfc_hcs_entry(ctx, ctx->port_base + 2, 0, 0, 0, 1)) != 0)
         return rc;
     if (cfc_host_listen(ctx, &ctx->hcs_id, ctx->port_base, &l[0]) < 0 ||
         cfc_host_listen(ctx, &CF_GUID_ZERO, ctx->port_base + 1, &l[1]) < 0 ||
@@ -287,7 +210,7 @@ static int hcs_wildcard_host(struct cf_ctx *ctx)
     cf_sock_t l[2], c;
     int rc;
 
-    if ((rc = hcs_entry(ctx, ctx->port_base + 1, 0, 1, 0)) != 0)
+    if ((rc = cfc_hcs_entry(ctx, ctx->port_base + 1, 0, 0, 1, 0)) != 0)
         return rc;
     /* Registered too: the registry must not matter for an HCS VM. */
     if ((rc = add_service(ctx, ctx->port_base, "hcs wildcard")) != 0)
@@ -307,14 +230,9 @@ static int hcs_wildcard_host(struct cf_ctx *ctx)
 
 static int join_hcs(struct cf_ctx *ctx)
 {
-    int rc;
-
     cf_step(ctx, "become a process of the HCS VM");
-    rc = cf_join_vm(&ctx->hcs_id);
-    if (rc == -ENOTSUP)
-        return cfc_skip(ctx, "only the simulator can run a guest side inside the HCS VM");
-    CF_CHECK(ctx, rc, 0, "join the HCS VM");
-    return 0;
+    return cfc_admin_ok(ctx, cf_join_vm(&ctx->hcs_id), "only the simulator can run a guest side inside the HCS VM",
+                        "join the HCS VM");
 }
 
 static int hcs_wildcard_guest(struct cf_ctx *ctx)
@@ -324,10 +242,10 @@ static int hcs_wildcard_guest(struct cf_ctx *ctx)
 
     if ((rc = join_hcs(ctx)) != 0)
         return rc;
-    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || guest_dial_check(ctx, ctx->port_base, NULL) < 0)
+    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || cfc_guest_dial_check(ctx, ctx->port_base, NULL) < 0)
         return -1;
     ctx->expect = 0;
-    rc = guest_dial_check(ctx, ctx->port_base + 1, &s);
+    rc = cfc_guest_dial_check(ctx, ctx->port_base + 1, &s);
     ctx->expect = expect;
     if (rc < 0 || cfc_ping(ctx, s) < 0)
         return -1;
@@ -339,15 +257,11 @@ static int hcs_wildcard_guest(struct cf_ctx *ctx)
  * AllowWildcardBinds would otherwise let hear the HCS guest. */
 static int hcs_disabled_host(struct cf_ctx *ctx)
 {
-    cf_guid_t svc = cf_guid_port(ctx->port_base);
     cf_sock_t l;
     int rc;
 
-    cf_step(ctx, "HCS service entry for port %u: AllowWildcardBinds and Disabled", ctx->port_base);
-    rc = cf_admin_hcs(&ctx->hcs_id, &svc, 0, 0, 1, 1);
-    if (rc == -ENOTSUP)
-        return cfc_skip(ctx, "the target cannot configure HCS service tables");
-    CF_CHECK(ctx, rc, 0, "hcs set");
+    if ((rc = cfc_hcs_entry(ctx, ctx->port_base, 0, 0, 1, 1)) != 0)
+        return rc;
     if (cfc_host_listen(ctx, &CF_GUID_ZERO, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "LISTENING") < 0)
         return -1;
     if (cf_ctl_expectln(ctx, "DIALED") < 0 || nothing_pending(ctx, l) < 0)
@@ -362,7 +276,7 @@ static int hcs_disabled_guest(struct cf_ctx *ctx)
 
     if ((rc = join_hcs(ctx)) != 0)
         return rc;
-    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || guest_dial_check(ctx, ctx->port_base, NULL) < 0)
+    if (cf_ctl_expectln(ctx, "LISTENING") < 0 || cfc_guest_dial_check(ctx, ctx->port_base, NULL) < 0)
         return -1;
     return cf_ctl_writeln(ctx, "DIALED");
 }
@@ -415,7 +329,7 @@ const struct cf_case cf_cases_registry[] = {
         .expect = { 0, 0, 0 },
         .needs = CF_NEED_ADMIN,
         .host = element_name_host,
-        .guest = element_name_guest,
+        .guest = cfc_dial_ping,
     },
     {
         .id = "registry.hcs-bind-deny-eacces",

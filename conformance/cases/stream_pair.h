@@ -7,27 +7,22 @@
  * byte went wrong and both sides can compare sums over the control channel;
  * and the few checks those cases all repeat.
  *
- * Header-only (static inline) so every cases_*.c stays one translation unit
- * and the agent's build needs no extra object. Everything goes through
+ * The declarations; stream_pair.c has the code. Everything goes through
  * backend.h and catalogue.h, so the same code runs on every target.
  */
 #ifndef HVSIM_CF_STREAM_PAIR_H
 #define HVSIM_CF_STREAM_PAIR_H
 
-#include <errno.h>
-#include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "../catalogue.h"
 
 #define SP_HOST 0
 #define SP_GUEST 1
 
-#define SP_VMADDR_CID_ANY 0xFFFFFFFFu
-#define SP_VMADDR_CID_HOST 2u
+/* "host" or "guest", for steps: sp_side_name(ctx->side) is this end. */
+const char *sp_side_name(int side);
 
 /* Who dials. A guest dialing the host needs the service registered on the
  * host (classic VMs, reference 2.2), so those cases need CF_NEED_ADMIN; the
@@ -38,296 +33,71 @@
  * hvsimd, so the host can register its service there, and the rule is then
  * tested on the guest kernel's own connect. */
 enum sp_dir { SP_GUEST_DIALS, SP_HOST_DIALS, SP_EITHER_DIALS };
-
-static inline enum sp_dir sp_resolve(const struct cf_ctx *ctx, enum sp_dir dir)
-{
-    if (dir != SP_EITHER_DIALS)
-        return dir;
-    return ctx->col == CF_COL_VIRTIO ? SP_GUEST_DIALS : SP_HOST_DIALS;
-}
+enum sp_dir sp_resolve(const struct cf_ctx *ctx, enum sp_dir dir);
 
 /* Which end sets HVSOCKET_CONNECTED_SUSPEND before connecting or listening. */
 enum sp_suspend { SP_SUSPEND_NONE = -1, SP_SUSPEND_HOST = SP_HOST, SP_SUSPEND_GUEST = SP_GUEST };
 
-static inline int sp_linux(const struct cf_ctx *ctx)
-{
-    return ctx->col != CF_COL_WINDOWS;
-}
-
 /* Port k of this case's fresh range, and its service id. */
-static inline uint32_t sp_port(const struct cf_ctx *ctx, uint32_t k)
-{
-    return ctx->port_base + k;
-}
-
-static inline cf_guid_t sp_svc(const struct cf_ctx *ctx, uint32_t k)
-{
-    return cf_guid_port(sp_port(ctx, k));
-}
+uint32_t sp_port(const struct cf_ctx *ctx, uint32_t k);
+cf_guid_t sp_svc(const struct cf_ctx *ctx, uint32_t k);
 
 /* A Linux guest program gets SIGPIPE from vsock on a write to a shut or
  * broken stream; the cases want the error code, as Winsock gives it. */
-static inline void sp_no_sigpipe(void)
-{
-#ifdef SIGPIPE
-    signal(SIGPIPE, SIG_IGN);
-#endif
-}
+void sp_no_sigpipe(void);
 
 /* ---- the control channel ------------------------------------------------------ */
 
 /* The first failure of a case is the one reported (cf_fail_at keeps it), so
  * these only add a message when the control call itself left none. */
-static inline int sp_writeln(struct cf_ctx *ctx, const char *line)
-{
-    if (cf_ctl_writeln(ctx, line) >= 0)
-        return 0;
-    cf_fail(ctx, "expected to send control line \"%s\", got an error", line);
-    return -1;
-}
-
-static inline int sp_expectln(struct cf_ctx *ctx, const char *line)
-{
-    if (cf_ctl_expectln(ctx, line) >= 0)
-        return 0;
-    cf_fail(ctx, "expected control line \"%s\" from the other side, got another line or none", line);
-    return -1;
-}
-
-static inline int sp_write_u64(struct cf_ctx *ctx, uint64_t v)
-{
-    if (cf_ctl_write_u64(ctx, v) >= 0)
-        return 0;
-    cf_fail(ctx, "expected to send a number on the control channel, got an error");
-    return -1;
-}
-
-static inline int sp_read_u64(struct cf_ctx *ctx, uint64_t *v)
-{
-    if (cf_ctl_read_u64(ctx, v) >= 0)
-        return 0;
-    cf_fail(ctx, "expected a number from the other side on the control channel, got none");
-    return -1;
-}
+int sp_writeln(struct cf_ctx *ctx, const char *line);
+int sp_expectln(struct cf_ctx *ctx, const char *line);
+int sp_write_u64(struct cf_ctx *ctx, uint64_t v);
+int sp_read_u64(struct cf_ctx *ctx, uint64_t *v);
 
 /* ---- sockets of each personality ------------------------------------------------- */
 
 /* The guest's socket: AF_HYPERV in the Windows column, AF_VSOCK otherwise. */
-static inline int sp_guest_socket(struct cf_ctx *ctx, int nonblock, cf_sock_t *s)
-{
-    sp_no_sigpipe();
-    cf_step(ctx, "guest socket(%s)", sp_linux(ctx) ? "AF_VSOCK" : "AF_HYPERV");
-    CF_CHECK(ctx, cf_socket(sp_linux(ctx) ? CF_AF_VSOCK : CF_AF_HYPERV, nonblock, s), 0, "socket");
-    return 0;
-}
+int sp_guest_socket(struct cf_ctx *ctx, int nonblock, cf_sock_t *s);
 
 /* A guest reaches the host service {PARENT, svc}, or CID 2 port P. */
-static inline int sp_guest_connect(cf_sock_t s, const struct cf_ctx *ctx, uint32_t k)
-{
-    cf_guid_t svc = sp_svc(ctx, k);
-
-    if (sp_linux(ctx))
-        return cf_connect_vsock(s, SP_VMADDR_CID_HOST, sp_port(ctx, k));
-    return cf_connect_hv(s, &CF_GUID_PARENT, &svc);
-}
+int sp_guest_connect(cf_sock_t s, const struct cf_ctx *ctx, uint32_t k);
 
 /* A guest listener: the wildcard VmId, or VMADDR_CID_ANY (reference 3.1). */
-static inline int sp_guest_listen(struct cf_ctx *ctx, uint32_t k, int backlog, int suspend, cf_sock_t *l)
-{
-    cf_guid_t svc = sp_svc(ctx, k);
-
-    if (sp_guest_socket(ctx, 0, l) < 0)
-        return -1;
-    if (suspend) {
-        cf_step(ctx, "guest setsockopt(HVSOCKET_CONNECTED_SUSPEND) on the listener");
-        CF_CHECK(ctx, cf_set_connected_suspend(*l, 1), 0, "setsockopt");
-    }
-    cf_step(ctx, "guest bind port %u", (unsigned)sp_port(ctx, k));
-    if (sp_linux(ctx))
-        CF_CHECK(ctx, cf_bind_vsock(*l, SP_VMADDR_CID_ANY, sp_port(ctx, k)), 0, "bind");
-    else
-        CF_CHECK(ctx, cf_bind_hv(*l, &CF_GUID_ZERO, &svc), 0, "bind");
-    cf_step(ctx, "guest listen port %u", (unsigned)sp_port(ctx, k));
-    CF_CHECK(ctx, cf_listen(*l, backlog), 0, "listen");
-    return 0;
-}
+int sp_guest_listen(struct cf_ctx *ctx, uint32_t k, int backlog, int suspend, cf_sock_t *l);
 
 /* The host registers the service (the framework removes it after the case). */
-static inline int sp_host_register(struct cf_ctx *ctx, uint32_t k)
-{
-    cf_guid_t svc = sp_svc(ctx, k);
-
-    cf_step(ctx, "host registers service port %u", (unsigned)sp_port(ctx, k));
-    CF_CHECK(ctx, cf_admin_service_add(&svc, "hvsim conformance"), 0, "cf_admin_service_add");
-    return 0;
-}
+int sp_host_register(struct cf_ctx *ctx, uint32_t k);
 
 /* A host listener bound to the VM under test's id, which every kind of VM
  * reaches (a wildcard needs AllowWildcardBinds on HCS VMs, reference 4.2). */
-static inline int sp_host_listen(struct cf_ctx *ctx, uint32_t k, int backlog, int suspend, cf_sock_t *l)
-{
-    cf_guid_t svc = sp_svc(ctx, k);
-
-    if (sp_host_register(ctx, k) < 0)
-        return -1;
-    cf_step(ctx, "host socket(AF_HYPERV)");
-    CF_CHECK(ctx, cf_socket(CF_AF_HYPERV, 0, l), 0, "socket");
-    if (suspend) {
-        cf_step(ctx, "host setsockopt(HVSOCKET_CONNECTED_SUSPEND) on the listener");
-        CF_CHECK(ctx, cf_set_connected_suspend(*l, 1), 0, "setsockopt");
-    }
-    cf_step(ctx, "host bind {vm, port %u}", (unsigned)sp_port(ctx, k));
-    CF_CHECK(ctx, cf_bind_hv(*l, &ctx->vm_id, &svc), 0, "bind");
-    cf_step(ctx, "host listen port %u", (unsigned)sp_port(ctx, k));
-    CF_CHECK(ctx, cf_listen(*l, backlog), 0, "listen");
-    return 0;
-}
-
-static inline int sp_host_connect(cf_sock_t s, const struct cf_ctx *ctx, uint32_t k)
-{
-    cf_guid_t svc = sp_svc(ctx, k);
-
-    return cf_connect_hv(s, &ctx->vm_id, &svc);
-}
+int sp_host_listen(struct cf_ctx *ctx, uint32_t k, int backlog, int suspend, cf_sock_t *l);
+int sp_host_connect(cf_sock_t s, const struct cf_ctx *ctx, uint32_t k);
 
 /* ---- one connected pair ---------------------------------------------------------- */
 
 /* Both sides call this; each gets its end in *s. The acceptor confirms over
  * the control channel, so both ends are established when it returns. */
-static inline int sp_pair_ex(struct cf_ctx *ctx, enum sp_dir dir, uint32_t k, enum sp_suspend suspend,
-                             cf_sock_t *s)
-{
-    int dialer = sp_resolve(ctx, dir) == SP_GUEST_DIALS ? SP_GUEST : SP_HOST;
-    int mine = (int)suspend == ctx->side;
-    cf_sock_t l;
-
-    sp_no_sigpipe();
-    *s = CF_NO_SOCK;
-    if (ctx->side == dialer) {
-        if (sp_expectln(ctx, "LISTENING") < 0)
-            return -1;
-        if (ctx->side == SP_GUEST) {
-            if (sp_guest_socket(ctx, 0, s) < 0)
-                return -1;
-        } else {
-            cf_step(ctx, "host socket(AF_HYPERV)");
-            CF_CHECK(ctx, cf_socket(CF_AF_HYPERV, 0, s), 0, "socket");
-        }
-        if (mine) {
-            cf_step(ctx, "%s setsockopt(HVSOCKET_CONNECTED_SUSPEND)", ctx->side == SP_HOST ? "host" : "guest");
-            CF_CHECK(ctx, cf_set_connected_suspend(*s, 1), 0, "setsockopt");
-        }
-        cf_step(ctx, "%s connect to port %u", ctx->side == SP_HOST ? "host" : "guest", (unsigned)sp_port(ctx, k));
-        CF_CHECK(ctx, ctx->side == SP_GUEST ? sp_guest_connect(*s, ctx, k) : sp_host_connect(*s, ctx, k), 0,
-                 "connect");
-        return sp_expectln(ctx, "ACCEPTED");
-    }
-    if (ctx->side == SP_HOST ? sp_host_listen(ctx, k, 4, mine, &l) : sp_guest_listen(ctx, k, 4, mine, &l))
-        return -1;
-    if (sp_writeln(ctx, "LISTENING") < 0)
-        return -1;
-    cf_step(ctx, "%s accept on port %u", ctx->side == SP_HOST ? "host" : "guest", (unsigned)sp_port(ctx, k));
-    CF_CHECK(ctx, cf_accept(l, s), 0, "accept");
-    cf_close(l);
-    return sp_writeln(ctx, "ACCEPTED");
-}
-
-static inline int sp_pair(struct cf_ctx *ctx, enum sp_dir dir, uint32_t k, cf_sock_t *s)
-{
-    return sp_pair_ex(ctx, dir, k, SP_SUSPEND_NONE, s);
-}
+int sp_pair_ex(struct cf_ctx *ctx, enum sp_dir dir, uint32_t k, enum sp_suspend suspend, cf_sock_t *s);
+int sp_pair(struct cf_ctx *ctx, enum sp_dir dir, uint32_t k, cf_sock_t *s);
 
 /* ---- checks ------------------------------------------------------------------------ */
 
 /* CF_POLL* bits (or an error) as text for failure messages. */
-static inline const char *sp_events(int ev, char *buf, size_t len)
-{
-    if (ev < 0)
-        return cf_expect_name(ev, buf, len);
-    snprintf(buf, len, "%s%s%s%s%s", ev == 0 ? "no events" : "", ev & CF_POLLIN ? "IN " : "",
-             ev & CF_POLLOUT ? "OUT " : "", ev & CF_POLLERR ? "ERR " : "", ev & CF_POLLHUP ? "HUP" : "");
-    return buf;
-}
+const char *sp_events(int ev, char *buf, size_t len);
 
 /* Nothing readable (no data, no EOF) for ms: also a pause that proves it. */
-static inline int sp_quiet(struct cf_ctx *ctx, cf_sock_t s, int ms, const char *why)
-{
-    int ev = cf_poll(s, CF_POLLIN, ms);
-    char e[40];
-
-    if (ev != 0) {
-        cf_fail(ctx, "expected nothing readable for %d ms (%s), got %s", ms, why, sp_events(ev, e, sizeof(e)));
-        return -1;
-    }
-    return 0;
-}
+int sp_quiet(struct cf_ctx *ctx, cf_sock_t s, int ms, const char *why);
 
 /* Readable within ms (data, EOF or an error to collect). */
-static inline int sp_readable(struct cf_ctx *ctx, cf_sock_t s, int ms, const char *why)
-{
-    int ev = cf_poll(s, CF_POLLIN, ms);
-    char e[40];
-
-    if (ev < 0 || !(ev & (CF_POLLIN | CF_POLLHUP | CF_POLLERR))) {
-        cf_fail(ctx, "expected the socket readable within %d ms (%s), got %s", ms, why, sp_events(ev, e, sizeof(e)));
-        return -1;
-    }
-    return 0;
-}
+int sp_readable(struct cf_ctx *ctx, cf_sock_t s, int ms, const char *why);
 
 /* Receive exactly len bytes (a stream may split them). */
-static inline int sp_recv_exact(struct cf_ctx *ctx, cf_sock_t s, void *buf, size_t len)
-{
-    size_t got = 0;
-
-    while (got < len) {
-        long n = cf_recv(s, (char *)buf + got, len - got, 0);
-
-        if (n <= 0) {
-            char e[32];
-
-            cf_fail(ctx, "expected %zu bytes, got %s after %zu", len,
-                    n == 0 ? "EOF" : cf_expect_name((int)n, e, sizeof(e)), got);
-            return -1;
-        }
-        got += (size_t)n;
-    }
-    return 0;
-}
-
-static inline int sp_send_all(struct cf_ctx *ctx, cf_sock_t s, const void *buf, size_t len)
-{
-    size_t off = 0;
-
-    while (off < len) {
-        long n = cf_send(s, (const char *)buf + off, len - off, 0);
-
-        if (n <= 0) {
-            char e[32];
-
-            cf_fail(ctx, "expected to send %zu bytes, got %s after %zu", len,
-                    cf_expect_name((int)n, e, sizeof(e)), off);
-            return -1;
-        }
-        off += (size_t)n;
-    }
-    return 0;
-}
+int sp_recv_exact(struct cf_ctx *ctx, cf_sock_t s, void *buf, size_t len);
+int sp_send_all(struct cf_ctx *ctx, cf_sock_t s, const void *buf, size_t len);
 
 /* Receive len bytes and check they equal want. */
-static inline int sp_recv_text(struct cf_ctx *ctx, cf_sock_t s, const char *want)
-{
-    char buf[64];
-    size_t len = strlen(want);
-
-    if (len > sizeof(buf) || sp_recv_exact(ctx, s, buf, len) < 0)
-        return -1;
-    if (memcmp(buf, want, len) != 0) {
-        cf_fail(ctx, "expected \"%s\", got \"%.*s\"", want, (int)len, buf);
-        return -1;
-    }
-    return 0;
-}
+int sp_recv_text(struct cf_ctx *ctx, cf_sock_t s, const char *want);
 
 /* ---- the byte pattern and its checksum ------------------------------------------- */
 
@@ -341,50 +111,12 @@ struct sp_pattern {
     uint8_t *buf; /* SP_PERIOD + max bytes, so any slice up to max is contiguous */
     size_t max;
 };
-
-static inline int sp_pattern_init(struct cf_ctx *ctx, struct sp_pattern *p, uint64_t seed, size_t max)
-{
-    uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-    size_t i;
-
-    p->max = max;
-    p->buf = malloc(SP_PERIOD + max);
-    if (p->buf == NULL) {
-        cf_fail(ctx, "expected %zu bytes of memory for the pattern, got none", (size_t)SP_PERIOD + max);
-        return -1;
-    }
-    for (i = 0; i < SP_PERIOD; i++) {
-        x = x * 6364136223846793005ull + 1442695040888963407ull;
-        p->buf[i] = (uint8_t)(x >> 56);
-    }
-    for (; i < SP_PERIOD + max; i++)
-        p->buf[i] = p->buf[i - SP_PERIOD];
-    return 0;
-}
-
-static inline void sp_pattern_free(struct sp_pattern *p)
-{
-    free(p->buf);
-    p->buf = NULL;
-}
-
-static inline const uint8_t *sp_pattern_at(const struct sp_pattern *p, uint64_t off)
-{
-    return p->buf + off % SP_PERIOD;
-}
+int sp_pattern_init(struct cf_ctx *ctx, struct sp_pattern *p, uint64_t seed, size_t max);
+void sp_pattern_free(struct sp_pattern *p);
+const uint8_t *sp_pattern_at(const struct sp_pattern *p, uint64_t off);
 
 /* FNV-1a, 64 bits, over the stream in order. */
-static inline uint64_t sp_sum(uint64_t h, const void *buf, size_t len)
-{
-    const uint8_t *b = buf;
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
+uint64_t sp_sum(uint64_t h, const void *buf, size_t len);
 
 /* What one direction of a stream carried, as its sender or receiver saw it. */
 struct sp_tally {
@@ -392,116 +124,33 @@ struct sp_tally {
     uint64_t sum;
     int64_t first_bad; /* receiver: offset of the first byte that differs, or -1 */
 };
-
-static inline void sp_tally_init(struct sp_tally *t)
-{
-    t->bytes = 0;
-    t->sum = SP_SUM_INIT;
-    t->first_bad = -1;
-}
+void sp_tally_init(struct sp_tally *t);
 
 /* Account for received bytes, checking them against the pattern. */
-static inline void sp_tally_recv(struct sp_tally *t, const struct sp_pattern *p, uint64_t start, const void *buf,
-                                 size_t n)
-{
-    const uint8_t *want = sp_pattern_at(p, start + t->bytes);
-
-    if (t->first_bad < 0 && memcmp(want, buf, n) != 0) {
-        size_t i = 0;
-
-        while (((const uint8_t *)buf)[i] == want[i])
-            i++;
-        t->first_bad = (int64_t)(t->bytes + i);
-    }
-    t->sum = sp_sum(t->sum, buf, n);
-    t->bytes += n;
-}
+void sp_tally_recv(struct sp_tally *t, const struct sp_pattern *p, uint64_t start, const void *buf, size_t n);
 
 /* Send count messages of msg bytes each, one send() call per message unless
  * the stream takes it in parts. */
-static inline int sp_send_msgs(struct cf_ctx *ctx, cf_sock_t s, const struct sp_pattern *p, uint64_t start,
-                               size_t msg, size_t count, struct sp_tally *t)
-{
-    size_t i;
-
-    for (i = 0; i < count; i++) {
-        const uint8_t *b = sp_pattern_at(p, start + t->bytes);
-        size_t off = 0;
-
-        while (off < msg) {
-            long n = cf_send(s, b + off, msg - off, 0);
-
-            if (n <= 0) {
-                char e[32];
-
-                cf_fail(ctx, "expected to send message %zu of %zu (%zu bytes), got %s", i + 1, count, msg,
-                        cf_expect_name((int)n, e, sizeof(e)));
-                return -1;
-            }
-            off += (size_t)n;
-        }
-        t->sum = sp_sum(t->sum, b, msg);
-        t->bytes += msg;
-    }
-    return 0;
-}
+int sp_send_msgs(struct cf_ctx *ctx, cf_sock_t s, const struct sp_pattern *p, uint64_t start,
+                 size_t msg, size_t count, struct sp_tally *t);
 
 /* Receive total bytes into the tally with reads of at most chunk bytes. A
  * short stream or an error fails; a wrong byte is left in t->first_bad so the
  * caller still reports its sums before failing. */
-static inline int sp_recv_bytes(struct cf_ctx *ctx, cf_sock_t s, const struct sp_pattern *p, uint64_t start,
-                                uint64_t total, size_t chunk, struct sp_tally *t)
-{
-    uint8_t *buf = malloc(chunk);
+int sp_recv_bytes(struct cf_ctx *ctx, cf_sock_t s, const struct sp_pattern *p, uint64_t start,
+                  uint64_t total, size_t chunk, struct sp_tally *t);
 
-    if (buf == NULL) {
-        cf_fail(ctx, "expected %zu bytes of memory, got none", chunk);
-        return -1;
-    }
-    while (t->bytes < total) {
-        size_t want = total - t->bytes < chunk ? (size_t)(total - t->bytes) : chunk;
-        long n = cf_recv(s, buf, want, 0);
+/* -1 with the offset in the message when the tally saw a byte that is not the pattern's. */
+int sp_tally_intact(struct cf_ctx *ctx, const struct sp_tally *t);
 
-        if (n <= 0) {
-            char e[32];
-
-            cf_fail(ctx, "expected %llu bytes, got %s after %llu", (unsigned long long)total,
-                    n == 0 ? "EOF" : cf_expect_name((int)n, e, sizeof(e)), (unsigned long long)t->bytes);
-            free(buf);
-            return -1;
-        }
-        sp_tally_recv(t, p, start, buf, (size_t)n);
-    }
-    free(buf);
-    return 0;
-}
+/* The whole of a one-way transfer of pattern seed from offset 0: send count
+ * messages of msg bytes; receive total bytes with reads of at most chunk
+ * bytes, each byte checked. */
+int sp_send_pattern(struct cf_ctx *ctx, cf_sock_t s, uint64_t seed, size_t msg, size_t count);
+int sp_recv_pattern(struct cf_ctx *ctx, cf_sock_t s, uint64_t seed, uint64_t total, size_t chunk);
 
 /* The receiver reports what it got; the sender compares with what it sent. */
-static inline int sp_report_tally(struct cf_ctx *ctx, const struct sp_tally *t)
-{
-    if (sp_write_u64(ctx, t->bytes) < 0 || sp_write_u64(ctx, t->sum) < 0)
-        return -1;
-    if (t->first_bad >= 0) {
-        cf_fail(ctx, "expected the pattern, got a different byte at offset %lld of %llu",
-                (long long)t->first_bad, (unsigned long long)t->bytes);
-        return -1;
-    }
-    return 0;
-}
-
-static inline int sp_compare_tally(struct cf_ctx *ctx, const struct sp_tally *sent)
-{
-    uint64_t bytes, sum;
-
-    if (sp_read_u64(ctx, &bytes) < 0 || sp_read_u64(ctx, &sum) < 0)
-        return -1;
-    if (bytes != sent->bytes || sum != sent->sum) {
-        cf_fail(ctx, "expected the peer to receive %llu bytes with checksum %016llx, got %llu bytes with %016llx",
-                (unsigned long long)sent->bytes, (unsigned long long)sent->sum, (unsigned long long)bytes,
-                (unsigned long long)sum);
-        return -1;
-    }
-    return 0;
-}
+int sp_report_tally(struct cf_ctx *ctx, const struct sp_tally *t);
+int sp_compare_tally(struct cf_ctx *ctx, const struct sp_tally *sent);
 
 #endif /* HVSIM_CF_STREAM_PAIR_H */
