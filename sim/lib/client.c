@@ -79,13 +79,13 @@ static void atfork_child(void)
     pthread_mutex_init(&C.lock, NULL);
     pthread_mutex_init(&C.limbo_lock, NULL);
     if (C.req_fd >= 0)
-        close(C.req_fd);
+        hvsim__libc.close(C.req_fd);
     if (C.evt_fd >= 0)
-        close(C.evt_fd);
+        hvsim__libc.close(C.evt_fd);
     if (C.wake_fd >= 0)
-        close(C.wake_fd);
+        hvsim__libc.close(C.wake_fd);
     if (C.limbo_l >= 0)
-        close(C.limbo_l);
+        hvsim__libc.close(C.limbo_l);
     C.req_fd = C.evt_fd = C.wake_fd = C.limbo_l = -1;
     C.evt_helper = -1; /* the parent's helper's; the child has none */
     C.attached = 0;
@@ -116,7 +116,7 @@ static void helper_timers(void)
         if (C.timers[i].deadline_ns <= now) {
             /* Closing the far end with unread bytes in it is what sets
              * ECONNRESET (EPOLLERR) on the caller's socket. */
-            close(C.timers[i].q);
+            hvsim__libc.close(C.timers[i].q);
             C.timers[i] = C.timers[--C.ntimers];
         } else {
             i++;
@@ -160,7 +160,7 @@ static void *helper_main(void *arg)
         pthread_mutex_lock(&C.limbo_lock);
         if (C.evt_fd != evt) {
             if (evt >= 0)
-                close(evt);
+                hvsim__libc.close(evt);
             evt = C.evt_fd;
             C.evt_helper = evt;
             p[0].fd = evt;
@@ -251,7 +251,7 @@ static int attach_locked(int check_alive)
         C.attached = 0;
     }
     if (C.req_fd >= 0) {
-        close(C.req_fd);
+        hvsim__libc.close(C.req_fd);
         C.req_fd = -1;
     }
     rc = control_path(sa.sun_path, sizeof(sa.sun_path), &partition);
@@ -259,23 +259,23 @@ static int attach_locked(int check_alive)
         snprintf(C.error, sizeof(C.error), "HVSIM_PARTITION/HVSIM_DIR: invalid partition name or folder too long");
         return -ENETDOWN;
     }
-    req = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    req = hvsim__libc.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (req < 0) {
         rc = -errno;
         goto fail;
     }
-    if (connect(req, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    if (hvsim__libc.connect(req, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         snprintf(C.error, sizeof(C.error), "cannot reach the hvsim daemon at %s (partition %s): %s", sa.sun_path,
                  partition, strerror(errno));
         rc = -ENETDOWN;
         goto out;
     }
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+    if (hvsim__libc.socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
         rc = -errno;
         goto fail;
     }
     rc = hvsim__msg_send(req, HVSIM_MSG_HELLO, 0, ++C.seq, &hello, sizeof(hello), NULL, 0, pair[1]);
-    close(pair[1]);
+    hvsim__libc.close(pair[1]);
     pair[1] = -1;
     if (rc < 0)
         goto fail;
@@ -318,7 +318,7 @@ static int attach_locked(int check_alive)
      * another socket under the helper's feet). */
     pthread_mutex_lock(&C.limbo_lock);
     if (C.evt_fd >= 0 && C.evt_fd != C.evt_helper)
-        close(C.evt_fd);
+        hvsim__libc.close(C.evt_fd);
     C.evt_fd = pair[0];
     pthread_mutex_unlock(&C.limbo_lock);
     pair[0] = -1;
@@ -357,11 +357,11 @@ fail:
 out:
     free(buf);
     if (req >= 0)
-        close(req);
+        hvsim__libc.close(req);
     if (pair[0] >= 0)
-        close(pair[0]);
+        hvsim__libc.close(pair[0]);
     if (pair[1] >= 0)
-        close(pair[1]);
+        hvsim__libc.close(pair[1]);
     return rc;
 }
 
@@ -425,7 +425,7 @@ int hvsim__request_fd(unsigned type, const void *body, size_t blen, int pass_fd,
 
         /* Only the reply to this request may hand us an fd, and only if asked. */
         if (fd >= 0 && (n <= 0 || got_fd == NULL || ((struct hvsim_msg_hdr *)(void *)buf)->seq != seq)) {
-            close(fd);
+            hvsim__libc.close(fd);
             fd = -1;
         }
         if (n <= 0) {
@@ -439,7 +439,7 @@ int hvsim__request_fd(unsigned type, const void *body, size_t blen, int pass_fd,
             continue; /* a late reply to an abandoned request */
         if (h.status == 0 && h.type != want_type) {
             if (fd >= 0)
-                close(fd);
+                hvsim__libc.close(fd);
             rc = -EPROTO;
             goto out;
         }
@@ -478,7 +478,7 @@ static int limbo_listener(void)
 
     if (C.limbo_l >= 0)
         return 0;
-    C.limbo_l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    C.limbo_l = hvsim__libc.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (C.limbo_l < 0)
         return -errno;
     memset(&C.limbo_sa, 0, sizeof(C.limbo_sa));
@@ -487,10 +487,10 @@ static int limbo_listener(void)
     len = snprintf(C.limbo_sa.sun_path + 1, sizeof(C.limbo_sa.sun_path) - 1, "hvsim-limbo-%016llx-%d",
                    (unsigned long long)C.self.instance, (int)getpid());
     C.limbo_salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len);
-    if (bind(C.limbo_l, (struct sockaddr *)&C.limbo_sa, C.limbo_salen) < 0 || listen(C.limbo_l, 64) < 0) {
+    if (hvsim__libc.bind(C.limbo_l, (struct sockaddr *)&C.limbo_sa, C.limbo_salen) < 0 || hvsim__libc.listen(C.limbo_l, 64) < 0) {
         int e = -errno;
 
-        close(C.limbo_l);
+        hvsim__libc.close(C.limbo_l);
         C.limbo_l = -1;
         return e;
     }
@@ -508,11 +508,11 @@ int hvsim__limbo(int fd, uint32_t after_ms)
     if (rc < 0)
         goto out;
     /* The lock keeps another thread's limbo connect from being the one we accept. */
-    if (connect(fd, (struct sockaddr *)&C.limbo_sa, C.limbo_salen) < 0) {
+    if (hvsim__libc.connect(fd, (struct sockaddr *)&C.limbo_sa, C.limbo_salen) < 0) {
         rc = -errno;
         goto out;
     }
-    q = accept4(C.limbo_l, NULL, NULL, SOCK_CLOEXEC);
+    q = hvsim__libc.accept4(C.limbo_l, NULL, NULL, SOCK_CLOEXEC);
     if (q < 0) {
         rc = -errno;
         goto out;
@@ -520,13 +520,13 @@ int hvsim__limbo(int fd, uint32_t after_ms)
     /* AF_UNIX charges queued bytes to the sender until the receiver reads
      * them: with the smallest send buffer and one unread packet in q, fd is
      * not writable, as a connect in progress should not be. */
-    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &one, sizeof(one));
-    if (send(fd, fill, sizeof(fill), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+    (void)hvsim__libc.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &one, sizeof(one));
+    if (hvsim__libc.send(fd, fill, sizeof(fill), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
         rc = -errno;
         goto out;
     }
     if (after_ms == 0) {
-        close(q);
+        hvsim__libc.close(q);
         q = -1;
         rc = 0;
         goto out;
@@ -554,6 +554,6 @@ int hvsim__limbo(int fd, uint32_t after_ms)
 out:
     pthread_mutex_unlock(&C.limbo_lock);
     if (q >= 0)
-        close(q);
+        hvsim__libc.close(q);
     return rc;
 }

@@ -19,6 +19,39 @@
 
 #define HVSIM_DEBUG 0
 
+/* ---- libc.c: the one table through which the library reaches libc -------------- */
+
+/* Every libc call of the library that an interposer may also export. In a
+ * normal link the entries are libc's functions; inside the interposer,
+ * hvsim__libc_use_next() (hvsim_adapter.h) sets them to the next definitions
+ * with dlsym(RTLD_NEXT), so the library never lands on the interposer's
+ * wrappers. Never called through anything else in sim/lib. */
+#define HVSIM__LIBC_FUNCS(X)                                                  \
+    X(socket, int, (int, int, int))                                           \
+    X(socketpair, int, (int, int, int, int *))                                \
+    X(bind, int, (int, const struct sockaddr *, socklen_t))                   \
+    X(connect, int, (int, const struct sockaddr *, socklen_t))                \
+    X(listen, int, (int, int))                                                \
+    X(accept4, int, (int, struct sockaddr *, socklen_t *, int))               \
+    X(getsockopt, int, (int, int, int, void *, socklen_t *))                  \
+    X(setsockopt, int, (int, int, int, const void *, socklen_t))              \
+    X(shutdown, int, (int, int))                                              \
+    X(send, ssize_t, (int, const void *, size_t, int))                        \
+    X(recv, ssize_t, (int, void *, size_t, int))                              \
+    X(sendmsg, ssize_t, (int, const struct msghdr *, int))                    \
+    X(recvmsg, ssize_t, (int, struct msghdr *, int))                          \
+    X(close, int, (int))                                                      \
+    X(fcntl, int, (int, int, ...))                                            \
+    X(open, int, (const char *, int, ...))
+
+struct hvsim__libc {
+#define X(name, ret, args) ret(*name) args;
+    HVSIM__LIBC_FUNCS(X)
+#undef X
+};
+
+extern struct hvsim__libc hvsim__libc;
+
 /* Set errno and the thread's Winsock code from a negative errno; returns -1. */
 int hvsim__fail(int negerr);
 

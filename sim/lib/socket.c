@@ -78,6 +78,7 @@ struct sock {
 };
 
 static struct sock *_Atomic chunks[NCHUNKS];
+static int fd_floor; /* hvsim__set_fd_floor */
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct sock *slot(int fd, int create)
@@ -155,6 +156,32 @@ static int is_windows(const struct sock *s)
 static uint32_t vm_port(const GUID *g)
 {
     return g->Data1;
+}
+
+void hvsim__set_fd_floor(int floor)
+{
+    fd_floor = floor > 0 ? floor : 0;
+}
+
+/* A new socket's fd, moved to fd_floor or above when one is set; where that
+ * fails it stays, close-on-exec all the same. */
+static int place_fd(int fd)
+{
+    int h;
+
+    if (fd < 0 || fd_floor == 0)
+        return fd;
+    if (fd >= fd_floor) {
+        (void)hvsim__libc.fcntl(fd, F_SETFD, FD_CLOEXEC);
+        return fd;
+    }
+    h = hvsim__libc.fcntl(fd, F_DUPFD_CLOEXEC, fd_floor);
+    if (h < 0) {
+        (void)hvsim__libc.fcntl(fd, F_SETFD, FD_CLOEXEC);
+        return fd;
+    }
+    hvsim__libc.close(fd);
+    return h;
 }
 
 /* ---- addresses ------------------------------------------------------------------ */
@@ -266,12 +293,12 @@ int hvsim_socket(int domain, int type, int protocol)
         return hvsim__fail(rc);
     if (pers == HVSIM_PERS_LINUX && me.is_host)
         pers = HVSIM_PERS_VSOCK_HOST;
-    fd = socket(AF_UNIX, SOCK_STREAM | (type & (SOCK_NONBLOCK | SOCK_CLOEXEC)), 0);
+    fd = place_fd(hvsim__libc.socket(AF_UNIX, SOCK_STREAM | (type & (SOCK_NONBLOCK | SOCK_CLOEXEC)), 0));
     if (fd < 0)
         return hvsim__fail(-errno);
     rc = register_fd(fd, pers);
     if (rc < 0) {
-        close(fd);
+        hvsim__libc.close(fd);
         return hvsim__fail(rc);
     }
     return fd;
@@ -338,12 +365,12 @@ int hvsim__listen_gateway(int fd, int backlog)
 {
     int sv[2], rc;
 
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    if (hvsim__libc.socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         return -errno;
     rc = listen_common(fd, backlog, sv[1]);
-    close(sv[1]);
+    hvsim__libc.close(sv[1]);
     if (rc < 0) {
-        close(sv[0]);
+        hvsim__libc.close(sv[0]);
         return rc;
     }
     return sv[0];
@@ -363,7 +390,7 @@ static int listen_common(int fd, int backlog, int chan)
     if (s == NULL)
         return -ENOTSOCK;
     if (s->state == S_LISTENING)
-        return chan >= 0 ? -EINVAL : listen(fd, backlog) < 0 ? -errno : 0;
+        return chan >= 0 ? -EINVAL : hvsim__libc.listen(fd, backlog) < 0 ? -errno : 0;
     /* Winsock and vsock_listen() both refuse an unbound or connected socket with EINVAL. */
     if (s->state != S_BOUND)
         return -EINVAL;
@@ -375,7 +402,7 @@ static int listen_common(int fd, int backlog, int chan)
     n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "hvsim-%016llx-%llu", (unsigned long long)me.instance,
                  (unsigned long long)s->bind_id);
     salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
-    if (bind(fd, (struct sockaddr *)&sa, salen) < 0 || listen(fd, backlog) < 0)
+    if (hvsim__libc.bind(fd, (struct sockaddr *)&sa, salen) < 0 || hvsim__libc.listen(fd, backlog) < 0)
         return -errno;
     m.bind_id = s->bind_id;
     m.backlog = backlog < 0 ? 0 : (uint32_t)backlog;
@@ -407,7 +434,7 @@ static int read_ticket(int c, struct hvsim_ticket *t)
     uint64_t end = hvsim__now_ns() + (uint64_t)TICKET_WAIT_MS * 1000000u;
 
     while (got < sizeof(*t)) {
-        ssize_t r = recv(c, (char *)t + got, sizeof(*t) - got, MSG_DONTWAIT);
+        ssize_t r = hvsim__libc.recv(c, (char *)t + got, sizeof(*t) - got, MSG_DONTWAIT);
 
         if (r > 0) {
             got += (size_t)r;
@@ -462,7 +489,7 @@ int hvsim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     if (addr != NULL && len == NULL)
         return hvsim__fail(-EFAULT);
     for (;;) {
-        c = accept4(fd, NULL, NULL, flags);
+        c = place_fd(hvsim__libc.accept4(fd, NULL, NULL, flags));
         if (c < 0)
             return hvsim__fail(-errno);
         rc = read_ticket(c, &t);
@@ -477,11 +504,11 @@ int hvsim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
          * queued it. */
         if (HVSIM_DEBUG)
             fprintf(stderr, "hvsim: dropped an unauthorised connection: %s\n", hvsim_strerror(rc));
-        close(c);
+        hvsim__libc.close(c);
     }
     rc = register_fd(c, l->pers);
     if (rc < 0) {
-        close(c);
+        hvsim__libc.close(c);
         return hvsim__fail(rc);
     }
     s = lookup(c);
@@ -495,7 +522,7 @@ int hvsim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
         rc = put_addr(s, &s->peer.vmid, &s->peer.svc, s->peer.cid, addr, len);
         if (rc < 0) {
             forget_fd(c);
-            close(c);
+            hvsim__libc.close(c);
             return hvsim__fail(rc);
         }
     }
@@ -575,19 +602,19 @@ static int await_verdict(int pend, uint32_t timeout_ms, struct hvsim_msg_connect
         int rc;
 
         if (now >= end) {
-            close(pend);
+            hvsim__libc.close(pend);
             return -ETIMEDOUT;
         }
         rc = poll(&p, 1, (int)((end - now + 999999) / 1000000u));
         if (rc < 0 && errno == EINTR) {
-            close(pend);
+            hvsim__libc.close(pend);
             return -EINTR;
         }
         if (rc > 0)
             break;
     }
     n = hvsim__msg_recv(pend, buf, sizeof(buf), NULL);
-    close(pend);
+    hvsim__libc.close(pend);
     if (n <= 0)
         return -ENETDOWN; /* the daemon went away meanwhile */
     memcpy(&h, buf, sizeof(h));
@@ -627,7 +654,7 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
     rc = parse_addr(s, addr, len, &m.vmid, &m.svc, &cid, &port);
     if (rc < 0)
         return hvsim__fail(rc);
-    nonblock = (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
+    nonblock = (hvsim__libc.fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
     if (s->pers == HVSIM_PERS_LINUX) {
         /* hv_sock's stream_allow(): only the host, CID 2 (reference 3.1). */
         if (cid != VMADDR_CID_HOST)
@@ -653,7 +680,7 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
         if (rc == 0 && r.outcome.verdict == HVSIM_VERDICT_PENDING)
             rc = pend >= 0 ? await_verdict(pend, r.outcome.wait_ms, &r) : -EPROTO;
         else if (pend >= 0)
-            close(pend);
+            hvsim__libc.close(pend);
         if (rc < 0)
             return hvsim__fail(rc);
     }
@@ -663,12 +690,12 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (n == 0 || n >= sizeof(sa.sun_path) - 1)
         return hvsim__fail(-EPROTO);
     memcpy(sa.sun_path + 1, r.uname, n);
-    if (connect(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) < 0) {
+    if (hvsim__libc.connect(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) < 0) {
         /* The listener closed after the daemon routed to it, or its backlog is
          * full: the same as no listener, which the daemon described. */
         return connect_outcome(s, fd, &r.vanished, nonblock);
     }
-    if (send(fd, &r.ticket, sizeof(r.ticket), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(r.ticket))
+    if (hvsim__libc.send(fd, &r.ticket, sizeof(r.ticket), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(r.ticket))
         return hvsim__fail(-ECONNRESET);
     s->state = S_CONNECTED;
     s->local = r.local;
@@ -702,7 +729,7 @@ ssize_t hvsim_send(int fd, const void *buf, size_t len, int flags)
     if ((hot & HOT_BROKEN) && !(hot & HOT_LINUX))
         return hvsim__fail(HVSIM_MUTANT(BROKEN_WINDOWS_SEND) ? -EPIPE : -ECONNRESET);
     /* Winsock has no SIGPIPE; a Linux guest program gets one as from vsock. */
-    r = send(fd, buf, len, (flags & ~MSG_DONTROUTE) | ((hot & HOT_LINUX) ? 0 : MSG_NOSIGNAL));
+    r = hvsim__libc.send(fd, buf, len, (flags & ~MSG_DONTROUTE) | ((hot & HOT_LINUX) ? 0 : MSG_NOSIGNAL));
     if (r < 0) {
         int err = errno;
 
@@ -735,7 +762,7 @@ ssize_t hvsim_recv(int fd, void *buf, size_t len, int flags)
             return 0;
         return hvsim__fail(-ESHUTDOWN);
     }
-    r = recv(fd, buf, len, flags);
+    r = hvsim__libc.recv(fd, buf, len, flags);
     if (r < 0)
         return hvsim__fail(-errno);
     return r;
@@ -758,11 +785,11 @@ int hvsim_shutdown(int fd, int how)
     if (how == SHUT_RD || how == SHUT_RDWR)
         hot_set(s, HOT_SHUT_RD);
     if (how == SHUT_RD && HVSIM_MUTANT(SHUTDOWN_RD_LOCAL))
-        (void)shutdown(fd, SHUT_RD);
+        (void)hvsim__libc.shutdown(fd, SHUT_RD);
     if (how == SHUT_WR || how == SHUT_RDWR) {
         hot_set(s, HOT_SHUT_WR);
         /* FIN once; the peer reads its EOF after the buffered data. */
-        if (shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN)
+        if (hvsim__libc.shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN)
             return hvsim__fail(-errno);
     }
     return 0;
@@ -789,12 +816,12 @@ int hvsim_close(int fd)
 
             /* Unread data in a closed AF_UNIX socket gives the peer
              * ECONNRESET; a vsock peer reads EOF. Discard it first. */
-            while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+            while (hvsim__libc.recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
                 ;
         }
         forget_fd(fd);
     }
-    if (close(fd) < 0)
+    if (hvsim__libc.close(fd) < 0)
         return hvsim__fail(-errno);
     return 0;
 }
@@ -851,7 +878,7 @@ static int so_error(struct sock *s, int fd)
     if (s->state == S_CONNECTING) {
         /* The helper closing the parked end (ECONNRESET here) is the moment
          * the failure is due; the clock decides when the helper is late. */
-        (void)getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l);
+        (void)hvsim__libc.getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l);
         if (e == 0 && hvsim__now_ns() < s->due_ns)
             return 0;
         e = -s->async_err;
@@ -859,7 +886,7 @@ static int so_error(struct sock *s, int fd)
         s->state = S_FAILED;
         return e;
     }
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0)
+    if (hvsim__libc.getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0)
         return 0;
     return e;
 }
@@ -916,7 +943,7 @@ int hvsim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
             int v;
             socklen_t l = sizeof(v);
 
-            rc = getsockopt(fd, SOL_SOCKET, name == HVSIM_WSA_SO_SNDBUF ? SO_SNDBUF : SO_RCVBUF, &v, &l) < 0
+            rc = hvsim__libc.getsockopt(fd, SOL_SOCKET, name == HVSIM_WSA_SO_SNDBUF ? SO_SNDBUF : SO_RCVBUF, &v, &l) < 0
                      ? -errno
                      : get_u32(val, len, (uint32_t)v);
             break;
@@ -963,7 +990,7 @@ int hvsim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
     } else if (!is_windows(s) && level == SOL_SOCKET && name == SO_DOMAIN) {
         rc = get_u32(val, len, AF_VSOCK);
     } else if (!is_windows(s) && level == SOL_SOCKET) {
-        rc = getsockopt(fd, level, name, val, len) < 0 ? -errno : 0;
+        rc = hvsim__libc.getsockopt(fd, level, name, val, len) < 0 ? -errno : 0;
     } else {
         rc = -ENOPROTOOPT;
     }
@@ -1025,7 +1052,7 @@ int hvsim_setsockopt(int fd, int level, int name, const void *val, socklen_t len
         if (rc == 0 && (name == HVSIM_WSA_SO_SNDBUF || name == HVSIM_WSA_SO_RCVBUF)) {
             int iv = (int)v;
 
-            rc = setsockopt(fd, SOL_SOCKET, name == HVSIM_WSA_SO_SNDBUF ? SO_SNDBUF : SO_RCVBUF, &iv, sizeof(iv)) < 0
+            rc = hvsim__libc.setsockopt(fd, SOL_SOCKET, name == HVSIM_WSA_SO_SNDBUF ? SO_SNDBUF : SO_RCVBUF, &iv, sizeof(iv)) < 0
                      ? -errno
                      : 0;
         } else if (rc == 0) {
@@ -1071,7 +1098,7 @@ int hvsim_setsockopt(int fd, int level, int name, const void *val, socklen_t len
     } else if (!is_windows(s) && level == SOL_SOCKET && name == SO_RCVLOWAT) {
         rc = -EOPNOTSUPP; /* mainline hv_sock: notify_set_rcvlowat */
     } else if (!is_windows(s) && level == SOL_SOCKET) {
-        rc = setsockopt(fd, level, name, val, len) < 0 ? -errno : 0;
+        rc = hvsim__libc.setsockopt(fd, level, name, val, len) < 0 ? -errno : 0;
     } else {
         rc = -ENOPROTOOPT;
     }
@@ -1149,7 +1176,7 @@ void hvsim__sock_event(const GUID *vmid, uint32_t event)
             hot_set(s, HOT_BROKEN);
             /* shutdown() acts on the socket, so every holder (fork, dup) and
              * the peer see it: reads return EOF, writes fail. */
-            (void)shutdown(fd, SHUT_RDWR);
+            (void)hvsim__libc.shutdown(fd, SHUT_RDWR);
         }
     }
 }
