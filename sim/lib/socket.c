@@ -768,6 +768,149 @@ ssize_t hvsim_recv(int fd, void *buf, size_t len, int flags)
     return r;
 }
 
+/* ---- the send/receive family: sendto, recvfrom, sendmsg, recvmsg ------------------- */
+
+/*
+ * A destination on a connected stream: vsock refuses it (EISCONN when
+ * connected, else EOPNOTSUPP, vsock_connectible_sendmsg); Winsock ignores
+ * it for connection-oriented sockets.
+ */
+static int stream_dest_refused(const struct sock *s)
+{
+    if (is_windows(s))
+        return 0;
+    return s->state == S_CONNECTED ? -EISCONN : -EOPNOTSUPP;
+}
+
+ssize_t hvsim_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
+{
+    struct sock *s = lookup(fd);
+
+    if (s == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    if (to != NULL && tolen != 0) {
+        int rc = stream_dest_refused(s);
+
+        if (rc < 0)
+            return hvsim__fail(rc);
+    }
+    return hvsim_send(fd, buf, len, flags);
+}
+
+ssize_t hvsim_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen)
+{
+    struct sock *s = lookup(fd);
+    int vsock;
+    ssize_t r;
+
+    if (s == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    vsock = !is_windows(s);
+    r = hvsim_recv(fd, buf, len, flags & ~MSG_CMSG_CLOEXEC);
+    /* A stream socket reports no source: the kernel sets the length to 0;
+     * Winsock leaves the argument alone. */
+    if (r >= 0 && from != NULL && fromlen != NULL && vsock)
+        *fromlen = 0;
+    return r;
+}
+
+/*
+ * sendmsg: each iovec in turn, stopping at a short send, so the result is
+ * what one stream sendmsg returns. Ancillary data is not carried: vsock
+ * ignores msg_control, and on the emulated AF_UNIX stream SCM_RIGHTS would
+ * really pass descriptors, which no Hyper-V socket can.
+ */
+ssize_t hvsim_sendmsg(int fd, const struct msghdr *m, int flags)
+{
+    struct sock *s = lookup(fd);
+    ssize_t total = 0;
+    size_t i;
+
+    if (s == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    if (m == NULL)
+        return hvsim__fail(-EFAULT);
+    if (m->msg_name != NULL && m->msg_namelen != 0) {
+        int rc = stream_dest_refused(s);
+
+        if (rc < 0)
+            return hvsim__fail(rc);
+    }
+    if (m->msg_iovlen == 0)
+        return hvsim_send(fd, "", 0, flags);
+    for (i = 0; i < m->msg_iovlen; i++) {
+        const struct iovec *v = &m->msg_iov[i];
+        ssize_t r;
+
+        if (v->iov_len == 0)
+            continue;
+        r = hvsim_send(fd, v->iov_base, v->iov_len, flags);
+        if (r < 0)
+            return total > 0 ? total : -1;
+        total += r;
+        if ((size_t)r < v->iov_len)
+            break;
+    }
+    return total;
+}
+
+/* recvmsg's iovecs: without MSG_WAITALL the first non-empty one is filled
+ * as far as data allows; with it, each in turn. Sets *any when one had room. */
+static ssize_t recv_iov(int fd, struct msghdr *m, int flags, int *any)
+{
+    ssize_t total = 0;
+    size_t i;
+
+    for (i = 0; i < m->msg_iovlen; i++) {
+        struct iovec *v = &m->msg_iov[i];
+        ssize_t r;
+
+        if (v->iov_len == 0)
+            continue;
+        *any = 1;
+        r = hvsim_recv(fd, v->iov_base, v->iov_len, flags);
+        if (r < 0)
+            return total > 0 ? total : -1;
+        total += r;
+        if (!(flags & MSG_WAITALL) || (size_t)r < v->iov_len)
+            break;
+    }
+    return total;
+}
+
+/*
+ * recvmsg: a stream may return less than asked (recv_iov). No source address
+ * (vsock reports a name length of 0; Winsock leaves it) and no ancillary data.
+ */
+ssize_t hvsim_recvmsg(int fd, struct msghdr *m, int flags)
+{
+    struct sock *s = lookup(fd);
+    int any = 0, vsock;
+    ssize_t total;
+
+    if (s == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    if (m == NULL)
+        return hvsim__fail(-EFAULT);
+    vsock = !is_windows(s);
+    flags &= ~MSG_CMSG_CLOEXEC;
+    total = recv_iov(fd, m, flags, &any);
+    if (total < 0)
+        return -1;
+    if (!any) {
+        char c;
+
+        /* Nothing to fill: still run the call's checks (ENOTCONN, MSG_PEEK...). */
+        if (hvsim_recv(fd, &c, 0, flags) < 0)
+            return -1;
+    }
+    if (vsock)
+        m->msg_namelen = 0;
+    m->msg_controllen = 0;
+    m->msg_flags = 0;
+    return total;
+}
+
 int hvsim_shutdown(int fd, int how)
 {
     struct sock *s = lookup(fd);

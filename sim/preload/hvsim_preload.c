@@ -745,153 +745,24 @@ EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
     ON_SOCKET(fd, R.recv(fd, buf, len, flags), hvsim_recv(a, buf, len, flags & ~MSG_CMSG_CLOEXEC));
 }
 
-/*
- * A destination on a connected stream: vsock refuses it (EISCONN when
- * connected, else EOPNOTSUPP, vsock_connectible_sendmsg); Winsock ignores
- * it for connection-oriented sockets.
- */
-static int stream_dest_refused(const struct ent *e, int a)
-{
-    struct sockaddr_storage ss;
-    socklen_t l = sizeof(ss);
-
-    if (e->domain == AF_HYPERV)
-        return 0;
-    return hvsim_getpeername(a, (struct sockaddr *)&ss, &l) == 0 ? -EISCONN : -EOPNOTSUPP;
-}
-
-static ssize_t emu_sendto(const struct ent *e, int a, const void *buf, size_t len, int flags,
-                          const struct sockaddr *to, socklen_t tolen)
-{
-    if (to != NULL && tolen != 0) {
-        int rc = stream_dest_refused(e, a);
-
-        if (rc < 0) {
-            errno = -rc;
-            return -1;
-        }
-    }
-    return hvsim_send(a, buf, len, flags);
-}
-
 EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
 {
-    ON_SOCKET(fd, R.sendto(fd, buf, len, flags, to, tolen), emu_sendto(e, a, buf, len, flags, to, tolen));
-}
-
-static ssize_t emu_recvfrom(const struct ent *e, int a, void *buf, size_t len, int flags, struct sockaddr *from,
-                            socklen_t *fromlen)
-{
-    ssize_t r = hvsim_recv(a, buf, len, flags & ~MSG_CMSG_CLOEXEC);
-
-    /* A stream socket reports no source: the kernel sets the length to 0;
-     * Winsock leaves the argument alone. */
-    if (r >= 0 && from != NULL && fromlen != NULL && e->domain == AF_VSOCK)
-        *fromlen = 0;
-    return r;
+    ON_SOCKET(fd, R.sendto(fd, buf, len, flags, to, tolen), hvsim_sendto(a, buf, len, flags, to, tolen));
 }
 
 EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen)
 {
-    ON_SOCKET(fd, R.recvfrom(fd, buf, len, flags, from, fromlen), emu_recvfrom(e, a, buf, len, flags, from, fromlen));
-}
-
-/*
- * sendmsg: each iovec in turn, stopping at a short send, so the result is
- * what one stream sendmsg returns. Ancillary data is not carried: vsock
- * ignores msg_control, and on the emulated AF_UNIX stream SCM_RIGHTS would
- * really pass descriptors, which no Hyper-V socket can.
- */
-static ssize_t emu_sendmsg(const struct ent *e, int a, const struct msghdr *m, int flags)
-{
-    ssize_t total = 0;
-    size_t i;
-
-    if (m == NULL) {
-        errno = EFAULT;
-        return -1;
-    }
-    if (m->msg_name != NULL && m->msg_namelen != 0) {
-        int rc = stream_dest_refused(e, a);
-
-        if (rc < 0) {
-            errno = -rc;
-            return -1;
-        }
-    }
-    if (m->msg_iovlen == 0)
-        return hvsim_send(a, "", 0, flags);
-    for (i = 0; i < m->msg_iovlen; i++) {
-        const struct iovec *v = &m->msg_iov[i];
-        ssize_t r;
-
-        if (v->iov_len == 0)
-            continue;
-        r = hvsim_send(a, v->iov_base, v->iov_len, flags);
-        if (r < 0)
-            return total > 0 ? total : -1;
-        total += r;
-        if ((size_t)r < v->iov_len)
-            break;
-    }
-    return total;
+    ON_SOCKET(fd, R.recvfrom(fd, buf, len, flags, from, fromlen), hvsim_recvfrom(a, buf, len, flags, from, fromlen));
 }
 
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
-    ON_SOCKET(fd, R.sendmsg(fd, m, flags), emu_sendmsg(e, a, m, flags));
-}
-
-/*
- * recvmsg: a stream may return less than asked, so without MSG_WAITALL the
- * first non-empty iovec is filled as far as data allows; with it, each iovec
- * is filled in turn. No source address and no ancillary data, as vsock.
- */
-static ssize_t emu_recvmsg(const struct ent *e, int a, struct msghdr *m, int flags)
-{
-    ssize_t total = 0;
-    size_t i;
-    int any = 0;
-
-    if (m == NULL) {
-        errno = EFAULT;
-        return -1;
-    }
-    flags &= ~MSG_CMSG_CLOEXEC;
-    for (i = 0; i < m->msg_iovlen; i++) {
-        struct iovec *v = &m->msg_iov[i];
-        ssize_t r;
-
-        if (v->iov_len == 0)
-            continue;
-        any = 1;
-        r = hvsim_recv(a, v->iov_base, v->iov_len, flags);
-        if (r < 0) {
-            if (total > 0)
-                break;
-            return -1;
-        }
-        total += r;
-        if (!(flags & MSG_WAITALL) || (size_t)r < v->iov_len)
-            break;
-    }
-    if (!any) {
-        char c;
-
-        /* Nothing to fill: still run the call's checks (ENOTCONN, MSG_PEEK...). */
-        if (hvsim_recv(a, &c, 0, flags) < 0)
-            return -1;
-    }
-    if (e->domain == AF_VSOCK)
-        m->msg_namelen = 0;
-    m->msg_controllen = 0;
-    m->msg_flags = 0;
-    return total;
+    ON_SOCKET(fd, R.sendmsg(fd, m, flags), hvsim_sendmsg(a, m, flags));
 }
 
 EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
-    ON_SOCKET(fd, R.recvmsg(fd, m, flags), emu_recvmsg(e, a, m, flags));
+    ON_SOCKET(fd, R.recvmsg(fd, m, flags), hvsim_recvmsg(a, m, flags));
 }
 
 /* ---- accept -------------------------------------------------------------------------- */
