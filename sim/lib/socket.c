@@ -61,6 +61,7 @@ enum sock_state {
 
 struct sock {
     _Atomic uint32_t hot;
+    struct hvsim__owner *owner; /* the process the socket belongs to */
     uint32_t pers;
     uint32_t state;
     dev_t dev; /* identity of the open socket, checked before acting on events */
@@ -116,7 +117,7 @@ static void hot_set(struct sock *s, uint32_t bits)
     atomic_fetch_or_explicit(&s->hot, bits, memory_order_acq_rel);
 }
 
-static int register_fd(int fd, uint32_t pers)
+static int register_fd(int fd, uint32_t pers, struct hvsim__owner *owner)
 {
     struct sock *s = slot(fd, 1);
     struct stat st;
@@ -130,6 +131,7 @@ static int register_fd(int fd, uint32_t pers)
      * at close could pull it from under a thread still in accept(). */
     free(s->recent);
     memset((char *)s + sizeof(s->hot), 0, sizeof(*s) - sizeof(s->hot));
+    s->owner = owner;
     s->pers = pers;
     s->dev = st.st_dev;
     s->ino = st.st_ino;
@@ -251,15 +253,21 @@ static int put_addr(const struct sock *s, const GUID *vmid, const GUID *svc, uin
 /* ---- socket, bind, listen --------------------------------------------------------- */
 
 /* One round trip to the daemon: the transport's or the daemon's error as -errno. */
-static int ask(unsigned type, const void *m, size_t mlen, unsigned want, void *r, size_t rlen)
+static int ask(struct hvsim__owner *o, unsigned type, const void *m, size_t mlen, unsigned want, void *r,
+               size_t rlen)
 {
     int32_t status;
-    int rc = hvsim__request(type, m, mlen, want, r, rlen, &status);
+    int rc = hvsim__request(o, type, m, mlen, want, r, rlen, &status);
 
     return rc < 0 ? rc : status;
 }
 
 int hvsim_socket(int domain, int type, int protocol)
+{
+    return hvsim__socket_as(hvsim__self_owner(), domain, type, protocol);
+}
+
+int hvsim__socket_as(struct hvsim__owner *o, int domain, int type, int protocol)
 {
     int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
     struct hvsim__attach me;
@@ -288,7 +296,7 @@ int hvsim_socket(int domain, int type, int protocol)
     }
     /* Without a host to talk to, socket() fails as it does on Windows without
      * Hyper-V: WSAENETDOWN (reference 4.4). */
-    rc = hvsim__attach_get(&me);
+    rc = hvsim__owner_attach(o, &me);
     if (rc < 0)
         return hvsim__fail(rc);
     if (pers == HVSIM_PERS_LINUX && me.is_host)
@@ -296,22 +304,12 @@ int hvsim_socket(int domain, int type, int protocol)
     fd = place_fd(hvsim__libc.socket(AF_UNIX, SOCK_STREAM | (type & (SOCK_NONBLOCK | SOCK_CLOEXEC)), 0));
     if (fd < 0)
         return hvsim__fail(-errno);
-    rc = register_fd(fd, pers);
+    rc = register_fd(fd, pers, o);
     if (rc < 0) {
         hvsim__libc.close(fd);
         return hvsim__fail(rc);
     }
     return fd;
-}
-
-static int has_bind_service_cap(void)
-{
-    struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
-    struct __user_cap_data_struct d[2];
-
-    if (syscall(SYS_capget, &h, d) < 0)
-        return 0;
-    return (d[CAP_NET_BIND_SERVICE / 32].effective >> (CAP_NET_BIND_SERVICE % 32)) & 1;
 }
 
 int hvsim_bind(int fd, const struct sockaddr *addr, socklen_t len)
@@ -335,14 +333,14 @@ int hvsim_bind(int fd, const struct sockaddr *addr, socklen_t len)
          * or the host CID. */
         if (cid != VMADDR_CID_ANY && !(s->pers == HVSIM_PERS_VSOCK_HOST && cid == VMADDR_CID_HOST))
             return hvsim__fail(-EADDRNOTAVAIL);
-        if (port != VMADDR_PORT_ANY && port <= 1023 && !has_bind_service_cap())
+        if (port != VMADDR_PORT_ANY && port <= 1023 && !hvsim__owner_capable(s->owner, CAP_NET_BIND_SERVICE))
             return hvsim__fail(-EACCES);
         if (port == VMADDR_PORT_ANY)
             m.svc = HV_GUID_ZERO; /* the daemon picks a free port */
     }
     m.personality = s->pers;
     m.flags = s->flags;
-    rc = ask(HVSIM_MSG_BIND, &m, sizeof(m), HVSIM_MSG_BIND_REPLY, &r, sizeof(r));
+    rc = ask(s->owner, HVSIM_MSG_BIND, &m, sizeof(m), HVSIM_MSG_BIND_REPLY, &r, sizeof(r));
     if (rc < 0)
         return hvsim__fail(rc);
     s->bind_id = r.bind_id;
@@ -394,7 +392,7 @@ static int listen_common(int fd, int backlog, int chan)
     /* Winsock and vsock_listen() both refuse an unbound or connected socket with EINVAL. */
     if (s->state != S_BOUND)
         return -EINVAL;
-    rc = hvsim__attach_get(&me);
+    rc = hvsim__owner_attach(s->owner, &me);
     if (rc < 0)
         return rc;
     if (s->recent == NULL && (s->recent = calloc(RECENT_IDS, sizeof(*s->recent))) == NULL)
@@ -412,7 +410,7 @@ static int listen_common(int fd, int backlog, int chan)
     {
         int32_t status;
 
-        rc = hvsim__request_fd(HVSIM_MSG_LISTEN, &m, sizeof(m), chan, HVSIM_MSG_LISTEN_REPLY, &r, sizeof(r), &status,
+        rc = hvsim__request_fd(s->owner, HVSIM_MSG_LISTEN, &m, sizeof(m), chan, HVSIM_MSG_LISTEN_REPLY, &r, sizeof(r), &status,
                                NULL);
         if (rc == 0)
             rc = status;
@@ -506,7 +504,7 @@ int hvsim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
             fprintf(stderr, "hvsim: dropped an unauthorised connection: %s\n", hvsim_strerror(rc));
         hvsim__libc.close(c);
     }
-    rc = register_fd(c, l->pers);
+    rc = register_fd(c, l->pers, l->owner);
     if (rc < 0) {
         hvsim__libc.close(c);
         return hvsim__fail(rc);
@@ -569,7 +567,7 @@ static int connect_fail(struct sock *s, int fd, int err, uint32_t after_ms, int 
     /* Due no later than the helper's timer, so SO_ERROR never says 0 after
      * the failure was reported. */
     s->due_ns = hvsim__now_ns() + (uint64_t)after_ms * 1000000u;
-    rc = hvsim__limbo(fd, after_ms);
+    rc = hvsim__limbo(s->owner, fd, after_ms);
     if (rc < 0)
         return hvsim__fail(rc);
     s->async_err = err;
@@ -626,80 +624,90 @@ static int await_verdict(int pend, uint32_t timeout_ms, struct hvsim_msg_connect
     return 0;
 }
 
-int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
+/* What the socket's state says about a connect: 0 to go on, or -errno. */
+static int connect_state(const struct sock *s)
 {
-    struct sock *s = lookup(fd);
-    struct hvsim_msg_connect m = { 0 };
-    struct hvsim_msg_connect_reply r;
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    uint32_t cid = 0, port = 0;
-    size_t n;
-    int rc, nonblock;
-
-    if (s == NULL)
-        return hvsim__fail(-ENOTSOCK);
     switch (s->state) {
     case S_CONNECTED:
-        return hvsim__fail(-EISCONN);
+        return -EISCONN;
     case S_CONNECTING:
-        return hvsim__fail(-EALREADY);
+        return -EALREADY;
     case S_LISTENING:
-        return hvsim__fail(-EINVAL);
+        return -EINVAL;
     case S_FAILED:
         /* The fd was spent by a failed non-blocking connect (a listed deviation). */
-        return hvsim__fail(-EISCONN);
+        return -EISCONN;
     default:
-        break;
+        return 0;
     }
-    rc = parse_addr(s, addr, len, &m.vmid, &m.svc, &cid, &port);
+}
+
+/* The CONNECT request for the caller's address, per personality. Returns 0 or -errno. */
+static int connect_request(const struct sock *s, const struct sockaddr *addr, socklen_t len,
+                           struct hvsim_msg_connect *m)
+{
+    uint32_t cid = 0, port = 0;
+    int rc = parse_addr(s, addr, len, &m->vmid, &m->svc, &cid, &port);
+
     if (rc < 0)
-        return hvsim__fail(rc);
-    nonblock = (hvsim__libc.fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
+        return rc;
     if (s->pers == HVSIM_PERS_LINUX) {
         /* hv_sock's stream_allow(): only the host, CID 2 (reference 3.1). */
         if (cid != VMADDR_CID_HOST)
-            return hvsim__fail(HVSIM_MUTANT(LINUX_CID_HOST_ONLY) ? -ECONNRESET : -ENETUNREACH);
-        m.vmid = HV_GUID_PARENT;
+            return HVSIM_MUTANT(LINUX_CID_HOST_ONLY) ? -ECONNRESET : -ENETUNREACH;
+        m->vmid = HV_GUID_PARENT;
     } else if (s->pers == HVSIM_PERS_VSOCK_HOST) {
         /* The daemon maps the CID to a VM. */
-        m.vmid = HV_GUID_ZERO;
-        m.vmid.Data1 = cid;
+        m->vmid = HV_GUID_ZERO;
+        m->vmid.Data1 = cid;
     }
-    m.bind_id = s->bind_id;
-    m.personality = s->pers;
-    m.flags = s->flags;
-    m.timeout_ms = s->timeout_ms;
-    {
-        int32_t status;
-        int pend = -1;
+    m->bind_id = s->bind_id;
+    m->personality = s->pers;
+    m->flags = s->flags;
+    m->timeout_ms = s->timeout_ms;
+    return 0;
+}
 
-        rc = hvsim__request_fd(HVSIM_MSG_CONNECT, &m, sizeof(m), -1, HVSIM_MSG_CONNECT_REPLY, &r, sizeof(r), &status,
-                               &pend);
-        if (rc == 0)
-            rc = status;
-        if (rc == 0 && r.outcome.verdict == HVSIM_VERDICT_PENDING)
-            rc = pend >= 0 ? await_verdict(pend, r.outcome.wait_ms, &r) : -EPROTO;
-        else if (pend >= 0)
-            hvsim__libc.close(pend);
-        if (rc < 0)
-            return hvsim__fail(rc);
-    }
-    if (r.outcome.verdict != HVSIM_VERDICT_OK)
-        return connect_outcome(s, fd, &r.outcome, nonblock);
-    n = strnlen(r.uname, sizeof(r.uname));
+/* Ask the daemon to route m; *r gets its reply (a VM gateway's verdict when
+ * the daemon had to ask one). Returns 0 or -errno. */
+static int connect_ask(struct sock *s, const struct hvsim_msg_connect *m, struct hvsim_msg_connect_reply *r)
+{
+    int32_t status;
+    int pend = -1;
+    int rc = hvsim__request_fd(s->owner, HVSIM_MSG_CONNECT, m, sizeof(*m), -1, HVSIM_MSG_CONNECT_REPLY, r,
+                               sizeof(*r), &status, &pend);
+
+    if (rc == 0)
+        rc = status;
+    if (rc == 0 && r->outcome.verdict == HVSIM_VERDICT_PENDING)
+        rc = pend >= 0 ? await_verdict(pend, r->outcome.wait_ms, r) : -EPROTO;
+    else if (pend >= 0)
+        hvsim__libc.close(pend);
+    return rc;
+}
+
+/* Routed: connect fd to the listener the daemon named, hand it the ticket,
+ * and take the addresses. Returns 0 or -1 with errno, as hvsim_connect. */
+static int connect_routed(struct sock *s, int fd, const struct hvsim_msg_connect_reply *r, int nonblock)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    size_t n = strnlen(r->uname, sizeof(r->uname));
+
     if (n == 0 || n >= sizeof(sa.sun_path) - 1)
         return hvsim__fail(-EPROTO);
-    memcpy(sa.sun_path + 1, r.uname, n);
-    if (hvsim__libc.connect(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) < 0) {
+    memcpy(sa.sun_path + 1, r->uname, n);
+    if (hvsim__libc.connect(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) <
+        0) {
         /* The listener closed after the daemon routed to it, or its backlog is
          * full: the same as no listener, which the daemon described. */
-        return connect_outcome(s, fd, &r.vanished, nonblock);
+        return connect_outcome(s, fd, &r->vanished, nonblock);
     }
-    if (hvsim__libc.send(fd, &r.ticket, sizeof(r.ticket), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(r.ticket))
+    if (hvsim__libc.send(fd, &r->ticket, sizeof(r->ticket), MSG_NOSIGNAL | MSG_DONTWAIT) !=
+        (ssize_t)sizeof(r->ticket))
         return hvsim__fail(-ECONNRESET);
     s->state = S_CONNECTED;
-    s->local = r.local;
-    s->peer = r.peer;
+    s->local = r->local;
+    s->peer = r->peer;
     hot_set(s, HOT_CONNECTED);
     if (nonblock && !HVSIM_MUTANT(NONBLOCK_EINPROGRESS)) {
         /* POSIX says EINPROGRESS (Winsock WSAEWOULDBLOCK); the fd is
@@ -707,6 +715,30 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
         return hvsim__fail(-EINPROGRESS);
     }
     return 0;
+}
+
+int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    struct sock *s = lookup(fd);
+    struct hvsim_msg_connect m = { 0 };
+    struct hvsim_msg_connect_reply r;
+    int rc, nonblock;
+
+    if (s == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    rc = connect_state(s);
+    if (rc < 0)
+        return hvsim__fail(rc);
+    rc = connect_request(s, addr, len, &m);
+    if (rc < 0)
+        return hvsim__fail(rc);
+    nonblock = (hvsim__libc.fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
+    rc = connect_ask(s, &m, &r);
+    if (rc < 0)
+        return hvsim__fail(rc);
+    if (r.outcome.verdict != HVSIM_VERDICT_OK)
+        return connect_outcome(s, fd, &r.outcome, nonblock);
+    return connect_routed(s, fd, &r, nonblock);
 }
 
 /* ---- data ------------------------------------------------------------------------- */
@@ -951,8 +983,8 @@ int hvsim_close(int fd)
             /* Synchronous: once close() returns, no connection is routed here.
              * A bound socket that connected (or failed to) holds its port
              * until now too. */
-            if (hvsim__attached())
-                (void)ask(HVSIM_MSG_UNBIND, &u, sizeof(u), HVSIM_MSG_UNBIND, &r, sizeof(r));
+            if (hvsim__owner_attached(s->owner))
+                (void)ask(s->owner, HVSIM_MSG_UNBIND, &u, sizeof(u), HVSIM_MSG_UNBIND, &r, sizeof(r));
         }
         if ((hot & HOT_CONNECTED) && !HVSIM_MUTANT(CLOSE_DRAIN)) {
             char sink[16384];
@@ -991,7 +1023,7 @@ int hvsim_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
     } else {
         uint32_t cid = VMADDR_CID_ANY;
 
-        if (s->pers == HVSIM_PERS_VSOCK_HOST && hvsim__attach_get(&me) == 0)
+        if (s->pers == HVSIM_PERS_VSOCK_HOST && hvsim__owner_attach(s->owner, &me) == 0)
             cid = me.cid;
         rc = put_addr(s, &s->local.vmid, &s->local.svc, cid, addr, len);
     }
@@ -1043,6 +1075,83 @@ static int get_u32(void *val, socklen_t *len, uint32_t v)
     return 0;
 }
 
+/* getsockopt at level HV_PROTOCOL_RAW (AF_HYPERV). */
+static int get_hv_raw(struct sock *s, int name, void *val, socklen_t *len)
+{
+    switch (name) {
+    case HVSOCKET_CONNECT_TIMEOUT: {
+        struct hvsim__attach me;
+        uint32_t v = s->timeout_ms;
+
+        if (v == 0 && hvsim__owner_attach(s->owner, &me) == 0)
+            v = me.win_timeout_ms;
+        return get_u32(val, len, v);
+    }
+    case HVSOCKET_CONNECTED_SUSPEND:
+        return get_u32(val, len, (s->flags & HVSIM_SF_SUSPEND) ? 1 : 0);
+    case HVSOCKET_HIGH_VTL:
+        return get_u32(val, len, (s->flags & HVSIM_SF_HIGH_VTL) ? 1 : 0);
+    case HVSOCKET_CONTAINER_PASSTHRU:
+        return get_u32(val, len, 0);
+    default:
+        return -ENOPROTOOPT;
+    }
+}
+
+/* getsockopt at Winsock's SOL_SOCKET (AF_HYPERV). */
+static int get_wsa_sol(struct sock *s, int fd, int name, void *val, socklen_t *len)
+{
+    switch (name) {
+    case HVSIM_WSA_SO_ERROR:
+        return get_u32(val, len, (uint32_t)hvsim_wsa_error(so_error(s, fd)));
+    case HVSIM_WSA_SO_TYPE:
+        return get_u32(val, len, SOCK_STREAM);
+    case HVSIM_WSA_SO_SNDBUF:
+    case HVSIM_WSA_SO_RCVBUF: {
+        int v;
+        socklen_t l = sizeof(v);
+
+        return hvsim__libc.getsockopt(fd, SOL_SOCKET, name == HVSIM_WSA_SO_SNDBUF ? SO_SNDBUF : SO_RCVBUF, &v, &l) < 0
+                   ? -errno
+                   : get_u32(val, len, (uint32_t)v);
+    }
+    default:
+        return -ENOPROTOOPT;
+    }
+}
+
+/* getsockopt at level AF_VSOCK. */
+static int get_vsock(struct sock *s, int name, void *val, socklen_t *len)
+{
+    switch (name) {
+    case SO_VM_SOCKETS_BUFFER_SIZE:
+    case SO_VM_SOCKETS_BUFFER_MIN_SIZE:
+    case SO_VM_SOCKETS_BUFFER_MAX_SIZE:
+        if (val == NULL || len == NULL || *len < (socklen_t)sizeof(uint64_t))
+            return -EINVAL;
+        memcpy(val, &s->vsock_buf[name], sizeof(uint64_t));
+        *len = sizeof(uint64_t);
+        return 0;
+    case SO_VM_SOCKETS_CONNECT_TIMEOUT_OLD:
+    case SO_VM_SOCKETS_CONNECT_TIMEOUT_NEW: {
+        struct hvsim__attach me;
+        uint32_t ms = s->timeout_ms;
+
+        if (ms == 0)
+            ms = hvsim__owner_attach(s->owner, &me) == 0 ? me.linux_timeout_ms : 2000;
+        struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+        if (val == NULL || len == NULL || *len < (socklen_t)sizeof(tv))
+            return -EINVAL;
+        memcpy(val, &tv, sizeof(tv));
+        *len = sizeof(tv);
+        return 0;
+    }
+    default:
+        return -ENOPROTOOPT;
+    }
+}
+
 int hvsim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
     struct sock *s = lookup(fd);
@@ -1050,93 +1159,20 @@ int hvsim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 
     if (s == NULL)
         return hvsim__fail(-ENOTSOCK);
-    if (is_windows(s) && level == HV_PROTOCOL_RAW) {
-        switch (name) {
-        case HVSOCKET_CONNECT_TIMEOUT: {
-            struct hvsim__attach me;
-            uint32_t v = s->timeout_ms;
-
-            if (v == 0 && hvsim__attach_get(&me) == 0)
-                v = me.win_timeout_ms;
-            rc = get_u32(val, len, v);
-            break;
-        }
-        case HVSOCKET_CONNECTED_SUSPEND:
-            rc = get_u32(val, len, (s->flags & HVSIM_SF_SUSPEND) ? 1 : 0);
-            break;
-        case HVSOCKET_HIGH_VTL:
-            rc = get_u32(val, len, (s->flags & HVSIM_SF_HIGH_VTL) ? 1 : 0);
-            break;
-        case HVSOCKET_CONTAINER_PASSTHRU:
-            rc = get_u32(val, len, 0);
-            break;
-        default:
-            rc = -ENOPROTOOPT;
-        }
-    } else if (is_windows(s) && level == HVSIM_WSA_SOL_SOCKET) {
-        switch (name) {
-        case HVSIM_WSA_SO_ERROR:
-            rc = get_u32(val, len, (uint32_t)hvsim_wsa_error(so_error(s, fd)));
-            break;
-        case HVSIM_WSA_SO_TYPE:
-            rc = get_u32(val, len, SOCK_STREAM);
-            break;
-        case HVSIM_WSA_SO_SNDBUF:
-        case HVSIM_WSA_SO_RCVBUF: {
-            int v;
-            socklen_t l = sizeof(v);
-
-            rc = hvsim__libc.getsockopt(fd, SOL_SOCKET, name == HVSIM_WSA_SO_SNDBUF ? SO_SNDBUF : SO_RCVBUF, &v, &l) < 0
-                     ? -errno
-                     : get_u32(val, len, (uint32_t)v);
-            break;
-        }
-        default:
-            rc = -ENOPROTOOPT;
-        }
-    } else if (!is_windows(s) && level == AF_VSOCK) {
-        switch (name) {
-        case SO_VM_SOCKETS_BUFFER_SIZE:
-        case SO_VM_SOCKETS_BUFFER_MIN_SIZE:
-        case SO_VM_SOCKETS_BUFFER_MAX_SIZE:
-            if (val == NULL || len == NULL || *len < (socklen_t)sizeof(uint64_t)) {
-                rc = -EINVAL;
-                break;
-            }
-            memcpy(val, &s->vsock_buf[name], sizeof(uint64_t));
-            *len = sizeof(uint64_t);
-            rc = 0;
-            break;
-        case SO_VM_SOCKETS_CONNECT_TIMEOUT_OLD:
-        case SO_VM_SOCKETS_CONNECT_TIMEOUT_NEW: {
-            struct hvsim__attach me;
-            uint32_t ms = s->timeout_ms;
-
-            if (ms == 0)
-                ms = hvsim__attach_get(&me) == 0 ? me.linux_timeout_ms : 2000;
-            struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
-
-            if (val == NULL || len == NULL || *len < (socklen_t)sizeof(tv)) {
-                rc = -EINVAL;
-                break;
-            }
-            memcpy(val, &tv, sizeof(tv));
-            *len = sizeof(tv);
-            rc = 0;
-            break;
-        }
-        default:
-            rc = -ENOPROTOOPT;
-        }
-    } else if (!is_windows(s) && level == SOL_SOCKET && name == SO_ERROR) {
+    if (is_windows(s) && level == HV_PROTOCOL_RAW)
+        rc = get_hv_raw(s, name, val, len);
+    else if (is_windows(s) && level == HVSIM_WSA_SOL_SOCKET)
+        rc = get_wsa_sol(s, fd, name, val, len);
+    else if (!is_windows(s) && level == AF_VSOCK)
+        rc = get_vsock(s, name, val, len);
+    else if (!is_windows(s) && level == SOL_SOCKET && name == SO_ERROR)
         rc = get_u32(val, len, (uint32_t)so_error(s, fd));
-    } else if (!is_windows(s) && level == SOL_SOCKET && name == SO_DOMAIN) {
+    else if (!is_windows(s) && level == SOL_SOCKET && name == SO_DOMAIN)
         rc = get_u32(val, len, AF_VSOCK);
-    } else if (!is_windows(s) && level == SOL_SOCKET) {
+    else if (!is_windows(s) && level == SOL_SOCKET)
         rc = hvsim__libc.getsockopt(fd, level, name, val, len) < 0 ? -errno : 0;
-    } else {
+    else
         rc = -ENOPROTOOPT;
-    }
     return rc < 0 ? hvsim__fail(rc) : 0;
 }
 
@@ -1149,109 +1185,125 @@ static int set_u32(const void *val, socklen_t len, uint32_t *out)
 }
 
 /* The daemon's setting connect_timeout_above_max: clamp, or EINVAL. */
-static int timeout_policy_clamp(void)
+static int timeout_policy_clamp(struct hvsim__owner *o)
 {
     struct hvsim__attach me;
 
-    return hvsim__attach_get(&me) == 0 && me.timeout_clamp;
+    return hvsim__owner_attach(o, &me) == 0 && me.timeout_clamp;
+}
+
+/* setsockopt at level HV_PROTOCOL_RAW (AF_HYPERV). */
+static int set_hv_raw(struct sock *s, int name, const void *val, socklen_t len)
+{
+    uint32_t v = 0;
+    int rc = set_u32(val, len, &v);
+
+    if (rc < 0)
+        return rc;
+    switch (name) {
+    case HVSOCKET_CONNECT_TIMEOUT:
+        if (v > HVSOCKET_CONNECT_TIMEOUT_MAX) {
+            if (!timeout_policy_clamp(s->owner) && !HVSIM_MUTANT(TIMEOUT_ABOVE_MAX))
+                return -EINVAL;
+            v = HVSOCKET_CONNECT_TIMEOUT_MAX;
+        }
+        s->timeout_ms = v;
+        return 0;
+    case HVSOCKET_CONNECTED_SUSPEND:
+        s->flags = v ? (s->flags | HVSIM_SF_SUSPEND) : (s->flags & ~HVSIM_SF_SUSPEND);
+        return 0;
+    case HVSOCKET_HIGH_VTL:
+        s->flags = v ? (s->flags | HVSIM_SF_HIGH_VTL) : (s->flags & ~HVSIM_SF_HIGH_VTL);
+        return 0;
+    case HVSOCKET_CONTAINER_PASSTHRU:
+        return 0;
+    default:
+        return -ENOPROTOOPT;
+    }
+}
+
+/* setsockopt at Winsock's SOL_SOCKET (AF_HYPERV). */
+static int set_wsa_sol(int fd, int name, const void *val, socklen_t len)
+{
+    uint32_t v = 0;
+    int rc = set_u32(val, len, &v), iv;
+
+    if (rc < 0)
+        return rc;
+    if (name != HVSIM_WSA_SO_SNDBUF && name != HVSIM_WSA_SO_RCVBUF)
+        return -ENOPROTOOPT;
+    iv = (int)v;
+    return hvsim__libc.setsockopt(fd, SOL_SOCKET, name == HVSIM_WSA_SO_SNDBUF ? SO_SNDBUF : SO_RCVBUF, &iv,
+                                  sizeof(iv)) < 0
+               ? -errno
+               : 0;
+}
+
+/* SO_VM_SOCKETS_CONNECT_TIMEOUT: a timeval, kept in ms. */
+static int set_vsock_timeout(struct sock *s, const void *val, socklen_t len)
+{
+    struct timeval tv;
+    uint64_t ms;
+
+    if (val == NULL || len < (socklen_t)sizeof(tv))
+        return -EINVAL;
+    memcpy(&tv, val, sizeof(tv));
+    /* vsock: a negative or out-of-range timeval is ERANGE-like EDOM. */
+    if (tv.tv_sec < 0 || tv.tv_usec < 0 || tv.tv_usec >= 1000000)
+        return -EDOM;
+    ms = (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+    s->timeout_ms = ms == 0 ? 1 : ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+    return 0;
+}
+
+/* setsockopt at level AF_VSOCK. */
+static int set_vsock(struct sock *s, int name, const void *val, socklen_t len)
+{
+    uint64_t b;
+
+    switch (name) {
+    case SO_VM_SOCKETS_BUFFER_SIZE:
+    case SO_VM_SOCKETS_BUFFER_MIN_SIZE:
+    case SO_VM_SOCKETS_BUFFER_MAX_SIZE:
+        if (val == NULL || len < (socklen_t)sizeof(b))
+            return -EINVAL;
+        memcpy(&b, val, sizeof(b));
+        s->vsock_buf[name] = b;
+        return 0;
+    case SO_VM_SOCKETS_CONNECT_TIMEOUT_OLD:
+    case SO_VM_SOCKETS_CONNECT_TIMEOUT_NEW:
+        return set_vsock_timeout(s, val, len);
+    default:
+        return -ENOPROTOOPT;
+    }
 }
 
 int hvsim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
     struct sock *s = lookup(fd);
-    uint32_t v = 0;
-    int rc = 0;
+    int rc;
 
     if (s == NULL)
         return hvsim__fail(-ENOTSOCK);
-    if (is_windows(s) && level == HV_PROTOCOL_RAW) {
-        rc = set_u32(val, len, &v);
-        if (rc == 0) {
-            switch (name) {
-            case HVSOCKET_CONNECT_TIMEOUT:
-                if (v > HVSOCKET_CONNECT_TIMEOUT_MAX) {
-                    if (!timeout_policy_clamp() && !HVSIM_MUTANT(TIMEOUT_ABOVE_MAX)) {
-                        rc = -EINVAL;
-                        break;
-                    }
-                    v = HVSOCKET_CONNECT_TIMEOUT_MAX;
-                }
-                s->timeout_ms = v;
-                break;
-            case HVSOCKET_CONNECTED_SUSPEND:
-                s->flags = v ? (s->flags | HVSIM_SF_SUSPEND) : (s->flags & ~HVSIM_SF_SUSPEND);
-                break;
-            case HVSOCKET_HIGH_VTL:
-                s->flags = v ? (s->flags | HVSIM_SF_HIGH_VTL) : (s->flags & ~HVSIM_SF_HIGH_VTL);
-                break;
-            case HVSOCKET_CONTAINER_PASSTHRU:
-                break;
-            default:
-                rc = -ENOPROTOOPT;
-            }
-        }
-    } else if (is_windows(s) && level == HVSIM_WSA_SOL_SOCKET) {
-        rc = set_u32(val, len, &v);
-        if (rc == 0 && (name == HVSIM_WSA_SO_SNDBUF || name == HVSIM_WSA_SO_RCVBUF)) {
-            int iv = (int)v;
-
-            rc = hvsim__libc.setsockopt(fd, SOL_SOCKET, name == HVSIM_WSA_SO_SNDBUF ? SO_SNDBUF : SO_RCVBUF, &iv, sizeof(iv)) < 0
-                     ? -errno
-                     : 0;
-        } else if (rc == 0) {
-            rc = -ENOPROTOOPT;
-        }
-    } else if (!is_windows(s) && level == AF_VSOCK) {
-        switch (name) {
-        case SO_VM_SOCKETS_BUFFER_SIZE:
-        case SO_VM_SOCKETS_BUFFER_MIN_SIZE:
-        case SO_VM_SOCKETS_BUFFER_MAX_SIZE: {
-            uint64_t b;
-
-            if (val == NULL || len < (socklen_t)sizeof(b)) {
-                rc = -EINVAL;
-                break;
-            }
-            memcpy(&b, val, sizeof(b));
-            s->vsock_buf[name] = b;
-            break;
-        }
-        case SO_VM_SOCKETS_CONNECT_TIMEOUT_OLD:
-        case SO_VM_SOCKETS_CONNECT_TIMEOUT_NEW: {
-            struct timeval tv;
-            uint64_t ms;
-
-            if (val == NULL || len < (socklen_t)sizeof(tv)) {
-                rc = -EINVAL;
-                break;
-            }
-            memcpy(&tv, val, sizeof(tv));
-            /* vsock: a negative or out-of-range timeval is ERANGE-like EDOM. */
-            if (tv.tv_sec < 0 || tv.tv_usec < 0 || tv.tv_usec >= 1000000) {
-                rc = -EDOM;
-                break;
-            }
-            ms = (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
-            s->timeout_ms = ms == 0 ? 1 : ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
-            break;
-        }
-        default:
-            rc = -ENOPROTOOPT;
-        }
-    } else if (!is_windows(s) && level == SOL_SOCKET && name == SO_RCVLOWAT) {
+    if (is_windows(s) && level == HV_PROTOCOL_RAW)
+        rc = set_hv_raw(s, name, val, len);
+    else if (is_windows(s) && level == HVSIM_WSA_SOL_SOCKET)
+        rc = set_wsa_sol(fd, name, val, len);
+    else if (!is_windows(s) && level == AF_VSOCK)
+        rc = set_vsock(s, name, val, len);
+    else if (!is_windows(s) && level == SOL_SOCKET && name == SO_RCVLOWAT)
         rc = -EOPNOTSUPP; /* mainline hv_sock: notify_set_rcvlowat */
-    } else if (!is_windows(s) && level == SOL_SOCKET) {
+    else if (!is_windows(s) && level == SOL_SOCKET)
         rc = hvsim__libc.setsockopt(fd, level, name, val, len) < 0 ? -errno : 0;
-    } else {
+    else
         rc = -ENOPROTOOPT;
-    }
     return rc < 0 ? hvsim__fail(rc) : 0;
 }
 
 int hvsim_get_local_cid(uint32_t *cid)
 {
     struct hvsim__attach me;
-    int rc = hvsim__attach_get(&me);
+    int rc = hvsim__owner_attach(hvsim__self_owner(), &me);
 
     if (rc < 0)
         return hvsim__fail(rc);
@@ -1263,7 +1315,7 @@ int hvsim_get_local_cid(uint32_t *cid)
 int hvsim_self(GUID *vmid, char *name, size_t name_len)
 {
     struct hvsim__attach me;
-    int rc = hvsim__attach_get(&me);
+    int rc = hvsim__owner_attach(hvsim__self_owner(), &me);
 
     if (rc < 0)
         return rc;
@@ -1285,12 +1337,12 @@ static int still_ours(int fd, const struct sock *s)
     return fstat(fd, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino;
 }
 
-void hvsim__sock_event(const GUID *vmid, uint32_t event)
+void hvsim__sock_event(struct hvsim__owner *o, const GUID *vmid, uint32_t event)
 {
     struct hvsim__attach me;
     int in_vm, c, i;
 
-    if (event == HVSIM_EV_RESUME || hvsim__attach_get(&me) < 0)
+    if (event == HVSIM_EV_RESUME || hvsim__owner_attach(o, &me) < 0)
         return;
     if ((event == HVSIM_EV_RESET || event == HVSIM_EV_OFF) && HVSIM_MUTANT(RESET_BREAKS))
         return;
@@ -1305,7 +1357,7 @@ void hvsim__sock_event(const GUID *vmid, uint32_t event)
             uint32_t hot = atomic_load(&s->hot);
             int fd = c * CHUNK + i;
 
-            if (!(hot & HOT_USED) || !(hot & HOT_CONNECTED) || (hot & HOT_BROKEN))
+            if (!(hot & HOT_USED) || !(hot & HOT_CONNECTED) || (hot & HOT_BROKEN) || s->owner != o)
                 continue;
             if (!in_vm && !hvsim_guid_equal(&s->peer.partition, vmid))
                 continue;
