@@ -160,4 +160,26 @@ int cf__errno_from_wsa(int wsa);
  * blocked in a call returns (the watchdog's first resort); elsewhere a no-op. */
 void cf__backend_abort_case(void);
 
+/* ---- The send/receive family (cases/cases_msg.c) ----------------------------------- */
+
+/* One buffer of a gathered send or a scattered receive. */
+typedef struct cf_buf {
+    void *base;
+    size_t len;
+} cf_buf_t;
+
+/* sendto with a destination of the socket's own kind: {vm, svc} on AF_HYPERV,
+ * (cid, port) on AF_VSOCK (Winsock: sendto). */
+long cf_sendto_hv(cf_sock_t s, const void *buf, size_t len, const cf_guid_t *vm, const cf_guid_t *svc);
+long cf_sendto_vsock(cf_sock_t s, const void *buf, size_t len, uint32_t cid, uint32_t port);
+/* recvfrom offering an address buffer of *addrlen bytes (at most 128); *addrlen
+ * gets the length the call left there (Winsock: recvfrom). */
+long cf_recvfrom(cf_sock_t s, void *buf, size_t len, int flags, int *addrlen);
+/* sendmsg and recvmsg over n buffers (Winsock: WSASend and WSARecv). recvmsg
+ * offers 128 bytes each of name and control space; *namelen and *ctllen get
+ * msg_namelen and msg_controllen as the call left them, -1 where the API has
+ * neither (Winsock). */
+long cf_sendmsg(cf_sock_t s, const cf_buf_t *bufs, int n, int flags);
+long cf_recvmsg(cf_sock_t s, cf_buf_t *bufs, int n, int flags, int *namelen, int *ctllen);
+
 #endif /* HVSIM_CF_BACKEND_H */

@@ -511,3 +511,88 @@ int cf_admin_service_rm(const cf_guid_t *svc)
     cf__note_admin(CF_NOTE_SERVICE_RM, svc, NULL, old);
     return 0;
 }
+
+/* ---- The send/receive family (cases/cases_msg.c) ----------------------------------- */
+
+#define CF_MSG_ROOM 128
+
+/* Winsock ignores the destination of a connection-oriented socket's sendto. */
+long cf_sendto_hv(cf_sock_t s, const void *buf, size_t len, const cf_guid_t *vm, const cf_guid_t *svc)
+{
+    SOCKADDR_HV a = hv_addr(vm, svc);
+    int r = sendto((SOCKET)s, (const char *)buf, len > 0x7fffffff ? 0x7fffffff : (int)len, 0,
+                   (const struct sockaddr *)&a, sizeof(a));
+
+    return r == SOCKET_ERROR ? wsa_err() : (long)r;
+}
+
+long cf_sendto_vsock(cf_sock_t s, const void *buf, size_t len, uint32_t cid, uint32_t port)
+{
+    (void)s;
+    (void)buf;
+    (void)len;
+    (void)cid;
+    (void)port;
+    return -EAFNOSUPPORT;
+}
+
+/* Winsock ignores from and fromlen on a connection-oriented socket. */
+long cf_recvfrom(cf_sock_t s, void *buf, size_t len, int flags, int *addrlen)
+{
+    char from[CF_MSG_ROOM];
+    int l = *addrlen < 0 || *addrlen > CF_MSG_ROOM ? CF_MSG_ROOM : *addrlen;
+    int r;
+
+    if ((flags & CF_MSG_DONTWAIT) && !ready_now((SOCKET)s, 0))
+        return -EAGAIN;
+    r = recvfrom((SOCKET)s, (char *)buf, len > 0x7fffffff ? 0x7fffffff : (int)len, msg_flags(flags),
+                 (struct sockaddr *)from, &l);
+    if (r == SOCKET_ERROR)
+        return wsa_err();
+    *addrlen = l;
+    return (long)r;
+}
+
+/* WSASend: the buffers are gathered into the stream in order. */
+long cf_sendmsg(cf_sock_t s, const cf_buf_t *bufs, int n, int flags)
+{
+    WSABUF wb[16];
+    DWORD sent = 0;
+    int i;
+
+    if (n < 0 || n > 16)
+        return -EINVAL;
+    if ((flags & CF_MSG_DONTWAIT) && !ready_now((SOCKET)s, 1))
+        return -EAGAIN;
+    for (i = 0; i < n; i++) {
+        wb[i].buf = (char *)bufs[i].base;
+        wb[i].len = bufs[i].len > 0x7fffffff ? 0x7fffffff : (ULONG)bufs[i].len;
+    }
+    if (WSASend((SOCKET)s, wb, (DWORD)n, &sent, (DWORD)(msg_flags(flags) & ~MSG_WAITALL), NULL, NULL) != 0)
+        return wsa_err();
+    return (long)sent;
+}
+
+/* WSARecv: the stream is scattered over the buffers in order. There is no
+ * name or control space in this call. */
+long cf_recvmsg(cf_sock_t s, cf_buf_t *bufs, int n, int flags, int *namelen, int *ctllen)
+{
+    WSABUF wb[16];
+    DWORD got = 0, f;
+    int i;
+
+    if (n < 0 || n > 16)
+        return -EINVAL;
+    if ((flags & CF_MSG_DONTWAIT) && !ready_now((SOCKET)s, 0))
+        return -EAGAIN;
+    for (i = 0; i < n; i++) {
+        wb[i].buf = (char *)bufs[i].base;
+        wb[i].len = bufs[i].len > 0x7fffffff ? 0x7fffffff : (ULONG)bufs[i].len;
+    }
+    f = (DWORD)msg_flags(flags);
+    if (WSARecv((SOCKET)s, wb, (DWORD)n, &got, &f, NULL, NULL) != 0)
+        return wsa_err();
+    *namelen = -1;
+    *ctllen = -1;
+    return (long)got;
+}

@@ -105,6 +105,9 @@ const char *cf_expect_name(int e, char *buf, size_t len); /* "ok", "ECONNREFUSED
  * element whose id is NULL; cases.c (agent core) walks the eight in order. */
 extern const struct cf_case cf_cases_addressing[], cf_cases_binding[], cf_cases_connecting[], cf_cases_registry[],
     cf_cases_data[], cf_cases_shutdown[], cf_cases_readiness[], cf_cases_lifecycle[];
+/* Appended after the eight, so the numbers of the cases before it never change:
+ * the send/receive family (cases_msg.c, area "data"). */
+extern const struct cf_case cf_cases_msg[];
 size_t cf_catalogue_size(void);
 const struct cf_case *cf_catalogue_at(size_t i);
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cases.c: the catalogue as one list, walking the eight per-area arrays of
- * cases/ in a fixed order (the order of the reference's checklist: addresses
- * first, life cycle last), so every agent and report numbers cases alike.
+ * cases.c: the catalogue as one list, walking the per-area arrays of cases/
+ * in a fixed order (the order of the reference's checklist: addresses first,
+ * life cycle last; arrays added later come after, so numbers never move), so
+ * every agent and report numbers cases alike.
  */
 #include <stddef.h>
 
@@ -11,6 +12,7 @@
 static const struct cf_case *const areas[] = {
     cf_cases_addressing, cf_cases_binding, cf_cases_connecting, cf_cases_registry,
     cf_cases_data, cf_cases_shutdown, cf_cases_readiness, cf_cases_lifecycle,
+    cf_cases_msg, /* appended: the send/receive family */
 };
 
 #define NAREAS (sizeof(areas) / sizeof(areas[0]))

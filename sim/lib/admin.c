@@ -42,12 +42,12 @@ int hvsim_admin_open(const char *dir, hvsim_admin_t **out)
     if (a == NULL)
         return -ENOMEM;
     a->buf = malloc(HVSIM_MSG_MAX);
-    a->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    a->fd = hvsim__libc.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (a->buf == NULL || a->fd < 0) {
         hvsim_admin_close(a);
         return -ENOMEM;
     }
-    if (connect(a->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    if (hvsim__libc.connect(a->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         hvsim_admin_close(a);
         return -ENETDOWN;
     }
@@ -60,7 +60,7 @@ void hvsim_admin_close(hvsim_admin_t *a)
     if (a == NULL)
         return;
     if (a->fd >= 0)
-        close(a->fd);
+        hvsim__libc.close(a->fd);
     free(a->buf);
     free(a);
 }
@@ -224,22 +224,22 @@ int hvsim_admin_service_import(hvsim_admin_t *a, const char *path, size_t *added
     size_t got = 0;
     int fd, rc;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = hvsim__libc.open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) < 0) {
         rc = -errno;
         snprintf(a->err, sizeof(a->err), "%s: %s", path, strerror(errno));
         if (fd >= 0)
-            close(fd);
+            hvsim__libc.close(fd);
         return rc;
     }
     if (!S_ISREG(st.st_mode) || st.st_size > 16 * 1024 * 1024) {
-        close(fd);
+        hvsim__libc.close(fd);
         snprintf(a->err, sizeof(a->err), "%s: expected a .reg file of at most 16 MiB", path);
         return -EINVAL;
     }
     data = malloc((size_t)st.st_size + 1);
     if (data == NULL) {
-        close(fd);
+        hvsim__libc.close(fd);
         return -ENOMEM;
     }
     while (got < (size_t)st.st_size) {
@@ -249,7 +249,7 @@ int hvsim_admin_service_import(hvsim_admin_t *a, const char *path, size_t *added
             break;
         got += (size_t)r;
     }
-    close(fd);
+    hvsim__libc.close(fd);
     rc = hvsim__regfile_parse(data, got, &reg, perr, sizeof(perr));
     free(data);
     if (rc < 0) {

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,6 +26,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -38,7 +40,9 @@ struct timer {
     uint64_t deadline_ns;
 };
 
-static struct {
+/* The process a socket belongs to (internal.h): its attachment to the daemon
+ * (who it is, the control session) and the helper that applies its events. */
+struct hvsim__owner {
     pthread_mutex_t lock; /* the request connection and the attachment */
     int req_fd;
     int evt_fd; /* read by the helper */
@@ -59,7 +63,10 @@ static struct {
     socklen_t limbo_salen;
     struct timer *timers;
     size_t ntimers, ctimers;
-} C = {
+};
+
+/* This process: today the only owner. */
+static struct hvsim__owner C = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .req_fd = -1,
     .evt_fd = -1,
@@ -79,13 +86,13 @@ static void atfork_child(void)
     pthread_mutex_init(&C.lock, NULL);
     pthread_mutex_init(&C.limbo_lock, NULL);
     if (C.req_fd >= 0)
-        close(C.req_fd);
+        hvsim__libc.close(C.req_fd);
     if (C.evt_fd >= 0)
-        close(C.evt_fd);
+        hvsim__libc.close(C.evt_fd);
     if (C.wake_fd >= 0)
-        close(C.wake_fd);
+        hvsim__libc.close(C.wake_fd);
     if (C.limbo_l >= 0)
-        close(C.limbo_l);
+        hvsim__libc.close(C.limbo_l);
     C.req_fd = C.evt_fd = C.wake_fd = C.limbo_l = -1;
     C.evt_helper = -1; /* the parent's helper's; the child has none */
     C.attached = 0;
@@ -106,35 +113,35 @@ const char *hvsim__attach_error(void)
     return C.error[0] ? C.error : "not attached";
 }
 
-static void helper_timers(void)
+static void helper_timers(struct hvsim__owner *o)
 {
     uint64_t now = hvsim__now_ns();
     size_t i = 0;
 
-    pthread_mutex_lock(&C.limbo_lock);
-    while (i < C.ntimers) {
-        if (C.timers[i].deadline_ns <= now) {
+    pthread_mutex_lock(&o->limbo_lock);
+    while (i < o->ntimers) {
+        if (o->timers[i].deadline_ns <= now) {
             /* Closing the far end with unread bytes in it is what sets
              * ECONNRESET (EPOLLERR) on the caller's socket. */
-            close(C.timers[i].q);
-            C.timers[i] = C.timers[--C.ntimers];
+            hvsim__libc.close(o->timers[i].q);
+            o->timers[i] = o->timers[--o->ntimers];
         } else {
             i++;
         }
     }
-    pthread_mutex_unlock(&C.limbo_lock);
+    pthread_mutex_unlock(&o->limbo_lock);
 }
 
-static int helper_timeout_ms(void)
+static int helper_timeout_ms(struct hvsim__owner *o)
 {
     uint64_t now = hvsim__now_ns(), first = UINT64_MAX;
     size_t i;
 
-    pthread_mutex_lock(&C.limbo_lock);
-    for (i = 0; i < C.ntimers; i++)
-        if (C.timers[i].deadline_ns < first)
-            first = C.timers[i].deadline_ns;
-    pthread_mutex_unlock(&C.limbo_lock);
+    pthread_mutex_lock(&o->limbo_lock);
+    for (i = 0; i < o->ntimers; i++)
+        if (o->timers[i].deadline_ns < first)
+            first = o->timers[i].deadline_ns;
+    pthread_mutex_unlock(&o->limbo_lock);
     if (first == UINT64_MAX)
         return -1;
     if (first <= now)
@@ -144,11 +151,11 @@ static int helper_timeout_ms(void)
 
 static void *helper_main(void *arg)
 {
-    int evt = -1, wake = C.wake_fd;
+    struct hvsim__owner *o = arg;
+    int evt = -1, wake = o->wake_fd;
     char *buf = malloc(HVSIM_MSG_MAX);
     struct pollfd p[2];
 
-    (void)arg;
     if (buf == NULL)
         return NULL;
     p[0] = (struct pollfd){ .fd = -1, .events = POLLIN };
@@ -157,16 +164,16 @@ static void *helper_main(void *arg)
         int r;
 
         /* A new attachment (the daemon restarted): poll its event connection. */
-        pthread_mutex_lock(&C.limbo_lock);
-        if (C.evt_fd != evt) {
+        pthread_mutex_lock(&o->limbo_lock);
+        if (o->evt_fd != evt) {
             if (evt >= 0)
-                close(evt);
-            evt = C.evt_fd;
-            C.evt_helper = evt;
+                hvsim__libc.close(evt);
+            evt = o->evt_fd;
+            o->evt_helper = evt;
             p[0].fd = evt;
         }
-        pthread_mutex_unlock(&C.limbo_lock);
-        r = poll(p, 2, helper_timeout_ms());
+        pthread_mutex_unlock(&o->limbo_lock);
+        r = poll(p, 2, helper_timeout_ms(o));
 
         if (r < 0 && errno != EINTR)
             break;
@@ -183,13 +190,13 @@ static void *helper_main(void *arg)
                 /* The daemon is gone. Streams keep working; new calls fail
                  * with ENETDOWN. Keep serving timers. */
                 p[0].fd = -1;
-                pthread_mutex_lock(&C.lock);
+                pthread_mutex_lock(&o->lock);
                 /* Unless a new attachment has replaced this one already. */
-                if (C.evt_fd == evt) {
-                    C.attached = 0;
-                    snprintf(C.error, sizeof(C.error), "the hvsim daemon closed the connection");
+                if (o->evt_fd == evt) {
+                    o->attached = 0;
+                    snprintf(o->error, sizeof(o->error), "the hvsim daemon closed the connection");
                 }
-                pthread_mutex_unlock(&C.lock);
+                pthread_mutex_unlock(&o->lock);
             } else if (n > 0) {
                 struct hvsim_msg_hdr h;
                 struct hvsim_msg_event ev;
@@ -197,11 +204,11 @@ static void *helper_main(void *arg)
                 memcpy(&h, buf, sizeof(h));
                 if (h.type == HVSIM_MSG_EVENT && h.status == 0) {
                     memcpy(&ev, buf + sizeof(h), sizeof(ev));
-                    hvsim__sock_event(&ev.vmid, ev.event);
+                    hvsim__sock_event(o, &ev.vmid, ev.event);
                 }
             }
         }
-        helper_timers();
+        helper_timers(o);
     }
     free(buf);
     return NULL;
@@ -225,212 +232,268 @@ static int control_path(char *out, size_t len, const char **partition)
     return snprintf(out, len, "%s/vm/%s.sock", dir, p) < (int)len ? 0 : -ENAMETOOLONG;
 }
 
-/* Called with C.lock held. */
-/* check_alive: also make sure the daemon is still there (one poll), for
- * calls that would otherwise not notice; a request notices by itself. */
-static int attach_locked(int check_alive)
+/* The generic failure of an attach: the message, and ENETDOWN for the caller. */
+static int attach_failed(struct hvsim__owner *o, int rc)
+{
+    snprintf(o->error, sizeof(o->error), "attaching to the hvsim daemon failed: %s", strerror(-rc));
+    return -ENETDOWN;
+}
+
+/* 1 when the attachment holds. check_alive: also make sure the daemon is
+ * still there (one poll), for calls that would otherwise not notice; a
+ * request notices by itself. */
+static int attach_holds(struct hvsim__owner *o, int check_alive)
+{
+    struct pollfd p = { .fd = o->req_fd, .events = POLLIN };
+
+    /* A forked child is never attached (atfork_child), so no getpid() here. */
+    if (!o->attached)
+        return 0;
+    if (!check_alive)
+        return 1;
+    /* Nothing arrives unasked on the request connection: readable means
+     * the daemon is gone, and the caller should hear so now. */
+    if (poll(&p, 1, 0) == 0)
+        return 1;
+    o->attached = 0;
+    return 0;
+}
+
+/* The request connection to the partition's control socket: its fd, or
+ * -ENETDOWN with o->error saying why. */
+static int control_connect(struct hvsim__owner *o, const char **partition)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    struct hvsim_msg_hello hello = { .version = HVSIM_PROTO_VERSION };
-    char *buf = NULL;
-    const char *partition = "host";
-    int req = -1, pair[2] = { -1, -1 }, rc;
-    ssize_t n;
+    int req, rc = control_path(sa.sun_path, sizeof(sa.sun_path), partition);
 
-    pthread_once(&atfork_once, install_atfork);
-    /* A forked child is never attached (atfork_child), so no getpid() here. */
-    if (C.attached) {
-        struct pollfd p = { .fd = C.req_fd, .events = POLLIN };
-
-        if (!check_alive)
-            return 0;
-        /* Nothing arrives unasked on the request connection: readable means
-         * the daemon is gone, and the caller should hear so now. */
-        if (poll(&p, 1, 0) == 0)
-            return 0;
-        C.attached = 0;
-    }
-    if (C.req_fd >= 0) {
-        close(C.req_fd);
-        C.req_fd = -1;
-    }
-    rc = control_path(sa.sun_path, sizeof(sa.sun_path), &partition);
     if (rc < 0) {
-        snprintf(C.error, sizeof(C.error), "HVSIM_PARTITION/HVSIM_DIR: invalid partition name or folder too long");
+        snprintf(o->error, sizeof(o->error), "HVSIM_PARTITION/HVSIM_DIR: invalid partition name or folder too long");
         return -ENETDOWN;
     }
-    req = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (req < 0) {
-        rc = -errno;
-        goto fail;
+    req = hvsim__libc.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (req < 0)
+        return attach_failed(o, -errno);
+    if (hvsim__libc.connect(req, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        snprintf(o->error, sizeof(o->error), "cannot reach the hvsim daemon at %s (partition %s): %s", sa.sun_path,
+                 *partition, strerror(errno));
+        hvsim__libc.close(req);
+        return -ENETDOWN;
     }
-    if (connect(req, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        snprintf(C.error, sizeof(C.error), "cannot reach the hvsim daemon at %s (partition %s): %s", sa.sun_path,
-                 partition, strerror(errno));
-        rc = -ENETDOWN;
-        goto out;
-    }
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
-        rc = -errno;
-        goto fail;
-    }
-    rc = hvsim__msg_send(req, HVSIM_MSG_HELLO, 0, ++C.seq, &hello, sizeof(hello), NULL, 0, pair[1]);
-    close(pair[1]);
-    pair[1] = -1;
+    return req;
+}
+
+static void take_hello_reply(struct hvsim__owner *o, const struct hvsim_msg_hello_reply *r)
+{
+    o->self.self = r->self;
+    o->self.host = r->host;
+    memcpy(o->self.name, r->name, sizeof(o->self.name));
+    o->self.name[sizeof(o->self.name) - 1] = '\0';
+    o->self.is_host = (int)r->is_host;
+    o->self.cid = r->cid;
+    o->self.instance = r->instance;
+    o->self.win_timeout_ms = r->win_timeout_ms;
+    o->self.linux_timeout_ms = r->linux_timeout_ms;
+    o->self.timeout_clamp = r->timeout_clamp;
+}
+
+/* HELLO on req, passing evt_far (the daemon's end of the event connection);
+ * the reply says who the owner is. Returns 0 or -ENETDOWN (o->error says why). */
+static int hello(struct hvsim__owner *o, int req, int evt_far, const char *partition)
+{
+    struct hvsim_msg_hello m = { .version = HVSIM_PROTO_VERSION };
+    struct hvsim_msg_hello_reply r;
+    struct hvsim_msg_hdr h;
+    char *buf;
+    ssize_t n;
+    int rc = hvsim__msg_send(req, HVSIM_MSG_HELLO, 0, ++o->seq, &m, sizeof(m), NULL, 0, evt_far);
+
     if (rc < 0)
-        goto fail;
+        return attach_failed(o, rc);
     buf = malloc(HVSIM_MSG_MAX);
-    if (buf == NULL) {
-        rc = -ENOMEM;
-        goto fail;
-    }
+    if (buf == NULL)
+        return attach_failed(o, -ENOMEM);
     n = hvsim__msg_recv(req, buf, HVSIM_MSG_MAX, NULL);
     if (n <= 0) {
-        rc = n == 0 ? -ENETDOWN : (int)n;
-        goto fail;
+        free(buf);
+        return attach_failed(o, n == 0 ? -ENETDOWN : (int)n);
     }
-    {
-        struct hvsim_msg_hdr h;
-        struct hvsim_msg_hello_reply r;
+    memcpy(&h, buf, sizeof(h));
+    if (h.type != HVSIM_MSG_HELLO_REPLY || h.status < 0) {
+        rc = h.status < 0 ? h.status : -EPROTO;
+        snprintf(o->error, sizeof(o->error), "the hvsim daemon refused partition %s: %s", partition,
+                 h.len ? buf + sizeof(h) : hvsim_strerror(rc));
+        free(buf);
+        return -ENETDOWN;
+    }
+    memcpy(&r, buf + sizeof(h), sizeof(r));
+    free(buf);
+    take_hello_reply(o, &r);
+    return 0;
+}
 
-        memcpy(&h, buf, sizeof(h));
-        if (h.type != HVSIM_MSG_HELLO_REPLY || h.status < 0) {
-            rc = h.status < 0 ? h.status : -EPROTO;
-            snprintf(C.error, sizeof(C.error), "the hvsim daemon refused partition %s: %s", partition,
-                     h.len ? buf + sizeof(h) : hvsim_strerror(rc));
-            rc = -ENETDOWN;
-            goto out;
-        }
-        memcpy(&r, buf + sizeof(h), sizeof(r));
-        C.self.self = r.self;
-        C.self.host = r.host;
-        memcpy(C.self.name, r.name, sizeof(C.self.name));
-        C.self.name[sizeof(C.self.name) - 1] = '\0';
-        C.self.is_host = (int)r.is_host;
-        C.self.cid = r.cid;
-        C.self.instance = r.instance;
-        C.self.win_timeout_ms = r.win_timeout_ms;
-        C.self.linux_timeout_ms = r.linux_timeout_ms;
-        C.self.timeout_clamp = r.timeout_clamp;
-    }
+static void start_helper(struct hvsim__owner *o)
+{
+    pthread_attr_t attr;
+    sigset_t all, old;
+
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* The helper must never take the program's signals. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_create(&o->helper, &attr, helper_main, o) == 0)
+        o->helper_started = 1;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+}
+
+/* The new session's connections become the owner's: req for requests, evt
+ * for events (read by the helper, started on the first attach). */
+static void adopt_session(struct hvsim__owner *o, int req, int evt)
+{
     /* The helper may be polling the old event connection: it closes that
      * one itself when it moves on (closing it here could hand its number to
      * another socket under the helper's feet). */
-    pthread_mutex_lock(&C.limbo_lock);
-    if (C.evt_fd >= 0 && C.evt_fd != C.evt_helper)
-        close(C.evt_fd);
-    C.evt_fd = pair[0];
-    pthread_mutex_unlock(&C.limbo_lock);
-    pair[0] = -1;
-    if (C.wake_fd < 0)
-        C.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    else if (C.helper_started) {
+    pthread_mutex_lock(&o->limbo_lock);
+    if (o->evt_fd >= 0 && o->evt_fd != o->evt_helper)
+        hvsim__libc.close(o->evt_fd);
+    o->evt_fd = evt;
+    pthread_mutex_unlock(&o->limbo_lock);
+    if (o->wake_fd < 0)
+        o->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    else if (o->helper_started) {
         uint64_t one = 1;
 
-        if (write(C.wake_fd, &one, sizeof(one)) < 0)
+        if (write(o->wake_fd, &one, sizeof(one)) < 0)
             (void)0; /* a wake already pending does the same */
     }
-    C.req_fd = req;
-    req = -1;
-    C.pid = getpid();
-    C.attached = 1;
-    C.error[0] = '\0';
-    if (!C.helper_started) {
-        pthread_attr_t attr;
-        sigset_t all, old;
+    o->req_fd = req;
+    o->pid = getpid();
+    o->attached = 1;
+    o->error[0] = '\0';
+    if (!o->helper_started)
+        start_helper(o);
+}
 
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        /* The helper must never take the program's signals. */
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        if (pthread_create(&C.helper, &attr, helper_main, NULL) == 0)
-            C.helper_started = 1;
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        pthread_attr_destroy(&attr);
+/* Called with o->lock held: attach unless attached (see attach_holds). */
+static int attach_locked(struct hvsim__owner *o, int check_alive)
+{
+    const char *partition = "host";
+    int req, pair[2], rc;
+
+    pthread_once(&atfork_once, install_atfork);
+    if (attach_holds(o, check_alive))
+        return 0;
+    if (o->req_fd >= 0) {
+        hvsim__libc.close(o->req_fd);
+        o->req_fd = -1;
     }
-    free(buf);
+    req = control_connect(o, &partition);
+    if (req < 0)
+        return req;
+    if (hvsim__libc.socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+        rc = attach_failed(o, -errno);
+        hvsim__libc.close(req);
+        return rc;
+    }
+    rc = hello(o, req, pair[1], partition);
+    hvsim__libc.close(pair[1]);
+    if (rc < 0) {
+        hvsim__libc.close(req);
+        hvsim__libc.close(pair[0]);
+        return rc;
+    }
+    adopt_session(o, req, pair[0]);
     return 0;
-fail:
-    snprintf(C.error, sizeof(C.error), "attaching to the hvsim daemon failed: %s", strerror(-rc));
-    rc = -ENETDOWN;
-out:
-    free(buf);
-    if (req >= 0)
-        close(req);
-    if (pair[0] >= 0)
-        close(pair[0]);
-    if (pair[1] >= 0)
-        close(pair[1]);
+}
+
+struct hvsim__owner *hvsim__self_owner(void)
+{
+    return &C;
+}
+
+int hvsim__owner_attach(struct hvsim__owner *o, struct hvsim__attach *out)
+{
+    int rc;
+
+    pthread_mutex_lock(&o->lock);
+    rc = attach_locked(o, 1);
+    if (rc == 0 && out)
+        *out = o->self;
+    pthread_mutex_unlock(&o->lock);
     return rc;
 }
 
 int hvsim__attach_get(struct hvsim__attach *out)
 {
-    int rc;
-
-    pthread_mutex_lock(&C.lock);
-    rc = attach_locked(1);
-    if (rc == 0 && out)
-        *out = C.self;
-    pthread_mutex_unlock(&C.lock);
-    return rc;
+    return hvsim__owner_attach(&C, out);
 }
 
-int hvsim__request(unsigned type, const void *body, size_t blen, unsigned want_type, void *reply, size_t rlen,
-                   int32_t *status)
+int hvsim__owner_capable(struct hvsim__owner *o, int cap)
 {
-    return hvsim__request_fd(type, body, blen, -1, want_type, reply, rlen, status, NULL);
+    /* pid 0: the calling thread, which is the owner while there is only one. */
+    struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, o == &C ? 0 : (int)o->pid };
+    struct __user_cap_data_struct d[2];
+
+    if (syscall(SYS_capget, &h, d) < 0)
+        return 0;
+    return (d[cap / 32].effective >> (cap % 32)) & 1;
 }
 
-int hvsim__request_fd(unsigned type, const void *body, size_t blen, int pass_fd, unsigned want_type, void *reply,
-                      size_t rlen, int32_t *status, int *got_fd)
+int hvsim__request(struct hvsim__owner *o, unsigned type, const void *body, size_t blen, unsigned want_type,
+                   void *reply, size_t rlen, int32_t *status)
+{
+    return hvsim__request_fd(o, type, body, blen, -1, want_type, reply, rlen, status, NULL);
+}
+
+int hvsim__request_fd(struct hvsim__owner *o, unsigned type, const void *body, size_t blen, int pass_fd,
+                      unsigned want_type, void *reply, size_t rlen, int32_t *status, int *got_fd)
 {
     char *buf = NULL;
     uint32_t seq;
     int rc;
 
-    pthread_mutex_lock(&C.lock);
-    rc = attach_locked(0);
+    pthread_mutex_lock(&o->lock);
+    rc = attach_locked(o, 0);
     if (rc < 0)
         goto out;
-    seq = ++C.seq;
-    rc = hvsim__msg_send(C.req_fd, type, 0, seq, body, blen, NULL, 0, pass_fd);
+    seq = ++o->seq;
+    rc = hvsim__msg_send(o->req_fd, type, 0, seq, body, blen, NULL, 0, pass_fd);
     if (rc == -EPIPE || rc == -ECONNRESET || rc == -ENOTCONN) {
         /* The daemon went away (or was restarted) before it read this: it
          * never saw the request, so attach again and send it once more. */
-        C.attached = 0;
-        rc = attach_locked(0);
+        o->attached = 0;
+        rc = attach_locked(o, 0);
         if (rc < 0)
             goto out;
-        seq = ++C.seq;
-        rc = hvsim__msg_send(C.req_fd, type, 0, seq, body, blen, NULL, 0, pass_fd);
+        seq = ++o->seq;
+        rc = hvsim__msg_send(o->req_fd, type, 0, seq, body, blen, NULL, 0, pass_fd);
     }
     if (rc < 0) {
-        C.attached = 0;
+        o->attached = 0;
         rc = -ENETDOWN;
-        snprintf(C.error, sizeof(C.error), "the hvsim daemon is gone");
+        snprintf(o->error, sizeof(o->error), "the hvsim daemon is gone");
         goto out;
     }
-    /* One reply buffer for the process, used under C.lock. */
-    if (C.rbuf == NULL && (C.rbuf = malloc(HVSIM_MSG_MAX)) == NULL) {
+    /* One reply buffer for the process, used under o->lock. */
+    if (o->rbuf == NULL && (o->rbuf = malloc(HVSIM_MSG_MAX)) == NULL) {
         rc = -ENOMEM;
         goto out;
     }
-    buf = C.rbuf;
+    buf = o->rbuf;
     for (;;) {
         struct hvsim_msg_hdr h;
         int fd = -1;
-        ssize_t n = hvsim__msg_recv(C.req_fd, buf, HVSIM_MSG_MAX, &fd);
+        ssize_t n = hvsim__msg_recv(o->req_fd, buf, HVSIM_MSG_MAX, &fd);
 
         /* Only the reply to this request may hand us an fd, and only if asked. */
         if (fd >= 0 && (n <= 0 || got_fd == NULL || ((struct hvsim_msg_hdr *)(void *)buf)->seq != seq)) {
-            close(fd);
+            hvsim__libc.close(fd);
             fd = -1;
         }
         if (n <= 0) {
-            C.attached = 0;
-            snprintf(C.error, sizeof(C.error), "the hvsim daemon is gone");
+            o->attached = 0;
+            snprintf(o->error, sizeof(o->error), "the hvsim daemon is gone");
             rc = -ENETDOWN;
             goto out;
         }
@@ -439,7 +502,7 @@ int hvsim__request_fd(unsigned type, const void *body, size_t blen, int pass_fd,
             continue; /* a late reply to an abandoned request */
         if (h.status == 0 && h.type != want_type) {
             if (fd >= 0)
-                close(fd);
+                hvsim__libc.close(fd);
             rc = -EPROTO;
             goto out;
         }
@@ -456,63 +519,63 @@ int hvsim__request_fd(unsigned type, const void *body, size_t blen, int pass_fd,
         break;
     }
 out:
-    pthread_mutex_unlock(&C.lock);
+    pthread_mutex_unlock(&o->lock);
     return rc;
 }
 
-int hvsim__attached(void)
+int hvsim__owner_attached(struct hvsim__owner *o)
 {
     int yes;
 
-    pthread_mutex_lock(&C.lock);
-    yes = C.attached;
-    pthread_mutex_unlock(&C.lock);
+    pthread_mutex_lock(&o->lock);
+    yes = o->attached;
+    pthread_mutex_unlock(&o->lock);
     return yes;
 }
 
-/* Called with C.limbo_lock held: the process's private listener that failed
+/* Called with o->limbo_lock held: the process's private listener that failed
  * connects are parked on, created on first use. */
-static int limbo_listener(void)
+static int limbo_listener(struct hvsim__owner *o)
 {
     int len;
 
-    if (C.limbo_l >= 0)
+    if (o->limbo_l >= 0)
         return 0;
-    C.limbo_l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (C.limbo_l < 0)
+    o->limbo_l = hvsim__libc.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (o->limbo_l < 0)
         return -errno;
-    memset(&C.limbo_sa, 0, sizeof(C.limbo_sa));
-    C.limbo_sa.sun_family = AF_UNIX;
+    memset(&o->limbo_sa, 0, sizeof(o->limbo_sa));
+    o->limbo_sa.sun_family = AF_UNIX;
     /* Abstract name: it vanishes with the process, so a crash leaves nothing. */
-    len = snprintf(C.limbo_sa.sun_path + 1, sizeof(C.limbo_sa.sun_path) - 1, "hvsim-limbo-%016llx-%d",
-                   (unsigned long long)C.self.instance, (int)getpid());
-    C.limbo_salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len);
-    if (bind(C.limbo_l, (struct sockaddr *)&C.limbo_sa, C.limbo_salen) < 0 || listen(C.limbo_l, 64) < 0) {
+    len = snprintf(o->limbo_sa.sun_path + 1, sizeof(o->limbo_sa.sun_path) - 1, "hvsim-limbo-%016llx-%d",
+                   (unsigned long long)o->self.instance, (int)getpid());
+    o->limbo_salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len);
+    if (hvsim__libc.bind(o->limbo_l, (struct sockaddr *)&o->limbo_sa, o->limbo_salen) < 0 || hvsim__libc.listen(o->limbo_l, 64) < 0) {
         int e = -errno;
 
-        close(C.limbo_l);
-        C.limbo_l = -1;
+        hvsim__libc.close(o->limbo_l);
+        o->limbo_l = -1;
         return e;
     }
     return 0;
 }
 
-int hvsim__limbo(int fd, uint32_t after_ms)
+int hvsim__limbo(struct hvsim__owner *o, int fd, uint32_t after_ms)
 {
     char fill[LIMBO_FILL];
     int rc, q = -1, one = 1;
 
     memset(fill, 0, sizeof(fill));
-    pthread_mutex_lock(&C.limbo_lock);
-    rc = limbo_listener();
+    pthread_mutex_lock(&o->limbo_lock);
+    rc = limbo_listener(o);
     if (rc < 0)
         goto out;
     /* The lock keeps another thread's limbo connect from being the one we accept. */
-    if (connect(fd, (struct sockaddr *)&C.limbo_sa, C.limbo_salen) < 0) {
+    if (hvsim__libc.connect(fd, (struct sockaddr *)&o->limbo_sa, o->limbo_salen) < 0) {
         rc = -errno;
         goto out;
     }
-    q = accept4(C.limbo_l, NULL, NULL, SOCK_CLOEXEC);
+    q = hvsim__libc.accept4(o->limbo_l, NULL, NULL, SOCK_CLOEXEC);
     if (q < 0) {
         rc = -errno;
         goto out;
@@ -520,40 +583,40 @@ int hvsim__limbo(int fd, uint32_t after_ms)
     /* AF_UNIX charges queued bytes to the sender until the receiver reads
      * them: with the smallest send buffer and one unread packet in q, fd is
      * not writable, as a connect in progress should not be. */
-    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &one, sizeof(one));
-    if (send(fd, fill, sizeof(fill), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+    (void)hvsim__libc.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &one, sizeof(one));
+    if (hvsim__libc.send(fd, fill, sizeof(fill), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
         rc = -errno;
         goto out;
     }
     if (after_ms == 0) {
-        close(q);
+        hvsim__libc.close(q);
         q = -1;
         rc = 0;
         goto out;
     }
-    if (C.ntimers == C.ctimers) {
-        size_t nc = C.ctimers ? C.ctimers * 2 : 16;
-        struct timer *t = realloc(C.timers, nc * sizeof(*t));
+    if (o->ntimers == o->ctimers) {
+        size_t nc = o->ctimers ? o->ctimers * 2 : 16;
+        struct timer *t = realloc(o->timers, nc * sizeof(*t));
 
         if (t == NULL) {
             rc = -ENOMEM;
             goto out;
         }
-        C.timers = t;
-        C.ctimers = nc;
+        o->timers = t;
+        o->ctimers = nc;
     }
-    C.timers[C.ntimers++] = (struct timer){ q, hvsim__now_ns() + (uint64_t)after_ms * 1000000u };
+    o->timers[o->ntimers++] = (struct timer){ q, hvsim__now_ns() + (uint64_t)after_ms * 1000000u };
     q = -1;
     rc = 0;
-    if (C.wake_fd >= 0) {
+    if (o->wake_fd >= 0) {
         uint64_t v = 1;
 
-        if (write(C.wake_fd, &v, sizeof(v)) < 0)
+        if (write(o->wake_fd, &v, sizeof(v)) < 0)
             rc = 0; /* a wake already pending does the same */
     }
 out:
-    pthread_mutex_unlock(&C.limbo_lock);
+    pthread_mutex_unlock(&o->limbo_lock);
     if (q >= 0)
-        close(q);
+        hvsim__libc.close(q);
     return rc;
 }

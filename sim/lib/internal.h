@@ -19,30 +19,83 @@
 
 #define HVSIM_DEBUG 0
 
+/* ---- libc.c: the one table through which the library reaches libc -------------- */
+
+/* Every libc call of the library that an interposer may also export. In a
+ * normal link the entries are libc's functions; inside the interposer,
+ * hvsim__libc_use_next() (hvsim_adapter.h) sets them to the next definitions
+ * with dlsym(RTLD_NEXT), so the library never lands on the interposer's
+ * wrappers. Never called through anything else in sim/lib. */
+#define HVSIM__LIBC_FUNCS(X)                                                  \
+    X(socket, int, (int, int, int))                                           \
+    X(socketpair, int, (int, int, int, int *))                                \
+    X(bind, int, (int, const struct sockaddr *, socklen_t))                   \
+    X(connect, int, (int, const struct sockaddr *, socklen_t))                \
+    X(listen, int, (int, int))                                                \
+    X(accept4, int, (int, struct sockaddr *, socklen_t *, int))               \
+    X(getsockopt, int, (int, int, int, void *, socklen_t *))                  \
+    X(setsockopt, int, (int, int, int, const void *, socklen_t))              \
+    X(shutdown, int, (int, int))                                              \
+    X(send, ssize_t, (int, const void *, size_t, int))                        \
+    X(recv, ssize_t, (int, void *, size_t, int))                              \
+    X(sendmsg, ssize_t, (int, const struct msghdr *, int))                    \
+    X(recvmsg, ssize_t, (int, struct msghdr *, int))                          \
+    X(close, int, (int))                                                      \
+    X(fcntl, int, (int, int, ...))                                            \
+    X(open, int, (const char *, int, ...))
+
+struct hvsim__libc {
+#define X(name, ret, args) ret(*name) args;
+    HVSIM__LIBC_FUNCS(X)
+#undef X
+};
+
+extern struct hvsim__libc hvsim__libc;
+
 /* Set errno and the thread's Winsock code from a negative errno; returns -1. */
 int hvsim__fail(int negerr);
 
-/* ---- client.c: this process's attachment to the daemon ----------------------- */
+/* ---- client.c: owners, and their attachment to the daemon --------------------- */
 
-/* One request/reply round trip on the control connection. Returns 0 when a
- * reply of want_type (or an error reply) arrived, with its status in *status;
- * else -errno of the transport (-ENETDOWN: daemon gone). */
-int hvsim__request(unsigned type, const void *body, size_t blen, unsigned want_type, void *reply, size_t rlen,
-                   int32_t *status);
+/*
+ * The process a socket belongs to: whose partition it speaks as, the control
+ * session its requests go through, the helper that applies its partition
+ * events and ends its failed connects, and whose privileges decide (a bind
+ * below port 1024). The socket calls take it from the socket (set when the
+ * socket is made) and never assume the calling process. Today there is one,
+ * this process (hvsim__self_owner()), which the public API uses; a supervisor
+ * acting for another process would make one per served process.
+ */
+struct hvsim__owner;
+
+struct hvsim__owner *hvsim__self_owner(void);
+/* Attach (once, again after fork or a daemon restart) and report who the
+ * owner is. Returns 0 or -ENETDOWN. */
+int hvsim__owner_attach(struct hvsim__owner *o, struct hvsim__attach *out);
+/* 1 when the owner holds a live attachment (a forked child does not). */
+int hvsim__owner_attached(struct hvsim__owner *o);
+/* 1 when the owner has capability cap (linux/capability.h) in effect. */
+int hvsim__owner_capable(struct hvsim__owner *o, int cap);
+/* One request/reply round trip on the owner's control connection. Returns 0
+ * when a reply of want_type (or an error reply) arrived, with its status in
+ * *status; else -errno of the transport (-ENETDOWN: daemon gone). */
+int hvsim__request(struct hvsim__owner *o, unsigned type, const void *body, size_t blen, unsigned want_type,
+                   void *reply, size_t rlen, int32_t *status);
 /* The same, passing pass_fd (>= 0) with the request; got_fd (if not NULL)
  * gets an fd the reply carried, or -1. */
-int hvsim__request_fd(unsigned type, const void *body, size_t blen, int pass_fd, unsigned want_type, void *reply,
-                      size_t rlen, int32_t *status, int *got_fd);
-/* 1 when this process (not a forked child) holds a live attachment. */
-int hvsim__attached(void);
-/* Make fd a failed connect: it reports nothing until after_ms passed, then
- * EPOLLOUT|EPOLLERR|EPOLLHUP (design-notes section 1). Returns 0 or -errno. */
-int hvsim__limbo(int fd, uint32_t after_ms);
+int hvsim__request_fd(struct hvsim__owner *o, unsigned type, const void *body, size_t blen, int pass_fd,
+                      unsigned want_type, void *reply, size_t rlen, int32_t *status, int *got_fd);
+/* Make fd a failed connect of the owner's: it reports nothing until after_ms
+ * passed, then EPOLLOUT|EPOLLERR|EPOLLHUP (design-notes section 1). Returns 0
+ * or -errno. */
+int hvsim__limbo(struct hvsim__owner *o, int fd, uint32_t after_ms);
 
 /* ---- socket.c ------------------------------------------------------------------- */
 
-/* Apply a partition event from the daemon to this process's sockets. */
-void hvsim__sock_event(const GUID *vmid, uint32_t event);
+/* socket() on behalf of owner o (hvsim_socket: the calling process). */
+int hvsim__socket_as(struct hvsim__owner *o, int domain, int type, int protocol);
+/* Apply a partition event from the daemon to owner o's sockets. */
+void hvsim__sock_event(struct hvsim__owner *o, const GUID *vmid, uint32_t event);
 void hvsim__sock_atfork_child(void);
 
 #endif /* HVSIM_INTERNAL_H */

@@ -61,6 +61,7 @@ enum sock_state {
 
 struct sock {
     _Atomic uint32_t hot;
+    struct hvsim__owner *owner; /* the process the socket belongs to */
     uint32_t pers;
     uint32_t state;
     dev_t dev; /* identity of the open socket, checked before acting on events */
@@ -78,6 +79,7 @@ struct sock {
 };
 
 static struct sock *_Atomic chunks[NCHUNKS];
+static int fd_floor; /* hvsim__set_fd_floor */
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct sock *slot(int fd, int create)
@@ -115,7 +117,7 @@ static void hot_set(struct sock *s, uint32_t bits)
     atomic_fetch_or_explicit(&s->hot, bits, memory_order_acq_rel);
 }
 
-static int register_fd(int fd, uint32_t pers)
+static int register_fd(int fd, uint32_t pers, struct hvsim__owner *owner)
 {
     struct sock *s = slot(fd, 1);
     struct stat st;
@@ -129,6 +131,7 @@ static int register_fd(int fd, uint32_t pers)
      * at close could pull it from under a thread still in accept(). */
     free(s->recent);
     memset((char *)s + sizeof(s->hot), 0, sizeof(*s) - sizeof(s->hot));
+    s->owner = owner;
     s->pers = pers;
     s->dev = st.st_dev;
     s->ino = st.st_ino;
@@ -155,6 +158,32 @@ static int is_windows(const struct sock *s)
 static uint32_t vm_port(const GUID *g)
 {
     return g->Data1;
+}
+
+void hvsim__set_fd_floor(int floor)
+{
+    fd_floor = floor > 0 ? floor : 0;
+}
+
+/* A new socket's fd, moved to fd_floor or above when one is set; where that
+ * fails it stays, close-on-exec all the same. */
+static int place_fd(int fd)
+{
+    int h;
+
+    if (fd < 0 || fd_floor == 0)
+        return fd;
+    if (fd >= fd_floor) {
+        (void)hvsim__libc.fcntl(fd, F_SETFD, FD_CLOEXEC);
+        return fd;
+    }
+    h = hvsim__libc.fcntl(fd, F_DUPFD_CLOEXEC, fd_floor);
+    if (h < 0) {
+        (void)hvsim__libc.fcntl(fd, F_SETFD, FD_CLOEXEC);
+        return fd;
+    }
+    hvsim__libc.close(fd);
+    return h;
 }
 
 /* ---- addresses ------------------------------------------------------------------ */
@@ -224,15 +253,21 @@ static int put_addr(const struct sock *s, const GUID *vmid, const GUID *svc, uin
 /* ---- socket, bind, listen --------------------------------------------------------- */
 
 /* One round trip to the daemon: the transport's or the daemon's error as -errno. */
-static int ask(unsigned type, const void *m, size_t mlen, unsigned want, void *r, size_t rlen)
+static int ask(struct hvsim__owner *o, unsigned type, const void *m, size_t mlen, unsigned want, void *r,
+               size_t rlen)
 {
     int32_t status;
-    int rc = hvsim__request(type, m, mlen, want, r, rlen, &status);
+    int rc = hvsim__request(o, type, m, mlen, want, r, rlen, &status);
 
     return rc < 0 ? rc : status;
 }
 
 int hvsim_socket(int domain, int type, int protocol)
+{
+    return hvsim__socket_as(hvsim__self_owner(), domain, type, protocol);
+}
+
+int hvsim__socket_as(struct hvsim__owner *o, int domain, int type, int protocol)
 {
     int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
     struct hvsim__attach me;
@@ -261,30 +296,20 @@ int hvsim_socket(int domain, int type, int protocol)
     }
     /* Without a host to talk to, socket() fails as it does on Windows without
      * Hyper-V: WSAENETDOWN (reference 4.4). */
-    rc = hvsim__attach_get(&me);
+    rc = hvsim__owner_attach(o, &me);
     if (rc < 0)
         return hvsim__fail(rc);
     if (pers == HVSIM_PERS_LINUX && me.is_host)
         pers = HVSIM_PERS_VSOCK_HOST;
-    fd = socket(AF_UNIX, SOCK_STREAM | (type & (SOCK_NONBLOCK | SOCK_CLOEXEC)), 0);
+    fd = place_fd(hvsim__libc.socket(AF_UNIX, SOCK_STREAM | (type & (SOCK_NONBLOCK | SOCK_CLOEXEC)), 0));
     if (fd < 0)
         return hvsim__fail(-errno);
-    rc = register_fd(fd, pers);
+    rc = register_fd(fd, pers, o);
     if (rc < 0) {
-        close(fd);
+        hvsim__libc.close(fd);
         return hvsim__fail(rc);
     }
     return fd;
-}
-
-static int has_bind_service_cap(void)
-{
-    struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
-    struct __user_cap_data_struct d[2];
-
-    if (syscall(SYS_capget, &h, d) < 0)
-        return 0;
-    return (d[CAP_NET_BIND_SERVICE / 32].effective >> (CAP_NET_BIND_SERVICE % 32)) & 1;
 }
 
 int hvsim_bind(int fd, const struct sockaddr *addr, socklen_t len)
@@ -308,14 +333,14 @@ int hvsim_bind(int fd, const struct sockaddr *addr, socklen_t len)
          * or the host CID. */
         if (cid != VMADDR_CID_ANY && !(s->pers == HVSIM_PERS_VSOCK_HOST && cid == VMADDR_CID_HOST))
             return hvsim__fail(-EADDRNOTAVAIL);
-        if (port != VMADDR_PORT_ANY && port <= 1023 && !has_bind_service_cap())
+        if (port != VMADDR_PORT_ANY && port <= 1023 && !hvsim__owner_capable(s->owner, CAP_NET_BIND_SERVICE))
             return hvsim__fail(-EACCES);
         if (port == VMADDR_PORT_ANY)
             m.svc = HV_GUID_ZERO; /* the daemon picks a free port */
     }
     m.personality = s->pers;
     m.flags = s->flags;
-    rc = ask(HVSIM_MSG_BIND, &m, sizeof(m), HVSIM_MSG_BIND_REPLY, &r, sizeof(r));
+    rc = ask(s->owner, HVSIM_MSG_BIND, &m, sizeof(m), HVSIM_MSG_BIND_REPLY, &r, sizeof(r));
     if (rc < 0)
         return hvsim__fail(rc);
     s->bind_id = r.bind_id;
@@ -338,12 +363,12 @@ int hvsim__listen_gateway(int fd, int backlog)
 {
     int sv[2], rc;
 
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    if (hvsim__libc.socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         return -errno;
     rc = listen_common(fd, backlog, sv[1]);
-    close(sv[1]);
+    hvsim__libc.close(sv[1]);
     if (rc < 0) {
-        close(sv[0]);
+        hvsim__libc.close(sv[0]);
         return rc;
     }
     return sv[0];
@@ -363,11 +388,11 @@ static int listen_common(int fd, int backlog, int chan)
     if (s == NULL)
         return -ENOTSOCK;
     if (s->state == S_LISTENING)
-        return chan >= 0 ? -EINVAL : listen(fd, backlog) < 0 ? -errno : 0;
+        return chan >= 0 ? -EINVAL : hvsim__libc.listen(fd, backlog) < 0 ? -errno : 0;
     /* Winsock and vsock_listen() both refuse an unbound or connected socket with EINVAL. */
     if (s->state != S_BOUND)
         return -EINVAL;
-    rc = hvsim__attach_get(&me);
+    rc = hvsim__owner_attach(s->owner, &me);
     if (rc < 0)
         return rc;
     if (s->recent == NULL && (s->recent = calloc(RECENT_IDS, sizeof(*s->recent))) == NULL)
@@ -375,7 +400,7 @@ static int listen_common(int fd, int backlog, int chan)
     n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "hvsim-%016llx-%llu", (unsigned long long)me.instance,
                  (unsigned long long)s->bind_id);
     salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
-    if (bind(fd, (struct sockaddr *)&sa, salen) < 0 || listen(fd, backlog) < 0)
+    if (hvsim__libc.bind(fd, (struct sockaddr *)&sa, salen) < 0 || hvsim__libc.listen(fd, backlog) < 0)
         return -errno;
     m.bind_id = s->bind_id;
     m.backlog = backlog < 0 ? 0 : (uint32_t)backlog;
@@ -385,7 +410,7 @@ static int listen_common(int fd, int backlog, int chan)
     {
         int32_t status;
 
-        rc = hvsim__request_fd(HVSIM_MSG_LISTEN, &m, sizeof(m), chan, HVSIM_MSG_LISTEN_REPLY, &r, sizeof(r), &status,
+        rc = hvsim__request_fd(s->owner, HVSIM_MSG_LISTEN, &m, sizeof(m), chan, HVSIM_MSG_LISTEN_REPLY, &r, sizeof(r), &status,
                                NULL);
         if (rc == 0)
             rc = status;
@@ -407,7 +432,7 @@ static int read_ticket(int c, struct hvsim_ticket *t)
     uint64_t end = hvsim__now_ns() + (uint64_t)TICKET_WAIT_MS * 1000000u;
 
     while (got < sizeof(*t)) {
-        ssize_t r = recv(c, (char *)t + got, sizeof(*t) - got, MSG_DONTWAIT);
+        ssize_t r = hvsim__libc.recv(c, (char *)t + got, sizeof(*t) - got, MSG_DONTWAIT);
 
         if (r > 0) {
             got += (size_t)r;
@@ -462,7 +487,7 @@ int hvsim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     if (addr != NULL && len == NULL)
         return hvsim__fail(-EFAULT);
     for (;;) {
-        c = accept4(fd, NULL, NULL, flags);
+        c = place_fd(hvsim__libc.accept4(fd, NULL, NULL, flags));
         if (c < 0)
             return hvsim__fail(-errno);
         rc = read_ticket(c, &t);
@@ -477,11 +502,11 @@ int hvsim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
          * queued it. */
         if (HVSIM_DEBUG)
             fprintf(stderr, "hvsim: dropped an unauthorised connection: %s\n", hvsim_strerror(rc));
-        close(c);
+        hvsim__libc.close(c);
     }
-    rc = register_fd(c, l->pers);
+    rc = register_fd(c, l->pers, l->owner);
     if (rc < 0) {
-        close(c);
+        hvsim__libc.close(c);
         return hvsim__fail(rc);
     }
     s = lookup(c);
@@ -495,7 +520,7 @@ int hvsim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
         rc = put_addr(s, &s->peer.vmid, &s->peer.svc, s->peer.cid, addr, len);
         if (rc < 0) {
             forget_fd(c);
-            close(c);
+            hvsim__libc.close(c);
             return hvsim__fail(rc);
         }
     }
@@ -542,7 +567,7 @@ static int connect_fail(struct sock *s, int fd, int err, uint32_t after_ms, int 
     /* Due no later than the helper's timer, so SO_ERROR never says 0 after
      * the failure was reported. */
     s->due_ns = hvsim__now_ns() + (uint64_t)after_ms * 1000000u;
-    rc = hvsim__limbo(fd, after_ms);
+    rc = hvsim__limbo(s->owner, fd, after_ms);
     if (rc < 0)
         return hvsim__fail(rc);
     s->async_err = err;
@@ -575,19 +600,19 @@ static int await_verdict(int pend, uint32_t timeout_ms, struct hvsim_msg_connect
         int rc;
 
         if (now >= end) {
-            close(pend);
+            hvsim__libc.close(pend);
             return -ETIMEDOUT;
         }
         rc = poll(&p, 1, (int)((end - now + 999999) / 1000000u));
         if (rc < 0 && errno == EINTR) {
-            close(pend);
+            hvsim__libc.close(pend);
             return -EINTR;
         }
         if (rc > 0)
             break;
     }
     n = hvsim__msg_recv(pend, buf, sizeof(buf), NULL);
-    close(pend);
+    hvsim__libc.close(pend);
     if (n <= 0)
         return -ENETDOWN; /* the daemon went away meanwhile */
     memcpy(&h, buf, sizeof(h));
@@ -599,80 +624,90 @@ static int await_verdict(int pend, uint32_t timeout_ms, struct hvsim_msg_connect
     return 0;
 }
 
-int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
+/* What the socket's state says about a connect: 0 to go on, or -errno. */
+static int connect_state(const struct sock *s)
 {
-    struct sock *s = lookup(fd);
-    struct hvsim_msg_connect m = { 0 };
-    struct hvsim_msg_connect_reply r;
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    uint32_t cid = 0, port = 0;
-    size_t n;
-    int rc, nonblock;
-
-    if (s == NULL)
-        return hvsim__fail(-ENOTSOCK);
     switch (s->state) {
     case S_CONNECTED:
-        return hvsim__fail(-EISCONN);
+        return -EISCONN;
     case S_CONNECTING:
-        return hvsim__fail(-EALREADY);
+        return -EALREADY;
     case S_LISTENING:
-        return hvsim__fail(-EINVAL);
+        return -EINVAL;
     case S_FAILED:
         /* The fd was spent by a failed non-blocking connect (a listed deviation). */
-        return hvsim__fail(-EISCONN);
+        return -EISCONN;
     default:
-        break;
+        return 0;
     }
-    rc = parse_addr(s, addr, len, &m.vmid, &m.svc, &cid, &port);
+}
+
+/* The CONNECT request for the caller's address, per personality. Returns 0 or -errno. */
+static int connect_request(const struct sock *s, const struct sockaddr *addr, socklen_t len,
+                           struct hvsim_msg_connect *m)
+{
+    uint32_t cid = 0, port = 0;
+    int rc = parse_addr(s, addr, len, &m->vmid, &m->svc, &cid, &port);
+
     if (rc < 0)
-        return hvsim__fail(rc);
-    nonblock = (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
+        return rc;
     if (s->pers == HVSIM_PERS_LINUX) {
         /* hv_sock's stream_allow(): only the host, CID 2 (reference 3.1). */
         if (cid != VMADDR_CID_HOST)
-            return hvsim__fail(HVSIM_MUTANT(LINUX_CID_HOST_ONLY) ? -ECONNRESET : -ENETUNREACH);
-        m.vmid = HV_GUID_PARENT;
+            return HVSIM_MUTANT(LINUX_CID_HOST_ONLY) ? -ECONNRESET : -ENETUNREACH;
+        m->vmid = HV_GUID_PARENT;
     } else if (s->pers == HVSIM_PERS_VSOCK_HOST) {
         /* The daemon maps the CID to a VM. */
-        m.vmid = HV_GUID_ZERO;
-        m.vmid.Data1 = cid;
+        m->vmid = HV_GUID_ZERO;
+        m->vmid.Data1 = cid;
     }
-    m.bind_id = s->bind_id;
-    m.personality = s->pers;
-    m.flags = s->flags;
-    m.timeout_ms = s->timeout_ms;
-    {
-        int32_t status;
-        int pend = -1;
+    m->bind_id = s->bind_id;
+    m->personality = s->pers;
+    m->flags = s->flags;
+    m->timeout_ms = s->timeout_ms;
+    return 0;
+}
 
-        rc = hvsim__request_fd(HVSIM_MSG_CONNECT, &m, sizeof(m), -1, HVSIM_MSG_CONNECT_REPLY, &r, sizeof(r), &status,
-                               &pend);
-        if (rc == 0)
-            rc = status;
-        if (rc == 0 && r.outcome.verdict == HVSIM_VERDICT_PENDING)
-            rc = pend >= 0 ? await_verdict(pend, r.outcome.wait_ms, &r) : -EPROTO;
-        else if (pend >= 0)
-            close(pend);
-        if (rc < 0)
-            return hvsim__fail(rc);
-    }
-    if (r.outcome.verdict != HVSIM_VERDICT_OK)
-        return connect_outcome(s, fd, &r.outcome, nonblock);
-    n = strnlen(r.uname, sizeof(r.uname));
+/* Ask the daemon to route m; *r gets its reply (a VM gateway's verdict when
+ * the daemon had to ask one). Returns 0 or -errno. */
+static int connect_ask(struct sock *s, const struct hvsim_msg_connect *m, struct hvsim_msg_connect_reply *r)
+{
+    int32_t status;
+    int pend = -1;
+    int rc = hvsim__request_fd(s->owner, HVSIM_MSG_CONNECT, m, sizeof(*m), -1, HVSIM_MSG_CONNECT_REPLY, r,
+                               sizeof(*r), &status, &pend);
+
+    if (rc == 0)
+        rc = status;
+    if (rc == 0 && r->outcome.verdict == HVSIM_VERDICT_PENDING)
+        rc = pend >= 0 ? await_verdict(pend, r->outcome.wait_ms, r) : -EPROTO;
+    else if (pend >= 0)
+        hvsim__libc.close(pend);
+    return rc;
+}
+
+/* Routed: connect fd to the listener the daemon named, hand it the ticket,
+ * and take the addresses. Returns 0 or -1 with errno, as hvsim_connect. */
+static int connect_routed(struct sock *s, int fd, const struct hvsim_msg_connect_reply *r, int nonblock)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    size_t n = strnlen(r->uname, sizeof(r->uname));
+
     if (n == 0 || n >= sizeof(sa.sun_path) - 1)
         return hvsim__fail(-EPROTO);
-    memcpy(sa.sun_path + 1, r.uname, n);
-    if (connect(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) < 0) {
+    memcpy(sa.sun_path + 1, r->uname, n);
+    if (hvsim__libc.connect(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) <
+        0) {
         /* The listener closed after the daemon routed to it, or its backlog is
          * full: the same as no listener, which the daemon described. */
-        return connect_outcome(s, fd, &r.vanished, nonblock);
+        return connect_outcome(s, fd, &r->vanished, nonblock);
     }
-    if (send(fd, &r.ticket, sizeof(r.ticket), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(r.ticket))
+    if (hvsim__libc.send(fd, &r->ticket, sizeof(r->ticket), MSG_NOSIGNAL | MSG_DONTWAIT) !=
+        (ssize_t)sizeof(r->ticket))
         return hvsim__fail(-ECONNRESET);
     s->state = S_CONNECTED;
-    s->local = r.local;
-    s->peer = r.peer;
+    s->local = r->local;
+    s->peer = r->peer;
     hot_set(s, HOT_CONNECTED);
     if (nonblock && !HVSIM_MUTANT(NONBLOCK_EINPROGRESS)) {
         /* POSIX says EINPROGRESS (Winsock WSAEWOULDBLOCK); the fd is
@@ -680,6 +715,30 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
         return hvsim__fail(-EINPROGRESS);
     }
     return 0;
+}
+
+int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    struct sock *s = lookup(fd);
+    struct hvsim_msg_connect m = { 0 };
+    struct hvsim_msg_connect_reply r;
+    int rc, nonblock;
+
+    if (s == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    rc = connect_state(s);
+    if (rc < 0)
+        return hvsim__fail(rc);
+    rc = connect_request(s, addr, len, &m);
+    if (rc < 0)
+        return hvsim__fail(rc);
+    nonblock = (hvsim__libc.fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
+    rc = connect_ask(s, &m, &r);
+    if (rc < 0)
+        return hvsim__fail(rc);
+    if (r.outcome.verdict != HVSIM_VERDICT_OK)
+        return connect_outcome(s, fd, &r.outcome, nonblock);
+    return connect_routed(s, fd, &r, nonblock);
 }
 
 /* ---- data ------------------------------------------------------------------------- */
@@ -702,7 +761,7 @@ ssize_t hvsim_send(int fd, const void *buf, size_t len, int flags)
     if ((hot & HOT_BROKEN) && !(hot & HOT_LINUX))
         return hvsim__fail(HVSIM_MUTANT(BROKEN_WINDOWS_SEND) ? -EPIPE : -ECONNRESET);
     /* Winsock has no SIGPIPE; a Linux guest program gets one as from vsock. */
-    r = send(fd, buf, len, (flags & ~MSG_DONTROUTE) | ((hot & HOT_LINUX) ? 0 : MSG_NOSIGNAL));
+    r = hvsim__libc.send(fd, buf, len, (flags & ~MSG_DONTROUTE) | ((hot & HOT_LINUX) ? 0 : MSG_NOSIGNAL));
     if (r < 0) {
         int err = errno;
 
@@ -735,10 +794,153 @@ ssize_t hvsim_recv(int fd, void *buf, size_t len, int flags)
             return 0;
         return hvsim__fail(-ESHUTDOWN);
     }
-    r = recv(fd, buf, len, flags);
+    r = hvsim__libc.recv(fd, buf, len, flags);
     if (r < 0)
         return hvsim__fail(-errno);
     return r;
+}
+
+/* ---- the send/receive family: sendto, recvfrom, sendmsg, recvmsg ------------------- */
+
+/*
+ * A destination on a connected stream: vsock refuses it (EISCONN when
+ * connected, else EOPNOTSUPP, vsock_connectible_sendmsg); Winsock ignores
+ * it for connection-oriented sockets.
+ */
+static int stream_dest_refused(const struct sock *s)
+{
+    if (is_windows(s))
+        return 0;
+    return s->state == S_CONNECTED ? -EISCONN : -EOPNOTSUPP;
+}
+
+ssize_t hvsim_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
+{
+    struct sock *s = lookup(fd);
+
+    if (s == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    if (to != NULL && tolen != 0) {
+        int rc = stream_dest_refused(s);
+
+        if (rc < 0)
+            return hvsim__fail(rc);
+    }
+    return hvsim_send(fd, buf, len, flags);
+}
+
+ssize_t hvsim_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen)
+{
+    struct sock *s = lookup(fd);
+    int vsock;
+    ssize_t r;
+
+    if (s == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    vsock = !is_windows(s);
+    r = hvsim_recv(fd, buf, len, flags & ~MSG_CMSG_CLOEXEC);
+    /* A stream socket reports no source: the kernel sets the length to 0;
+     * Winsock leaves the argument alone. */
+    if (r >= 0 && from != NULL && fromlen != NULL && vsock)
+        *fromlen = 0;
+    return r;
+}
+
+/*
+ * sendmsg: each iovec in turn, stopping at a short send, so the result is
+ * what one stream sendmsg returns. Ancillary data is not carried: vsock
+ * ignores msg_control, and on the emulated AF_UNIX stream SCM_RIGHTS would
+ * really pass descriptors, which no Hyper-V socket can.
+ */
+ssize_t hvsim_sendmsg(int fd, const struct msghdr *m, int flags)
+{
+    struct sock *s = lookup(fd);
+    ssize_t total = 0;
+    size_t i;
+
+    if (s == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    if (m == NULL)
+        return hvsim__fail(-EFAULT);
+    if (m->msg_name != NULL && m->msg_namelen != 0) {
+        int rc = stream_dest_refused(s);
+
+        if (rc < 0)
+            return hvsim__fail(rc);
+    }
+    if (m->msg_iovlen == 0)
+        return hvsim_send(fd, "", 0, flags);
+    for (i = 0; i < m->msg_iovlen; i++) {
+        const struct iovec *v = &m->msg_iov[i];
+        ssize_t r;
+
+        if (v->iov_len == 0)
+            continue;
+        r = hvsim_send(fd, v->iov_base, v->iov_len, flags);
+        if (r < 0)
+            return total > 0 ? total : -1;
+        total += r;
+        if ((size_t)r < v->iov_len)
+            break;
+    }
+    return total;
+}
+
+/* recvmsg's iovecs: without MSG_WAITALL the first non-empty one is filled
+ * as far as data allows; with it, each in turn. Sets *any when one had room. */
+static ssize_t recv_iov(int fd, struct msghdr *m, int flags, int *any)
+{
+    ssize_t total = 0;
+    size_t i;
+
+    for (i = 0; i < m->msg_iovlen; i++) {
+        struct iovec *v = &m->msg_iov[i];
+        ssize_t r;
+
+        if (v->iov_len == 0)
+            continue;
+        *any = 1;
+        r = hvsim_recv(fd, v->iov_base, v->iov_len, flags);
+        if (r < 0)
+            return total > 0 ? total : -1;
+        total += r;
+        if (!(flags & MSG_WAITALL) || (size_t)r < v->iov_len)
+            break;
+    }
+    return total;
+}
+
+/*
+ * recvmsg: a stream may return less than asked (recv_iov). No source address
+ * (vsock reports a name length of 0; Winsock leaves it) and no ancillary data.
+ */
+ssize_t hvsim_recvmsg(int fd, struct msghdr *m, int flags)
+{
+    struct sock *s = lookup(fd);
+    int any = 0, vsock;
+    ssize_t total;
+
+    if (s == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    if (m == NULL)
+        return hvsim__fail(-EFAULT);
+    vsock = !is_windows(s);
+    flags &= ~MSG_CMSG_CLOEXEC;
+    total = recv_iov(fd, m, flags, &any);
+    if (total < 0)
+        return -1;
+    if (!any) {
+        char c;
+
+        /* Nothing to fill: still run the call's checks (ENOTCONN, MSG_PEEK...). */
+        if (hvsim_recv(fd, &c, 0, flags) < 0)
+            return -1;
+    }
+    if (vsock)
+        m->msg_namelen = 0;
+    m->msg_controllen = 0;
+    m->msg_flags = 0;
+    return total;
 }
 
 int hvsim_shutdown(int fd, int how)
@@ -758,11 +960,11 @@ int hvsim_shutdown(int fd, int how)
     if (how == SHUT_RD || how == SHUT_RDWR)
         hot_set(s, HOT_SHUT_RD);
     if (how == SHUT_RD && HVSIM_MUTANT(SHUTDOWN_RD_LOCAL))
-        (void)shutdown(fd, SHUT_RD);
+        (void)hvsim__libc.shutdown(fd, SHUT_RD);
     if (how == SHUT_WR || how == SHUT_RDWR) {
         hot_set(s, HOT_SHUT_WR);
         /* FIN once; the peer reads its EOF after the buffered data. */
-        if (shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN)
+        if (hvsim__libc.shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN)
             return hvsim__fail(-errno);
     }
     return 0;
@@ -781,20 +983,20 @@ int hvsim_close(int fd)
             /* Synchronous: once close() returns, no connection is routed here.
              * A bound socket that connected (or failed to) holds its port
              * until now too. */
-            if (hvsim__attached())
-                (void)ask(HVSIM_MSG_UNBIND, &u, sizeof(u), HVSIM_MSG_UNBIND, &r, sizeof(r));
+            if (hvsim__owner_attached(s->owner))
+                (void)ask(s->owner, HVSIM_MSG_UNBIND, &u, sizeof(u), HVSIM_MSG_UNBIND, &r, sizeof(r));
         }
         if ((hot & HOT_CONNECTED) && !HVSIM_MUTANT(CLOSE_DRAIN)) {
             char sink[16384];
 
             /* Unread data in a closed AF_UNIX socket gives the peer
              * ECONNRESET; a vsock peer reads EOF. Discard it first. */
-            while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+            while (hvsim__libc.recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
                 ;
         }
         forget_fd(fd);
     }
-    if (close(fd) < 0)
+    if (hvsim__libc.close(fd) < 0)
         return hvsim__fail(-errno);
     return 0;
 }
@@ -821,7 +1023,7 @@ int hvsim_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
     } else {
         uint32_t cid = VMADDR_CID_ANY;
 
-        if (s->pers == HVSIM_PERS_VSOCK_HOST && hvsim__attach_get(&me) == 0)
+        if (s->pers == HVSIM_PERS_VSOCK_HOST && hvsim__owner_attach(s->owner, &me) == 0)
             cid = me.cid;
         rc = put_addr(s, &s->local.vmid, &s->local.svc, cid, addr, len);
     }
@@ -851,7 +1053,7 @@ static int so_error(struct sock *s, int fd)
     if (s->state == S_CONNECTING) {
         /* The helper closing the parked end (ECONNRESET here) is the moment
          * the failure is due; the clock decides when the helper is late. */
-        (void)getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l);
+        (void)hvsim__libc.getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l);
         if (e == 0 && hvsim__now_ns() < s->due_ns)
             return 0;
         e = -s->async_err;
@@ -859,7 +1061,7 @@ static int so_error(struct sock *s, int fd)
         s->state = S_FAILED;
         return e;
     }
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0)
+    if (hvsim__libc.getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0)
         return 0;
     return e;
 }
@@ -873,6 +1075,83 @@ static int get_u32(void *val, socklen_t *len, uint32_t v)
     return 0;
 }
 
+/* getsockopt at level HV_PROTOCOL_RAW (AF_HYPERV). */
+static int get_hv_raw(struct sock *s, int name, void *val, socklen_t *len)
+{
+    switch (name) {
+    case HVSOCKET_CONNECT_TIMEOUT: {
+        struct hvsim__attach me;
+        uint32_t v = s->timeout_ms;
+
+        if (v == 0 && hvsim__owner_attach(s->owner, &me) == 0)
+            v = me.win_timeout_ms;
+        return get_u32(val, len, v);
+    }
+    case HVSOCKET_CONNECTED_SUSPEND:
+        return get_u32(val, len, (s->flags & HVSIM_SF_SUSPEND) ? 1 : 0);
+    case HVSOCKET_HIGH_VTL:
+        return get_u32(val, len, (s->flags & HVSIM_SF_HIGH_VTL) ? 1 : 0);
+    case HVSOCKET_CONTAINER_PASSTHRU:
+        return get_u32(val, len, 0);
+    default:
+        return -ENOPROTOOPT;
+    }
+}
+
+/* getsockopt at Winsock's SOL_SOCKET (AF_HYPERV). */
+static int get_wsa_sol(struct sock *s, int fd, int name, void *val, socklen_t *len)
+{
+    switch (name) {
+    case HVSIM_WSA_SO_ERROR:
+        return get_u32(val, len, (uint32_t)hvsim_wsa_error(so_error(s, fd)));
+    case HVSIM_WSA_SO_TYPE:
+        return get_u32(val, len, SOCK_STREAM);
+    case HVSIM_WSA_SO_SNDBUF:
+    case HVSIM_WSA_SO_RCVBUF: {
+        int v;
+        socklen_t l = sizeof(v);
+
+        return hvsim__libc.getsockopt(fd, SOL_SOCKET, name == HVSIM_WSA_SO_SNDBUF ? SO_SNDBUF : SO_RCVBUF, &v, &l) < 0
+                   ? -errno
+                   : get_u32(val, len, (uint32_t)v);
+    }
+    default:
+        return -ENOPROTOOPT;
+    }
+}
+
+/* getsockopt at level AF_VSOCK. */
+static int get_vsock(struct sock *s, int name, void *val, socklen_t *len)
+{
+    switch (name) {
+    case SO_VM_SOCKETS_BUFFER_SIZE:
+    case SO_VM_SOCKETS_BUFFER_MIN_SIZE:
+    case SO_VM_SOCKETS_BUFFER_MAX_SIZE:
+        if (val == NULL || len == NULL || *len < (socklen_t)sizeof(uint64_t))
+            return -EINVAL;
+        memcpy(val, &s->vsock_buf[name], sizeof(uint64_t));
+        *len = sizeof(uint64_t);
+        return 0;
+    case SO_VM_SOCKETS_CONNECT_TIMEOUT_OLD:
+    case SO_VM_SOCKETS_CONNECT_TIMEOUT_NEW: {
+        struct hvsim__attach me;
+        uint32_t ms = s->timeout_ms;
+
+        if (ms == 0)
+            ms = hvsim__owner_attach(s->owner, &me) == 0 ? me.linux_timeout_ms : 2000;
+        struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+        if (val == NULL || len == NULL || *len < (socklen_t)sizeof(tv))
+            return -EINVAL;
+        memcpy(val, &tv, sizeof(tv));
+        *len = sizeof(tv);
+        return 0;
+    }
+    default:
+        return -ENOPROTOOPT;
+    }
+}
+
 int hvsim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
     struct sock *s = lookup(fd);
@@ -880,93 +1159,20 @@ int hvsim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 
     if (s == NULL)
         return hvsim__fail(-ENOTSOCK);
-    if (is_windows(s) && level == HV_PROTOCOL_RAW) {
-        switch (name) {
-        case HVSOCKET_CONNECT_TIMEOUT: {
-            struct hvsim__attach me;
-            uint32_t v = s->timeout_ms;
-
-            if (v == 0 && hvsim__attach_get(&me) == 0)
-                v = me.win_timeout_ms;
-            rc = get_u32(val, len, v);
-            break;
-        }
-        case HVSOCKET_CONNECTED_SUSPEND:
-            rc = get_u32(val, len, (s->flags & HVSIM_SF_SUSPEND) ? 1 : 0);
-            break;
-        case HVSOCKET_HIGH_VTL:
-            rc = get_u32(val, len, (s->flags & HVSIM_SF_HIGH_VTL) ? 1 : 0);
-            break;
-        case HVSOCKET_CONTAINER_PASSTHRU:
-            rc = get_u32(val, len, 0);
-            break;
-        default:
-            rc = -ENOPROTOOPT;
-        }
-    } else if (is_windows(s) && level == HVSIM_WSA_SOL_SOCKET) {
-        switch (name) {
-        case HVSIM_WSA_SO_ERROR:
-            rc = get_u32(val, len, (uint32_t)hvsim_wsa_error(so_error(s, fd)));
-            break;
-        case HVSIM_WSA_SO_TYPE:
-            rc = get_u32(val, len, SOCK_STREAM);
-            break;
-        case HVSIM_WSA_SO_SNDBUF:
-        case HVSIM_WSA_SO_RCVBUF: {
-            int v;
-            socklen_t l = sizeof(v);
-
-            rc = getsockopt(fd, SOL_SOCKET, name == HVSIM_WSA_SO_SNDBUF ? SO_SNDBUF : SO_RCVBUF, &v, &l) < 0
-                     ? -errno
-                     : get_u32(val, len, (uint32_t)v);
-            break;
-        }
-        default:
-            rc = -ENOPROTOOPT;
-        }
-    } else if (!is_windows(s) && level == AF_VSOCK) {
-        switch (name) {
-        case SO_VM_SOCKETS_BUFFER_SIZE:
-        case SO_VM_SOCKETS_BUFFER_MIN_SIZE:
-        case SO_VM_SOCKETS_BUFFER_MAX_SIZE:
-            if (val == NULL || len == NULL || *len < (socklen_t)sizeof(uint64_t)) {
-                rc = -EINVAL;
-                break;
-            }
-            memcpy(val, &s->vsock_buf[name], sizeof(uint64_t));
-            *len = sizeof(uint64_t);
-            rc = 0;
-            break;
-        case SO_VM_SOCKETS_CONNECT_TIMEOUT_OLD:
-        case SO_VM_SOCKETS_CONNECT_TIMEOUT_NEW: {
-            struct hvsim__attach me;
-            uint32_t ms = s->timeout_ms;
-
-            if (ms == 0)
-                ms = hvsim__attach_get(&me) == 0 ? me.linux_timeout_ms : 2000;
-            struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
-
-            if (val == NULL || len == NULL || *len < (socklen_t)sizeof(tv)) {
-                rc = -EINVAL;
-                break;
-            }
-            memcpy(val, &tv, sizeof(tv));
-            *len = sizeof(tv);
-            rc = 0;
-            break;
-        }
-        default:
-            rc = -ENOPROTOOPT;
-        }
-    } else if (!is_windows(s) && level == SOL_SOCKET && name == SO_ERROR) {
+    if (is_windows(s) && level == HV_PROTOCOL_RAW)
+        rc = get_hv_raw(s, name, val, len);
+    else if (is_windows(s) && level == HVSIM_WSA_SOL_SOCKET)
+        rc = get_wsa_sol(s, fd, name, val, len);
+    else if (!is_windows(s) && level == AF_VSOCK)
+        rc = get_vsock(s, name, val, len);
+    else if (!is_windows(s) && level == SOL_SOCKET && name == SO_ERROR)
         rc = get_u32(val, len, (uint32_t)so_error(s, fd));
-    } else if (!is_windows(s) && level == SOL_SOCKET && name == SO_DOMAIN) {
+    else if (!is_windows(s) && level == SOL_SOCKET && name == SO_DOMAIN)
         rc = get_u32(val, len, AF_VSOCK);
-    } else if (!is_windows(s) && level == SOL_SOCKET) {
-        rc = getsockopt(fd, level, name, val, len) < 0 ? -errno : 0;
-    } else {
+    else if (!is_windows(s) && level == SOL_SOCKET)
+        rc = hvsim__libc.getsockopt(fd, level, name, val, len) < 0 ? -errno : 0;
+    else
         rc = -ENOPROTOOPT;
-    }
     return rc < 0 ? hvsim__fail(rc) : 0;
 }
 
@@ -979,109 +1185,125 @@ static int set_u32(const void *val, socklen_t len, uint32_t *out)
 }
 
 /* The daemon's setting connect_timeout_above_max: clamp, or EINVAL. */
-static int timeout_policy_clamp(void)
+static int timeout_policy_clamp(struct hvsim__owner *o)
 {
     struct hvsim__attach me;
 
-    return hvsim__attach_get(&me) == 0 && me.timeout_clamp;
+    return hvsim__owner_attach(o, &me) == 0 && me.timeout_clamp;
+}
+
+/* setsockopt at level HV_PROTOCOL_RAW (AF_HYPERV). */
+static int set_hv_raw(struct sock *s, int name, const void *val, socklen_t len)
+{
+    uint32_t v = 0;
+    int rc = set_u32(val, len, &v);
+
+    if (rc < 0)
+        return rc;
+    switch (name) {
+    case HVSOCKET_CONNECT_TIMEOUT:
+        if (v > HVSOCKET_CONNECT_TIMEOUT_MAX) {
+            if (!timeout_policy_clamp(s->owner) && !HVSIM_MUTANT(TIMEOUT_ABOVE_MAX))
+                return -EINVAL;
+            v = HVSOCKET_CONNECT_TIMEOUT_MAX;
+        }
+        s->timeout_ms = v;
+        return 0;
+    case HVSOCKET_CONNECTED_SUSPEND:
+        s->flags = v ? (s->flags | HVSIM_SF_SUSPEND) : (s->flags & ~HVSIM_SF_SUSPEND);
+        return 0;
+    case HVSOCKET_HIGH_VTL:
+        s->flags = v ? (s->flags | HVSIM_SF_HIGH_VTL) : (s->flags & ~HVSIM_SF_HIGH_VTL);
+        return 0;
+    case HVSOCKET_CONTAINER_PASSTHRU:
+        return 0;
+    default:
+        return -ENOPROTOOPT;
+    }
+}
+
+/* setsockopt at Winsock's SOL_SOCKET (AF_HYPERV). */
+static int set_wsa_sol(int fd, int name, const void *val, socklen_t len)
+{
+    uint32_t v = 0;
+    int rc = set_u32(val, len, &v), iv;
+
+    if (rc < 0)
+        return rc;
+    if (name != HVSIM_WSA_SO_SNDBUF && name != HVSIM_WSA_SO_RCVBUF)
+        return -ENOPROTOOPT;
+    iv = (int)v;
+    return hvsim__libc.setsockopt(fd, SOL_SOCKET, name == HVSIM_WSA_SO_SNDBUF ? SO_SNDBUF : SO_RCVBUF, &iv,
+                                  sizeof(iv)) < 0
+               ? -errno
+               : 0;
+}
+
+/* SO_VM_SOCKETS_CONNECT_TIMEOUT: a timeval, kept in ms. */
+static int set_vsock_timeout(struct sock *s, const void *val, socklen_t len)
+{
+    struct timeval tv;
+    uint64_t ms;
+
+    if (val == NULL || len < (socklen_t)sizeof(tv))
+        return -EINVAL;
+    memcpy(&tv, val, sizeof(tv));
+    /* vsock: a negative or out-of-range timeval is ERANGE-like EDOM. */
+    if (tv.tv_sec < 0 || tv.tv_usec < 0 || tv.tv_usec >= 1000000)
+        return -EDOM;
+    ms = (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+    s->timeout_ms = ms == 0 ? 1 : ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+    return 0;
+}
+
+/* setsockopt at level AF_VSOCK. */
+static int set_vsock(struct sock *s, int name, const void *val, socklen_t len)
+{
+    uint64_t b;
+
+    switch (name) {
+    case SO_VM_SOCKETS_BUFFER_SIZE:
+    case SO_VM_SOCKETS_BUFFER_MIN_SIZE:
+    case SO_VM_SOCKETS_BUFFER_MAX_SIZE:
+        if (val == NULL || len < (socklen_t)sizeof(b))
+            return -EINVAL;
+        memcpy(&b, val, sizeof(b));
+        s->vsock_buf[name] = b;
+        return 0;
+    case SO_VM_SOCKETS_CONNECT_TIMEOUT_OLD:
+    case SO_VM_SOCKETS_CONNECT_TIMEOUT_NEW:
+        return set_vsock_timeout(s, val, len);
+    default:
+        return -ENOPROTOOPT;
+    }
 }
 
 int hvsim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
     struct sock *s = lookup(fd);
-    uint32_t v = 0;
-    int rc = 0;
+    int rc;
 
     if (s == NULL)
         return hvsim__fail(-ENOTSOCK);
-    if (is_windows(s) && level == HV_PROTOCOL_RAW) {
-        rc = set_u32(val, len, &v);
-        if (rc == 0) {
-            switch (name) {
-            case HVSOCKET_CONNECT_TIMEOUT:
-                if (v > HVSOCKET_CONNECT_TIMEOUT_MAX) {
-                    if (!timeout_policy_clamp() && !HVSIM_MUTANT(TIMEOUT_ABOVE_MAX)) {
-                        rc = -EINVAL;
-                        break;
-                    }
-                    v = HVSOCKET_CONNECT_TIMEOUT_MAX;
-                }
-                s->timeout_ms = v;
-                break;
-            case HVSOCKET_CONNECTED_SUSPEND:
-                s->flags = v ? (s->flags | HVSIM_SF_SUSPEND) : (s->flags & ~HVSIM_SF_SUSPEND);
-                break;
-            case HVSOCKET_HIGH_VTL:
-                s->flags = v ? (s->flags | HVSIM_SF_HIGH_VTL) : (s->flags & ~HVSIM_SF_HIGH_VTL);
-                break;
-            case HVSOCKET_CONTAINER_PASSTHRU:
-                break;
-            default:
-                rc = -ENOPROTOOPT;
-            }
-        }
-    } else if (is_windows(s) && level == HVSIM_WSA_SOL_SOCKET) {
-        rc = set_u32(val, len, &v);
-        if (rc == 0 && (name == HVSIM_WSA_SO_SNDBUF || name == HVSIM_WSA_SO_RCVBUF)) {
-            int iv = (int)v;
-
-            rc = setsockopt(fd, SOL_SOCKET, name == HVSIM_WSA_SO_SNDBUF ? SO_SNDBUF : SO_RCVBUF, &iv, sizeof(iv)) < 0
-                     ? -errno
-                     : 0;
-        } else if (rc == 0) {
-            rc = -ENOPROTOOPT;
-        }
-    } else if (!is_windows(s) && level == AF_VSOCK) {
-        switch (name) {
-        case SO_VM_SOCKETS_BUFFER_SIZE:
-        case SO_VM_SOCKETS_BUFFER_MIN_SIZE:
-        case SO_VM_SOCKETS_BUFFER_MAX_SIZE: {
-            uint64_t b;
-
-            if (val == NULL || len < (socklen_t)sizeof(b)) {
-                rc = -EINVAL;
-                break;
-            }
-            memcpy(&b, val, sizeof(b));
-            s->vsock_buf[name] = b;
-            break;
-        }
-        case SO_VM_SOCKETS_CONNECT_TIMEOUT_OLD:
-        case SO_VM_SOCKETS_CONNECT_TIMEOUT_NEW: {
-            struct timeval tv;
-            uint64_t ms;
-
-            if (val == NULL || len < (socklen_t)sizeof(tv)) {
-                rc = -EINVAL;
-                break;
-            }
-            memcpy(&tv, val, sizeof(tv));
-            /* vsock: a negative or out-of-range timeval is ERANGE-like EDOM. */
-            if (tv.tv_sec < 0 || tv.tv_usec < 0 || tv.tv_usec >= 1000000) {
-                rc = -EDOM;
-                break;
-            }
-            ms = (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
-            s->timeout_ms = ms == 0 ? 1 : ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
-            break;
-        }
-        default:
-            rc = -ENOPROTOOPT;
-        }
-    } else if (!is_windows(s) && level == SOL_SOCKET && name == SO_RCVLOWAT) {
+    if (is_windows(s) && level == HV_PROTOCOL_RAW)
+        rc = set_hv_raw(s, name, val, len);
+    else if (is_windows(s) && level == HVSIM_WSA_SOL_SOCKET)
+        rc = set_wsa_sol(fd, name, val, len);
+    else if (!is_windows(s) && level == AF_VSOCK)
+        rc = set_vsock(s, name, val, len);
+    else if (!is_windows(s) && level == SOL_SOCKET && name == SO_RCVLOWAT)
         rc = -EOPNOTSUPP; /* mainline hv_sock: notify_set_rcvlowat */
-    } else if (!is_windows(s) && level == SOL_SOCKET) {
-        rc = setsockopt(fd, level, name, val, len) < 0 ? -errno : 0;
-    } else {
+    else if (!is_windows(s) && level == SOL_SOCKET)
+        rc = hvsim__libc.setsockopt(fd, level, name, val, len) < 0 ? -errno : 0;
+    else
         rc = -ENOPROTOOPT;
-    }
     return rc < 0 ? hvsim__fail(rc) : 0;
 }
 
 int hvsim_get_local_cid(uint32_t *cid)
 {
     struct hvsim__attach me;
-    int rc = hvsim__attach_get(&me);
+    int rc = hvsim__owner_attach(hvsim__self_owner(), &me);
 
     if (rc < 0)
         return hvsim__fail(rc);
@@ -1093,7 +1315,7 @@ int hvsim_get_local_cid(uint32_t *cid)
 int hvsim_self(GUID *vmid, char *name, size_t name_len)
 {
     struct hvsim__attach me;
-    int rc = hvsim__attach_get(&me);
+    int rc = hvsim__owner_attach(hvsim__self_owner(), &me);
 
     if (rc < 0)
         return rc;
@@ -1115,12 +1337,12 @@ static int still_ours(int fd, const struct sock *s)
     return fstat(fd, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino;
 }
 
-void hvsim__sock_event(const GUID *vmid, uint32_t event)
+void hvsim__sock_event(struct hvsim__owner *o, const GUID *vmid, uint32_t event)
 {
     struct hvsim__attach me;
     int in_vm, c, i;
 
-    if (event == HVSIM_EV_RESUME || hvsim__attach_get(&me) < 0)
+    if (event == HVSIM_EV_RESUME || hvsim__owner_attach(o, &me) < 0)
         return;
     if ((event == HVSIM_EV_RESET || event == HVSIM_EV_OFF) && HVSIM_MUTANT(RESET_BREAKS))
         return;
@@ -1135,7 +1357,7 @@ void hvsim__sock_event(const GUID *vmid, uint32_t event)
             uint32_t hot = atomic_load(&s->hot);
             int fd = c * CHUNK + i;
 
-            if (!(hot & HOT_USED) || !(hot & HOT_CONNECTED) || (hot & HOT_BROKEN))
+            if (!(hot & HOT_USED) || !(hot & HOT_CONNECTED) || (hot & HOT_BROKEN) || s->owner != o)
                 continue;
             if (!in_vm && !hvsim_guid_equal(&s->peer.partition, vmid))
                 continue;
@@ -1149,7 +1371,7 @@ void hvsim__sock_event(const GUID *vmid, uint32_t event)
             hot_set(s, HOT_BROKEN);
             /* shutdown() acts on the socket, so every holder (fork, dup) and
              * the peer see it: reads return EOF, writes fail. */
-            (void)shutdown(fd, SHUT_RDWR);
+            (void)hvsim__libc.shutdown(fd, SHUT_RDWR);
         }
     }
 }

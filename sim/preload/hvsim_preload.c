@@ -25,17 +25,18 @@
  * process's last fd for it closes. read/write/poll/epoll need nothing: the
  * program's fd is the real stream.
  *
- * Calls that libhvsim itself makes (socket(AF_UNIX), bind, send, close... on
- * the anchors) reach these same symbols, since they are exported first in
- * the process; they are recognised by their return address, which lies in
- * this object, and go straight to libc.
+ * The interposer is thin: each wrapper maps one libc call to one libhvsim
+ * call (hvsim_sendmsg for sendmsg, and so on), and the rules of the
+ * personalities live in libhvsim. libhvsim's own libc calls (socket(AF_UNIX),
+ * bind, send, close... on the anchors and its control connection) never
+ * reach the wrappers here: init points the library's libc table at libc
+ * (hvsim__libc_use_next) before anything else runs.
  */
 #undef _FORTIFY_SOURCE /* this file defines open(), __open_2() and friends itself */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <link.h>
 #include <linux/vm_sockets.h>
 #include <pthread.h>
 #include <spawn.h>
@@ -57,7 +58,6 @@
 #include "hvsim_adapter.h" /* hvsim__attach_error: why the daemon could not be reached, for messages */
 
 #define EXPORT __attribute__((visibility("default")))
-#define TLS __thread __attribute__((tls_model("initial-exec")))
 #define HASH_BUCKETS 256
 #define ANCHOR_BASE 1024 /* anchors are the lowest free fds from here (or 3/4 of a small RLIMIT_NOFILE) */
 #define HVSIM_TABLE_FDS (1024 * 1024) /* socket.c: CHUNK * NCHUNKS */
@@ -159,8 +159,7 @@ static struct {
     _Atomic int nents; /* 0: the process has no emulated socket, skip every lookup */
     pid_t owner; /* getpid() as of the last fork we saw; another value means vfork/clone */
     int anchor_base;
-    uintptr_t text_lo[4], text_hi[4]; /* this object's executable segments */
-    int ntext;
+    int lib_ok; /* libhvsim's libc table points at libc (hvsim__libc_use_next) */
     dev_t vsock_rdev; /* /dev/vsock, if the machine has one */
     int have_vsock_dev;
     char *lib_path; /* this object, for LD_PRELOAD in the environment of execs */
@@ -169,9 +168,6 @@ static struct {
 
 static atomic_int ready;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-/* Set around hvsim_socket()/hvsim_accept4(): the AF_UNIX stream libhvsim makes
- * inside is the new anchor, so it is moved out of the program's fd range. */
-static TLS int tl_make_anchor;
 
 /* ---- messages ------------------------------------------------------------------------ */
 
@@ -240,33 +236,6 @@ static const char *family_name(int domain)
 
 /* ---- initialisation ------------------------------------------------------------------ */
 
-static int find_text(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    uintptr_t me = (uintptr_t)arg;
-    int i, ours = 0;
-
-    (void)size;
-    for (i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
-        uintptr_t lo = info->dlpi_addr + p->p_vaddr;
-
-        if (p->p_type == PT_LOAD && me >= lo && me < lo + p->p_memsz)
-            ours = 1;
-    }
-    if (!ours)
-        return 0;
-    for (i = 0; i < info->dlpi_phnum && T.ntext < 4; i++) {
-        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
-
-        if (p->p_type == PT_LOAD && (p->p_flags & PF_X)) {
-            T.text_lo[T.ntext] = info->dlpi_addr + p->p_vaddr;
-            T.text_hi[T.ntext] = T.text_lo[T.ntext] + p->p_memsz;
-            T.ntext++;
-        }
-    }
-    return 1;
-}
-
 static char *dup_env(const char *name)
 {
     const char *v = getenv(name);
@@ -288,7 +257,8 @@ static void init_slow(void)
 #define X(name, ret, args) R.name = (ret(*) args)dlsym(RTLD_NEXT, #name);
     REAL_FUNCS(X)
 #undef X
-    dl_iterate_phdr(find_text, (void *)(uintptr_t)&init_slow);
+    /* Before any libhvsim call: the library reaches libc, never the wrappers. */
+    T.lib_ok = hvsim__libc_use_next() == 0;
     if (dladdr((void *)&init_slow, &di) && di.dli_fname) {
         char abs[PATH_MAX];
 
@@ -303,6 +273,8 @@ static void init_slow(void)
     /* Above the fds select() can watch and the small numbers programs dup2()
      * onto, but low enough that the fd map stays small. */
     T.anchor_base = (int)(lim >= 2 * ANCHOR_BASE ? ANCHOR_BASE : lim * 3 / 4);
+    /* New emulated sockets become anchors: above the program's fds, close-on-exec. */
+    hvsim__set_fd_floor(T.anchor_base);
     if (stat("/dev/vsock", &st) == 0 && S_ISCHR(st.st_mode)) {
         T.vsock_rdev = st.st_rdev;
         T.have_vsock_dev = 1;
@@ -322,19 +294,6 @@ __attribute__((constructor)) static void preload_ctor(void)
 {
     pthread_once(&init_once, init_slow);
 }
-
-static int in_text(uintptr_t a)
-{
-    int i;
-
-    for (i = 0; i < T.ntext; i++)
-        if (a >= T.text_lo[i] && a < T.text_hi[i])
-            return 1;
-    return 0;
-}
-
-/* Must be expanded in the exported function itself: its caller's address. */
-#define FROM_SELF() in_text((uintptr_t)__builtin_return_address(0))
 
 #define NEED(name)                                                       \
     do {                                                                 \
@@ -629,20 +588,6 @@ static void atfork_child(void)
     T.owner = getpid();
 }
 
-/* Move a new anchor above the program's fds; close-on-exec always, so a
- * program started with exec never holds a socket it cannot see. */
-static int move_high(int fd)
-{
-    int h = R.fcntl(fd, F_DUPFD_CLOEXEC, T.anchor_base);
-
-    if (h < 0) {
-        (void)R.fcntl(fd, F_SETFD, FD_CLOEXEC);
-        return fd;
-    }
-    R.close(fd);
-    return h;
-}
-
 /* ---- socket, socketpair ---------------------------------------------------------------- */
 
 static int emulated_family(int domain)
@@ -662,10 +607,14 @@ static int emu_socket(int domain, int type, int protocol)
         errno = EAFNOSUPPORT;
         return -1;
     }
-    tl_make_anchor = 1;
+    if (!T.lib_ok) {
+        /* libhvsim would reach these wrappers instead of libc: refuse. */
+        complain("socket(%s): libc lacks a call libhvsim needs; failing with ENETDOWN", family_name(domain));
+        errno = ENETDOWN;
+        return -1;
+    }
     a = hvsim_socket(domain, type, protocol);
     err = errno;
-    tl_make_anchor = 0;
     if (a < 0) {
         if (err == ENETDOWN)
             complain("socket(%s): %s; failing with ENETDOWN (the machine's own vsock is never used)",
@@ -703,18 +652,6 @@ EXPORT int socket(int domain, int type, int protocol)
 {
     INIT();
     NEED(socket);
-    if (FROM_SELF()) {
-        int fd;
-
-        if (emulated_family(domain)) { /* never, but never to the kernel either */
-            errno = EAFNOSUPPORT;
-            return -1;
-        }
-        fd = R.socket(domain, type, protocol);
-        if (fd >= 0 && tl_make_anchor && domain == AF_UNIX && (type & 0xf) == SOCK_STREAM)
-            fd = move_high(fd);
-        return fd;
-    }
     if (!emulated_family(domain))
         return R.socket(domain, type, protocol);
     return emu_socket(domain, type, protocol);
@@ -726,9 +663,8 @@ EXPORT int socketpair(int domain, int type, int protocol, int sv[2])
     NEED(socketpair);
     if (emulated_family(domain)) {
         /* vsock has no socketpair (sock_no_socketpair), nor has Winsock. */
-        if (!FROM_SELF())
-            complain("socketpair(%s): vsock and Hyper-V sockets have no socket pairs; failing with EOPNOTSUPP",
-                     family_name(domain));
+        complain("socketpair(%s): vsock and Hyper-V sockets have no socket pairs; failing with EOPNOTSUPP",
+                 family_name(domain));
         errno = EOPNOTSUPP;
         return -1;
     }
@@ -744,7 +680,7 @@ EXPORT int socketpair(int domain, int type, int protocol, int sv[2])
     do {                                                                 \
         struct ent *e;                                                   \
         INIT();                                                          \
-        if (FROM_SELF() || (e = ent_get((fd), K_SOCK)) == NULL)          \
+        if ((e = ent_get((fd), K_SOCK)) == NULL)                         \
             return passthrough;                                          \
         {                                                                \
             int a = e->anchor;                                           \
@@ -809,153 +745,24 @@ EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
     ON_SOCKET(fd, R.recv(fd, buf, len, flags), hvsim_recv(a, buf, len, flags & ~MSG_CMSG_CLOEXEC));
 }
 
-/*
- * A destination on a connected stream: vsock refuses it (EISCONN when
- * connected, else EOPNOTSUPP, vsock_connectible_sendmsg); Winsock ignores
- * it for connection-oriented sockets.
- */
-static int stream_dest_refused(const struct ent *e, int a)
-{
-    struct sockaddr_storage ss;
-    socklen_t l = sizeof(ss);
-
-    if (e->domain == AF_HYPERV)
-        return 0;
-    return hvsim_getpeername(a, (struct sockaddr *)&ss, &l) == 0 ? -EISCONN : -EOPNOTSUPP;
-}
-
-static ssize_t emu_sendto(const struct ent *e, int a, const void *buf, size_t len, int flags,
-                          const struct sockaddr *to, socklen_t tolen)
-{
-    if (to != NULL && tolen != 0) {
-        int rc = stream_dest_refused(e, a);
-
-        if (rc < 0) {
-            errno = -rc;
-            return -1;
-        }
-    }
-    return hvsim_send(a, buf, len, flags);
-}
-
 EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
 {
-    ON_SOCKET(fd, R.sendto(fd, buf, len, flags, to, tolen), emu_sendto(e, a, buf, len, flags, to, tolen));
-}
-
-static ssize_t emu_recvfrom(const struct ent *e, int a, void *buf, size_t len, int flags, struct sockaddr *from,
-                            socklen_t *fromlen)
-{
-    ssize_t r = hvsim_recv(a, buf, len, flags & ~MSG_CMSG_CLOEXEC);
-
-    /* A stream socket reports no source: the kernel sets the length to 0;
-     * Winsock leaves the argument alone. */
-    if (r >= 0 && from != NULL && fromlen != NULL && e->domain == AF_VSOCK)
-        *fromlen = 0;
-    return r;
+    ON_SOCKET(fd, R.sendto(fd, buf, len, flags, to, tolen), hvsim_sendto(a, buf, len, flags, to, tolen));
 }
 
 EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen)
 {
-    ON_SOCKET(fd, R.recvfrom(fd, buf, len, flags, from, fromlen), emu_recvfrom(e, a, buf, len, flags, from, fromlen));
-}
-
-/*
- * sendmsg: each iovec in turn, stopping at a short send, so the result is
- * what one stream sendmsg returns. Ancillary data is not carried: vsock
- * ignores msg_control, and on the emulated AF_UNIX stream SCM_RIGHTS would
- * really pass descriptors, which no Hyper-V socket can.
- */
-static ssize_t emu_sendmsg(const struct ent *e, int a, const struct msghdr *m, int flags)
-{
-    ssize_t total = 0;
-    size_t i;
-
-    if (m == NULL) {
-        errno = EFAULT;
-        return -1;
-    }
-    if (m->msg_name != NULL && m->msg_namelen != 0) {
-        int rc = stream_dest_refused(e, a);
-
-        if (rc < 0) {
-            errno = -rc;
-            return -1;
-        }
-    }
-    if (m->msg_iovlen == 0)
-        return hvsim_send(a, "", 0, flags);
-    for (i = 0; i < m->msg_iovlen; i++) {
-        const struct iovec *v = &m->msg_iov[i];
-        ssize_t r;
-
-        if (v->iov_len == 0)
-            continue;
-        r = hvsim_send(a, v->iov_base, v->iov_len, flags);
-        if (r < 0)
-            return total > 0 ? total : -1;
-        total += r;
-        if ((size_t)r < v->iov_len)
-            break;
-    }
-    return total;
+    ON_SOCKET(fd, R.recvfrom(fd, buf, len, flags, from, fromlen), hvsim_recvfrom(a, buf, len, flags, from, fromlen));
 }
 
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
-    ON_SOCKET(fd, R.sendmsg(fd, m, flags), emu_sendmsg(e, a, m, flags));
-}
-
-/*
- * recvmsg: a stream may return less than asked, so without MSG_WAITALL the
- * first non-empty iovec is filled as far as data allows; with it, each iovec
- * is filled in turn. No source address and no ancillary data, as vsock.
- */
-static ssize_t emu_recvmsg(const struct ent *e, int a, struct msghdr *m, int flags)
-{
-    ssize_t total = 0;
-    size_t i;
-    int any = 0;
-
-    if (m == NULL) {
-        errno = EFAULT;
-        return -1;
-    }
-    flags &= ~MSG_CMSG_CLOEXEC;
-    for (i = 0; i < m->msg_iovlen; i++) {
-        struct iovec *v = &m->msg_iov[i];
-        ssize_t r;
-
-        if (v->iov_len == 0)
-            continue;
-        any = 1;
-        r = hvsim_recv(a, v->iov_base, v->iov_len, flags);
-        if (r < 0) {
-            if (total > 0)
-                break;
-            return -1;
-        }
-        total += r;
-        if (!(flags & MSG_WAITALL) || (size_t)r < v->iov_len)
-            break;
-    }
-    if (!any) {
-        char c;
-
-        /* Nothing to fill: still run the call's checks (ENOTCONN, MSG_PEEK...). */
-        if (hvsim_recv(a, &c, 0, flags) < 0)
-            return -1;
-    }
-    if (e->domain == AF_VSOCK)
-        m->msg_namelen = 0;
-    m->msg_controllen = 0;
-    m->msg_flags = 0;
-    return total;
+    ON_SOCKET(fd, R.sendmsg(fd, m, flags), hvsim_sendmsg(a, m, flags));
 }
 
 EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
-    ON_SOCKET(fd, R.recvmsg(fd, m, flags), emu_recvmsg(e, a, m, flags));
+    ON_SOCKET(fd, R.recvmsg(fd, m, flags), hvsim_recvmsg(a, m, flags));
 }
 
 /* ---- accept -------------------------------------------------------------------------- */
@@ -969,10 +776,8 @@ static int emu_accept(const struct ent *l, int a, struct sockaddr *addr, socklen
         errno = EOPNOTSUPP;
         return -1;
     }
-    tl_make_anchor = 1;
     c = hvsim_accept4(a, addr, len, flags);
     err = errno;
-    tl_make_anchor = 0;
     if (c < 0) {
         errno = err;
         return -1;
@@ -1001,11 +806,6 @@ EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 
     INIT();
     NEED(accept4);
-    if (FROM_SELF()) {
-        int c = R.accept4(fd, addr, len, flags);
-
-        return c >= 0 && tl_make_anchor ? move_high(c) : c;
-    }
     if ((e = ent_get(fd, K_SOCK)) == NULL)
         return R.accept4(fd, addr, len, flags);
     {
@@ -1023,7 +823,7 @@ EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 
     INIT();
     NEED(accept);
-    if (FROM_SELF() || (e = ent_get(fd, K_SOCK)) == NULL)
+    if ((e = ent_get(fd, K_SOCK)) == NULL)
         return R.accept(fd, addr, len);
     {
         int r = emu_accept(e, e->anchor, addr, len, 0), saved = errno;
@@ -1042,7 +842,7 @@ EXPORT int close(int fd)
 
     INIT();
     NEED(close);
-    if (FROM_SELF() || atomic_load_explicit(&T.nents, memory_order_acquire) == 0 || foreign_process())
+    if (atomic_load_explicit(&T.nents, memory_order_acquire) == 0 || foreign_process())
         return R.close(fd);
     /* A number the program never had (it walks /proc/self/fd, say): an
      * anchor stays, and the program sees its close succeed. */
@@ -1059,7 +859,7 @@ EXPORT int fclose(FILE *f)
 
     INIT();
     NEED(fclose);
-    if (FROM_SELF() || f == NULL || atomic_load_explicit(&T.nents, memory_order_acquire) == 0 || foreign_process())
+    if (f == NULL || atomic_load_explicit(&T.nents, memory_order_acquire) == 0 || foreign_process())
         return R.fclose(f);
     /* fclose() closes through libc's internal close, past close() above. */
     fd = fileno(f);
@@ -1131,7 +931,7 @@ static int emu_close_range(unsigned first, unsigned last, int flags)
 EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
     INIT();
-    if (FROM_SELF() || atomic_load_explicit(&T.nents, memory_order_acquire) == 0 || foreign_process()) {
+    if (atomic_load_explicit(&T.nents, memory_order_acquire) == 0 || foreign_process()) {
         NEED(close_range);
         return R.close_range(first, last, flags);
     }
@@ -1145,7 +945,7 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
 EXPORT void closefrom(int lowfd)
 {
     INIT();
-    if (FROM_SELF() || atomic_load_explicit(&T.nents, memory_order_acquire) == 0 || foreign_process()) {
+    if (atomic_load_explicit(&T.nents, memory_order_acquire) == 0 || foreign_process()) {
         if (R.closefrom)
             R.closefrom(lowfd);
         return;
@@ -1171,7 +971,7 @@ EXPORT int dup(int fd)
 
     INIT();
     NEED(dup);
-    if (FROM_SELF() || foreign_process() || (e = ent_get(fd, 0)) == NULL)
+    if (foreign_process() || (e = ent_get(fd, 0)) == NULL)
         return R.dup(fd);
     r = R.dup(fd);
     if (r >= 0)
@@ -1201,7 +1001,7 @@ EXPORT int dup2(int oldfd, int newfd)
 {
     INIT();
     NEED(dup2);
-    if (FROM_SELF() || atomic_load_explicit(&T.nents, memory_order_acquire) == 0 || foreign_process())
+    if (atomic_load_explicit(&T.nents, memory_order_acquire) == 0 || foreign_process())
         return R.dup2(oldfd, newfd);
     return emu_dup23(oldfd, newfd, 0, 0);
 }
@@ -1210,7 +1010,7 @@ EXPORT int dup3(int oldfd, int newfd, int flags)
 {
     INIT();
     NEED(dup3);
-    if (FROM_SELF() || atomic_load_explicit(&T.nents, memory_order_acquire) == 0 || foreign_process())
+    if (atomic_load_explicit(&T.nents, memory_order_acquire) == 0 || foreign_process())
         return R.dup3(oldfd, newfd, flags);
     return emu_dup23(oldfd, newfd, flags, 1);
 }
@@ -1240,8 +1040,6 @@ EXPORT int fcntl(int fd, int cmd, ...)
     va_end(ap);
     INIT();
     NEED(fcntl);
-    if (FROM_SELF())
-        return R.fcntl(fd, cmd, arg);
     return emu_fcntl(R.fcntl, fd, cmd, arg);
 }
 
@@ -1255,8 +1053,6 @@ EXPORT int fcntl64(int fd, int cmd, ...)
     va_end(ap);
     INIT();
     NEED(fcntl64);
-    if (FROM_SELF())
-        return R.fcntl64(fd, cmd, arg);
     return emu_fcntl(R.fcntl64, fd, cmd, arg);
 }
 
@@ -1392,7 +1188,7 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
     va_end(ap);
     INIT();
     NEED(ioctl);
-    if (FROM_SELF() || req != IOCTL_VM_SOCKETS_GET_LOCAL_CID)
+    if (req != IOCTL_VM_SOCKETS_GET_LOCAL_CID)
         return R.ioctl(fd, req, arg);
     if ((e = ent_get(fd, K_PLACEHOLDER)) == NULL) {
         /* Not the /dev/vsock this process opened: the kernel would say EBADF

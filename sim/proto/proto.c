@@ -60,6 +60,20 @@ int hvsim__msg_check(const void *buf, size_t n)
     return 0;
 }
 
+static struct {
+    ssize_t (*sendmsg)(int, const struct msghdr *, int);
+    ssize_t (*recvmsg)(int, struct msghdr *, int);
+    int (*close)(int);
+} io = { sendmsg, recvmsg, close };
+
+void hvsim__msg_io(ssize_t (*sendmsg_fn)(int, const struct msghdr *, int),
+                   ssize_t (*recvmsg_fn)(int, struct msghdr *, int), int (*close_fn)(int))
+{
+    io.sendmsg = sendmsg_fn;
+    io.recvmsg = recvmsg_fn;
+    io.close = close_fn;
+}
+
 int hvsim__msg_send(int fd, unsigned type, int32_t status, uint32_t seq, const void *body, size_t blen,
                     const void *extra, size_t elen, int pass_fd)
 {
@@ -93,7 +107,7 @@ int hvsim__msg_send(int fd, unsigned type, int32_t status, uint32_t seq, const v
         memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
     }
     do
-        r = sendmsg(fd, &m, MSG_NOSIGNAL);
+        r = io.sendmsg(fd, &m, MSG_NOSIGNAL);
     while (r < 0 && errno == EINTR);
     if (r < 0)
         return -errno;
@@ -115,7 +129,7 @@ ssize_t hvsim__msg_recv(int fd, void *buf, size_t cap, int *got_fd)
     if (got_fd)
         *got_fd = -1;
     do
-        r = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+        r = io.recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
     while (r < 0 && errno == EINTR);
     if (r < 0)
         return -errno;
@@ -132,14 +146,14 @@ ssize_t hvsim__msg_recv(int fd, void *buf, size_t cap, int *got_fd)
                 if (got_fd && *got_fd < 0)
                     *got_fd = pfd;
                 else
-                    close(pfd);
+                    io.close(pfd);
             }
         }
     }
     if (r == 0) {
         /* EOF, or an empty packet that smuggled an fd: neither keeps it. */
         if (got_fd && *got_fd >= 0) {
-            close(*got_fd);
+            io.close(*got_fd);
             *got_fd = -1;
         }
         return 0;
@@ -147,7 +161,7 @@ ssize_t hvsim__msg_recv(int fd, void *buf, size_t cap, int *got_fd)
     rc = (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? -EPROTO : hvsim__msg_check(buf, (size_t)r);
     if (rc < 0) {
         if (got_fd && *got_fd >= 0) {
-            close(*got_fd);
+            io.close(*got_fd);
             *got_fd = -1;
         }
         return rc;

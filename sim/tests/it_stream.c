@@ -726,3 +726,115 @@ Test(stream, reset_kills_guests_setting)
     fx_vm_op(&F, "vm1", "reset");
     cr_assert_eq(fx_wait(p.guest), 128 + SIGKILL);
 }
+
+/* ---- the send/receive family: sendto, recvfrom, sendmsg, recvmsg --------------------- */
+
+/* The guest end of the family: a destination on the stream, the reported
+ * source, gathered and scattered iovecs, ancillary data and flags. */
+static int guest_family(struct pair *p, int s)
+{
+    struct sockaddr_vm to = fx_vsock(VMADDR_CID_HOST, p->svc.Data1);
+    struct sockaddr_storage from;
+    socklen_t fromlen = sizeof(from);
+    char a[4] = "", b[8] = "", c;
+    struct iovec out[3] = { { "one", 3 }, { NULL, 0 }, { "two", 3 } };
+    struct iovec in[2] = { { a, 3 }, { b, 3 } };
+    struct msghdr m = { .msg_iov = out, .msg_iovlen = 3 };
+    char ctl[64];
+
+    if (p->pers == 1) {
+        /* vsock: a destination on a connected stream is EISCONN. */
+        CHECK_ERR(hvsim_sendto(s, "x", 1, 0, (struct sockaddr *)&to, sizeof(to)), EISCONN);
+        m.msg_name = &to;
+        m.msg_namelen = sizeof(to);
+        CHECK_ERR(hvsim_sendmsg(s, &m, 0), EISCONN);
+        m.msg_name = NULL;
+        m.msg_namelen = 0;
+    } else {
+        /* Winsock ignores the destination of a connected stream. */
+        SOCKADDR_HV hv = fx_hv(&HV_GUID_PARENT, &p->svc);
+
+        CHECK_EQ(hvsim_sendto(s, "<", 1, 0, (struct sockaddr *)&hv, sizeof(hv)), 1);
+    }
+    CHECK_EQ(hvsim_sendmsg(s, &m, 0), 6);
+    CHECK_EQ(hvsim_sendto(s, ">", 1, 0, NULL, 0), 1);
+    CHECK_ERR(hvsim_sendmsg(s, NULL, 0), EFAULT);
+    /* The host sends "abcdefg!". */
+    fx_await(&p->go);
+    CHECK_EQ(hvsim_recvfrom(s, &c, 1, MSG_WAITALL, (struct sockaddr *)&from, &fromlen), 1);
+    CHECK_EQ(c, 'a');
+    /* vsock reports no source (length 0); Winsock leaves the argument alone. */
+    CHECK_EQ(fromlen, p->pers == 1 ? 0 : (socklen_t)sizeof(from));
+    m = (struct msghdr){ .msg_iov = in, .msg_iovlen = 2, .msg_name = &from, .msg_namelen = sizeof(from),
+                         .msg_control = ctl, .msg_controllen = sizeof(ctl), .msg_flags = 0x7 };
+    CHECK_EQ(hvsim_recvmsg(s, &m, MSG_WAITALL | MSG_CMSG_CLOEXEC), 6);
+    CHECK(memcmp(a, "bcd", 3) == 0 && memcmp(b, "efg", 3) == 0);
+    CHECK_EQ(m.msg_controllen, 0);
+    CHECK_EQ(m.msg_flags, 0);
+    CHECK_EQ(m.msg_namelen, p->pers == 1 ? 0 : (socklen_t)sizeof(from));
+    /* No iovec with room: the call's checks still run. */
+    m.msg_iovlen = 0;
+    if (p->pers == 1)
+        CHECK_ERR(hvsim_recvmsg(s, &m, MSG_PEEK), EOPNOTSUPP);
+    else
+        CHECK_EQ(hvsim_recvmsg(s, &m, MSG_PEEK), 0);
+    CHECK_EQ(hvsim_recv(s, &c, 1, 0), 1);
+    CHECK_EQ(c, '!');
+    CHECK_OK(hvsim_shutdown(s, SHUT_WR));
+    return 0;
+}
+
+static void family_case(int pers)
+{
+    struct pair p = { 0 };
+    char buf[16] = "";
+    const char *want = pers == 1 ? "onetwo>" : "<onetwo>";
+
+    make_pair(&p, pers, guest_family);
+    cr_assert_eq(hvsim_recv(p.host_fd, buf, strlen(want), MSG_WAITALL), (ssize_t)strlen(want));
+    cr_assert_str_eq(buf, want);
+    cr_assert_eq(hvsim_send(p.host_fd, "abcdefg!", 8, 0), 8);
+    fx_signal(&p.go, 1);
+    cr_assert_eq(fx_wait(p.guest), 0);
+    cr_assert_eq(hvsim_recv(p.host_fd, buf, sizeof(buf), 0), 0, "expected EOF, got %s", hvsim_err_name(errno));
+    hvsim_close(p.host_fd);
+}
+
+Test(stream, send_recv_family_windows)
+{
+    family_case(0);
+}
+
+Test(stream, send_recv_family_linux)
+{
+    family_case(1);
+}
+
+/* Before a connection: not one of ours, unconnected. */
+Test(stream, send_recv_family_unconnected)
+{
+    int v = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0), w = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+    struct sockaddr_vm to = fx_vsock(VMADDR_CID_HOST, 6000);
+    struct msghdr m = { 0 };
+    char c;
+
+    cr_assert_geq(v, 0);
+    cr_assert_geq(w, 0);
+    /* vsock: a destination on an unconnected stream is EOPNOTSUPP (vsock_connectible_sendmsg). */
+    cr_assert_eq(hvsim_sendto(v, "x", 1, 0, (struct sockaddr *)&to, sizeof(to)), -1);
+    cr_assert_eq(errno, EOPNOTSUPP);
+    cr_assert_eq(hvsim_sendto(v, "x", 1, 0, NULL, 0), -1);
+    cr_assert_eq(errno, ENOTCONN);
+    cr_assert_eq(hvsim_sendto(w, "x", 1, 0, (struct sockaddr *)&to, sizeof(to)), -1);
+    cr_assert_eq(errno, ENOTCONN);
+    cr_assert_eq(hvsim_recvfrom(w, &c, 1, 0, NULL, NULL), -1);
+    cr_assert_eq(errno, ENOTCONN);
+    cr_assert_eq(hvsim_recvmsg(v, &m, 0), -1);
+    cr_assert_eq(errno, ENOTCONN);
+    cr_assert_eq(hvsim_sendmsg(0, &m, 0), -1);
+    cr_assert_eq(errno, ENOTSOCK);
+    cr_assert_eq(hvsim_recvmsg(0, &m, 0), -1);
+    cr_assert_eq(errno, ENOTSOCK);
+    hvsim_close(v);
+    hvsim_close(w);
+}

@@ -79,6 +79,17 @@ HVSIM_EXTERN int hvsim_accept4(int fd, struct sockaddr *addr, socklen_t *len, in
 HVSIM_EXTERN int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len);
 HVSIM_EXTERN ssize_t hvsim_send(int fd, const void *buf, size_t len, int flags);
 HVSIM_EXTERN ssize_t hvsim_recv(int fd, void *buf, size_t len, int flags);
+/* The rest of the family, with each personality's rules: a destination on a
+ * stream (AF_VSOCK: EISCONN when connected, else EOPNOTSUPP; AF_HYPERV:
+ * ignored); no source address (AF_VSOCK: the length becomes 0; AF_HYPERV: left
+ * alone); the iovecs of one message as one stream call; ancillary data never
+ * carried (msg_controllen becomes 0). Flags as send and recv. */
+HVSIM_EXTERN ssize_t hvsim_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
+                                  socklen_t tolen);
+HVSIM_EXTERN ssize_t hvsim_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
+                                    socklen_t *fromlen);
+HVSIM_EXTERN ssize_t hvsim_sendmsg(int fd, const struct msghdr *msg, int flags);
+HVSIM_EXTERN ssize_t hvsim_recvmsg(int fd, struct msghdr *msg, int flags);
 HVSIM_EXTERN int hvsim_shutdown(int fd, int how);
 HVSIM_EXTERN int hvsim_close(int fd);
 HVSIM_EXTERN int hvsim_getsockname(int fd, struct sockaddr *addr, socklen_t *len);

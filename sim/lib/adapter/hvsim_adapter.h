@@ -36,4 +36,15 @@ const char *hvsim__attach_error(void);
  * -errno. */
 int hvsim__listen_gateway(int fd, int backlog);
 
+/* For an interposer, which exports libc's socket names itself: point the
+ * library's libc table (sim/lib/libc.c) at the next definitions, libc's, with
+ * dlsym(RTLD_NEXT). Call once, before any other hvsim call. Returns 0, or
+ * -ENOSYS when libc lacks one (the table is then left as it was). */
+int hvsim__libc_use_next(void);
+
+/* Move the fd of each new emulated socket (hvsim_socket, hvsim_accept4) to
+ * the lowest free number >= floor, close-on-exec: the interposer's anchors,
+ * out of the range programs use. 0, the default: left where libc put it. */
+void hvsim__set_fd_floor(int floor);
+
 #endif /* HVSIM_ADAPTER_H */

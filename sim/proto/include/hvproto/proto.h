@@ -309,6 +309,10 @@ int hvsim__msg_send(int fd, unsigned type, int32_t status, uint32_t seq, const v
 /* Receive one message into buf (HVSIM_MSG_MAX bytes); *got_fd gets a passed fd or -1.
  * Returns the packet length, 0 on EOF, or -errno (-EPROTO when malformed). */
 ssize_t hvsim__msg_recv(int fd, void *buf, size_t cap, int *got_fd);
+/* The calls the two above make: libc's, unless libhvsim points them at its
+ * libc table (sim/lib/libc.c), as it does inside the interposer. */
+void hvsim__msg_io(ssize_t (*sendmsg_fn)(int, const struct msghdr *, int),
+                   ssize_t (*recvmsg_fn)(int, struct msghdr *, int), int (*close_fn)(int));
 
 /* Ticket MAC. */
 void hvsim__ticket_sign(struct hvsim_ticket *t, const uint8_t key[16]);
