@@ -1075,17 +1075,33 @@ static int get_u32(void *val, socklen_t *len, uint32_t v)
     return 0;
 }
 
+/* The connect timeout a socket will use: its own, else the personality's
+ * default, which only the daemon's settings know (sent at HELLO): the
+ * library has no number of its own. -errno when the daemon is unreachable. */
+static int effective_timeout(const struct sock *s, uint32_t *ms)
+{
+    struct hvsim__attach me;
+    int rc;
+
+    *ms = s->timeout_ms;
+    if (*ms != 0)
+        return 0;
+    rc = hvsim__owner_attach(s->owner, &me);
+    if (rc < 0)
+        return rc;
+    *ms = s->pers == HVSIM_PERS_WINDOWS ? me.win_timeout_ms : me.linux_timeout_ms;
+    return 0;
+}
+
 /* getsockopt at level HV_PROTOCOL_RAW (AF_HYPERV). */
 static int get_hv_raw(struct sock *s, int name, void *val, socklen_t *len)
 {
     switch (name) {
     case HVSOCKET_CONNECT_TIMEOUT: {
-        struct hvsim__attach me;
-        uint32_t v = s->timeout_ms;
+        uint32_t v;
+        int rc = effective_timeout(s, &v);
 
-        if (v == 0 && hvsim__owner_attach(s->owner, &me) == 0)
-            v = me.win_timeout_ms;
-        return get_u32(val, len, v);
+        return rc < 0 ? rc : get_u32(val, len, v);
     }
     case HVSOCKET_CONNECTED_SUSPEND:
         return get_u32(val, len, (s->flags & HVSIM_SF_SUSPEND) ? 1 : 0);
@@ -1134,13 +1150,13 @@ static int get_vsock(struct sock *s, int name, void *val, socklen_t *len)
         return 0;
     case SO_VM_SOCKETS_CONNECT_TIMEOUT_OLD:
     case SO_VM_SOCKETS_CONNECT_TIMEOUT_NEW: {
-        struct hvsim__attach me;
-        uint32_t ms = s->timeout_ms;
+        uint32_t ms;
+        int rc = effective_timeout(s, &ms);
+        struct timeval tv;
 
-        if (ms == 0)
-            ms = hvsim__owner_attach(s->owner, &me) == 0 ? me.linux_timeout_ms : 2000;
-        struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
-
+        if (rc < 0)
+            return rc;
+        tv = (struct timeval){ .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
         if (val == NULL || len == NULL || *len < (socklen_t)sizeof(tv))
             return -EINVAL;
         memcpy(val, &tv, sizeof(tv));

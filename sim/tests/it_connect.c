@@ -785,6 +785,36 @@ Test(connect, connect_timeout_option_limits)
     hvsim_close(s);
 }
 
+/* The default a socket reports is the daemon's setting, whatever it is: the
+ * library keeps no default of its own. */
+Test(connect, default_timeouts_come_from_the_daemon)
+{
+    struct timeval tv = { 0 };
+    socklen_t len = sizeof(tv);
+    uint32_t got = 0;
+    int v, h;
+
+    fx_set(&F, "linux_connect_timeout_ms", "1500");
+    fx_set(&F, "windows_connect_timeout_ms", "2500");
+    v = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0);
+    h = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+    cr_assert_geq(v, 0);
+    cr_assert_geq(h, 0);
+    cr_assert_eq(hvsim_getsockopt(v, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT_NEW, &tv, &len), 0);
+    cr_assert(tv.tv_sec == 1 && tv.tv_usec == 500000, "%ld.%06ld s vs 1.5 s", (long)tv.tv_sec, (long)tv.tv_usec);
+    len = sizeof(got);
+    cr_assert_eq(hvsim_getsockopt(h, HV_PROTOCOL_RAW, HVSOCKET_CONNECT_TIMEOUT, &got, &len), 0);
+    cr_assert_eq(got, 2500, "%u vs 2500", got);
+    /* With the daemon gone there is no default to report: an error, not a
+     * number made up on the spot (the library once answered 2 s). */
+    fx_kill_daemon(&F);
+    len = sizeof(tv);
+    cr_assert_eq(hvsim_getsockopt(v, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT_NEW, &tv, &len), -1);
+    cr_assert_eq(errno, ENETDOWN, "%s", hvsim_err_name(errno));
+    hvsim_close(v);
+    hvsim_close(h);
+}
+
 Test(connect, connect_timeout_clamp_setting)
 {
     int s;
