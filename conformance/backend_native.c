@@ -302,9 +302,22 @@ int cf_admin_service_rm(const cf_guid_t *svc)
     return -ENOTSUP;
 }
 
-/* ---- The send/receive family (cases/cases_msg.c) ----------------------------------- */
+/* ---- The send/receive family (cases/cases_msg.c): backend_posix.c's, with the kernel's calls ---- */
 
-#define CF_MSG_ROOM 128
+/* glibc declares sendto and recvfrom with transparent-union address types. */
+static ssize_t k_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
+{
+    return sendto(fd, buf, len, flags, to, tolen);
+}
+
+static ssize_t k_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen)
+{
+    return recvfrom(fd, buf, len, flags, from, fromlen);
+}
+
+static const struct cf__posix_msg_calls calls = {
+    .sendto = k_sendto, .recvfrom = k_recvfrom, .sendmsg = sendmsg, .recvmsg = recvmsg
+};
 
 long cf_sendto_hv(cf_sock_t s, const void *buf, size_t len, const cf_guid_t *vm, const cf_guid_t *svc)
 {
@@ -319,57 +332,21 @@ long cf_sendto_hv(cf_sock_t s, const void *buf, size_t len, const cf_guid_t *vm,
 long cf_sendto_vsock(cf_sock_t s, const void *buf, size_t len, uint32_t cid, uint32_t port)
 {
     struct sockaddr_vm a = vs_addr(cid, port);
-    ssize_t r = sendto((int)s, buf, len, 0, (struct sockaddr *)&a, sizeof(a));
 
-    return r < 0 ? -errno : (long)r;
+    return cf__posix_sendto(&calls, s, buf, len, (struct sockaddr *)&a, sizeof(a));
 }
 
 long cf_recvfrom(cf_sock_t s, void *buf, size_t len, int flags, int *addrlen)
 {
-    char from[CF_MSG_ROOM];
-    socklen_t l = *addrlen < 0 || *addrlen > CF_MSG_ROOM ? CF_MSG_ROOM : (socklen_t)*addrlen;
-    ssize_t r = recvfrom((int)s, buf, len, cf__posix_msg_flags(flags), (struct sockaddr *)from, &l);
-
-    if (r < 0)
-        return -errno;
-    *addrlen = (int)l;
-    return (long)r;
+    return cf__posix_recvfrom(&calls, s, buf, len, flags, addrlen);
 }
 
 long cf_sendmsg(cf_sock_t s, const cf_buf_t *bufs, int n, int flags)
 {
-    struct iovec iov[16];
-    struct msghdr m = { .msg_iov = iov };
-    ssize_t r;
-    int i;
-
-    if (n < 0 || n > 16)
-        return -EINVAL;
-    for (i = 0; i < n; i++)
-        iov[i] = (struct iovec){ bufs[i].base, bufs[i].len };
-    m.msg_iovlen = (size_t)n;
-    r = sendmsg((int)s, &m, cf__posix_msg_flags(flags));
-    return r < 0 ? -errno : (long)r;
+    return cf__posix_sendmsg(&calls, s, bufs, n, flags);
 }
 
 long cf_recvmsg(cf_sock_t s, cf_buf_t *bufs, int n, int flags, int *namelen, int *ctllen)
 {
-    char name[CF_MSG_ROOM], ctl[CF_MSG_ROOM];
-    struct iovec iov[16];
-    struct msghdr m = { .msg_iov = iov, .msg_name = name, .msg_namelen = sizeof(name), .msg_control = ctl,
-                        .msg_controllen = sizeof(ctl) };
-    ssize_t r;
-    int i;
-
-    if (n < 0 || n > 16)
-        return -EINVAL;
-    for (i = 0; i < n; i++)
-        iov[i] = (struct iovec){ bufs[i].base, bufs[i].len };
-    m.msg_iovlen = (size_t)n;
-    r = recvmsg((int)s, &m, cf__posix_msg_flags(flags));
-    if (r < 0)
-        return -errno;
-    *namelen = (int)m.msg_namelen;
-    *ctllen = (int)m.msg_controllen;
-    return (long)r;
+    return cf__posix_recvmsg(&calls, s, bufs, n, flags, namelen, ctllen);
 }

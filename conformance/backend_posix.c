@@ -114,3 +114,72 @@ void cf_watch_close(intptr_t watch)
     if (watch >= 0)
         close((int)watch);
 }
+
+/* ---- The send/receive family (cases/cases_msg.c), for both fd backends ------------- */
+
+#define CF_MSG_ROOM 128 /* room for a name or ancillary data the call should not report */
+#define CF_MSG_IOV 16
+
+long cf__posix_sendto(const struct cf__posix_msg_calls *c, cf_sock_t s, const void *buf, size_t len,
+                      const struct sockaddr *to, socklen_t tolen)
+{
+    ssize_t r = c->sendto((int)s, buf, len, 0, to, tolen);
+
+    return r < 0 ? -errno : (long)r;
+}
+
+long cf__posix_recvfrom(const struct cf__posix_msg_calls *c, cf_sock_t s, void *buf, size_t len, int flags,
+                        int *addrlen)
+{
+    char from[CF_MSG_ROOM];
+    socklen_t l = *addrlen < 0 || *addrlen > CF_MSG_ROOM ? CF_MSG_ROOM : (socklen_t)*addrlen;
+    ssize_t r = c->recvfrom((int)s, buf, len, cf__posix_msg_flags(flags), (struct sockaddr *)from, &l);
+
+    if (r < 0)
+        return -errno;
+    *addrlen = (int)l;
+    return (long)r;
+}
+
+/* bufs as an iovec array; 0 or -EINVAL for a count the cases never pass. */
+static int to_iov(const cf_buf_t *bufs, int n, struct iovec *iov)
+{
+    int i;
+
+    if (n < 0 || n > CF_MSG_IOV)
+        return -EINVAL;
+    for (i = 0; i < n; i++)
+        iov[i] = (struct iovec){ bufs[i].base, bufs[i].len };
+    return 0;
+}
+
+long cf__posix_sendmsg(const struct cf__posix_msg_calls *c, cf_sock_t s, const cf_buf_t *bufs, int n, int flags)
+{
+    struct iovec iov[CF_MSG_IOV];
+    struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)(n > 0 ? n : 0) };
+    ssize_t r;
+
+    if (to_iov(bufs, n, iov) < 0)
+        return -EINVAL;
+    r = c->sendmsg((int)s, &m, cf__posix_msg_flags(flags));
+    return r < 0 ? -errno : (long)r;
+}
+
+long cf__posix_recvmsg(const struct cf__posix_msg_calls *c, cf_sock_t s, cf_buf_t *bufs, int n, int flags,
+                       int *namelen, int *ctllen)
+{
+    char name[CF_MSG_ROOM], ctl[CF_MSG_ROOM];
+    struct iovec iov[CF_MSG_IOV];
+    struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)(n > 0 ? n : 0), .msg_name = name,
+                        .msg_namelen = sizeof(name), .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+    ssize_t r;
+
+    if (to_iov(bufs, n, iov) < 0)
+        return -EINVAL;
+    r = c->recvmsg((int)s, &m, cf__posix_msg_flags(flags));
+    if (r < 0)
+        return -errno;
+    *namelen = (int)m.msg_namelen;
+    *ctllen = (int)m.msg_controllen;
+    return (long)r;
+}

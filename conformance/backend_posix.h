@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include "backend.h"
@@ -26,5 +27,22 @@ int cf__posix_shut_how(int how);
 /* SO_VM_SOCKETS_CONNECT_TIMEOUT's struct timeval and milliseconds. */
 struct timeval cf__posix_timeval(uint32_t ms);
 uint32_t cf__posix_ms(const struct timeval *tv);
+
+/* The send/receive family (cases/cases_msg.c) is one piece of code for both
+ * backends: each passes its own calls (libhvsim's or the kernel's), which
+ * have libc's shapes. */
+struct cf__posix_msg_calls {
+    ssize_t (*sendto)(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen);
+    ssize_t (*recvfrom)(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen);
+    ssize_t (*sendmsg)(int fd, const struct msghdr *m, int flags);
+    ssize_t (*recvmsg)(int fd, struct msghdr *m, int flags);
+};
+long cf__posix_sendto(const struct cf__posix_msg_calls *c, cf_sock_t s, const void *buf, size_t len,
+                      const struct sockaddr *to, socklen_t tolen);
+long cf__posix_recvfrom(const struct cf__posix_msg_calls *c, cf_sock_t s, void *buf, size_t len, int flags,
+                        int *addrlen);
+long cf__posix_sendmsg(const struct cf__posix_msg_calls *c, cf_sock_t s, const cf_buf_t *bufs, int n, int flags);
+long cf__posix_recvmsg(const struct cf__posix_msg_calls *c, cf_sock_t s, cf_buf_t *bufs, int n, int flags,
+                       int *namelen, int *ctllen);
 
 #endif /* HVSIM_CF_BACKEND_POSIX_H */
