@@ -112,8 +112,10 @@ int h_listen(struct req *r)
     b = own_bind(r, m.bind_id);
     if (b == NULL)
         return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EINVAL, "not bound");
-    if (strnlen(m.uname, sizeof(m.uname)) == 0 || strnlen(m.uname, sizeof(m.uname)) >= sizeof(m.uname) - 1)
-        return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EINVAL, "bad listener name");
+    m.uname[sizeof(m.uname) - 1] = '\0';
+    if (!hvsim__listener_name_ok(m.uname))
+        return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EINVAL,
+                         "bad listener name: expected the name of a socket file in HVSIM_DIR/l/");
     rc = route_listen(&r->s->m, b);
     if (rc < 0)
         return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, rc, NULL);
@@ -165,6 +167,7 @@ int h_connect(struct req *r)
     t->expires_ns = hvsim__now_ns() + TICKET_LIFETIME_NS;
     t->local = res.acc_local;
     t->peer = res.acc_peer;
+    hvsim__conn_tag(t->conn_id, res.listener->key, out.tag);
     if (res.outcome.verdict == HVSIM_VERDICT_PENDING)
         return offer_start(r, res.listener, &out);
     hvsim__ticket_sign(t, res.listener->key);

@@ -23,6 +23,8 @@ struct server {
     struct offer *offers;
     size_t noffers, coffers;
     uint64_t next_offer;
+    int l_fd; /* HVSIM_DIR/l/, the listeners' socket files (listeners.c) */
+    int stopping; /* server_fini: the listeners live on, their files stay */
 };
 
 /* Set up DIR (sockets) and STATE_DIR (persistence, "" or NULL: none), apply
