@@ -52,13 +52,13 @@ int h_bind(struct req *r)
     struct hvsim_msg_bind_reply out = { 0 };
     struct route_bind_req rq;
     struct bind *b;
-    int rc, not_taken;
+    int rc, listen_err;
 
     memcpy(&m, r->body, sizeof(m));
     if (m.personality > HVSIM_PERS_VSOCK_HOST)
         return reply_err(r->c, HVSIM_MSG_BIND_REPLY, r->h.seq, -EINVAL, "unknown personality");
     rq = (struct route_bind_req){ r->c->part, m.personality, m.flags, m.vmid, m.svc };
-    rc = route_bind(&r->s->m, &rq, &out.vmid, &out.svc, &not_taken);
+    rc = route_bind(&r->s->m, &rq, &out.vmid, &out.svc, &listen_err);
     if (rc < 0)
         return reply_err(r->c, HVSIM_MSG_BIND_REPLY, r->h.seq, rc, NULL);
     b = calloc(1, sizeof(*b));
@@ -70,7 +70,7 @@ int h_bind(struct req *r)
     b->flags = m.flags;
     b->vmid = out.vmid;
     b->svc = out.svc;
-    b->not_taken = not_taken;
+    b->listen_err = listen_err;
     b->gw_fd = -1;
     if (model_bind_add(&r->s->m, b) < 0) {
         free(b);

@@ -28,7 +28,7 @@
     X(CONNECT_NO_SIBLING, "connect.no-sibling", "a guest cannot reach another VM: ENETUNREACH", "a timeout") \
     X(CONNECT_WILDCARD_TARGET, "connect.wildcard-target", "wildcard/children as a target: EADDRNOTAVAIL", "ECONNREFUSED") \
     X(GUEST_WINDOWS_REFUSED, "guest.windows-refused", "a Windows guest with no host listener: ECONNREFUSED at once", "a timeout") \
-    X(HCS_BIND_DENY, "hcs.bind-deny", "BindSecurityDescriptor deny: EACCES", "the bind succeeds") \
+    X(HCS_BIND_DENY, "hcs.bind-deny", "BindSecurityDescriptor deny: the host's listen fails with EACCES", "the listen succeeds") \
     X(HCS_CONNECT_DENY, "hcs.connect-deny", "ConnectSecurityDescriptor deny: EACCES", "the connect proceeds") \
     X(HCS_DISABLED_BIND, "hcs.disabled-bind", "Disabled: listen() fails with EINVAL", "listen succeeds") \
     X(HCS_DISABLED_CONNECT, "hcs.disabled-connect", "Disabled: host connect fails with EINVAL", "the connect proceeds") \
