@@ -482,8 +482,8 @@ Test(connect, host_to_unknown_and_off_vm)
     fx_vm_op(&F, "vm1", "off");
     a = fx_hv(&vm, &svc);
     cr_assert_eq(hvsim_connect(s, (struct sockaddr *)&a, sizeof(a)), -1);
-    cr_assert_eq(errno, ENETDOWN, "got %s", hvsim_err_name(errno));
-    cr_assert_eq(hvsim_get_last_error(), 10050);
+    cr_assert_eq(errno, ENETUNREACH, "got %s", hvsim_err_name(errno));
+    cr_assert_eq(hvsim_get_last_error(), 10051);
 }
 
 /* ---- loopback (reference 4.1) ------------------------------------------------------ */

@@ -587,12 +587,15 @@ Test(route, host_to_unknown_vm, .timeout = 5)
     assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, nobody, S_REG), -ECONNREFUSED);
 }
 
-/* Reference 4.4: host -> an off VM, WSAENETDOWN by default (a setting). */
+/* hyperv-sockets.md 7 (item 2): host -> an off VM, WSAENETUNREACH by default
+ * ("not started" to Microsoft's client code; a setting). */
 Test(route, host_to_off_vm, .timeout = 5)
 {
     listen_on(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG);
     vm1->state = HVSIM_VM_OFF;
-    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG), -ENETDOWN);
+    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG), -ENETUNREACH);
+    set("connect_to_off_vm", "EADDRNOTAVAIL");
+    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG), -EADDRNOTAVAIL);
     set("connect_to_off_vm", "EINVAL");
     assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG), -EINVAL);
     set("connect_to_off_vm", "timeout");

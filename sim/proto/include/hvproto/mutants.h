@@ -39,7 +39,7 @@
     X(PROFILE_HYPERV_NO_ANSWER, "profile.hyperv-no-answer", "Hyper-V profile: no listener means no answer (ETIMEDOUT)", "ECONNRESET") \
     X(PROFILE_KVM_RST, "profile.kvm-rst", "KVM profile: no listener means RST (ECONNRESET)", "a timeout") \
     X(REGISTRY_REQUIRED, "registry.required", "classic VMs need the GuestCommunicationServices registration", "not needed") \
-    X(VM_OFF, "vm.off", "connect to an off VM: connect_to_off_vm (ENETDOWN)", "a timeout") \
+    X(VM_OFF, "vm.off", "connect to an off VM: connect_to_off_vm (ENETUNREACH)", "a timeout") \
     X(VM_PAUSED_NO_ANSWER, "vm.paused-no-answer", "connect to a paused VM: no answer", "ECONNREFUSED") \
     X(LINUX_CID_HOST_ONLY, "linux.cid-host-only", "a Linux guest reaches only CID 2: ENETUNREACH", "ECONNRESET") \
     X(LINUX_LOCAL_CID_ANY, "linux.local-cid-any", "hv_sock reports VMADDR_CID_ANY as the local CID", "the VM's CID") \
