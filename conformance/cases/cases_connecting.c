@@ -664,8 +664,8 @@ const struct cf_case cf_cases_connecting[] = {
         .rule = "a host connect with the default HVSOCKET_CONNECT_TIMEOUT to a VM where nobody listens fails "
                 "with WSAETIMEDOUT after 2000 ms (setting windows_connect_timeout_ms; the one Windows-column "
                 "case that waits for the default)",
-        .source = "docs/reference/hyperv-sockets.md 4.3 [S29][S47][S48] (default undocumented)",
-        .confidence = CF_UNCONFIRMED,
+        .source = "docs/reference/hyperv-sockets.md 7 (item 1: 2 s in Microsoft's openvmm code), 4.3",
+        .confidence = CF_SOURCED,
         .expect = { -ETIMEDOUT, CF_NA, CF_NA },
         .host = windows_default_timeout_host,
     },
@@ -684,8 +684,8 @@ const struct cf_case cf_cases_connecting[] = {
         .area = "connecting",
         .rule = "a host's connect to a service of a Windows guest that has no listener fails with WSAETIMEDOUT "
                 "after the socket's HVSOCKET_CONNECT_TIMEOUT",
-        .source = "docs/reference/hyperv-sockets.md 4.4 (UNCONFIRMED for Windows guests)",
-        .confidence = CF_UNCONFIRMED,
+        .source = "docs/reference/hyperv-sockets.md 7 (item 1: openvmm's diag client), 4.4",
+        .confidence = CF_SOURCED,
         .expect = { -ETIMEDOUT, CF_NA, CF_NA },
         .host = host_to_guest_no_listener_host,
     },
