@@ -49,6 +49,7 @@ CMDLINE_MAX = 2047  # x86 COMMAND_LINE_SIZE less the NUL
 READY_RE = re.compile(r"^HVSIM-GUEST-READY[ \t]*$", re.M)
 EXIT_RE = re.compile(r"^HVSIM-GUEST-EXIT (-?\d+)[ \t]*$", re.M)
 INIT_FAILED_RE = re.compile(r"^HVSIM-GUEST-INIT-FAILED (.*)$", re.M)
+KERNEL_RE = re.compile(r"hvsim-guest: (\S+), modules loaded")  # vm-images/init, before READY
 FATAL_QEMU = ("vhost_set_mem_table failed", "Error starting vhost", "Failed initializing vhost-user memory map")
 
 
@@ -89,6 +90,12 @@ def find_qemu():
     if not path:
         return None, f"{QEMU} not found: install qemu-system-x86 (vm-images/build.sh does)"
     return path, None
+
+
+def guest_kernel(console):
+    """The guest's kernel release (uname -r) from its console, or None."""
+    m = KERNEL_RE.search(console or "")
+    return m.group(1) if m else None
 
 
 def tail(path, lines=100):
@@ -228,7 +235,7 @@ class Guest:
                 # Timed when first read, whoever is waiting for what.
                 if self.ready_s is None and READY_RE.search(self._console):
                     self.ready_s = time.monotonic() - self.started
-                    progress(f"{self.name}: ready in {self.ready_s:.2f} s")
+                    progress(f"{self.name}: kernel {self.kernel}, ready in {self.ready_s:.2f} s")
             else:
                 self._stderr += text
         return bool(self._fds)
@@ -311,7 +318,7 @@ class Guest:
             raise GuestError(f"{self.name}: QEMU exited with status {rc} after the guest powered off "
                              + self._where())
         res = GuestResult(int(m.group(1)), output, self.ready_s, self.exited_s, rc, self.rss_kib, self.cpu_s)
-        progress(f"{self.name}: exit {res.code}; ready {res.ready_s:.2f} s, QEMU ran {res.total_s:.2f} s"
+        progress(f"{self.name}: exit {res.code}; kernel {self.kernel}, ready {res.ready_s:.2f} s, QEMU ran {res.total_s:.2f} s"
                  + (f" using {res.cpu_s:.2f} s CPU" if res.cpu_s is not None else "")
                  + (f", peak RSS {res.rss_kib // 1024} MiB" if res.rss_kib else ""))
         return res
@@ -346,6 +353,11 @@ class Guest:
     @property
     def console(self):
         return self._console
+
+    @property
+    def kernel(self):
+        """The guest kernel's release (uname -r) as its init printed it, or None before that."""
+        return guest_kernel(self._console)
 
     @property
     def qemu_stderr(self):
