@@ -530,3 +530,44 @@ class Backend:
 
     def logs(self, lines=100):
         return f"--- {self.log_path} (last {lines} lines) ---\n{tail(self.log_path, lines)}"
+
+    def counters(self, timeout=10):
+        """SIGUSR1, then the descriptor-layout counters the backend logs in
+        answer (parse_layouts), or None if no new line came within timeout."""
+        before = len(LAYOUT_RE.findall(self.log_path.read_text(errors="replace")))
+        self.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while True:
+            found = LAYOUT_RE.findall(self.log_path.read_text(errors="replace"))
+            if len(found) > before:
+                return parse_layouts(found[-1])
+            if time.monotonic() >= deadline or self.proc.poll() is not None:
+                return None
+            try:
+                self.proc.wait(0.05)  # the pause between looks at the log; returns early if it dies
+            except subprocess.TimeoutExpired:
+                pass
+
+
+LAYOUT_RE = re.compile(r"^hvsim-vhost: (layouts: [^\n]*)$", re.M)
+
+
+def parse_layouts(line):
+    """hvsim-vhost's `layouts: rx single=A split=B other=C; tx descs 1=.. 2=.. 3=.. 4+=..;
+    tx rw descs 1=.. ...` as {"rx": {...}, "tx": {...}, "tx_rw": {...}}."""
+    out = {}
+    for part in line.split(":", 1)[1].split(";"):
+        words = part.split()
+        key = {"rx": "rx", "tx": "tx_rw" if words[1] == "rw" else "tx"}[words[0]]
+        out[key] = {k: int(v) for k, v in (w.split("=") for w in words if "=" in w)}
+    return out
+
+
+def layouts_text(c):
+    """One line for a report: what layouts a guest kernel used."""
+    if not c:
+        return "no counters"
+    rx, tx, rw = c["rx"], c["tx"], c["tx_rw"]
+    return (f"rx buffers: {rx['single']} one descriptor, {rx['split']} header+payload split, {rx['other']} other; "
+            f"tx RW packets by descriptors: 1={rw['1']} 2={rw['2']} 3={rw['3']} 4+={rw['4+']} "
+            f"(all tx: 1={tx['1']} 2={tx['2']} 3={tx['3']} 4+={tx['4+']})")

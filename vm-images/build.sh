@@ -96,8 +96,8 @@ deb [signed-by=$key] http://deb.debian.org/debian-security bookworm-security mai
 deb [signed-by=$key] http://deb.debian.org/debian trixie main
 deb [signed-by=$key] http://deb.debian.org/debian sid main
 EOF
-    APT_OPTS="-o Dir::Etc::SourceList=$APTDIR/sources.list -o Dir::Etc::SourceParts=/dev/null
-        -o Dir::State::Lists=$APTDIR/lists -o Dir::Cache=$APTDIR/cache -o APT::Sandbox::User=$(id -un)"
+    APT_OPTS="-o APT::Sandbox::User=$(id -un) -o Dir::Cache=$APTDIR/cache -o Dir::State::Lists=$APTDIR/lists
+        -o Dir::Etc::SourceList=$APTDIR/sources.list -o Dir::Etc::SourceParts=/dev/null"
 }
 apt_update() {
     say "apt-get update of the private lists ($APTDIR; bookworm, bookworm-security, trixie, sid)"
@@ -227,7 +227,7 @@ done
 EXTRA=$abs
 # Skipped when nothing that goes into it changed since the last build.
 # shellcheck disable=SC2086
-inputs=$(stat -L -c '%n %s %Y' "$HERE/build.sh" "$HERE/init" "$HERE/vsock-cid.c" "$HERE/guest-bench.c" "$BUSYBOX" "$SOCAT" $EXTRA \
+inputs=$(stat -L -c '%n %s %Y' "$HERE/build.sh" "$HERE/init" "$HERE/vsock-cid.c" "$HERE/guest-bench.c" "$HERE/vsock-try.c" "$BUSYBOX" "$SOCAT" $EXTRA \
     "$KDIR/.complete" "$KDIR/vmlinuz" 2>&1; echo "$MODULES")
 if [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.gz" ] && [ "$(cat "$OUT/.inputs" 2>/dev/null)" = "$inputs" ]; then
     say "up to date: $OUT/vmlinuz $OUT/initrd.gz (kernel $(cat "$KDIR/version"))"
@@ -278,6 +278,9 @@ mv "$OUT/vsock-cid.tmp" bin/vsock-cid
 # hvsim-guest-bench: the guest half of `make bench TARGET=qemu` (vsock and TCP).
 ${CC:-gcc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static -s -o "$OUT/guest-bench.tmp" "$HERE/guest-bench.c"
 mv "$OUT/guest-bench.tmp" bin/hvsim-guest-bench
+# vsock-try: one AF_VSOCK socket driven step by step (closes, resets, retries).
+${CC:-gcc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static -s -o "$OUT/vsock-try.tmp" "$HERE/vsock-try.c"
+mv "$OUT/vsock-try.tmp" bin/vsock-try
 for b in $EXTRA; do
     add_elf "$b"
 done
