@@ -29,6 +29,7 @@ import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -50,6 +51,31 @@ READY_RE = re.compile(r"^HVSIM-GUEST-READY[ \t]*$", re.M)
 EXIT_RE = re.compile(r"^HVSIM-GUEST-EXIT (-?\d+)[ \t]*$", re.M)
 INIT_FAILED_RE = re.compile(r"^HVSIM-GUEST-INIT-FAILED (.*)$", re.M)
 KERNEL_RE = re.compile(r"hvsim-guest: (\S+), modules loaded")  # vm-images/init, before READY
+# The only vsock device QEMU is ever given: the vhost-user one, served by
+# hvsim-vhost in user space. The kernel's vhost-vsock (vhost-vsock-pci,
+# vhost-vsock-device, /dev/vhost-vsock) would reach this machine's own vsock,
+# which belongs to its infrastructure: check_argv refuses it.
+VSOCK_DEVICE = "vhost-user-vsock-pci,chardev=vc"
+FORBIDDEN_RE = re.compile(r"(^|[,=\s])(vhost-vsock[\w-]*)|/dev/vhost-vsock|vhostfd=")
+
+
+def check_argv(argv):
+    """GuestError unless every vsock device in a QEMU command line is a
+    vhost-user one (harness/test_qemu_cmdline.py checks every command line
+    the project builds against this)."""
+    for i, arg in enumerate(argv):
+        prev = argv[i - 1] if i else ""
+        if prev == "-append":
+            continue  # the guest kernel's command line configures no QEMU device
+        if FORBIDDEN_RE.search(arg):
+            raise GuestError(f"refusing QEMU argument {arg!r}: the kernel's vhost-vsock would reach this "
+                             "machine's own vsock; only vhost-user-vsock devices are allowed")
+        if prev in ("-device", "-global") and "vsock" in arg.split(",")[0] and \
+                not arg.split(",")[0].startswith("vhost-user-vsock"):
+            raise GuestError(f"refusing QEMU device {arg!r}: only vhost-user-vsock devices are allowed")
+    return True
+
+
 FATAL_QEMU = ("vhost_set_mem_table failed", "Error starting vhost", "Failed initializing vhost-user memory map")
 
 
@@ -121,7 +147,7 @@ class Guest:
     """One QEMU process. start(), then wait_ready()/wait_for()/wait_exit(); stop() always."""
 
     def __init__(self, workdir, image, cmd=None, vsock_socket=None, name="guest", mem=MEM, append="",
-                 extra_args=(), net=None):
+                 extra_args=(), net=None, resettable=False):
         self.workdir = Path(workdir)
         self.image = image
         self.cmd = cmd
@@ -131,6 +157,12 @@ class Guest:
         self.append = append
         self.extra_args = list(extra_args)
         self.net = net  # None: no network; else (guestfwd, hostfwd) lists, see user_net()
+        # resettable: a QMP socket, and the vsock device on a hot-pluggable PCIe
+        # root port, so transport_reset() can unplug and replug it.
+        self.resettable = resettable
+        self.qmp_path = self.workdir / f"{name}-qmp.sock" if resettable else None
+        self._qmp = None
+        self.qmp_events = []  # QMP events read while waiting for replies
         self.console_log = self.workdir / f"{name}-console.log"
         self.qemu_log = self.workdir / f"{name}-qemu.log"
         self.proc = None
@@ -169,8 +201,13 @@ class Guest:
              "-kernel", str(self.image.vmlinuz), "-initrd", str(self.image.initrd),
              "-append", self.kernel_cmdline()]
         if self.vsock_socket:
-            a += ["-chardev", f"socket,id=vc,path={self.vsock_socket}",
-                  "-device", "vhost-user-vsock-pci,chardev=vc"]
+            a += ["-chardev", f"socket,id=vc,path={self.vsock_socket}"]
+            if self.resettable:
+                a += ["-device", "pcie-root-port,id=rp0,slot=1", "-device", VSOCK_DEVICE + ",bus=rp0,id=vsock0"]
+            else:
+                a += ["-device", VSOCK_DEVICE]
+        if self.resettable:
+            a += ["-qmp", f"unix:{self.qmp_path},server=on,wait=off"]
         return a + self.extra_args
 
     def user_net(self):
@@ -202,6 +239,7 @@ class Guest:
             raise GuestError(why)
         self.workdir.mkdir(parents=True, exist_ok=True)
         argv = self.argv(qemu)
+        check_argv(argv)  # never the kernel's vhost-vsock: it would reach this machine's own vsock
         with open(self.qemu_log, "w") as f:
             f.write("# " + " ".join(argv) + "\n")
         self._files = {"out": open(self.console_log, "wb"), "err": open(self.qemu_log, "ab")}
@@ -346,9 +384,83 @@ class Guest:
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
+        if self._qmp is not None:
+            self._qmp[1].close()
+            self._qmp[0].close()
+            self._qmp = None
         for f in self._files.values():
             f.close()
         self._files = {}
+
+    # ---- QMP and the transport reset ---------------------------------------------------
+
+    def qmp(self, command, timeout=30, **args):
+        """One QMP command (resettable guests only); its "return", or GuestError."""
+        if not self.resettable:
+            raise GuestError(f"{self.name}: QMP needs Guest(resettable=True)")
+        if self._qmp is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # QEMU's monitor: a unix socket
+            sock.settimeout(timeout)
+            sock.connect(str(self.qmp_path))
+            self._qmp = (sock, sock.makefile("rw"))
+            self._qmp_read(timeout)  # the greeting
+            self.qmp("qmp_capabilities")
+        sock, f = self._qmp
+        f.write(json.dumps({"execute": command, "arguments": args} if args else {"execute": command}) + "\n")
+        f.flush()
+        while True:
+            r = self._qmp_read(timeout)
+            if "return" in r:
+                return r["return"]
+            if "error" in r:
+                raise GuestError(f"{self.name}: QMP {command}: {r['error'].get('desc')}")
+
+    def _qmp_read(self, timeout):
+        sock, f = self._qmp
+        sock.settimeout(timeout)
+        line = f.readline()
+        if not line:
+            raise GuestError(f"{self.name}: QEMU closed its QMP socket " + self._where())
+        msg = json.loads(line)
+        if "event" in msg:
+            self.qmp_events.append(msg)
+        return msg
+
+    def qmp_wait_event(self, name, timeout=30, **data):
+        """The first QMP event `name` whose data has the given items (waiting for it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for ev in self.qmp_events:
+                if ev.get("event") == name and all(ev.get("data", {}).get(k) == v for k, v in data.items()):
+                    self.qmp_events.remove(ev)
+                    return ev
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise GuestError(f"{self.name}: no QMP event {name} {data} within {timeout} s " + self._where())
+            self._pump(time.monotonic())
+            try:
+                self._qmp_read(min(left, 0.2))
+            except socket.timeout:
+                pass
+
+    def transport_reset(self, timeout=30):
+        """What a guest sees of a snapshot restore or a migration, as near as
+        QEMU allows with vhost-user-vsock (docs/reference/qemu-guests.md 7):
+        the vsock device is unplugged and plugged back (QMP device_del, then
+        device_add on the same chardev and backend). The guest kernel resets
+        every connected vsock socket, as for VIRTIO_VSOCK_EVENT_TRANSPORT_RESET
+        (the same virtio_vsock_reset_sock), and reads its CID again when the
+        device comes back; the backend drops its connections (their host
+        sockets end). Returns the seconds it took."""
+        if not (self.resettable and self.vsock_socket):
+            raise GuestError(f"{self.name}: transport_reset needs Guest(resettable=True) with a vsock device")
+        t0 = time.monotonic()
+        self.qmp("device_del", timeout, id="vsock0")
+        self.qmp_wait_event("DEVICE_DELETED", timeout, device="vsock0")
+        self.qmp("device_add", timeout, driver=VSOCK_DEVICE.split(",")[0], chardev="vc", bus="rp0", id="vsock0")
+        took = time.monotonic() - t0
+        progress(f"{self.name}: transport reset (vsock device unplugged and plugged back) in {took:.2f} s")
+        return took
 
     @property
     def console(self):

@@ -308,3 +308,37 @@ def test_guest_close_is_a_full_close_for_the_host(hvsimd, qemu_guest):
     assert host.returncode != 0 and "EPIPE" in err, f"the host's send after the guest's close: {err!r}"
     res = g.wait_exit(timeout=60)
     assert try_lines(res.output)[:3] == ["TRY connect:2:5101 ok", "TRY send ok", "TRY close ok"], res.output
+
+
+@pytest.mark.qemu
+def test_transport_reset_breaks_connections_and_new_ones_work(hvsimd, qemu_guest):
+    """Guest.transport_reset(): what a guest sees of a snapshot restore or a
+    migration, as near as QEMU allows with vhost-user-vsock (the device is
+    unplugged and plugged back; QEMU refuses to migrate or snapshot it, see
+    docs/reference/qemu-guests.md 7). The guest's open connection breaks as
+    the kernel breaks it, the host program's stream ends, the guest reads its
+    CID again, and a new connection works."""
+    hvsimd.ctl("service", "add", "5300", "reset test, before")
+    hvsimd.ctl("service", "add", "5301", "reset test, after")
+    before = host_vsock(hvsimd, "-l", "5300")
+    after = host_vsock(hvsimd, "-l", "-c", "5301", data=b"after")
+    hvsimd.wait_listeners(before, count=2)
+    script = (vsock_try("connect:2:5300", "say:CONNECTED", "recv", "send:x") + "\n"
+              "until [ \"$(vsock-cid)\" != 1 ]; do usleep 50000; done\n"
+              "echo \"CID-BACK $(vsock-cid)\"\n" + vsock_try("connect:2:5301", "recveof"))
+    g = qemu_guest(script, vsock=True, name="treset", append="hvsim.guest=1", resettable=True)
+    g.wait_for("CONNECTED", timeout=120)
+    g.transport_reset()
+    res = g.wait_exit(timeout=120)
+    lines = try_lines(res.output)
+    qemu.progress(f"kernel {g.kernel}: after the transport reset: {lines}")
+    broke = lines[2]
+    assert broke in ("TRY recv ENOTCONN", "TRY recv ECONNRESET"), res.output
+    assert lines[3] in ("TRY send ENOTCONN", "TRY send ECONNRESET", "TRY send EPIPE"), res.output
+    assert f"CID-BACK {g.vm['cid']}" in res.output.splitlines(), res.output
+    assert lines[-3:] == ["TRY connect:2:5301 ok", "TRY recveof data after", "TRY recveof eof"], res.output
+    # The host side of the broken connection ended too (EOF or reset).
+    before.stdin.close()
+    before.wait(30)
+    _, err = after.communicate(timeout=30)
+    assert after.returncode == 0, err.decode()
