@@ -162,7 +162,6 @@ class Guest:
         self.resettable = resettable
         self.qmp_path = self.workdir / f"{name}-qmp.sock" if resettable else None
         self._qmp = None
-        self.qmp_events = []  # QMP events read while waiting for replies
         self.console_log = self.workdir / f"{name}-console.log"
         self.qemu_log = self.workdir / f"{name}-qemu.log"
         self.proc = None
@@ -385,8 +384,7 @@ class Guest:
             os.close(self._pidfd)
             self._pidfd = None
         if self._qmp is not None:
-            self._qmp[1].close()
-            self._qmp[0].close()
+            self._qmp.close()
             self._qmp = None
         for f in self._files.values():
             f.close()
@@ -399,66 +397,21 @@ class Guest:
         if not self.resettable:
             raise GuestError(f"{self.name}: QMP needs Guest(resettable=True)")
         if self._qmp is None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # QEMU's monitor: a unix socket
-            sock.settimeout(timeout)
-            sock.connect(str(self.qmp_path))
-            self._qmp = (sock, sock.makefile("rw"))
-            self._qmp_read(timeout)  # the greeting
-            self.qmp("qmp_capabilities")
-        sock, f = self._qmp
-        f.write(json.dumps({"execute": command, "arguments": args} if args else {"execute": command}) + "\n")
-        f.flush()
-        while True:
-            r = self._qmp_read(timeout)
-            if "return" in r:
-                return r["return"]
-            if "error" in r:
-                raise GuestError(f"{self.name}: QMP {command}: {r['error'].get('desc')}")
-
-    def _qmp_read(self, timeout):
-        sock, f = self._qmp
-        sock.settimeout(timeout)
-        line = f.readline()
-        if not line:
-            raise GuestError(f"{self.name}: QEMU closed its QMP socket " + self._where())
-        msg = json.loads(line)
-        if "event" in msg:
-            self.qmp_events.append(msg)
-        return msg
-
-    def qmp_wait_event(self, name, timeout=30, **data):
-        """The first QMP event `name` whose data has the given items (waiting for it)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for ev in self.qmp_events:
-                if ev.get("event") == name and all(ev.get("data", {}).get(k) == v for k, v in data.items()):
-                    self.qmp_events.remove(ev)
-                    return ev
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise GuestError(f"{self.name}: no QMP event {name} {data} within {timeout} s " + self._where())
-            self._pump(time.monotonic())
-            try:
-                self._qmp_read(min(left, 0.2))
-            except socket.timeout:
-                pass
+            self._qmp = Qmp(self.qmp_path, timeout, idle=lambda: self._pump(time.monotonic()))
+        return self._qmp.cmd(command, timeout, **args)
 
     def transport_reset(self, timeout=30):
         """What a guest sees of a snapshot restore or a migration, as near as
         QEMU allows with vhost-user-vsock (docs/reference/qemu-guests.md 7):
-        the vsock device is unplugged and plugged back (QMP device_del, then
-        device_add on the same chardev and backend). The guest kernel resets
-        every connected vsock socket, as for VIRTIO_VSOCK_EVENT_TRANSPORT_RESET
-        (the same virtio_vsock_reset_sock), and reads its CID again when the
-        device comes back; the backend drops its connections (their host
-        sockets end). Returns the seconds it took."""
+        the vsock device is unplugged and plugged back (replug_vsock). The
+        guest kernel resets every connected vsock socket, as for
+        VIRTIO_VSOCK_EVENT_TRANSPORT_RESET (the same virtio_vsock_reset_sock),
+        and reads its CID again when the device comes back; the backend drops
+        its connections (their host sockets end). Returns the seconds it took."""
         if not (self.resettable and self.vsock_socket):
             raise GuestError(f"{self.name}: transport_reset needs Guest(resettable=True) with a vsock device")
-        t0 = time.monotonic()
-        self.qmp("device_del", timeout, id="vsock0")
-        self.qmp_wait_event("DEVICE_DELETED", timeout, device="vsock0")
-        self.qmp("device_add", timeout, driver=VSOCK_DEVICE.split(",")[0], chardev="vc", bus="rp0", id="vsock0")
-        took = time.monotonic() - t0
+        self.qmp("query-status", timeout)
+        took = replug_vsock(self._qmp, timeout)
         progress(f"{self.name}: transport reset (vsock device unplugged and plugged back) in {took:.2f} s")
         return took
 
@@ -483,6 +436,77 @@ class Guest:
         # Errors name the logs; the qemu_guest fixture attaches their last 100
         # lines to the failed test's report.
         return f"(console {self.console_log}, QEMU stderr {self.qemu_log})"
+
+
+class Qmp:
+    """A QMP client on QEMU's monitor socket (a unix socket; -qmp unix:PATH,server=on,wait=off)."""
+
+    def __init__(self, path, timeout=30, idle=None):
+        self.path = str(path)
+        self.idle = idle  # called while waiting for an event (a guest's console pump)
+        self.events = []  # events read while waiting for replies
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(self.path)
+        self.f = self.sock.makefile("rw")
+        self._read(timeout)  # the greeting
+        self.cmd("qmp_capabilities", timeout)
+
+    def _read(self, timeout):
+        self.sock.settimeout(timeout)
+        line = self.f.readline()
+        if not line:
+            raise GuestError(f"QEMU closed its QMP socket {self.path}")
+        msg = json.loads(line)
+        if "event" in msg:
+            self.events.append(msg)
+        return msg
+
+    def cmd(self, command, timeout=30, **args):
+        """One command; its "return", or GuestError with QEMU's error."""
+        self.f.write(json.dumps({"execute": command, "arguments": args} if args else {"execute": command}) + "\n")
+        self.f.flush()
+        while True:
+            r = self._read(timeout)
+            if "return" in r:
+                return r["return"]
+            if "error" in r:
+                raise GuestError(f"QMP {command}: {r['error'].get('desc')}")
+
+    def wait_event(self, name, timeout=30, **data):
+        """The first event `name` whose data has the given items."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for ev in self.events:
+                if ev.get("event") == name and all(ev.get("data", {}).get(k) == v for k, v in data.items()):
+                    self.events.remove(ev)
+                    return ev
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise GuestError(f"no QMP event {name} {data} within {timeout} s on {self.path}")
+            if self.idle:
+                self.idle()
+            try:
+                self._read(min(left, 0.2))
+            except socket.timeout:
+                pass
+
+    def close(self):
+        self.f.close()
+        self.sock.close()
+
+
+def replug_vsock(q, timeout=30, dev_id="vsock0", bus="rp0", chardev="vc"):
+    """Unplug the vhost-user-vsock device `dev_id` and plug it back on the
+    same root port, chardev and backend: the transport reset of
+    Guest.transport_reset(). Returns the seconds it took."""
+    t0 = time.monotonic()
+    q.cmd("device_del", timeout, id=dev_id)
+    q.wait_event("DEVICE_DELETED", timeout, device=dev_id)
+    driver = VSOCK_DEVICE.split(",")[0]
+    check_argv(["-device", f"{driver},chardev={chardev},bus={bus},id={dev_id}"])
+    q.cmd("device_add", timeout, driver=driver, chardev=chardev, bus=bus, id=dev_id)
+    return time.monotonic() - t0
 
 
 def start_ready(argv, env, log_path, what, timeout=30, new_session=False):
@@ -644,8 +668,12 @@ class Backend:
         return f"--- {self.log_path} (last {lines} lines) ---\n{tail(self.log_path, lines)}"
 
     def counters(self, timeout=10):
-        """SIGUSR1, then the descriptor-layout counters the backend logs in
-        answer (parse_layouts), or None if no new line came within timeout."""
+        """The descriptor-layout counters (parse_layouts): SIGUSR1 and the line
+        the backend logs in answer, or, once it has exited (it ends with QEMU),
+        the line it logged at exit. None if there is none within timeout."""
+        if self.proc.poll() is not None:  # it ended with QEMU: its exit line has the totals
+            found = LAYOUT_RE.findall(self.log_path.read_text(errors="replace"))
+            return parse_layouts(found[-1]) if found else None
         before = len(LAYOUT_RE.findall(self.log_path.read_text(errors="replace")))
         self.proc.send_signal(signal.SIGUSR1)
         deadline = time.monotonic() + timeout
@@ -683,3 +711,38 @@ def layouts_text(c):
     return (f"rx buffers: {rx['single']} one descriptor, {rx['split']} header+payload split, {rx['other']} other; "
             f"tx RW packets by descriptors: 1={rw['1']} 2={rw['2']} 3={rw['3']} 4+={rw['4+']} "
             f"(all tx: 1={tx['1']} 2={tx['2']} 3={tx['3']} 4+={tx['4+']})")
+
+
+def main(argv=None):
+    """python3 harness/qemu.py transport-reset QMP_SOCKET: the transport reset
+    of a QEMU started by hand, whose vsock device sits on a root port
+    (-device pcie-root-port,id=rp0,slot=1 -device
+    vhost-user-vsock-pci,chardev=vc,bus=rp0,id=vsock0 -qmp unix:QMP_SOCKET,server=on,wait=off)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="harness/qemu.py", description=main.__doc__.split(":", 1)[0])
+    sub = ap.add_subparsers(dest="op", required=True)
+    tr = sub.add_parser("transport-reset", help="unplug and replug the guest's vhost-user-vsock device")
+    tr.add_argument("qmp", help="QEMU's QMP unix socket")
+    tr.add_argument("--id", default="vsock0")
+    tr.add_argument("--bus", default="rp0")
+    tr.add_argument("--chardev", default="vc")
+    a = ap.parse_args(argv)
+    try:
+        q = Qmp(a.qmp)
+    except (OSError, GuestError) as e:
+        print(f"transport-reset: QMP socket {a.qmp}: {e}", file=sys.stderr)
+        return 1
+    try:
+        took = replug_vsock(q, dev_id=a.id, bus=a.bus, chardev=a.chardev)
+    except GuestError as e:
+        print(f"transport-reset: {e}", file=sys.stderr)
+        return 1
+    finally:
+        q.close()
+    print(f"transport-reset: {a.id} unplugged and plugged back in {took:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

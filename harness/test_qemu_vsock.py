@@ -139,6 +139,7 @@ def test_vsock_smoke_64mib_both_ways_and_refusals(hvsimd, qemu_guest, tmp_path):
     qemu.progress(f"vsock smoke: 64 MiB guest->host {MIB64 / (t1 - t0) / 1e6:.1f} MB/s (including boot), "
                   f"host->guest {MIB64 / (t2 - t1) / 1e6:.1f} MB/s")
     # What descriptor layouts this kernel used (reference 1.6): printed per kernel.
+    g.backend.proc.wait(30)  # it ends with QEMU and logs its totals
     c = g.backend.counters()
     qemu.progress(f"kernel {g.kernel}: {qemu.layouts_text(c)}")
     assert c, f"hvsim-vhost printed no counters on SIGUSR1 (log {g.backend.log_path})"
