@@ -39,7 +39,7 @@ SCRIPT = r"""
 set -e
 head -c {size} /dev/urandom > /tmp/out
 echo "G2H-SHA $(sha256sum /tmp/out | cut -d' ' -f1)"
-socat -u FILE:/tmp/out VSOCK-CONNECT:2:5000
+socat -b 65536 -u FILE:/tmp/out VSOCK-CONNECT:2:5000
 rm /tmp/out
 socat -u VSOCK-LISTEN:5001 CREATE:/tmp/in
 echo "H2G-SHA $(sha256sum /tmp/in | cut -d' ' -f1)"
