@@ -94,7 +94,7 @@ struct vconn_stats {
     uint64_t stray_dropped; /* RST replies dropped because the queue was full */
     /* Descriptor layouts the guest used (reference 1.6): its rx buffers
      * filled, by how many device-writable descriptors they had (one holding
-     * header and payload: Linux >= 6.2; a 44-byte header descriptor and the
+     * header and payload: Linux >= 6.2 and Debian 12's 6.1; a 44-byte header descriptor and the
      * payload's: older guests; anything else), and its tx packets by their
      * number of driver-readable descriptors ([0] one ... [3] four or more). */
     uint64_t rx_layout_single, rx_layout_split, rx_layout_other;
