@@ -57,10 +57,6 @@ struct vconn_host_ops {
     ssize_t (*recv)(void *ctx, int fd, void *buf, size_t len);
     /* Half-close: the peer reads EOF after the data written so far. */
     int (*shutdown_wr)(void *ctx, int fd);
-    /* After EOF: 1 when the host program closed its socket (or shut down
-     * both ways), 0 when it only shut down its sending side. May be NULL
-     * (every EOF is then a half-close). */
-    int (*peer_closed)(void *ctx, int fd);
     /* Start reporting events of fd with @cookie. Returns 0 or -errno. */
     int (*watch)(void *ctx, int fd, void *cookie);
     /* Stop watching fd and close it. */
@@ -70,6 +66,10 @@ struct vconn_host_ops {
     /* What the guest said to an offered connection (vconn_host_offer):
      * VCONN_ANSWER_*. Called once per offer; may be NULL. */
     void (*answer)(void *ctx, uint64_t token, unsigned answer);
+    /* After EOF: 1 when the host program closed its socket (or shut down
+     * both ways), 0 when it only shut down its sending side. May be NULL
+     * (every EOF is then a half-close). */
+    int (*peer_closed)(void *ctx, int fd);
 };
 
 /* The values of enum hvsim_gw_answer (proto.h). */
