@@ -206,7 +206,8 @@ integration: test-deps all $(B)/tests/integration
 TARGET ?= sim
 #> conformance          the catalogue against the simulator (TARGET=qemu|hyperv, INGEST=FILE)
 conformance: test-deps all $(if $(filter qemu,$(TARGET)),$(if $(INGEST),,vm-image))
-	$(Q)/usr/bin/python3 conformance/run.py --target $(TARGET) --bin $(abspath $(B)/bin) --out $(B)/conformance \
+	$(Q)/usr/bin/python3 conformance/run.py --target $(TARGET) --bin $(abspath $(B)/bin) \
+	    --out $(B)/conformance$(if $(filter qemu,$(TARGET)),$(if $(filter 6.1,$(KERNEL)),,/kernel-$(KERNEL))) \
 	    $(if $(filter qemu,$(TARGET)),--vm-dir $(abspath $(VM_DIR))) $(if $(INGEST),--ingest $(INGEST))
 # Every named mutant (hvsimd --list-mutants of the mutant build) against the
 # suite; at least 90% must be caught. The mutant build's own unit tests of
@@ -221,16 +222,30 @@ conformance-mutants: test-deps
 # The guest image: Debian's cloud kernel (downloaded, never installed), its
 # vsock modules and a busybox initramfs holding the static agent. The kernel
 # cache is shared by all sanitizer builds.
-VM_DIR := $(B)/vm
+# KERNEL picks one of vm-images/kernels.lock: 6.1 (Debian 12, the default and
+# the one `make test` boots), 6.12 (Debian 13), newest (Debian unstable).
+KERNELS := 6.1 6.12 newest
+KERNEL ?= 6.1
+ifeq ($(filter $(KERNEL),$(KERNELS)),)
+$(error KERNEL=$(KERNEL): choose one of $(KERNELS))
+endif
+vm_dir = $(B)/vm$(if $(filter 6.1,$(1)),,-$(1))
+VM_DIR := $(call vm_dir,$(KERNEL))
 VM_EXTRA_BINS := build/static/hvsim-agent-linux
-#> vm-image             the QEMU guest image (Debian kernel, busybox, the static agent)
+#> vm-image             the QEMU guest image (Debian kernel, busybox, the static agent; KERNEL=6.1|6.12|newest)
 vm-image: build/static/hvsim-agent-linux
-	$(Q)HVSIM_VM_CACHE=$(abspath build/vm-cache) sh vm-images/build.sh $(VM_DIR) $(VM_EXTRA_BINS)
-# Every QEMU test; a missing image or QEMU fails instead of skipping.
-#> qemu-test            every QEMU test (boots guests; slow)
-qemu-test: test-deps all vm-image
-	$(Q)HVSIM_BIN=$(abspath $(B)/bin) HVSIM_VM_DIR=$(abspath $(VM_DIR)) HVSIM_REQUIRE_QEMU=1 \
-	    /usr/bin/python3 -m pytest -q -p no:cacheprovider -m qemu harness
+	$(Q)HVSIM_VM_KERNEL=$(KERNEL) HVSIM_VM_CACHE=$(abspath build/vm-cache) sh vm-images/build.sh $(VM_DIR) $(VM_EXTRA_BINS)
+# Every QEMU test, once per kernel of KERNELS (each its own image); a missing
+# image or QEMU fails instead of skipping.
+#> qemu-test            every QEMU test on each kernel (6.1, 6.12, newest; boots guests; slow)
+qemu-test: test-deps all
+	$(Q)for k in $(KERNELS); do \
+	    echo "==== qemu-test: kernel $$k"; \
+	    $(MAKE) --no-print-directory vm-image KERNEL=$$k || exit 1; \
+	    d=$(abspath $(B))/vm; [ $$k = 6.1 ] || d=$$d-$$k; \
+	    HVSIM_BIN=$(abspath $(B)/bin) HVSIM_VM_DIR=$$d HVSIM_REQUIRE_QEMU=1 \
+	        /usr/bin/python3 -m pytest -q -p no:cacheprovider -m qemu harness || exit 1; \
+	done
 
 # pytest harness: the tools, examples, interposer, conformance (sim) and the
 # QEMU smoke tests, as a user runs them; the slow QEMU timing runs are left
@@ -289,7 +304,7 @@ FUZZ_EXTRA_vhost_ring := $(VHOST_SRC)
 FUZZ_EXTRA_vhost_msg := $(VHOST_SRC)
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                -Isim/include -Isim/proto/include -Isim/lib/adapter -Isim/daemon -Isim/vhost
-build/fuzz/%: sim/fuzz/fuzz_%.c $(LIB_SRC) $(PROTO_SRC) $(wildcard sim/daemon/*.c sim/vhost/*.c)
+build/fuzz/%: sim/fuzz/fuzz_%.c $(LIB_SRC) $(PROTO_SRC) $(wildcard sim/daemon/*.[ch] sim/vhost/*.[ch])
 	@mkdir -p $(dir $@)
 	$(call say,FUZZ,$@)clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(PROTO_SRC) $(FUZZ_EXTRA_$*) -luuid -pthread
 

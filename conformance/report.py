@@ -311,6 +311,8 @@ def sets_heading(sets):
         what = [f"target **{s['target']}**", "columns " + ", ".join(s.get("columns") or []) or "none"]
         if s.get("generated"):
             what.append(f"run {s['generated']}")
+        if s.get("kernel"):
+            what.append(f"guest kernel {s['kernel']}")
         if s.get("mutant"):
             what.append(f"mutant `{s['mutant']}`")
         if s.get("ingested"):

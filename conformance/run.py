@@ -482,7 +482,13 @@ class QemuTarget(SimTarget):
             raise TargetError("socat is missing (apt-get install socat): QEMU runs it for the control channel")
         self.image = img
         self.tool("hvsim-vhost")
-        return super().run(cols, out_dir)
+        self.kernel = None
+        cases, extra = super().run(cols, out_dir)
+        # The guest prints `hvsim-guest: <uname -r>, modules loaded, ...` (vm-images/init).
+        extra["kernel"] = self.kernel or "unknown (no guest boot line)"
+        if self.kernel:
+            self.say(f"# guest kernel {self.kernel}")
+        return cases, extra
 
     def run_column(self, agent, col, ids, logs):
         t = self.tmp
@@ -535,6 +541,7 @@ class QemuTarget(SimTarget):
                 host.stdout.close()
             if guest is not None:
                 guest.stop()
+                self.kernel = self.kernel or self.q.guest_kernel(guest.console)
             if backend is not None:
                 rc = backend.stop()
                 if rc not in (0, None):

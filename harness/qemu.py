@@ -29,6 +29,7 @@ import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -49,6 +50,32 @@ CMDLINE_MAX = 2047  # x86 COMMAND_LINE_SIZE less the NUL
 READY_RE = re.compile(r"^HVSIM-GUEST-READY[ \t]*$", re.M)
 EXIT_RE = re.compile(r"^HVSIM-GUEST-EXIT (-?\d+)[ \t]*$", re.M)
 INIT_FAILED_RE = re.compile(r"^HVSIM-GUEST-INIT-FAILED (.*)$", re.M)
+KERNEL_RE = re.compile(r"hvsim-guest: (\S+), modules loaded")  # vm-images/init, before READY
+# The only vsock device QEMU is ever given: the vhost-user one, served by
+# hvsim-vhost in user space. The kernel's vhost-vsock (vhost-vsock-pci,
+# vhost-vsock-device, /dev/vhost-vsock) would reach this machine's own vsock,
+# which belongs to its infrastructure: check_argv refuses it.
+VSOCK_DEVICE = "vhost-user-vsock-pci,chardev=vc"
+FORBIDDEN_RE = re.compile(r"(^|[,=\s])(vhost-vsock[\w-]*)|/dev/vhost-vsock|vhostfd=")
+
+
+def check_argv(argv):
+    """GuestError unless every vsock device in a QEMU command line is a
+    vhost-user one (harness/test_qemu_cmdline.py checks every command line
+    the project builds against this)."""
+    for i, arg in enumerate(argv):
+        prev = argv[i - 1] if i else ""
+        if prev == "-append":
+            continue  # the guest kernel's command line configures no QEMU device
+        if FORBIDDEN_RE.search(arg):
+            raise GuestError(f"refusing QEMU argument {arg!r}: the kernel's vhost-vsock would reach this "
+                             "machine's own vsock; only vhost-user-vsock devices are allowed")
+        if prev in ("-device", "-global") and "vsock" in arg.split(",")[0] and \
+                not arg.split(",")[0].startswith("vhost-user-vsock"):
+            raise GuestError(f"refusing QEMU device {arg!r}: only vhost-user-vsock devices are allowed")
+    return True
+
+
 FATAL_QEMU = ("vhost_set_mem_table failed", "Error starting vhost", "Failed initializing vhost-user memory map")
 
 
@@ -91,6 +118,12 @@ def find_qemu():
     return path, None
 
 
+def guest_kernel(console):
+    """The guest's kernel release (uname -r) from its console, or None."""
+    m = KERNEL_RE.search(console or "")
+    return m.group(1) if m else None
+
+
 def tail(path, lines=100):
     try:
         text = Path(path).read_text(errors="replace").replace("\r", "")
@@ -114,7 +147,7 @@ class Guest:
     """One QEMU process. start(), then wait_ready()/wait_for()/wait_exit(); stop() always."""
 
     def __init__(self, workdir, image, cmd=None, vsock_socket=None, name="guest", mem=MEM, append="",
-                 extra_args=(), net=None):
+                 extra_args=(), net=None, resettable=False):
         self.workdir = Path(workdir)
         self.image = image
         self.cmd = cmd
@@ -124,6 +157,11 @@ class Guest:
         self.append = append
         self.extra_args = list(extra_args)
         self.net = net  # None: no network; else (guestfwd, hostfwd) lists, see user_net()
+        # resettable: a QMP socket, and the vsock device on a hot-pluggable PCIe
+        # root port, so transport_reset() can unplug and replug it.
+        self.resettable = resettable
+        self.qmp_path = self.workdir / f"{name}-qmp.sock" if resettable else None
+        self._qmp = None
         self.console_log = self.workdir / f"{name}-console.log"
         self.qemu_log = self.workdir / f"{name}-qemu.log"
         self.proc = None
@@ -162,8 +200,13 @@ class Guest:
              "-kernel", str(self.image.vmlinuz), "-initrd", str(self.image.initrd),
              "-append", self.kernel_cmdline()]
         if self.vsock_socket:
-            a += ["-chardev", f"socket,id=vc,path={self.vsock_socket}",
-                  "-device", "vhost-user-vsock-pci,chardev=vc"]
+            a += ["-chardev", f"socket,id=vc,path={self.vsock_socket}"]
+            if self.resettable:
+                a += ["-device", "pcie-root-port,id=rp0,slot=1", "-device", VSOCK_DEVICE + ",bus=rp0,id=vsock0"]
+            else:
+                a += ["-device", VSOCK_DEVICE]
+        if self.resettable:
+            a += ["-qmp", f"unix:{self.qmp_path},server=on,wait=off"]
         return a + self.extra_args
 
     def user_net(self):
@@ -195,6 +238,7 @@ class Guest:
             raise GuestError(why)
         self.workdir.mkdir(parents=True, exist_ok=True)
         argv = self.argv(qemu)
+        check_argv(argv)  # never the kernel's vhost-vsock: it would reach this machine's own vsock
         with open(self.qemu_log, "w") as f:
             f.write("# " + " ".join(argv) + "\n")
         self._files = {"out": open(self.console_log, "wb"), "err": open(self.qemu_log, "ab")}
@@ -228,7 +272,7 @@ class Guest:
                 # Timed when first read, whoever is waiting for what.
                 if self.ready_s is None and READY_RE.search(self._console):
                     self.ready_s = time.monotonic() - self.started
-                    progress(f"{self.name}: ready in {self.ready_s:.2f} s")
+                    progress(f"{self.name}: kernel {self.kernel}, ready in {self.ready_s:.2f} s")
             else:
                 self._stderr += text
         return bool(self._fds)
@@ -311,7 +355,7 @@ class Guest:
             raise GuestError(f"{self.name}: QEMU exited with status {rc} after the guest powered off "
                              + self._where())
         res = GuestResult(int(m.group(1)), output, self.ready_s, self.exited_s, rc, self.rss_kib, self.cpu_s)
-        progress(f"{self.name}: exit {res.code}; ready {res.ready_s:.2f} s, QEMU ran {res.total_s:.2f} s"
+        progress(f"{self.name}: exit {res.code}; kernel {self.kernel}, ready {res.ready_s:.2f} s, QEMU ran {res.total_s:.2f} s"
                  + (f" using {res.cpu_s:.2f} s CPU" if res.cpu_s is not None else "")
                  + (f", peak RSS {res.rss_kib // 1024} MiB" if res.rss_kib else ""))
         return res
@@ -339,13 +383,46 @@ class Guest:
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
+        if self._qmp is not None:
+            self._qmp.close()
+            self._qmp = None
         for f in self._files.values():
             f.close()
         self._files = {}
 
+    # ---- QMP and the transport reset ---------------------------------------------------
+
+    def qmp(self, command, timeout=30, **args):
+        """One QMP command (resettable guests only); its "return", or GuestError."""
+        if not self.resettable:
+            raise GuestError(f"{self.name}: QMP needs Guest(resettable=True)")
+        if self._qmp is None:
+            self._qmp = Qmp(self.qmp_path, timeout, idle=lambda: self._pump(time.monotonic()))
+        return self._qmp.cmd(command, timeout, **args)
+
+    def transport_reset(self, timeout=30):
+        """What a guest sees of a snapshot restore or a migration, as near as
+        QEMU allows with vhost-user-vsock (docs/reference/qemu-guests.md 7):
+        the vsock device is unplugged and plugged back (replug_vsock). The
+        guest kernel resets every connected vsock socket, as for
+        VIRTIO_VSOCK_EVENT_TRANSPORT_RESET (the same virtio_vsock_reset_sock),
+        and reads its CID again when the device comes back; the backend drops
+        its connections (their host sockets end). Returns the seconds it took."""
+        if not (self.resettable and self.vsock_socket):
+            raise GuestError(f"{self.name}: transport_reset needs Guest(resettable=True) with a vsock device")
+        self.qmp("query-status", timeout)
+        took = replug_vsock(self._qmp, timeout)
+        progress(f"{self.name}: transport reset (vsock device unplugged and plugged back) in {took:.2f} s")
+        return took
+
     @property
     def console(self):
         return self._console
+
+    @property
+    def kernel(self):
+        """The guest kernel's release (uname -r) as its init printed it, or None before that."""
+        return guest_kernel(self._console)
 
     @property
     def qemu_stderr(self):
@@ -359,6 +436,77 @@ class Guest:
         # Errors name the logs; the qemu_guest fixture attaches their last 100
         # lines to the failed test's report.
         return f"(console {self.console_log}, QEMU stderr {self.qemu_log})"
+
+
+class Qmp:
+    """A QMP client on QEMU's monitor socket (a unix socket; -qmp unix:PATH,server=on,wait=off)."""
+
+    def __init__(self, path, timeout=30, idle=None):
+        self.path = str(path)
+        self.idle = idle  # called while waiting for an event (a guest's console pump)
+        self.events = []  # events read while waiting for replies
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(self.path)
+        self.f = self.sock.makefile("rw")
+        self._read(timeout)  # the greeting
+        self.cmd("qmp_capabilities", timeout)
+
+    def _read(self, timeout):
+        self.sock.settimeout(timeout)
+        line = self.f.readline()
+        if not line:
+            raise GuestError(f"QEMU closed its QMP socket {self.path}")
+        msg = json.loads(line)
+        if "event" in msg:
+            self.events.append(msg)
+        return msg
+
+    def cmd(self, command, timeout=30, **args):
+        """One command; its "return", or GuestError with QEMU's error."""
+        self.f.write(json.dumps({"execute": command, "arguments": args} if args else {"execute": command}) + "\n")
+        self.f.flush()
+        while True:
+            r = self._read(timeout)
+            if "return" in r:
+                return r["return"]
+            if "error" in r:
+                raise GuestError(f"QMP {command}: {r['error'].get('desc')}")
+
+    def wait_event(self, name, timeout=30, **data):
+        """The first event `name` whose data has the given items."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for ev in self.events:
+                if ev.get("event") == name and all(ev.get("data", {}).get(k) == v for k, v in data.items()):
+                    self.events.remove(ev)
+                    return ev
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise GuestError(f"no QMP event {name} {data} within {timeout} s on {self.path}")
+            if self.idle:
+                self.idle()
+            try:
+                self._read(min(left, 0.2))
+            except socket.timeout:
+                pass
+
+    def close(self):
+        self.f.close()
+        self.sock.close()
+
+
+def replug_vsock(q, timeout=30, dev_id="vsock0", bus="rp0", chardev="vc"):
+    """Unplug the vhost-user-vsock device `dev_id` and plug it back on the
+    same root port, chardev and backend: the transport reset of
+    Guest.transport_reset(). Returns the seconds it took."""
+    t0 = time.monotonic()
+    q.cmd("device_del", timeout, id=dev_id)
+    q.wait_event("DEVICE_DELETED", timeout, device=dev_id)
+    driver = VSOCK_DEVICE.split(",")[0]
+    check_argv(["-device", f"{driver},chardev={chardev},bus={bus},id={dev_id}"])
+    q.cmd("device_add", timeout, driver=driver, chardev=chardev, bus=bus, id=dev_id)
+    return time.monotonic() - t0
 
 
 def start_ready(argv, env, log_path, what, timeout=30, new_session=False):
@@ -518,3 +666,83 @@ class Backend:
 
     def logs(self, lines=100):
         return f"--- {self.log_path} (last {lines} lines) ---\n{tail(self.log_path, lines)}"
+
+    def counters(self, timeout=10):
+        """The descriptor-layout counters (parse_layouts): SIGUSR1 and the line
+        the backend logs in answer, or, once it has exited (it ends with QEMU),
+        the line it logged at exit. None if there is none within timeout."""
+        if self.proc.poll() is not None:  # it ended with QEMU: its exit line has the totals
+            found = LAYOUT_RE.findall(self.log_path.read_text(errors="replace"))
+            return parse_layouts(found[-1]) if found else None
+        before = len(LAYOUT_RE.findall(self.log_path.read_text(errors="replace")))
+        self.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while True:
+            found = LAYOUT_RE.findall(self.log_path.read_text(errors="replace"))
+            if len(found) > before:
+                return parse_layouts(found[-1])
+            if time.monotonic() >= deadline or self.proc.poll() is not None:
+                return None
+            try:
+                self.proc.wait(0.05)  # the pause between looks at the log; returns early if it dies
+            except subprocess.TimeoutExpired:
+                pass
+
+
+LAYOUT_RE = re.compile(r"^hvsim-vhost: (layouts: [^\n]*)$", re.M)
+
+
+def parse_layouts(line):
+    """hvsim-vhost's `layouts: rx single=A split=B other=C; tx descs 1=.. 2=.. 3=.. 4+=..;
+    tx rw descs 1=.. ...` as {"rx": {...}, "tx": {...}, "tx_rw": {...}}."""
+    out = {}
+    for part in line.split(":", 1)[1].split(";"):
+        words = part.split()
+        key = {"rx": "rx", "tx": "tx_rw" if words[1] == "rw" else "tx"}[words[0]]
+        out[key] = {k: int(v) for k, v in (w.split("=") for w in words if "=" in w)}
+    return out
+
+
+def layouts_text(c):
+    """One line for a report: what layouts a guest kernel used."""
+    if not c:
+        return "no counters"
+    rx, tx, rw = c["rx"], c["tx"], c["tx_rw"]
+    return (f"rx buffers: {rx['single']} one descriptor, {rx['split']} header+payload split, {rx['other']} other; "
+            f"tx RW packets by descriptors: 1={rw['1']} 2={rw['2']} 3={rw['3']} 4+={rw['4+']} "
+            f"(all tx: 1={tx['1']} 2={tx['2']} 3={tx['3']} 4+={tx['4+']})")
+
+
+def main(argv=None):
+    """python3 harness/qemu.py transport-reset QMP_SOCKET: the transport reset
+    of a QEMU started by hand, whose vsock device sits on a root port
+    (-device pcie-root-port,id=rp0,slot=1 -device
+    vhost-user-vsock-pci,chardev=vc,bus=rp0,id=vsock0 -qmp unix:QMP_SOCKET,server=on,wait=off)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="harness/qemu.py", description=main.__doc__.split(":", 1)[0])
+    sub = ap.add_subparsers(dest="op", required=True)
+    tr = sub.add_parser("transport-reset", help="unplug and replug the guest's vhost-user-vsock device")
+    tr.add_argument("qmp", help="QEMU's QMP unix socket")
+    tr.add_argument("--id", default="vsock0")
+    tr.add_argument("--bus", default="rp0")
+    tr.add_argument("--chardev", default="vc")
+    a = ap.parse_args(argv)
+    try:
+        q = Qmp(a.qmp)
+    except (OSError, GuestError) as e:
+        print(f"transport-reset: QMP socket {a.qmp}: {e}", file=sys.stderr)
+        return 1
+    try:
+        took = replug_vsock(q, dev_id=a.id, bus=a.bus, chardev=a.chardev)
+    except GuestError as e:
+        print(f"transport-reset: {e}", file=sys.stderr)
+        return 1
+    finally:
+        q.close()
+    print(f"transport-reset: {a.id} unplugged and plugged back in {took:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -26,6 +26,7 @@ import hashlib
 import os
 import re
 import select
+import shlex
 import subprocess
 import time
 
@@ -38,7 +39,7 @@ SCRIPT = r"""
 set -e
 head -c {size} /dev/urandom > /tmp/out
 echo "G2H-SHA $(sha256sum /tmp/out | cut -d' ' -f1)"
-socat -u FILE:/tmp/out VSOCK-CONNECT:2:5000
+socat -b 65536 -u FILE:/tmp/out VSOCK-CONNECT:2:5000
 rm /tmp/out
 socat -u VSOCK-LISTEN:5001 CREATE:/tmp/in
 echo "H2G-SHA $(sha256sum /tmp/in | cut -d' ' -f1)"
@@ -137,6 +138,13 @@ def test_vsock_smoke_64mib_both_ways_and_refusals(hvsimd, qemu_guest, tmp_path):
     assert res.code == 0
     qemu.progress(f"vsock smoke: 64 MiB guest->host {MIB64 / (t1 - t0) / 1e6:.1f} MB/s (including boot), "
                   f"host->guest {MIB64 / (t2 - t1) / 1e6:.1f} MB/s")
+    # What descriptor layouts this kernel used (reference 1.6): printed per kernel.
+    g.backend.proc.wait(30)  # it ends with QEMU and logs its totals
+    c = g.backend.counters()
+    qemu.progress(f"kernel {g.kernel}: {qemu.layouts_text(c)}")
+    assert c, f"hvsim-vhost printed no counters on SIGUSR1 (log {g.backend.log_path})"
+    assert c["rx"]["single"] + c["rx"]["split"] + c["rx"]["other"] > 0
+    assert sum(c["tx_rw"].values()) > 0
 
 
 def read_until(proc, want, deadline_s, guest):
@@ -217,3 +225,121 @@ def test_many_host_connections_to_a_guest_listener_at_once(hvsimd, qemu_guest):
             bad.append(f"connection {i}: exit {p.returncode}, {len(out)} of {size} bytes back, {err.decode()!r}")
         g._pump(time.monotonic())
     assert not bad, "\n".join(bad)
+
+
+# ---- closes and retried connects, as the guest kernel's virtio transport sees them -----------
+
+def vsock_try(*steps):
+    """The guest command: vm-images/vsock-try, one step per argument (it needs hvsim.guest=1)."""
+    return "vsock-try " + " ".join(shlex.quote(s) for s in steps)
+
+
+def try_lines(text):
+    return [line for line in text.splitlines() if line.startswith("TRY ") or line.isupper()]
+
+
+def host_vsock(daemon, *args, data=None):
+    """hvcat as a Linux program of the host (--vsock): stdin from data (bytes) or a pipe."""
+    p = subprocess.Popen([str(qemu.BIN / "hvcat"), "--vsock"] + [str(a) for a in args], env=daemon.env("host"),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if data is not None:
+        p.stdin.write(data)
+        p.stdin.close()
+        p.stdin = None  # communicate() must not flush it
+    return p
+
+
+@pytest.mark.qemu
+def test_host_close_is_a_full_close_and_the_port_is_reusable(hvsimd, qemu_guest):
+    """A host program that closes (hvcat -c): the guest reads its data, then
+    EOF, and its next send fails with EPIPE (SHUTDOWN with both flags, not a
+    half-close); the guest's port is free again at once, and a connect from
+    it that first times out (nobody listens yet; the Hyper-V profile answers
+    nothing) and is retried on the same socket succeeds: no stale request or
+    RST of the first attempt survives."""
+    hvsimd.ctl("service", "add", "5100", "full close test")
+    first = host_vsock(hvsimd, "-l", "-c", "5100", data=b"hello")
+    hvsimd.wait_listeners(first)
+    g = qemu_guest(vsock_try("bind:7000", "connect:2:5100", "recveof", "send:late", "close", "say:AGAIN",
+                             "bind:7000", "timeout:1000", "retry:2:5100:30", "recveof", "close"),
+                   vsock=True, name="hostclose", append="hvsim.guest=1")
+    g.wait_for("AGAIN", timeout=120)
+    _, err = first.communicate(timeout=30)
+    assert first.returncode == 0, err.decode()
+    second = host_vsock(hvsimd, "-l", "-c", "5100", data=b"again")
+    res = g.wait_exit(timeout=120)
+    _, err = second.communicate(timeout=30)
+    assert second.returncode == 0, err.decode()
+    lines = try_lines(res.output)
+    qemu.progress(f"kernel {g.kernel}: {lines}")
+    assert lines[:5] == ["TRY bind:7000 ok", "TRY connect:2:5100 ok", "TRY recveof data hello", "TRY recveof eof",
+                         "TRY send EPIPE"], res.output
+    assert lines[6:9] == ["AGAIN", "TRY bind:7000 ok", "TRY timeout:1000 ok"], res.output
+    assert re.fullmatch(r"TRY retry:2:5100:30 ok tries=\d+", lines[9]), res.output
+    assert lines[10:12] == ["TRY recveof data again", "TRY recveof eof"], res.output
+
+
+@pytest.mark.qemu
+def test_guest_close_is_a_full_close_for_the_host(hvsimd, qemu_guest):
+    """The guest program closes: the host program (a Linux program of the
+    host, hvcat --vsock) reads its data and EOF, and its sends then fail with
+    EPIPE, as with a KVM host's vhost-vsock."""
+    hvsimd.ctl("service", "add", "5101", "guest close test")
+    host = host_vsock(hvsimd, "-l", "5101")
+    hvsimd.wait_listeners(host)
+    g = qemu_guest(vsock_try("connect:2:5101", "send:hi", "close", "say:CLOSED"), vsock=True, name="guestclose",
+                   append="hvsim.guest=1")
+    g.wait_for("CLOSED", timeout=120)
+    assert read_until(host, 2, 30, g) == 2
+    # The backend closes the host socket right after passing on the guest's
+    # SHUTDOWN: keep sending until a send fails (bounded), never sleeping to wait.
+    deadline = time.monotonic() + 20
+    while host.poll() is None and time.monotonic() < deadline:
+        try:
+            host.stdin.write(b"x")
+            host.stdin.flush()
+        except BrokenPipeError:
+            break
+        try:
+            host.wait(0.1)
+        except subprocess.TimeoutExpired:
+            g._pump(time.monotonic())
+    err = host.stderr.read().decode()
+    host.wait(10)
+    assert host.returncode != 0 and "EPIPE" in err, f"the host's send after the guest's close: {err!r}"
+    res = g.wait_exit(timeout=60)
+    assert try_lines(res.output)[:3] == ["TRY connect:2:5101 ok", "TRY send ok", "TRY close ok"], res.output
+
+
+@pytest.mark.qemu
+def test_transport_reset_breaks_connections_and_new_ones_work(hvsimd, qemu_guest):
+    """Guest.transport_reset(): what a guest sees of a snapshot restore or a
+    migration, as near as QEMU allows with vhost-user-vsock (the device is
+    unplugged and plugged back; QEMU refuses to migrate or snapshot it, see
+    docs/reference/qemu-guests.md 7). The guest's open connection breaks as
+    the kernel breaks it, the host program's stream ends, the guest reads its
+    CID again, and a new connection works."""
+    hvsimd.ctl("service", "add", "5300", "reset test, before")
+    hvsimd.ctl("service", "add", "5301", "reset test, after")
+    before = host_vsock(hvsimd, "-l", "5300")
+    after = host_vsock(hvsimd, "-l", "-c", "5301", data=b"after")
+    hvsimd.wait_listeners(before, count=2)
+    script = (vsock_try("connect:2:5300", "say:CONNECTED", "recv", "send:x") + "\n"
+              "until [ \"$(vsock-cid)\" != 1 ]; do usleep 50000; done\n"
+              "echo \"CID-BACK $(vsock-cid)\"\n" + vsock_try("connect:2:5301", "recveof"))
+    g = qemu_guest(script, vsock=True, name="treset", append="hvsim.guest=1", resettable=True)
+    g.wait_for("CONNECTED", timeout=120)
+    g.transport_reset()
+    res = g.wait_exit(timeout=120)
+    lines = try_lines(res.output)
+    qemu.progress(f"kernel {g.kernel}: after the transport reset: {lines}")
+    broke = lines[2]
+    assert broke in ("TRY recv ENOTCONN", "TRY recv ECONNRESET"), res.output
+    assert lines[3] in ("TRY send ENOTCONN", "TRY send ECONNRESET", "TRY send EPIPE"), res.output
+    assert f"CID-BACK {g.vm['cid']}" in res.output.splitlines(), res.output
+    assert lines[-3:] == ["TRY connect:2:5301 ok", "TRY recveof data after", "TRY recveof eof"], res.output
+    # The host side of the broken connection ended too (EOF or reset).
+    before.stdin.close()
+    before.wait(30)
+    _, err = after.communicate(timeout=30)
+    assert after.returncode == 0, err.decode()

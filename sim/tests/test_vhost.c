@@ -224,6 +224,7 @@ struct fsock {
     uint8_t in[1 << 17]; /* host -> guest bytes, read by recv() */
     size_t in_len, in_off;
     int in_eof;
+    int peer_gone; /* the host program closed (peer_closed() says 1) */
     int recv_err, send_err;
     uint8_t out[1 << 19]; /* guest -> host bytes, written by send() */
     size_t out_len, out_cap;
@@ -320,6 +321,11 @@ static int f_shutdown_wr(void *ctx, int fd)
     return 0;
 }
 
+static int f_peer_closed(void *ctx, int fd)
+{
+    return fs(ctx, fd)->peer_gone;
+}
+
 static int f_watch(void *ctx, int fd, void *cookie)
 {
     fs(ctx, fd)->cookie = cookie;
@@ -355,6 +361,7 @@ static const struct vconn_host_ops fake_ops = {
     .send = f_send,
     .recv = f_recv,
     .shutdown_wr = f_shutdown_wr,
+    .peer_closed = f_peer_closed,
     .watch = f_watch,
     .close = f_close,
     .now_ms = f_now,
@@ -1091,7 +1098,7 @@ Test(vhost, connect_failing_later_gets_rst, .timeout = 10)
     struct env *e = env_new(64, 65536);
     struct vpkt_hdr h = hdr(VPKT_OP_REQUEST, 1000, 1234, 0);
 
-    e->fh.connect_err = -ETIMEDOUT;
+    e->fh.connect_err = -ECONNRESET;
     g_post_rx(e, 1, RXBUF);
     g_send(e, &h, NULL, 0);
     g_expect_none(e);
@@ -1099,6 +1106,47 @@ Test(vhost, connect_failing_later_gets_rst, .timeout = 10)
     vconn_run(e->d);
     g_expect(e, VPKT_OP_RST);
     cr_assert(e->fh.s[0].closed);
+}
+
+/* Nobody answered the host connect (the Hyper-V refusal profile): the guest
+ * hears nothing, its own timeout decides, and its retry on the same port
+ * (a new REQUEST on the tuple) is served, never hit by a stale RST. */
+Test(vhost, connect_timing_out_is_forgotten_and_a_retry_works, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+    struct vpkt_hdr h = hdr(VPKT_OP_REQUEST, 1000, 1234, 0);
+    struct fsock *s;
+
+    e->fh.connect_err = -ETIMEDOUT;
+    g_post_rx(e, 2, RXBUF);
+    g_send(e, &h, NULL, 0);
+    vconn_host_event(e->d, e->fh.s[0].cookie, VCONN_EV_OUT | VCONN_EV_ERR);
+    vconn_run(e->d);
+    g_expect_none(e);
+    cr_assert(e->fh.s[0].closed);
+    cr_assert_eq(vconn_next_timeout_ms(e->d), -1, "nothing of the old request may stay pending");
+    e->fh.connect_err = 0;
+    s = g_connect(e, 1000, 1234);
+    cr_assert_not(s->closed);
+    g_expect_none(e);
+}
+
+/* The retry comes while the first host connect is still pending: the old
+ * one is dropped, and its late failure sends nothing. */
+Test(vhost, retry_during_a_pending_connect_replaces_it, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+    struct vpkt_hdr h = hdr(VPKT_OP_REQUEST, 1000, 1234, 0);
+    struct fsock *old, *s;
+
+    g_post_rx(e, 2, RXBUF);
+    g_send(e, &h, NULL, 0);
+    old = &e->fh.s[0];
+    cr_assert(old->connecting);
+    s = g_connect(e, 1000, 1234);
+    cr_assert(old->closed);
+    cr_assert_not(s->closed);
+    g_expect_none(e);
 }
 
 Test(vhost, connect_limit_refuses_with_rst, .timeout = 10)
@@ -1256,6 +1304,166 @@ Test(vhost, host_send_error_resets, .timeout = 10)
     g_send(e, &h, "abc", 3);
     g_expect(e, VPKT_OP_RST);
     cr_assert(s->closed);
+}
+
+/* The host program closes: the guest hears its data, then SHUTDOWN with both
+ * flags (its sends now fail with EPIPE), answers with RST, and the tuple is
+ * free for a new connection at once. */
+Test(vhost, host_close_is_a_full_shutdown_answered_by_the_guests_rst, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+    struct fsock *s = g_connect(e, 1000, 1234);
+    struct vpkt_hdr h;
+    uint8_t buf[16];
+
+    g_post_rx(e, 4, RXBUF);
+    s->in_eof = 1;
+    s->peer_gone = 1;
+    host_data(e, s, "bye", 3);
+    cr_assert(g_recv(e, &h, buf, sizeof(buf)));
+    cr_assert_eq(h.op, VPKT_OP_RW);
+    cr_assert_eq(memcmp(buf, "bye", 3), 0);
+    h = g_expect(e, VPKT_OP_SHUTDOWN);
+    cr_assert_eq(h.flags, VPKT_SHUTDOWN_RCV | VPKT_SHUTDOWN_SEND);
+    cr_assert(s->closed);
+    g_expect_none(e);
+    /* Data the guest sent before it heard: dropped, no RST. */
+    h = hdr(VPKT_OP_RW, 1000, 1234, 3);
+    g_send(e, &h, "abc", 3);
+    g_expect_none(e);
+    /* The guest's RST ends it; no RST answers it. */
+    h = hdr(VPKT_OP_RST, 1000, 1234, 0);
+    g_send(e, &h, NULL, 0);
+    g_expect_none(e);
+    e->fh.now += VCONN_TIMEOUT_MS; /* no timer of it is left: no RST later */
+    vconn_run(e->d);
+    g_expect_none(e);
+    s = g_connect(e, 1000, 1234);
+    cr_assert_not(s->closed);
+}
+
+/* The guest does not answer (a program that never reads nor closes): our RST
+ * after the close timeout, as the kernel's virtio_transport_close_timeout. */
+Test(vhost, host_close_unanswered_ends_with_our_rst_after_the_timeout, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+    struct fsock *s = g_connect(e, 1000, 1234);
+    struct vpkt_hdr h;
+
+    g_post_rx(e, 2, RXBUF);
+    s->in_eof = 1;
+    s->peer_gone = 1;
+    vconn_host_event(e->d, s->cookie, VCONN_EV_IN | VCONN_EV_ERR);
+    vconn_run(e->d);
+    h = g_expect(e, VPKT_OP_SHUTDOWN);
+    cr_assert_eq(h.flags, VPKT_SHUTDOWN_RCV | VPKT_SHUTDOWN_SEND);
+    g_expect_none(e);
+    e->fh.now += VCONN_TIMEOUT_MS - 1;
+    vconn_run(e->d);
+    g_expect_none(e);
+    e->fh.now += 1;
+    vconn_run(e->d);
+    g_expect(e, VPKT_OP_RST);
+}
+
+/* Both close at once: the guest's full SHUTDOWN crosses ours; it is answered
+ * with RST, as the kernel answers a full SHUTDOWN when nothing is unread. */
+Test(vhost, crossing_full_shutdowns_end_with_rst, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+    struct fsock *s = g_connect(e, 1000, 1234);
+    struct vpkt_hdr h;
+
+    g_post_rx(e, 2, RXBUF);
+    s->in_eof = 1;
+    s->peer_gone = 1;
+    vconn_host_event(e->d, s->cookie, VCONN_EV_IN | VCONN_EV_ERR);
+    vconn_run(e->d);
+    g_expect(e, VPKT_OP_SHUTDOWN);
+    h = hdr(VPKT_OP_SHUTDOWN, 1000, 1234, 0);
+    h.flags = VPKT_SHUTDOWN_RCV | VPKT_SHUTDOWN_SEND;
+    g_send(e, &h, NULL, 0);
+    g_expect(e, VPKT_OP_RST);
+    g_post_rx(e, 1, RXBUF);
+    e->fh.now += VCONN_TIMEOUT_MS;
+    vconn_run(e->d);
+    g_expect_none(e);
+}
+
+/* shutdown(SHUT_WR) by the host program is a half-close (SHUTDOWN SEND, the
+ * guest may still send); its close afterwards makes it full. */
+Test(vhost, host_half_close_then_close, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+    struct fsock *s = g_connect(e, 1000, 1234);
+    struct vpkt_hdr h;
+
+    g_post_rx(e, 3, RXBUF);
+    s->in_eof = 1;
+    vconn_host_event(e->d, s->cookie, VCONN_EV_IN);
+    vconn_run(e->d);
+    h = g_expect(e, VPKT_OP_SHUTDOWN);
+    cr_assert_eq(h.flags, VPKT_SHUTDOWN_SEND);
+    cr_assert_not(s->closed);
+    h = hdr(VPKT_OP_RW, 1000, 1234, 2);
+    g_send(e, &h, "hi", 2);
+    cr_assert_eq(s->out_len, 2);
+    s->peer_gone = 1;
+    vconn_host_event(e->d, s->cookie, VCONN_EV_ERR);
+    vconn_run(e->d);
+    h = g_expect(e, VPKT_OP_SHUTDOWN);
+    cr_assert_eq(h.flags, VPKT_SHUTDOWN_RCV | VPKT_SHUTDOWN_SEND);
+    cr_assert(s->closed);
+}
+
+/* The guest closes: its full SHUTDOWN is flushed to the host, whose socket
+ * is then closed (the host program's sends fail with EPIPE), and RST ends it. */
+Test(vhost, guest_close_closes_the_host_socket, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+    struct fsock *s = g_connect(e, 1000, 1234);
+    struct vpkt_hdr h = hdr(VPKT_OP_SHUTDOWN, 1000, 1234, 0);
+
+    h.flags = VPKT_SHUTDOWN_RCV | VPKT_SHUTDOWN_SEND;
+    g_post_rx(e, 1, RXBUF);
+    g_send(e, &h, NULL, 0);
+    cr_assert(s->shut_wr);
+    cr_assert(s->closed);
+    g_expect(e, VPKT_OP_RST);
+}
+
+/* ---- descriptor layout counters ---------------------------------------------------------------- */
+
+Test(vhost, layout_counters, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+    struct fsock *s = g_connect(e, 1000, 1234); /* REQUEST: 1 descriptor; RESPONSE: one rx buffer */
+    static uint8_t data[8192];
+    uint32_t split[] = { VPKT_HDR_LEN, 4096 }, odd[] = { 20, 4000 }, tx3[] = { VPKT_HDR_LEN, 100 };
+    struct vconn_stats st;
+    struct vpkt_hdr h;
+    uint8_t got[8192];
+
+    g_post_rx_split(e, split, 2);
+    g_post_rx_split(e, odd, 2);
+    host_data(e, s, data, 200);
+    cr_assert(g_recv(e, &h, got, sizeof(got)));
+    host_data(e, s, data, 200);
+    cr_assert(g_recv(e, &h, got, sizeof(got)));
+    h = hdr(VPKT_OP_RW, 1000, 1234, 1000);
+    g_send_split(e, &h, data, 1000, tx3, 2); /* header, 100, the rest: 3 */
+    h = hdr(VPKT_OP_RW, 1000, 1234, 1000);
+    g_send_split(e, &h, data, 1000, split, 1); /* header, payload: 2 */
+    vconn_get_stats(e->d, &st);
+    cr_assert_eq(st.rx_layout_single, 1);
+    cr_assert_eq(st.rx_layout_split, 1);
+    cr_assert_eq(st.rx_layout_other, 1);
+    cr_assert_eq(st.tx_descs[0], 1);
+    cr_assert_eq(st.tx_descs[1], 1);
+    cr_assert_eq(st.tx_descs[2], 1);
+    cr_assert_eq(st.tx_rw_descs[0], 0);
+    cr_assert_eq(st.tx_rw_descs[1], 1);
+    cr_assert_eq(st.tx_rw_descs[2], 1);
 }
 
 Test(vhost, request_reusing_a_dead_tuple_drops_the_old_rst, .timeout = 10)

@@ -41,8 +41,8 @@ struct address {
 };
 
 static const char *const usage_text =
-    "usage: hvcat [-l] [-v] [-t MS] ADDRESS\n"
-    "       hvcat --vsock [-l] [-v] [-t MS] CID:PORT|PORT\n"
+    "usage: hvcat [-l] [-v] [-c] [-t MS] ADDRESS\n"
+    "       hvcat --vsock [-l] [-v] [-c] [-t MS] CID:PORT|PORT\n"
     "Copies stdin to a Hyper-V socket and the socket to stdout until both directions end.\n"
     "  ADDRESS     VMID:SERVICE. VMID is a GUID, parent, children, loopback, wildcard, zero,\n"
     "              broadcast, silohost or a VM's name; SERVICE is a GUID or a port number\n"
@@ -52,6 +52,8 @@ static const char *const usage_text =
     "  -t MS       connect timeout in milliseconds (HVSOCKET_CONNECT_TIMEOUT,\n"
     "              SO_VM_SOCKETS_CONNECT_TIMEOUT with --vsock)\n"
     "  -v          print the local and peer addresses once connected\n"
+    "  -c          at the end of stdin close the socket at once (a full close, as a\n"
+    "              program that exits) instead of shutdown(SHUT_WR) and reading on\n"
     "The partition comes from the environment: HVSIM_DIR (the daemon's folder) and\n"
     "HVSIM_PARTITION (host, the default, or a VM's name).\n";
 
@@ -250,6 +252,7 @@ struct half {
 
 static struct half up; /* stdin -> socket */
 static struct half down; /* socket -> stdout */
+static int close_at_eof; /* -c */
 
 static int write_stdout(void)
 {
@@ -278,6 +281,8 @@ static int pump(int fd)
         int n = 0, in_i = -1, out_i = -1, s_i = -1;
         short sev = 0;
 
+        if (!up.done && up.eof && up.off == up.len && close_at_eof)
+            return 0; /* -c: main() closes the socket with the peer's data unread */
         if (!up.done && up.eof && up.off == up.len) {
             /* Everything sent: the peer reads EOF after our data. */
             if (hvsim_shutdown(fd, SHUT_WR) < 0)
@@ -388,7 +393,8 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         { "listen", no_argument, NULL, 'l' },  { "vsock", no_argument, NULL, 'V' },
         { "timeout", required_argument, NULL, 't' }, { "verbose", no_argument, NULL, 'v' },
-        { "help", no_argument, NULL, 'h' },    { NULL, 0, NULL, 0 },
+        { "close", no_argument, NULL, 'c' },   { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
     };
     struct address addr = { 0 };
     char text[ADDR_TEXT];
@@ -396,8 +402,11 @@ int main(int argc, char **argv)
     int listening = 0, vsock = 0, verbose = 0, c, fd, rc;
     uint32_t timeout = 0;
 
-    while ((c = getopt_long(argc, argv, "lt:vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "lt:vch", longopts, NULL)) != -1) {
         switch (c) {
+        case 'c':
+            close_at_eof = 1;
+            break;
         case 'l':
             listening = 1;
             break;

@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,7 @@ static const char *const usage_text =
     "  --buf-size BYTES   receive buffer advertised to the guest per connection (262144)\n"
     "  --max-conns N      connections at once (1024)\n"
     "  -v                 more log (twice: every vhost-user message)\n"
+    "SIGUSR1 prints the counters (packets, descriptor layouts) to the log; so does the exit.\n"
     "  --print-capabilities  print the vhost-user capability JSON and exit\n"
     "Environment: HVSIM_DIR (the daemon's folder), HVSIM_PARTITION (this VM's name).\n";
 
@@ -187,6 +189,19 @@ static int h_shutdown_wr(void *ctx, int fd)
     return hvsim_shutdown(fd, SHUT_WR) < 0 ? -errno : 0;
 }
 
+/* An AF_UNIX stream reports POLLHUP once both directions are shut: the
+ * peer closed (or shut down both ways; our own SHUT_WR is excluded by the
+ * caller). After a mere shutdown(SHUT_WR) of the peer it is not set. */
+static int h_peer_closed(void *ctx, int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+    (void)ctx;
+    if (poll(&p, 1, 0) < 0)
+        return -errno;
+    return (p.revents & (POLLHUP | POLLERR)) != 0;
+}
+
 static int h_watch(void *ctx, int fd, void *cookie)
 {
     struct app *a = ctx;
@@ -230,6 +245,7 @@ static const struct vconn_host_ops host_ops = {
     .send = h_send,
     .recv = h_recv,
     .shutdown_wr = h_shutdown_wr,
+    .peer_closed = h_peer_closed,
     .watch = h_watch,
     .close = h_close,
     .now_ms = h_now_ms,
@@ -443,6 +459,8 @@ static void drain_kick(int fd)
         ;
 }
 
+static void print_stats(struct app *a);
+
 static void on_signal(struct app *a)
 {
     struct signalfd_siginfo si;
@@ -451,6 +469,8 @@ static void on_signal(struct app *a)
         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
             vlog(VLOG_INFO, "signal %u: exiting", si.ssi_signo);
             a->quit = 1;
+        } else if (si.ssi_signo == SIGUSR1) {
+            print_stats(a);
         }
     }
 }
@@ -542,12 +562,21 @@ static void print_stats(struct app *a)
     struct vconn_stats s;
 
     vconn_get_stats(a->dev, &s);
-    vlog(VLOG_INFO,
+    vlog(VLOG_REPORT,
          "stats: from guest %llu packets / %llu bytes, to guest %llu packets / %llu bytes, %llu RST sent, "
          "%llu credit updates, %llu bad packets, %llu credit violations",
          (unsigned long long)s.tx_pkts, (unsigned long long)s.tx_bytes, (unsigned long long)s.rx_pkts,
          (unsigned long long)s.rx_bytes, (unsigned long long)s.rst_sent, (unsigned long long)s.credit_updates_sent,
          (unsigned long long)s.bad_pkts, (unsigned long long)s.credit_violations);
+    /* One line a test can parse: harness/qemu.py parse_layouts(). */
+    vlog(VLOG_REPORT,
+         "layouts: rx single=%llu split=%llu other=%llu; tx descs 1=%llu 2=%llu 3=%llu 4+=%llu; "
+         "tx rw descs 1=%llu 2=%llu 3=%llu 4+=%llu",
+         (unsigned long long)s.rx_layout_single, (unsigned long long)s.rx_layout_split,
+         (unsigned long long)s.rx_layout_other, (unsigned long long)s.tx_descs[0],
+         (unsigned long long)s.tx_descs[1], (unsigned long long)s.tx_descs[2], (unsigned long long)s.tx_descs[3],
+         (unsigned long long)s.tx_rw_descs[0], (unsigned long long)s.tx_rw_descs[1],
+         (unsigned long long)s.tx_rw_descs[2], (unsigned long long)s.tx_rw_descs[3]);
 }
 
 int main(int argc, char **argv)
@@ -675,6 +704,7 @@ int main(int argc, char **argv)
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGUSR1); /* print the counters (stats, layouts) to the log */
     if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
         return EXIT_FAIL;
     a.epfd = epoll_create1(EPOLL_CLOEXEC);

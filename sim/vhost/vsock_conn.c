@@ -14,7 +14,14 @@
  *                                               -(timeout)-> silence answered
  *   ESTABLISHED   -(guest SHUTDOWN RCV|SEND)-> CLOSING: flush to host, RST
  *                 -(guest done sending and host EOF)-> RST
+ *                 -(host program closed)-> HOST_CLOSED: SHUTDOWN(RCV|SEND) to
+ *                    the guest, host socket closed; the guest's RST ends it
+ *                    (its own close, or at once when it has nothing unread),
+ *                    or ours after VCONN_TIMEOUT_MS (virtio_transport_close)
  *   any           -(error)-> DEAD: host closed, RST queued for the guest
+ *   HOST_CONNECTING -(host connect timed out: nobody answered)-> freed with no
+ *                    packet: the guest's own connect timeout decides, and a
+ *                    late RST could only hit the guest's retry on the tuple
  *
  * Packets for the guest (control ops and data) are produced only when the
  * guest has posted an rx buffer: a connection with something to say sits on
@@ -42,6 +49,7 @@ enum cstate {
     CS_GUEST_CONNECTING, /* host connected; REQUEST for the guest, waiting for RESPONSE */
     CS_ESTABLISHED,
     CS_CLOSING, /* guest shut down both ways: flushing its data, then RST */
+    CS_HOST_CLOSED, /* host program closed: SHUTDOWN(RCV|SEND) owed or sent, waiting for the guest's RST */
     CS_DEAD, /* host side closed; an RST for the guest is pending */
     CS_FREED, /* out of the table, waiting in the graveyard */
 };
@@ -52,6 +60,7 @@ enum cstate {
 #define P_RST 0x04u
 #define P_CREDIT_UPDATE 0x08u
 #define P_CREDIT_REQUEST 0x10u
+#define P_SHUTDOWN_FULL 0x20u /* SHUTDOWN(RCV|SEND): the host side is gone */
 
 struct vconn {
     struct vconn *hnext; /* hash chain; graveyard link once freed */
@@ -294,6 +303,26 @@ static void conn_reset(struct vconn_dev *d, struct vconn *c)
     want(d, c);
 }
 
+/* The host program closed its socket (EOF and hang-up): a full close as the
+ * guest kernel's transport knows it. The guest hears SHUTDOWN(RCV|SEND), so
+ * its reads end after the data already sent and its sends fail with EPIPE;
+ * it answers with RST (at once if it has nothing unread, else when it
+ * closes). Guest bytes the host never took are dropped: nobody can read them. */
+static void host_closed(struct vconn_dev *d, struct vconn *c)
+{
+    if (c->state != CS_ESTABLISHED)
+        return;
+    close_host(d, c);
+    free(c->buf);
+    c->buf = NULL;
+    c->blen = c->bcap = c->boff = 0;
+    c->state = CS_HOST_CLOSED;
+    c->host_eof = 1;
+    c->pend = (c->pend & P_RST) | P_SHUTDOWN_FULL;
+    set_deadline(d, c, VCONN_TIMEOUT_MS);
+    want(d, c);
+}
+
 static void free_all(struct vconn_dev *d)
 {
     unsigned b;
@@ -487,8 +516,8 @@ static void guest_rw(struct vconn_dev *d, struct vconn *c, struct vpkt_tx *p)
     uint32_t len = p->hdr.len;
     struct vpkt_cursor *cur = &p->payload;
 
-    if (len == 0)
-        return;
+    if (len == 0 || c->state == CS_HOST_CLOSED)
+        return; /* sent before our SHUTDOWN reached the guest: nobody reads it */
     if (c->state != CS_ESTABLISHED || c->guest_shut_send) {
         vlog_peer("guest sent data on %u:%u after its shutdown or before the connection was up", c->guest_port,
                   c->host_port);
@@ -536,6 +565,17 @@ static void guest_rw(struct vconn_dev *d, struct vconn *c, struct vpkt_tx *p)
 
 static void guest_shutdown(struct vconn_dev *d, struct vconn *c, uint32_t flags)
 {
+    if (c->state == CS_HOST_CLOSED) {
+        /* Both sides closed: the one that hears the other's full SHUTDOWN
+         * answers with RST (virtio_transport_recv_connected). */
+        if (flags & VPKT_SHUTDOWN_SEND)
+            c->guest_shut_send = 1;
+        if (flags & VPKT_SHUTDOWN_RCV)
+            c->guest_shut_rcv = 1;
+        if (c->guest_shut_send && c->guest_shut_rcv)
+            conn_reset(d, c);
+        return;
+    }
     if (c->state != CS_ESTABLISHED && c->state != CS_CLOSING) {
         conn_reset(d, c);
         return;
@@ -710,6 +750,11 @@ static int tx_run(struct vconn_dev *d)
             else
                 reply_rst(d, &p.hdr);
         } else {
+            unsigned k = (ch.nout < VCONN_TX_DESC_BUCKETS ? ch.nout : VCONN_TX_DESC_BUCKETS) - 1;
+
+            d->stats.tx_descs[k]++;
+            if (p.hdr.op == VPKT_OP_RW)
+                d->stats.tx_rw_descs[k]++;
             tx_packet(d, &p);
         }
         /* The device writes nothing into tx buffers. */
@@ -797,6 +842,12 @@ static uint32_t rx_produce(struct vconn_dev *d, struct vconn *c, const struct vr
     } else if (c->pend & P_RESPONSE) {
         h.op = VPKT_OP_RESPONSE;
         c->pend &= ~P_RESPONSE;
+    } else if (c->pend & P_SHUTDOWN_FULL) {
+        h.op = VPKT_OP_SHUTDOWN;
+        h.flags = VPKT_SHUTDOWN_RCV | VPKT_SHUTDOWN_SEND;
+        c->pend &= ~P_SHUTDOWN_FULL;
+    } else if (c->state == CS_HOST_CLOSED) {
+        return 0;
     } else {
         r = can_read(c) && room > 0 ? rx_data(d, c, pay, room, &n) : -EAGAIN;
         if (r == 1) {
@@ -804,8 +855,14 @@ static uint32_t rx_produce(struct vconn_dev *d, struct vconn *c, const struct vr
             h.len = n;
             c->tx_cnt += n;
             d->stats.rx_bytes += n;
+        } else if (r == 0 && !c->host_shut_wr && d->ops->peer_closed && d->ops->peer_closed(d->ctx, c->fd) > 0) {
+            /* The host program closed its socket: a full close. */
+            host_closed(d, c);
+            c->pend &= ~P_SHUTDOWN_FULL;
+            h.op = VPKT_OP_SHUTDOWN;
+            h.flags = VPKT_SHUTDOWN_RCV | VPKT_SHUTDOWN_SEND;
         } else if (r == 0) {
-            /* The host program shut down its sending side (or closed). */
+            /* The host program shut down its sending side only. */
             c->host_eof = 1;
             h.op = VPKT_OP_SHUTDOWN;
             h.flags = VPKT_SHUTDOWN_SEND;
@@ -848,6 +905,19 @@ static uint32_t rx_produce(struct vconn_dev *d, struct vconn *c, const struct vr
     return used;
 }
 
+/* Which layout the guest gave a receive buffer we filled. */
+static void count_rx_layout(struct vconn_dev *d, const struct vring_chain *ch)
+{
+    const struct vring_iov *w = ch->iov + ch->nout;
+
+    if (ch->nin == 1)
+        d->stats.rx_layout_single++;
+    else if (ch->nin >= 2 && w[0].len == VPKT_HDR_LEN)
+        d->stats.rx_layout_split++;
+    else
+        d->stats.rx_layout_other++;
+}
+
 static int rx_run(struct vconn_dev *d)
 {
     struct vring_chain ch;
@@ -886,16 +956,19 @@ static int rx_run(struct vconn_dev *d)
             d->nstray--;
             d->stats.rx_pkts++;
             d->stats.rst_sent++;
+            count_rx_layout(d, &ch);
             vring_push(d->rx, ch.head, used);
             continue;
         }
         c = d->rx_head;
         rx_list_remove(d, c);
         used = rx_produce(d, c, &ch, &pay, (uint32_t)room);
-        if (used == 0)
+        if (used == 0) {
             vring_unpop(d->rx);
-        else
+        } else {
+            count_rx_layout(d, &ch);
             vring_push(d->rx, ch.head, used);
+        }
         want(d, c);
     }
     return 1;
@@ -1032,12 +1105,26 @@ void vconn_host_event(struct vconn_dev *d, void *cookie, unsigned events)
             c->state = CS_ESTABLISHED;
             c->pend |= P_RESPONSE;
             c->readable = c->writable = 1;
+        } else if (r == -ETIMEDOUT) {
+            /* Nobody answered (the Hyper-V refusal profile): the guest's
+             * own connect timeout tells it. No RST: by now the guest may
+             * be retrying on the same port, and this one would reset that. */
+            vlog(VLOG_DEBUG, "guest port %u -> host port %u: no answer; forgotten", c->guest_port,
+                 c->host_port);
+            conn_free(d, c);
+            return;
         } else {
             vlog(VLOG_DEBUG, "guest port %u -> host port %u failed: %s", c->guest_port, c->host_port,
                  strerror(-r));
             conn_reset(d, c);
         }
         want(d, c);
+        return;
+    }
+    /* Hang-up after the host's half-close was passed on: now it closed. */
+    if ((events & VCONN_EV_ERR) && c->state == CS_ESTABLISHED && c->host_eof && !c->host_shut_wr &&
+        d->ops->peer_closed && d->ops->peer_closed(d->ctx, c->fd) > 0) {
+        host_closed(d, c);
         return;
     }
     if (events & (VCONN_EV_IN | VCONN_EV_ERR))

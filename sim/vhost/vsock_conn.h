@@ -66,6 +66,10 @@ struct vconn_host_ops {
     /* What the guest said to an offered connection (vconn_host_offer):
      * VCONN_ANSWER_*. Called once per offer; may be NULL. */
     void (*answer)(void *ctx, uint64_t token, unsigned answer);
+    /* After EOF: 1 when the host program closed its socket (or shut down
+     * both ways), 0 when it only shut down its sending side. May be NULL
+     * (every EOF is then a half-close). */
+    int (*peer_closed)(void *ctx, int fd);
 };
 
 /* The values of enum hvsim_gw_answer (proto.h). */
@@ -79,6 +83,8 @@ struct vconn_config {
     unsigned max_conns; /* connections beyond this are refused with RST */
 };
 
+#define VCONN_TX_DESC_BUCKETS 4
+
 struct vconn_stats {
     uint64_t tx_pkts, rx_pkts; /* packets from / to the guest */
     uint64_t tx_bytes, rx_bytes; /* payload bytes from / to the guest */
@@ -86,6 +92,14 @@ struct vconn_stats {
     uint64_t credit_violations; /* guest sent beyond the credit we gave */
     uint64_t bad_pkts; /* refused packets (bad header, type, address) */
     uint64_t stray_dropped; /* RST replies dropped because the queue was full */
+    /* Descriptor layouts the guest used (reference 1.6): its rx buffers
+     * filled, by how many device-writable descriptors they had (one holding
+     * header and payload: Linux >= 6.2 and Debian 12's 6.1; a 44-byte header descriptor and the
+     * payload's: older guests; anything else), and its tx packets by their
+     * number of driver-readable descriptors ([0] one ... [3] four or more). */
+    uint64_t rx_layout_single, rx_layout_split, rx_layout_other;
+    uint64_t tx_descs[VCONN_TX_DESC_BUCKETS];
+    uint64_t tx_rw_descs[VCONN_TX_DESC_BUCKETS]; /* the same for RW packets only */
     unsigned conns; /* open now */
 };
 
