@@ -314,12 +314,56 @@ int h_setting_list(struct req *r)
     return rc;
 }
 
+/* "usage.<partition>=connections N/MAX binds N/MAX pending N/MAX events N/MAX\n" */
+static size_t usage_line(const struct server *s, const struct part *p, char *out, size_t len)
+{
+    const struct settings *set = &s->m.set;
+    uint32_t pending = 0;
+    size_t i, j;
+    int n;
+
+    for (i = 0; i < s->noffers; i++)
+        for (j = 0; j < s->m.nbinds; j++)
+            pending += s->m.binds[j]->id == s->offers[i].bind_id && s->m.binds[j]->part == p;
+    n = snprintf(out, len, "usage.%s=connections %u/%u binds %u/%u pending %u/%u events %u/%u\n", p->name, p->nconns,
+                 set->max_conns, p->nbinds, set->max_binds, pending, set->max_pending, p->nqueued, set->max_events);
+    return n < 0 ? 0 : (size_t)n >= len ? len - 1 : (size_t)n;
+}
+
+/* The limits and every partition's use of them (the first STATUS_VMS_MAX
+ * VMs': the reply is one message), after the folders. */
+#define STATUS_VMS_MAX 256u
+static char *status_text(const struct server *s)
+{
+    size_t shown = s->m.nvms < STATUS_VMS_MAX ? s->m.nvms : STATUS_VMS_MAX;
+    size_t cap = 600 + 2 * PATH_MAX + (shown + 1) * 160, used;
+    char *text = malloc(cap), id[HVSIM_GUID_STRLEN];
+    size_t i;
+
+    if (text == NULL)
+        return NULL;
+    used = (size_t)snprintf(text, cap, "dir=%s\nstate_dir=%s\nhost_id=%s\npid=%d\n"
+                            "limits=connections %u binds %u pending %u events %u (per partition), hello %u ms\n",
+                            s->dir, s->state_dir[0] ? s->state_dir : "(none)", hvsim_guid_format(&s->m.host.id, id),
+                            (int)getpid(), s->m.set.max_conns, s->m.set.max_binds, s->m.set.max_pending,
+                            s->m.set.max_events, s->m.set.hello_ms);
+    if (used >= cap)
+        used = cap - 1;
+    used += usage_line(s, &s->m.host, text + used, cap - used);
+    for (i = 0; i < shown; i++)
+        used += usage_line(s, s->m.vms[i], text + used, cap - used);
+    if (shown < s->m.nvms)
+        snprintf(text + used, cap - used, "usage_not_shown=%zu VMs\n", s->m.nvms - shown);
+    return text;
+}
+
 int h_status(struct req *r)
 {
     struct hvsim_msg_status st = { 0 };
-    char text[2 * PATH_MAX + 128], id[HVSIM_GUID_STRLEN];
+    char *text;
     struct proc *c;
     size_t i;
+    int rc;
 
     st.nvms = (uint32_t)r->s->m.nvms;
     st.nservices = (uint32_t)r->s->m.nservices;
@@ -327,7 +371,10 @@ int h_status(struct req *r)
         st.nprocs += !c->admin;
     for (i = 0; i < r->s->m.nbinds; i++)
         st.nlisteners += r->s->m.binds[i]->listening;
-    snprintf(text, sizeof(text), "dir=%s\nstate_dir=%s\nhost_id=%s\npid=%d\n", r->s->dir,
-             r->s->state_dir[0] ? r->s->state_dir : "(none)", hvsim_guid_format(&r->s->m.host.id, id), (int)getpid());
-    return reply_extra(r->c, HVSIM_MSG_STATUS, r->h.seq, &st, sizeof(st), text, strlen(text));
+    text = status_text(r->s);
+    if (text == NULL)
+        return reply_err(r->c, HVSIM_MSG_STATUS, r->h.seq, -ENOMEM, NULL);
+    rc = reply_extra(r->c, HVSIM_MSG_STATUS, r->h.seq, &st, sizeof(st), text, strlen(text));
+    free(text);
+    return rc;
 }

@@ -266,6 +266,7 @@ int model_bind_add(struct model *m, struct bind *b)
     m->binds = v;
     b->id = m->next_bind_id++;
     m->binds[m->nbinds++] = b;
+    b->part->nbinds++;
     return 0;
 }
 
@@ -276,6 +277,7 @@ void model_bind_remove(struct model *m, struct bind *b)
     for (i = 0; i < m->nbinds; i++) {
         if (m->binds[i] == b) {
             m->binds[i] = m->binds[--m->nbinds];
+            b->part->nbinds--;
             /* gateway.c closes a gateway's channel first (and takes it out of
              * epoll); this is for binds removed without it. */
             if (b->gateway && b->gw_fd >= 0)

@@ -370,13 +370,14 @@ static void fz_pump(void)
                     served = 1;
                 }
             } else if (kind == W_PROC) {
-                struct proc *c = obj, *it;
-
-                for (it = srv.m.procs; it && it != c; it = it->next)
-                    ;
-                if (it != NULL) {
-                    if (serve_one(&srv, c) < 0)
-                        drop_proc(&srv, c);
+                if (proc_alive(&srv, obj)) {
+                    if (serve_one(&srv, obj) < 0)
+                        drop_proc(&srv, obj);
+                    served = 1;
+                }
+            } else if (kind == W_EVT) {
+                if (proc_alive(&srv, obj) && ((struct proc *)obj)->evt_fd >= 0) {
+                    evt_ready(&srv, obj, evs[i].events);
                     served = 1;
                 }
             } else {
@@ -614,21 +615,13 @@ static int fz_connect(struct fz_slot *sl, unsigned code)
     }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
         abort();
-    c = calloc(1, sizeof(*c));
+    c = proc_new(&srv, sv[0], p ? p : &srv.m.host, code == FZ_ADMIN);
     if (c == NULL)
         abort();
-    c->fd = sv[0];
-    c->evt_fd = -1;
-    c->admin = code == FZ_ADMIN;
-    c->part = p ? p : &srv.m.host;
     /* What SO_PEERCRED says of a socketpair: us. signal_vm skips its own pid,
      * so pause_freezes_guests and reset_kills_guests never signal anyone. */
     c->pid = fz_pid;
     c->uid = fz_uid;
-    if (watch(&srv, c->fd, c, W_PROC) < 0)
-        abort();
-    c->next = srv.m.procs;
-    srv.m.procs = c;
     fz_nclients++;
     sl->c = c;
     sl->end = sv[1];

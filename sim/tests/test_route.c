@@ -983,3 +983,29 @@ Test(route, guest_answer_follows_the_profile)
     assert_outcome(route_guest_answer(&m, HVSIM_GW_SILENT, 70), HVSIM_VERDICT_NOANSWER, -ETIMEDOUT, 70,
                    HVSIM_RULE_GUEST_SILENT);
 }
+
+/* ---- ceilings (issue 11) --------------------------------------------------------------------- */
+
+/* A partition at max_binds_per_partition gets ENOBUFS; another partition,
+ * and the same one after a bind goes, are not held back. */
+Test(route, binds_ceiling_is_per_partition)
+{
+    struct bind *b[3];
+    int i;
+
+    m.set.max_binds = 3;
+    for (i = 0; i < 3; i++) {
+        cr_assert_eq(do_bind(vm1, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, hvsim_guid_from_port(100 + (uint32_t)i), NULL,
+                             NULL, NULL),
+                     0);
+        b[i] = add_bind(vm1, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, hvsim_guid_from_port(100 + (uint32_t)i), 0);
+    }
+    cr_assert_eq(vm1->nbinds, 3u);
+    cr_assert_eq(do_bind(vm1, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, hvsim_guid_from_port(200), NULL, NULL, NULL),
+                 -ENOBUFS);
+    cr_assert_eq(do_bind(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, hvsim_guid_from_port(200), NULL, NULL, NULL), -ENOBUFS);
+    cr_assert_eq(do_bind(vm2, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, hvsim_guid_from_port(200), NULL, NULL, NULL), 0);
+    model_bind_remove(&m, b[0]);
+    cr_assert_eq(vm1->nbinds, 2u);
+    cr_assert_eq(do_bind(vm1, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, hvsim_guid_from_port(200), NULL, NULL, NULL), 0);
+}
