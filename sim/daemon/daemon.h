@@ -132,6 +132,10 @@ struct part *model_vm_by_cid(const struct model *m, uint32_t cid);
 int model_vm_add(struct model *m, const char *name, const GUID *id, uint32_t kind, struct part **out, char *err,
                  size_t errlen);
 void model_vm_remove(struct model *m, struct part *p);
+/* Take P out of the VM list without freeing it (returns where it was), and
+ * put it back there: a removal that must be saved before it happens. */
+size_t model_vm_detach(struct model *m, struct part *p);
+void model_vm_reattach(struct model *m, struct part *p, size_t at);
 const hvsim_service_info_t *model_service_find(const struct model *m, const GUID *id);
 int model_service_add(struct model *m, const GUID *id, const char *element_name);
 int model_service_rm(struct model *m, const GUID *id);
