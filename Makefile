@@ -45,8 +45,13 @@ else
   say = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
+# The one version (sim/include/hvsim/hvsim.h): SONAME, hvsim.pc, --version.
+ver = $(shell sed -n 's/^\#define HVSIM_VERSION_$(1) \([0-9]*\)$$/\1/p' sim/include/hvsim/hvsim.h)
+VERSION := $(call ver,MAJOR).$(call ver,MINOR).$(call ver,PATCH)
+SOMAJOR := $(call ver,MAJOR)
+
 DEB_BUILD := gcc make uuid-dev libcriterion-dev
-DEB_TEST := $(DEB_BUILD) python3-pytest clang libclang-rt-14-dev gcc-mingw-w64-x86-64 socat ncat strace \
+DEB_TEST := $(DEB_BUILD) pkgconf g++ python3-pytest clang libclang-rt-14-dev gcc-mingw-w64-x86-64 socat ncat strace \
             valgrind python3-matplotlib
 
 PROTO_SRC := $(wildcard sim/proto/*.c)
@@ -71,7 +76,7 @@ BINS := $(B)/bin/hvsimd $(B)/bin/hvsimctl $(B)/bin/hvcat $(B)/bin/hvsim-bench $(
 EXAMPLES := $(B)/bin/host-service $(B)/bin/guest-service
 
 .SECONDARY:
-.PHONY: help all deps test-deps test unit integration harness conformance conformance-mutants agents agent-windows \
+.PHONY: help install uninstall all deps test-deps test unit integration harness conformance conformance-mutants agents agent-windows \
         vm-image qemu-test bench bench-ci bench-compare \
         bench-quick fuzz clean
 #> all                  build the libraries, daemon, back-end, tools, interposer, examples and agent
@@ -111,7 +116,7 @@ $(LIBA): $(LIB_OBJ)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 $(LIBSO): $(LIB_PIC)
 	@mkdir -p $(dir $@)
-	$(call say,LD,$@)$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)$(CC) -shared $(LDFLAGS) -Wl,-soname,libhvsim.so.$(SOMAJOR) -o $@ $^ $(LDLIBS)
 
 $(B)/bin/hvsimd: $(B)/obj/sim/daemon/main.o $(DAEMON_OBJ) $(PROTOA)
 	@mkdir -p $(dir $@)
@@ -298,6 +303,35 @@ fuzz: test-deps $(addprefix build/fuzz/,$(FUZZ_NAMES))
 	done
 
 #> clean                remove build/
+# ---- install (make install PREFIX=/usr/local DESTDIR=) -------------------------------------
+# Binaries, the shared library with its SONAME and links, the static one, the
+# public headers, hvsim.pc, and the interposer where hvsim-run looks for it
+# (../lib beside the binary).
+PREFIX ?= /usr/local
+DESTDIR ?=
+INST_BINS := hvsimd hvsimctl hvcat hvsim-run hvsim-hybrid hvsim-vhost
+INST_HDRS := sim/include/hvsim/hvsim.h sim/include/hvsim/hvsocket.h sim/include/hvsim/errmap.h
+I_BIN = $(DESTDIR)$(PREFIX)/bin
+I_LIB = $(DESTDIR)$(PREFIX)/lib
+I_INC = $(DESTDIR)$(PREFIX)/include/hvsim
+#> install              install into $(DESTDIR)$(PREFIX) (PREFIX=/usr/local): binaries, libraries, headers, hvsim.pc
+install: all
+	$(Q)install -d $(I_BIN) $(I_LIB) $(I_LIB)/pkgconfig $(I_INC)
+	$(Q)for b in $(INST_BINS); do install -m 0755 $(B)/bin/$$b $(I_BIN)/$$b; done
+	$(Q)install -m 0755 $(LIBSO) $(I_LIB)/libhvsim.so.$(VERSION)
+	$(Q)ln -sf libhvsim.so.$(VERSION) $(I_LIB)/libhvsim.so.$(SOMAJOR)
+	$(Q)ln -sf libhvsim.so.$(SOMAJOR) $(I_LIB)/libhvsim.so
+	$(Q)install -m 0644 $(LIBA) $(I_LIB)/libhvsim.a
+	$(Q)install -m 0755 $(PRELOAD_SO) $(I_LIB)/libhvsim-preload.so
+	$(Q)install -m 0644 $(INST_HDRS) $(I_INC)/
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' sim/hvsim.pc.in > $(I_LIB)/pkgconfig/hvsim.pc
+#> uninstall            remove what install put into $(DESTDIR)$(PREFIX)
+uninstall:
+	$(Q)for b in $(INST_BINS); do rm -f $(I_BIN)/$$b; done
+	$(Q)rm -f $(I_LIB)/libhvsim.so* $(I_LIB)/libhvsim.a $(I_LIB)/libhvsim-preload.so $(I_LIB)/pkgconfig/hvsim.pc
+	$(Q)rm -f $(addprefix $(I_INC)/,$(notdir $(INST_HDRS)))
+	$(Q)rmdir $(I_INC) 2>/dev/null || true
+
 #> help                 this list
 help:
 	@sed -n 's/^#> /  make /p' $(firstword $(MAKEFILE_LIST))

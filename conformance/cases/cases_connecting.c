@@ -664,8 +664,8 @@ const struct cf_case cf_cases_connecting[] = {
         .rule = "a host connect with the default HVSOCKET_CONNECT_TIMEOUT to a VM where nobody listens fails "
                 "with WSAETIMEDOUT after 2000 ms (setting windows_connect_timeout_ms; the one Windows-column "
                 "case that waits for the default)",
-        .source = "docs/reference/hyperv-sockets.md 4.3 [S29][S47][S48] (default undocumented)",
-        .confidence = CF_UNCONFIRMED,
+        .source = "docs/reference/hyperv-sockets.md 7 (item 1: 2 s in Microsoft's openvmm code), 4.3",
+        .confidence = CF_SOURCED,
         .expect = { -ETIMEDOUT, CF_NA, CF_NA },
         .host = windows_default_timeout_host,
     },
@@ -684,8 +684,8 @@ const struct cf_case cf_cases_connecting[] = {
         .area = "connecting",
         .rule = "a host's connect to a service of a Windows guest that has no listener fails with WSAETIMEDOUT "
                 "after the socket's HVSOCKET_CONNECT_TIMEOUT",
-        .source = "docs/reference/hyperv-sockets.md 4.4 (UNCONFIRMED for Windows guests)",
-        .confidence = CF_UNCONFIRMED,
+        .source = "docs/reference/hyperv-sockets.md 7 (item 1: openvmm's diag client), 4.4",
+        .confidence = CF_SOURCED,
         .expect = { -ETIMEDOUT, CF_NA, CF_NA },
         .host = host_to_guest_no_listener_host,
     },
@@ -726,18 +726,19 @@ const struct cf_case cf_cases_connecting[] = {
         .area = "connecting",
         .rule = "a host connect to a VM id no VM has fails with WSAENETUNREACH at once (setting "
                 "connect_to_unknown_vm)",
-        .source = "docs/reference/hyperv-sockets.md 4.3 (go-winio redials on WSAENETUNREACH) [S7]",
-        .confidence = CF_UNCONFIRMED,
+        .source = "docs/reference/hyperv-sockets.md 7 (item 2), 4.3 (go-winio redials on WSAENETUNREACH) [S7]",
+        .confidence = CF_INFERRED,
         .expect = { -ENETUNREACH, -ENETUNREACH, -ENETUNREACH },
         .host = unknown_vm_host,
     },
     {
         .id = "connect.host-to-off-vm",
         .area = "connecting",
-        .rule = "a host connect to a VM that is off fails with WSAENETDOWN at once (setting connect_to_off_vm)",
-        .source = "docs/reference/hyperv-sockets.md 4.4 (WSAENETDOWN [S54], WSAEINVAL [S53]: UNCONFIRMED)",
-        .confidence = CF_UNCONFIRMED,
-        .expect = { -ENETDOWN, -ENETDOWN, -ENETDOWN },
+        .rule = "a host connect to a VM that is off fails with WSAENETUNREACH at once (setting connect_to_off_vm)",
+        .source = "docs/reference/hyperv-sockets.md 7 (item 2: WSAENETUNREACH or WSAEADDRNOTAVAIL mean 'not "
+                  "started'), 4.4",
+        .confidence = CF_INFERRED,
+        .expect = { -ENETUNREACH, -ENETUNREACH, -ENETUNREACH },
         .needs = CF_NEED_ADMIN | CF_NEED_TWO_VMS,
         .host = off_vm_host,
     },

@@ -542,8 +542,9 @@ const struct cf_case cf_cases_data[] = {
         .id = "data.peek-windows",
         .area = "data",
         .rule = "MSG_PEEK on AF_HYPERV returns the data and leaves it to be read",
-        .source = "docs/reference/design-notes.md 3 (MSG_PEEK works on Windows, UNCONFIRMED)",
-        .confidence = CF_UNCONFIRMED,
+        .source = "docs/reference/hyperv-sockets.md 7 (item 6: WSL peeks on Hyper-V sockets); "
+                  "docs/reference/design-notes.md 3",
+        .confidence = CF_SOURCED,
         .expect = { [CF_COL_WINDOWS] = 0, [CF_COL_HVSOCK] = CF_NA, [CF_COL_VIRTIO] = CF_NA },
         .host = peek_host,
         .guest = peek_guest,

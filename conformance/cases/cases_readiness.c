@@ -425,9 +425,9 @@ const struct cf_case cf_cases_readiness[] = {
         .area = "readiness",
         .rule = "the host's non-blocking connect to a guest port with no listener: no events until the "
                 "timeout, then ERR and SO_ERROR = ETIMEDOUT",
-        .source = "docs/reference/hyperv-sockets.md 3.2 [S8] (the guest ignores the offer), 4.4 [S35][S47][S51] "
-                  "(UNCONFIRMED for Windows guests)",
-        .confidence = CF_UNCONFIRMED,
+        .source = "docs/reference/hyperv-sockets.md 3.2 [S8] (the guest ignores the offer), 4.4 [S35][S47][S51], "
+                  "7 (item 1: Windows guests too)",
+        .confidence = CF_SOURCED,
         .expect = { [CF_COL_WINDOWS] = -ETIMEDOUT, [CF_COL_HVSOCK] = -ETIMEDOUT, [CF_COL_VIRTIO] = -ETIMEDOUT },
         .host = host_fails_host,
         .guest = host_fails_guest,

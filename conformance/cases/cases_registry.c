@@ -155,8 +155,10 @@ static int hcs_bind_deny_host(struct cf_ctx *ctx)
         return rc;
     if (cfc_open_sock(ctx, CF_AF_HYPERV, 0, &s) < 0)
         return -1;
-    cf_step(ctx, "host bind {the HCS VM's id, port %u}", ctx->port_base);
-    CF_CHECK(ctx, cf_bind_hv(s, &ctx->hcs_id, &svc), ctx->expect, "bind");
+    cf_step(ctx, "host bind {the HCS VM's id, port %u}: it goes through", ctx->port_base);
+    CF_CHECK(ctx, cf_bind_hv(s, &ctx->hcs_id, &svc), 0, "bind");
+    cf_step(ctx, "host listen: the BindSecurityDescriptor denies it");
+    CF_CHECK(ctx, cf_listen(s, 4), ctx->expect, "listen");
     cf_close(s);
     return 0;
 }
@@ -334,9 +336,9 @@ const struct cf_case cf_cases_registry[] = {
     {
         .id = "registry.hcs-bind-deny-eacces",
         .area = "registry",
-        .rule = "the host binding an HCS VM's id for a service whose BindSecurityDescriptor denies fails with "
-                "WSAEACCES (host side only)",
-        .source = "docs/reference/hyperv-sockets.md 2.4 [S38], 4.2 [S36], 4.7 [S37]",
+        .rule = "for a service whose BindSecurityDescriptor denies, the host's bind to the HCS VM's id goes "
+                "through and its listen fails with WSAEACCES (host side only)",
+        .source = "docs/reference/hyperv-sockets.md 2.4 [S38], 4.2 [S36], 7 (item 4)",
         .confidence = CF_SOURCED,
         .expect = { -EACCES, -EACCES, -EACCES },
         .needs = CF_NEED_ADMIN | CF_NEED_HCS,

@@ -83,7 +83,7 @@ struct bind {
     GUID vmid;
     GUID svc;
     int listening;
-    int not_taken; /* HCS Disabled: bind "succeeded" but listen() fails (reference 4.2) */
+    int listen_err; /* HCS table: the bind "succeeded" but listen() fails with this -errno (hyperv-sockets.md 4.2, 7) */
     char uname[HVSIM_UNAME_MAX];
     uint8_t key[16];
     int gateway; /* a VM back-end's gateway listener (proto.h, OFFER) */
@@ -157,8 +157,8 @@ struct route_bind_req {
 };
 
 /* Decide a bind: 0 with the reported address (svc filled in when it was zero
- * or VMADDR_PORT_ANY) and not_taken, or -errno. */
-int route_bind(struct model *m, const struct route_bind_req *rq, GUID *vmid, GUID *svc, int *not_taken);
+ * or VMADDR_PORT_ANY) and the -errno a later listen() gets (0: none), or -errno. */
+int route_bind(struct model *m, const struct route_bind_req *rq, GUID *vmid, GUID *svc, int *listen_err);
 /* Decide a listen on a bind: 0 or -errno. */
 int route_listen(const struct model *m, const struct bind *b);
 

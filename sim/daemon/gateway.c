@@ -166,6 +166,7 @@ static void gateway_close(struct server *s, struct bind *b)
 void bind_remove(struct server *s, struct bind *b)
 {
     gateway_close(s, b);
+    listener_file_remove(s, b);
     model_bind_remove(&s->m, b);
 }
 

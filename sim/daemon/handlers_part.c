@@ -66,13 +66,13 @@ int h_bind(struct req *r)
     struct hvsim_msg_bind_reply out = { 0 };
     struct route_bind_req rq;
     struct bind *b;
-    int rc, not_taken;
+    int rc, listen_err;
 
     memcpy(&m, r->body, sizeof(m));
     if (m.personality > HVSIM_PERS_VSOCK_HOST)
         return reply_err(r->c, HVSIM_MSG_BIND_REPLY, r->h.seq, -EINVAL, "unknown personality");
     rq = (struct route_bind_req){ r->c->part, m.personality, m.flags, m.vmid, m.svc };
-    rc = route_bind(&r->s->m, &rq, &out.vmid, &out.svc, &not_taken);
+    rc = route_bind(&r->s->m, &rq, &out.vmid, &out.svc, &listen_err);
     if (rc < 0)
         return reply_err(r->c, HVSIM_MSG_BIND_REPLY, r->h.seq, rc, NULL);
     b = calloc(1, sizeof(*b));
@@ -84,7 +84,7 @@ int h_bind(struct req *r)
     b->flags = m.flags;
     b->vmid = out.vmid;
     b->svc = out.svc;
-    b->not_taken = not_taken;
+    b->listen_err = listen_err;
     b->gw_fd = -1;
     if (model_bind_add(&r->s->m, b) < 0) {
         free(b);
@@ -126,8 +126,10 @@ int h_listen(struct req *r)
     b = own_bind(r, m.bind_id);
     if (b == NULL)
         return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EINVAL, "not bound");
-    if (strnlen(m.uname, sizeof(m.uname)) == 0 || strnlen(m.uname, sizeof(m.uname)) >= sizeof(m.uname) - 1)
-        return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EINVAL, "bad listener name");
+    m.uname[sizeof(m.uname) - 1] = '\0';
+    if (!hvsim__listener_name_ok(m.uname))
+        return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EINVAL,
+                         "bad listener name: expected the name of a socket file in HVSIM_DIR/l/");
     rc = route_listen(&r->s->m, b);
     if (rc < 0)
         return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, rc, NULL);
@@ -179,6 +181,7 @@ int h_connect(struct req *r)
     t->expires_ns = hvsim__now_ns() + TICKET_LIFETIME_NS;
     t->local = res.acc_local;
     t->peer = res.acc_peer;
+    hvsim__conn_tag(t->conn_id, res.listener->key, out.tag);
     if (res.outcome.verdict == HVSIM_VERDICT_PENDING)
         return offer_start(r, res.listener, &out);
     hvsim__ticket_sign(t, res.listener->key);

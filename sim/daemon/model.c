@@ -23,9 +23,12 @@ void model_init(struct model *m)
     m->host.listen_fd = -1;
     snprintf(m->host.name, sizeof(m->host.name), "host");
     hvsim__guid_random(&m->host.id);
-    m->next_bind_id = 1;
-    m->next_conn_id = 1;
     hvsim__random(&m->instance, sizeof(m->instance));
+    /* Bind ids start at a random place of this run's own: a process still
+     * holding an id of the last daemon's never names one of this daemon's
+     * binds (both runs' first bind was id 1 once). */
+    m->next_bind_id = (m->instance & 0xffffffff00000000ull) | 1;
+    m->next_conn_id = 1;
     hvsim__random(&m->next_port, sizeof(m->next_port));
     m->next_port = 1024 + m->next_port % (0x7fffffffu - 1024);
 }

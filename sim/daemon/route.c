@@ -69,14 +69,14 @@ static int pick_port(struct model *m, const struct part *p, uint32_t pers, GUID 
     return -EADDRINUSE;
 }
 
-int route_bind(struct model *m, const struct route_bind_req *rq, GUID *vmid, GUID *svc, int *not_taken)
+int route_bind(struct model *m, const struct route_bind_req *rq, GUID *vmid, GUID *svc, int *listen_err)
 {
     const struct part *p = rq->from;
     int rc;
 
     *vmid = rq->vmid;
     *svc = rq->svc;
-    *not_taken = 0;
+    *listen_err = 0;
     /* Addressing VMs by CID is the host's view (KVM): a guest partition
      * asking for it is a broken or hostile client. */
     if (rq->pers == HVSIM_PERS_VSOCK_HOST && !p->is_host)
@@ -99,15 +99,17 @@ int route_bind(struct model *m, const struct route_bind_req *rq, GUID *vmid, GUI
             if (!HVSIM_MUTANT(BIND_HOST_PARENT_UNSUPPORTED))
                 return -EADDRNOTAVAIL;
         }
-        /* A bind to an HCS VM's ID is checked against its service table (4.2). */
+        /* A bind to an HCS VM's ID is checked against its service table, and
+         * it is the listen that fails: WSAEACCES for a denying
+         * BindSecurityDescriptor (7, item 4), WSAEINVAL for Disabled (4.2). */
         {
             const struct part *vm = model_vm_by_id(m, vmid);
             const hvsim_hcs_service_t *h = vm && vm->kind == HVSIM_VM_HCS ? model_hcs_find(vm, svc) : NULL;
 
-            if (h && h->bind_deny && !HVSIM_MUTANT(HCS_BIND_DENY))
-                return -EACCES;
-            if (h && h->disabled && !HVSIM_MUTANT(HCS_DISABLED_BIND))
-                *not_taken = 1;
+            if (h && h->bind_deny)
+                *listen_err = -EACCES;
+            else if (h && h->disabled)
+                *listen_err = -EINVAL;
         }
         if (eq(svc, &HV_GUID_ZERO))
             hvsim__guid_random(svc);
@@ -127,8 +129,11 @@ int route_bind(struct model *m, const struct route_bind_req *rq, GUID *vmid, GUI
 int route_listen(const struct model *m, const struct bind *b)
 {
     (void)m; /* the listen rules need only the bind today */
+    /* A denying BindSecurityDescriptor: the host's listen fails (7, item 4). */
+    if (b->listen_err == -EACCES && !HVSIM_MUTANT(HCS_BIND_DENY))
+        return -EACCES;
     /* HCS Disabled: the bind silently did not take; listen() says WSAEINVAL (4.2). */
-    if (b->not_taken && !HVSIM_MUTANT(HCS_DISABLED_BIND))
+    if (b->listen_err == -EINVAL && !HVSIM_MUTANT(HCS_DISABLED_BIND))
         return -EINVAL;
     return 0;
 }

@@ -619,7 +619,7 @@ int server_init(struct server *s, const char *dir, const char *state_dir, const 
     int rc;
 
     memset(s, 0, sizeof(*s));
-    s->ep = s->admin_fd = s->sig_fd = -1;
+    s->ep = s->admin_fd = s->sig_fd = s->l_fd = -1;
     s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     model_init(&s->m);
     snprintf(s->dir, sizeof(s->dir), "%s", dir);
@@ -628,6 +628,9 @@ int server_init(struct server *s, const char *dir, const char *state_dir, const 
     if (s->buf == NULL)
         return -ENOMEM;
     rc = make_dirs(s, dir, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = listeners_open(s, err, errlen);
     if (rc < 0)
         return rc;
     snprintf(path, sizeof(path), "%s/admin.sock", dir);
@@ -737,6 +740,7 @@ void server_fini(struct server *s)
     char path[PATH_MAX + 16];
     size_t i;
 
+    s->stopping = 1;
     while (s->m.procs)
         drop_proc(s, s->m.procs);
     offers_free(s);
@@ -752,6 +756,8 @@ void server_fini(struct server *s)
         close(s->sig_fd);
     if (s->reserve_fd >= 0)
         close(s->reserve_fd);
+    if (s->l_fd >= 0)
+        close(s->l_fd);
     if (s->ep >= 0)
         close(s->ep);
     model_free(&s->m);

@@ -27,6 +27,8 @@ struct server {
     int reserve_fd;
     uint64_t accept_paused_until_ns; /* 0: accepting */
     uint64_t hello_next_ns; /* the earliest HELLO deadline (0: none) */
+    int l_fd; /* HVSIM_DIR/l/, the listeners' socket files (listeners.c) */
+    int stopping; /* server_fini: the listeners live on, their files stay */
 };
 
 /* Set up DIR (sockets) and STATE_DIR (persistence, "" or NULL: none), apply

@@ -106,6 +106,10 @@ int gateway_open(struct req *r, struct bind *b);
 /* Ask the gateway GW about a PENDING connect (ok->outcome.wait_ms: the
  * connector's deadline); the connector gets PENDING now, the rest later. */
 int offer_start(struct req *r, const struct bind *gw, const struct hvsim_msg_connect_reply *ok);
+/* listeners.c: create HVSIM_DIR/l/ and sweep it of dead listeners' files
+ * (0 or -errno with a message), and remove a bind's file. */
+int listeners_open(struct server *s, char *err, size_t errlen);
+void listener_file_remove(const struct server *s, const struct bind *b);
 /* Remove a bind, closing its gateway channel first. */
 void bind_remove(struct server *s, struct bind *b);
 /* The gateway channel of B has something to read (VERDICTs). */

@@ -29,8 +29,8 @@ static const struct row {
     const char *why;
 } rows[] = {
     { "windows_connect_timeout_ms", K_MS, offsetof(struct settings, win_timeout_ms), "2000", "1..300000",
-      "UNCONFIRMED", "Default of HVSOCKET_CONNECT_TIMEOUT. OpenVMM's comment says 2 s; a third party measured 30 s "
-                     "(reference 4.3). Try 30000 for the other profile." },
+      "sourced", "Default of HVSOCKET_CONNECT_TIMEOUT: 2 s in Microsoft's openvmm code (hyperv-sockets.md 7, "
+                 "item 1); WSL's 30 s is its own choice. 30000 gives WSL's." },
     { "linux_connect_timeout_ms", K_MS, offsetof(struct settings, linux_timeout_ms), "2000", "1..300000",
       "sourced", "VSOCK_DEFAULT_CONNECT_TIMEOUT is 2 * HZ (reference 3.3)." },
     { "connect_timeout_above_max", K_CLAMP, offsetof(struct settings, timeout_clamp), "reject", "reject|clamp",
@@ -41,15 +41,16 @@ static const struct row {
     { "refusal_profile", K_PROFILE, offsetof(struct settings, profile), "hyperv", "hyperv|kvm", "INFERRED",
       "No listener for a Linux guest's request, or for a host request to a guest: hyperv = no answer (the "
       "caller times out, reference 3.2-3.3); kvm = RST, ECONNRESET at once." },
-    { "connect_to_off_vm", K_ERR, offsetof(struct settings, off_vm_error), "ENETDOWN",
-      "ENETDOWN|EINVAL|ENETUNREACH|ECONNREFUSED|timeout", "UNCONFIRMED",
-      "Host connects to a VM that is off: WSAENETDOWN seen around reboots, WSAEINVAL against a booting VM "
-      "(reference 4.4)." },
+    { "connect_to_off_vm", K_ERR, offsetof(struct settings, off_vm_error), "ENETUNREACH",
+      "ENETDOWN|EINVAL|ENETUNREACH|EADDRNOTAVAIL|ECONNREFUSED|timeout", "INFERRED",
+      "Host connects to a VM that is off. Microsoft's client code reads WSAENETUNREACH and WSAEADDRNOTAVAIL "
+      "as 'the VM has not started'; nothing ties power-off to WSAENETDOWN (hyperv-sockets.md 7, item 2)." },
     { "connect_to_unknown_vm", K_ERR, offsetof(struct settings, unknown_vm_error), "ENETUNREACH",
-      "ENETDOWN|EINVAL|ENETUNREACH|ECONNREFUSED|timeout", "UNCONFIRMED",
-      "Host connects to a VM ID that no VM has. go-winio redials on WSAENETUNREACH (reference 4.3)." },
+      "ENETDOWN|EINVAL|ENETUNREACH|EADDRNOTAVAIL|ECONNREFUSED|timeout", "INFERRED",
+      "Host connects to a VM ID that no VM has: 'not started' to Microsoft's client code, which takes "
+      "WSAENETUNREACH or WSAEADDRNOTAVAIL (7, item 2); go-winio redials on WSAENETUNREACH (4.3)." },
     { "guest_to_other_vm", K_ERR, offsetof(struct settings, sibling_error), "ENETUNREACH",
-      "ENETDOWN|EINVAL|ENETUNREACH|ECONNREFUSED|timeout", "INFERRED",
+      "ENETDOWN|EINVAL|ENETUNREACH|EADDRNOTAVAIL|ECONNREFUSED|timeout", "INFERRED",
       "A guest connects to any VM ID but its parent's or loopback: guests cannot reach siblings; the error "
       "is the one a Linux guest gets for a CID other than 2 (reference 3.3)." },
     { "pause_freezes_guests", K_BOOL, offsetof(struct settings, pause_freezes), "0", "0|1", "INFERRED",
@@ -80,7 +81,7 @@ static const struct {
     int32_t value;
 } errs[] = {
     { "ENETDOWN", -ENETDOWN }, { "EINVAL", -EINVAL }, { "ENETUNREACH", -ENETUNREACH },
-    { "ECONNREFUSED", -ECONNREFUSED }, { "timeout", 1 },
+    { "EADDRNOTAVAIL", -EADDRNOTAVAIL }, { "ECONNREFUSED", -ECONNREFUSED }, { "timeout", 1 },
 };
 
 static const struct row *find(const char *name)

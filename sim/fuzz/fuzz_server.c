@@ -95,6 +95,7 @@ static FILE *fz_log;
 #include "../daemon/handlers_part.c"
 #include "../daemon/handlers_admin.c"
 #include "../daemon/gateway.c"
+#include "../daemon/listeners.c"
 #include "../daemon/state.c"
 #include "../daemon/model.c"
 #include "../daemon/route.c"
@@ -955,9 +956,9 @@ static void seed_connect(struct seed *s)
     hello(s, 0);
     hello(s, 1);
     bind_(s, 0, HVSIM_PERS_WINDOWS, &HV_GUID_CHILDREN, &fz_svc_reg); /* bind 1 */
-    listen_(s, 0, 1, 0, "fz-host");
+    listen_(s, 0, 1, 0, "0000000000000000000f0057");
     bind_(s, 1, HVSIM_PERS_WINDOWS, &HV_GUID_PARENT, &guest_svc); /* bind 2 */
-    listen_(s, 1, 2, 0, "fz-a");
+    listen_(s, 1, 2, 0, "000000000000000000000f0a");
     connect_(s, 0, HVSIM_PERS_WINDOWS, &fz_vms[0].id, &guest_svc, 0);
     connect_(s, 1, HVSIM_PERS_WINDOWS, &HV_GUID_PARENT, &fz_svc_reg, 0);
     {
@@ -983,7 +984,7 @@ static void seed_gateway(struct seed *s)
     s->b[s->n++] = PARTS(FZ_HOST, FZ_VM_FIRST, FZ_HOST, FZ_ADMIN);
     hello(s, 1);
     bind_(s, 1, HVSIM_PERS_LINUX, &HV_GUID_ZERO, &gw_svc); /* bind 1 */
-    listen_(s, 1 | F_FD, 1, 1, "fz-gateway");
+    listen_(s, 1 | F_FD, 1, 1, "0000000000000000006a7e00");
     hello(s, 0);
     for (id = 1; id <= 3; id++) {
         connect_(s, 0, HVSIM_PERS_WINDOWS, &fz_vms[0].id, &asked, 0);
@@ -1099,14 +1100,14 @@ static void seed_batch(struct seed *s)
     s->b[s->n++] = PARTS(FZ_HOST, FZ_VM_FIRST, FZ_HOST, FZ_ADMIN);
     hello(s, 1);
     bind_(s, 1, HVSIM_PERS_LINUX, &HV_GUID_ZERO, &gw_svc); /* bind 1 */
-    listen_(s, 1 | F_FD, 1, 1, "fz-gateway");
+    listen_(s, 1 | F_FD, 1, 1, "0000000000000000006a7e00");
     hello(s, 0);
     connect_(s, 0, HVSIM_PERS_LINUX, &fz_vms[0].id, &asked, 50); /* offer 1 */
     rec_raw(s, 0 | F_HANGUP | F_DEFER, NULL, 0);
     verdict(s, 1, 1, HVSIM_GW_ACCEPT);
     hello(s, 2);
     bind_(s, 2, HVSIM_PERS_WINDOWS, &HV_GUID_CHILDREN, &fz_svc_reg); /* bind 2 */
-    listen_(s, 2 | F_DEFER, 2, 0, "fz-host");
+    listen_(s, 2 | F_DEFER, 2, 0, "0000000000000000000f0057");
     {
         struct hvsim_msg_unbind m = { .bind_id = 2 };
 

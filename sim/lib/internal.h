@@ -41,6 +41,7 @@
     X(sendmsg, ssize_t, (int, const struct msghdr *, int))                    \
     X(recvmsg, ssize_t, (int, struct msghdr *, int))                          \
     X(close, int, (int))                                                      \
+    X(dup3, int, (int, int, int))                                             \
     X(fcntl, int, (int, int, ...))                                            \
     X(open, int, (const char *, int, ...))
 
@@ -89,6 +90,21 @@ int hvsim__request_fd(struct hvsim__owner *o, unsigned type, const void *body, s
  * passed, then EPOLLOUT|EPOLLERR|EPOLLHUP (design-notes section 1). Returns 0
  * or -errno. */
 int hvsim__limbo(struct hvsim__owner *o, int fd, uint32_t after_ms);
+
+/* ---- ticketset.c: the tickets a listener has taken -------------------------------- */
+
+struct hvsim__ticketset {
+    struct {
+        uint64_t id; /* 0: empty */
+        uint64_t expires_ns;
+    } *slots;
+    size_t cap, n;
+};
+
+/* 1 when the ticket id is new (now taken), 0 when it was taken before or has
+ * expired, -ENOMEM. */
+int hvsim__ticketset_take(struct hvsim__ticketset *t, uint64_t id, uint64_t expires_ns, uint64_t now);
+void hvsim__ticketset_free(struct hvsim__ticketset *t);
 
 /* ---- socket.c ------------------------------------------------------------------- */
 

@@ -39,8 +39,10 @@
 
 #define CHUNK 1024
 #define NCHUNKS 1024 /* fds up to 1M */
+/* How long accept waits for the ticket of a connection whose bound name
+ * already proved the daemon routed it: the connector writes it right after
+ * connecting. A connection without that proof is never waited for. */
 #define TICKET_WAIT_MS 1000
-#define RECENT_IDS 64
 
 /* Bits of the hot word, read on every send and recv. */
 #define HOT_USED 0x01u
@@ -70,13 +72,30 @@ struct sock {
     uint32_t timeout_ms; /* 0: default */
     uint64_t bind_id;
     struct hvsim_endpoint local, peer; /* getsockname, getpeername (and who the peer is) */
-    uint8_t key[16];
     int async_err; /* what SO_ERROR reports once the failure is due */
     uint64_t due_ns;
-    uint64_t *recent; /* listener only: RECENT_IDS tickets already used */
-    unsigned nrecent;
+    struct listener *lis; /* a listener's own state (listen_common), else NULL */
     uint64_t vsock_buf[3]; /* SO_VM_SOCKETS_BUFFER_SIZE, _MIN_, _MAX_ */
 };
+
+/* What only a listener has: its key (from the daemon), its socket file's
+ * name in HVSIM_DIR/l/, and the tickets it has taken (threads may accept
+ * on one listener at once, hence the lock). */
+struct listener {
+    uint8_t key[16];
+    char name[HVSIM_LISTENER_NAME_LEN + 1];
+    pthread_mutex_t lock;
+    struct hvsim__ticketset taken;
+};
+
+static void listener_free(struct listener *l)
+{
+    if (l == NULL)
+        return;
+    hvsim__ticketset_free(&l->taken);
+    pthread_mutex_destroy(&l->lock);
+    free(l);
+}
 
 static struct sock *_Atomic chunks[NCHUNKS];
 static int fd_floor; /* hvsim__set_fd_floor */
@@ -127,9 +146,9 @@ static int register_fd(int fd, uint32_t pers, struct hvsim__owner *owner)
     if (fstat(fd, &st) < 0)
         return -errno;
     atomic_store(&s->hot, 0);
-    /* A listener's replay cache lives until its slot is reused: freeing it
-     * at close could pull it from under a thread still in accept(). */
-    free(s->recent);
+    /* A listener's state lives until its slot is reused: freeing it at
+     * close could pull it from under a thread still in accept(). */
+    listener_free(s->lis);
     memset((char *)s + sizeof(s->hot), 0, sizeof(*s) - sizeof(s->hot));
     s->owner = owner;
     s->pers = pers;
@@ -374,16 +393,56 @@ int hvsim__listen_gateway(int fd, int backlog)
     return sv[0];
 }
 
+/* The path of a listener's socket file, HVSIM_DIR/l/<name>. */
+static int listener_addr(const char *name, struct sockaddr_un *sa)
+{
+    char dir[sizeof(sa->sun_path)];
+
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    hvsim__default_dir(dir, sizeof(dir));
+    if (snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s/%s", dir, HVSIM_LISTENER_DIR, name) >=
+        (int)sizeof(sa->sun_path))
+        return -ENAMETOOLONG; /* HVSIM_DIR is too long for a socket path: a shorter one is needed */
+    return 0;
+}
+
+/* A new listener's state with a random name. */
+static int listener_new(struct sock *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t rnd[HVSIM_LISTENER_NAME_LEN / 2];
+    struct listener *l = s->lis;
+    size_t i;
+    int rc;
+
+    if (l == NULL) {
+        l = calloc(1, sizeof(*l));
+        if (l == NULL)
+            return -ENOMEM;
+        pthread_mutex_init(&l->lock, NULL);
+        s->lis = l;
+    }
+    rc = hvsim__random(rnd, sizeof(rnd));
+    if (rc < 0)
+        return rc;
+    for (i = 0; i < sizeof(rnd); i++) {
+        l->name[2 * i] = hex[rnd[i] >> 4];
+        l->name[2 * i + 1] = hex[rnd[i] & 0xf];
+    }
+    l->name[HVSIM_LISTENER_NAME_LEN] = '\0';
+    return 0;
+}
+
 /* Returns 0 or -errno. chan >= 0: listen as the gateway, with that channel. */
 static int listen_common(int fd, int backlog, int chan)
 {
     struct sock *s = lookup(fd);
     struct hvsim_msg_listen m = { 0 };
     struct hvsim_msg_listen_reply r;
-    struct hvsim__attach me;
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    socklen_t salen;
-    int rc, n;
+    struct sockaddr_un sa;
+    int32_t status;
+    int rc;
 
     if (s == NULL)
         return -ENOTSOCK;
@@ -392,32 +451,28 @@ static int listen_common(int fd, int backlog, int chan)
     /* Winsock and vsock_listen() both refuse an unbound or connected socket with EINVAL. */
     if (s->state != S_BOUND)
         return -EINVAL;
-    rc = hvsim__owner_attach(s->owner, &me);
+    rc = listener_new(s);
+    if (rc == 0)
+        rc = listener_addr(s->lis->name, &sa);
     if (rc < 0)
         return rc;
-    if (s->recent == NULL && (s->recent = calloc(RECENT_IDS, sizeof(*s->recent))) == NULL)
-        return -ENOMEM;
-    n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "hvsim-%016llx-%llu", (unsigned long long)me.instance,
-                 (unsigned long long)s->bind_id);
-    salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
-    if (hvsim__libc.bind(fd, (struct sockaddr *)&sa, salen) < 0 || hvsim__libc.listen(fd, backlog) < 0)
+    if (hvsim__libc.bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || hvsim__libc.listen(fd, backlog) < 0)
         return -errno;
     m.bind_id = s->bind_id;
     m.backlog = backlog < 0 ? 0 : (uint32_t)backlog;
     m.flags = s->flags;
-    memcpy(m.uname, sa.sun_path + 1, (size_t)n);
+    memcpy(m.uname, s->lis->name, sizeof(s->lis->name));
     m.gateway = chan >= 0;
-    {
-        int32_t status;
-
-        rc = hvsim__request_fd(s->owner, HVSIM_MSG_LISTEN, &m, sizeof(m), chan, HVSIM_MSG_LISTEN_REPLY, &r, sizeof(r), &status,
-                               NULL);
-        if (rc == 0)
-            rc = status;
-    }
-    if (rc < 0)
+    rc = hvsim__request_fd(s->owner, HVSIM_MSG_LISTEN, &m, sizeof(m), chan, HVSIM_MSG_LISTEN_REPLY, &r, sizeof(r),
+                           &status, NULL);
+    if (rc == 0)
+        rc = status;
+    if (rc < 0) {
+        /* Nobody will route here: the file must not outlive the refusal. */
+        unlink(sa.sun_path);
         return rc;
-    memcpy(s->key, r.key, sizeof(s->key));
+    }
+    memcpy(s->lis->key, r.key, sizeof(s->lis->key));
     s->state = S_LISTENING;
     return 0;
 }
@@ -457,19 +512,52 @@ static int read_ticket(int c, struct hvsim_ticket *t)
     return 0;
 }
 
-static int ticket_fresh(struct sock *l, const struct hvsim_ticket *t)
+/* The ticket is good for this connection: signed with the listener's key,
+ * for the id the connector's bound name proved, unexpired and never taken. */
+static int ticket_take(struct listener *l, const struct hvsim_ticket *t, uint64_t id)
 {
-    unsigned i;
+    int rc = hvsim__ticket_verify(t, l->key);
 
-    if (t->expires_ns < hvsim__now_ns())
-        return 0;
-    if (l->recent == NULL)
-        return 0; /* not a listener of ours */
-    for (i = 0; i < l->nrecent && i < RECENT_IDS; i++)
-        if (l->recent[i] == t->conn_id)
-            return 0;
-    l->recent[l->nrecent++ % RECENT_IDS] = t->conn_id;
-    return 1;
+    if (rc < 0)
+        return rc;
+    if (t->conn_id != id)
+        return -EACCES;
+    pthread_mutex_lock(&l->lock);
+    rc = hvsim__ticketset_take(&l->taken, t->conn_id, t->expires_ns, hvsim__now_ns());
+    pthread_mutex_unlock(&l->lock);
+    return rc < 0 ? rc : rc == 0 ? -EACCES : 0;
+}
+
+/* The next connection the daemon routed to listener l, with its ticket;
+ * anything else is dropped without a byte read, so it holds up nobody.
+ * Returns the new fd or -errno (accept4's own, EAGAIN on a non-blocking
+ * listener with nothing routed waiting). */
+static int accept_routed(int fd, struct listener *l, int flags, struct hvsim_ticket *t)
+{
+    for (;;) {
+        struct sockaddr_un peer;
+        socklen_t plen = sizeof(peer);
+        uint64_t id;
+        int c = place_fd(hvsim__libc.accept4(fd, (struct sockaddr *)&peer, &plen, flags)), rc;
+
+        if (c < 0)
+            return -errno;
+        rc = -EACCES;
+        if (plen > offsetof(struct sockaddr_un, sun_path) + 1 && peer.sun_path[0] == '\0' &&
+            hvsim__conn_name_check(peer.sun_path + 1, plen - offsetof(struct sockaddr_un, sun_path) - 1, l->key,
+                                   &id)) {
+            rc = read_ticket(c, t);
+            if (rc == 0)
+                rc = ticket_take(l, t, id);
+        }
+        if (rc == 0)
+            return c;
+        /* Not a connection the daemon routed here, a replay, or one whose
+         * connector went away: as if the kernel had never queued it. */
+        if (HVSIM_DEBUG)
+            fprintf(stderr, "hvsim: dropped an unauthorised connection: %s\n", hvsim_strerror(rc));
+        hvsim__libc.close(c);
+    }
 }
 
 int hvsim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
@@ -486,24 +574,9 @@ int hvsim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
         return hvsim__fail(-EINVAL);
     if (addr != NULL && len == NULL)
         return hvsim__fail(-EFAULT);
-    for (;;) {
-        c = place_fd(hvsim__libc.accept4(fd, NULL, NULL, flags));
-        if (c < 0)
-            return hvsim__fail(-errno);
-        rc = read_ticket(c, &t);
-        if (rc == 0)
-            rc = hvsim__ticket_verify(&t, l->key);
-        if (rc == 0 && !ticket_fresh(l, &t))
-            rc = -EACCES;
-        if (rc == 0)
-            break;
-        /* Not a connection the daemon authorised, or one whose connector went
-         * away: drop it and wait for the next, as the kernel would never have
-         * queued it. */
-        if (HVSIM_DEBUG)
-            fprintf(stderr, "hvsim: dropped an unauthorised connection: %s\n", hvsim_strerror(rc));
-        hvsim__libc.close(c);
-    }
+    c = accept_routed(fd, l->lis, flags, &t);
+    if (c < 0)
+        return hvsim__fail(c);
     rc = register_fd(c, l->pers, l->owner);
     if (rc < 0) {
         hvsim__libc.close(c);
@@ -688,18 +761,65 @@ static int connect_ask(struct sock *s, const struct hvsim_msg_connect *m, struct
 
 /* Routed: connect fd to the listener the daemon named, hand it the ticket,
  * and take the addresses. Returns 0 or -1 with errno, as hvsim_connect. */
+/* Bind fd to the connector's name for this ticket (its id and tag), which
+ * the acceptor reads from accept() to know the daemon routed it. */
+static int bind_conn_name(int fd, const struct hvsim_msg_connect_reply *r)
+{
+    struct sockaddr_un me = { .sun_family = AF_UNIX };
+
+    hvsim__conn_name(r->ticket.conn_id, r->tag, me.sun_path + 1);
+    if (hvsim__libc.bind(fd, (struct sockaddr *)&me,
+                         (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + HVSIM_CONN_NAME_LEN)) < 0)
+        return -errno;
+    return 0;
+}
+
+/* After a connect that reached nobody, fd is bound to a spent name: a
+ * fresh socket of the same kind takes its place (same fd number, status
+ * flags and buffer sizes), so the caller may try again as on a kernel socket. */
+static int renew_socket(struct sock *s, int fd)
+{
+    int fl = hvsim__libc.fcntl(fd, F_GETFL), fdfl = hvsim__libc.fcntl(fd, F_GETFD), n, v;
+    socklen_t l = sizeof(v);
+    struct stat st;
+
+    n = hvsim__libc.socket(AF_UNIX, SOCK_STREAM, 0);
+    if (n < 0)
+        return -errno;
+    if (hvsim__libc.getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &l) == 0)
+        (void)hvsim__libc.setsockopt(n, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+    l = sizeof(v);
+    if (hvsim__libc.getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &l) == 0)
+        (void)hvsim__libc.setsockopt(n, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+    (void)hvsim__libc.fcntl(n, F_SETFL, fl < 0 ? 0 : fl);
+    if (hvsim__libc.dup3(n, fd, fdfl > 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+        hvsim__libc.close(n);
+        return -errno;
+    }
+    hvsim__libc.close(n);
+    if (fstat(fd, &st) == 0) {
+        s->dev = st.st_dev;
+        s->ino = st.st_ino;
+    }
+    return 0;
+}
+
 static int connect_routed(struct sock *s, int fd, const struct hvsim_msg_connect_reply *r, int nonblock)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    size_t n = strnlen(r->uname, sizeof(r->uname));
+    struct sockaddr_un sa;
+    int rc;
 
-    if (n == 0 || n >= sizeof(sa.sun_path) - 1)
+    if (!hvsim__listener_name_ok(r->uname) || listener_addr(r->uname, &sa) < 0)
         return hvsim__fail(-EPROTO);
-    memcpy(sa.sun_path + 1, r->uname, n);
-    if (hvsim__libc.connect(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) <
-        0) {
+    rc = bind_conn_name(fd, r);
+    if (rc < 0)
+        return hvsim__fail(rc);
+    if (hvsim__libc.connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         /* The listener closed after the daemon routed to it, or its backlog is
          * full: the same as no listener, which the daemon described. */
+        rc = renew_socket(s, fd);
+        if (rc < 0)
+            return hvsim__fail(rc);
         return connect_outcome(s, fd, &r->vanished, nonblock);
     }
     if (hvsim__libc.send(fd, &r->ticket, sizeof(r->ticket), MSG_NOSIGNAL | MSG_DONTWAIT) !=

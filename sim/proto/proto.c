@@ -187,3 +187,86 @@ int hvsim__ticket_verify(const struct hvsim_ticket *t, const uint8_t key[16])
         diff |= (uint8_t)(mac[i] ^ t->mac[i]);
     return diff ? -EACCES : 0;
 }
+
+/* Domain separation: a tag is never a ticket MAC of something else. */
+void hvsim__conn_tag(uint64_t conn_id, const uint8_t key[16], uint8_t tag[16])
+{
+    uint8_t msg[16] = { 'h', 'v', 's', 'i', 'm', '-', 't', 'a', 'g' };
+
+    memcpy(msg + 8, &conn_id, sizeof(conn_id));
+    hvsim__siphash128(key, msg, sizeof(msg), tag);
+}
+
+static const char hexdig[] = "0123456789abcdef";
+
+void hvsim__conn_name(uint64_t conn_id, const uint8_t tag[16], char out[HVSIM_CONN_NAME_LEN + 1])
+{
+    size_t n = sizeof(HVSIM_CONN_NAME_PREFIX) - 1, i;
+
+    memcpy(out, HVSIM_CONN_NAME_PREFIX, n);
+    for (i = 0; i < 16; i++)
+        out[n++] = hexdig[(conn_id >> (60 - 4 * i)) & 0xf];
+    out[n++] = '-';
+    for (i = 0; i < 16; i++) {
+        out[n++] = hexdig[tag[i] >> 4];
+        out[n++] = hexdig[tag[i] & 0xf];
+    }
+    out[n] = '\0';
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Parse the id and the tag of a connector's name; 0 when it is none. */
+static int conn_name_parse(const char *name, size_t len, uint64_t *id, uint8_t tag[16])
+{
+    size_t n = sizeof(HVSIM_CONN_NAME_PREFIX) - 1, i;
+
+    if (len != HVSIM_CONN_NAME_LEN || memcmp(name, HVSIM_CONN_NAME_PREFIX, n) != 0 || name[n + 16] != '-')
+        return 0;
+    *id = 0;
+    for (i = 0; i < 16; i++) {
+        int v = hexval(name[n + i]);
+
+        if (v < 0)
+            return 0;
+        *id = *id << 4 | (uint64_t)v;
+    }
+    for (i = 0; i < 16; i++) {
+        int hi = hexval(name[n + 17 + 2 * i]), lo = hexval(name[n + 18 + 2 * i]);
+
+        if (hi < 0 || lo < 0)
+            return 0;
+        tag[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 1;
+}
+
+int hvsim__conn_name_check(const char *name, size_t len, const uint8_t key[16], uint64_t *conn_id)
+{
+    uint8_t want[16], got[16], diff = 0;
+    uint64_t id;
+    size_t i;
+
+    if (!conn_name_parse(name, len, &id, got))
+        return 0;
+    hvsim__conn_tag(id, key, want);
+    for (i = 0; i < 16; i++) /* constant time, as for the ticket */
+        diff |= (uint8_t)(want[i] ^ got[i]);
+    if (diff != 0)
+        return 0;
+    *conn_id = id;
+    return 1;
+}
+
+int hvsim__listener_name_ok(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < HVSIM_LISTENER_NAME_LEN; i++)
+        if (hexval(name[i]) < 0)
+            return 0;
+    return name[HVSIM_LISTENER_NAME_LEN] == '\0';
+}

@@ -482,8 +482,8 @@ Test(connect, host_to_unknown_and_off_vm)
     fx_vm_op(&F, "vm1", "off");
     a = fx_hv(&vm, &svc);
     cr_assert_eq(hvsim_connect(s, (struct sockaddr *)&a, sizeof(a)), -1);
-    cr_assert_eq(errno, ENETDOWN, "got %s", hvsim_err_name(errno));
-    cr_assert_eq(hvsim_get_last_error(), 10050);
+    cr_assert_eq(errno, ENETUNREACH, "got %s", hvsim_err_name(errno));
+    cr_assert_eq(hvsim_get_last_error(), 10051);
 }
 
 /* ---- loopback (reference 4.1) ------------------------------------------------------ */
@@ -710,9 +710,14 @@ Test(connect, hcs_bind_deny_disabled_connect_deny)
     cr_assert_eq(hvsim_admin_hcs_set(F.admin, "wsl", &cdis), 0);
     s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
     a = fx_hv(&vm, &s1);
-    cr_assert_eq(hvsim_bind(s, (struct sockaddr *)&a, sizeof(a)), -1);
+    /* A denying BindSecurityDescriptor: the bind goes through, the listen
+     * fails with WSAEACCES (hyperv-sockets.md 7, item 4). */
+    cr_assert_eq(hvsim_bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(hvsim_listen(s, 4), -1);
     cr_assert_eq(errno, EACCES);
     cr_assert_eq(hvsim_get_last_error(), 10013);
+    hvsim_close(s);
+    s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
     /* Disabled: the bind "succeeds", listen() says WSAEINVAL. */
     a = fx_hv(&vm, &s2);
     cr_assert_eq(hvsim_bind(s, (struct sockaddr *)&a, sizeof(a)), 0);

@@ -426,7 +426,8 @@ static void raw_gateway(struct raw *g, const char *vm, int *chan)
     cr_assert_eq(raw_call(g, HVSIM_MSG_BIND, &b, sizeof(b), -1, &br, sizeof(br)), 0);
     cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
     l.bind_id = br.bind_id;
-    snprintf(l.uname, sizeof(l.uname), "hvsim-test-gw-%d-%s", (int)getpid(), vm);
+    /* A listener's name: hex digits (the gateway's stream socket is never reached here). */
+    snprintf(l.uname, sizeof(l.uname), "%016x%08x", (unsigned)getpid(), (unsigned)vm[strlen(vm) - 1]);
     cr_assert_eq(raw_call(g, HVSIM_MSG_LISTEN, &l, sizeof(l), sv[1], &lr, sizeof(lr)), 0);
     close(sv[1]);
     *chan = sv[0];

@@ -594,6 +594,35 @@ Test(stream, daemon_death_gives_clear_errors_not_hangs)
     cr_assert_lt(fx_now_ms() - t0, 1000);
 }
 
+/* A new daemon numbers its binds apart from the last one's: closing a socket
+ * bound under the old daemon must not remove the new daemon's bind that
+ * happened to get the same id (both were the first of their daemon). */
+Test(stream, old_bind_ids_never_name_a_new_daemons_binds)
+{
+    GUID s1 = fx_svc(106), s2 = fx_svc(107);
+    SOCKADDR_HV a1 = fx_hv(&HV_GUID_LOOPBACK, &s1), a2 = fx_hv(&HV_GUID_LOOPBACK, &s2);
+    int l1 = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW), l2, s, c;
+
+    cr_assert_eq(hvsim_bind(l1, (struct sockaddr *)&a1, sizeof(a1)), 0);
+    cr_assert_eq(hvsim_listen(l1, 4), 0);
+    fx_kill_daemon(&F);
+    fx_stop(&F);
+    fx_start(&F, NULL);
+    l2 = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+    cr_assert_geq(l2, 0, "%s", hvsim_err_name(errno));
+    cr_assert_eq(hvsim_bind(l2, (struct sockaddr *)&a2, sizeof(a2)), 0);
+    cr_assert_eq(hvsim_listen(l2, 4), 0);
+    hvsim_close(l1);
+    s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+    cr_assert_eq(hvsim_connect(s, (struct sockaddr *)&a2, sizeof(a2)), 0, "the new listener is gone: %s",
+                 hvsim_err_name(errno));
+    c = hvsim_accept(l2, NULL, NULL);
+    cr_assert_geq(c, 0);
+    hvsim_close(c);
+    hvsim_close(s);
+    hvsim_close(l2);
+}
+
 Test(stream, a_restarted_daemon_serves_the_next_request)
 {
     GUID svc = fx_svc(105);

@@ -231,7 +231,7 @@ Test(route, bind_reports_requested_address, .timeout = 5)
     assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG, &v, &s, &nt), 0);
     assert_guid_eq(v, vm1->id);
     assert_guid_eq(s, S_REG);
-    cr_assert_eq(nt, 0, "not_taken %d vs 0", nt);
+    cr_assert_eq(nt, 0, "listen_err %d vs 0", nt);
     assert_rc(do_bind(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG, &v, &s, &nt), 0);
     assert_guid_eq(v, HV_GUID_PARENT);
     assert_guid_eq(s, S_REG);
@@ -368,13 +368,21 @@ Test(route, vsock_port_any_gets_ephemeral_port, .timeout = 5)
     cr_assert_gt(port, 1023u, "host auto-bind: %u vs > 1023", port);
 }
 
-/* Reference 2.4, 4.2: BindSecurityDescriptor deny-all is WSAEACCES for the VM id. */
-Test(route, hcs_bind_deny_is_eacces, .timeout = 5)
+/* hyperv-sockets.md 2.4, 4.2, 7 (item 4): a denying BindSecurityDescriptor
+ * makes the host's listen on the VM id fail with WSAEACCES; the bind itself
+ * goes through. */
+Test(route, hcs_bind_deny_fails_the_listen_with_eacces, .timeout = 5)
 {
     hvsim_hcs_service_t h = { .id = S_REG, .bind_deny = 1 };
+    struct bind *b;
+    int le = 1;
 
     cr_assert_eq(model_hcs_set(wsl, &h), 0, "hcs_set");
-    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, wsl->id, S_REG, NULL, NULL, NULL), -EACCES);
+    assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, wsl->id, S_REG, NULL, NULL, &le), 0);
+    cr_assert_eq(le, -EACCES, "listen_err %d vs -EACCES", le);
+    b = add_bind(&m.host, HVSIM_PERS_WINDOWS, wsl->id, S_REG, 0);
+    b->listen_err = le;
+    assert_rc(route_listen(&m, b), -EACCES);
     /* Only that VM and that service: wildcard binds are not checked against it. */
     assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, wsl->id, S_REG2, NULL, NULL, NULL), 0);
     assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG, NULL, NULL, NULL), 0);
@@ -391,20 +399,20 @@ Test(route, hcs_disabled_bind_not_taken, .timeout = 5)
 
     cr_assert_eq(model_hcs_set(wsl, &h), 0, "hcs_set");
     assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, wsl->id, S_REG, NULL, NULL, &nt), 0);
-    cr_assert_eq(nt, 1, "not_taken %d vs 1", nt);
+    cr_assert_eq(nt, -EINVAL, "listen_err %d vs -EINVAL", nt);
     b = add_bind(&m.host, HVSIM_PERS_WINDOWS, wsl->id, S_REG, 0);
-    b->not_taken = nt;
+    b->listen_err = nt;
     assert_rc(route_listen(&m, b), -EINVAL);
 
     nt = -1;
     assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG, NULL, NULL, &nt), 0);
-    cr_assert_eq(nt, 0, "wildcard bind: not_taken %d vs 0", nt);
+    cr_assert_eq(nt, 0, "wildcard bind: listen_err %d vs 0", nt);
     b = add_bind(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, S_REG, 0);
-    b->not_taken = nt;
+    b->listen_err = nt;
     assert_rc(route_listen(&m, b), 0);
     nt = -1;
     assert_rc(do_bind(&m.host, HVSIM_PERS_WINDOWS, wsl->id, S_REG2, NULL, NULL, &nt), 0);
-    cr_assert_eq(nt, 0, "another service: not_taken %d vs 0", nt);
+    cr_assert_eq(nt, 0, "another service: listen_err %d vs 0", nt);
 }
 
 /* ---- connect: guest to host -------------------------------------------------------- */
@@ -579,12 +587,15 @@ Test(route, host_to_unknown_vm, .timeout = 5)
     assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, nobody, S_REG), -ECONNREFUSED);
 }
 
-/* Reference 4.4: host -> an off VM, WSAENETDOWN by default (a setting). */
+/* hyperv-sockets.md 7 (item 2): host -> an off VM, WSAENETUNREACH by default
+ * ("not started" to Microsoft's client code; a setting). */
 Test(route, host_to_off_vm, .timeout = 5)
 {
     listen_on(vm1, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_REG);
     vm1->state = HVSIM_VM_OFF;
-    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG), -ENETDOWN);
+    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG), -ENETUNREACH);
+    set("connect_to_off_vm", "EADDRNOTAVAIL");
+    assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG), -EADDRNOTAVAIL);
     set("connect_to_off_vm", "EINVAL");
     assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, vm1->id, S_REG), -EINVAL);
     set("connect_to_off_vm", "timeout");

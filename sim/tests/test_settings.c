@@ -28,7 +28,7 @@ static const struct {
     { "connect_timeout_above_max", "reject" },
     { "guest_zero_vmid_reaches_host", "1" },
     { "refusal_profile", "hyperv" },
-    { "connect_to_off_vm", "ENETDOWN" },
+    { "connect_to_off_vm", "ENETUNREACH" },
     { "connect_to_unknown_vm", "ENETUNREACH" },
     { "guest_to_other_vm", "ENETUNREACH" },
     { "pause_freezes_guests", "0" },
@@ -73,7 +73,7 @@ Test(settings, default_values_in_struct, .timeout = 5)
     cr_assert_eq(s.timeout_clamp, 0u, "%u vs %u", s.timeout_clamp, 0u);
     cr_assert_eq(s.zero_reaches_parent, 1u, "%u vs %u", s.zero_reaches_parent, 1u);
     cr_assert_eq(s.profile, (uint32_t)PROFILE_HYPERV, "%u vs %u", s.profile, (uint32_t)PROFILE_HYPERV);
-    cr_assert_eq(s.off_vm_error, -ENETDOWN, "%d vs %d", s.off_vm_error, -ENETDOWN);
+    cr_assert_eq(s.off_vm_error, -ENETUNREACH, "%d vs %d", s.off_vm_error, -ENETUNREACH);
     cr_assert_eq(s.unknown_vm_error, -ENETUNREACH, "%d vs %d", s.unknown_vm_error, -ENETUNREACH);
     cr_assert_eq(s.sibling_error, -ENETUNREACH, "%d vs %d", s.sibling_error, -ENETUNREACH);
     cr_assert_eq(s.pause_freezes, 0u, "%u vs %u", s.pause_freezes, 0u);

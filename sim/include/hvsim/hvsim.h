@@ -32,8 +32,11 @@ extern "C" {
 
 #define HVSIM_EXTERN __attribute__((visibility("default")))
 
+/* The one version number of hvsim: the library's SONAME (libhvsim.so.MAJOR),
+ * hvsim.pc and every binary's --version come from these three lines. */
 #define HVSIM_VERSION_MAJOR 0
-#define HVSIM_VERSION_MINOR 1
+#define HVSIM_VERSION_MINOR 2
+#define HVSIM_VERSION_PATCH 0
 
 /* The error table (errno, Winsock code and name, message): HVSIM_ERRNO_MAP in
  * errmap.h. HVSIM_EDAEMON-style failures use ENETDOWN, which is also what

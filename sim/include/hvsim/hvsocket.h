@@ -59,7 +59,11 @@ typedef struct _SOCKADDR_HV {
     GUID ServiceId;
 } SOCKADDR_HV, *PSOCKADDR_HV;
 
+#ifdef __cplusplus
+static_assert(sizeof(SOCKADDR_HV) == 36, "SOCKADDR_HV is 36 bytes");
+#else
 _Static_assert(sizeof(SOCKADDR_HV) == 36, "SOCKADDR_HV is 36 bytes");
+#endif
 
 typedef struct _HVSOCKET_ADDRESS_INFO {
     GUID SystemId;

@@ -28,7 +28,7 @@
     X(CONNECT_NO_SIBLING, "connect.no-sibling", "a guest cannot reach another VM: ENETUNREACH", "a timeout") \
     X(CONNECT_WILDCARD_TARGET, "connect.wildcard-target", "wildcard/children as a target: EADDRNOTAVAIL", "ECONNREFUSED") \
     X(GUEST_WINDOWS_REFUSED, "guest.windows-refused", "a Windows guest with no host listener: ECONNREFUSED at once", "a timeout") \
-    X(HCS_BIND_DENY, "hcs.bind-deny", "BindSecurityDescriptor deny: EACCES", "the bind succeeds") \
+    X(HCS_BIND_DENY, "hcs.bind-deny", "BindSecurityDescriptor deny: the host's listen fails with EACCES", "the listen succeeds") \
     X(HCS_CONNECT_DENY, "hcs.connect-deny", "ConnectSecurityDescriptor deny: EACCES", "the connect proceeds") \
     X(HCS_DISABLED_BIND, "hcs.disabled-bind", "Disabled: listen() fails with EINVAL", "listen succeeds") \
     X(HCS_DISABLED_CONNECT, "hcs.disabled-connect", "Disabled: host connect fails with EINVAL", "the connect proceeds") \
@@ -39,7 +39,7 @@
     X(PROFILE_HYPERV_NO_ANSWER, "profile.hyperv-no-answer", "Hyper-V profile: no listener means no answer (ETIMEDOUT)", "ECONNRESET") \
     X(PROFILE_KVM_RST, "profile.kvm-rst", "KVM profile: no listener means RST (ECONNRESET)", "a timeout") \
     X(REGISTRY_REQUIRED, "registry.required", "classic VMs need the GuestCommunicationServices registration", "not needed") \
-    X(VM_OFF, "vm.off", "connect to an off VM: connect_to_off_vm (ENETDOWN)", "a timeout") \
+    X(VM_OFF, "vm.off", "connect to an off VM: connect_to_off_vm (ENETUNREACH)", "a timeout") \
     X(VM_PAUSED_NO_ANSWER, "vm.paused-no-answer", "connect to a paused VM: no answer", "ECONNREFUSED") \
     X(LINUX_CID_HOST_ONLY, "linux.cid-host-only", "a Linux guest reaches only CID 2: ENETUNREACH", "ECONNRESET") \
     X(LINUX_LOCAL_CID_ANY, "linux.local-cid-any", "hv_sock reports VMADDR_CID_ANY as the local CID", "the VM's CID") \

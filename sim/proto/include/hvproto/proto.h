@@ -12,7 +12,15 @@
  * The ticket is the other wire object: the first bytes a connecting process
  * writes on a new stream, so the accepting process can check, with the key
  * the daemon gave its listener, that the daemon authorised this connection
- * and which addresses each side reports (design-notes section 6).
+ * and which addresses each side reports (docs/reference/design-notes.md 6).
+ * Before it connects, the connector binds its socket to a name made of the
+ * ticket's id and a tag (hvsim__conn_tag): the acceptor reads that name from
+ * accept() itself, so a connection the daemon did not route is dropped before
+ * a byte is read, and never holds up the next one.
+ *
+ * Listeners are socket files in HVSIM_DIR/l/ (HVSIM_LISTENER_DIR), which
+ * only the daemon's user can reach: no listener address exists in the
+ * abstract namespace, where any user could see, squat or flood it.
  */
 #ifndef HVSIM_PROTO_H
 #define HVSIM_PROTO_H
@@ -32,6 +40,12 @@
 #define HVSIM_PAGE_BYTES (60 * 1024)
 /* The most services one import may carry, over all its pages. */
 #define HVSIM_IMPORT_MAX 100000
+#define HVSIM_LISTENER_DIR "l" /* HVSIM_DIR/l/<name>: the listeners' socket files */
+#define HVSIM_LISTENER_NAME_LEN 24 /* hex digits of a listener's random name */
+/* The connector's bound (abstract) name: this prefix, 16 hex digits of the
+ * ticket's id, a '-', 32 hex digits of its tag. */
+#define HVSIM_CONN_NAME_PREFIX "hvsim-c-"
+#define HVSIM_CONN_NAME_LEN (sizeof(HVSIM_CONN_NAME_PREFIX) - 1 + 16 + 1 + 32)
 
 /* X(name, body struct, variable-length) */
 #define HVSIM_MSG_MAP(X)                              \
@@ -138,7 +152,7 @@ struct hvsim_msg_listen {
     uint32_t flags;
     uint32_t gateway; /* 1: a VM back-end's gateway; the message carries its channel fd */
     uint32_t pad;
-    char uname[HVSIM_UNAME_MAX]; /* abstract AF_UNIX name, leading NUL omitted */
+    char uname[HVSIM_UNAME_MAX]; /* the socket file's name in HVSIM_DIR/l/ */
 };
 
 struct hvsim_msg_listen_reply {
@@ -207,7 +221,8 @@ struct hvsim_msg_connect_reply {
     struct hvsim_outcome vanished; /* OK: the outcome when the listener is gone (or full) at connect time */
     struct hvsim_endpoint local; /* the connector's getsockname */
     struct hvsim_endpoint peer; /* the listener: getpeername, its partition, CID, flags */
-    char uname[HVSIM_UNAME_MAX];
+    char uname[HVSIM_UNAME_MAX]; /* the listener's socket file in HVSIM_DIR/l/ */
+    uint8_t tag[16]; /* hvsim__conn_tag of the ticket's id: the connector binds to it */
     struct hvsim_ticket ticket;
 };
 
@@ -351,6 +366,16 @@ void hvsim__msg_io(ssize_t (*sendmsg_fn)(int, const struct msghdr *, int),
 /* Ticket MAC. */
 void hvsim__ticket_sign(struct hvsim_ticket *t, const uint8_t key[16]);
 int hvsim__ticket_verify(const struct hvsim_ticket *t, const uint8_t key[16]);
+/* The tag of a connection id under a listener's key (what the connector's
+ * bound name carries), and the name itself: out gets HVSIM_CONN_NAME_LEN
+ * characters and a NUL. */
+void hvsim__conn_tag(uint64_t conn_id, const uint8_t key[16], uint8_t tag[16]);
+void hvsim__conn_name(uint64_t conn_id, const uint8_t tag[16], char out[HVSIM_CONN_NAME_LEN + 1]);
+/* 1 when name (len bytes, no NUL) is a connector's name with a valid tag
+ * under key; *conn_id gets its id. */
+int hvsim__conn_name_check(const char *name, size_t len, const uint8_t key[16], uint64_t *conn_id);
+/* 1 when name is a listener file name as the library makes them. */
+int hvsim__listener_name_ok(const char *name);
 
 /* The HELLO reply carries no test field: a test build's choices travel
  * outside the protocol (docs/architecture.md, "Test hooks"). */
