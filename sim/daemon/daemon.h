@@ -35,6 +35,12 @@ struct settings {
     int32_t sibling_error; /* guest_to_other_vm */
     uint32_t pause_freezes; /* pause_freezes_guests */
     uint32_t reset_kills; /* reset_kills_guests */
+    /* Ceilings per partition (the README's limits table). */
+    uint32_t max_conns; /* max_connections_per_partition: control connections, with HELLO or not */
+    uint32_t max_binds; /* max_binds_per_partition */
+    uint32_t max_pending; /* max_pending_connects: connects waiting for one VM's gateway */
+    uint32_t max_events; /* max_queued_events: events waiting for the partition's processes to read */
+    uint32_t hello_ms; /* hello_timeout_ms: a connection that has not sent HELLO by then is dropped */
 };
 
 void settings_defaults(struct settings *s);
@@ -61,6 +67,11 @@ struct part {
     hvsim_hcs_service_t *hcs;
     size_t nhcs;
     int listen_fd; /* its control socket */
+    /* What it holds against its ceilings (settings); kept by server.c and model.c. */
+    uint32_t nconns; /* control connections (admin ones are not counted) */
+    uint32_t nrefusing; /* connections over the ceiling, held only to answer their HELLO */
+    uint32_t nbinds;
+    uint32_t nqueued; /* events queued in hvsimd for its processes */
 };
 
 struct bind {
@@ -86,6 +97,13 @@ struct proc {
     struct part *part;
     pid_t pid;
     uid_t uid;
+    int pidfd; /* the peer process, from HELLO on (-1: none); signals go through it, never the pid */
+    int refuse; /* over the partition's ceiling: its HELLO gets EMFILE, then it is dropped */
+    uint64_t hello_deadline_ns; /* not admin, no HELLO yet: dropped at this time */
+    struct hvsim_msg_event *evq; /* events its event socket could not take yet (server.c) */
+    uint32_t nevq;
+    hvsim_service_info_t *staged; /* admin: an import's pages before the last (handlers_admin.c) */
+    size_t nstaged;
     struct proc *next;
 };
 
@@ -103,6 +121,7 @@ struct model {
     uint64_t next_conn_id;
     uint32_t next_port; /* ephemeral vsock ports */
     uint64_t instance;
+    uint32_t gen; /* changes with every change to the VMs or the registry: a paged list restarts */
 };
 
 void model_init(struct model *m);
@@ -113,6 +132,10 @@ struct part *model_vm_by_cid(const struct model *m, uint32_t cid);
 int model_vm_add(struct model *m, const char *name, const GUID *id, uint32_t kind, struct part **out, char *err,
                  size_t errlen);
 void model_vm_remove(struct model *m, struct part *p);
+/* Take P out of the VM list without freeing it (returns where it was), and
+ * put it back there: a removal that must be saved before it happens. */
+size_t model_vm_detach(struct model *m, struct part *p);
+void model_vm_reattach(struct model *m, struct part *p, size_t at);
 const hvsim_service_info_t *model_service_find(const struct model *m, const GUID *id);
 int model_service_add(struct model *m, const GUID *id, const char *element_name);
 int model_service_rm(struct model *m, const GUID *id);

@@ -72,6 +72,26 @@ static void offer_finish(struct server *s, size_t i, unsigned answer)
     close(o.reply_fd);
 }
 
+/* The VM's gateway already has max_pending_connects waiting: as a full
+ * virtio-vsock backlog, the request is reset at once (ECONNRESET); Winsock
+ * names a resource limit WSAENOBUFS. Returns 1 when it replied so. */
+static int offer_over_ceiling(struct req *r, const struct bind *gw, uint32_t pers)
+{
+    struct hvsim_msg_connect_reply out;
+    uint32_t n = 0;
+    size_t i;
+
+    for (i = 0; i < r->s->noffers; i++)
+        n += r->s->offers[i].bind_id == gw->id;
+    if (n < r->s->m.set.max_pending)
+        return 0;
+    memset(&out, 0, sizeof(out));
+    out.outcome.verdict = HVSIM_VERDICT_REFUSE;
+    out.outcome.error = pers == HVSIM_PERS_WINDOWS ? -ENOBUFS : -ECONNRESET;
+    out.outcome.rule = HVSIM_RULE_LIMIT_PENDING;
+    return reply(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, &out, sizeof(out)) < 0 ? -1 : 1;
+}
+
 int offer_start(struct req *r, const struct bind *gw, const struct hvsim_msg_connect_reply *ok)
 {
     struct server *s = r->s;
@@ -79,8 +99,13 @@ int offer_start(struct req *r, const struct bind *gw, const struct hvsim_msg_con
     struct hvsim_msg_connect_reply pending = { .outcome = ok->outcome };
     uint32_t timeout_ms = ok->outcome.wait_ms;
     struct offer *o;
-    int sv[2];
+    int sv[2], rc;
+    struct hvsim_msg_connect creq;
 
+    memcpy(&creq, r->body, sizeof(creq));
+    rc = offer_over_ceiling(r, gw, creq.personality);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
     if (s->noffers == s->coffers) {
         size_t nc = s->coffers ? s->coffers * 2 : 16;
         struct offer *t = realloc(s->offers, nc * sizeof(*t));

@@ -6,19 +6,30 @@
  * replies, and keep the bind table.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server_int.h"
 
+/* A connection over its partition's ceiling: told so, as a full descriptor
+ * table tells socket() (EMFILE), and dropped. */
+static int refuse_hello(struct req *r)
+{
+    char why[160];
+
+    snprintf(why, sizeof(why), "partition %s has %u control connections, its ceiling (max_connections_per_partition)",
+             r->c->part->name, r->c->part->nconns);
+    (void)reply_err(r->c, HVSIM_MSG_HELLO_REPLY, r->h.seq, -EMFILE, why);
+    return -1;
+}
+
 int h_hello(struct req *r)
 {
     struct hvsim_msg_hello_reply out = { 0 };
     struct part *p = r->c->part;
-
     struct hvsim_msg_hello m;
+    int rc;
 
     memcpy(&m, r->body, sizeof(m));
     if (m.version != HVSIM_PROTO_VERSION) {
@@ -29,11 +40,14 @@ int h_hello(struct req *r)
                  HVSIM_PROTO_VERSION, m.version);
         return reply_err(r->c, HVSIM_MSG_HELLO_REPLY, r->h.seq, -EPROTO, why);
     }
+    if (r->c->refuse)
+        return refuse_hello(r);
     if (r->c->admin || r->c->evt_fd >= 0 || r->fd < 0)
         return reply_err(r->c, HVSIM_MSG_HELLO_REPLY, r->h.seq, -EPROTO, "HELLO: once, with an event socket");
-    r->c->evt_fd = r->fd;
+    rc = proc_attach(r->s, r->c, r->fd);
+    if (rc < 0)
+        return reply_err(r->c, HVSIM_MSG_HELLO_REPLY, r->h.seq, rc, NULL);
     r->fd = -1;
-    fcntl(r->c->evt_fd, F_SETFL, O_NONBLOCK);
     out.self = p->id;
     out.host = r->s->m.host.id;
     memcpy(out.name, p->name, sizeof(out.name));

@@ -159,8 +159,34 @@ int model_vm_add(struct model *m, const char *name, const GUID *id, uint32_t kin
     p->cid = cid;
     p->listen_fd = -1;
     m->vms[m->nvms++] = p;
+    m->gen++;
     *out = p;
     return 0;
+}
+
+size_t model_vm_detach(struct model *m, struct part *p)
+{
+    size_t i;
+
+    for (i = 0; i < m->nvms && m->vms[i] != p; i++)
+        ;
+    if (i < m->nvms) {
+        memmove(&m->vms[i], &m->vms[i + 1], (m->nvms - i - 1) * sizeof(*m->vms));
+        m->nvms--;
+        m->gen++;
+    }
+    return i;
+}
+
+void model_vm_reattach(struct model *m, struct part *p, size_t at)
+{
+    /* The array had room for it a moment ago: no allocation. */
+    if (at > m->nvms)
+        at = m->nvms;
+    memmove(&m->vms[at + 1], &m->vms[at], (m->nvms - at) * sizeof(*m->vms));
+    m->vms[at] = p;
+    m->nvms++;
+    m->gen++;
 }
 
 void model_vm_remove(struct model *m, struct part *p)
@@ -180,6 +206,7 @@ void model_vm_remove(struct model *m, struct part *p)
             break;
         }
     }
+    m->gen++;
     free(p->hcs);
     free(p);
 }
@@ -209,6 +236,7 @@ int model_service_add(struct model *m, const GUID *id, const char *element_name)
         s->id = *id;
     }
     snprintf(s->element_name, sizeof(s->element_name), "%s", element_name);
+    m->gen++;
     return 0;
 }
 
@@ -222,6 +250,7 @@ int model_service_rm(struct model *m, const GUID *id)
     i = (size_t)(s - m->services);
     memmove(&m->services[i], &m->services[i + 1], (m->nservices - i - 1) * sizeof(*m->services));
     m->nservices--;
+    m->gen++;
     return 0;
 }
 
@@ -269,6 +298,7 @@ int model_bind_add(struct model *m, struct bind *b)
     m->binds = v;
     b->id = m->next_bind_id++;
     m->binds[m->nbinds++] = b;
+    b->part->nbinds++;
     return 0;
 }
 
@@ -279,6 +309,7 @@ void model_bind_remove(struct model *m, struct bind *b)
     for (i = 0; i < m->nbinds; i++) {
         if (m->binds[i] == b) {
             m->binds[i] = m->binds[--m->nbinds];
+            b->part->nbinds--;
             /* gateway.c closes a gateway's channel first (and takes it out of
              * epoll); this is for binds removed without it. */
             if (b->gateway && b->gw_fd >= 0)

@@ -81,6 +81,10 @@ int route_bind(struct model *m, const struct route_bind_req *rq, GUID *vmid, GUI
      * asking for it is a broken or hostile client. */
     if (rq->pers == HVSIM_PERS_VSOCK_HOST && !p->is_host)
         return -EINVAL;
+    /* A partition's ceiling (max_binds_per_partition): a resource limit,
+     * which Winsock and the socket layer both name ENOBUFS. */
+    if (p->nbinds >= m->set.max_binds)
+        return -ENOBUFS;
     if (is_vsock(rq->pers)) {
         /* The library checked the CID; the port is the service GUID's Data1. */
         *vmid = HV_GUID_ZERO;

@@ -14,6 +14,7 @@
  * to each other. server_int.h says which file does what.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -108,6 +110,22 @@ void close_part(struct server *s, struct part *p)
 
 /* ---- clients --------------------------------------------------------------------------------- */
 
+/* Connections over a partition's ceiling that are held to answer their
+ * HELLO with EMFILE; past these, one is closed at once. */
+#define REFUSING_MAX 16u
+
+static uint64_t ms_to_ns(uint32_t ms)
+{
+    return (uint64_t)ms * 1000000u;
+}
+
+static int ns_to_timeout(uint64_t when, uint64_t now)
+{
+    uint64_t ms = when > now ? (when - now + 999999) / 1000000u : 0;
+
+    return ms > 60000 ? 60000 : (int)ms;
+}
+
 void drop_proc(struct server *s, struct proc *c)
 {
     struct proc **pp;
@@ -127,10 +145,100 @@ void drop_proc(struct server *s, struct proc *c)
             break;
         }
     }
+    if (!c->admin) {
+        if (c->refuse)
+            c->part->nrefusing--;
+        else
+            c->part->nconns--;
+    }
+    c->part->nqueued -= c->nevq;
     close(c->fd);
-    if (c->evt_fd >= 0)
+    if (c->evt_fd >= 0) {
+        /* The client may hold a copy of the file (it passed it): leave epoll first. */
+        (void)epoll_ctl(s->ep, EPOLL_CTL_DEL, c->evt_fd, NULL);
         close(c->evt_fd);
+    }
+    if (c->pidfd >= 0)
+        close(c->pidfd);
+    free(c->evq);
+    free(c->staged);
     free(c);
+}
+
+struct proc *proc_new(struct server *s, int fd, struct part *p, int admin)
+{
+    struct proc *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
+    c->fd = fd;
+    c->evt_fd = -1;
+    c->pidfd = -1;
+    c->admin = admin;
+    c->part = admin ? &s->m.host : p;
+    if (watch(s, fd, c, W_PROC) < 0) {
+        free(c);
+        return NULL;
+    }
+    if (!admin) {
+        if (c->part->nconns >= s->m.set.max_conns) {
+            c->refuse = 1;
+            c->part->nrefusing++;
+        } else {
+            c->part->nconns++;
+        }
+        c->hello_deadline_ns = hvsim__now_ns() + ms_to_ns(s->m.set.hello_ms);
+        if (s->hello_next_ns == 0 || c->hello_deadline_ns < s->hello_next_ns)
+            s->hello_next_ns = c->hello_deadline_ns;
+    }
+    c->next = s->m.procs;
+    s->m.procs = c;
+    return c;
+}
+
+/* Stop (or start again) watching every socket that accepts. */
+static void accepting(struct server *s, int on)
+{
+    struct epoll_event ev = { .events = on ? EPOLLIN : 0 };
+    size_t i;
+
+    ev.data.u64 = W_ADMIN;
+    (void)epoll_ctl(s->ep, EPOLL_CTL_MOD, s->admin_fd, &ev);
+    ev.data.u64 = (uint64_t)(uintptr_t)&s->m.host | W_PART;
+    (void)epoll_ctl(s->ep, EPOLL_CTL_MOD, s->m.host.listen_fd, &ev);
+    for (i = 0; i < s->m.nvms; i++) {
+        ev.data.u64 = (uint64_t)(uintptr_t)s->m.vms[i] | W_PART;
+        if (s->m.vms[i]->listen_fd >= 0)
+            (void)epoll_ctl(s->ep, EPOLL_CTL_MOD, s->m.vms[i]->listen_fd, &ev);
+    }
+}
+
+/* accept() failed for want of descriptors. The waiting connection would keep
+ * the level-triggered listener reporting forever (the loop would spin), so
+ * the reserve descriptor is given up for a moment to take it off the queue
+ * and close it; if even that fails, accepting pauses for 100 ms. */
+static void shed_connection(struct server *s, int lfd, int err)
+{
+    static uint64_t last_log;
+    uint64_t now = hvsim__now_ns();
+    int fd = -1;
+
+    if (s->reserve_fd >= 0) {
+        close(s->reserve_fd);
+        s->reserve_fd = -1;
+        fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0)
+            close(fd);
+        s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0 || s->reserve_fd < 0) {
+        accepting(s, 0);
+        s->accept_paused_until_ns = now + ms_to_ns(100);
+    }
+    if (now - last_log > 1000000000ull) {
+        last_log = now;
+        logmsg("out of descriptors (%s): new connections are closed until some go", hvsim_err_name(-err));
+    }
 }
 
 static void accept_client(struct server *s, int lfd, struct part *p, int admin)
@@ -140,42 +248,171 @@ static void accept_client(struct server *s, int lfd, struct part *p, int admin)
     struct proc *c;
     int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-    if (fd < 0)
+    if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            shed_connection(s, lfd, -errno);
         return;
-    c = calloc(1, sizeof(*c));
+    }
+    /* Over the ceiling, a few are held to be told why; the rest are closed. */
+    if (!admin && p->nconns >= s->m.set.max_conns && p->nrefusing >= REFUSING_MAX) {
+        close(fd);
+        return;
+    }
+    c = proc_new(s, fd, p, admin);
     if (c == NULL) {
         close(fd);
         return;
     }
-    c->fd = fd;
-    c->evt_fd = -1;
-    c->admin = admin;
-    c->part = admin ? &s->m.host : p;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
         c->pid = cred.pid;
         c->uid = cred.uid;
     }
-    if (watch(s, fd, c, W_PROC) < 0) {
-        close(fd);
-        free(c);
+}
+
+/* Drop the connections that have not sent HELLO in time. Returns the epoll
+ * timeout until the next deadline (-1: none). */
+static int hello_sweep(struct server *s)
+{
+    uint64_t now = hvsim__now_ns(), next = 0;
+    struct proc *c, *nx;
+
+    if (s->hello_next_ns == 0)
+        return -1;
+    if (now < s->hello_next_ns)
+        return ns_to_timeout(s->hello_next_ns, now);
+    for (c = s->m.procs; c; c = nx) {
+        nx = c->next;
+        if (c->admin || c->evt_fd >= 0)
+            continue;
+        if (now >= c->hello_deadline_ns) {
+            logmsg("pid %d sent no HELLO within %u ms: dropped", (int)c->pid, s->m.set.hello_ms);
+            drop_proc(s, c);
+        } else if (next == 0 || c->hello_deadline_ns < next) {
+            next = c->hello_deadline_ns;
+        }
+    }
+    s->hello_next_ns = next;
+    return next ? ns_to_timeout(next, now) : -1;
+}
+
+/* ---- events ---------------------------------------------------------------------------------- */
+
+#define EVT_SNDBUF 8192
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+/* The peer process as a pidfd: the one that connected (SO_PEERPIDFD), else
+ * the pid's process now, while it talks to us (pidfd_open). A pidfd names
+ * one process for good, so a reused pid is never signalled. */
+static int peer_pidfd(const struct proc *c)
+{
+    int fd = -1;
+    socklen_t len = sizeof(fd);
+
+    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0 && fd >= 0)
+        return fd;
+    if (c->pid <= 0)
+        return -1;
+    fd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+    return fd < 0 ? -1 : fd;
+}
+
+int proc_attach(struct server *s, struct proc *c, int evt_fd)
+{
+    struct epoll_event ev = { .events = 0, .data.u64 = (uint64_t)(uintptr_t)c | W_EVT };
+    int sndbuf = EVT_SNDBUF;
+
+    fcntl(evt_fd, F_SETFL, O_NONBLOCK);
+    /* A small kernel buffer (a few dozen events), so that max_queued_events,
+     * counted in hvsimd's own queue behind it, is what bounds a process that
+     * does not read. */
+    (void)setsockopt(evt_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+    /* Watched only while events wait in c->evq (EPOLLOUT). */
+    if (epoll_ctl(s->ep, EPOLL_CTL_ADD, evt_fd, &ev) < 0)
+        return -errno;
+    c->evt_fd = evt_fd;
+    c->pidfd = peer_pidfd(c);
+    return 0;
+}
+
+static void evt_watch(struct server *s, struct proc *c, uint32_t events)
+{
+    struct epoll_event ev = { .events = events, .data.u64 = (uint64_t)(uintptr_t)c | W_EVT };
+
+    (void)epoll_ctl(s->ep, EPOLL_CTL_MOD, c->evt_fd, &ev);
+}
+
+/* Send what waits; stop watching once nothing does. */
+static void evt_flush(struct server *s, struct proc *c)
+{
+    uint32_t i = 0;
+
+    while (i < c->nevq &&
+           hvsim__msg_send(c->evt_fd, HVSIM_MSG_EVENT, 0, 0, &c->evq[i], sizeof(c->evq[i]), NULL, 0, -1) == 0)
+        i++;
+    memmove(c->evq, c->evq + i, (c->nevq - i) * sizeof(*c->evq));
+    c->nevq -= i;
+    c->part->nqueued -= i;
+    if (c->nevq == 0)
+        evt_watch(s, c, 0);
+}
+
+/* The event socket is writable again, or gone. */
+static void evt_ready(struct server *s, struct proc *c, uint32_t events)
+{
+    if (events & (EPOLLHUP | EPOLLERR)) {
+        /* Nobody reads it any more: stop watching, forget what waits. */
+        (void)epoll_ctl(s->ep, EPOLL_CTL_DEL, c->evt_fd, NULL);
+        c->part->nqueued -= c->nevq;
+        c->nevq = 0;
         return;
     }
-    c->next = s->m.procs;
-    s->m.procs = c;
+    evt_flush(s, c);
+}
+
+/* Returns -1 when C must be detached: its partition's queue is full. */
+static int event_to(struct server *s, struct proc *c, const struct hvsim_msg_event *ev)
+{
+    struct hvsim_msg_event *q;
+    int rc;
+
+    if (c->nevq == 0) {
+        rc = hvsim__msg_send(c->evt_fd, HVSIM_MSG_EVENT, 0, 0, ev, sizeof(*ev), NULL, 0, -1);
+        if (rc != -EAGAIN)
+            return 0; /* sent, or its reader is gone */
+    }
+    if (c->part->nqueued >= s->m.set.max_events) {
+        logmsg("pid %d does not read its events (%s holds %u, max_queued_events): detached", (int)c->pid,
+               c->part->name, c->part->nqueued);
+        return -1;
+    }
+    q = realloc(c->evq, (c->nevq + 1) * sizeof(*q));
+    if (q == NULL)
+        return -1;
+    c->evq = q;
+    c->evq[c->nevq++] = *ev;
+    c->part->nqueued++;
+    evt_watch(s, c, EPOLLOUT);
+    return 0;
 }
 
 void broadcast(struct server *s, const GUID *vmid, uint32_t event)
 {
     struct hvsim_msg_event ev = { .vmid = *vmid, .event = event };
-    struct proc *c;
+    struct proc *c, *nx;
 
-    for (c = s->m.procs; c; c = c->next) {
+    for (c = s->m.procs; c; c = nx) {
+        nx = c->next;
         if (c->evt_fd < 0)
             continue;
-        /* A process that does not read its events (stopped, say) loses this
-         * one; its peers' processes break the same connections. */
-        if (hvsim__msg_send(c->evt_fd, HVSIM_MSG_EVENT, 0, 0, &ev, sizeof(ev), NULL, 0, -1) < 0)
-            logmsg("event to pid %d dropped", (int)c->pid);
+        /* Only the VM's own processes and the host's (which hold its
+         * connections) hear of it, never another VM's. */
+        if (!c->part->is_host && !hvsim_guid_equal(&c->part->id, vmid))
+            continue;
+        if (event_to(s, c, &ev) < 0)
+            drop_proc(s, c);
     }
 }
 
@@ -184,8 +421,8 @@ void signal_vm(struct server *s, const struct part *p, int sig)
     struct proc *c;
 
     for (c = s->m.procs; c; c = c->next)
-        if (c->part == p && !c->admin && c->pid > 0 && c->pid != getpid())
-            kill(c->pid, sig);
+        if (c->part == p && !c->admin && c->pidfd >= 0 && c->pid != getpid())
+            (void)syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, 0);
 }
 
 /* ---- replies --------------------------------------------------------------------------------- */
@@ -383,6 +620,7 @@ int server_init(struct server *s, const char *dir, const char *state_dir, const 
 
     memset(s, 0, sizeof(*s));
     s->ep = s->admin_fd = s->sig_fd = s->l_fd = -1;
+    s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     model_init(&s->m);
     snprintf(s->dir, sizeof(s->dir), "%s", dir);
     snprintf(s->state_dir, sizeof(s->state_dir), "%s", state_dir ? state_dir : "");
@@ -408,6 +646,71 @@ int server_init(struct server *s, const char *dir, const char *state_dir, const 
     return open_sockets(s, dir, path, err, errlen);
 }
 
+/* The epoll timeout: the earliest of the offers' and HELLOs' deadlines and
+ * the end of an accept pause. */
+static int next_timeout(struct server *s)
+{
+    int t = offers_sweep(s), h = hello_sweep(s);
+
+    if (s->accept_paused_until_ns) {
+        uint64_t now = hvsim__now_ns();
+        int a;
+
+        if (now >= s->accept_paused_until_ns) {
+            s->accept_paused_until_ns = 0;
+            accepting(s, 1);
+        }
+        a = s->accept_paused_until_ns ? ns_to_timeout(s->accept_paused_until_ns, now) : -1;
+        if (a >= 0 && (t < 0 || a < t))
+            t = a;
+    }
+    return h >= 0 && (t < 0 || h < t) ? h : t;
+}
+
+static int proc_alive(const struct server *s, const struct proc *c)
+{
+    const struct proc *it;
+
+    /* The proc may have been dropped by an earlier event of this batch. */
+    for (it = s->m.procs; it && it != c; it = it->next)
+        ;
+    return it != NULL;
+}
+
+static void dispatch(struct server *s, const struct epoll_event *e)
+{
+    uint64_t d = e->data.u64;
+    unsigned kind = (unsigned)(d & W_MASK);
+    void *obj = (void *)(uintptr_t)(d & ~(uint64_t)W_MASK);
+
+    if (kind == 0) {
+        struct signalfd_siginfo si;
+
+        while (read(s->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+            s->stop = 1;
+    } else if (kind == W_ADMIN) {
+        accept_client(s, s->admin_fd, NULL, 1);
+    } else if (kind == W_PART) {
+        struct part *p = obj;
+
+        accept_client(s, p->listen_fd, p, 0);
+    } else if (kind == W_GATEWAY) {
+        struct bind *b = obj;
+        size_t j;
+
+        /* The bind may have been removed by an earlier event of this batch. */
+        for (j = 0; j < s->m.nbinds && s->m.binds[j] != b; j++)
+            ;
+        if (j < s->m.nbinds && b->gateway && b->gw_fd >= 0)
+            gateway_readable(s, b);
+    } else if (kind == W_EVT) {
+        if (proc_alive(s, obj) && ((struct proc *)obj)->evt_fd >= 0)
+            evt_ready(s, obj, e->events);
+    } else if (proc_alive(s, obj) && serve_one(s, obj) < 0) {
+        drop_proc(s, obj);
+    }
+}
+
 int server_run(struct server *s, int ready_fd)
 {
     struct epoll_event evs[64];
@@ -419,50 +722,15 @@ int server_run(struct server *s, int ready_fd)
         close(ready_fd);
     }
     while (!s->stop) {
-        int i, n = epoll_wait(s->ep, evs, 64, offers_sweep(s));
+        int i, n = epoll_wait(s->ep, evs, 64, next_timeout(s));
 
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             return -errno;
         }
-        for (i = 0; i < n; i++) {
-            uint64_t d = evs[i].data.u64;
-            unsigned kind = (unsigned)(d & W_MASK);
-            void *obj = (void *)(uintptr_t)(d & ~(uint64_t)W_MASK);
-
-            if (kind == 0) {
-                struct signalfd_siginfo si;
-
-                while (read(s->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-                    s->stop = 1;
-            } else if (kind == W_ADMIN) {
-                accept_client(s, s->admin_fd, NULL, 1);
-            } else if (kind == W_PART) {
-                struct part *p = obj;
-
-                accept_client(s, p->listen_fd, p, 0);
-            } else if (kind == W_GATEWAY) {
-                struct bind *b = obj;
-                size_t j;
-
-                /* The bind may have been removed by an earlier event of this batch. */
-                for (j = 0; j < s->m.nbinds && s->m.binds[j] != b; j++)
-                    ;
-                if (j < s->m.nbinds && b->gateway && b->gw_fd >= 0)
-                    gateway_readable(s, b);
-            } else {
-                struct proc *c = obj, *it;
-
-                /* The proc may have been dropped by an earlier event of this batch. */
-                for (it = s->m.procs; it && it != c; it = it->next)
-                    ;
-                if (it == NULL)
-                    continue;
-                if (serve_one(s, c) < 0)
-                    drop_proc(s, c);
-            }
-        }
+        for (i = 0; i < n; i++)
+            dispatch(s, &evs[i]);
     }
     return 0;
 }
@@ -486,6 +754,8 @@ void server_fini(struct server *s)
     }
     if (s->sig_fd >= 0)
         close(s->sig_fd);
+    if (s->reserve_fd >= 0)
+        close(s->reserve_fd);
     if (s->l_fd >= 0)
         close(s->l_fd);
     if (s->ep >= 0)

@@ -23,6 +23,10 @@ struct server {
     struct offer *offers;
     size_t noffers, coffers;
     uint64_t next_offer;
+    /* Kept for the moment accept() fails for want of descriptors (server.c, shed_connection). */
+    int reserve_fd;
+    uint64_t accept_paused_until_ns; /* 0: accepting */
+    uint64_t hello_next_ns; /* the earliest HELLO deadline (0: none) */
     int l_fd; /* HVSIM_DIR/l/, the listeners' socket files (listeners.c) */
     int stopping; /* server_fini: the listeners live on, their files stay */
 };

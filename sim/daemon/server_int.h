@@ -23,7 +23,7 @@
 #include "server.h"
 
 /* The low bits of an epoll event's data say what the rest points to. */
-enum { W_ADMIN = 1, W_PART = 2, W_PROC = 3, W_GATEWAY = 4 };
+enum { W_ADMIN = 1, W_PART = 2, W_PROC = 3, W_GATEWAY = 4, W_EVT = 5 };
 #define W_MASK 7u
 /* How long the ticket of an OK connect is good for. */
 #define TICKET_LIFETIME_NS (10ull * 1000000000ull)
@@ -56,12 +56,17 @@ typedef int handler_fn(struct req *r);
 
 void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int watch(struct server *s, int fd, void *obj, unsigned kind);
+/* A new client on FD (accepted, or a socketpair end in the fuzz target), counted against P's ceiling. */
+struct proc *proc_new(struct server *s, int fd, struct part *p, int admin);
+/* At HELLO: the event socket (watched for the queue, server.c) and a pidfd of the peer. */
+int proc_attach(struct server *s, struct proc *c, int evt_fd);
 /* A partition's control socket: created and watched, or closed and unlinked. */
 int open_part(struct server *s, struct part *p);
 void close_part(struct server *s, struct part *p);
 /* Forget a client with its binds and waiting connects, and close it. */
 void drop_proc(struct server *s, struct proc *c);
-/* An event to every attached process, and a signal to every process of a VM. */
+/* An event to the processes of the VM it concerns and to the host's (never another VM's),
+ * and a signal (through pidfds) to every process of a VM. */
 void broadcast(struct server *s, const GUID *vmid, uint32_t event);
 void signal_vm(struct server *s, const struct part *p, int sig);
 int reply(struct proc *c, unsigned type, uint32_t seq, const void *body, size_t len);

@@ -15,7 +15,9 @@
 
 #include "daemon.h"
 
-enum kind { K_MS, K_BOOL, K_PROFILE, K_ERR, K_CLAMP };
+enum kind { K_MS, K_BOOL, K_PROFILE, K_ERR, K_CLAMP, K_COUNT };
+
+#define COUNT_MAX 1000000u
 
 static const struct row {
     const char *name;
@@ -57,6 +59,21 @@ static const struct row {
     { "reset_kills_guests", K_BOOL, offsetof(struct settings, reset_kills), "0", "0|1", "INFERRED",
       "1: reset and power-off also SIGKILL the processes attached as the VM, as a real reset ends every "
       "guest program; 0 breaks their connections only." },
+    { "max_connections_per_partition", K_COUNT, offsetof(struct settings, max_conns), "1024", "1..1000000",
+      "INFERRED", "Control connections (one per attached process) of one partition; more: the process's HELLO is "
+                  "answered EMFILE, so its socket() fails as a full descriptor table does." },
+    { "max_binds_per_partition", K_COUNT, offsetof(struct settings, max_binds), "4096", "1..1000000", "INFERRED",
+      "Bound sockets of one partition; more: bind (or the bind a listen or connect makes) fails with ENOBUFS "
+      "(Winsock WSAENOBUFS), the resource error both socket layers give." },
+    { "max_pending_connects", K_COUNT, offsetof(struct settings, max_pending), "64", "1..1000000", "INFERRED",
+      "Host connects waiting for one VM's guest (its back-end's gateway); more: a full virtio backlog, "
+      "ECONNRESET at once (Winsock WSAENOBUFS)." },
+    { "max_queued_events", K_COUNT, offsetof(struct settings, max_events), "1024", "1..1000000", "INFERRED",
+      "VM events (pause, reset, ...) hvsimd holds for one partition's processes that do not read them; a "
+      "process whose event would pass it is detached (its control connection closed)." },
+    { "hello_timeout_ms", K_MS, offsetof(struct settings, hello_ms), "5000", "1..300000", "INFERRED",
+      "A control connection must send HELLO within this time or is dropped, so idle connections cannot hold "
+      "a partition's ceiling." },
 };
 
 static const struct {
@@ -96,6 +113,17 @@ int settings_set(struct settings *s, const char *name, const char *value, char *
         errno = 0;
         v = strtoul(value, &end, 10);
         if (errno || value[0] < '0' || value[0] > '9' || *end != '\0' || v < 1 || v > HVSOCKET_CONNECT_TIMEOUT_MAX)
+            goto bad;
+        *(uint32_t *)p = (uint32_t)v;
+        return 0;
+    }
+    case K_COUNT: {
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(value, &end, 10);
+        if (errno || value[0] < '0' || value[0] > '9' || *end != '\0' || v < 1 || v > COUNT_MAX)
             goto bad;
         *(uint32_t *)p = (uint32_t)v;
         return 0;
@@ -147,6 +175,7 @@ int settings_get(const struct settings *s, const char *name, char *value, size_t
     switch (r->kind) {
     case K_MS:
     case K_BOOL:
+    case K_COUNT:
         snprintf(value, len, "%u", *(const uint32_t *)p);
         break;
     case K_PROFILE:

@@ -45,7 +45,8 @@
  * this input, and to a VM's process names its parent or itself as the peer
  * (never a sibling: route.c); the event loop settles (no event it keeps
  * being woken by and ignores: server_run would spin); once every client
- * has gone, the daemon has no procs, binds or offers left; and no fd leaks
+ * has gone, the daemon has no procs, binds or offers left, and every
+ * partition's counts against its ceilings are 0; and no fd leaks
  * (the count of open fds is the same before and after). Between inputs the
  * harness puts back the VMs, services and settings the admin socket may
  * have changed, and the ID counters, so an input replays the same way.
@@ -63,7 +64,8 @@
  * The regress-* seeds are not generated: they are the reproducers of bugs
  * this target found (a gateway channel the back-end kept a copy of stayed in
  * epoll; a guest claiming the host's CID addressing reached a sibling), kept
- * as they were.
+ * as they were but for the protocol version in their HELLOs (moved to 4
+ * with the paged lists, so that they still get past HELLO).
  *
  * The daemon logs every client it drops; that goes to /dev/null under
  * libFuzzer (HVSIM_FUZZ_LOG=1 keeps it) and to stderr in the other modes.
@@ -265,6 +267,19 @@ static int fz_initial_vm(const struct part *p)
     return -1;
 }
 
+/* With every client gone, each partition's use of its ceilings is back to 0. */
+static void fz_check_counts(void)
+{
+    size_t i;
+
+    for (i = 0; i <= srv.m.nvms; i++) {
+        const struct part *p = i < srv.m.nvms ? srv.m.vms[i] : &srv.m.host;
+
+        if (p->nconns || p->nrefusing || p->nbinds || p->nqueued)
+            fz_fail("a partition's counts of connections, binds or queued events did not come back to 0");
+    }
+}
+
 /* Undo what the admin socket may have changed; the procs, binds and offers
  * must be gone by the daemon's own doing (checked before this runs). */
 static void fz_restore(void)
@@ -316,6 +331,7 @@ static void fz_restore(void)
     srv.m.next_bind_id = 1;
     srv.m.next_conn_id = 1;
     srv.m.next_port = fz_port0;
+    srv.m.gen = 0;
     srv.next_offer = 0;
     srv.stop = 0;
 }
@@ -371,13 +387,14 @@ static void fz_pump(void)
                     served = 1;
                 }
             } else if (kind == W_PROC) {
-                struct proc *c = obj, *it;
-
-                for (it = srv.m.procs; it && it != c; it = it->next)
-                    ;
-                if (it != NULL) {
-                    if (serve_one(&srv, c) < 0)
-                        drop_proc(&srv, c);
+                if (proc_alive(&srv, obj)) {
+                    if (serve_one(&srv, obj) < 0)
+                        drop_proc(&srv, obj);
+                    served = 1;
+                }
+            } else if (kind == W_EVT) {
+                if (proc_alive(&srv, obj) && ((struct proc *)obj)->evt_fd >= 0) {
+                    evt_ready(&srv, obj, evs[i].events);
                     served = 1;
                 }
             } else {
@@ -615,21 +632,13 @@ static int fz_connect(struct fz_slot *sl, unsigned code)
     }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
         abort();
-    c = calloc(1, sizeof(*c));
+    c = proc_new(&srv, sv[0], p ? p : &srv.m.host, code == FZ_ADMIN);
     if (c == NULL)
         abort();
-    c->fd = sv[0];
-    c->evt_fd = -1;
-    c->admin = code == FZ_ADMIN;
-    c->part = p ? p : &srv.m.host;
     /* What SO_PEERCRED says of a socketpair: us. signal_vm skips its own pid,
      * so pause_freezes_guests and reset_kills_guests never signal anyone. */
     c->pid = fz_pid;
     c->uid = fz_uid;
-    if (watch(&srv, c->fd, c, W_PROC) < 0)
-        abort();
-    c->next = srv.m.procs;
-    srv.m.procs = c;
     fz_nclients++;
     sl->c = c;
     sl->end = sv[1];
@@ -825,6 +834,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_fail("a bind outlived its client");
     if (srv.noffers != 0)
         fz_fail("an offer outlived its connector");
+    fz_check_counts();
     fz_restore();
     if (count_fds() != before)
         fz_fail("an fd leaked");
@@ -929,6 +939,13 @@ static void empty_req(struct seed *s, unsigned slot, unsigned type)
     rec(s, slot, type, 11, &m, sizeof(m));
 }
 
+static void page_req(struct seed *s, unsigned slot, unsigned type, uint32_t cursor)
+{
+    struct hvsim_msg_page m = { .cursor = cursor };
+
+    rec(s, slot, type, 11, &m, sizeof(m));
+}
+
 /* Host and VM "a" attach, bind, listen and connect to each other; the host
  * also tries VM "b" by CID (nobody listens: no answer) and unbinds. */
 static void seed_connect(struct seed *s)
@@ -1010,8 +1027,9 @@ static void seed_admin(struct seed *s)
     }
     vm_op(s, 0, "c", "pause");
     vm_op(s, 0, "c", "resume");
-    empty_req(s, 0, HVSIM_MSG_VM_LIST);
-    empty_req(s, 0, HVSIM_MSG_SVC_LIST);
+    page_req(s, 0, HVSIM_MSG_VM_LIST, 0);
+    page_req(s, 0, HVSIM_MSG_SVC_LIST, 0);
+    page_req(s, 0, HVSIM_MSG_SVC_LIST, 1);
     empty_req(s, 0, HVSIM_MSG_SETTING_LIST);
     {
         struct hvsim_msg_status m = { 0 };
@@ -1019,15 +1037,18 @@ static void seed_admin(struct seed *s)
         rec(s, 0, HVSIM_MSG_STATUS, 12, &m, sizeof(m));
     }
     {
+        /* An import in two pages: the first held, the second commits both. */
         struct {
-            struct hvsim_msg_count cnt;
-            hvsim_service_info_t e[2];
-        } m = { .cnt = { .count = 2 } };
+            struct hvsim_msg_import hdr;
+            hvsim_service_info_t e[1];
+        } m = { .hdr = { .count = 1, .flags = HVSIM_IMPORT_MORE } };
 
         m.e[0].id = hvsim_guid_from_port(8000);
         snprintf(m.e[0].element_name, sizeof(m.e[0].element_name), "imported one");
-        m.e[1].id = new_svc;
-        snprintf(m.e[1].element_name, sizeof(m.e[1].element_name), "imported two");
+        rec(s, 0, HVSIM_MSG_SVC_IMPORT, 13, &m, sizeof(m));
+        m.hdr.flags = 0;
+        m.e[0].id = new_svc;
+        snprintf(m.e[0].element_name, sizeof(m.e[0].element_name), "imported two");
         rec(s, 0, HVSIM_MSG_SVC_IMPORT, 13, &m, sizeof(m));
     }
     {

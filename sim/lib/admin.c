@@ -80,7 +80,17 @@ static int call(hvsim_admin_t *a, unsigned type, const void *req, size_t rlen, c
     int rc;
 
     a->err[0] = '\0';
+    if (sizeof(h) + rlen + elen > HVSIM_MSG_MAX) {
+        snprintf(a->err, sizeof(a->err), "%s: a request of %zu bytes, more than the protocol's %d",
+                 hvsim__msg_name(type), sizeof(h) + rlen + elen, HVSIM_MSG_MAX);
+        return -EMSGSIZE;
+    }
     rc = hvsim__msg_send(a->fd, type, 0, seq, req, rlen, extra, elen, -1);
+    if (rc == -EMSGSIZE || rc == -ENOBUFS) {
+        snprintf(a->err, sizeof(a->err), "%s: a request of %zu bytes is more than the control socket takes (%s)",
+                 hvsim__msg_name(type), sizeof(h) + rlen + elen, hvsim_err_name(rc));
+        return rc;
+    }
     if (rc < 0) {
         snprintf(a->err, sizeof(a->err), "the hvsim daemon is gone");
         return -ENETDOWN;
@@ -161,26 +171,61 @@ int hvsim_admin_vm_op(hvsim_admin_t *a, const char *ref, const char *op)
     return call(a, HVSIM_MSG_VM_OP, &m, sizeof(m), NULL, 0, NULL, NULL);
 }
 
-static int list(hvsim_admin_t *a, unsigned type, size_t esize, void **out, size_t *n)
+/* One page from CURSOR into *v (grown to the list's total on the first
+ * page). Returns 1 for another page, 0 at the end, -EAGAIN when the list
+ * changed under the reader (start again), or -errno. */
+static int list_page(hvsim_admin_t *a, unsigned type, size_t esize, uint32_t *cursor, struct hvsim_msg_list *first,
+                     char **v)
 {
-    struct hvsim_msg_empty e = { 0 };
-    struct hvsim_msg_count cnt;
+    struct hvsim_msg_page pg = { .cursor = *cursor };
+    struct hvsim_msg_list l;
     const char *body;
     size_t blen;
-    int rc = call(a, type, &e, sizeof(e), NULL, 0, &body, &blen);
+    int rc = call(a, type, &pg, sizeof(pg), NULL, 0, &body, &blen);
 
     if (rc < 0)
         return rc;
-    memcpy(&cnt, body, sizeof(cnt));
-    if (blen - sizeof(cnt) != (size_t)cnt.count * esize) {
+    memcpy(&l, body, sizeof(l));
+    if (blen - sizeof(l) != (size_t)l.count * esize || l.next != *cursor + l.count || l.next > l.total) {
         snprintf(a->err, sizeof(a->err), "the hvsim daemon sent a malformed list");
         return -EPROTO;
     }
-    *out = calloc(cnt.count ? cnt.count : 1, esize);
-    if (*out == NULL)
-        return -ENOMEM;
-    memcpy(*out, body + sizeof(cnt), (size_t)cnt.count * esize);
-    *n = cnt.count;
+    if (*cursor == 0) {
+        *first = l;
+        free(*v);
+        *v = calloc(l.total ? l.total : 1, esize);
+        if (*v == NULL)
+            return -ENOMEM;
+    } else if (l.gen != first->gen || l.total != first->total) {
+        return -EAGAIN;
+    }
+    memcpy(*v + (size_t)*cursor * esize, body + sizeof(l), (size_t)l.count * esize);
+    *cursor = l.next;
+    return l.next < l.total && l.count > 0 ? 1 : 0;
+}
+
+/* A whole list, page by page; read again from the start when it changed
+ * between pages, so it is never cut or mixed. */
+static int list(hvsim_admin_t *a, unsigned type, size_t esize, void **out, size_t *n)
+{
+    struct hvsim_msg_list first = { 0 };
+    char *v = NULL;
+    int tries, rc = -EAGAIN;
+
+    for (tries = 0; tries < 16 && rc == -EAGAIN; tries++) {
+        uint32_t cursor = 0;
+
+        while ((rc = list_page(a, type, esize, &cursor, &first, &v)) == 1)
+            ;
+    }
+    if (rc == -EAGAIN)
+        snprintf(a->err, sizeof(a->err), "the list kept changing while it was read: try again");
+    if (rc < 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = first.total;
     return 0;
 }
 
@@ -214,10 +259,27 @@ int hvsim_admin_service_rm(hvsim_admin_t *a, const GUID *id)
     return call(a, HVSIM_MSG_SVC_RM, &m, sizeof(m), NULL, 0, NULL, NULL);
 }
 
+/* Pages of at most HVSIM_PAGE_BYTES, each but the last marked MORE: the
+ * daemon adds them all with the last, or none. */
+static int import_pages(hvsim_admin_t *a, const hvsim_service_info_t *v, size_t n)
+{
+    size_t per = HVSIM_PAGE_BYTES / sizeof(*v), done = 0;
+    int rc;
+
+    do {
+        struct hvsim_msg_import m = { .count = (uint32_t)(n - done < per ? n - done : per) };
+
+        if (done + m.count < n)
+            m.flags = HVSIM_IMPORT_MORE;
+        rc = call(a, HVSIM_MSG_SVC_IMPORT, &m, sizeof(m), v + done, m.count * sizeof(*v), NULL, NULL);
+        done += m.count;
+    } while (rc == 0 && done < n);
+    return rc;
+}
+
 int hvsim_admin_service_import(hvsim_admin_t *a, const char *path, size_t *added)
 {
     hvsim_regfile_t reg = { 0 };
-    struct hvsim_msg_count cnt = { 0 };
     struct stat st;
     uint8_t *data = NULL;
     char perr[256] = "";
@@ -256,13 +318,13 @@ int hvsim_admin_service_import(hvsim_admin_t *a, const char *path, size_t *added
         snprintf(a->err, sizeof(a->err), "%s: %s", path, perr);
         return rc;
     }
-    if (reg.n * sizeof(hvsim_service_info_t) + sizeof(cnt) + 64 > HVSIM_MSG_MAX) {
+    if (reg.n > HVSIM_IMPORT_MAX) {
         hvsim__regfile_free(&reg);
-        snprintf(a->err, sizeof(a->err), "%s: too many services in one import", path);
+        snprintf(a->err, sizeof(a->err), "%s: %zu services, more than one import takes (%d)", path, reg.n,
+                 HVSIM_IMPORT_MAX);
         return -E2BIG;
     }
-    cnt.count = (uint32_t)reg.n;
-    rc = call(a, HVSIM_MSG_SVC_IMPORT, &cnt, sizeof(cnt), reg.v, reg.n * sizeof(*reg.v), NULL, NULL);
+    rc = import_pages(a, reg.v, reg.n);
     if (rc == 0 && added)
         *added = reg.n;
     hvsim__regfile_free(&reg);

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -31,7 +32,8 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path);
 }
 
-void fx_start(struct fx *f, const char *const *sets)
+/* Exec hvsimd on f->dir and f->state with SETS; returns when it is ready. */
+static void start_daemon(struct fx *f, const char *const *sets, const struct fx_opts *o)
 {
     char exe[PATH_MAX + 16], fdtext[16];
     const char *argv[64];
@@ -39,10 +41,6 @@ void fx_start(struct fx *f, const char *const *sets)
     char buf[64];
     ssize_t r;
 
-    memset(f, 0, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/hvsim-test-XXXXXX");
-    cr_assert_not_null(mkdtemp(f->dir), "mkdtemp: %s", strerror(errno));
-    snprintf(f->state, sizeof(f->state), "%s/state", f->dir);
     snprintf(exe, sizeof(exe), "%s/hvsimd", bin_dir());
     cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
     snprintf(fdtext, sizeof(fdtext), "%d", ready[1]);
@@ -64,6 +62,12 @@ void fx_start(struct fx *f, const char *const *sets)
         /* A test that dies (timeout, crash) must not leave its daemon behind. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         fcntl(ready[1], F_SETFD, 0);
+        if (o && o->nofile > 0) {
+            struct rlimit rl = { (rlim_t)o->nofile, (rlim_t)o->nofile };
+
+            if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                _exit(126);
+        }
         execv(exe, (char *const *)argv);
         fprintf(stderr, "exec %s: %s\n", exe, strerror(errno));
         _exit(127);
@@ -73,9 +77,36 @@ void fx_start(struct fx *f, const char *const *sets)
     r = read(ready[0], buf, sizeof(buf));
     close(ready[0]);
     cr_assert_gt(r, 0, "hvsimd did not become ready (see its stderr)");
+    cr_assert_eq(hvsim_admin_open(f->dir, &f->admin), 0);
+}
+
+void fx_start_opts(struct fx *f, const char *const *sets, const struct fx_opts *o)
+{
+    memset(f, 0, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/hvsim-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(f->dir), "mkdtemp: %s", strerror(errno));
+    if (o && o->state_dir)
+        snprintf(f->state, sizeof(f->state), "%s", o->state_dir);
+    else
+        snprintf(f->state, sizeof(f->state), "%s/state", f->dir);
     setenv("HVSIM_DIR", f->dir, 1);
     setenv("HVSIM_PARTITION", "host", 1);
-    cr_assert_eq(hvsim_admin_open(f->dir, &f->admin), 0);
+    start_daemon(f, sets, o);
+}
+
+void fx_start(struct fx *f, const char *const *sets)
+{
+    fx_start_opts(f, sets, NULL);
+}
+
+void fx_restart(struct fx *f, const char *const *sets, const struct fx_opts *o)
+{
+    if (f->admin) {
+        hvsim_admin_close(f->admin);
+        f->admin = NULL;
+    }
+    fx_kill_daemon(f);
+    start_daemon(f, sets, o);
 }
 
 void fx_kill_daemon(struct fx *f)

@@ -30,6 +30,15 @@ struct fx {
 /* Start a daemon with optional "name=value" settings (NULL-terminated);
  * attach this process as the host. */
 void fx_start(struct fx *f, const char *const *sets);
+/* The same with options: a state folder elsewhere (NULL: DIR/state), the
+ * daemon's RLIMIT_NOFILE (0: inherited). */
+struct fx_opts {
+    const char *state_dir;
+    long nofile;
+};
+void fx_start_opts(struct fx *f, const char *const *sets, const struct fx_opts *o);
+/* Kill the daemon (SIGKILL) and start another on the same folders. */
+void fx_restart(struct fx *f, const char *const *sets, const struct fx_opts *o);
 /* SIGTERM, wait, remove the folder. */
 void fx_stop(struct fx *f);
 /* Kill the daemon hard (SIGKILL) and reap it. */

@@ -307,7 +307,7 @@ Test(proto, send_recv_passes_fd, .timeout = 5)
     seqpacket_pair(sv);
     cr_assert_eq(pipe(p), 0, "pipe: %s", strerror(errno));
     before = count_fds();
-    rc = hvsim__msg_send(sv[0], HVSIM_MSG_VM_LIST, 0, 5, &e, sizeof(e), NULL, 0, p[0]);
+    rc = hvsim__msg_send(sv[0], HVSIM_MSG_SETTING_LIST, 0, 5, &e, sizeof(e), NULL, 0, p[0]);
     cr_assert_eq(rc, 0, "send: %d vs 0", rc);
     n = hvsim__msg_recv(sv[1], buf, sizeof(buf), &got_fd);
     cr_assert_eq(n, (ssize_t)(sizeof(struct hvsim_msg_hdr) + sizeof(e)), "recv: %zd vs %zu", n,
@@ -401,7 +401,7 @@ Test(proto, passed_fd_on_malformed_message_is_closed, .timeout = 5)
 Test(proto, extra_passed_fds_are_closed, .timeout = 5)
 {
     struct hvsim_msg_empty e = { 0 };
-    struct hvsim_msg_hdr h = { .type = HVSIM_MSG_VM_LIST, .seq = 9, .len = sizeof(e) };
+    struct hvsim_msg_hdr h = { .type = HVSIM_MSG_SETTING_LIST, .seq = 9, .len = sizeof(e) };
     struct iovec iov[2] = { { &h, sizeof(h) }, { &e, sizeof(e) } };
     union {
         struct cmsghdr align;
@@ -610,7 +610,7 @@ Test(proto, too_many_passed_fds_are_closed, .timeout = 5)
 {
     struct hvsim_msg_empty e = { 0 };
     uint8_t pkt[sizeof(struct hvsim_msg_hdr) + sizeof(struct hvsim_msg_empty)];
-    struct hvsim_msg_hdr h = { .type = HVSIM_MSG_VM_LIST, .seq = 3, .len = sizeof(e) };
+    struct hvsim_msg_hdr h = { .type = HVSIM_MSG_SETTING_LIST, .seq = 3, .len = sizeof(e) };
     int sv[2], p[2], got_fd = 777, before, after;
     uint8_t buf[BUFSZ];
     ssize_t n;
@@ -630,4 +630,20 @@ Test(proto, too_many_passed_fds_are_closed, .timeout = 5)
     close(p[1]);
     close(sv[0]);
     close(sv[1]);
+}
+
+/* Protocol 4: lists and imports in pages (issue 11, finding 8). */
+Test(proto, paged_lists_and_imports, .timeout = 5)
+{
+    cr_assert_eq(HVSIM_PROTO_VERSION, 4);
+    cr_assert_eq(hvsim__msg_size(HVSIM_MSG_VM_LIST), sizeof(struct hvsim_msg_page));
+    cr_assert_eq(hvsim__msg_size(HVSIM_MSG_SVC_LIST), sizeof(struct hvsim_msg_page));
+    cr_assert_eq(hvsim__msg_size(HVSIM_MSG_SVC_LIST_REPLY), sizeof(struct hvsim_msg_list));
+    cr_assert_eq(hvsim__msg_size(HVSIM_MSG_VM_LIST_REPLY), sizeof(struct hvsim_msg_list));
+    cr_assert_eq(hvsim__msg_size(HVSIM_MSG_SVC_IMPORT), sizeof(struct hvsim_msg_import));
+    cr_assert(hvsim__msg_variable(HVSIM_MSG_SVC_IMPORT));
+    cr_assert_not(hvsim__msg_variable(HVSIM_MSG_SVC_LIST));
+    /* A full page of either list, with its header, fits one message well under the default send buffer. */
+    cr_assert_lt(sizeof(struct hvsim_msg_hdr) + sizeof(struct hvsim_msg_list) + HVSIM_PAGE_BYTES, 200u * 1024u);
+    cr_assert_geq(HVSIM_PAGE_BYTES / sizeof(hvsim_service_info_t), 200u);
 }

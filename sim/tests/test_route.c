@@ -994,3 +994,53 @@ Test(route, guest_answer_follows_the_profile)
     assert_outcome(route_guest_answer(&m, HVSIM_GW_SILENT, 70), HVSIM_VERDICT_NOANSWER, -ETIMEDOUT, 70,
                    HVSIM_RULE_GUEST_SILENT);
 }
+
+/* ---- ceilings (issue 11) --------------------------------------------------------------------- */
+
+/* A partition at max_binds_per_partition gets ENOBUFS; another partition,
+ * and the same one after a bind goes, are not held back. */
+Test(route, binds_ceiling_is_per_partition)
+{
+    struct bind *b[3];
+    int i;
+
+    m.set.max_binds = 3;
+    for (i = 0; i < 3; i++) {
+        cr_assert_eq(do_bind(vm1, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, hvsim_guid_from_port(100 + (uint32_t)i), NULL,
+                             NULL, NULL),
+                     0);
+        b[i] = add_bind(vm1, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, hvsim_guid_from_port(100 + (uint32_t)i), 0);
+    }
+    cr_assert_eq(vm1->nbinds, 3u);
+    cr_assert_eq(do_bind(vm1, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, hvsim_guid_from_port(200), NULL, NULL, NULL),
+                 -ENOBUFS);
+    cr_assert_eq(do_bind(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, hvsim_guid_from_port(200), NULL, NULL, NULL), -ENOBUFS);
+    cr_assert_eq(do_bind(vm2, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, hvsim_guid_from_port(200), NULL, NULL, NULL), 0);
+    model_bind_remove(&m, b[0]);
+    cr_assert_eq(vm1->nbinds, 2u);
+    cr_assert_eq(do_bind(vm1, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, hvsim_guid_from_port(200), NULL, NULL, NULL), 0);
+}
+
+/* A removal saved before it happens (handlers_admin.c): the VM leaves the
+ * list and comes back in its place, and every change moves the generation
+ * that paged lists compare. */
+Test(route, vm_detach_and_reattach_keep_the_order)
+{
+    uint32_t gen = m.gen;
+    size_t at = model_vm_detach(&m, vm2);
+
+    cr_assert_eq(at, 1);
+    cr_assert_eq(m.nvms, 2);
+    cr_assert_null(model_vm_find(&m, "vm2"));
+    cr_assert_neq(m.gen, gen);
+    gen = m.gen;
+    model_vm_reattach(&m, vm2, at);
+    cr_assert_eq(m.nvms, 3);
+    cr_assert_eq(m.vms[0], vm1);
+    cr_assert_eq(m.vms[1], vm2);
+    cr_assert_eq(m.vms[2], wsl);
+    cr_assert_neq(m.gen, gen);
+    gen = m.gen;
+    cr_assert_eq(model_service_rm(&m, &S_REG2), 0);
+    cr_assert_neq(m.gen, gen);
+}

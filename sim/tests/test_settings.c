@@ -33,6 +33,11 @@ static const struct {
     { "guest_to_other_vm", "ENETUNREACH" },
     { "pause_freezes_guests", "0" },
     { "reset_kills_guests", "0" },
+    { "max_connections_per_partition", "1024" },
+    { "max_binds_per_partition", "4096" },
+    { "max_pending_connects", "64" },
+    { "max_queued_events", "1024" },
+    { "hello_timeout_ms", "5000" },
 };
 
 static void get(const struct settings *s, const char *name, char *v, size_t len)
@@ -371,4 +376,37 @@ Test(settings, list_has_one_line_per_setting, .timeout = 5)
     }
     cr_assert_eq(i, settings_count(), "lines: %zu vs %zu", i, settings_count());
     free(text);
+}
+
+/* The ceilings (issue 11): counts from 1 to 1000000, each reaching its field. */
+Test(settings, limits_are_counts_in_range, .timeout = 5)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } rows[] = {
+        { "max_connections_per_partition", offsetof(struct settings, max_conns) },
+        { "max_binds_per_partition", offsetof(struct settings, max_binds) },
+        { "max_pending_connects", offsetof(struct settings, max_pending) },
+        { "max_queued_events", offsetof(struct settings, max_events) },
+    };
+    static const char *const bad[] = { "0", "1000001", "-1", "", "12x", "1e3" };
+    struct settings s;
+    char err[256], v[64];
+    size_t i, j;
+
+    settings_defaults(&s);
+    for (i = 0; i < HVSIM_ARRAY_SIZE(rows); i++) {
+        cr_assert_eq(settings_set(&s, rows[i].name, "1", err, sizeof(err)), 0, "%s", err);
+        cr_assert_eq(*(uint32_t *)((char *)&s + rows[i].off), 1u, "%s", rows[i].name);
+        cr_assert_eq(settings_set(&s, rows[i].name, "1000000", err, sizeof(err)), 0, "%s", err);
+        get(&s, rows[i].name, v, sizeof(v));
+        cr_assert_str_eq(v, "1000000");
+        for (j = 0; j < HVSIM_ARRAY_SIZE(bad); j++)
+            cr_assert_eq(settings_set(&s, rows[i].name, bad[j], err, sizeof(err)), -EINVAL, "%s=%s", rows[i].name,
+                         bad[j]);
+        cr_assert_str_eq(v, "1000000", "a bad value leaves it");
+    }
+    cr_assert_eq(settings_set(&s, "hello_timeout_ms", "250", err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(s.hello_ms, 250u);
 }

@@ -30,9 +30,16 @@
 
 #include "hvsim/hvsim.h"
 
-#define HVSIM_PROTO_VERSION 3 /* 2: the VM gateway (OFFER, VERDICT, PENDING); 3: one endpoint, one outcome, no test fields */
+#define HVSIM_PROTO_VERSION 4 /* 2: the VM gateway (OFFER, VERDICT, PENDING); 3: one endpoint, one outcome, no test fields;
+                                * 4: lists in pages (a cursor), imports in pages */
 #define HVSIM_MSG_MAX (256 * 1024)
 #define HVSIM_UNAME_MAX 108 /* sizeof(sun_path) */
+/* The most a list reply's or an import request's entries take: well under a
+ * SEQPACKET socket's default send buffer (~208 KiB), so that a long registry
+ * goes in pages and never meets EMSGSIZE. */
+#define HVSIM_PAGE_BYTES (60 * 1024)
+/* The most services one import may carry, over all its pages. */
+#define HVSIM_IMPORT_MAX 100000
 #define HVSIM_LISTENER_DIR "l" /* HVSIM_DIR/l/<name>: the listeners' socket files */
 #define HVSIM_LISTENER_NAME_LEN 24 /* hex digits of a listener's random name */
 /* The connector's bound (abstract) name: this prefix, 16 hex digits of the
@@ -56,14 +63,14 @@
     X(VM_ADD, struct hvsim_msg_vm_add, 0)             \
     X(VM_RM, struct hvsim_msg_vm_ref, 0)              \
     X(VM_OP, struct hvsim_msg_vm_op, 0)               \
-    X(VM_LIST, struct hvsim_msg_empty, 0)             \
-    X(VM_LIST_REPLY, struct hvsim_msg_count, 1)       \
+    X(VM_LIST, struct hvsim_msg_page, 0)              \
+    X(VM_LIST_REPLY, struct hvsim_msg_list, 1)        \
     X(VM_INFO, hvsim_vm_info_t, 0)                    \
     X(SVC_ADD, hvsim_service_info_t, 0)               \
     X(SVC_RM, struct hvsim_msg_guid, 0)               \
-    X(SVC_LIST, struct hvsim_msg_empty, 0)            \
-    X(SVC_LIST_REPLY, struct hvsim_msg_count, 1)      \
-    X(SVC_IMPORT, struct hvsim_msg_count, 1)          \
+    X(SVC_LIST, struct hvsim_msg_page, 0)             \
+    X(SVC_LIST_REPLY, struct hvsim_msg_list, 1)       \
+    X(SVC_IMPORT, struct hvsim_msg_import, 1)         \
     X(HCS_SET, struct hvsim_msg_hcs_set, 0)           \
     X(SETTING_GET, struct hvsim_msg_setting, 0)       \
     X(SETTING_SET, struct hvsim_msg_setting, 0)       \
@@ -293,6 +300,33 @@ struct hvsim_msg_count {
     uint32_t count;
     uint32_t pad;
     /* followed by count entries */
+};
+
+/* VM_LIST, SVC_LIST: one page, from entry CURSOR on. */
+struct hvsim_msg_page {
+    uint32_t cursor;
+    uint32_t pad;
+};
+
+/* A page of a list: COUNT entries (at most HVSIM_PAGE_BYTES) from the
+ * request's cursor follow; NEXT is the next page's cursor (TOTAL: the end).
+ * GEN changes whenever the list does: a reader whose pages disagree on it
+ * starts again, so no list is ever cut or mixed silently. */
+struct hvsim_msg_list {
+    uint32_t count;
+    uint32_t total;
+    uint32_t next;
+    uint32_t gen;
+};
+
+/* SVC_IMPORT: COUNT entries follow (at most HVSIM_PAGE_BYTES). With
+ * HVSIM_IMPORT_MORE the daemon keeps them and waits for the next page; the
+ * page without it commits the whole import, all or nothing. The reply
+ * echoes COUNT as the number of entries held so far (all, when committed). */
+#define HVSIM_IMPORT_MORE 0x1u
+struct hvsim_msg_import {
+    uint32_t count;
+    uint32_t flags;
 };
 
 struct hvsim_msg_guid {

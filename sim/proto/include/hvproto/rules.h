@@ -31,7 +31,8 @@
     X(LOOPBACK_REFUSED, "loopback.refused", "loopback without a listener: ECONNREFUSED at once")             \
     X(WINDOWS_GUEST_REFUSED, "guest.windows-refused", "a Windows guest without a host listener: ECONNREFUSED") \
     X(NO_ANSWER, "setting.refusal_profile.hyperv", "Hyper-V profile: nobody listens, nobody answers (ETIMEDOUT)") \
-    X(KVM_RST, "setting.refusal_profile.kvm", "KVM profile: nobody listens, the transport resets (ECONNRESET)")
+    X(KVM_RST, "setting.refusal_profile.kvm", "KVM profile: nobody listens, the transport resets (ECONNRESET)") \
+    X(LIMIT_PENDING, "setting.max_pending_connects", "the VM's gateway has its ceiling of waiting connects: reset")
 
 enum hvsim_rule {
 #define X(id, name, what) HVSIM_RULE_##id,
