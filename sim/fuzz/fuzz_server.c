@@ -236,6 +236,9 @@ static void fz_setup(void)
         fprintf(stderr, "fuzz_server: server_init: %s\n", err);
         abort();
     }
+    /* The first input too numbers its binds from 1, as the reset after each
+     * input does (hvsimd itself starts at a random place per run). */
+    srv.m.next_bind_id = 1;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     atexit(fz_cleanup);
     srv.m.host.id = fz_host_id;
