@@ -84,7 +84,8 @@ struct bind {
     GUID svc;
     int listening;
     int listen_err; /* HCS table: the bind "succeeded" but listen() fails with this -errno (hyperv-sockets.md 4.2, 7) */
-    char uname[HVSIM_UNAME_MAX];
+    char uname[HVSIM_UNAME_MAX]; /* the listener's socket file name in HVSIM_DIR/l/ */
+    char path[HVSIM_UNAME_MAX]; /* and its path, as connectors get it */
     uint8_t key[16];
     int gateway; /* a VM back-end's gateway listener (proto.h, OFFER) */
     int gw_fd; /* its channel when gateway; closed with the bind */

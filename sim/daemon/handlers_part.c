@@ -140,6 +140,10 @@ int h_listen(struct req *r)
     }
     memcpy(b->uname, m.uname, sizeof(b->uname));
     b->uname[sizeof(b->uname) - 1] = '\0';
+    /* listeners_open made sure every such path fits. */
+    if (snprintf(b->path, sizeof(b->path), "%.*s/" HVSIM_LISTENER_DIR "/%s", (int)(sizeof(b->path) - 28), r->s->dir,
+                 b->uname) >= (int)sizeof(b->path))
+        return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -ENAMETOOLONG, "HVSIM_DIR too long for listeners");
     b->flags = m.flags;
     if (!b->listening)
         hvsim__random(b->key, sizeof(b->key));
@@ -174,7 +178,7 @@ int h_connect(struct req *r)
     out.vanished = res.vanished;
     out.local = res.conn_local;
     out.peer = res.conn_peer;
-    memcpy(out.uname, res.listener->uname, sizeof(out.uname));
+    memcpy(out.uname, res.listener->path, sizeof(out.uname));
     t->magic = HVSIM_TICKET_MAGIC;
     t->version = HVSIM_PROTO_VERSION;
     t->conn_id = r->s->m.next_conn_id++;

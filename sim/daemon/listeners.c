@@ -68,6 +68,11 @@ int listeners_open(struct server *s, char *err, size_t errlen)
     struct stat st;
 
     snprintf(path, sizeof(path), "%s/%s", s->dir, HVSIM_LISTENER_DIR);
+    if (strlen(path) + 1 + HVSIM_LISTENER_NAME_LEN >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        snprintf(err, errlen, "--dir %s: too long for the listeners' socket paths (at most %zu characters)",
+                 s->dir, sizeof(((struct sockaddr_un *)0)->sun_path) - 6 - HVSIM_LISTENER_NAME_LEN);
+        return -ENAMETOOLONG;
+    }
     if (mkdir(path, 0700) < 0 && errno != EEXIST) {
         snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
         return -errno;

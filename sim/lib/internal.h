@@ -104,6 +104,9 @@ struct hvsim__ticketset {
 /* 1 when the ticket id is new (now taken), 0 when it was taken before or has
  * expired, -ENOMEM. */
 int hvsim__ticketset_take(struct hvsim__ticketset *t, uint64_t id, uint64_t expires_ns, uint64_t now);
+/* Room for cap ids from the start (a power of two), so a listener pays for
+ * its table at listen(), not in the middle of its first connections. */
+int hvsim__ticketset_reserve(struct hvsim__ticketset *t, size_t cap);
 void hvsim__ticketset_free(struct hvsim__ticketset *t);
 
 /* ---- socket.c ------------------------------------------------------------------- */

@@ -423,6 +423,9 @@ static int listener_new(struct sock *s)
         pthread_mutex_init(&l->lock, NULL);
         s->lis = l;
     }
+    rc = hvsim__ticketset_reserve(&l->taken, 256);
+    if (rc < 0)
+        return rc;
     rc = hvsim__random(rnd, sizeof(rnd));
     if (rc < 0)
         return rc;
@@ -807,14 +810,19 @@ static int renew_socket(struct sock *s, int fd)
 static int connect_routed(struct sock *s, int fd, const struct hvsim_msg_connect_reply *r, int nonblock)
 {
     struct sockaddr_un sa;
+    size_t n = strnlen(r->uname, sizeof(r->uname));
     int rc;
 
-    if (!hvsim__listener_name_ok(r->uname) || listener_addr(r->uname, &sa) < 0)
+    /* The daemon gives the path whole: nothing to look up per connect. */
+    if (n == 0 || n >= sizeof(sa.sun_path) || r->uname[0] != '/')
         return hvsim__fail(-EPROTO);
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, r->uname, n + 1);
     rc = bind_conn_name(fd, r);
     if (rc < 0)
         return hvsim__fail(rc);
-    if (hvsim__libc.connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    if (hvsim__libc.connect(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1)) <
+        0) {
         /* The listener closed after the daemon routed to it, or its backlog is
          * full: the same as no listener, which the daemon described. */
         rc = renew_socket(s, fd);

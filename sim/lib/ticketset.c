@@ -60,6 +60,18 @@ int hvsim__ticketset_take(struct hvsim__ticketset *t, uint64_t id, uint64_t expi
     return put(t, id, expires_ns);
 }
 
+int hvsim__ticketset_reserve(struct hvsim__ticketset *t, size_t cap)
+{
+    if (t->slots != NULL)
+        return 0;
+    t->slots = calloc(cap, sizeof(*t->slots));
+    if (t->slots == NULL)
+        return -ENOMEM;
+    t->cap = cap;
+    t->n = 0;
+    return 0;
+}
+
 void hvsim__ticketset_free(struct hvsim__ticketset *t)
 {
     free(t->slots);

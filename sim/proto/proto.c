@@ -5,6 +5,7 @@
  * so both ends check lengths the same way.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -199,48 +200,74 @@ void hvsim__conn_tag(uint64_t conn_id, const uint8_t key[16], uint8_t tag[16])
 
 static const char hexdig[] = "0123456789abcdef";
 
-void hvsim__conn_name(uint64_t conn_id, const uint8_t tag[16], char out[HVSIM_CONN_NAME_LEN + 1])
+/* Every connect formats a name and every accept parses one: a byte at a
+ * time through tables, not through stdio. */
+static void put_hex(char *out, const uint8_t *b, size_t n)
 {
-    size_t n = sizeof(HVSIM_CONN_NAME_PREFIX) - 1, i;
+    size_t i;
 
-    memcpy(out, HVSIM_CONN_NAME_PREFIX, n);
-    for (i = 0; i < 16; i++)
-        out[n++] = hexdig[(conn_id >> (60 - 4 * i)) & 0xf];
-    out[n++] = '-';
-    for (i = 0; i < 16; i++) {
-        out[n++] = hexdig[tag[i] >> 4];
-        out[n++] = hexdig[tag[i] & 0xf];
+    for (i = 0; i < n; i++) {
+        out[2 * i] = hexdig[b[i] >> 4];
+        out[2 * i + 1] = hexdig[b[i] & 0xf];
     }
-    out[n] = '\0';
 }
 
-static int hexval(char c)
+void hvsim__conn_name(uint64_t conn_id, const uint8_t tag[16], char out[HVSIM_CONN_NAME_LEN + 1])
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    size_t n = sizeof(HVSIM_CONN_NAME_PREFIX) - 1;
+    uint8_t id[8];
+    int i;
+
+    for (i = 0; i < 8; i++)
+        id[i] = (uint8_t)(conn_id >> (56 - 8 * i));
+    memcpy(out, HVSIM_CONN_NAME_PREFIX, n);
+    put_hex(out + n, id, sizeof(id));
+    out[n + 16] = '-';
+    put_hex(out + n + 17, tag, 16);
+    out[HVSIM_CONN_NAME_LEN] = '\0';
+}
+
+/* 0-15 for a lower-case hex digit, 16 for anything else. */
+static uint8_t hexval_table[256];
+
+static void hexval_init(void)
+{
+    int i;
+
+    memset(hexval_table, 16, sizeof(hexval_table));
+    for (i = 0; i < 16; i++)
+        hexval_table[(unsigned char)hexdig[i]] = (uint8_t)i;
+}
+
+static int get_hex(const char *in, uint8_t *out, size_t n)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    unsigned bad = 0;
+    size_t i;
+
+    pthread_once(&once, hexval_init);
+    for (i = 0; i < n; i++) {
+        uint8_t hi = hexval_table[(unsigned char)in[2 * i]], lo = hexval_table[(unsigned char)in[2 * i + 1]];
+
+        bad |= (unsigned)(hi | lo) & 16u;
+        out[i] = (uint8_t)(hi << 4 | (lo & 0xf));
+    }
+    return bad == 0;
 }
 
 /* Parse the id and the tag of a connector's name; 0 when it is none. */
 static int conn_name_parse(const char *name, size_t len, uint64_t *id, uint8_t tag[16])
 {
-    size_t n = sizeof(HVSIM_CONN_NAME_PREFIX) - 1, i;
+    size_t n = sizeof(HVSIM_CONN_NAME_PREFIX) - 1;
+    uint8_t b[8];
+    int i;
 
-    if (len != HVSIM_CONN_NAME_LEN || memcmp(name, HVSIM_CONN_NAME_PREFIX, n) != 0 || name[n + 16] != '-')
+    if (len != HVSIM_CONN_NAME_LEN || memcmp(name, HVSIM_CONN_NAME_PREFIX, n) != 0 || name[n + 16] != '-' ||
+        !get_hex(name + n, b, sizeof(b)) || !get_hex(name + n + 17, tag, 16))
         return 0;
     *id = 0;
-    for (i = 0; i < 16; i++) {
-        int v = hexval(name[n + i]);
-
-        if (v < 0)
-            return 0;
-        *id = *id << 4 | (uint64_t)v;
-    }
-    for (i = 0; i < 16; i++) {
-        int hi = hexval(name[n + 17 + 2 * i]), lo = hexval(name[n + 18 + 2 * i]);
-
-        if (hi < 0 || lo < 0)
-            return 0;
-        tag[i] = (uint8_t)(hi << 4 | lo);
-    }
+    for (i = 0; i < 8; i++)
+        *id = *id << 8 | b[i];
     return 1;
 }
 
@@ -263,10 +290,8 @@ int hvsim__conn_name_check(const char *name, size_t len, const uint8_t key[16], 
 
 int hvsim__listener_name_ok(const char *name)
 {
-    size_t i;
+    uint8_t b[HVSIM_LISTENER_NAME_LEN / 2];
 
-    for (i = 0; i < HVSIM_LISTENER_NAME_LEN; i++)
-        if (hexval(name[i]) < 0)
-            return 0;
-    return name[HVSIM_LISTENER_NAME_LEN] == '\0';
+    return strnlen(name, HVSIM_LISTENER_NAME_LEN + 1) == HVSIM_LISTENER_NAME_LEN &&
+           get_hex(name, b, sizeof(b));
 }

@@ -221,7 +221,7 @@ struct hvsim_msg_connect_reply {
     struct hvsim_outcome vanished; /* OK: the outcome when the listener is gone (or full) at connect time */
     struct hvsim_endpoint local; /* the connector's getsockname */
     struct hvsim_endpoint peer; /* the listener: getpeername, its partition, CID, flags */
-    char uname[HVSIM_UNAME_MAX]; /* the listener's socket file in HVSIM_DIR/l/ */
+    char uname[HVSIM_UNAME_MAX]; /* the path of the listener's socket file, HVSIM_DIR/l/<name> */
     uint8_t tag[16]; /* hvsim__conn_tag of the ticket's id: the connector binds to it */
     struct hvsim_ticket ticket;
 };
