@@ -28,6 +28,7 @@ import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -901,3 +902,76 @@ def test_hybrid_guest_to_host_with_plain_socat(daemon, hybrid):
     (rh, outh, errh), (rg, outg, errg) = exchange([(host, a), (guest, b)])
     assert (rh, rg) == (0, 0), (errh, errg)
     assert sha(outh) == sha(b) and sha(outg) == sha(a)
+
+
+def start_hybrid(daemon, path, log, *extra):
+    """hvsim-hybrid with its messages in the file log (a pipe nobody reads would fill)."""
+    r, w = os.pipe()
+    with open(log, "wb") as err:
+        p = subprocess.Popen([tool("hvsim-hybrid"), "--vm", "vm1", "--path", path, "--dir", daemon.dir, "--ready-fd",
+                              str(w)] + list(extra), pass_fds=(w,), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=err, env=clean_env())
+    os.close(w)
+    daemon.children.append(p)
+    with os.fdopen(r, "rb") as ready:
+        assert b"READY=1" in ready.read(), "hvsim-hybrid did not get ready"
+    return p
+
+
+def threads_of(pid):
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def test_hybrid_holds_2000_idle_connections_in_a_few_threads(daemon):
+    """Issue 11, finding 11: 2,000 host connections that send nothing are
+    entries of one event loop, not 2,000 threads; and each is dropped when
+    its CONNECT line has not come by the deadline, while a connection that
+    does send one in time still reaches the guest (positive control)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < 4500:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < 4500")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 4500), hard))
+    path = os.path.join(daemon.dir, "vm1-idle.hvsock")
+    log = os.path.join(daemon.dir, "hybrid.log")
+    relay = start_hybrid(daemon, path, log, "--request-timeout-ms", "3000")
+    idle = []
+    try:
+        for _ in range(2000):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            idle.append(s)
+        t0 = time.monotonic()
+        # All accepted (the relay's fd count) ...
+        deadline = t0 + 10
+        while len(os.listdir(f"/proc/{relay.pid}/fd")) < 2000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(os.listdir(f"/proc/{relay.pid}/fd")) >= 2000
+        # ... in a few threads (the loop, libhvsim's helper, the connect pool).
+        n = threads_of(relay.pid)
+        assert n <= 20, f"{n} threads for 2000 idle connections"
+        # A prompt CONNECT still works meanwhile.
+        base = daemon.listeners()
+        guest = daemon.spawn(daemon.run_argv("vm1", socat_listen(5803)))
+        daemon.wait_listeners(guest, base + 1)
+        ok = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        ok.connect(path)
+        ok.sendall(b"CONNECT 5803\n")
+        ok.settimeout(10)
+        assert ok.recv(64).startswith(b"OK "), "a prompt CONNECT was not served"
+        ok.close()
+        # Every silent one is dropped after the deadline (EOF), none before.
+        for s in idle:
+            s.settimeout(15)
+            assert s.recv(1) == b""
+        took = time.monotonic() - t0
+        assert 1.0 < took < 15, took
+        assert threads_of(relay.pid) <= 20
+    finally:
+        for s in idle:
+            s.close()
+    relay.kill()
+    relay.wait()
+    with open(log, "rb") as f:
+        err = f.read()
+    assert err.count(b"no CONNECT line within 3000 ms") == 2000, err[-500:]

@@ -767,7 +767,7 @@ int persist_load(const char *dir, persist_t *p, char *err, size_t errlen)
     char *path = NULL, *text = NULL;
     size_t len = 0;
     struct stat st;
-    int fd, r;
+    int fd, dfd, r;
 
     if (err != NULL && errlen > 0)
         err[0] = '\0';
@@ -776,7 +776,14 @@ int persist_load(const char *dir, persist_t *p, char *err, size_t errlen)
     memset(p, 0, sizeof(*p));
     if (join(&path, dir, STATE_FILE) < 0)
         return -ENOMEM;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Through the checked folder, never through a link (hvsim__dir_open_trusted). */
+    dfd = hvsim__dir_open_trusted(dir, 0, err, errlen);
+    if (dfd < 0) {
+        r = dfd;
+        goto out;
+    }
+    fd = openat(dfd, STATE_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    close(dfd);
     if (fd < 0) {
         r = -errno;
         hvsim__set_err(err, errlen, "open %s: %s", path, strerror(-r));
@@ -819,9 +826,9 @@ static int write_all(int fd, const char *s, size_t n)
 
 int persist_save(const char *dir, const persist_t *p, char *err, size_t errlen)
 {
-    char *text = NULL, *tmp = NULL, *path = NULL;
+    char *text = NULL, *tmp = NULL;
     const char *step;
-    int fd = -1, dfd, r;
+    int fd = -1, dfd = -1, r;
 
     if (err != NULL && errlen > 0)
         err[0] = '\0';
@@ -833,15 +840,18 @@ int persist_save(const char *dir, const persist_t *p, char *err, size_t errlen)
     r = persist_format(p, &text);
     if (r == 0)
         r = join(&tmp, dir, STATE_TMP);
-    if (r == 0)
-        r = join(&path, dir, STATE_FILE);
     if (r < 0) {
         hvsim__set_err(err, errlen, "saving state: %s", strerror(-r));
         goto out;
     }
     /* O_NOFOLLOW: a planted symlink must not redirect the write; fchmod because
      * O_CREAT's mode does not apply to a state.tmp left by a crash. */
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    dfd = hvsim__dir_open_trusted(dir, 0, err, errlen);
+    if (dfd < 0) {
+        r = dfd;
+        goto out;
+    }
+    fd = openat(dfd, STATE_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         r = -errno;
         hvsim__set_err(err, errlen, "open %s: %s", tmp, strerror(-r));
@@ -862,26 +872,24 @@ int persist_save(const char *dir, const persist_t *p, char *err, size_t errlen)
         step = "close";
         r = -errno;
     }
-    if (r == 0 && rename(tmp, path) < 0) {
+    if (r == 0 && renameat(dfd, STATE_TMP, dfd, STATE_FILE) < 0) {
         step = "rename";
         r = -errno;
     }
     if (r < 0) {
         hvsim__set_err(err, errlen, "%s %s: %s", step, tmp, strerror(-r));
-        unlink(tmp);
+        unlinkat(dfd, STATE_TMP, 0);
         goto out;
     }
     /* Without this the rename itself may not survive a crash. EINVAL: the file
      * system cannot sync a directory, and there is nothing better to do. */
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || (fsync(dfd) < 0 && errno != EINVAL)) {
+    if (fsync(dfd) < 0 && errno != EINVAL) {
         r = -errno;
         hvsim__set_err(err, errlen, "fsync directory %s: %s", dir, strerror(-r));
     }
+out:
     if (dfd >= 0)
         close(dfd);
-out:
-    free(path);
     free(tmp);
     free(text);
     return r;

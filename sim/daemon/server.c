@@ -502,27 +502,23 @@ static int serve_one(struct server *s, struct proc *c)
 
 /* ---- life cycle ------------------------------------------------------------------------------ */
 
-/* DIR (the sockets), DIR/vm and the state folder, made when missing. */
+/* DIR (the sockets), DIR/vm and the state folder, made 0700 when missing;
+ * an existing one must be trusted (hvsim__dir_open_trusted: ours, no link,
+ * writable by nobody else), or hvsimd refuses to start. */
 static int make_dirs(struct server *s, const char *dir, char *err, size_t errlen)
 {
     char path[PATH_MAX + 16];
-    int rc;
+    const char *dirs[3] = { dir, path, s->state_dir };
+    int i, fd;
 
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-        rc = -errno;
-        snprintf(err, errlen, "--dir %s: cannot create: %s", dir, strerror(errno));
-        return rc;
-    }
     snprintf(path, sizeof(path), "%s/vm", dir);
-    if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-        rc = -errno;
-        snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
-        return rc;
-    }
-    if (s->state_dir[0] && mkdir(s->state_dir, 0700) < 0 && errno != EEXIST) {
-        rc = -errno;
-        snprintf(err, errlen, "--state-dir %s: cannot create: %s", s->state_dir, strerror(errno));
-        return rc;
+    for (i = 0; i < 3; i++) {
+        if (dirs[i][0] == '\0')
+            continue;
+        fd = hvsim__dir_open_trusted(dirs[i], 1, err, errlen);
+        if (fd < 0)
+            return fd;
+        close(fd);
     }
     return 0;
 }

@@ -7,11 +7,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -26,30 +28,61 @@ struct hvsim_admin {
     char err[512];
 };
 
+/* The admin socket of a checked folder (hvsim__dir_open_trusted), reached
+ * through the folder's fd where /proc allows it. */
+static int admin_addr(struct sockaddr_un *sa, const char *dir)
+{
+    char via[64];
+    struct stat st;
+    int dfd = hvsim__dir_open_trusted(dir, 0, NULL, 0), n;
+
+    if (dfd < 0)
+        return dfd == -EPERM || dfd == -EMFILE || dfd == -ENFILE || dfd == -ENOMEM ? dfd : -ENETDOWN;
+    snprintf(via, sizeof(via), "/proc/self/fd/%d", dfd);
+    if (stat(via, &st) == 0)
+        n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/admin.sock", via);
+    else
+        n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/admin.sock", dir);
+    if (n < 0 || (size_t)n >= sizeof(sa->sun_path)) {
+        hvsim__libc.close(dfd);
+        return -ENAMETOOLONG;
+    }
+    return dfd;
+}
+
 int hvsim_admin_open(const char *dir, hvsim_admin_t **out)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     char d[200];
     hvsim_admin_t *a;
-    int n;
+    int ms = hvsim__request_timeout_ms(), dfd, rc;
+    struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
 
     if (dir == NULL)
         dir = hvsim__default_dir(d, sizeof(d));
-    n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/admin.sock", dir);
-    if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
+    if (strlen(dir) + sizeof("/admin.sock") > sizeof(sa.sun_path))
         return -ENAMETOOLONG;
+    /* An untrusted folder (-EPERM) is never spoken to: hvsimctl says why. */
+    dfd = admin_addr(&sa, dir);
+    if (dfd < 0)
+        return dfd;
     a = calloc(1, sizeof(*a));
-    if (a == NULL)
-        return -ENOMEM;
-    a->buf = malloc(HVSIM_MSG_MAX);
-    a->fd = hvsim__libc.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (a->buf == NULL || a->fd < 0) {
+    if (a == NULL || (a->buf = malloc(HVSIM_MSG_MAX)) == NULL ||
+        (a->fd = hvsim__libc.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) < 0) {
+        rc = a && a->buf ? -errno : -ENOMEM;
+        if (a)
+            a->fd = -1;
         hvsim_admin_close(a);
-        return -ENOMEM;
+        hvsim__libc.close(dfd);
+        return rc;
     }
-    if (hvsim__libc.connect(a->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    /* Deadlines: connect to a full backlog and every send (SO_SNDTIMEO). */
+    (void)hvsim__libc.setsockopt(a->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    rc = hvsim__libc.connect(a->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+    hvsim__libc.close(dfd);
+    if (rc < 0) {
         hvsim_admin_close(a);
-        return -ENETDOWN;
+        return rc == -EAGAIN ? -ETIMEDOUT : -ENETDOWN;
     }
     *out = a;
     return 0;
@@ -70,12 +103,40 @@ const char *hvsim_admin_errmsg(hvsim_admin_t *a)
     return a->err;
 }
 
+/* A stopped daemon is an error by the deadline (HVSIM_REQUEST_TIMEOUT_MS), never a hang. */
+static int no_answer(hvsim_admin_t *a)
+{
+    snprintf(a->err, sizeof(a->err),
+             "the hvsim daemon did not answer within %d ms (HVSIM_REQUEST_TIMEOUT_MS): is hvsimd stopped or "
+             "overloaded?", hvsim__request_timeout_ms());
+    return -ETIMEDOUT;
+}
+
+/* 0 when fd is readable before the deadline, else -ETIMEDOUT. */
+static int wait_reply(int fd, uint64_t deadline)
+{
+    for (;;) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        uint64_t now = hvsim__now_ns();
+        int r;
+
+        if (now >= deadline)
+            return -ETIMEDOUT;
+        r = poll(&p, 1, (int)((deadline - now + 999999) / 1000000u));
+        if (r > 0)
+            return 0;
+        if (r < 0 && errno != EINTR)
+            return -errno;
+    }
+}
+
 /* One round trip. On success *body points into a->buf and *blen is its size. */
 static int call(hvsim_admin_t *a, unsigned type, const void *req, size_t rlen, const void *extra, size_t elen,
                 const char **body, size_t *blen)
 {
     struct hvsim_msg_hdr h;
     uint32_t seq = ++a->seq;
+    uint64_t deadline = hvsim__now_ns() + (uint64_t)hvsim__request_timeout_ms() * 1000000u;
     ssize_t n;
     int rc;
 
@@ -86,6 +147,8 @@ static int call(hvsim_admin_t *a, unsigned type, const void *req, size_t rlen, c
         return -EMSGSIZE;
     }
     rc = hvsim__msg_send(a->fd, type, 0, seq, req, rlen, extra, elen, -1);
+    if (rc == -EAGAIN)
+        return no_answer(a);
     if (rc == -EMSGSIZE || rc == -ENOBUFS) {
         snprintf(a->err, sizeof(a->err), "%s: a request of %zu bytes is more than the control socket takes (%s)",
                  hvsim__msg_name(type), sizeof(h) + rlen + elen, hvsim_err_name(rc));
@@ -96,6 +159,8 @@ static int call(hvsim_admin_t *a, unsigned type, const void *req, size_t rlen, c
         return -ENETDOWN;
     }
     do {
+        if (wait_reply(a->fd, deadline) < 0)
+            return no_answer(a);
         n = hvsim__msg_recv(a->fd, a->buf, HVSIM_MSG_MAX, NULL);
         if (n <= 0) {
             snprintf(a->err, sizeof(a->err), "%s", n == 0 ? "the hvsim daemon closed the connection"

@@ -26,7 +26,9 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -214,34 +216,70 @@ static void *helper_main(void *arg)
     return NULL;
 }
 
-static int control_path(char *out, size_t len, const char **partition)
+/* The partition's control socket, relative to the run folder. */
+static int control_name(char *out, size_t len, const char **partition)
 {
-    char dir[200];
     const char *p = getenv("HVSIM_PARTITION");
     size_t i;
 
-    hvsim__default_dir(dir, sizeof(dir));
     if (p == NULL || *p == '\0' || strcmp(p, "host") == 0) {
         *partition = "host";
-        return snprintf(out, len, "%s/host.sock", dir) < (int)len ? 0 : -ENAMETOOLONG;
+        return snprintf(out, len, "host.sock") < (int)len ? 0 : -ENAMETOOLONG;
     }
     for (i = 0; p[i]; i++)
         if (p[i] == '/')
             return -EINVAL;
     *partition = p;
-    return snprintf(out, len, "%s/vm/%s.sock", dir, p) < (int)len ? 0 : -ENAMETOOLONG;
+    return snprintf(out, len, "vm/%s.sock", p) < (int)len ? 0 : -ENAMETOOLONG;
 }
 
-/* The generic failure of an attach: the message, and ENETDOWN for the caller. */
+/* Out of descriptors or memory: the process's own trouble, named as itself,
+ * never ENETDOWN ("is hvsimd running?"). */
+static int resource_error(int rc)
+{
+    return rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM || rc == -ENOBUFS;
+}
+
+/* The generic failure of an attach: the message, and ENETDOWN for the caller
+ * (the process's own resource errors as themselves). */
 static int attach_failed(struct hvsim__owner *o, int rc)
 {
     snprintf(o->error, sizeof(o->error), "attaching to the hvsim daemon failed: %s", strerror(-rc));
+    return resource_error(rc) ? rc : -ENETDOWN;
+}
+
+/* Every request has a deadline (HVSIM_REQUEST_TIMEOUT_MS): a stopped daemon
+ * is an error, never a hang. Sets o->error; returns -ENETDOWN. */
+static int no_answer(struct hvsim__owner *o, int ms)
+{
+    snprintf(o->error, sizeof(o->error),
+             "the hvsim daemon did not answer within %d ms (HVSIM_REQUEST_TIMEOUT_MS): is hvsimd stopped or "
+             "overloaded?", ms);
     return -ENETDOWN;
 }
 
+/* Wait until fd is readable or the deadline (CLOCK_MONOTONIC ns) passed:
+ * 0 or -ETIMEDOUT. */
+static int wait_readable(int fd, uint64_t deadline)
+{
+    for (;;) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        uint64_t now = hvsim__now_ns();
+        int r;
+
+        if (now >= deadline)
+            return -ETIMEDOUT;
+        r = poll(&p, 1, (int)((deadline - now + 999999) / 1000000u));
+        if (r > 0)
+            return 0;
+        if (r < 0 && errno != EINTR)
+            return -errno;
+    }
+}
+
 /* 1 when the attachment holds. check_alive: also make sure the daemon is
- * still there (one poll), for calls that would otherwise not notice; a
- * request notices by itself. */
+ * still there, for calls that would otherwise not notice; a request notices
+ * by itself. */
 static int attach_holds(struct hvsim__owner *o, int check_alive)
 {
     struct pollfd p = { .fd = o->req_fd, .events = POLLIN };
@@ -251,33 +289,91 @@ static int attach_holds(struct hvsim__owner *o, int check_alive)
         return 0;
     if (!check_alive)
         return 1;
-    /* Nothing arrives unasked on the request connection: readable means
-     * the daemon is gone, and the caller should hear so now. */
+    /* Nothing arrives unasked on the request connection but the late reply
+     * of a request that passed its deadline: drop those; EOF means the
+     * daemon is gone, and the caller should hear so now. */
+    while (poll(&p, 1, 0) > 0) {
+        int fd = -1;
+
+        if (o->rbuf == NULL || hvsim__msg_recv(o->req_fd, o->rbuf, HVSIM_MSG_MAX, &fd) <= 0)
+            break;
+        if (fd >= 0)
+            hvsim__libc.close(fd);
+    }
     if (poll(&p, 1, 0) == 0)
         return 1;
     o->attached = 0;
     return 0;
 }
 
+/* The run folder, checked before anything is sent there: an fd of it, or
+ * -ENETDOWN (or a resource error) with o->error saying why. */
+static int open_run_dir(struct hvsim__owner *o, const char *dir, const char *partition)
+{
+    char why[sizeof(o->error) - 64];
+    int dfd = hvsim__dir_open_trusted(dir, 0, why, sizeof(why));
+
+    if (dfd >= 0)
+        return dfd;
+    if (dfd == -EPERM)
+        snprintf(o->error, sizeof(o->error), "HVSIM_DIR %s", why);
+    else
+        snprintf(o->error, sizeof(o->error), "cannot reach the hvsim daemon in %s (partition %s): %s", dir,
+                 partition, strerror(-dfd));
+    return resource_error(dfd) ? dfd : -ENETDOWN;
+}
+
+/* The socket's address, reached through the checked folder's fd (so a folder
+ * renamed or replaced since the check is never followed), else by path. */
+static void control_addr(struct sockaddr_un *sa, int dfd, const char *dir, const char *name)
+{
+    char via[64];
+    struct stat st;
+
+    snprintf(via, sizeof(via), "/proc/self/fd/%d", dfd);
+    if (stat(via, &st) == 0)
+        snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s", via, name);
+    else
+        snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s", dir, name);
+}
+
 /* The request connection to the partition's control socket: its fd, or
- * -ENETDOWN with o->error saying why. */
+ * -ENETDOWN (a resource error as itself) with o->error saying why. */
 static int control_connect(struct hvsim__owner *o, const char **partition)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int req, rc = control_path(sa.sun_path, sizeof(sa.sun_path), partition);
+    char dir[200], name[HVSIM_NAME_MAX + 16];
+    int ms = hvsim__request_timeout_ms();
+    struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+    int req, dfd, rc = control_name(name, sizeof(name), partition);
 
-    if (rc < 0) {
+    hvsim__default_dir(dir, sizeof(dir));
+    if (rc < 0 || strlen(dir) + strlen(name) + 2 > sizeof(sa.sun_path)) {
         snprintf(o->error, sizeof(o->error), "HVSIM_PARTITION/HVSIM_DIR: invalid partition name or folder too long");
         return -ENETDOWN;
     }
+    dfd = open_run_dir(o, dir, *partition);
+    if (dfd < 0)
+        return dfd;
+    control_addr(&sa, dfd, dir, name);
     req = hvsim__libc.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (req < 0)
-        return attach_failed(o, -errno);
-    if (hvsim__libc.connect(req, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        snprintf(o->error, sizeof(o->error), "cannot reach the hvsim daemon at %s (partition %s): %s", sa.sun_path,
-                 *partition, strerror(errno));
+    if (req < 0) {
+        rc = attach_failed(o, -errno);
+        hvsim__libc.close(dfd);
+        return rc;
+    }
+    /* The deadline of a connect to a full backlog and of every send. */
+    (void)hvsim__libc.setsockopt(req, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    rc = hvsim__libc.connect(req, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+    hvsim__libc.close(dfd);
+    if (rc < 0) {
+        if (rc == -EAGAIN)
+            no_answer(o, ms);
+        else
+            snprintf(o->error, sizeof(o->error), "cannot reach the hvsim daemon at %s/%s (partition %s): %s", dir,
+                     name, *partition, strerror(-rc));
         hvsim__libc.close(req);
-        return -ENETDOWN;
+        return resource_error(rc) ? rc : -ENETDOWN;
     }
     return req;
 }
@@ -305,13 +401,20 @@ static int hello(struct hvsim__owner *o, int req, int evt_far, const char *parti
     struct hvsim_msg_hdr h;
     char *buf;
     ssize_t n;
+    int ms = hvsim__request_timeout_ms();
     int rc = hvsim__msg_send(req, HVSIM_MSG_HELLO, 0, ++o->seq, &m, sizeof(m), NULL, 0, evt_far);
 
+    if (rc == -EAGAIN)
+        return no_answer(o, ms);
     if (rc < 0)
         return attach_failed(o, rc);
     buf = malloc(HVSIM_MSG_MAX);
     if (buf == NULL)
         return attach_failed(o, -ENOMEM);
+    if (wait_readable(req, hvsim__now_ns() + (uint64_t)ms * 1000000u) < 0) {
+        free(buf);
+        return no_answer(o, ms);
+    }
     n = hvsim__msg_recv(req, buf, HVSIM_MSG_MAX, NULL);
     if (n <= 0) {
         free(buf);
@@ -446,46 +549,54 @@ int hvsim__request(struct hvsim__owner *o, unsigned type, const void *body, size
     return hvsim__request_fd(o, type, body, blen, -1, want_type, reply, rlen, status, NULL);
 }
 
-int hvsim__request_fd(struct hvsim__owner *o, unsigned type, const void *body, size_t blen, int pass_fd,
-                      unsigned want_type, void *reply, size_t rlen, int32_t *status, int *got_fd)
+/* Send one request on the owner's session, attaching again if the daemon
+ * was restarted before it read it. Called with o->lock held. */
+static int send_request(struct hvsim__owner *o, unsigned type, const void *body, size_t blen, int pass_fd,
+                        uint32_t *seq)
 {
-    char *buf = NULL;
-    uint32_t seq;
-    int rc;
+    int rc = attach_locked(o, 0);
 
-    pthread_mutex_lock(&o->lock);
-    rc = attach_locked(o, 0);
     if (rc < 0)
-        goto out;
-    seq = ++o->seq;
-    rc = hvsim__msg_send(o->req_fd, type, 0, seq, body, blen, NULL, 0, pass_fd);
+        return rc;
+    *seq = ++o->seq;
+    rc = hvsim__msg_send(o->req_fd, type, 0, *seq, body, blen, NULL, 0, pass_fd);
     if (rc == -EPIPE || rc == -ECONNRESET || rc == -ENOTCONN) {
         /* The daemon went away (or was restarted) before it read this: it
          * never saw the request, so attach again and send it once more. */
         o->attached = 0;
         rc = attach_locked(o, 0);
         if (rc < 0)
-            goto out;
-        seq = ++o->seq;
-        rc = hvsim__msg_send(o->req_fd, type, 0, seq, body, blen, NULL, 0, pass_fd);
+            return rc;
+        *seq = ++o->seq;
+        rc = hvsim__msg_send(o->req_fd, type, 0, *seq, body, blen, NULL, 0, pass_fd);
     }
-    if (rc < 0) {
+    if (rc == -EAGAIN) /* SO_SNDTIMEO: the daemon reads nothing */
+        return no_answer(o, hvsim__request_timeout_ms());
+    if (rc < 0 && !resource_error(rc)) {
         o->attached = 0;
-        rc = -ENETDOWN;
         snprintf(o->error, sizeof(o->error), "the hvsim daemon is gone");
-        goto out;
+        return -ENETDOWN;
     }
-    /* One reply buffer for the process, used under o->lock. */
-    if (o->rbuf == NULL && (o->rbuf = malloc(HVSIM_MSG_MAX)) == NULL) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    buf = o->rbuf;
+    return rc;
+}
+
+/* The reply to request seq, by the deadline. Called with o->lock held. */
+static int await_reply(struct hvsim__owner *o, uint32_t seq, unsigned want_type, void *reply, size_t rlen,
+                       int32_t *status, int *got_fd)
+{
+    int ms = hvsim__request_timeout_ms();
+    uint64_t deadline = hvsim__now_ns() + (uint64_t)ms * 1000000u;
+    char *buf = o->rbuf;
+
     for (;;) {
         struct hvsim_msg_hdr h;
         int fd = -1;
-        ssize_t n = hvsim__msg_recv(o->req_fd, buf, HVSIM_MSG_MAX, &fd);
+        ssize_t n;
 
+        /* The session stays: a late reply is dropped by its seq. */
+        if (wait_readable(o->req_fd, deadline) < 0)
+            return no_answer(o, ms);
+        n = hvsim__msg_recv(o->req_fd, buf, HVSIM_MSG_MAX, &fd);
         /* Only the reply to this request may hand us an fd, and only if asked. */
         if (fd >= 0 && (n <= 0 || got_fd == NULL || ((struct hvsim_msg_hdr *)(void *)buf)->seq != seq)) {
             hvsim__libc.close(fd);
@@ -494,8 +605,7 @@ int hvsim__request_fd(struct hvsim__owner *o, unsigned type, const void *body, s
         if (n <= 0) {
             o->attached = 0;
             snprintf(o->error, sizeof(o->error), "the hvsim daemon is gone");
-            rc = -ENETDOWN;
-            goto out;
+            return -ENETDOWN;
         }
         memcpy(&h, buf, sizeof(h));
         if (h.seq != seq)
@@ -503,22 +613,33 @@ int hvsim__request_fd(struct hvsim__owner *o, unsigned type, const void *body, s
         if (h.status == 0 && h.type != want_type) {
             if (fd >= 0)
                 hvsim__libc.close(fd);
-            rc = -EPROTO;
-            goto out;
+            return -EPROTO;
         }
         *status = h.status;
         if (got_fd)
             *got_fd = fd;
         if (reply) {
-            size_t take = h.len < rlen ? h.len : rlen;
-
             memset(reply, 0, rlen);
-            memcpy(reply, buf + sizeof(h), take);
+            memcpy(reply, buf + sizeof(h), h.len < rlen ? h.len : rlen);
         }
-        rc = 0;
-        break;
+        return 0;
     }
-out:
+}
+
+int hvsim__request_fd(struct hvsim__owner *o, unsigned type, const void *body, size_t blen, int pass_fd,
+                      unsigned want_type, void *reply, size_t rlen, int32_t *status, int *got_fd)
+{
+    uint32_t seq;
+    int rc;
+
+    pthread_mutex_lock(&o->lock);
+    /* One reply buffer for the process, used under o->lock. */
+    if (o->rbuf == NULL && (o->rbuf = malloc(HVSIM_MSG_MAX)) == NULL)
+        rc = -ENOMEM;
+    else
+        rc = send_request(o, type, body, blen, pass_fd, &seq);
+    if (rc == 0)
+        rc = await_reply(o, seq, want_type, reply, rlen, status, got_fd);
     pthread_mutex_unlock(&o->lock);
     return rc;
 }

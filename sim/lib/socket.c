@@ -100,6 +100,12 @@ static void listener_free(struct listener *l)
 static struct sock *_Atomic chunks[NCHUNKS];
 static int fd_floor; /* hvsim__set_fd_floor */
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The helper thread's partition events against a slot's reuse: held while
+ * an event is applied (hvsim__sock_event), while a slot is filled
+ * (register_fd) and while one of our fds is closed (hvsim_close), so an
+ * event never reads a slot being refilled, nor shuts down an fd number that
+ * was closed and handed to a new connection after it was checked. */
+static pthread_mutex_t event_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct sock *slot(int fd, int create)
 {
@@ -145,6 +151,7 @@ static int register_fd(int fd, uint32_t pers, struct hvsim__owner *owner)
         return -ENOMEM;
     if (fstat(fd, &st) < 0)
         return -errno;
+    pthread_mutex_lock(&event_lock);
     atomic_store(&s->hot, 0);
     /* A listener's state lives until its slot is reused: freeing it at
      * close could pull it from under a thread still in accept(). */
@@ -158,6 +165,7 @@ static int register_fd(int fd, uint32_t pers, struct hvsim__owner *owner)
     s->vsock_buf[1] = 128;
     s->vsock_buf[2] = 256 * 1024;
     atomic_store(&s->hot, HOT_USED | (pers == HVSIM_PERS_WINDOWS ? 0 : HOT_LINUX));
+    pthread_mutex_unlock(&event_lock);
     return 0;
 }
 
@@ -1101,6 +1109,7 @@ int hvsim_shutdown(int fd, int how)
 int hvsim_close(int fd)
 {
     struct sock *s = lookup(fd);
+    int rc;
 
     if (s != NULL) {
         uint32_t hot = atomic_load(&s->hot);
@@ -1122,7 +1131,11 @@ int hvsim_close(int fd)
             while (hvsim__libc.recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
                 ;
         }
+        pthread_mutex_lock(&event_lock);
         forget_fd(fd);
+        rc = hvsim__libc.close(fd) < 0 ? -errno : 0;
+        pthread_mutex_unlock(&event_lock);
+        return rc < 0 ? hvsim__fail(rc) : 0;
     }
     if (hvsim__libc.close(fd) < 0)
         return hvsim__fail(-errno);
@@ -1491,6 +1504,7 @@ void hvsim__sock_event(struct hvsim__owner *o, const GUID *vmid, uint32_t event)
     if ((event == HVSIM_EV_RESET || event == HVSIM_EV_OFF) && HVSIM_MUTANT(RESET_BREAKS))
         return;
     in_vm = hvsim_guid_equal(&me.self, vmid);
+    pthread_mutex_lock(&event_lock);
     for (c = 0; c < NCHUNKS; c++) {
         struct sock *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
 
@@ -1518,9 +1532,11 @@ void hvsim__sock_event(struct hvsim__owner *o, const GUID *vmid, uint32_t event)
             (void)hvsim__libc.shutdown(fd, SHUT_RDWR);
         }
     }
+    pthread_mutex_unlock(&event_lock);
 }
 
 void hvsim__sock_atfork_child(void)
 {
     pthread_mutex_init(&table_lock, NULL);
+    pthread_mutex_init(&event_lock, NULL);
 }

@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * util.c: small things every part needs: the monotonic clock, random bytes,
- * the default run folder, and SipHash-2-4 (128-bit output) for ticket MACs.
+ * the default run folder and the trust check of folders, the request
+ * deadline, and SipHash-2-4 (128-bit output) for ticket MACs.
  */
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,6 +67,89 @@ const char *hvsim__default_dir(char *buf, size_t len)
     else
         snprintf(buf, len, "/tmp/hvsim-%u", (unsigned)getuid());
     return buf;
+}
+
+/* The complaint about a folder, with what to do: which path, what is wrong. */
+static int untrusted(const char *dir, int rc, char *err, size_t errlen, const char *what)
+{
+    hvsim__set_err(err, errlen,
+                   "%s: %s; refusing to use it (another user could plant sockets or redirect files there). "
+                   "Use a folder of your own: remove it, or point HVSIM_DIR (hvsimd --dir/--state-dir) at a "
+                   "new path, which hvsimd creates with mode 0700",
+                   dir, what);
+    return rc;
+}
+
+/* Why st is not a folder the caller may trust, or NULL. */
+static const char *trust_problem(const struct stat *st, char *buf, size_t len)
+{
+    if (S_ISLNK(st->st_mode))
+        return "is a symbolic link";
+    if (!S_ISDIR(st->st_mode))
+        return "is not a directory";
+    if (st->st_uid != geteuid()) {
+        snprintf(buf, len, "is owned by uid %u, not by you (uid %u)", (unsigned)st->st_uid, (unsigned)geteuid());
+        return buf;
+    }
+    if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(buf, len, "is writable by %s (mode %04o)", st->st_mode & S_IWOTH ? "everyone" : "its group",
+                 (unsigned)(st->st_mode & 07777));
+        return buf;
+    }
+    return NULL;
+}
+
+int hvsim__dir_open_trusted(const char *dir, int create, char *err, size_t errlen)
+{
+    char why[96];
+    const char *problem;
+    struct stat st;
+    int fd;
+
+    if (create && mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        int rc = -errno;
+
+        hvsim__set_err(err, errlen, "%s: cannot create: %s", dir, strerror(errno));
+        return rc;
+    }
+    /* lstat only names the problem; the verdict is taken on the opened fd. */
+    if (lstat(dir, &st) < 0) {
+        int rc = -errno;
+
+        hvsim__set_err(err, errlen, "%s: %s", dir, strerror(errno));
+        return rc;
+    }
+    if ((problem = trust_problem(&st, why, sizeof(why))) != NULL)
+        return untrusted(dir, -EPERM, err, errlen, problem);
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        int rc = errno == ELOOP ? -EPERM : -errno;
+
+        if (rc == -EPERM)
+            return untrusted(dir, rc, err, errlen, "is a symbolic link");
+        hvsim__set_err(err, errlen, "%s: %s", dir, strerror(errno));
+        return rc;
+    }
+    if (fstat(fd, &st) < 0 || (problem = trust_problem(&st, why, sizeof(why))) != NULL) {
+        close(fd);
+        return untrusted(dir, -EPERM, err, errlen, problem ? problem : "cannot be checked");
+    }
+    return fd;
+}
+
+int hvsim__request_timeout_ms(void)
+{
+    const char *v = getenv("HVSIM_REQUEST_TIMEOUT_MS");
+    char *end;
+    long ms;
+
+    if (v == NULL || *v == '\0')
+        return HVSIM_REQUEST_TIMEOUT_DEFAULT_MS;
+    errno = 0;
+    ms = strtol(v, &end, 10);
+    if (errno || *end || ms < 1 || ms > 3600000)
+        return HVSIM_REQUEST_TIMEOUT_DEFAULT_MS;
+    return (int)ms;
 }
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))

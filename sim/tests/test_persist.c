@@ -493,7 +493,8 @@ Test(persist, failed_save_keeps_old_state, .timeout = 5, .init = make_tmpdir, .f
     write_file(plain, "x");
     cr_assert_gt(asprintf(&under, "%s/sub", plain), 0);
     cr_assert_eq(persist_save(under, &p, err, sizeof(err)), -ENOTDIR);
-    cr_assert_not_null(strstr(err, "state.tmp"), "%s", err);
+    /* The folder is checked (and opened) first: the message names it. */
+    cr_assert_not_null(strstr(err, under), "%s", err);
     free(under);
 
     /* state.tmp is taken by a directory: open fails with EISDIR. */
@@ -538,4 +539,32 @@ Test(persist, failed_rename_removes_tmp, .timeout = 5, .init = make_tmpdir, .fin
     free(state);
     free(tmp);
     free(inner);
+}
+
+/* Issue 11, finding 3: the state folder is checked, and the state file is
+ * reached through it without following links. */
+Test(persist, untrusted_folder_and_linked_file_are_refused, .timeout = 5, .init = make_tmpdir, .fini = remove_tmpdir)
+{
+    persist_t p, q;
+    char err[512] = "";
+    char *state = path_in("state"), *victim = path_in("victim"), *text;
+
+    sample_state(&p);
+    cr_assert_eq(chmod(tmpdir, 0777), 0);
+    cr_assert_eq(persist_save(tmpdir, &p, err, sizeof(err)), -EPERM);
+    cr_assert_not_null(strstr(err, "writable by everyone"), "%s", err);
+    cr_assert_eq(access(state, F_OK), -1, "nothing may be written into an untrusted folder");
+    cr_assert_eq(chmod(tmpdir, 0700), 0);
+    /* A link in place of the state file is never followed, for reading ... */
+    write_file(victim, "precious\n");
+    cr_assert_eq(symlink(victim, state), 0);
+    cr_assert_eq(persist_load(tmpdir, &q, err, sizeof(err)), -ELOOP, "%s", err);
+    /* ... nor for writing: the save replaces the link, the target is untouched. */
+    cr_assert_eq(persist_save(tmpdir, &p, err, sizeof(err)), 0, "%s", err);
+    text = read_file(victim);
+    cr_assert_str_eq(text, "precious\n");
+    free(text);
+    persist_free(&p);
+    free(state);
+    free(victim);
 }

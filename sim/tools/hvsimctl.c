@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "hvsim/hvsim.h"
 #include "hvproto/util.h" /* hvsim__default_dir: the folder the library and hvsimd use */
@@ -97,6 +98,21 @@ static hvsim_admin_t *admin(struct ctx *c)
     if (rc == 0)
         return c->a;
     c->a = NULL;
+    if (rc == -EPERM) {
+        /* The library refused the folder; the same check says why. */
+        char why[512];
+        int fd = hvsim__dir_open_trusted(c->dir, 0, why, sizeof(why));
+
+        if (fd >= 0)
+            close(fd);
+        fail("%s", fd >= 0 ? "the daemon's folder changed while it was checked" : why);
+        return NULL;
+    }
+    if (rc == -ETIMEDOUT) {
+        fail("the hvsim daemon in %s did not answer within %d ms (HVSIM_REQUEST_TIMEOUT_MS): is hvsimd stopped?",
+             c->dir, hvsim__request_timeout_ms());
+        return NULL;
+    }
     snprintf(path, sizeof(path), "%s/admin.sock", c->dir);
     /* hvsim_admin_open says ENETDOWN for every failed connect; whether the
      * socket exists tells "never started" from "died" for the message. */

@@ -26,6 +26,23 @@ const char *hvsim__vmid_name(const GUID *g);
 /* The daemon's run folder: $HVSIM_DIR, else $XDG_RUNTIME_DIR/hvsim, else /tmp/hvsim-<uid>. */
 const char *hvsim__default_dir(char *buf, size_t len);
 
+/*
+ * Open a run or state folder the caller can trust (the rules of ssh-agent and
+ * XDG_RUNTIME_DIR): a directory, not a symbolic link, owned by the effective
+ * uid, writable by neither group nor others. create: mkdir it 0700 first when
+ * missing. Returns an O_DIRECTORY fd (close-on-exec), to reach the folder's
+ * files without following the path again; or -EPERM for an untrusted folder,
+ * another -errno for a missing or unreadable one, with err naming the path,
+ * what is wrong and what to do. hvsimd, libhvsim and hvsimctl all use it
+ * before they create, open, connect or send anything there.
+ */
+int hvsim__dir_open_trusted(const char *dir, int create, char *err, size_t errlen);
+
+/* How long a process waits for any answer of hvsimd (HVSIM_REQUEST_TIMEOUT_MS,
+ * 1..3600000; default HVSIM_REQUEST_TIMEOUT_DEFAULT_MS). */
+#define HVSIM_REQUEST_TIMEOUT_DEFAULT_MS 5000
+int hvsim__request_timeout_ms(void);
+
 /* snprintf into a caller's error buffer, which may be NULL. */
 void hvsim__set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
