@@ -292,16 +292,17 @@ static int attach_holds(struct hvsim__owner *o, int check_alive)
     /* Nothing arrives unasked on the request connection but the late reply
      * of a request that passed its deadline: drop those; EOF means the
      * daemon is gone, and the caller should hear so now. */
-    while (poll(&p, 1, 0) > 0) {
+    for (;;) {
         int fd = -1;
 
+        /* One poll in the usual case: nothing there, the daemon holds. */
+        if (poll(&p, 1, 0) == 0)
+            return 1;
         if (o->rbuf == NULL || hvsim__msg_recv(o->req_fd, o->rbuf, HVSIM_MSG_MAX, &fd) <= 0)
             break;
         if (fd >= 0)
             hvsim__libc.close(fd);
     }
-    if (poll(&p, 1, 0) == 0)
-        return 1;
     o->attached = 0;
     return 0;
 }
@@ -362,8 +363,10 @@ static int control_connect(struct hvsim__owner *o, const char **partition)
         hvsim__libc.close(dfd);
         return rc;
     }
-    /* The deadline of a connect to a full backlog and of every send. */
+    /* The deadline of a connect to a full backlog, of every send and of
+     * every reply: set once here, it costs a request no system call. */
     (void)hvsim__libc.setsockopt(req, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    (void)hvsim__libc.setsockopt(req, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     rc = hvsim__libc.connect(req, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
     hvsim__libc.close(dfd);
     if (rc < 0) {
@@ -593,10 +596,13 @@ static int await_reply(struct hvsim__owner *o, uint32_t seq, unsigned want_type,
         int fd = -1;
         ssize_t n;
 
-        /* The session stays: a late reply is dropped by its seq. */
-        if (wait_readable(o->req_fd, deadline) < 0)
-            return no_answer(o, ms);
+        /* SO_RCVTIMEO bounds the wait (EAGAIN); the session stays, and a
+         * late reply is dropped by its seq. */
         n = hvsim__msg_recv(o->req_fd, buf, HVSIM_MSG_MAX, &fd);
+        if (n == -EAGAIN || (n == -EINTR && hvsim__now_ns() >= deadline))
+            return no_answer(o, ms);
+        if (n == -EINTR)
+            continue;
         /* Only the reply to this request may hand us an fd, and only if asked. */
         if (fd >= 0 && (n <= 0 || got_fd == NULL || ((struct hvsim_msg_hdr *)(void *)buf)->seq != seq)) {
             hvsim__libc.close(fd);

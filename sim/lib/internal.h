@@ -93,20 +93,21 @@ int hvsim__limbo(struct hvsim__owner *o, int fd, uint32_t after_ms);
 
 /* ---- ticketset.c: the tickets a listener has taken -------------------------------- */
 
+/* How many of the latest ticket ids a listener remembers (a multiple of 64):
+ * an id this far behind the newest it took is refused. */
+#define HVSIM__TICKET_WINDOW 65536u
+
 struct hvsim__ticketset {
-    struct {
-        uint64_t id; /* 0: empty */
-        uint64_t expires_ns;
-    } *slots;
-    size_t cap, n;
+    uint64_t base; /* the id of bit 0 */
+    uint64_t *bits; /* HVSIM__TICKET_WINDOW bits: taken */
 };
 
-/* 1 when the ticket id is new (now taken), 0 when it was taken before or has
- * expired, -ENOMEM. */
+/* 1 when the ticket id is new (now taken), 0 when it was taken before, has
+ * expired or is older than the window, -ENOMEM. */
 int hvsim__ticketset_take(struct hvsim__ticketset *t, uint64_t id, uint64_t expires_ns, uint64_t now);
-/* Room for cap ids from the start (a power of two), so a listener pays for
- * its table at listen(), not in the middle of its first connections. */
-int hvsim__ticketset_reserve(struct hvsim__ticketset *t, size_t cap);
+/* The table, at listen(), so a listener does not pay for it in the middle of
+ * its first connections. */
+int hvsim__ticketset_reserve(struct hvsim__ticketset *t);
 void hvsim__ticketset_free(struct hvsim__ticketset *t);
 
 /* ---- socket.c ------------------------------------------------------------------- */

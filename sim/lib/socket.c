@@ -431,7 +431,7 @@ static int listener_new(struct sock *s)
         pthread_mutex_init(&l->lock, NULL);
         s->lis = l;
     }
-    rc = hvsim__ticketset_reserve(&l->taken, 256);
+    rc = hvsim__ticketset_reserve(&l->taken);
     if (rc < 0)
         return rc;
     rc = hvsim__random(rnd, sizeof(rnd));

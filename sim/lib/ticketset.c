@@ -1,80 +1,75 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ticketset.c: the ids of the tickets a listener has taken, kept until each
- * one expires, so a ticket is good for one connection only, however many
- * come after it (a fixed window of recent ids let a replay through once it
- * had scrolled out). An open-addressing table of (id, expiry); expired
- * entries are dropped whenever the table is rebuilt.
+ * ticketset.c: which tickets a listener has taken, so a ticket is good for
+ * one connection only, however many come after it (a list of the last 64 ids
+ * let a replay through once it had scrolled out).
+ *
+ * The daemon numbers tickets in the order it issues them, and a connector
+ * uses its ticket the moment it gets it, so the ids a listener sees climb. A
+ * bitmap over the last HVSIM__TICKET_WINDOW ids records the ones taken: an
+ * id below the window is refused as stale, one above it slides the window.
+ * The memory is fixed (8 KiB a listener) whatever the connection rate: a
+ * table of every id until it expired grew with the rate (16 bytes an id,
+ * ten seconds of them), and with it every busy listener's memory.
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
-static int put(struct hvsim__ticketset *t, uint64_t id, uint64_t expires_ns)
-{
-    size_t mask = t->cap - 1, i = (size_t)(id * 0x9e3779b97f4a7c15ull >> 20) & mask;
+#define WORDS (HVSIM__TICKET_WINDOW / 64)
 
-    while (t->slots[i].id != 0) {
-        if (t->slots[i].id == id)
-            return 0;
-        i = (i + 1) & mask;
-    }
-    t->slots[i].id = id;
-    t->slots[i].expires_ns = expires_ns;
-    t->n++;
-    return 1;
+int hvsim__ticketset_reserve(struct hvsim__ticketset *t)
+{
+    if (t->bits != NULL)
+        return 0;
+    t->bits = calloc(WORDS, sizeof(*t->bits));
+    if (t->bits == NULL)
+        return -ENOMEM;
+    t->base = 0;
+    return 0;
 }
 
-/* Rebuild at a size with room for twice the live entries, forgetting the
- * expired ones. */
-static int rebuild(struct hvsim__ticketset *t, uint64_t now)
+/* Move the window so that id is its last slot, forgetting what falls out. */
+static void slide(struct hvsim__ticketset *t, uint64_t id)
 {
-    struct hvsim__ticketset old = *t;
-    size_t live = 0, cap = 64, i;
+    uint64_t new_base = (id - HVSIM__TICKET_WINDOW + 64) & ~63ull, shift = (new_base - t->base) / 64, i;
 
-    for (i = 0; i < old.cap; i++)
-        live += old.slots[i].id != 0 && old.slots[i].expires_ns >= now;
-    while (cap < 4 * (live + 1))
-        cap *= 2;
-    t->slots = calloc(cap, sizeof(*t->slots));
-    if (t->slots == NULL) {
-        *t = old;
-        return -ENOMEM;
+    if (shift >= WORDS) {
+        memset(t->bits, 0, WORDS * sizeof(*t->bits));
+    } else {
+        for (i = 0; i + shift < WORDS; i++)
+            t->bits[i] = t->bits[i + shift];
+        for (; i < WORDS; i++)
+            t->bits[i] = 0;
     }
-    t->cap = cap;
-    t->n = 0;
-    for (i = 0; i < old.cap; i++)
-        if (old.slots[i].id != 0 && old.slots[i].expires_ns >= now)
-            put(t, old.slots[i].id, old.slots[i].expires_ns);
-    free(old.slots);
-    return 0;
+    t->base = new_base;
 }
 
 int hvsim__ticketset_take(struct hvsim__ticketset *t, uint64_t id, uint64_t expires_ns, uint64_t now)
 {
+    uint64_t off, mask;
+
     if (id == 0 || expires_ns < now)
         return 0;
-    if ((t->n + 1) * 2 > t->cap && rebuild(t, now) < 0)
+    if (t->bits == NULL && hvsim__ticketset_reserve(t) < 0)
         return -ENOMEM;
-    return put(t, id, expires_ns);
-}
-
-int hvsim__ticketset_reserve(struct hvsim__ticketset *t, size_t cap)
-{
-    if (t->slots != NULL)
+    if (id < t->base)
+        return 0; /* older than the window: it could have been taken, so it is refused */
+    if (id - t->base >= HVSIM__TICKET_WINDOW)
+        slide(t, id);
+    off = id - t->base;
+    mask = 1ull << (off % 64);
+    if (t->bits[off / 64] & mask)
         return 0;
-    t->slots = calloc(cap, sizeof(*t->slots));
-    if (t->slots == NULL)
-        return -ENOMEM;
-    t->cap = cap;
-    t->n = 0;
-    return 0;
+    t->bits[off / 64] |= mask;
+    return 1;
 }
 
 void hvsim__ticketset_free(struct hvsim__ticketset *t)
 {
-    free(t->slots);
-    t->slots = NULL;
-    t->cap = t->n = 0;
+    free(t->bits);
+    t->bits = NULL;
+    t->base = 0;
 }
