@@ -4,6 +4,8 @@
     python3 -m hvsim run [--host | --vm NAME] [--dir DIR] [--bin DIR] program.py [ARG]...
     python3 -m hvsim run [--host | --vm NAME] ... -m module [ARG]...
     python3 -m hvsim errors
+    python3 -m hvsim start-daemon --dir DIR [--bin DIR] [--set NAME=VALUE]...
+    python3 -m hvsim stop-daemon --dir DIR
 
 `run` starts the program as a process of the emulated host (--host, the
 default) or of VM NAME, under hvsim-run (the interposer, which fails closed:
@@ -13,6 +15,10 @@ its socket module before the program is imported: Windows CPython code runs
 unchanged. Already under hvsim-run (--vm/--host given to it), `run` only
 prepares the socket module. Exit status: the program's; 2 for a usage error;
 125 when the emulation cannot be set up.
+
+start-daemon starts hvsimd in DIR and returns once it is ready (a CI step:
+its pid in DIR/hvsimd.pid, its log in DIR/hvsimd.log; no state kept);
+stop-daemon SIGTERMs it and waits for it to end.
 """
 import argparse
 import os
@@ -36,6 +42,13 @@ def _parse(argv):
     r.add_argument("program", nargs="?", help="the program's file")
     r.add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("errors", help="the error table: exception class, errno, winerror")
+    sd = sub.add_parser("start-daemon", help="start hvsimd in DIR for later steps (CI)")
+    sd.add_argument("--dir", required=True)
+    sd.add_argument("--bin")
+    sd.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="an emulation setting")
+    st = sub.add_parser("stop-daemon", help="stop the hvsimd start-daemon started in DIR")
+    st.add_argument("--dir", required=True)
+    st.add_argument("--timeout", type=float, default=30)
     a = ap.parse_args(argv)
     if a.cmd == "run":
         if a.module and a.program:
@@ -58,12 +71,61 @@ def _inside(a):
     return 0
 
 
+def start_daemon(a):
+    from .host import Host
+    os.makedirs(a.dir, exist_ok=True)
+    try:
+        h = Host(a.dir, a.bin, settings=dict(kv.split("=", 1) for kv in a.set))
+    except (HostError, ValueError) as e:
+        print(f"python3 -m hvsim start-daemon: {e}", file=sys.stderr)
+        return 1
+    with open(os.path.join(a.dir, "hvsimd.pid"), "w") as f:
+        f.write(f"{h.proc.pid}\n")
+    print(f"hvsimd {h.proc.pid} ready in {a.dir}: HVSIM_DIR={a.dir}")
+    return 0
+
+
+def stop_daemon(a):
+    import signal
+    import time
+    pidfile = os.path.join(a.dir, "hvsimd.pid")
+    try:
+        pid = int(open(pidfile).read())
+    except (OSError, ValueError):
+        print(f"python3 -m hvsim stop-daemon: no {pidfile}", file=sys.stderr)
+        return 1
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        print(f"python3 -m hvsim stop-daemon: hvsimd {pid} had already exited", file=sys.stderr)
+        return 1
+    deadline = time.monotonic() + a.timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+            with open(f"/proc/{pid}/stat") as f:
+                gone = f.read().rsplit(")", 1)[1].split()[0] == "Z"  # ended; its new parent reaps it
+        except (ProcessLookupError, FileNotFoundError):
+            gone = True
+        if gone:
+            os.unlink(pidfile)
+            print(f"hvsimd {pid} stopped")
+            return 0
+        time.sleep(0.05)
+    print(f"python3 -m hvsim stop-daemon: hvsimd {pid} still runs {a.timeout:g} s after SIGTERM", file=sys.stderr)
+    return 1
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     a = _parse(argv)
     if a.cmd == "errors":
         print(errors.table_text())
         return 0
+    if a.cmd == "start-daemon":
+        return start_daemon(a)
+    if a.cmd == "stop-daemon":
+        return stop_daemon(a)
     if compat.interposed() and os.environ.get("HVSIM_PY_INSIDE") == "1" or \
             compat.interposed() and not (a.vm or a.host or a.dir):
         return _inside(a)
