@@ -497,6 +497,8 @@ td.conf.conf-inferred { color: #850; background: #fff4d6; } td.conf.conf-unconfi
 .glance { display: flex; flex-wrap: wrap; gap: 0.75em; margin: 1em 0; }
 .glance .box { border: 1px solid #bbb; border-radius: 6px; padding: 0.5em 0.9em; min-width: 11em; }
 .glance .box.ok { border-left: 6px solid #3a3; } .glance .box.bad { border-left: 6px solid #c22; }
+.glance span.conf-sourced { color: #164; } .glance span.conf-inferred { color: #850; }
+.glance span.conf-unconfirmed { color: #a30; }
 .glance .big { font-size: 1.6em; font-weight: bold; } .verdict { font-size: 1.2em; font-weight: bold; }
 .verdict.ok { color: #282; } .verdict.bad { color: #b11; }
 .legend { border-left: 4px solid #c60; padding: 0.5em 1em; background: #fff6ee; max-width: 60em; }

@@ -135,3 +135,13 @@ def test_launcher_without_the_daemon_fails_closed(tmp_path):
     r = subprocess.run([sys.executable, "-m", "hvsim", "run", "--dir", str(tmp_path / "none"), str(prog)],
                        capture_output=True, text=True, env=env, timeout=30)
     assert r.stdout.strip() == "OSError 10050", r.stdout + r.stderr
+
+
+@pytest.mark.qemu
+def test_plugin_boots_a_qemu_guest_on_its_host(hvsim_host, hvsim_qemu_guest):
+    """hvsim_qemu_guest: a real guest kernel whose vsock device hvsim-vhost
+    serves as a VM of the test's hvsim_host."""
+    g = hvsim_qemu_guest(cmd="echo cid=$(vsock-cid)", vsock=True, name="pyguest")
+    res = g.wait_exit()
+    assert res.code == 0 and f"cid={g.vm['cid']}" in res.output.splitlines()
+    assert [v["name"] for v in hvsim_host.ctl("vm", "list", json_out=True)] == ["pyguest"]

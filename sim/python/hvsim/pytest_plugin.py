@@ -153,12 +153,16 @@ def hvsim_qemu_guest(request, tmp_path, hvsim_host):
     qemu.Guest; with vsock=True a VM `name` is added to hvsim_host and
     hvsim-vhost serves the guest's vhost-user-vsock device (never the kernel's
     vhost-vsock: qemu.check_argv refuses it)."""
+    def unavailable(why):
+        if os.environ.get("HVSIM_REQUIRE_QEMU") == "1":
+            pytest.fail(why + " (HVSIM_REQUIRE_QEMU=1)")
+        pytest.skip(why)
     q = _qemu_module()
     if q is None:
-        pytest.skip("hvsim_qemu_guest needs the source tree's harness/qemu.py")
+        unavailable("hvsim_qemu_guest needs the source tree's harness/qemu.py")
     img, why = q.find_image()
     if img is None or q.find_qemu()[1]:
-        pytest.skip(why or q.find_qemu()[1])
+        unavailable(why or q.find_qemu()[1])
     guests, backends = [], []
 
     def boot(cmd=None, vsock=True, name=None, **kw):
@@ -179,7 +183,14 @@ def hvsim_qemu_guest(request, tmp_path, hvsim_host):
     try:
         yield boot
     finally:
-        for g in guests:
+        bad = []
+        for g in guests:  # QEMU first: on exit it asks the backend for the ring bases
             g.stop()
+            if g.fatal():
+                bad.append(f"{g.name}: QEMU reported '{g.fatal()}'")
         for b in backends:
-            b.stop()
+            rc = b.stop()
+            if rc not in (0, None):
+                bad.append(f"hvsim-vhost for {b.socket_path} exited {rc} on SIGTERM:\n{b.logs()}")
+        if bad:
+            pytest.fail("\n".join(bad))
