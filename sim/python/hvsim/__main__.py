@@ -60,6 +60,7 @@ def _parse(argv):
 
 
 def _inside(a):
+    os.environ.pop("HVSIM_PY_INSIDE", None)  # the program's own children start afresh
     compat.install()
     if a.module:
         sys.argv = [a.module] + a.args
