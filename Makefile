@@ -205,7 +205,7 @@ integration: test-deps all $(B)/tests/integration
 # report file: INGEST=host.jsonl. Reports land in $(B)/conformance/.
 TARGET ?= sim
 #> conformance          the catalogue against the simulator (TARGET=qemu|hyperv, INGEST=FILE)
-conformance: test-deps all $(if $(filter qemu,$(TARGET)),$(if $(INGEST),,vm-image))
+conformance: conformance-deps all $(if $(filter qemu,$(TARGET)),$(if $(INGEST),,vm-image))
 	$(Q)/usr/bin/python3 conformance/run.py --target $(TARGET) --bin $(abspath $(B)/bin) \
 	    --out $(B)/conformance$(if $(filter qemu,$(TARGET)),$(if $(filter 6.1,$(KERNEL)),,/kernel-$(KERNEL))) \
 	    $(if $(filter qemu,$(TARGET)),--vm-dir $(abspath $(VM_DIR))) $(if $(INGEST),--ingest $(INGEST))
@@ -329,8 +329,10 @@ INST_HDRS := sim/include/hvsim/hvsim.h sim/include/hvsim/hvsocket.h sim/include/
 I_BIN = $(DESTDIR)$(PREFIX)/bin
 I_LIB = $(DESTDIR)$(PREFIX)/lib
 I_INC = $(DESTDIR)$(PREFIX)/include/hvsim
-#> install              install into $(DESTDIR)$(PREFIX) (PREFIX=/usr/local): binaries, libraries, headers, hvsim.pc
+#> install              install into $(DESTDIR)$(PREFIX) (PREFIX=/usr/local): binaries, libraries, headers, hvsim.pc, Python package
 install: all
+	$(Q)install -d $(I_PY)/hvsim
+	$(Q)install -m 0644 $(PY_SRC) $(I_PY)/hvsim/
 	$(Q)install -d $(I_BIN) $(I_LIB) $(I_LIB)/pkgconfig $(I_INC)
 	$(Q)for b in $(INST_BINS); do install -m 0755 $(B)/bin/$$b $(I_BIN)/$$b; done
 	$(Q)install -m 0755 $(LIBSO) $(I_LIB)/libhvsim.so.$(VERSION)
@@ -346,6 +348,30 @@ uninstall:
 	$(Q)rm -f $(I_LIB)/libhvsim.so* $(I_LIB)/libhvsim.a $(I_LIB)/libhvsim-preload.so $(I_LIB)/pkgconfig/hvsim.pc
 	$(Q)rm -f $(addprefix $(I_INC)/,$(notdir $(INST_HDRS)))
 	$(Q)rmdir $(I_INC) 2>/dev/null || true
+	$(Q)rm -f $(addprefix $(I_PY)/hvsim/,$(notdir $(PY_SRC))) && rm -rf $(I_PY)/hvsim/__pycache__
+	$(Q)rmdir $(I_PY)/hvsim 2>/dev/null || true
+
+# ---- Python and CI users (sim/python/hvsim, examples/pytest-suite, examples/ci) -------------
+# The Python package (standard library only): Windows CPython's AF_HYPERV on
+# the simulator (python3 -m hvsim run), the pytest plugin (hvsim.pytest_plugin)
+# and the CI steps (examples/ci/ci.sh). `make install` puts it into a
+# site-packages-style folder under PREFIX; `make harness` runs its tests
+# (harness/test_python_compat.py, test_ci_recipe.py: the example suite and the
+# CI recipes' steps, test_conformance_sim.py: shards merged).
+PY_SRC := $(wildcard sim/python/hvsim/*.py)
+I_PY = $(DESTDIR)$(PREFIX)/lib/python3/dist-packages
+# What `make conformance` needs and no more (not the whole test tool set):
+# the build, Python 3, and socat for the QEMU target's control channel.
+DEB_CONFORMANCE := $(DEB_BUILD) python3 $(if $(filter qemu,$(TARGET)),socat)
+#> conformance-deps     install the Debian packages make conformance needs (only those)
+conformance-deps:
+	$(Q)sh ci/deps.sh $(DEB_CONFORMANCE)
+#> python-test          the Python package's tests, the example pytest suite and the CI recipes' steps
+python-test: all
+	$(Q)HVSIM_BIN=$(abspath $(B)/bin) PYTHONPATH=sim/python /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+	    harness/test_python_compat.py harness/test_ci_recipe.py examples/pytest-suite
+.PHONY: conformance-deps python-test
+# ---- end of the Python and CI block ----------------------------------------------------------
 
 #> help                 this list
 help:

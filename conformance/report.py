@@ -12,7 +12,13 @@ does what the catalogue expects, never what Hyper-V does.
 
 Importable (run.py uses write_all) and runnable on its own:
     /usr/bin/python3 conformance/report.py --out DIR results-*.json
-Standard library only.
+    /usr/bin/python3 conformance/report.py --merge --out DIR shard-*/results-sim.json
+--merge joins the result sets of one target's shards (run.py --shard I/N)
+into one, equal to an unsharded run: results-<target>.json, results.json,
+junit.xml, results.tap, results.ktap and the matrix in DIR.
+Besides JSON, JUnit and the matrices, every run writes results.tap (TAP 13,
+one test per case and column) and results.ktap (KTAP version 1: one subtest
+per target x column). Standard library only.
 """
 import argparse
 import html
@@ -236,6 +242,73 @@ def cell_note(c):
     return msg
 
 
+# ---- shards -------------------------------------------------------------------------------
+
+
+def merge_sets(sets):
+    """One result set from the sets of the shards 1..N of one target's run
+    (run.py --shard): the cases of every shard in the order an unsharded run
+    reports them (column by column, catalogue order, the runner's own
+    findings last). ReportError when a shard is missing, doubled, from
+    another run's catalogue or target, or a case is reported twice."""
+    if not sets:
+        raise ReportError("--merge: no result set given")
+    shards = [s.get("shard") for s in sets]
+    if any(not isinstance(sh, dict) for sh in shards):
+        raise ReportError("--merge: every set must come from run.py --shard I/N (one has no \"shard\" record)")
+    target, count, cat = sets[0]["target"], shards[0]["count"], shards[0]["catalogue"]
+    for s, sh in zip(sets, shards):
+        if s["target"] != target:
+            raise ReportError(f"--merge: sets of targets {target!r} and {s['target']!r}: merge one target's shards")
+        if sh["count"] != count or sh["catalogue"] != cat:
+            raise ReportError(f"--merge: shard {sh['index']}/{sh['count']} is of another run (its count or "
+                              "catalogue differs)")
+    got = sorted(sh["index"] for sh in shards)
+    if got != list(range(1, count + 1)):
+        missing = sorted(set(range(1, count + 1)) - set(got))
+        doubled = sorted({i for i in got if got.count(i) > 1})
+        raise ReportError(f"--merge: shards of {count}: missing {missing or 'none'}, doubled {doubled or 'none'}")
+    planned = [i for sh in sorted(shards, key=lambda x: x["index"]) for i in sh["ids"]]
+    if sorted(planned) != sorted(cat) or len(set(planned)) != len(planned):
+        raise ReportError("--merge: the shards' cases do not cover the catalogue exactly once")
+    columns = order_columns(set(c for s in sets for c in (s.get("columns") or [])))
+    rank = {cid: i for i, cid in enumerate(cat)}
+    col_rank = {c: i for i, c in enumerate(columns)}
+    seen, cases = set(), []
+    for s in sorted(sets, key=lambda x: x["shard"]["index"]):
+        for c in s["cases"]:
+            key = (c["id"], c["column"])
+            if key in seen:
+                if c["area"] == "runner":
+                    continue  # each shard's daemon: one finding is enough
+                raise ReportError(f"--merge: case {c['id']} [{c['column']}] is reported by two shards")
+            seen.add(key)
+            cases.append(c)
+    cases.sort(key=lambda c: (col_rank.get(c["column"], len(columns)), c["area"] == "runner",
+                              c["id"] == "runner.daemon-exit", rank.get(c["id"], len(rank))))
+    extra = {"shards": [{"index": s["shard"]["index"], "generated": s.get("generated"), "seconds": s.get("seconds"),
+                         "cases": len(s["shard"]["ids"])} for s in sorted(sets, key=lambda x: x["shard"]["index"])]}
+    for k in ("generated", "kernel", "mutant"):
+        vals = [s[k] for s in sets if s.get(k)]
+        if vals:
+            extra[k] = max(vals) if k == "generated" else vals[0]
+    secs = [s.get("seconds") for s in sets if isinstance(s.get("seconds"), (int, float))]
+    if secs:
+        extra["seconds"] = max(secs)  # the shards run side by side
+    return make_set(target, cases, columns, **extra)
+
+
+SAME_FIELDS = ("id", "area", "rule", "source", "confidence", "column", "target", "backend", "expected", "result",
+               "message")
+
+
+def comparable(s):
+    """What must be equal between a merged and an unsharded run: the target,
+    the columns and each case record in order, but for its timing."""
+    return {"target": s["target"], "columns": list(s["columns"]),
+            "cases": [tuple(c.get(k) for k in SAME_FIELDS) for c in s["cases"]]}
+
+
 # ---- writers ----------------------------------------------------------------------------
 
 
@@ -298,6 +371,53 @@ def write_junit(path, sets):
     tree = junit_tree(sets)
     ET.indent(tree, space=" ")
     tree.write(path, encoding="utf-8", xml_declaration=True)
+
+
+def _directive(c):
+    note = cell_note(c).replace("\n", " ").replace("#", "")
+    if c["result"] == "skip":
+        return f" # SKIP {note}".rstrip()
+    if c["result"] == "divergence":
+        return f" # XFAIL {note}".rstrip()
+    return ""
+
+
+def _suites(sets):
+    for s in order_sets(sets):
+        for col in order_columns(set(s.get("columns") or []) | {c["column"] for c in s["cases"] if c["column"]}):
+            yield f"{s['target']}.{col}", [c for c in s["cases"] if c["column"] == col]
+
+
+def render_tap(sets):
+    """TAP 13: one test per case and column (`sim.windows addr.x`); a
+    divergence passes with a TODO, as the agent's own TAP has it."""
+    tests = [(name, c) for name, cases in _suites(sets) for c in cases]
+    out = ["TAP version 13", f"1..{len(tests)}"]
+    for n, (name, c) in enumerate(tests, 1):
+        d = _directive(c).replace("# XFAIL", "# TODO")
+        out.append(f"{'not ok' if c['result'] == 'fail' else 'ok'} {n} - {name} {c['id']}{d}")
+        if c["result"] == "fail":
+            out += ["  ---", f"  message: {json.dumps(cell_note(c))}", f"  confidence: {c['confidence']}", "  ..."]
+    return "\n".join(out) + "\n"
+
+
+def render_ktap(sets):
+    """KTAP version 1 (the kernel's): a subtest per target x column, one test
+    line per case; SKIP for skips, XFAIL for known divergences; a failure's
+    message as diagnostic lines before its result."""
+    suites = list(_suites(sets))
+    out = ["KTAP version 1", "# hvsim conformance: " + ", ".join(s["target"] for s in order_sets(sets)),
+           f"1..{len(suites)}"]
+    for k, (name, cases) in enumerate(suites, 1):
+        out += ["  KTAP version 1", f"  # Subtest: {name}", f"  1..{len(cases)}"]
+        for n, c in enumerate(cases, 1):
+            if c["result"] == "fail":
+                out += [f"  # {line}" for line in (cell_note(c) or "failed").splitlines()]
+            out.append(f"  {'not ok' if c['result'] == 'fail' else 'ok'} {n} {c['id']}{_directive(c)}")
+        n = counts(cases)
+        out.append(f"# {name}: pass:{n['pass']} fail:{n['fail']} skip:{n['skip']} xfail:{n['divergence']}")
+        out.append(f"{'not ok' if n['fail'] else 'ok'} {k} {name}")
+    return "\n".join(out) + "\n"
 
 
 def md_escape(text):
@@ -371,9 +491,54 @@ th { background: #eee; }
 td.pass { background: #cfc; } td.fail { background: #f99; font-weight: bold; }
 td.skip { background: #eee; color: #666; } td.divergence { background: #fe9; } td.none { color: #999; }
 td[title] { cursor: help; }
+td.pass.conf-inferred { background: #e4f7d2; } td.pass.conf-unconfirmed { background: #f2f7e6; border: 1px dashed #9b9; }
+td.conf { font-weight: bold; } td.conf.conf-sourced { color: #164; background: #e6f4ea; }
+td.conf.conf-inferred { color: #850; background: #fff4d6; } td.conf.conf-unconfirmed { color: #a30; background: #fde6dc; }
+.glance { display: flex; flex-wrap: wrap; gap: 0.75em; margin: 1em 0; }
+.glance .box { border: 1px solid #bbb; border-radius: 6px; padding: 0.5em 0.9em; min-width: 11em; }
+.glance .box.ok { border-left: 6px solid #3a3; } .glance .box.bad { border-left: 6px solid #c22; }
+.glance span.conf-sourced { color: #164; } .glance span.conf-inferred { color: #850; }
+.glance span.conf-unconfirmed { color: #a30; }
+.glance .big { font-size: 1.6em; font-weight: bold; } .verdict { font-size: 1.2em; font-weight: bold; }
+.verdict.ok { color: #282; } .verdict.bad { color: #b11; }
 .legend { border-left: 4px solid #c60; padding: 0.5em 1em; background: #fff6ee; max-width: 60em; }
 code { font-size: 0.95em; }
 """
+
+
+CONF_LEGEND = ("Colour by confidence: the confidence column is green for sourced, amber for INFERRED and red for "
+               "UNCONFIRMED rows; a pass is full green on a sourced row, paler on an INFERRED one and paler still, "
+               "dashed, on an UNCONFIRMED one, because it proves less.")
+
+
+def conf_class(conf):
+    c = (conf or "").lower()
+    return "conf-" + ("sourced" if c.startswith("sourced") else "inferred" if c.startswith("inferred")
+                      else "unconfirmed" if c.startswith("unconfirmed") else "other")
+
+
+def glance_html(m):
+    """The summary at a glance: the verdict, a box per target x column, and
+    the cases per confidence level."""
+    e = html.escape
+    total = summary_rows(m)[-1]
+    failed = sum(n["fail"] for n in total[2])
+    verdict = ("ok", "no failures") if not failed else ("bad", f"{failed} failure{'s' if failed != 1 else ''}")
+    out = [f'<p class="verdict {verdict[0]}">{e(verdict[1])} in {total[1]} cases</p>', '<div class="glance">']
+    for (t, col), n in zip(m["cols"], total[2]):
+        ran = n["pass"] + n["fail"] + n["divergence"]
+        out.append(f'<div class="box {"bad" if n["fail"] else "ok"}"><div>{e(col_label(t, col))}</div>'
+                   f'<div class="big">{n["pass"]}/{ran}</div><div>{e(count_text(n))}</div></div>')
+    by_conf = {}
+    for cid, r in m["rows"].items():
+        by_conf[conf_class(r["confidence"])] = by_conf.get(conf_class(r["confidence"]), 0) + 1
+    names = (("conf-sourced", "sourced"), ("conf-inferred", "INFERRED"), ("conf-unconfirmed", "UNCONFIRMED"),
+             ("conf-other", "other"))
+    out.append('<div class="box"><div>cases by confidence</div>' + "".join(
+        f'<div><span class="{k}">{e(label)}</span>: {by_conf[k]}</div>' for k, label in names if by_conf.get(k))
+        + "</div>")
+    out.append("</div>")
+    return out
 
 
 def render_html(sets):
@@ -384,7 +549,9 @@ def render_html(sets):
            "<h1>hvsim conformance matrix</h1>", "<ul>"]
     for line in sets_heading(sets):
         out.append("<li>" + e(line[2:].replace("**", "").replace("`", "")) + "</li>")
-    out += ["</ul>", f'<div class="legend"><p><strong>Legend.</strong> {e(LEGEND)}</p><p>{e(CELL_LEGEND)}</p></div>',
+    out += ["</ul>"] + glance_html(m)
+    out += [f'<div class="legend"><p><strong>Legend.</strong> {e(LEGEND)}</p><p>{e(CELL_LEGEND)}</p>'
+            f"<p>{e(CONF_LEGEND)}</p></div>",
             f"<p><strong>Summary:</strong> {e(summary_line(m))}</p>"]
     head = "".join(f"<th>{e(x)}</th>" for x in ["case", "rule", "confidence"] + [col_label(t, c) for t, c in m["cols"]])
     for area, ids in m["grouped"]:
@@ -392,14 +559,16 @@ def render_html(sets):
         for i in ids:
             r = m["rows"][i]
             conf = r["confidence"] + (" (passes on hyperv)" if promoted(m, i) and r["confidence"] != "sourced" else "")
+            ck = conf_class(r["confidence"])
             tds = [f'<td><code>{e(i)}</code></td>', f'<td title="{e(r["source"])}">{e(r["rule"])}</td>',
-                   f"<td>{e(conf)}</td>"]
+                   f'<td class="conf {ck}">{e(conf)}</td>']
             for t, col in m["cols"]:
                 c = m["cells"].get((i, t, col))
                 res = c["result"] if c else None
                 note = cell_note(c)
                 title = f' title="{e(note)}"' if note else ""
-                tds.append(f'<td class="{res or "none"}"{title}>{e(CELL_TEXT[res])}</td>')
+                cls = (res or "none") + (f" {ck}" if res == "pass" else "")
+                tds.append(f'<td class="{cls}"{title}>{e(CELL_TEXT[res])}</td>')
             out.append("<tr>" + "".join(tds) + "</tr>")
         out.append("</table>")
     out.append("<h2>Summary per area</h2>")
@@ -459,6 +628,10 @@ def write_all(out_dir, current, all_sets=None):
         write_results(paths["results"], current)
         paths["junit"] = out_dir / "junit.xml"
         write_junit(paths["junit"], [current])
+        paths["tap"] = out_dir / "results.tap"
+        write_text(paths["tap"], render_tap([current]))
+        paths["ktap"] = out_dir / "results.ktap"
+        write_text(paths["ktap"], render_ktap([current]))
     paths["matrix.md"] = out_dir / "matrix.md"
     write_text(paths["matrix.md"], render_markdown(sets))
     paths["matrix.html"] = out_dir / "matrix.html"
@@ -478,15 +651,36 @@ def failures(s):
     return [c for c in s["cases"] if c["result"] == "fail"]
 
 
+def write_merged(out, merged, text=False):
+    """The merged set as a run writes it: results-<target>.json and
+    results.json, junit.xml, TAP, KTAP; the matrix of every target in out."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_results(out / f"results-{merged['target']}.json", merged)
+    sets = load_target_sets(out)
+    paths = write_all(out, merged, sets)
+    if text:
+        print(render_text(sets))
+    n = counts(merged["cases"])
+    print(f"merged {len(merged['shards'])} shards of target {merged['target']}: {len(merged['cases'])} results "
+          f"({count_text(n)})")
+    for k in ("results", "junit", "tap", "ktap", "matrix.md", "matrix.html"):
+        print(f"{k}: {paths[k]}")
+    return 1 if failures(merged) else 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Write the conformance reports (junit.xml, matrix.md, matrix.html) "
                                  "from result sets (results-<target>.json).")
     ap.add_argument("--out", default="build/conformance", help="where to write (default: build/conformance)")
     ap.add_argument("--text", action="store_true", help="also print the compact matrix")
+    ap.add_argument("--merge", action="store_true",
+                    help="the sets are shards of one run (run.py --shard): join them into one result set")
     ap.add_argument("sets", nargs="+", metavar="RESULTS.json")
     a = ap.parse_args(argv)
     try:
         sets = [load_set(p) for p in a.sets]
+        if a.merge:
+            return write_merged(Path(a.out), merge_sets(sets), a.text)
     except ReportError as e:
         print(f"report.py: {e}", file=sys.stderr)
         return 2
@@ -502,9 +696,13 @@ def main(argv=None):
     paths = write_all(out, None, sets)
     paths["junit"] = out / "junit.xml"
     write_junit(paths["junit"], sets)
+    paths["tap"] = out / "results.tap"
+    write_text(paths["tap"], render_tap(sets))
+    paths["ktap"] = out / "results.ktap"
+    write_text(paths["ktap"], render_ktap(sets))
     if a.text:
         print(render_text(sets))
-    for k in ("junit", "matrix.md", "matrix.html"):
+    for k in ("junit", "tap", "ktap", "matrix.md", "matrix.html"):
         print(f"{k}: {paths[k]}")
     return 1 if any(failures(s) for s in sets) else 0
 

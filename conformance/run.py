@@ -7,6 +7,14 @@ reports (report.py) under --out.
            [--mutant NAME] [--pick ID]... [--skip ID]... [--quiet]
     run.py --target qemu [--vm-dir DIR] [--pick ID]... [--skip ID]...
     run.py --target hyperv --ingest host.jsonl [--ingest more.jsonl]...
+    run.py --target sim --shard 2/3 --out build/conformance/shard-2   # one CI job's share
+    report.py --merge --out build/conformance/merged shard-*/results-sim.json
+
+--shard I/N runs every N-th case of the catalogue (after --pick), starting
+with the I-th: the N shards together run each case once, and report.py
+--merge joins their result sets into one equal to an unsharded run (the
+cases in catalogue order; the set records the shard and the catalogue, so a
+missing or doubled shard is an error, not a silent gap).
 
 A target is a driver class. SimTarget starts its own hvsimd in a temporary
 folder, adds the VMs the catalogue uses (cf-vm, cf-vm2: classic; cf-hcs: hcs)
@@ -25,6 +33,7 @@ made (a missing binary, a daemon that did not start, an unavailable target),
 """
 import argparse
 import datetime
+import fnmatch
 import json
 import os
 import re
@@ -275,6 +284,34 @@ class SimTarget(Target):
         except ValueError as e:
             raise TargetError(f"hvsimctl {' '.join(args)}: expected JSON, got {r.stdout!r}") from e
 
+    def catalogue(self, agent):
+        """[(id, area)] of hvsim-agent --list, in catalogue order."""
+        try:
+            r = subprocess.run([agent, "--list"], capture_output=True, text=True, timeout=TOOL_TIMEOUT_S,
+                               stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as e:
+            raise TargetError(f"{agent} --list did not answer in {TOOL_TIMEOUT_S} s") from e
+        if r.returncode != 0:
+            raise TargetError(f"{agent} --list failed ({r.returncode}): {r.stderr.strip()}")
+        return [tuple(line.split("\t")[:2]) for line in r.stdout.splitlines() if "\t" in line]
+
+    def plan_shard(self, agent):
+        """With --shard I/N: this shard's case ids (the agent is given them as
+        --pick) and the shard record of the result set; else (None, None)."""
+        if not self.opts.shard:
+            return None, None
+        index, count = self.opts.shard
+        cat = self.catalogue(agent)
+        if not cat:
+            raise TargetError(f"{agent} --list printed no case")
+        picks = self.opts.pick
+        selected = [cid for cid, area in cat
+                    if not picks or any(fnmatch.fnmatchcase(cid, p) or p == area for p in picks)]
+        if picks and not selected:
+            raise TargetError(f"--pick {' '.join(picks)} matches no case (hvsim-agent --list shows them)")
+        ids = selected[index - 1::count]
+        return ids, {"index": index, "count": count, "ids": ids, "catalogue": selected}
+
     def run(self, cols, out_dir):
         agent = self.tool("hvsim-agent")
         self.tool("hvsimd")
@@ -283,9 +320,16 @@ class SimTarget(Target):
         logs.mkdir(parents=True, exist_ok=True)
         for old in logs.glob("sim-*"):
             old.unlink()
+        self.shard_ids, shard = self.plan_shard(agent)
+        cases, extra = [], {}
+        if shard is not None:
+            extra["shard"] = shard
+            self.say(f"# shard {shard['index']}/{shard['count']}: {len(self.shard_ids)} of "
+                     f"{len(shard['catalogue'])} cases")
+            if not self.shard_ids:
+                return cases, extra  # more shards than cases: this one has none
         # Unix socket paths are at most 107 bytes: a short folder under /tmp.
         self.tmp = tempfile.mkdtemp(prefix="hvsim-cf-", dir="/tmp")
-        cases, extra = [], {}
         try:
             self.start_daemon()
             ids = {}
@@ -320,7 +364,7 @@ class SimTarget(Target):
         """The host agent: the control server, on a unix socket."""
         cmd = [agent, "--side", "host", "--control", f"unix-listen:{ctl_path}", "--target", self.name,
                "--vm", ids["cf-vm"], "--vm2", ids["cf-vm2"], "--hcs", ids["cf-hcs"], "--report", str(jsonl)]
-        for p in self.opts.pick:
+        for p in (self.shard_ids if getattr(self, "shard_ids", None) is not None else self.opts.pick):
             cmd += ["--pick", p]
         for s in self.opts.skip:
             cmd += ["--skip", s]
@@ -594,7 +638,11 @@ def parse_args(argv):
                     help=f"the whole run's bound, in seconds (default {DEADLINE_S})")
     ap.add_argument("--quiet", action="store_true", help="no TAP while running; the summary and paths at the end")
     ap.add_argument("--vm-dir", help="the guest image for --target qemu (default: build/vm; make vm-image)")
+    ap.add_argument("--shard", metavar="I/N", type=parse_shard,
+                    help="run the I-th of N shares of the catalogue (CI jobs); report.py --merge joins them")
     a = ap.parse_args(argv)
+    if a.shard and a.ingest:
+        ap.error("--shard splits a run; --ingest reads finished reports")
     if a.mutant and a.target != "sim":
         ap.error("--mutant applies to the sim target only")
     if a.ingest and (a.pick or a.skip or a.mutant):
@@ -602,6 +650,16 @@ def parse_args(argv):
     if a.ingest and a.target == "sim":
         ap.error("--ingest is for results made elsewhere (--target hyperv or qemu); the sim target runs here")
     return a
+
+
+def parse_shard(text):
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N such as 2/3, got {text!r}") from None
+    if not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(f"{text}: need 1 <= I <= N")
+    return index, count
 
 
 def main(argv=None):
@@ -657,7 +715,7 @@ def run(opts):
     else:
         print()
         print(report.render_text(sets))
-    print(f"reports: {paths['results']} {paths['junit']} {paths['matrix.md']} {paths['matrix.html']}")
+    print(f"reports: {paths['results']} {paths['junit']} {paths['ktap']} {paths['matrix.md']} {paths['matrix.html']}")
     return 1 if failed else 0
 
 

@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: MIT
 """Shared fixtures of the pytest harness.
 
-  hvsimd      one hvsimd in a fresh short folder (no persisted state), started
-              with --ready-fd (read to EOF, no sleeps); SIGTERM at teardown,
-              and the test fails if it then exits non-zero.
+  hvsimd      the hvsim package's hvsim_host fixture (sim/python/hvsim,
+              hvsim.pytest_plugin, the one users load): one hvsimd in a fresh
+              short folder (no persisted state), started with --ready-fd (read
+              to EOF, no sleeps); SIGTERM at teardown, and the test fails if it
+              then exits non-zero. Every fixture of the plugin (hvsim_vm,
+              hvsim_service, hvsim_run, hvsim_python, ...) is available here.
   qemu_image  the guest image (HVSIM_VM_DIR, default build/vm); skips when it
               is not built, or fails if HVSIM_REQUIRE_QEMU=1.
   qemu_guest  boot(cmd=..., vsock=False) -> a started qemu.Guest; with vsock=True
@@ -20,9 +23,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import sys
+
 import pytest
 
 import qemu
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sim" / "python"))
+pytest_plugins = ["hvsim.pytest_plugin"]
 
 
 _config = None
@@ -89,19 +97,10 @@ class HvsimDaemon(qemu.Daemon):
 
 
 @pytest.fixture
-def hvsimd(request):
-    run = _short_tmpdir("d")
-    d = HvsimDaemon(run)
-    _attach_log(request, "hvsimd log", d.log_path)
-    try:
-        d.start()
-        yield d
-    finally:
-        rc = d.stop()
-        log = qemu.tail(d.log_path)
-        shutil.rmtree(run, ignore_errors=True)
-        if rc != 0:
-            pytest.fail(f"hvsimd exited {rc} on SIGTERM:\n{log}")
+def hvsimd(hvsim_host):
+    """The plugin's hvsim_host: an hvsim.Host, which has qemu.Daemon's API
+    (dir, log_path, proc, children, env, ctl, wait_listeners)."""
+    return hvsim_host
 
 
 # ---- QEMU guests -------------------------------------------------------------------------

@@ -108,3 +108,26 @@ def test_examples_build_and_run_from_the_installed_tree(installed, lang, tmp_pat
     finally:
         d.stop()
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_python_package_is_installed_and_finds_the_installed_tools(installed):
+    """make install puts the hvsim package into PREFIX/lib/python3/dist-packages;
+    from there it finds PREFIX/bin without HVSIM_BIN and runs a Windows-style
+    AF_HYPERV program as a partition of a daemon it started itself."""
+    site = installed / "usr/lib/python3/dist-packages"
+    assert (site / "hvsim" / "pytest_plugin.py").is_file()
+    env = {k: v for k, v in os.environ.items() if k not in ("HVSIM_BIN", "HVSIM_DIR", "HVSIM_PARTITION")}
+    env["PYTHONPATH"] = str(site)
+    code = ("import hvsim, subprocess, sys\n"
+            "print(hvsim.find_bin())\n"
+            "with hvsim.Host() as h:\n"
+            "    r = h.python(sys.argv[1], wait=True, text=True)\n"
+            "    print(r.stdout.strip(), r.returncode, r.stderr.strip())\n")
+    prog = installed / "probe.py"
+    prog.write_text("import socket\ns = socket.socket(socket.AF_HYPERV, socket.SOCK_STREAM, socket.HV_PROTOCOL_RAW)\n"
+                    "s.bind((socket.HV_GUID_WILDCARD, '0000c0df-facb-11e6-bd58-64006a7986d3'))\n"
+                    "print(s.getsockname()[1])\n")
+    r = subprocess.run(["/usr/bin/python3", "-c", code, str(prog)], env=env, capture_output=True, text=True,
+                       timeout=TIMEOUT, cwd="/")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines() == [str(installed / "usr/bin"), "0000c0df-facb-11e6-bd58-64006a7986d3 0 "]
