@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -57,6 +58,10 @@ struct hvsim__owner {
     char *rbuf; /* replies, HVSIM_MSG_MAX bytes, used under lock */
     pthread_t helper;
     int helper_started;
+    /* A new daemon run: the helper attaches again by itself (lost) when the
+     * owner holds binds, and binds and listens them there (reregister). */
+    _Atomic int lost;
+    _Atomic int reregister;
 
     pthread_mutex_t limbo_lock; /* limbo listener and timers; the hand-over of evt_fd */
     int evt_helper; /* the event connection the helper polls (it closes it when it moves on) */
@@ -99,6 +104,8 @@ static void atfork_child(void)
     C.evt_helper = -1; /* the parent's helper's; the child has none */
     C.attached = 0;
     C.helper_started = 0;
+    atomic_store(&C.lost, 0);
+    atomic_store(&C.reregister, 0);
     /* Pending failed connects stay with the parent's helper, which owns them. */
     C.timers = NULL;
     C.ntimers = C.ctimers = 0;
@@ -151,6 +158,22 @@ static int helper_timeout_ms(struct hvsim__owner *o)
     return (int)((first - now + 999999) / 1000000);
 }
 
+/* How often the helper tries a new daemon after the last one went. */
+#define REATTACH_MS 200
+
+/* The daemon went: an owner with binds attaches again as soon as a daemon
+ * answers, and after any attach to a new daemon run its binds and listeners
+ * are registered there again. */
+static void helper_comeback(struct hvsim__owner *o)
+{
+    if (atomic_load(&o->lost)) {
+        if (!hvsim__sock_has_binds(o) || hvsim__owner_attach(o, NULL) == 0)
+            atomic_store(&o->lost, 0);
+    }
+    if (atomic_exchange(&o->reregister, 0))
+        hvsim__sock_reregister(o);
+}
+
 static void *helper_main(void *arg)
 {
     struct hvsim__owner *o = arg;
@@ -175,7 +198,7 @@ static void *helper_main(void *arg)
             p[0].fd = evt;
         }
         pthread_mutex_unlock(&o->limbo_lock);
-        r = poll(p, 2, helper_timeout_ms(o));
+        r = poll(p, 2, atomic_load(&o->lost) ? REATTACH_MS : helper_timeout_ms(o));
 
         if (r < 0 && errno != EINTR)
             break;
@@ -199,6 +222,7 @@ static void *helper_main(void *arg)
                     snprintf(o->error, sizeof(o->error), "the hvsim daemon closed the connection");
                 }
                 pthread_mutex_unlock(&o->lock);
+                atomic_store(&o->lost, 1);
             } else if (n > 0) {
                 struct hvsim_msg_hdr h;
                 struct hvsim_msg_event ev;
@@ -211,6 +235,7 @@ static void *helper_main(void *arg)
             }
         }
         helper_timers(o);
+        helper_comeback(o);
     }
     free(buf);
     return NULL;
@@ -383,6 +408,11 @@ static int control_connect(struct hvsim__owner *o, const char **partition)
 
 static void take_hello_reply(struct hvsim__owner *o, const struct hvsim_msg_hello_reply *r)
 {
+    /* Another daemon run than the last one this owner knew: its binds and
+     * listeners are unknown there. The helper registers them again (adopt
+     * session wakes it), so a service keeps serving with no call of its own. */
+    if (o->self.instance != 0 && o->self.instance != r->instance)
+        atomic_store(&o->reregister, 1);
     o->self.self = r->self;
     o->self.host = r->host;
     memcpy(o->self.name, r->name, sizeof(o->self.name));

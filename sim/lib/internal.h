@@ -112,6 +112,12 @@ void hvsim__ticketset_free(struct hvsim__ticketset *t);
 
 /* ---- socket.c ------------------------------------------------------------------- */
 
+/* 1 when owner o holds bound or listening sockets, which a new daemon must
+ * learn about; hvsim__sock_reregister binds and listens them again there
+ * (helper thread, after an attach to a new daemon run). */
+int hvsim__sock_has_binds(struct hvsim__owner *o);
+void hvsim__sock_reregister(struct hvsim__owner *o);
+
 /* socket() on behalf of owner o (hvsim_socket: the calling process). */
 int hvsim__socket_as(struct hvsim__owner *o, int domain, int type, int protocol);
 /* Apply a partition event from the daemon to owner o's sockets. */

@@ -84,6 +84,7 @@ struct sock {
 struct listener {
     uint8_t key[16];
     char name[HVSIM_LISTENER_NAME_LEN + 1];
+    int gateway; /* a VM back-end's gateway: its channel dies with the daemon */
     pthread_mutex_t lock;
     struct hvsim__ticketset taken;
 };
@@ -484,6 +485,7 @@ static int listen_common(int fd, int backlog, int chan)
         return rc;
     }
     memcpy(s->lis->key, r.key, sizeof(s->lis->key));
+    s->lis->gateway = chan >= 0;
     s->state = S_LISTENING;
     return 0;
 }
@@ -1539,4 +1541,74 @@ void hvsim__sock_atfork_child(void)
 {
     pthread_mutex_init(&table_lock, NULL);
     pthread_mutex_init(&event_lock, NULL);
+}
+
+/* ---- a new daemon (helper thread) -------------------------------------------------- */
+
+int hvsim__sock_has_binds(struct hvsim__owner *o)
+{
+    int c, i, any = 0;
+
+    pthread_mutex_lock(&event_lock);
+    for (c = 0; c < NCHUNKS && !any; c++) {
+        struct sock *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
+
+        for (i = 0; chunk != NULL && i < CHUNK && !any; i++)
+            any = (atomic_load(&chunk[i].hot) & HOT_USED) && chunk[i].owner == o &&
+                  (chunk[i].state == S_BOUND || chunk[i].state == S_LISTENING);
+    }
+    pthread_mutex_unlock(&event_lock);
+    return any;
+}
+
+/* Bind (and listen) again under a new daemon what this socket held under the
+ * last one, at the address it reports; a listener keeps its socket file and
+ * gets the new daemon's key (whose ticket ids start afresh). */
+static int reregister_one(struct sock *s)
+{
+    struct hvsim_msg_bind b = { .personality = s->pers, .flags = s->flags, .vmid = s->local.vmid,
+                                .svc = s->local.svc };
+    struct hvsim_msg_bind_reply br;
+    struct hvsim_msg_listen l = { .flags = s->flags };
+    struct hvsim_msg_listen_reply lr;
+    int rc = ask(s->owner, HVSIM_MSG_BIND, &b, sizeof(b), HVSIM_MSG_BIND_REPLY, &br, sizeof(br));
+
+    if (rc < 0)
+        return rc;
+    s->bind_id = br.bind_id;
+    if (s->state != S_LISTENING)
+        return 0;
+    l.bind_id = br.bind_id;
+    memcpy(l.uname, s->lis->name, sizeof(s->lis->name));
+    rc = ask(s->owner, HVSIM_MSG_LISTEN, &l, sizeof(l), HVSIM_MSG_LISTEN_REPLY, &lr, sizeof(lr));
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&s->lis->lock);
+    memcpy(s->lis->key, lr.key, sizeof(lr.key));
+    hvsim__ticketset_free(&s->lis->taken);
+    pthread_mutex_unlock(&s->lis->lock);
+    return hvsim__ticketset_reserve(&s->lis->taken);
+}
+
+void hvsim__sock_reregister(struct hvsim__owner *o)
+{
+    int c, i;
+
+    for (c = 0; c < NCHUNKS; c++) {
+        struct sock *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
+
+        for (i = 0; chunk != NULL && i < CHUNK; i++) {
+            struct sock *s = &chunk[i];
+            int fd = c * CHUNK + i, rc;
+
+            pthread_mutex_lock(&event_lock);
+            rc = (atomic_load(&s->hot) & HOT_USED) && s->owner == o &&
+                 (s->state == S_BOUND || (s->state == S_LISTENING && !s->lis->gateway)) && still_ours(fd, s);
+            pthread_mutex_unlock(&event_lock);
+            /* A socket that cannot come back stays as it is: its own calls
+             * report the daemon's answer from now on. */
+            if (rc)
+                (void)reregister_one(s);
+        }
+    }
 }

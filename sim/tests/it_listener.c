@@ -318,3 +318,59 @@ Test(listener, another_user_cannot_reach_a_listener)
     close(c);
     hvsim_close(l);
 }
+
+struct redial {
+    GUID svc;
+};
+
+/* Dial until a listener answers (the service comes back after a restart),
+ * for at most 5 s; then send one byte. */
+static int redialer(void *v)
+{
+    struct redial *d = v;
+    SOCKADDR_HV a = fx_hv(&HV_GUID_LOOPBACK, &d->svc);
+    uint64_t t0 = fx_now_ms();
+
+    while (fx_now_ms() - t0 < 5000) {
+        int s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+
+        if (s >= 0 && hvsim_connect(s, (struct sockaddr *)&a, sizeof(a)) == 0) {
+            int ok = hvsim_send(s, "!", 1, 0) == 1;
+
+            hvsim_close(s);
+            return ok ? 0 : 2;
+        }
+        if (s >= 0)
+            hvsim_close(s);
+        usleep(20 * 1000);
+    }
+    return 1;
+}
+
+/* Finding 6: the daemon is killed and another starts on the same folder; a
+ * service that makes no call of its own (it sits in accept) is registered
+ * there again by the library and keeps serving. */
+Test(listener, a_service_keeps_serving_across_a_daemon_restart)
+{
+    struct redial d = { .svc = fx_svc(44) };
+    char path[PATH_MAX + 300], c1 = 0;
+    int l = loopback_listener(&d.svc, 1, path, sizeof(path)), c = -1;
+    uint64_t t0;
+    pid_t g;
+
+    fx_restart(&F, NULL, NULL);
+    g = fx_spawn(&F, "host", redialer, &d);
+    t0 = fx_now_ms();
+    while (c < 0 && fx_now_ms() - t0 < 6000) {
+        struct pollfd p = { .fd = l, .events = POLLIN };
+
+        poll(&p, 1, 100);
+        c = hvsim_accept(l, NULL, NULL);
+    }
+    cr_assert_geq(c, 0, "the service got no connection after the restart: %s", hvsim_err_name(errno));
+    cr_assert_eq(hvsim_recv(c, &c1, 1, MSG_WAITALL), 1);
+    cr_assert_eq(c1, '!');
+    cr_assert_eq(fx_wait(g), 0, "the dialer never got through");
+    hvsim_close(c);
+    hvsim_close(l);
+}
