@@ -108,6 +108,42 @@ static int host_to_guest_no_listener_host(struct cf_ctx *ctx)
     return host_dial_check(ctx, &ctx->vm_id, cfc_timeout_for(ctx));
 }
 
+/* The host's connect goes out first; the guest starts to listen only
+ * 300 ms later (no sleep in the agent's portable core: a short busy wait). */
+static int late_listener_host(struct cf_ctx *ctx)
+{
+    struct cfc_dial d;
+
+    if (cf_ctl_writeln(ctx, "CONNECTING") < 0 || cfc_host_dial(ctx, &ctx->vm_id, ctx->port_base, 2000, &d) < 0)
+        return -1;
+    CF_CHECK(ctx, d.rc, ctx->expect, "connect");
+    if (d.ms < 250) {
+        cf_fail(ctx, "the connect returned after %llu ms, before the guest listened (300 ms)", (unsigned long long)d.ms);
+        return -1;
+    }
+    if (cfc_ping(ctx, d.s) < 0)
+        return -1;
+    cf_close(d.s);
+    return 0;
+}
+
+static int late_listener_guest(struct cf_ctx *ctx)
+{
+    cf_sock_t l, c;
+    uint64_t t0;
+
+    if (cf_ctl_expectln(ctx, "CONNECTING") < 0)
+        return -1;
+    cf_step(ctx, "guest waits 300 ms, then listens on port %u", ctx->port_base);
+    for (t0 = cf_now_ms(); cf_now_ms() - t0 < 300;)
+        ;
+    if (cfc_guest_listen(ctx, ctx->port_base, &l) < 0 || cfc_accept_one(ctx, l, &c) < 0 || cfc_pong(ctx, c) < 0)
+        return -1;
+    cf_close(c);
+    cf_close(l);
+    return 0;
+}
+
 static int windows_default_timeout_host(struct cf_ctx *ctx)
 {
     /* The one Windows-column case that waits for the default (2 s here; a
@@ -678,6 +714,17 @@ const struct cf_case cf_cases_connecting[] = {
         .confidence = CF_SOURCED,
         .expect = { CF_NA, -ETIMEDOUT, -ETIMEDOUT },
         .host = host_to_guest_no_listener_host,
+    },
+    {
+        .id = "connect.host-waits-for-a-late-guest-listener",
+        .area = "connecting",
+        .rule = "a host's blocking connect to a guest service nobody listens on yet completes when the guest "
+                "starts listening before the connect timeout runs out",
+        .source = "docs/reference/hyperv-sockets.md 7 (item 1: openvmm PR 2485)",
+        .confidence = CF_SOURCED,
+        .expect = { 0, 0, CF_NA },
+        .host = late_listener_host,
+        .guest = late_listener_guest,
     },
     {
         .id = "connect.host-to-windows-guest-no-listener-timeout",

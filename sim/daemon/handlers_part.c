@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hvproto/mutants.h"
 #include "server_int.h"
 
 /* A connection over its partition's ceiling: told so, as a full descriptor
@@ -149,7 +150,42 @@ int h_listen(struct req *r)
         hvsim__random(b->key, sizeof(b->key));
     b->listening = 1;
     memcpy(out.key, b->key, sizeof(out.key));
-    return reply(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, &out, sizeof(out));
+    rc = reply(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, &out, sizeof(out));
+    /* After the reply: the listener knows its key before a connection comes. */
+    if (rc >= 0 && !b->part->is_host)
+        waiting_retry(r->s, b->part);
+    return rc;
+}
+
+void connect_reply_fill(struct server *s, const struct route_conn_res *res, struct hvsim_msg_connect_reply *out)
+{
+    struct hvsim_ticket *t = &out->ticket;
+
+    memset(out, 0, sizeof(*out));
+    out->outcome = res->outcome;
+    if (res->listener == NULL)
+        return;
+    out->vanished = res->vanished;
+    out->local = res->conn_local;
+    out->peer = res->conn_peer;
+    memcpy(out->uname, res->listener->path, sizeof(out->uname));
+    t->magic = HVSIM_TICKET_MAGIC;
+    t->version = HVSIM_PROTO_VERSION;
+    t->conn_id = s->m.next_conn_id++;
+    t->expires_ns = hvsim__now_ns() + TICKET_LIFETIME_NS;
+    t->local = res->acc_local;
+    t->peer = res->acc_peer;
+    hvsim__conn_tag(t->conn_id, res->listener->key, out->tag);
+    if (res->outcome.verdict != HVSIM_VERDICT_PENDING)
+        hvsim__ticket_sign(t, res->listener->key);
+}
+
+/* A blocking host connect to a guest nobody listens on waits for a
+ * listener (waiting.c, hyperv-sockets.md 7 item 1). */
+static int waits(const struct hvsim_msg_connect *m, const struct route_conn_res *res)
+{
+    return m->blocking && res->outcome.verdict == HVSIM_VERDICT_NOANSWER && res->outcome.rule == HVSIM_RULE_NO_ANSWER &&
+           res->to != NULL && !res->to->is_host && !HVSIM_MUTANT(CONNECT_HOST_WAITS);
 }
 
 int h_connect(struct req *r)
@@ -158,11 +194,9 @@ int h_connect(struct req *r)
     struct hvsim_msg_connect_reply out;
     struct route_conn_req rq;
     struct route_conn_res res;
-    struct hvsim_ticket *t = &out.ticket;
     int rc;
 
     memcpy(&m, r->body, sizeof(m));
-    memset(&out, 0, sizeof(out));
     if (m.personality > HVSIM_PERS_VSOCK_HOST)
         return reply_err(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, -EINVAL, "unknown personality");
     rq = (struct route_conn_req){ .from = r->c->part, .pers = m.personality, .flags = m.flags,
@@ -172,22 +206,13 @@ int h_connect(struct req *r)
     rc = route_connect(&r->s->m, &rq, &res);
     if (rc < 0)
         return reply_err(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, rc, NULL);
-    out.outcome = res.outcome;
-    if (res.listener == NULL)
-        return reply(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, &out, sizeof(out));
-    out.vanished = res.vanished;
-    out.local = res.conn_local;
-    out.peer = res.conn_peer;
-    memcpy(out.uname, res.listener->path, sizeof(out.uname));
-    t->magic = HVSIM_TICKET_MAGIC;
-    t->version = HVSIM_PROTO_VERSION;
-    t->conn_id = r->s->m.next_conn_id++;
-    t->expires_ns = hvsim__now_ns() + TICKET_LIFETIME_NS;
-    t->local = res.acc_local;
-    t->peer = res.acc_peer;
-    hvsim__conn_tag(t->conn_id, res.listener->key, out.tag);
+    if (r->c->part->is_host && waits(&m, &res)) {
+        rc = waiting_start(r, &rq, res.to, res.outcome.wait_ms);
+        if (rc <= 0)
+            return rc;
+    }
+    connect_reply_fill(r->s, &res, &out);
     if (res.outcome.verdict == HVSIM_VERDICT_PENDING)
         return offer_start(r, res.listener, &out);
-    hvsim__ticket_sign(t, res.listener->key);
     return reply(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, &out, sizeof(out));
 }

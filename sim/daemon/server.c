@@ -100,6 +100,7 @@ void close_part(struct server *s, struct part *p)
 {
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
+    waiting_forget(s, NULL, p); /* a VM that goes takes the connects waiting for it */
     if (p->listen_fd >= 0) {
         close(p->listen_fd);
         p->listen_fd = -1;
@@ -139,6 +140,7 @@ void drop_proc(struct server *s, struct proc *c)
     }
     /* Its waiting connects go with it. */
     offers_forget(s, c);
+    waiting_forget(s, c, NULL);
     for (pp = &s->m.procs; *pp; pp = &(*pp)->next) {
         if (*pp == c) {
             *pp = c->next;
@@ -646,7 +648,10 @@ int server_init(struct server *s, const char *dir, const char *state_dir, const 
  * the end of an accept pause. */
 static int next_timeout(struct server *s)
 {
-    int t = offers_sweep(s), h = hello_sweep(s);
+    int t = offers_sweep(s), h = hello_sweep(s), w = waiting_sweep(s);
+
+    if (w >= 0 && (t < 0 || w < t))
+        t = w;
 
     if (s->accept_paused_until_ns) {
         uint64_t now = hvsim__now_ns();
@@ -740,6 +745,7 @@ void server_fini(struct server *s)
     while (s->m.procs)
         drop_proc(s, s->m.procs);
     offers_free(s);
+    waiting_free(s);
     close_part(s, &s->m.host);
     for (i = 0; i < s->m.nvms; i++)
         close_part(s, s->m.vms[i]);

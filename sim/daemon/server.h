@@ -28,6 +28,9 @@ struct server {
     uint64_t accept_paused_until_ns; /* 0: accepting */
     uint64_t hello_next_ns; /* the earliest HELLO deadline (0: none) */
     int l_fd; /* HVSIM_DIR/l/, the listeners' socket files (listeners.c) */
+    /* Host connects waiting for a guest listener (waiting.c). */
+    struct waiter *waiters;
+    size_t nwaiters, cwaiters;
     int stopping; /* server_fini: the listeners live on, their files stay */
 };
 

@@ -106,6 +106,18 @@ int gateway_open(struct req *r, struct bind *b);
 /* Ask the gateway GW about a PENDING connect (ok->outcome.wait_ms: the
  * connector's deadline); the connector gets PENDING now, the rest later. */
 int offer_start(struct req *r, const struct bind *gw, const struct hvsim_msg_connect_reply *ok);
+/* waiting.c: a blocking host connect to a guest nobody listens on waits for
+ * a listener (0: PENDING sent; 1: answer as usual; -1: drop the client);
+ * a new listener of vm routes the waiting connects again; the epoll timeout
+ * until the next deadline (-1: none); forget a client's (or a VM's) waits. */
+int waiting_start(struct req *r, const struct route_conn_req *rq, struct part *to, uint32_t wait_ms);
+void waiting_retry(struct server *s, const struct part *vm);
+int waiting_sweep(struct server *s);
+void waiting_forget(struct server *s, const struct proc *c, const struct part *vm);
+void waiting_free(struct server *s);
+/* The CONNECT reply for a routed connect: outcome, endpoints, the listener's
+ * path, the ticket and its tag (signed unless PENDING). */
+void connect_reply_fill(struct server *s, const struct route_conn_res *res, struct hvsim_msg_connect_reply *out);
 /* listeners.c: create HVSIM_DIR/l/ and sweep it of dead listeners' files
  * (0 or -errno with a message), and remove a bind's file. */
 int listeners_open(struct server *s, char *err, size_t errlen);

@@ -96,6 +96,7 @@ static FILE *fz_log;
 #include "../daemon/handlers_admin.c"
 #include "../daemon/gateway.c"
 #include "../daemon/listeners.c"
+#include "../daemon/waiting.c"
 #include "../daemon/state.c"
 #include "../daemon/model.c"
 #include "../daemon/route.c"

@@ -871,6 +871,9 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (rc < 0)
         return hvsim__fail(rc);
     nonblock = (hvsim__libc.fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
+    /* Only a blocking connect waits for a listener to appear (the daemon's
+     * waiting.c); a non-blocking one keeps its EINPROGRESS and time-out. */
+    m.blocking = !nonblock;
     rc = connect_ask(s, &m, &r);
     if (rc < 0)
         return hvsim__fail(rc);

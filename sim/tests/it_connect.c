@@ -419,6 +419,51 @@ Test(connect, host_to_linux_guest_by_vmid_and_port)
     cr_assert_eq(fx_wait(g), 0);
 }
 
+/* A guest that starts listening 300 ms after the host asked: no earlier. */
+static int late_guest_listener(void *v)
+{
+    struct args *a = v;
+    int l, c;
+
+    fx_await(&a->p); /* the host is about to connect */
+    usleep(300 * 1000);
+    l = vs_listen(a->port);
+    c = hvsim_accept(l, NULL, NULL);
+    CHECK_OK(c);
+    echo_once(c);
+    return 0;
+}
+
+/* hyperv-sockets.md 7 (item 1, openvmm PR 2485): a host's blocking connect
+ * to a guest service nobody listens on waits; a listener that appears before
+ * the timeout completes it. A non-blocking one still times out. */
+Test(connect, host_connect_waits_for_a_late_guest_listener)
+{
+    struct args a = { .port = 7100 };
+    GUID svc = hvsim_guid_from_port(7100);
+    SOCKADDR_HV sa;
+    uint32_t ms = 2000;
+    uint64_t t0, dt;
+    pid_t g;
+    int s;
+
+    fx_pipe_init(&a.p);
+    a.vm = fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    g = fx_spawn(&F, "vm1", late_guest_listener, &a);
+    s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
+    cr_assert_eq(hvsim_setsockopt(s, HV_PROTOCOL_RAW, HVSOCKET_CONNECT_TIMEOUT, &ms, sizeof(ms)), 0);
+    sa = fx_hv(&a.vm, &svc);
+    fx_signal(&a.p, 1);
+    t0 = fx_now_ms();
+    cr_assert_eq(hvsim_connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect: %s", hvsim_err_name(errno));
+    dt = fx_now_ms() - t0;
+    cr_assert_geq(dt, 250, "it did not wait for the listener (%llu ms)", (unsigned long long)dt);
+    cr_assert_lt(dt, 1500, "it waited past the listener (%llu ms)", (unsigned long long)dt);
+    ping(s, "late listener");
+    cr_assert_eq(fx_wait(g), 0);
+    hvsim_close(s);
+}
+
 Test(connect, host_to_guest_no_listener_times_out)
 {
     GUID vm = fx_vm(&F, "vm1", HVSIM_VM_CLASSIC), svc = fx_svc(4);

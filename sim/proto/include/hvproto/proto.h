@@ -164,7 +164,7 @@ struct hvsim_msg_connect {
     uint32_t personality;
     uint32_t flags;
     uint32_t timeout_ms; /* 0: the personality's default */
-    uint32_t pad;
+    uint32_t blocking; /* 1: a blocking connect, which may wait for a listener to appear (waiting.c) */
     GUID vmid;
     GUID svc;
 };
