@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hvproto/mutants.h"
 #include "server_int.h"
 
 static void vm_info(const struct model *m, const struct part *p, hvsim_vm_info_t *out)
@@ -413,9 +414,10 @@ int h_hcs_set(struct req *r)
 {
     struct hvsim_msg_hcs_set m;
     hvsim_hcs_service_t *snap;
+    const hvsim_hcs_service_t *was;
     struct part *p;
     size_t n;
-    int rc = 0;
+    int rc = 0, was_disabled;
 
     memcpy(&m, r->body, sizeof(m));
     p = vm_ref(r, m.vm, HVSIM_MSG_HCS_SET, &rc);
@@ -425,6 +427,8 @@ int h_hcs_set(struct req *r)
         return reply_err(r->c, HVSIM_MSG_HCS_SET, r->h.seq, -EINVAL,
                          "HvSocket service tables belong to hcs VMs (vm add --kind hcs)");
     n = p->nhcs;
+    was = model_hcs_find(p, &m.svc.id);
+    was_disabled = was != NULL && was->disabled;
     snap = snapshot(p->hcs, n, sizeof(*snap));
     if (snap == NULL)
         return reply_err(r->c, HVSIM_MSG_HCS_SET, r->h.seq, -ENOMEM, NULL);
@@ -440,6 +444,10 @@ int h_hcs_set(struct req *r)
         return rc;
     }
     free(snap);
+    /* Disabled also cancels the connections already made (the HCS schema's
+     * own comment; hyperv-sockets.md 7, item 4). */
+    if (m.svc.disabled && !was_disabled)
+        broadcast_service(r->s, &p->id, &m.svc.id);
     return reply(r->c, HVSIM_MSG_HCS_SET, r->h.seq, &m, sizeof(m));
 }
 

@@ -400,9 +400,10 @@ static int event_to(struct server *s, struct proc *c, const struct hvsim_msg_eve
     return 0;
 }
 
-void broadcast(struct server *s, const GUID *vmid, uint32_t event)
+static void broadcast_ev(struct server *s, const struct hvsim_msg_event *e)
 {
-    struct hvsim_msg_event ev = { .vmid = *vmid, .event = event };
+    struct hvsim_msg_event ev = *e;
+    const GUID *vmid = &ev.vmid;
     struct proc *c, *nx;
 
     for (c = s->m.procs; c; c = nx) {
@@ -416,6 +417,20 @@ void broadcast(struct server *s, const GUID *vmid, uint32_t event)
         if (event_to(s, c, &ev) < 0)
             drop_proc(s, c);
     }
+}
+
+void broadcast(struct server *s, const GUID *vmid, uint32_t event)
+{
+    struct hvsim_msg_event ev = { .vmid = *vmid, .event = event };
+
+    broadcast_ev(s, &ev);
+}
+
+void broadcast_service(struct server *s, const GUID *vmid, const GUID *svc)
+{
+    struct hvsim_msg_event ev = { .vmid = *vmid, .event = HVSIM_EV_SERVICE_DISABLED, .svc = *svc };
+
+    broadcast_ev(s, &ev);
 }
 
 void signal_vm(struct server *s, const struct part *p, int sig)

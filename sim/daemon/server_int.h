@@ -68,6 +68,8 @@ void drop_proc(struct server *s, struct proc *c);
 /* An event to the processes of the VM it concerns and to the host's (never another VM's),
  * and a signal (through pidfds) to every process of a VM. */
 void broadcast(struct server *s, const GUID *vmid, uint32_t event);
+/* An HCS service of the VM turned Disabled: its connections break. */
+void broadcast_service(struct server *s, const GUID *vmid, const GUID *svc);
 void signal_vm(struct server *s, const struct part *p, int sig);
 int reply(struct proc *c, unsigned type, uint32_t seq, const void *body, size_t len);
 int reply_extra(struct proc *c, unsigned type, uint32_t seq, const void *body, size_t len, const void *extra,

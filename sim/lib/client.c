@@ -230,7 +230,7 @@ static void *helper_main(void *arg)
                 memcpy(&h, buf, sizeof(h));
                 if (h.type == HVSIM_MSG_EVENT && h.status == 0) {
                     memcpy(&ev, buf + sizeof(h), sizeof(ev));
-                    hvsim__sock_event(o, &ev.vmid, ev.event);
+                    hvsim__sock_event(o, &ev);
                 }
             }
         }

@@ -121,7 +121,7 @@ void hvsim__sock_reregister(struct hvsim__owner *o);
 /* socket() on behalf of owner o (hvsim_socket: the calling process). */
 int hvsim__socket_as(struct hvsim__owner *o, int domain, int type, int protocol);
 /* Apply a partition event from the daemon to owner o's sockets. */
-void hvsim__sock_event(struct hvsim__owner *o, const GUID *vmid, uint32_t event);
+void hvsim__sock_event(struct hvsim__owner *o, const struct hvsim_msg_event *ev);
 void hvsim__sock_atfork_child(void);
 
 #endif /* HVSIM_INTERNAL_H */

@@ -1499,8 +1499,22 @@ static int still_ours(int fd, const struct sock *s)
     return fstat(fd, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino;
 }
 
-void hvsim__sock_event(struct hvsim__owner *o, const GUID *vmid, uint32_t event)
+/* Does event ev concern socket s (the VM's end or the host's end of one of
+ * the VM's connections)? */
+static int event_concerns(const struct sock *s, const struct hvsim_msg_event *ev, int in_vm)
 {
+    if (!in_vm && !hvsim_guid_equal(&s->peer.partition, &ev->vmid))
+        return 0;
+    /* A Disabled HCS service: only the connections of that service. */
+    if (ev->event == HVSIM_EV_SERVICE_DISABLED)
+        return hvsim_guid_equal(&s->local.svc, &ev->svc) || hvsim_guid_equal(&s->peer.svc, &ev->svc);
+    return 1;
+}
+
+void hvsim__sock_event(struct hvsim__owner *o, const struct hvsim_msg_event *ev)
+{
+    const GUID *vmid = &ev->vmid;
+    uint32_t event = ev->event;
     struct hvsim__attach me;
     int in_vm, c, i;
 
@@ -1522,7 +1536,7 @@ void hvsim__sock_event(struct hvsim__owner *o, const GUID *vmid, uint32_t event)
 
             if (!(hot & HOT_USED) || !(hot & HOT_CONNECTED) || (hot & HOT_BROKEN) || s->owner != o)
                 continue;
-            if (!in_vm && !hvsim_guid_equal(&s->peer.partition, vmid))
+            if (!event_concerns(s, ev, in_vm))
                 continue;
             /* HVSOCKET_CONNECTED_SUSPEND on either end keeps the connection
              * through a pause (README: emulation choices). */

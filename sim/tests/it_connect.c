@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -775,6 +776,61 @@ Test(connect, hcs_bind_deny_disabled_connect_deny)
     hvsim_close(s);
     s = hv_connect(&vm, &s4, &err);
     cr_assert_eq(err, EINVAL, "got %s", hvsim_err_name(err));
+}
+
+/* The guest of an HCS VM: listens on two services and echoes on each
+ * connection until it ends. */
+static int hcs_two_services_guest(void *v)
+{
+    struct args *a = v;
+    int l1 = hv_listen(&HV_GUID_PARENT, &a->svc), l2 = hv_listen(&HV_GUID_PARENT, &a->svc2), c1, c2;
+
+    fx_signal(&a->p, 1);
+    c1 = hvsim_accept(l1, NULL, NULL);
+    c2 = hvsim_accept(l2, NULL, NULL);
+    CHECK_OK(c1);
+    CHECK_OK(c2);
+    echo_once(c1);
+    echo_once(c2);
+    echo_once(c2);
+    fx_await(&a->q);
+    return 0;
+}
+
+/* hyperv-sockets.md 7 (item 4, the HCS schema's comment): turning a service
+ * Disabled also cancels its established connections; another service's
+ * connection carries on. */
+Test(connect, hcs_disabled_cancels_established_connections)
+{
+    struct args a = { .svc = fx_svc(30), .svc2 = fx_svc(31) };
+    hvsim_hcs_service_t dis = { .id = a.svc, .disabled = 1 };
+    int s1, s2, err;
+    char c = 0;
+    pid_t g;
+
+    fx_pipe_init(&a.p);
+    fx_pipe_init(&a.q);
+    a.vm = fx_vm(&F, "wsl", HVSIM_VM_HCS);
+    g = fx_spawn(&F, "wsl", hcs_two_services_guest, &a);
+    fx_await(&a.p);
+    s1 = hv_connect(&a.vm, &a.svc, &err);
+    cr_assert_eq(err, 0, "%s", hvsim_err_name(err));
+    s2 = hv_connect(&a.vm, &a.svc2, &err);
+    cr_assert_eq(err, 0, "%s", hvsim_err_name(err));
+    ping(s1, "before");
+    ping(s2, "before");
+    cr_assert_eq(hvsim_admin_hcs_set(F.admin, "wsl", &dis), 0);
+    {
+        struct pollfd p = { .fd = s1, .events = POLLIN };
+
+        cr_assert_eq(poll(&p, 1, 2000), 1, "the disabled service's connection did not end");
+    }
+    cr_assert_leq(hvsim_recv(s1, &c, 1, 0), 0, "the disabled service's connection still carries data");
+    ping(s2, "after");
+    fx_signal(&a.q, 1);
+    cr_assert_eq(fx_wait(g), 0);
+    hvsim_close(s1);
+    hvsim_close(s2);
 }
 
 /* ---- addresses and options ---------------------------------------------------------------- */

@@ -30,7 +30,7 @@
 
 #include "hvsim/hvsim.h"
 
-#define HVSIM_PROTO_VERSION 4 /* 2: the VM gateway (OFFER, VERDICT, PENDING); 3: one endpoint, one outcome, no test fields;
+#define HVSIM_PROTO_VERSION 5 /* 5: the service-disabled event; 2: the VM gateway (OFFER, VERDICT, PENDING); 3: one endpoint, one outcome, no test fields;
                                 * 4: lists in pages (a cursor), imports in pages */
 #define HVSIM_MSG_MAX (256 * 1024)
 #define HVSIM_UNAME_MAX 108 /* sizeof(sun_path) */
@@ -232,12 +232,14 @@ enum hvsim_event {
     HVSIM_EV_RESET = 3, /* connections of the VM break */
     HVSIM_EV_OFF = 4, /* connections of the VM break */
     HVSIM_EV_REMOVED = 5,
+    HVSIM_EV_SERVICE_DISABLED = 6, /* an HCS service turned Disabled: the VM's connections of svc break */
 };
 
 struct hvsim_msg_event {
     GUID vmid;
     uint32_t event;
     uint32_t pad;
+    GUID svc; /* SERVICE_DISABLED: the service */
 };
 
 /*
