@@ -632,10 +632,10 @@ Test(proto, too_many_passed_fds_are_closed, .timeout = 5)
     close(sv[1]);
 }
 
-/* Protocol 4: lists and imports in pages (issue 11, finding 8). */
+/* Since protocol 4: lists and imports in pages (issue 11, finding 8). */
 Test(proto, paged_lists_and_imports, .timeout = 5)
 {
-    cr_assert_eq(HVSIM_PROTO_VERSION, 4);
+    cr_assert_geq(HVSIM_PROTO_VERSION, 4);
     cr_assert_eq(hvsim__msg_size(HVSIM_MSG_VM_LIST), sizeof(struct hvsim_msg_page));
     cr_assert_eq(hvsim__msg_size(HVSIM_MSG_SVC_LIST), sizeof(struct hvsim_msg_page));
     cr_assert_eq(hvsim__msg_size(HVSIM_MSG_SVC_LIST_REPLY), sizeof(struct hvsim_msg_list));
@@ -646,4 +646,12 @@ Test(proto, paged_lists_and_imports, .timeout = 5)
     /* A full page of either list, with its header, fits one message well under the default send buffer. */
     cr_assert_lt(sizeof(struct hvsim_msg_hdr) + sizeof(struct hvsim_msg_list) + HVSIM_PAGE_BYTES, 200u * 1024u);
     cr_assert_geq(HVSIM_PAGE_BYTES / sizeof(hvsim_service_info_t), 200u);
+}
+
+/* Protocol 5: an event names a service (SERVICE_DISABLED). */
+Test(proto, events_carry_a_service, .timeout = 5)
+{
+    cr_assert_geq(HVSIM_PROTO_VERSION, 5);
+    cr_assert_eq(hvsim__msg_size(HVSIM_MSG_EVENT), 2 * sizeof(GUID) + 2 * sizeof(uint32_t));
+    cr_assert_eq(offsetof(struct hvsim_msg_event, svc), sizeof(GUID) + 2 * sizeof(uint32_t));
 }
