@@ -71,12 +71,12 @@ VHOST_OBJ := $(call obj,$(VHOST_SRC))
 PROTOA := $(B)/lib/libhvsim-proto.a
 LIBA := $(B)/lib/libhvsim.a
 LIBSO := $(B)/lib/libhvsim.so
-BINS := $(B)/bin/hvsimd $(B)/bin/hvsimctl $(B)/bin/hvcat $(B)/bin/hvsim-bench $(B)/bin/hvsim-vhost \
+BINS := $(B)/bin/hvsimd $(B)/bin/hvsimctl $(B)/bin/hvcat $(B)/bin/hvsim-bench $(B)/bin/hvsim-vhost $(B)/bin/hvsim-soak \
         $(B)/bin/hvsim-qemu-bench
 EXAMPLES := $(B)/bin/host-service $(B)/bin/guest-service
 
 .SECONDARY:
-.PHONY: help install uninstall all deps test-deps test unit integration harness conformance conformance-mutants agents agent-windows \
+.PHONY: help install uninstall soak all deps test-deps test unit integration harness conformance conformance-mutants agents agent-windows \
         vm-image qemu-test bench bench-ci bench-compare \
         bench-quick fuzz clean
 #> all                  build the libraries, daemon, back-end, tools, interposer, examples and agent
@@ -264,10 +264,12 @@ test: test-deps all
 	@echo "note: SANITIZE=thread runs the harness and hvsim-bench; Criterion suites cannot start under TSan"
 	$(Q)TSAN_OPTIONS="halt_on_error=1 die_after_fork=0" $(MAKE) --no-print-directory harness
 	$(Q)TSAN_OPTIONS="halt_on_error=1 die_after_fork=0" $(B)/bin/hvsim-bench --rounds 1 --seconds 0.2 all
+	$(Q)TSAN_OPTIONS="halt_on_error=1 die_after_fork=0" $(MAKE) --no-print-directory soak MINUTES=0.5
 else
 test: test-deps
 	$(Q)$(MAKE) --no-print-directory unit integration harness agents
 	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5
+	$(Q)$(MAKE) --no-print-directory soak MINUTES=1
 endif
 
 # ---- benchmarks (bench/README.md) ---------------------------------------------------------------
@@ -372,6 +374,13 @@ python-test: all
 	    harness/test_python_compat.py harness/test_ci_recipe.py examples/pytest-suite
 .PHONY: conformance-deps python-test
 # ---- end of the Python and CI block ----------------------------------------------------------
+
+# Soak: checksummed streams under random faults (ci/soak.py); reports,
+# the PNG of descriptors and memory, under $(B)/soak/.
+MINUTES ?= 1
+#> soak                 MINUTES=N of checksummed streams under random faults (make test runs one minute)
+soak: test-deps all
+	$(Q)/usr/bin/python3 ci/soak.py --bin $(abspath $(B)/bin) --out $(B)/soak --minutes $(MINUTES)
 
 #> help                 this list
 help:

@@ -1,0 +1,294 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""make soak MINUTES=N: checksummed streams under random faults.
+
+    soak.py --bin DIR --out DIR [--minutes N] [--streams K] [--seed S]
+
+hvsimd runs with two classic VMs and a host echo service (hvsim-soak serve);
+vm1 and vm2 each run a driver of K/2 streams (hvsim-soak drive) that send
+frames of random sizes and check every echo. Every few seconds a fault fires,
+drawn at random:
+
+  daemon-kill     SIGKILL hvsimd and start another on the same folder  (must cut nothing)
+  daemon-stop     SIGSTOP hvsimd for 0.5 s, then SIGCONT                (must cut nothing)
+  service-rm-add  the service unregistered and registered again       (must cut nothing)
+  vm-pause        vm1 paused for 0.3 s                                  (cuts vm1's streams)
+  vm-reset        vm1 reset                                             (cuts vm1's streams)
+  vm-off-start    vm1 off, then started                                 (cuts vm1's streams)
+  peer-kill       vm1's driver killed and started again                 (cuts its streams)
+
+vm2 is never faulted on its own, so any vm2 stream that ends before its time
+was cut by a fault that must cut nothing; so is a vm1 stream whose last
+fault before the cut is one of the first three. Every second the host
+service's and hvsimd's descriptors and memory are sampled.
+
+Pass: no corrupted or reordered frame, no stream cut by a fault that must
+cut nothing, the host service holds as many descriptors at the end as at the
+start, and its memory grows less than 5% after the first third of the run.
+Writes soak.json, soak.txt and soak.png (if matplotlib is there) under --out;
+exits 1 when it does not pass. Standard library only, and /usr/bin/python3.
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PORT = 7777
+MUST_NOT_CUT = {"daemon-kill", "daemon-stop", "service-rm-add"}
+FAULTS = ["daemon-kill", "daemon-stop", "service-rm-add", "vm-pause", "vm-reset", "vm-off-start", "peer-kill"]
+CUT_WINDOW_S = 3.0  # a cut is laid to the last fault at most this long before it
+
+
+def mono_ms():
+    return int(time.clock_gettime(time.CLOCK_MONOTONIC) * 1000)
+
+
+class World:
+    def __init__(self, bin_dir, run_dir, minutes, streams):
+        self.bin = Path(bin_dir)
+        self.dir = run_dir
+        self.seconds = max(10, int(minutes * 60))
+        self.streams = streams
+        self.daemon = None
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("HVSIM_")}
+        self.env["HVSIM_DIR"] = run_dir
+        self.log = open(Path(run_dir) / "hvsimd.log", "ab")
+
+    def start_daemon(self):
+        r, w = os.pipe()
+        self.daemon = subprocess.Popen([str(self.bin / "hvsimd"), "--dir", self.dir, "--ready-fd", str(w)],
+                                       env=self.env, pass_fds=(w,), stdout=self.log, stderr=self.log)
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            if not f.read():
+                raise SystemExit(f"soak: hvsimd did not get ready (see {self.dir}/hvsimd.log)")
+
+    def ctl(self, *args):
+        subprocess.run([str(self.bin / "hvsimctl"), *args], env=self.env, check=True, capture_output=True,
+                       timeout=30)
+
+    def spawn(self, argv, partition):
+        env = dict(self.env, HVSIM_PARTITION=partition)
+        return subprocess.Popen([str(self.bin / argv[0]), *argv[1:]], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+
+    def driver(self, vm, seconds):
+        return self.spawn(["hvsim-soak", "drive", str(PORT), str(max(1, self.streams // 2)), str(seconds)], vm)
+
+
+def proc_sample(pid):
+    try:
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+        rss = 0
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1])
+        return fds, rss
+    except OSError:
+        return None, None
+
+
+def fire(w, fault, drivers, rng):
+    if fault == "daemon-kill":
+        w.daemon.kill()
+        w.daemon.wait()
+        w.start_daemon()
+    elif fault == "daemon-stop":
+        w.daemon.send_signal(signal.SIGSTOP)
+        time.sleep(0.5)
+        w.daemon.send_signal(signal.SIGCONT)
+    elif fault == "service-rm-add":
+        w.ctl("service", "rm", str(PORT))
+        w.ctl("service", "add", str(PORT), "soak")
+    elif fault == "vm-pause":
+        w.ctl("vm", "pause", "vm1")
+        time.sleep(0.3)
+        w.ctl("vm", "resume", "vm1")
+    elif fault == "vm-reset":
+        w.ctl("vm", "reset", "vm1")
+    elif fault == "vm-off-start":
+        w.ctl("vm", "off", "vm1")
+        time.sleep(0.2)
+        w.ctl("vm", "start", "vm1")
+    elif fault == "peer-kill":
+        old = drivers["vm1"]
+        old.kill()
+        drivers["dead"].append(old)
+        left = max(1, int(w.end - time.monotonic()))
+        drivers["vm1"] = w.driver("vm1", left)
+
+
+def judge(streams, faults):
+    """Each cut stream, laid to the last fault before it."""
+    cuts = []
+    for s in streams:
+        if s["end"] == "ok":
+            continue
+        before = [f for f in faults if f["ms"] <= s["end_ms"] + 200 and s["end_ms"] - f["ms"] <= CUT_WINDOW_S * 1000]
+        cause = before[-1]["fault"] if before else None
+        bad = s["vm"] == "vm2" or cause is None or cause in MUST_NOT_CUT
+        if s["vm"] == "vm1" and cause == "peer-kill":
+            bad = False
+        cuts.append(dict(s, cause=cause, unexpected=bad))
+    return cuts
+
+
+def run(a):
+    run_dir = tempfile.mkdtemp(prefix="hvsim-soak-", dir="/tmp")
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(a.seed)
+    w = World(a.bin, run_dir, a.minutes, a.streams)
+    drivers = {"dead": []}
+    samples, faults = [], []
+    server = None
+    try:
+        w.start_daemon()
+        for vm in ("vm1", "vm2"):
+            w.ctl("vm", "add", vm)
+        w.ctl("service", "add", str(PORT), "soak")
+        server = w.spawn(["hvsim-soak", "serve", str(PORT)], "host")
+        if server.stdout.readline().strip() != "listening":
+            raise SystemExit("soak: the host service did not start")
+        time.sleep(0.2)
+        fds0, rss0 = proc_sample(server.pid)
+        w.end = time.monotonic() + w.seconds
+        for vm in ("vm1", "vm2"):
+            drivers[vm] = w.driver(vm, w.seconds)
+        t0 = time.monotonic()
+        next_fault = t0 + 2 + rng.random() * 2
+        while time.monotonic() < w.end - 1.5:
+            now = time.monotonic()
+            fds, rss = proc_sample(server.pid)
+            dfds, drss = proc_sample(w.daemon.pid)
+            samples.append({"t": round(now - t0, 2), "server_fds": fds, "server_rss_kb": rss, "daemon_fds": dfds,
+                            "daemon_rss_kb": drss})
+            if now >= next_fault:
+                fault = rng.choice(FAULTS)
+                faults.append({"ms": mono_ms(), "t": round(now - t0, 2), "fault": fault})
+                fire(w, fault, drivers, rng)
+                next_fault = time.monotonic() + 2 + rng.random() * 2
+            time.sleep(0.25)
+        streams = []
+        for vm in ("vm1", "vm2"):
+            for p in [drivers[vm]] + (drivers["dead"] if vm == "vm1" else []):
+                try:
+                    text, _ = p.communicate(timeout=60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    text, _ = p.communicate()
+                for line in (text or "").splitlines():
+                    try:
+                        streams.append(dict(json.loads(line), vm=vm))
+                    except ValueError:
+                        pass
+        time.sleep(0.5)  # the echo threads see their streams end
+        fds1, rss1 = proc_sample(server.pid)
+        third = [s for s in samples if s["t"] >= w.seconds / 3 and s["server_rss_kb"]]
+        rss_ref = third[0]["server_rss_kb"] if third else rss0
+    finally:
+        for p in [server, drivers.get("vm1"), drivers.get("vm2")] + drivers["dead"]:
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+        if w.daemon is not None and w.daemon.poll() is None:
+            w.daemon.send_signal(signal.SIGCONT)
+            w.daemon.terminate()
+            try:
+                w.daemon.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                w.daemon.kill()
+        shutil.rmtree(run_dir, ignore_errors=True)
+    cuts = judge(streams, faults)
+    unexpected = [c for c in cuts if c["unexpected"]]
+    errors = {}
+    for c in cuts:
+        errors[c["end"]] = errors.get(c["end"], 0) + 1
+    growth = (rss1 - rss_ref) / rss_ref if rss_ref else 0.0
+    report = {
+        "schema": "hvsim-soak/1", "seconds": w.seconds, "streams_wanted": a.streams, "seed": a.seed,
+        "streams": len(streams), "bytes": sum(s["bytes"] for s in streams),
+        "frames": sum(s["frames"] for s in streams),
+        "corrupted": sum(s["corrupted"] for s in streams), "reordered": sum(s["reordered"] for s in streams),
+        "faults": faults, "cuts": len(cuts), "unexpected_cuts": unexpected, "errors_by_kind": errors,
+        "server_fds": [fds0, fds1], "server_rss_kb": [rss_ref, rss1], "server_rss_growth": round(growth, 4),
+        "samples": samples,
+    }
+    failures = []
+    if report["corrupted"] or report["reordered"]:
+        failures.append(f"{report['corrupted']} corrupted and {report['reordered']} reordered frames")
+    if unexpected:
+        failures.append(f"{len(unexpected)} streams cut by a fault that must cut nothing")
+    if fds0 != fds1:
+        failures.append(f"the host service held {fds0} descriptors at the start and {fds1} at the end")
+    if growth >= 0.05:
+        failures.append(f"the host service's memory grew {growth:.1%} after the first third")
+    if report["streams"] == 0 or report["frames"] == 0:
+        failures.append("no stream carried a frame")
+    report["pass"] = not failures
+    report["failures"] = failures
+    (out / "soak.json").write_text(json.dumps(report, indent=1) + "\n")
+    lines = [f"soak: {w.seconds} s, {report['streams']} streams, {report['frames']} frames, "
+             f"{report['bytes'] / 1e6:.1f} MB checked; {report['corrupted']} corrupted, {report['reordered']} reordered",
+             f"faults: {', '.join(f['fault'] for f in faults) or 'none'}",
+             f"cuts: {len(cuts)} ({', '.join(f'{k} {v}' for k, v in sorted(errors.items())) or 'none'}); "
+             f"unexpected: {len(unexpected)}",
+             f"host service: descriptors {fds0} -> {fds1}, memory {rss_ref} -> {rss1} kB ({growth:+.1%})"]
+    for c in unexpected[:10]:
+        lines.append(f"  unexpected: {c['vm']} stream {c['stream']} ended {c['end']} at {c['end_ms']} (cause {c['cause']})")
+    lines.append("PASS" if report["pass"] else "FAIL: " + "; ".join(failures))
+    (out / "soak.txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    chart(out, samples, faults)
+    return 0 if report["pass"] else 1
+
+
+def chart(out, samples, faults):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    t = [s["t"] for s in samples]
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    ax1.plot(t, [s["server_fds"] for s in samples], label="host service")
+    ax1.plot(t, [s["daemon_fds"] for s in samples], label="hvsimd")
+    ax1.set_ylabel("descriptors")
+    ax1.legend(loc="upper left")
+    ax2.plot(t, [s["server_rss_kb"] for s in samples], label="host service")
+    ax2.plot(t, [s["daemon_rss_kb"] for s in samples], label="hvsimd")
+    ax2.set_ylabel("RSS (kB)")
+    ax2.set_xlabel("seconds")
+    ax2.legend(loc="upper left")
+    for f in faults:
+        for ax in (ax1, ax2):
+            ax.axvline(f["t"], color="grey", alpha=0.3)
+    fig.suptitle("hvsim soak: descriptors and memory (grey: faults)")
+    fig.tight_layout()
+    fig.savefig(out / "soak.png", dpi=80)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bin", required=True, help="folder of hvsimd, hvsimctl and hvsim-soak")
+    ap.add_argument("--out", required=True, help="folder for soak.json, soak.txt, soak.png")
+    ap.add_argument("--minutes", type=float, default=1.0)
+    ap.add_argument("--streams", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=int(time.time()))
+    a = ap.parse_args()
+    if a.minutes <= 0 or not 2 <= a.streams <= 256:
+        ap.error("--minutes must be > 0 and --streams 2..256")
+    sys.exit(run(a))
+
+
+if __name__ == "__main__":
+    main()
