@@ -98,7 +98,7 @@ $(call ROOM_DIRS,sim/lib): CFLAGS += -Isim/proto/include -Isim/lib/adapter
 $(call ROOM_DIRS,sim/daemon): CFLAGS += -Isim/proto/include
 $(call ROOM_DIRS,sim/vhost): CFLAGS += -Isim/proto/include -Isim/lib/adapter
 $(call ROOM_DIRS,sim/tools): CFLAGS += -Isim/proto/include
-$(call ROOM_DIRS,sim/preload): CFLAGS += -Isim/lib/adapter
+$(call ROOM_DIRS,sim/preload): CFLAGS += -Isim/lib/adapter -Isim/proto/include
 $(call ROOM_DIRS,sim/tests): CFLAGS += -Isim/proto/include -Isim/lib/adapter -Isim/daemon -Isim/vhost
 
 $(B)/obj/%.o: %.c
@@ -155,7 +155,7 @@ all: $(PRELOAD_SO) $(B)/bin/hvsim-run $(B)/bin/hvsim-hybrid
 $(PRELOAD_SO): $(PRELOAD_OBJ) $(PRELOAD_MAP)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) -shared -pthread -Wl,--version-script=$(PRELOAD_MAP) -o $@ $(PRELOAD_OBJ) $(LDLIBS)
-$(B)/bin/hvsim-run: $(B)/obj/sim/preload/hvsim_run.o
+$(B)/bin/hvsim-run: $(B)/obj/sim/preload/hvsim_run.o $(PROTOA)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^
 $(B)/bin/hvsim-hybrid: $(B)/obj/sim/preload/hvsim_hybrid.o $(LIBA)
@@ -168,7 +168,8 @@ $(B)/bin/hvsim-hybrid: $(B)/obj/sim/preload/hvsim_hybrid.o $(LIBA)
 # Winsock (cross-built; it runs on a Hyper-V host or a Windows VM).
 CF_CORE := $(wildcard conformance/agent/*.c) $(wildcard conformance/cases/*.c) conformance/backend_common.c
 CF_HDRS := $(wildcard conformance/*.h conformance/agent/*.h conformance/cases/*.h) sim/include/hvsim/errmap.h
-$(B)/obj/conformance/%.o: CFLAGS += -Iconformance
+CF_VERSION := -DHVSIM_VERSION_TEXT='"$(VERSION)"'
+$(B)/obj/conformance/%.o: CFLAGS += -Iconformance $(CF_VERSION)
 $(B)/bin/hvsim-agent: $(call obj,$(CF_CORE) conformance/backend_hvsim.c conformance/backend_posix.c) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -176,11 +177,11 @@ CF_NATIVE := conformance/backend_native.c conformance/backend_posix.c conformanc
 CF_WINSOCK := conformance/backend_winsock.c conformance/backend_noadmin.c
 build/static/hvsim-agent-linux: $(CF_CORE) $(CF_NATIVE) $(CF_HDRS)
 	@mkdir -p $(dir $@)
-	$(call say,STATIC,$@)$(CC) -static -std=c11 -D_GNU_SOURCE -O2 $(WARN) -pthread -Iconformance -o $@ \
+	$(call say,STATIC,$@)$(CC) -static -std=c11 -D_GNU_SOURCE -O2 $(WARN) -pthread -Iconformance $(CF_VERSION) -o $@ \
 	    -Isim/include $(CF_CORE) $(CF_NATIVE)
 build/win/hvsim-agent.exe: $(CF_CORE) $(CF_WINSOCK) $(CF_HDRS)
 	@mkdir -p $(dir $@)
-	$(call say,MINGW,$@)x86_64-w64-mingw32-gcc -std=c11 -O2 $(WARN) -Iconformance -Isim/include -o $@ \
+	$(call say,MINGW,$@)x86_64-w64-mingw32-gcc -std=c11 -O2 $(WARN) -Iconformance $(CF_VERSION) -Isim/include -o $@ \
 	    $(CF_CORE) $(CF_WINSOCK) -lws2_32 -ladvapi32
 # The example services build for Windows unchanged (#ifdef _WIN32).
 build/win/%.exe: examples/%.c

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hvproto/cli.h"
 #include "hvproto/util.h"
 #include "hvproto/mutants.h"
 #include "server.h"
@@ -24,6 +25,8 @@ static void usage(FILE *f)
                "  --state-dir DIR  where VMs, services and settings persist (default: DIR/state; '' for none)\n"
                "  --ready-fd N     write READY=1 and close fd N once clients may connect\n"
                "  --set NAME=VALUE an emulation choice (settings below)\n"
+               "  --version        print the version and exit\n"
+               "  -h, --help       print this text and exit\n"
 #ifdef HVSIM_MUTANTS
                "  --mutant NAME    this mutant build breaks one named rule (also HVSIM_MUTANT=NAME)\n"
                "  --list-mutants   the rules it can break\n"
@@ -96,7 +99,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         { "dir", required_argument, NULL, 'd' },      { "state-dir", required_argument, NULL, 's' },
         { "ready-fd", required_argument, NULL, 'r' }, { "set", required_argument, NULL, 'S' },
-        { "help", no_argument, NULL, 'h' },
+        { "help", no_argument, NULL, 'h' },           { "version", no_argument, NULL, 'V' },
 #ifdef HVSIM_MUTANTS
         { "mutant", required_argument, NULL, 'M' },   { "list-mutants", no_argument, NULL, 'L' },
 #endif
@@ -136,6 +139,8 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
+        case 'V':
+            return hvsim__cli_version("hvsimd");
         default:
 #ifdef HVSIM_MUTANTS
             rc = mutant_option(c, optarg);
