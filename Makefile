@@ -52,7 +52,7 @@ SOMAJOR := $(call ver,MAJOR)
 
 DEB_BUILD := gcc make uuid-dev libcriterion-dev
 DEB_TEST := $(DEB_BUILD) pkgconf g++ python3-pytest clang libclang-rt-14-dev gcc-mingw-w64-x86-64 socat ncat strace \
-            valgrind python3-matplotlib
+            valgrind python3-matplotlib man-db systemd
 
 PROTO_SRC := $(wildcard sim/proto/*.c)
 LIB_SRC := $(wildcard sim/lib/*.c)
@@ -330,7 +330,10 @@ INST_HDRS := sim/include/hvsim/hvsim.h sim/include/hvsim/hvsocket.h sim/include/
 I_BIN = $(DESTDIR)$(PREFIX)/bin
 I_LIB = $(DESTDIR)$(PREFIX)/lib
 I_INC = $(DESTDIR)$(PREFIX)/include/hvsim
-#> install              install into $(DESTDIR)$(PREFIX) (PREFIX=/usr/local): binaries, libraries, headers, hvsim.pc, Python package
+# One hand-written man page per installed binary (sim/man/NAME.1; @VERSION@ filled in).
+INST_MAN := $(addprefix sim/man/,$(addsuffix .1,$(INST_BINS)))
+I_MAN = $(DESTDIR)$(PREFIX)/share/man/man1
+#> install              install into $(DESTDIR)$(PREFIX) (PREFIX=/usr/local): binaries, libraries, headers, hvsim.pc, man pages, Python package
 install: all
 	$(Q)install -d $(I_PY)/hvsim
 	$(Q)install -m 0644 $(PY_SRC) $(I_PY)/hvsim/
@@ -343,11 +346,13 @@ install: all
 	$(Q)install -m 0755 $(PRELOAD_SO) $(I_LIB)/libhvsim-preload.so
 	$(Q)install -m 0644 $(INST_HDRS) $(I_INC)/
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' sim/hvsim.pc.in > $(I_LIB)/pkgconfig/hvsim.pc
+	$(Q)install -d $(I_MAN)
+	$(Q)for m in $(INST_MAN); do sed 's|@VERSION@|$(VERSION)|' $$m > $(I_MAN)/$$(basename $$m) || exit 1; done
 #> uninstall            remove what install put into $(DESTDIR)$(PREFIX)
 uninstall:
 	$(Q)for b in $(INST_BINS); do rm -f $(I_BIN)/$$b; done
 	$(Q)rm -f $(I_LIB)/libhvsim.so* $(I_LIB)/libhvsim.a $(I_LIB)/libhvsim-preload.so $(I_LIB)/pkgconfig/hvsim.pc
-	$(Q)rm -f $(addprefix $(I_INC)/,$(notdir $(INST_HDRS)))
+	$(Q)rm -f $(addprefix $(I_INC)/,$(notdir $(INST_HDRS))) $(addprefix $(I_MAN)/,$(notdir $(INST_MAN)))
 	$(Q)rmdir $(I_INC) 2>/dev/null || true
 	$(Q)rm -f $(addprefix $(I_PY)/hvsim/,$(notdir $(PY_SRC))) && rm -rf $(I_PY)/hvsim/__pycache__
 	$(Q)rmdir $(I_PY)/hvsim 2>/dev/null || true
