@@ -333,7 +333,9 @@ I_INC = $(DESTDIR)$(PREFIX)/include/hvsim
 # One hand-written man page per installed binary (sim/man/NAME.1; @VERSION@ filled in).
 INST_MAN := $(addprefix sim/man/,$(addsuffix .1,$(INST_BINS)))
 I_MAN = $(DESTDIR)$(PREFIX)/share/man/man1
-#> install              install into $(DESTDIR)$(PREFIX) (PREFIX=/usr/local): binaries, libraries, headers, hvsim.pc, man pages, Python package
+# hvsimd's systemd units (Type=notify): a system and a user instance.
+I_SYSTEMD = $(DESTDIR)$(PREFIX)/lib/systemd
+#> install              install into $(DESTDIR)$(PREFIX) (PREFIX=/usr/local): binaries, libraries, headers, hvsim.pc, man pages, systemd units, Python package
 install: all
 	$(Q)install -d $(I_PY)/hvsim
 	$(Q)install -m 0644 $(PY_SRC) $(I_PY)/hvsim/
@@ -348,11 +350,15 @@ install: all
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' sim/hvsim.pc.in > $(I_LIB)/pkgconfig/hvsim.pc
 	$(Q)install -d $(I_MAN)
 	$(Q)for m in $(INST_MAN); do sed 's|@VERSION@|$(VERSION)|' $$m > $(I_MAN)/$$(basename $$m) || exit 1; done
+	$(Q)install -d $(I_SYSTEMD)/system $(I_SYSTEMD)/user
+	$(Q)sed 's|@PREFIX@|$(PREFIX)|' sim/systemd/hvsimd.service.in > $(I_SYSTEMD)/system/hvsimd.service
+	$(Q)sed 's|@PREFIX@|$(PREFIX)|' sim/systemd/hvsimd-user.service.in > $(I_SYSTEMD)/user/hvsimd.service
 #> uninstall            remove what install put into $(DESTDIR)$(PREFIX)
 uninstall:
 	$(Q)for b in $(INST_BINS); do rm -f $(I_BIN)/$$b; done
 	$(Q)rm -f $(I_LIB)/libhvsim.so* $(I_LIB)/libhvsim.a $(I_LIB)/libhvsim-preload.so $(I_LIB)/pkgconfig/hvsim.pc
 	$(Q)rm -f $(addprefix $(I_INC)/,$(notdir $(INST_HDRS))) $(addprefix $(I_MAN)/,$(notdir $(INST_MAN)))
+	$(Q)rm -f $(I_SYSTEMD)/system/hvsimd.service $(I_SYSTEMD)/user/hvsimd.service
 	$(Q)rmdir $(I_INC) 2>/dev/null || true
 	$(Q)rm -f $(addprefix $(I_PY)/hvsim/,$(notdir $(PY_SRC))) && rm -rf $(I_PY)/hvsim/__pycache__
 	$(Q)rmdir $(I_PY)/hvsim 2>/dev/null || true

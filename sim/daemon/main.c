@@ -27,6 +27,8 @@ static void usage(FILE *f)
                "  --set NAME=VALUE an emulation choice (settings below)\n"
                "  --version        print the version and exit\n"
                "  -h, --help       print this text and exit\n"
+               "Readiness: --ready-fd, and systemd's NOTIFY_SOCKET (Type=notify; a path or @abstract name):\n"
+               "READY=1 once clients may connect, STOPPING=1 at SIGTERM.\n"
 #ifdef HVSIM_MUTANTS
                "  --mutant NAME    this mutant build breaks one named rule (also HVSIM_MUTANT=NAME)\n"
                "  --list-mutants   the rules it can break\n"
