@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dlog.h"
 #include "server_int.h"
 
 /* A connection over its partition's ceiling: told so, as a full descriptor
@@ -73,6 +74,7 @@ int h_bind(struct req *r)
         return reply_err(r->c, HVSIM_MSG_BIND_REPLY, r->h.seq, -EINVAL, "unknown personality");
     rq = (struct route_bind_req){ r->c->part, m.personality, m.flags, m.vmid, m.svc };
     rc = route_bind(&r->s->m, &rq, &out.vmid, &out.svc, &listen_err);
+    dlog_bind(r->c, m.personality, rc < 0 ? &m.vmid : &out.vmid, rc < 0 ? &m.svc : &out.svc, rc);
     if (rc < 0)
         return reply_err(r->c, HVSIM_MSG_BIND_REPLY, r->h.seq, rc, NULL);
     b = calloc(1, sizeof(*b));
@@ -131,6 +133,7 @@ int h_listen(struct req *r)
         return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EINVAL,
                          "bad listener name: expected the name of a socket file in HVSIM_DIR/l/");
     rc = route_listen(&r->s->m, b);
+    dlog_listen(r->c, b, rc);
     if (rc < 0)
         return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, rc, NULL);
     if (m.gateway) {
@@ -173,6 +176,8 @@ int h_connect(struct req *r)
     if (rc < 0)
         return reply_err(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, rc, NULL);
     out.outcome = res.outcome;
+    dlog_connect(r->c, m.personality, &m.vmid, &m.svc, res.to ? res.to->name : NULL, &res.outcome,
+                 res.listener ? &res.vanished : NULL);
     if (res.listener == NULL)
         return reply(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, &out, sizeof(out));
     out.vanished = res.vanished;
