@@ -52,7 +52,7 @@ SOMAJOR := $(call ver,MAJOR)
 
 DEB_BUILD := gcc make uuid-dev libcriterion-dev
 DEB_TEST := $(DEB_BUILD) pkgconf g++ python3-pytest clang libclang-rt-14-dev gcc-mingw-w64-x86-64 socat ncat strace \
-            valgrind python3-matplotlib
+            valgrind python3-matplotlib man-db systemd
 
 PROTO_SRC := $(wildcard sim/proto/*.c)
 LIB_SRC := $(wildcard sim/lib/*.c)
@@ -98,7 +98,7 @@ $(call ROOM_DIRS,sim/lib): CFLAGS += -Isim/proto/include -Isim/lib/adapter
 $(call ROOM_DIRS,sim/daemon): CFLAGS += -Isim/proto/include
 $(call ROOM_DIRS,sim/vhost): CFLAGS += -Isim/proto/include -Isim/lib/adapter
 $(call ROOM_DIRS,sim/tools): CFLAGS += -Isim/proto/include
-$(call ROOM_DIRS,sim/preload): CFLAGS += -Isim/lib/adapter
+$(call ROOM_DIRS,sim/preload): CFLAGS += -Isim/lib/adapter -Isim/proto/include
 $(call ROOM_DIRS,sim/tests): CFLAGS += -Isim/proto/include -Isim/lib/adapter -Isim/daemon -Isim/vhost
 
 $(B)/obj/%.o: %.c
@@ -155,7 +155,7 @@ all: $(PRELOAD_SO) $(B)/bin/hvsim-run $(B)/bin/hvsim-hybrid
 $(PRELOAD_SO): $(PRELOAD_OBJ) $(PRELOAD_MAP)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) -shared -pthread -Wl,--version-script=$(PRELOAD_MAP) -o $@ $(PRELOAD_OBJ) $(LDLIBS)
-$(B)/bin/hvsim-run: $(B)/obj/sim/preload/hvsim_run.o
+$(B)/bin/hvsim-run: $(B)/obj/sim/preload/hvsim_run.o $(PROTOA)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^
 $(B)/bin/hvsim-hybrid: $(B)/obj/sim/preload/hvsim_hybrid.o $(LIBA)
@@ -168,7 +168,8 @@ $(B)/bin/hvsim-hybrid: $(B)/obj/sim/preload/hvsim_hybrid.o $(LIBA)
 # Winsock (cross-built; it runs on a Hyper-V host or a Windows VM).
 CF_CORE := $(wildcard conformance/agent/*.c) $(wildcard conformance/cases/*.c) conformance/backend_common.c
 CF_HDRS := $(wildcard conformance/*.h conformance/agent/*.h conformance/cases/*.h) sim/include/hvsim/errmap.h
-$(B)/obj/conformance/%.o: CFLAGS += -Iconformance
+CF_VERSION := -DHVSIM_VERSION_TEXT='"$(VERSION)"'
+$(B)/obj/conformance/%.o: CFLAGS += -Iconformance $(CF_VERSION)
 $(B)/bin/hvsim-agent: $(call obj,$(CF_CORE) conformance/backend_hvsim.c conformance/backend_posix.c) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -176,11 +177,11 @@ CF_NATIVE := conformance/backend_native.c conformance/backend_posix.c conformanc
 CF_WINSOCK := conformance/backend_winsock.c conformance/backend_noadmin.c
 build/static/hvsim-agent-linux: $(CF_CORE) $(CF_NATIVE) $(CF_HDRS)
 	@mkdir -p $(dir $@)
-	$(call say,STATIC,$@)$(CC) -static -std=c11 -D_GNU_SOURCE -O2 $(WARN) -pthread -Iconformance -o $@ \
+	$(call say,STATIC,$@)$(CC) -static -std=c11 -D_GNU_SOURCE -O2 $(WARN) -pthread -Iconformance $(CF_VERSION) -o $@ \
 	    -Isim/include $(CF_CORE) $(CF_NATIVE)
 build/win/hvsim-agent.exe: $(CF_CORE) $(CF_WINSOCK) $(CF_HDRS)
 	@mkdir -p $(dir $@)
-	$(call say,MINGW,$@)x86_64-w64-mingw32-gcc -std=c11 -O2 $(WARN) -Iconformance -Isim/include -o $@ \
+	$(call say,MINGW,$@)x86_64-w64-mingw32-gcc -std=c11 -O2 $(WARN) -Iconformance $(CF_VERSION) -Isim/include -o $@ \
 	    $(CF_CORE) $(CF_WINSOCK) -lws2_32 -ladvapi32
 # The example services build for Windows unchanged (#ifdef _WIN32).
 build/win/%.exe: examples/%.c
@@ -208,7 +209,8 @@ TARGET ?= sim
 conformance: conformance-deps all $(if $(filter qemu,$(TARGET)),$(if $(INGEST),,vm-image))
 	$(Q)/usr/bin/python3 conformance/run.py --target $(TARGET) --bin $(abspath $(B)/bin) \
 	    --out $(B)/conformance$(if $(filter qemu,$(TARGET)),$(if $(filter 6.1,$(KERNEL)),,/kernel-$(KERNEL))) \
-	    $(if $(filter qemu,$(TARGET)),--vm-dir $(abspath $(VM_DIR))) $(if $(INGEST),--ingest $(INGEST))
+	    $(if $(filter qemu,$(TARGET)),--vm-dir $(abspath $(VM_DIR))) $(if $(INGEST),--ingest $(INGEST)) \
+	    $(if $(filter sim,$(TARGET)),--decision-log $(B)/conformance/decisions.jsonl)
 # Every named mutant (hvsimd --list-mutants of the mutant build) against the
 # suite; at least 90% must be caught. The mutant build's own unit tests of
 # mutants run first.
@@ -331,7 +333,12 @@ INST_HDRS := sim/include/hvsim/hvsim.h sim/include/hvsim/hvsocket.h sim/include/
 I_BIN = $(DESTDIR)$(PREFIX)/bin
 I_LIB = $(DESTDIR)$(PREFIX)/lib
 I_INC = $(DESTDIR)$(PREFIX)/include/hvsim
-#> install              install into $(DESTDIR)$(PREFIX) (PREFIX=/usr/local): binaries, libraries, headers, hvsim.pc, Python package
+# One hand-written man page per installed binary (sim/man/NAME.1; @VERSION@ filled in).
+INST_MAN := $(addprefix sim/man/,$(addsuffix .1,$(INST_BINS)))
+I_MAN = $(DESTDIR)$(PREFIX)/share/man/man1
+# hvsimd's systemd units (Type=notify): a system and a user instance.
+I_SYSTEMD = $(DESTDIR)$(PREFIX)/lib/systemd
+#> install              install into $(DESTDIR)$(PREFIX) (PREFIX=/usr/local): binaries, libraries, headers, hvsim.pc, man pages, systemd units, Python package
 install: all
 	$(Q)install -d $(I_PY)/hvsim
 	$(Q)install -m 0644 $(PY_SRC) $(I_PY)/hvsim/
@@ -344,11 +351,17 @@ install: all
 	$(Q)install -m 0755 $(PRELOAD_SO) $(I_LIB)/libhvsim-preload.so
 	$(Q)install -m 0644 $(INST_HDRS) $(I_INC)/
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' sim/hvsim.pc.in > $(I_LIB)/pkgconfig/hvsim.pc
+	$(Q)install -d $(I_MAN)
+	$(Q)for m in $(INST_MAN); do sed 's|@VERSION@|$(VERSION)|' $$m > $(I_MAN)/$$(basename $$m) || exit 1; done
+	$(Q)install -d $(I_SYSTEMD)/system $(I_SYSTEMD)/user
+	$(Q)sed 's|@PREFIX@|$(PREFIX)|' sim/systemd/hvsimd.service.in > $(I_SYSTEMD)/system/hvsimd.service
+	$(Q)sed 's|@PREFIX@|$(PREFIX)|' sim/systemd/hvsimd-user.service.in > $(I_SYSTEMD)/user/hvsimd.service
 #> uninstall            remove what install put into $(DESTDIR)$(PREFIX)
 uninstall:
 	$(Q)for b in $(INST_BINS); do rm -f $(I_BIN)/$$b; done
 	$(Q)rm -f $(I_LIB)/libhvsim.so* $(I_LIB)/libhvsim.a $(I_LIB)/libhvsim-preload.so $(I_LIB)/pkgconfig/hvsim.pc
-	$(Q)rm -f $(addprefix $(I_INC)/,$(notdir $(INST_HDRS)))
+	$(Q)rm -f $(addprefix $(I_INC)/,$(notdir $(INST_HDRS))) $(addprefix $(I_MAN)/,$(notdir $(INST_MAN)))
+	$(Q)rm -f $(I_SYSTEMD)/system/hvsimd.service $(I_SYSTEMD)/user/hvsimd.service
 	$(Q)rmdir $(I_INC) 2>/dev/null || true
 	$(Q)rm -f $(addprefix $(I_PY)/hvsim/,$(notdir $(PY_SRC))) && rm -rf $(I_PY)/hvsim/__pycache__
 	$(Q)rmdir $(I_PY)/hvsim 2>/dev/null || true

@@ -252,6 +252,10 @@ class SimTarget(Target):
             # of the run read the same choice from HVSIM_MUTANT.
             argv += ["--mutant", self.opts.mutant]
             env["HVSIM_MUTANT"] = self.opts.mutant
+        if getattr(self.opts, "decision_log", None):
+            # hvsimd appends: a run's log holds that run's decisions only.
+            Path(self.opts.decision_log).unlink(missing_ok=True)
+            argv += ["--log", str(Path(self.opts.decision_log).resolve()), "--log-format", "json"]
         self.daemon_log = Path(self.tmp) / "hvsimd.log"
         try:
             self.daemon = qemu.start_ready(argv, env, self.daemon_log, "hvsimd",
@@ -638,6 +642,8 @@ def parse_args(argv):
                     help=f"the whole run's bound, in seconds (default {DEADLINE_S})")
     ap.add_argument("--quiet", action="store_true", help="no TAP while running; the summary and paths at the end")
     ap.add_argument("--vm-dir", help="the guest image for --target qemu (default: build/vm; make vm-image)")
+    ap.add_argument("--decision-log", metavar="FILE",
+                    help="sim: hvsimd's decision log, one JSON line per bind, listen and connect (hvsimd --log)")
     ap.add_argument("--shard", metavar="I/N", type=parse_shard,
                     help="run the I-th of N shares of the catalogue (CI jobs); report.py --merge joins them")
     a = ap.parse_args(argv)

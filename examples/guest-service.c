@@ -13,7 +13,10 @@
  * Usage: guest-service [SERVICE-GUID]
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#define PROGRAM "guest-service"
 
 #ifdef _WIN32
 #include <winsock2.h>
@@ -37,7 +40,20 @@ static int parse_guid(const char *text, GUID *out)
 {
     return UuidFromStringA((RPC_CSTR)text, out) == RPC_S_OK ? 0 : -1;
 }
+/* A failed call, as Windows words it: the Winsock code and its message. */
+static void report(const char *what)
+{
+    int err = WSAGetLastError();
+    char msg[512] = "";
+
+    FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, (DWORD)err, 0, msg,
+                   (DWORD)sizeof(msg), NULL);
+    msg[strcspn(msg, "\r\n")] = '\0';
+    fprintf(stderr, "%s: %s failed: %d: %s\n", PROGRAM, what, err, msg);
+}
+#define VERSION_TEXT "(Winsock)"
 #else
+#include <errno.h>
 #include <hvsim/hvsim.h>
 typedef int SOCKET;
 #define INVALID_SOCKET (-1)
@@ -57,10 +73,28 @@ static int parse_guid(const char *text, GUID *out)
 {
     return hvsim_guid_parse(text, out);
 }
+/* A failed call, as Windows words it: hvsim keeps the Winsock code and
+ * message of every errno (WSAECONNREFUSED 10061: No connection could ...). */
+static void report(const char *what)
+{
+    int err = errno;
+
+    fprintf(stderr, "%s: %s failed: %s %d: %s\n", PROGRAM, what, hvsim_wsa_name(err), hvsim_get_last_error(),
+            hvsim_strerror(err));
+}
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define VERSION_TEXT "(hvsim) " STR(HVSIM_VERSION_MAJOR) "." STR(HVSIM_VERSION_MINOR) "." STR(HVSIM_VERSION_PATCH)
 #endif
 
 /* The same default as host-service.c. */
 #define DEFAULT_SERVICE "0000c0de-facb-11e6-bd58-64006a7986d3"
+
+static const char usage_text[] =
+    "usage: " PROGRAM " [SERVICE-GUID]\n"
+    "  SERVICE-GUID  the service (default " DEFAULT_SERVICE ")\n"
+    "  --version     print the version and exit\n"
+    "  -h, --help    print this text and exit\n";
 
 int main(int argc, char **argv)
 {
@@ -71,6 +105,14 @@ int main(int argc, char **argv)
     SOCKADDR_HV addr;
     SOCKET s;
 
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+        printf("%s %s\n", PROGRAM, VERSION_TEXT);
+        return 0;
+    }
     memset(&addr, 0, sizeof(addr));
     addr.Family = AF_HYPERV;
     addr.VmId = HV_GUID_PARENT; /* the host of this VM */
@@ -84,22 +126,22 @@ int main(int argc, char **argv)
     }
     s = socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
     if (s == INVALID_SOCKET) {
-        fprintf(stderr, "guest-service: socket failed: %d\n", WSAGetLastError());
+        report("socket");
         return 1;
     }
     if (connect(s, (struct sockaddr *)&addr, sizeof(addr)) == SOCKET_ERROR) {
-        fprintf(stderr, "guest-service: connect to the host's service %s failed: %d\n", service, WSAGetLastError());
+        report("connect to the host's service");
         return 1;
     }
     if (send(s, line, len, 0) != len) {
-        fprintf(stderr, "guest-service: send failed: %d\n", WSAGetLastError());
+        report("send");
         return 1;
     }
     /* A stream may deliver the echo in pieces: read until all of it is here. */
     while (got < len && (n = (int)recv(s, echo + got, len - got, 0)) > 0)
         got += n;
     if (n == SOCKET_ERROR) {
-        fprintf(stderr, "guest-service: recv failed: %d\n", WSAGetLastError());
+        report("recv");
         return 1;
     }
     closesocket(s);

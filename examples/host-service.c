@@ -20,7 +20,10 @@
  * Usage: host-service [SERVICE-GUID]
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#define PROGRAM "host-service"
 
 #ifdef _WIN32
 #include <winsock2.h>
@@ -44,7 +47,20 @@ static int parse_guid(const char *text, GUID *out)
 {
     return UuidFromStringA((RPC_CSTR)text, out) == RPC_S_OK ? 0 : -1;
 }
+/* A failed call, as Windows words it: the Winsock code and its message. */
+static void report(const char *what)
+{
+    int err = WSAGetLastError();
+    char msg[512] = "";
+
+    FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, (DWORD)err, 0, msg,
+                   (DWORD)sizeof(msg), NULL);
+    msg[strcspn(msg, "\r\n")] = '\0';
+    fprintf(stderr, "%s: %s failed: %d: %s\n", PROGRAM, what, err, msg);
+}
+#define VERSION_TEXT "(Winsock)"
 #else
+#include <errno.h>
 #include <hvsim/hvsim.h>
 typedef int SOCKET;
 #define INVALID_SOCKET (-1)
@@ -66,11 +82,29 @@ static int parse_guid(const char *text, GUID *out)
 {
     return hvsim_guid_parse(text, out);
 }
+/* A failed call, as Windows words it: hvsim keeps the Winsock code and
+ * message of every errno (WSAECONNREFUSED 10061: No connection could ...). */
+static void report(const char *what)
+{
+    int err = errno;
+
+    fprintf(stderr, "%s: %s failed: %s %d: %s\n", PROGRAM, what, hvsim_wsa_name(err), hvsim_get_last_error(),
+            hvsim_strerror(err));
+}
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define VERSION_TEXT "(hvsim) " STR(HVSIM_VERSION_MAJOR) "." STR(HVSIM_VERSION_MINOR) "." STR(HVSIM_VERSION_PATCH)
 #endif
 
 /* A VSOCK template GUID (port 0xc0de), so a Linux guest can reach the
  * service too, as AF_VSOCK port 49374. */
 #define DEFAULT_SERVICE "0000c0de-facb-11e6-bd58-64006a7986d3"
+
+static const char usage_text[] =
+    "usage: " PROGRAM " [SERVICE-GUID]\n"
+    "  SERVICE-GUID  the service (default " DEFAULT_SERVICE ")\n"
+    "  --version     print the version and exit\n"
+    "  -h, --help    print this text and exit\n";
 
 int main(int argc, char **argv)
 {
@@ -80,6 +114,14 @@ int main(int argc, char **argv)
     char buf[4096];
     int n;
 
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+        printf("%s %s\n", PROGRAM, VERSION_TEXT);
+        return 0;
+    }
     memset(&addr, 0, sizeof(addr));
     addr.Family = AF_HYPERV;
     addr.VmId = HV_GUID_WILDCARD; /* accept connections from any partition */
@@ -93,12 +135,12 @@ int main(int argc, char **argv)
     }
     listener = socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
     if (listener == INVALID_SOCKET) {
-        fprintf(stderr, "host-service: socket failed: %d\n", WSAGetLastError());
+        report("socket");
         return 1;
     }
     if (bind(listener, (struct sockaddr *)&addr, sizeof(addr)) == SOCKET_ERROR ||
         listen(listener, SOMAXCONN) == SOCKET_ERROR) {
-        fprintf(stderr, "host-service: bind/listen on service %s failed: %d\n", service, WSAGetLastError());
+        report("bind/listen on the service");
         return 1;
     }
     printf("host-service: listening on service %s\n", service);
@@ -106,19 +148,19 @@ int main(int argc, char **argv)
 
     client = accept(listener, NULL, NULL);
     if (client == INVALID_SOCKET) {
-        fprintf(stderr, "host-service: accept failed: %d\n", WSAGetLastError());
+        report("accept");
         return 1;
     }
     closesocket(listener);
     /* recv returns 0 when the guest has sent everything and closed. */
     while ((n = (int)recv(client, buf, (int)sizeof(buf), 0)) > 0) {
         if (send(client, buf, n, 0) != n) {
-            fprintf(stderr, "host-service: send failed: %d\n", WSAGetLastError());
+            report("send");
             return 1;
         }
     }
     if (n == SOCKET_ERROR) {
-        fprintf(stderr, "host-service: recv failed: %d\n", WSAGetLastError());
+        report("recv");
         return 1;
     }
     printf("host-service: the guest closed the connection\n");

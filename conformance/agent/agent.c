@@ -92,6 +92,30 @@ static char guest_backend[64] = "";
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
+/* The one version (HVSIM_VERSION_* of hvsim.h), passed by the Makefile to
+ * every build of the agent, the Windows one included. */
+#ifndef HVSIM_VERSION_TEXT
+#define HVSIM_VERSION_TEXT "unknown"
+#endif
+
+static const char *const usage_text =
+    "usage: hvsim-agent --side host|guest --control ADDR [--column windows|hvsock|virtio] [--list]\n"
+    "         [--pick ID]... [--skip ID]... [--report FILE] [--target sim|qemu|hyperv]\n"
+    "         [--vm GUID] [--vm2 GUID] [--hcs GUID] [--timeout-scale N]\n"
+    "One side of the conformance catalogue's paired agent (conformance/README.md).\n"
+    "  --side host|guest     which half of each case this agent plays\n"
+    "  --control ADDR        the channel to the other side: tcp-listen:[HOST:]PORT, tcp:HOST:PORT,\n"
+    "                        unix-listen:PATH, unix:PATH\n"
+    "  --column COLUMN       the guest personality: windows, hvsock or virtio\n"
+    "  --list                print the catalogue and exit\n"
+    "  --pick ID, --skip ID  run only / leave out these cases\n"
+    "  --report FILE         write one JSON line per case\n"
+    "  --target TARGET       sim, qemu or hyperv\n"
+    "  --vm GUID             the VM under test (host side); --vm2 GUID a second VM; --hcs GUID an hcs VM\n"
+    "  --timeout-scale N     multiply every wait by N\n"
+    "  --version             print the version and exit\n"
+    "  -h, --help            print this text and exit\n";
+
 static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die_usage(const char *fmt, ...)
 {
@@ -101,10 +125,7 @@ static void die_usage(const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nusage: hvsim-agent --side host|guest --control ADDR [--column windows|hvsock|virtio] [--list]\n"
-                    "         [--pick ID]... [--skip ID]... [--report FILE] [--target sim|qemu|hyperv]\n"
-                    "         [--vm GUID] [--vm2 GUID] [--hcs GUID] [--timeout-scale N]\n"
-                    "ADDR: tcp-listen:[HOST:]PORT, tcp:HOST:PORT, unix-listen:PATH, unix:PATH\n");
+    fprintf(stderr, "\n%s", usage_text);
     exit(2);
 }
 
@@ -220,8 +241,14 @@ static void parse_args(int argc, char **argv)
             O.list = 1;
             continue;
         }
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
-            die_usage("the conformance agent");
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage_text, stdout);
+            exit(0);
+        }
+        if (strcmp(a, "--version") == 0) {
+            printf("hvsim-agent (hvsim) %s\n", HVSIM_VERSION_TEXT);
+            exit(0);
+        }
         if (v == NULL)
             die_usage("%s needs a value", a);
         i++;

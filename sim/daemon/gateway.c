@@ -11,12 +11,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "dlog.h"
 #include "server_int.h"
 
 /* Returns 0 (the caller replies OK), 1 (an error reply was sent) or -1 (drop the client). */
@@ -67,6 +69,7 @@ static void offer_finish(struct server *s, size_t i, unsigned answer)
         memset(&o.reply, 0, sizeof(o.reply));
     }
     o.reply.outcome = out;
+    dlog_connect(o.c, o.req.personality, &o.req.vmid, &o.req.svc, o.to, &out, NULL);
     /* A connector that gave up (a signal) has closed its end: nothing lost. */
     (void)hvsim__msg_send(o.reply_fd, HVSIM_MSG_CONNECT_REPLY, 0, o.seq, &o.reply, sizeof(o.reply), NULL, 0, -1);
     close(o.reply_fd);
@@ -75,8 +78,9 @@ static void offer_finish(struct server *s, size_t i, unsigned answer)
 /* The VM's gateway already has max_pending_connects waiting: as a full
  * virtio-vsock backlog, the request is reset at once (ECONNRESET); Winsock
  * names a resource limit WSAENOBUFS. Returns 1 when it replied so. */
-static int offer_over_ceiling(struct req *r, const struct bind *gw, uint32_t pers)
+static int offer_over_ceiling(struct req *r, const struct bind *gw, const struct hvsim_msg_connect *creq)
 {
+    uint32_t pers = creq->personality;
     struct hvsim_msg_connect_reply out;
     uint32_t n = 0;
     size_t i;
@@ -89,6 +93,7 @@ static int offer_over_ceiling(struct req *r, const struct bind *gw, uint32_t per
     out.outcome.verdict = HVSIM_VERDICT_REFUSE;
     out.outcome.error = pers == HVSIM_PERS_WINDOWS ? -ENOBUFS : -ECONNRESET;
     out.outcome.rule = HVSIM_RULE_LIMIT_PENDING;
+    dlog_connect(r->c, pers, &creq->vmid, &creq->svc, gw->part->name, &out.outcome, NULL);
     return reply(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, &out, sizeof(out)) < 0 ? -1 : 1;
 }
 
@@ -103,7 +108,7 @@ int offer_start(struct req *r, const struct bind *gw, const struct hvsim_msg_con
     struct hvsim_msg_connect creq;
 
     memcpy(&creq, r->body, sizeof(creq));
-    rc = offer_over_ceiling(r, gw, creq.personality);
+    rc = offer_over_ceiling(r, gw, &creq);
     if (rc != 0)
         return rc < 0 ? -1 : 0;
     if (s->noffers == s->coffers) {
@@ -136,6 +141,8 @@ int offer_start(struct req *r, const struct bind *gw, const struct hvsim_msg_con
     o->deadline_ns = hvsim__now_ns() + (uint64_t)timeout_ms * 1000000u;
     memcpy(o->key, gw->key, sizeof(o->key));
     o->reply = *ok;
+    o->req = creq;
+    snprintf(o->to, sizeof(o->to), "%s", gw->part->name);
     s->noffers++;
     m.id = o->id;
     m.svc = ok->ticket.local.svc;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dlog.h"
 #include "hvproto/mutants.h"
 #include "server_int.h"
 
@@ -74,6 +75,7 @@ int h_bind(struct req *r)
         return reply_err(r->c, HVSIM_MSG_BIND_REPLY, r->h.seq, -EINVAL, "unknown personality");
     rq = (struct route_bind_req){ r->c->part, m.personality, m.flags, m.vmid, m.svc };
     rc = route_bind(&r->s->m, &rq, &out.vmid, &out.svc, &listen_err);
+    dlog_bind(r->c, m.personality, rc < 0 ? &m.vmid : &out.vmid, rc < 0 ? &m.svc : &out.svc, rc);
     if (rc < 0)
         return reply_err(r->c, HVSIM_MSG_BIND_REPLY, r->h.seq, rc, NULL);
     b = calloc(1, sizeof(*b));
@@ -132,6 +134,7 @@ int h_listen(struct req *r)
         return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EINVAL,
                          "bad listener name: expected the name of a socket file in HVSIM_DIR/l/");
     rc = route_listen(&r->s->m, b);
+    dlog_listen(r->c, b, rc);
     if (rc < 0)
         return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, rc, NULL);
     if (m.gateway) {
@@ -207,9 +210,16 @@ int h_connect(struct req *r)
     if (rc < 0)
         return reply_err(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, rc, NULL);
     if (r->c->part->is_host && waits(&m, &res)) {
+        struct hvsim_outcome wait = { .verdict = HVSIM_VERDICT_PENDING, .wait_ms = res.outcome.wait_ms,
+                                      .rule = HVSIM_RULE_WAIT_LISTENER };
+
+        dlog_connect(r->c, m.personality, &m.vmid, &m.svc, res.to->name, &wait, NULL);
         rc = waiting_start(r, &rq, res.to, res.outcome.wait_ms);
         if (rc <= 0)
             return rc;
+    } else {
+        dlog_connect(r->c, m.personality, &m.vmid, &m.svc, res.to ? res.to->name : NULL, &res.outcome,
+                     res.listener ? &res.vanished : NULL);
     }
     connect_reply_fill(r->s, &res, &out);
     if (res.outcome.verdict == HVSIM_VERDICT_PENDING)

@@ -731,12 +731,18 @@ int server_run(struct server *s, int ready_fd)
 {
     struct epoll_event evs[64];
 
+    char status[PATH_MAX + 64], err[PATH_MAX + 128];
+
     if (ready_fd >= 0) {
         /* s6-style readiness: a line, then EOF. */
         if (write(ready_fd, "READY=1\n", 8) < 0)
             logmsg("readiness fd %d: %s", ready_fd, strerror(errno));
         close(ready_fd);
     }
+    /* systemd's (Type=notify): a datagram to $NOTIFY_SOCKET, beside --ready-fd. */
+    snprintf(status, sizeof(status), "READY=1\nSTATUS=serving %s\nMAINPID=%ld\n", s->dir, (long)getpid());
+    if (notify_systemd(status, err, sizeof(err)) < 0)
+        logmsg("readiness: %s", err);
     while (!s->stop) {
         int i, n = epoll_wait(s->ep, evs, 64, next_timeout(s));
 
@@ -748,6 +754,8 @@ int server_run(struct server *s, int ready_fd)
         for (i = 0; i < n; i++)
             dispatch(s, &evs[i]);
     }
+    if (notify_systemd("STOPPING=1\n", err, sizeof(err)) < 0)
+        logmsg("stopping: %s", err);
     return 0;
 }
 

@@ -41,5 +41,8 @@ int server_init(struct server *s, const char *dir, const char *state_dir, const 
 /* Serve until SIGTERM/SIGINT. Writes a line to ready_fd (if >= 0) and closes it first. */
 int server_run(struct server *s, int ready_fd);
 void server_fini(struct server *s);
+/* sd_notify(3) by hand (notify.c): send state ("READY=1\n...") to
+ * $NOTIFY_SOCKET. 0 when it is unset, 1 when sent, -errno (and err) else. */
+int notify_systemd(const char *state, char *err, size_t errlen);
 
 #endif /* HVSIM_SERVER_H */

@@ -38,6 +38,8 @@ struct offer {
     uint64_t deadline_ns;
     uint8_t key[16]; /* the gateway listener's, to sign the ticket on acceptance */
     struct hvsim_msg_connect_reply reply; /* the OK reply, ticket unsigned */
+    struct hvsim_msg_connect req; /* the connector's request, for the decision log */
+    char to[HVSIM_NAME_MAX]; /* the VM asked */
 };
 
 /* One message from a client, as a handler sees it. */

@@ -101,6 +101,8 @@ static FILE *fz_log;
 #include "../daemon/model.c"
 #include "../daemon/route.c"
 #include "../daemon/settings.c"
+#include "../daemon/notify.c"
+#include "../daemon/dlog.c"
 #define valid_name persist_valid_name
 #include "../daemon/persist.c"
 #undef valid_name

@@ -57,6 +57,7 @@
 #include <unistd.h>
 
 #include "hvsim/hvsim.h"
+#include "hvproto/cli.h"
 #include "vsock_filter.h"
 
 #define EXIT_FAIL 1
@@ -80,7 +81,9 @@ static const char *const usage_text =
     "  --dir DIR              the daemon's folder (HVSIM_DIR)\n"
     "  --ready-fd N           write READY=1 and close fd N once every listener is up\n"
     "  --request-timeout-ms N drop a host connection that sends no CONNECT line in N ms (5000)\n"
-    "  -v                     one line per relayed connection\n";
+    "  -v, --verbose          one line per relayed connection\n"
+    "  --version              print the version and exit\n"
+    "  -h, --help             print this text and exit\n";
 
 struct forward {
     GUID svc;
@@ -837,7 +840,9 @@ int main(int argc, char **argv)
         { "dir", required_argument, NULL, 'd' },
         { "ready-fd", required_argument, NULL, 'r' },
         { "request-timeout-ms", required_argument, NULL, 't' },
+        { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
     const char *vm = NULL, *dir = NULL;
@@ -895,6 +900,8 @@ int main(int argc, char **argv)
         case 'h':
             fputs(usage_text, stdout);
             return 0;
+        case 'V':
+            return hvsim__cli_version("hvsim-hybrid");
         default:
             fputs(usage_text, stderr);
             return EXIT_USAGE;

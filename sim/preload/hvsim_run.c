@@ -37,6 +37,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hvproto/cli.h"
 #include "vsock_filter.h"
 
 #define EXIT_LAUNCHER 125 /* as env(1) and timeout(1): the launcher itself failed */
@@ -54,6 +55,8 @@ static const char *const usage_text =
     "  --log FILE      the interposer appends one line per vsock/hyperv socket() it handles and\n"
     "                  per refusal (FILE may be 'stderr')\n"
     "  --preload PATH  the interposer (default: ../lib/" PRELOAD_NAME " next to hvsim-run)\n"
+    "  --version       print the version and exit\n"
+    "  -h, --help      print this text and exit\n"
     "The environment is inherited by the program's children; the seccomp filter (socket and\n"
     "socketpair of AF_VSOCK/34: EAFNOSUPPORT; io_uring: ENOSYS) cannot be removed by them.\n"
     "Exit status: the program's, or 125 when hvsim-run could not set it up, 126/127 when the\n"
@@ -120,6 +123,7 @@ int main(int argc, char **argv)
         { "log", required_argument, NULL, 'l' },
         { "preload", required_argument, NULL, 'p' },
         { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
     const char *partition = NULL, *dir = NULL, *log = NULL, *preload = NULL;
@@ -154,6 +158,8 @@ int main(int argc, char **argv)
         case 'h':
             fputs(usage_text, stdout);
             return 0;
+        case 'V':
+            return hvsim__cli_version("hvsim-run");
         default:
             fputs(usage_text, stderr);
             return EXIT_LAUNCHER;

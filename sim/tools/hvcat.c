@@ -20,10 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include "hvsim/hvsim.h"
+#include "hvproto/cli.h"
 #include "hvproto/util.h" /* hvsim__default_dir: the folder the library and hvsimd use */
 
 #define EXIT_FAIL 1
@@ -43,17 +45,25 @@ struct address {
 static const char *const usage_text =
     "usage: hvcat [-l] [-v] [-c] [-t MS] ADDRESS\n"
     "       hvcat --vsock [-l] [-v] [-c] [-t MS] CID:PORT|PORT\n"
+    "       hvcat [-v] [-c] [-t MS] VSOCK-CONNECT:CID:PORT | VSOCK-LISTEN:PORT\n"
     "Copies stdin to a Hyper-V socket and the socket to stdout until both directions end.\n"
     "  ADDRESS     VMID:SERVICE. VMID is a GUID, parent, children, loopback, wildcard, zero,\n"
     "              broadcast, silohost or a VM's name; SERVICE is a GUID or a port number\n"
     "              (its VSOCK template GUID <port>-facb-11e6-bd58-64006a7986d3)\n"
-    "  --vsock     be a Linux program (AF_VSOCK): connect to CID:PORT, or listen on PORT\n"
-    "  -l          listen on ADDRESS and accept one connection\n"
-    "  -t MS       connect timeout in milliseconds (HVSOCKET_CONNECT_TIMEOUT,\n"
+    "  --vsock     be a Linux program (AF_VSOCK): connect to CID:PORT, or listen on PORT;\n"
+    "              CID is a number (2: the host) or a VM's name\n"
+    "  VSOCK-CONNECT:CID:PORT, VSOCK-LISTEN:PORT\n"
+    "              socat's forms: the same as --vsock CID:PORT and --vsock -l PORT\n"
+    "  -l, --listen   listen on ADDRESS and accept one connection\n"
+    "  -t, --timeout MS  connect timeout in milliseconds (HVSOCKET_CONNECT_TIMEOUT,\n"
     "              SO_VM_SOCKETS_CONNECT_TIMEOUT with --vsock)\n"
-    "  -v          print the local and peer addresses once connected\n"
-    "  -c          at the end of stdin close the socket at once (a full close, as a\n"
+    "  -v, --verbose  print the local and peer addresses once connected\n"
+    "  -c, --close    at the end of stdin close the socket at once (a full close, as a\n"
     "              program that exits) instead of shutdown(SHUT_WR) and reading on\n"
+    "  --version   print the version and exit\n"
+    "  -h, --help  print this text and exit\n"
+    "Errors are printed in the personality's words: Winsock's (WSAECONNREFUSED 10061: ...)\n"
+    "for AF_HYPERV, errno's name and strerror (ECONNREFUSED: Connection refused) for AF_VSOCK.\n"
     "The partition comes from the environment: HVSIM_DIR (the daemon's folder) and\n"
     "HVSIM_PARTITION (host, the default, or a VM's name).\n";
 
@@ -69,21 +79,21 @@ __attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
     return EXIT_FAIL;
 }
 
-/* A socket call failed: name the errno, the code a Windows build would have
- * seen, and its message, so a log reads the same on both. */
+/* The personality this hvcat plays: its errors are printed in its own words
+ * (Winsock's for AF_HYPERV, errno names and strerror for AF_VSOCK). */
+static enum hvsim_cli_personality personality = HVSIM_CLI_WINDOWS;
+
+/* A socket call failed: name the error as the personality's program would. */
 __attribute__((format(printf, 2, 3))) static int sock_fail(int err, const char *fmt, ...)
 {
+    char words[320];
     va_list ap;
 
     fputs("hvcat: ", stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    if (hvsim_wsa_error(err))
-        fprintf(stderr, ": %s (%s %d): %s\n", hvsim_err_name(err), hvsim_wsa_name(err), hvsim_wsa_error(err),
-                hvsim_strerror(err));
-    else
-        fprintf(stderr, ": %s: %s\n", hvsim_err_name(err), hvsim_strerror(err));
+    fprintf(stderr, ": %s\n", hvsim__cli_errtext(err, personality, words, sizeof(words)));
     return EXIT_FAIL;
 }
 
@@ -111,9 +121,9 @@ static int parse_u32(const char *s, uint32_t *out)
 }
 
 /* A VM's name, through the admin socket: only reached when the text is
- * neither a GUID nor a well-known name, so a VM called "parent" cannot
- * shadow HV_GUID_PARENT. */
-static int resolve_vm_name(const char *name, GUID *out)
+ * neither a GUID nor a well-known name (nor, for --vsock, a number), so a VM
+ * called "parent" cannot shadow HV_GUID_PARENT. Gives its ID and CID. */
+static int resolve_vm_name(const char *name, GUID *id, uint32_t *cid)
 {
     char dir[PATH_MAX];
     hvsim_admin_t *a;
@@ -123,9 +133,8 @@ static int resolve_vm_name(const char *name, GUID *out)
 
     rc = hvsim_admin_open(NULL, &a);
     if (rc < 0)
-        return fail("'%s' is not a GUID or a well-known VM ID, and VM names cannot be looked up: no hvsim daemon "
-                    "answers in %s",
-                    name, hvsim__default_dir(dir, sizeof(dir)));
+        return fail("'%s' is not %s, and VM names cannot be looked up: no hvsim daemon answers in %s", name,
+                    cid ? "a CID" : "a GUID or a well-known VM ID", hvsim__default_dir(dir, sizeof(dir)));
     rc = hvsim_admin_vm_list(a, &v, &n);
     if (rc < 0) {
         fail("looking up VM '%s': %s", name, hvsim_admin_errmsg(a)[0] ? hvsim_admin_errmsg(a) : strerror(-rc));
@@ -134,12 +143,17 @@ static int resolve_vm_name(const char *name, GUID *out)
     }
     for (i = 0; i < n && !found; i++) {
         if (strcmp(v[i].name, name) == 0) {
-            *out = v[i].id;
+            if (id)
+                *id = v[i].id;
+            if (cid)
+                *cid = v[i].cid;
             found = 1;
         }
     }
     free(v);
     hvsim_admin_close(a);
+    if (!found && cid)
+        return fail("CID '%s' is not a number from 0 to 4294967295 or a VM's name (hvsimctl vm list)", name);
     if (!found)
         return fail("VMID '%s' is not a GUID, a well-known VM ID (parent, children, loopback, wildcard, zero, "
                     "broadcast, silohost) or a VM's name (hvsimctl vm list)",
@@ -165,7 +179,7 @@ static int parse_hv(const char *text, struct address *out)
     memset(&out->u.hv, 0, sizeof(out->u.hv));
     out->u.hv.Family = AF_HYPERV;
     out->len = sizeof(out->u.hv);
-    if (hvsim_vmid_parse_name(vm, &out->u.hv.VmId) < 0 && (rc = resolve_vm_name(vm, &out->u.hv.VmId)) != 0)
+    if (hvsim_vmid_parse_name(vm, &out->u.hv.VmId) < 0 && (rc = resolve_vm_name(vm, &out->u.hv.VmId, NULL)) != 0)
         return rc;
     if (hvsim_guid_parse(svc, &out->u.hv.ServiceId) == 0)
         return 0;
@@ -181,21 +195,23 @@ static int parse_hv(const char *text, struct address *out)
 static int parse_vsock(const char *text, int listening, struct address *out)
 {
     const char *colon = strchr(text, ':');
-    char cid[16];
+    char cid[HVSIM_NAME_MAX + 8];
     uint32_t c = VMADDR_CID_ANY, port;
+    int rc;
 
     memset(&out->u.vm, 0, sizeof(out->u.vm));
     out->u.vm.svm_family = AF_VSOCK;
     out->len = sizeof(out->u.vm);
     if (colon == NULL && !listening)
-        return fail("address '%s': expected CID:PORT, e.g. 2:5000 for the host", text);
+        return fail("address '%s': expected CID:PORT, e.g. 2:5000 for the host or vm1:5000 for a VM", text);
     if (colon) {
         if ((size_t)(colon - text) >= sizeof(cid))
-            return fail("address '%s': CID '%.*s' is not a number", text, (int)(colon - text), text);
+            return fail("address '%s': CID '%.*s' is too long", text, (int)(colon - text), text);
         memcpy(cid, text, (size_t)(colon - text));
         cid[colon - text] = '\0';
-        if (parse_u32(cid, &c) < 0)
-            return fail("address '%s': CID '%s' is not a number from 0 to 4294967295", text, cid);
+        /* A number is a CID; anything else a VM's name, as for VMIDs. */
+        if (parse_u32(cid, &c) < 0 && (rc = resolve_vm_name(cid, NULL, &c)) != 0)
+            return rc;
         text = colon + 1;
     }
     if (parse_u32(text, &port) < 0)
@@ -203,6 +219,25 @@ static int parse_vsock(const char *text, int listening, struct address *out)
     out->u.vm.svm_cid = c;
     out->u.vm.svm_port = port;
     return 0;
+}
+
+/* socat's address forms, VSOCK-CONNECT:CID:PORT and VSOCK-LISTEN:PORT (any
+ * case, as socat takes them): they choose --vsock, and -l for LISTEN. Returns
+ * the rest of the address, or NULL when text is not one of them. */
+static const char *socat_form(const char *text, int *vsock, int *listening)
+{
+    static const char conn[] = "VSOCK-CONNECT:", lis[] = "VSOCK-LISTEN:";
+
+    if (strncasecmp(text, conn, sizeof(conn) - 1) == 0) {
+        *vsock = 1;
+        return text + sizeof(conn) - 1;
+    }
+    if (strncasecmp(text, lis, sizeof(lis) - 1) == 0) {
+        *vsock = 1;
+        *listening = 1;
+        return text + sizeof(lis) - 1;
+    }
+    return NULL;
 }
 
 static const char *addr_text(const struct sockaddr *sa, char *buf, size_t len)
@@ -394,11 +429,12 @@ int main(int argc, char **argv)
         { "listen", no_argument, NULL, 'l' },  { "vsock", no_argument, NULL, 'V' },
         { "timeout", required_argument, NULL, 't' }, { "verbose", no_argument, NULL, 'v' },
         { "close", no_argument, NULL, 'c' },   { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'R' },
         { NULL, 0, NULL, 0 },
     };
     struct address addr = { 0 };
     char text[ADDR_TEXT];
-    const char *timeout_text = NULL;
+    const char *timeout_text = NULL, *target;
     int listening = 0, vsock = 0, verbose = 0, c, fd, rc;
     uint32_t timeout = 0;
 
@@ -422,6 +458,8 @@ int main(int argc, char **argv)
         case 'h':
             fputs(usage_text, stdout);
             return 0;
+        case 'R':
+            return hvsim__cli_version("hvcat");
         default:
             fputs(usage_text, stderr);
             return EXIT_USAGE;
@@ -432,6 +470,9 @@ int main(int argc, char **argv)
                 usage_text);
         return EXIT_USAGE;
     }
+    target = socat_form(argv[optind], &vsock, &listening);
+    if (target == NULL)
+        target = argv[optind];
     if (timeout_text && listening) {
         fprintf(stderr, "hvcat: -t is the connect timeout; it does not apply to -l\n%s", usage_text);
         return EXIT_USAGE;
@@ -439,7 +480,8 @@ int main(int argc, char **argv)
     if (timeout_text && parse_u32(timeout_text, &timeout) < 0)
         return fail("-t '%s': expected milliseconds, a number from 0 to 4294967295", timeout_text);
     addr.vsock = vsock;
-    rc = vsock ? parse_vsock(argv[optind], listening, &addr) : parse_hv(argv[optind], &addr);
+    personality = vsock ? HVSIM_CLI_LINUX : HVSIM_CLI_WINDOWS;
+    rc = vsock ? parse_vsock(target, listening, &addr) : parse_hv(target, &addr);
     if (rc != 0)
         return rc;
     addr_text((struct sockaddr *)&addr.u, text, sizeof(text));

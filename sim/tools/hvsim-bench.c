@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "hvsim/hvsim.h"
+#include "hvproto/cli.h"
 
 #define MAXR 64 /* rounds */
 #define MAXMSG (1 << 20)
@@ -1440,7 +1441,9 @@ static void usage(FILE *f)
             "  --sizes LIST     throughput message sizes (default 64,1024,4096,16384,65536,1048576)\n"
             "  --dirs LIST      throughput directions: h2g,g2h,both (default all three)\n"
             "  --rtt-sizes LIST round-trip message sizes (default 1,4096)\n"
-            "  --streams LIST   scale: concurrent streams (default 1,10,100,1000)\n",
+            "  --streams LIST   scale: concurrent streams (default 1,10,100,1000)\n"
+            "  --version        print the version and exit\n"
+            "  -h, --help       print this text and exit\n",
             MAXR);
 }
 
@@ -1477,6 +1480,9 @@ int main(int argc, char **argv)
                 ops = atoll(argv[++i]);
             } else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc) {
                 count_size = atoi(argv[++i]);
+            } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                usage(stdout);
+                return 0;
             } else {
                 fprintf(stderr, "hvsim-bench count: unknown or incomplete argument '%s'\n", argv[i]);
                 usage(stderr);
@@ -1570,6 +1576,8 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return 0;
+        } else if (strcmp(a, "--version") == 0) {
+            return hvsim__cli_version("hvsim-bench");
         } else {
             fprintf(stderr, "hvsim-bench: unknown or incomplete argument '%s'\n", a);
             usage(stderr);

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "hvsim/hvsim.h"
+#include "hvproto/cli.h"
 
 enum { T_VSOCK, T_TCP, NT };
 static const char *const tname[NT] = { "vsock", "tcp" };
@@ -251,12 +252,27 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     return 0;
 }
 
+static const char *const usage_text =
+    "usage: hvsim-qemu-bench --vm GUID --vsock-port P --tcp-port HP [--rounds N] [--bytes N]\n"
+    "                        [--size N] [--pings N] [--json FILE] [--quit]\n"
+    "The host half of `make bench TARGET=qemu`: one QEMU guest over vsock (through hvsim) and TCP.\n"
+    "  --vm GUID        the guest's VM ID\n"
+    "  --vsock-port P   the guest bench server's vsock port\n"
+    "  --tcp-port HP    the host port QEMU forwards to the guest's TCP server (127.0.0.1)\n"
+    "  --rounds N       rounds, 1..1000\n"
+    "  --bytes N        bytes per throughput run\n"
+    "  --size N         bytes per write, 1..1048576\n"
+    "  --pings N        1-byte round trips per round, 20..10000000\n"
+    "  --json FILE      write every round (schema hvsim-qemu-bench/1)\n"
+    "  --quit           ask the guest's server to exit afterwards\n"
+    "  --version        print the version and exit\n"
+    "  -h, --help       print this text and exit\n";
+
 static void usage_fail(const char *fmt, const char *arg)
 {
     fprintf(stderr, "hvsim-qemu-bench: ");
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nusage: hvsim-qemu-bench --vm GUID --vsock-port P --tcp-port HP [--rounds N] [--bytes N]\n"
-                    "                        [--size N] [--pings N] [--json FILE] [--quit]\n");
+    fprintf(stderr, "\n%s", usage_text);
     exit(2);
 }
 
@@ -267,7 +283,8 @@ int main(int argc, char **argv)
         { "tcp-port", required_argument, NULL, 't' }, { "rounds", required_argument, NULL, 'r' },
         { "bytes", required_argument, NULL, 'b' },    { "size", required_argument, NULL, 's' },
         { "pings", required_argument, NULL, 'p' },    { "json", required_argument, NULL, 'j' },
-        { "quit", no_argument, NULL, 'q' },           { NULL, 0, NULL, 0 },
+        { "quit", no_argument, NULL, 'q' },           { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },        { NULL, 0, NULL, 0 },
     };
     struct round *rs;
     uint64_t v;
@@ -275,8 +292,13 @@ int main(int argc, char **argv)
     unsigned r, k;
     FILE *j = NULL;
 
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        case 'V':
+            return hvsim__cli_version("hvsim-qemu-bench");
         case 'm':
             if (hvsim_guid_parse(optarg, &O.vm) < 0)
                 usage_fail("--vm: expected a VM ID GUID, got '%s'", optarg);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "hvsim/hvsim.h"
+#include "hvproto/cli.h"
 #include "hvproto/util.h" /* hvsim__default_dir: the folder the library and hvsimd use */
 
 #define EXIT_FAIL 1
@@ -32,6 +33,7 @@ struct command;
 struct ctx {
     const char *dir;
     int json;
+    int exist_ok; /* --exist-ok, where the command takes it */
     hvsim_admin_t *a;
     const struct command *cmd;
 };
@@ -152,6 +154,11 @@ static int parse_args(struct ctx *c, int argc, char **argv, const struct opt *op
         }
         if (options && strcmp(a, "--json") == 0) {
             c->json = 1;
+            continue;
+        }
+        /* A flag of the commands whose usage (the table) names it. */
+        if (options && strcmp(a, "--exist-ok") == 0 && strstr(c->cmd->args, "[--exist-ok]")) {
+            c->exist_ok = 1;
             continue;
         }
         if (options && a[0] == '-' && a[1] != '\0') {
@@ -444,6 +451,33 @@ static void print_services(const struct ctx *c, const hvsim_service_info_t *v, s
 
 /* ---- vm ------------------------------------------------------------------------- */
 
+/* vm add --exist-ok found NAME taken: fine if it is that VM as asked for
+ * (the same ID when --id was given, the same kind); print it as add does. */
+static int vm_exists(struct ctx *c, const char *name, const GUID *id, uint32_t kind)
+{
+    char want[HVSIM_GUID_STRLEN], have[HVSIM_GUID_STRLEN];
+    hvsim_vm_info_t *v;
+    size_t n, i;
+    int rc;
+
+    rc = hvsim_admin_vm_list(c->a, &v, &n);
+    if (rc < 0)
+        return admin_fail(c, rc, "vm add");
+    for (i = 0; i < n && strcmp(v[i].name, name) != 0; i++)
+        ;
+    if (i == n)
+        rc = fail("vm add: %s (and no VM is named '%s': another VM has that ID)", hvsim_admin_errmsg(c->a), name);
+    else if (id && !hvsim_guid_equal(id, &v[i].id))
+        rc = fail("vm add --exist-ok: VM '%s' exists with ID %s, not %s", name, hvsim_guid_format(&v[i].id, have),
+                  hvsim_guid_format(id, want));
+    else if (v[i].kind != kind)
+        rc = fail("vm add --exist-ok: VM '%s' exists as a %s VM, not %s", name, kind_name(v[i].kind), kind_name(kind));
+    else
+        print_vms(c, &v[i], 1, 0);
+    free(v);
+    return rc;
+}
+
 static int cmd_vm_add(struct ctx *c, int argc, char **argv)
 {
     const char *id_text = NULL, *kind_text = "classic";
@@ -470,6 +504,8 @@ static int cmd_vm_add(struct ctx *c, int argc, char **argv)
     if (admin(c) == NULL)
         return EXIT_FAIL;
     rc = hvsim_admin_vm_add(c->a, pos[0], id_text ? &id : NULL, kind, &info);
+    if (rc == -EEXIST && c->exist_ok)
+        return vm_exists(c, pos[0], id_text ? &id : NULL, kind);
     if (rc < 0)
         return admin_fail(c, rc, "vm add");
     print_vms(c, &info, 1, 0);
@@ -556,10 +592,23 @@ static int cmd_vm_hcs(struct ctx *c, int argc, char **argv)
 
 /* ---- service -------------------------------------------------------------------- */
 
+/* The registered service id, or NULL (list freed by the caller). */
+static const hvsim_service_info_t *service_find(const hvsim_service_info_t *v, size_t n, const GUID *id)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (hvsim_guid_equal(&v[i].id, id))
+            return &v[i];
+    return NULL;
+}
+
 static int cmd_service_add(struct ctx *c, int argc, char **argv)
 {
-    hvsim_service_info_t s;
+    hvsim_service_info_t s, *v = NULL;
+    const hvsim_service_info_t *old = NULL;
     char *pos[2];
+    size_t nv = 0;
     int n, rc;
 
     memset(&s, 0, sizeof(s));
@@ -575,10 +624,58 @@ static int cmd_service_add(struct ctx *c, int argc, char **argv)
         memcpy(s.element_name, pos[1], strlen(pos[1]) + 1);
     if (admin(c) == NULL)
         return EXIT_FAIL;
-    rc = hvsim_admin_service_add(c->a, &s.id, s.element_name);
-    if (rc < 0)
+    /* Without --exist-ok add replaces the ElementName, as `reg add /f`
+     * does; with it a registered service is left as it is. */
+    if (c->exist_ok) {
+        rc = hvsim_admin_service_list(c->a, &v, &nv);
+        if (rc < 0)
+            return admin_fail(c, rc, "service add");
+        old = service_find(v, nv, &s.id);
+    }
+    rc = old ? 0 : hvsim_admin_service_add(c->a, &s.id, s.element_name);
+    if (rc < 0) {
+        free(v);
         return admin_fail(c, rc, "service add");
-    print_services(c, &s, 1, 0);
+    }
+    print_services(c, old ? old : &s, 1, 0);
+    free(v);
+    return 0;
+}
+
+/* reset: remove every VM and every service, so a script starts from an
+ * empty host whatever an earlier run left; settings stay. */
+static int cmd_reset(struct ctx *c, int argc, char **argv)
+{
+    hvsim_service_info_t *sv;
+    hvsim_vm_info_t *vv;
+    char *pos[1], id[HVSIM_GUID_STRLEN];
+    size_t nv, ns, i;
+    int rc;
+
+    if (plain_args(c, argc, argv, pos, 0, 0) < 0)
+        return EXIT_USAGE;
+    if (admin(c) == NULL)
+        return EXIT_FAIL;
+    rc = hvsim_admin_vm_list(c->a, &vv, &nv);
+    if (rc < 0)
+        return admin_fail(c, rc, "reset: vm list");
+    for (i = 0; i < nv && rc >= 0; i++)
+        rc = hvsim_admin_vm_rm(c->a, hvsim_guid_format(&vv[i].id, id));
+    free(vv);
+    if (rc < 0)
+        return admin_fail(c, rc, "reset: vm rm");
+    rc = hvsim_admin_service_list(c->a, &sv, &ns);
+    if (rc < 0)
+        return admin_fail(c, rc, "reset: service list");
+    for (i = 0; i < ns && rc >= 0; i++)
+        rc = hvsim_admin_service_rm(c->a, &sv[i].id);
+    free(sv);
+    if (rc < 0)
+        return admin_fail(c, rc, "reset: service rm");
+    if (c->json)
+        printf("{\"vms_removed\": %zu, \"services_removed\": %zu}\n", nv, ns);
+    else
+        printf("removed %zu VM%s and %zu service%s\n", nv, nv == 1 ? "" : "s", ns, ns == 1 ? "" : "s");
     return 0;
 }
 
@@ -773,7 +870,8 @@ static int cmd_status(struct ctx *c, int argc, char **argv)
 /* ---- the table ------------------------------------------------------------------ */
 
 static const struct command commands[] = {
-    { "vm add", cmd_vm_add, "NAME [--id GUID] [--kind classic|hcs]", "add a running VM (a random ID unless --id)" },
+    { "vm add", cmd_vm_add, "NAME [--id GUID] [--kind classic|hcs] [--exist-ok]",
+      "add a running VM (a random ID unless --id); --exist-ok: a VM of that name, ID and kind is no error" },
     { "vm list", cmd_vm_list, "", "list the VMs: NAME, ID, KIND, STATE, CID, PROCS" },
     { "vm rm", cmd_vm_rm, "NAME|GUID", "remove a VM; its processes lose their connections" },
     { "vm start", cmd_vm_op, "NAME|GUID", "power on a VM that is off" },
@@ -784,8 +882,9 @@ static const struct command commands[] = {
     { "vm hcs", cmd_vm_hcs,
       "NAME|GUID --service GUID [--bind allow|deny] [--connect allow|deny] [--allow-wildcard 0|1] [--disabled 0|1]",
       "set one row of an hcs VM's HvSocket ServiceTable (unset options: allow, allow, 0, 0)" },
-    { "service add", cmd_service_add, "GUID|PORT [NAME]",
-      "register a service as GuestCommunicationServices\\GUID does; a port means its VSOCK template GUID" },
+    { "service add", cmd_service_add, "GUID|PORT [NAME] [--exist-ok]",
+      "register a service as GuestCommunicationServices\\GUID does; a port means its VSOCK template GUID;\n"
+      "      it replaces a registered service's NAME, unless --exist-ok, which leaves it as it is" },
     { "service list", cmd_service_list, "", "list the registered services: SERVICE ID, PORT, ELEMENT NAME" },
     { "service rm", cmd_service_rm, "GUID|PORT", "unregister a service" },
     { "service import-reg", cmd_service_import, "FILE",
@@ -793,22 +892,60 @@ static const struct command commands[] = {
     { "settings", cmd_settings, "", "list the emulation settings as name=value" },
     { "get", cmd_get, "NAME", "print one setting" },
     { "set", cmd_set, "NAME VALUE", "change one setting (it persists)" },
+    { "reset", cmd_reset, "", "remove every VM and every service (an empty host; settings stay)" },
     { "status", cmd_status, "", "counts of VMs, services, processes and listeners; the daemon's folders" },
 };
 
-static void usage(FILE *f)
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void command_line(FILE *f, const struct command *cmd)
 {
-    size_t i;
+    fprintf(f, "  %s%s%s\n      %s\n", cmd->words, cmd->args[0] ? " " : "", cmd->args, cmd->desc);
+}
+
+/* The commands whose first word is group (NULL: all). */
+static void usage_of(FILE *f, const char *group)
+{
+    size_t i, n = group ? strlen(group) : 0;
 
     fprintf(f,
-            "usage: hvsimctl %s COMMAND [ARGS]\n\n"
+            "usage: hvsimctl %s %s%sCOMMAND [ARGS]\n\n"
             "  --dir DIR  the daemon's folder (default: $HVSIM_DIR, else $XDG_RUNTIME_DIR/hvsim, else /tmp/hvsim-UID)\n"
-            "  --json     machine-readable output of the list, add, get, settings and status commands\n\n"
+            "  --json     machine-readable output of the list, add, get, settings, reset and status commands\n"
+            "  --version  print the version and exit\n"
+            "  -h, --help this text; COMMAND --help: one command's\n\n"
             "commands:\n",
-            global_usage);
-    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %s%s%s\n      %s\n", commands[i].words, commands[i].args[0] ? " " : "", commands[i].args,
-                commands[i].desc);
+            global_usage, group ? group : "", group ? " " : "");
+    for (i = 0; i < NCOMMANDS; i++)
+        if (group == NULL || (strncmp(commands[i].words, group, n) == 0 && commands[i].words[n] == ' '))
+            command_line(f, &commands[i]);
+}
+
+static void usage(FILE *f)
+{
+    usage_of(f, NULL);
+}
+
+/* 1 if group is the first word of a command with more than one word. */
+static int is_group(const char *group)
+{
+    size_t i, n = strlen(group);
+
+    for (i = 0; i < NCOMMANDS; i++)
+        if (strncmp(commands[i].words, group, n) == 0 && commands[i].words[n] == ' ')
+            return 1;
+    return 0;
+}
+
+/* --help or -h among a command's options (before "--"). */
+static int wants_help(int argc, char **argv)
+{
+    int i;
+
+    for (i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+    return 0;
 }
 
 /* How many of argv's words the command's words match (0: not this one). */
@@ -848,6 +985,8 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return 0;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            return hvsim__cli_version("hvsimctl");
         } else {
             fprintf(stderr, "hvsimctl: %s '%s'\n",
                     strcmp(argv[i], "--dir") == 0 ? "missing the folder after" : "unknown option", argv[i]);
@@ -870,6 +1009,17 @@ int main(int argc, char **argv)
             best_n = n;
         }
     }
+    if (best == NULL && is_group(argv[i])) {
+        /* "vm", "vm --help", "service -h": the group's commands. */
+        if (wants_help(argc - i - 1, argv + i + 1)) {
+            usage_of(stdout, argv[i]);
+            return 0;
+        }
+        fprintf(stderr, "hvsimctl: %s: %s '%s'\n", argv[i], i + 1 < argc ? "unknown command" : "missing a command",
+                i + 1 < argc ? argv[i + 1] : "");
+        usage_of(stderr, argv[i]);
+        return EXIT_USAGE;
+    }
     if (best == NULL) {
         fprintf(stderr, "hvsimctl: unknown command '%s%s%s'\n", argv[i], i + 1 < argc ? " " : "",
                 i + 1 < argc ? argv[i + 1] : "");
@@ -882,6 +1032,11 @@ int main(int argc, char **argv)
     }
     c.dir = dir ? dir : hvsim__default_dir(dirbuf, sizeof(dirbuf));
     c.cmd = best;
+    if (wants_help(argc - i - best_n, argv + i + best_n)) {
+        printf("usage: hvsimctl %s %s %s\n", global_usage, best->words, best->args);
+        command_line(stdout, best);
+        return 0;
+    }
     rc = best->fn(&c, argc - i - best_n, argv + i + best_n);
     hvsim_admin_close(c.a);
     if (fflush(stdout) != 0 || ferror(stdout)) {

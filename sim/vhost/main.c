@@ -42,6 +42,7 @@
 
 #include "hvsim/hvsim.h"
 #include "gateway.h"
+#include "hvproto/cli.h"
 #include "hvsim_adapter.h" /* hvsim__attach_get (the CID hvsimd gave this VM), the gateway listen */
 #include "vhost_user.h"
 #include "vlog.h"
@@ -91,9 +92,11 @@ static const char *const usage_text =
     "  --ready-fd N       write READY=1 to fd N and close it once QEMU may connect\n"
     "  --buf-size BYTES   receive buffer advertised to the guest per connection (262144)\n"
     "  --max-conns N      connections at once (1024)\n"
-    "  -v                 more log (twice: every vhost-user message)\n"
-    "SIGUSR1 prints the counters (packets, descriptor layouts) to the log; so does the exit.\n"
+    "  -v, --verbose      more log (twice: every vhost-user message)\n"
     "  --print-capabilities  print the vhost-user capability JSON and exit\n"
+    "  --version          print the version and exit\n"
+    "  -h, --help         print this text and exit\n"
+    "SIGUSR1 prints the counters (packets, descriptor layouts) to the log; so does the exit.\n"
     "Environment: HVSIM_DIR (the daemon's folder), HVSIM_PARTITION (this VM's name).\n";
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -592,6 +595,7 @@ int main(int argc, char **argv)
         { "verbose", no_argument, NULL, 'v' },
         { "print-capabilities", no_argument, NULL, 'P' },
         { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
     struct app a = { .epfd = -1, .sigfd = -1, .unix_listen = -1, .vhu_fd = -1, .gw_listen = -1, .gw_chan = -1 };
@@ -652,6 +656,8 @@ int main(int argc, char **argv)
         case 'h':
             fputs(usage_text, stdout);
             return 0;
+        case 'V':
+            return hvsim__cli_version("hvsim-vhost");
         default:
             fputs(usage_text, stderr);
             return EXIT_USAGE;

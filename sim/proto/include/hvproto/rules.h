@@ -3,7 +3,8 @@
  * rules.h: the ids of the rules and settings that decide a connect. The
  * router (sim/daemon/route.c) puts one in every outcome (hvproto/proto.h,
  * struct hvsim_outcome), so whoever applies an outcome can say why; each id
- * names a row of the README's routing tables.
+ * names a row of the README's routing tables. The last two name the bind and
+ * listen decisions in hvsimd's decision log (hvsimd --log).
  *
  * X(ID, "name", what it decides)
  */
@@ -34,7 +35,9 @@
       "a blocking host connect to a guest nobody listens on waits for a listener until its timeout")         \
     X(NO_ANSWER, "setting.refusal_profile.hyperv", "Hyper-V profile: nobody listens, nobody answers (ETIMEDOUT)") \
     X(KVM_RST, "setting.refusal_profile.kvm", "KVM profile: nobody listens, the transport resets (ECONNRESET)") \
-    X(LIMIT_PENDING, "setting.max_pending_connects", "the VM's gateway has its ceiling of waiting connects: reset")
+    X(LIMIT_PENDING, "setting.max_pending_connects", "the VM's gateway has its ceiling of waiting connects: reset") \
+    X(BIND, "route.bind", "route_bind: the address a partition may bind, conflicts, ephemeral ports, ceilings")  \
+    X(LISTEN, "route.listen", "route_listen: whether a bound socket may listen (HCS Disabled, bind deny)")
 
 enum hvsim_rule {
 #define X(id, name, what) HVSIM_RULE_##id,
