@@ -26,7 +26,7 @@
     X(BIND_HOST_PARENT_UNSUPPORTED, "bind.host-parent-unsupported", "the host cannot bind HV_GUID_PARENT (EADDRNOTAVAIL)", "it succeeds") \
     X(CONNECT_GUEST_ZERO_IS_PARENT, "connect.guest-zero-is-parent", "a guest's zero VmId reaches the host", "EADDRNOTAVAIL") \
     X(CONNECT_NO_SIBLING, "connect.no-sibling", "a guest cannot reach another VM: ENETUNREACH", "a timeout") \
-    X(CONNECT_HOST_WAITS, "connect.host-waits", "a host's blocking connect completes when a guest listener appears in time", "it times out anyway") \
+    X(CONNECT_HOST_WAITS, "wait.host-connect", "a host's blocking connect completes when a guest listener appears in time", "it times out anyway") \
     X(CONNECT_WILDCARD_TARGET, "connect.wildcard-target", "wildcard/children as a target: EADDRNOTAVAIL", "ECONNREFUSED") \
     X(GUEST_WINDOWS_REFUSED, "guest.windows-refused", "a Windows guest with no host listener: ECONNREFUSED at once", "a timeout") \
     X(HCS_BIND_DENY, "hcs.bind-deny", "BindSecurityDescriptor deny: the host's listen fails with EACCES", "the listen succeeds") \

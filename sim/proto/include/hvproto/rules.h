@@ -31,8 +31,7 @@
     X(HCS_DISABLED, "hcs.disabled-connect", "a Disabled HCS service: EINVAL")                                 \
     X(LOOPBACK_REFUSED, "loopback.refused", "loopback without a listener: ECONNREFUSED at once")             \
     X(WINDOWS_GUEST_REFUSED, "guest.windows-refused", "a Windows guest without a host listener: ECONNREFUSED") \
-    X(WAIT_LISTENER, "connect.host-waits-for-listener",                                                       \
-      "a blocking host connect to a guest nobody listens on waits for a listener until its timeout")         \
+    X(WAIT_LISTENER, "connect.host-waits-for-listener", "a blocking host connect waits for a late guest listener") \
     X(NO_ANSWER, "setting.refusal_profile.hyperv", "Hyper-V profile: nobody listens, nobody answers (ETIMEDOUT)") \
     X(KVM_RST, "setting.refusal_profile.kvm", "KVM profile: nobody listens, the transport resets (ECONNRESET)") \
     X(LIMIT_PENDING, "setting.max_pending_connects", "the VM's gateway has its ceiling of waiting connects: reset") \
