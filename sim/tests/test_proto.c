@@ -632,10 +632,10 @@ Test(proto, too_many_passed_fds_are_closed, .timeout = 5)
     close(sv[1]);
 }
 
-/* Protocol 4: lists and imports in pages (issue 11, finding 8). */
+/* Protocol 4: lists and imports in pages (issue 11, finding 8); 5 adds a VM's transport and kernel. */
 Test(proto, paged_lists_and_imports, .timeout = 5)
 {
-    cr_assert_eq(HVSIM_PROTO_VERSION, 4);
+    cr_assert_geq(HVSIM_PROTO_VERSION, 4);
     cr_assert_eq(hvsim__msg_size(HVSIM_MSG_VM_LIST), sizeof(struct hvsim_msg_page));
     cr_assert_eq(hvsim__msg_size(HVSIM_MSG_SVC_LIST), sizeof(struct hvsim_msg_page));
     cr_assert_eq(hvsim__msg_size(HVSIM_MSG_SVC_LIST_REPLY), sizeof(struct hvsim_msg_list));
@@ -646,4 +646,21 @@ Test(proto, paged_lists_and_imports, .timeout = 5)
     /* A full page of either list, with its header, fits one message well under the default send buffer. */
     cr_assert_lt(sizeof(struct hvsim_msg_hdr) + sizeof(struct hvsim_msg_list) + HVSIM_PAGE_BYTES, 200u * 1024u);
     cr_assert_geq(HVSIM_PAGE_BYTES / sizeof(hvsim_service_info_t), 200u);
+}
+
+/* Protocol 5: a VM's transport and kernel travel in VM_ADD, VM_INFO and the HELLO reply (issue 13). */
+Test(proto, vm_transport_and_kernel, .timeout = 5)
+{
+    uint32_t v = 0;
+
+    cr_assert_eq(HVSIM_PROTO_VERSION, 5);
+    cr_assert_eq(hvsim__msg_size(HVSIM_MSG_VM_INFO), sizeof(hvsim_vm_info_t));
+    cr_assert_str_eq(hvsim__transport_name(HVSIM_TRANSPORT_HV_SOCK), "hv_sock");
+    cr_assert_str_eq(hvsim__transport_name(HVSIM_TRANSPORT_VIRTIO), "virtio");
+    cr_assert_null(hvsim__transport_name(7));
+    cr_assert_eq(hvsim__kernel_parse("6.12", &v), 0);
+    cr_assert_eq(v, (uint32_t)HVSIM_KERNEL_6_12);
+    cr_assert_eq(hvsim__kernel_parse("5.10", &v), -EINVAL);
+    cr_assert_eq(hvsim__transport_parse("vmci", &v), -EINVAL);
+    cr_assert_str_eq(hvsim__kernel_name(HVSIM_KERNEL_NEWEST), "newest");
 }
