@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <linux/sockios.h>
 #include <linux/vm_sockets.h>
 
