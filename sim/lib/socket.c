@@ -1227,9 +1227,14 @@ int hvsim_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
     } else {
         uint32_t cid = VMADDR_CID_ANY;
 
-        if (s->peer.cid == VMADDR_CID_LOCAL && s->state == S_CONNECTED)
+        /* A virtio guest's socket takes its CID when it connects (or is
+         * accepted); bound to VMADDR_CID_ANY it reports ANY until then. */
+        int conn = s->state == S_CONNECTED;
+
+        if (conn && s->peer.cid == VMADDR_CID_LOCAL && !is_windows(s))
             cid = VMADDR_CID_LOCAL;
-        else if ((s->pers == HVSIM_PERS_VSOCK_HOST || is_virtio(s)) && hvsim__owner_attach(s->owner, &me) == 0)
+        else if ((s->pers == HVSIM_PERS_VSOCK_HOST || (conn && is_virtio(s))) &&
+                 hvsim__owner_attach(s->owner, &me) == 0)
             cid = me.cid;
         rc = put_addr(s, &s->local.vmid, &s->local.svc, cid, addr, len);
     }
