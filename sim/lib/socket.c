@@ -1605,6 +1605,20 @@ int hvsim_ioctl(int fd, unsigned long req, void *arg)
     return 0;
 }
 
+int hvsim_self_vsock(uint32_t *transport, uint32_t *kernel)
+{
+    struct hvsim__attach me;
+    int rc = hvsim__owner_attach(hvsim__self_owner(), &me);
+
+    if (rc < 0)
+        return rc;
+    if (transport)
+        *transport = me.transport;
+    if (kernel)
+        *kernel = me.kernel;
+    return 0;
+}
+
 /* ---- partition events (helper thread) ---------------------------------------------- */
 
 static int still_ours(int fd, const struct sock *s)

@@ -112,6 +112,10 @@ HVSIM_EXTERN int hvsim_ioctl(int fd, unsigned long request, void *arg);
 /* Which partition this process is attached as (after the first call that
  * needed the daemon): its VM ID and name. Returns 0 or -errno. */
 HVSIM_EXTERN int hvsim_self(GUID *vmid, char *name, size_t name_len);
+/* This process's partition's vsock transport (enum hvsim_vm_transport; the
+ * host: virtio, as vhost-vsock) and Linux kernel (enum hvsim_kernel), which
+ * decide its AF_VSOCK sockets' options and flags. Returns 0 or -errno. */
+HVSIM_EXTERN int hvsim_self_vsock(uint32_t *transport, uint32_t *kernel);
 
 /* ---- Administration (hvsimctl uses these; the host partition's admin socket) --- */
 
