@@ -16,7 +16,7 @@
  * and \t are the only escapes. The parser is strict (the file may have been
  * edited or damaged), and persist_format refuses a state the parser would
  * reject, so whatever is saved can be loaded again. A VM without a transport
- * line is hv_sock on 6.1 (the files of before 0.3); the line is written only
+ * line is hv_sock on 6.1 (the files written before VMs had transports); the line is written only
  * for other VMs.
  */
 #include <errno.h>

@@ -10,6 +10,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -411,4 +412,103 @@ Test(transport, virtio_refuses_with_rst_under_the_hyperv_profile)
     a.virtio = 0;
     vm_with("vm2", HVSIM_TRANSPORT_HV_SOCK, HVSIM_KERNEL_6_1);
     cr_assert_eq(fx_wait(fx_spawn(&F, "vm2", guest_refused, &a)), 0);
+}
+
+/* ---- deviations: what the plain fd does instead (README, "Transports and kernel versions") ---- */
+
+static int guest_sends_one_then_waits(void *v)
+{
+    struct args *a = v;
+    int s = guest_dial(a->port);
+
+    CHECK_OK(s);
+    fx_await(&a->ready);
+    CHECK_EQ(hvsim_send(s, "1", 1, 0), 1);
+    fx_await(&a->ready);
+    return 0;
+}
+
+/* The host side (vhost: virtio, kernel 6.1) of one connection from vm1. */
+static int host_side(struct args *a, pid_t *g, int (*guest)(void *))
+{
+    int l, c;
+
+    fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    l = host_listener(a->port);
+    fx_pipe_init(&a->ready);
+    *g = fx_spawn(&F, "vm1", guest, a);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0);
+    hvsim_close(l);
+    return c;
+}
+
+/* vsock_poll waits for the low-water mark; AF_UNIX's poll reports any byte. */
+Test(transport, deviation_poll_ignores_rcvlowat)
+{
+    struct args a = { .port = 7100 };
+    struct pollfd p;
+    int low = 3, c;
+    pid_t g;
+
+    c = host_side(&a, &g, guest_sends_one_then_waits);
+    cr_assert_eq(hvsim_setsockopt(c, SOL_SOCKET, SO_RCVLOWAT, &low, sizeof(low)), 0);
+    fx_signal(&a.ready, 1);
+    p = (struct pollfd){ .fd = c, .events = POLLIN };
+    cr_assert_eq(poll(&p, 1, 2000), 1, "the one byte never showed");
+    cr_assert(p.revents & POLLIN, "deviation gone? poll honours SO_RCVLOWAT now (revents %#x)", p.revents);
+    fx_signal(&a.ready, 2);
+    cr_assert_eq(fx_wait(g), 0);
+}
+
+static int guest_waits(void *v)
+{
+    struct args *a = v;
+    int s = guest_dial(a->port);
+
+    CHECK_OK(s);
+    fx_await(&a->ready);
+    return 0;
+}
+
+/* SIOCOUTQ on a 6.1 socket: hvsim_ioctl (and the interposer) say EOPNOTSUPP;
+ * ioctl() on the fd itself is AF_UNIX's and answers. */
+Test(transport, deviation_plain_ioctl_is_af_unix)
+{
+    struct args a = { .port = 7101 };
+    int c, n = -1;
+    pid_t g;
+
+    c = host_side(&a, &g, guest_waits);
+    cr_assert_eq(hvsim_send(c, "x", 1, 0), 1);
+    cr_assert_eq(hvsim_ioctl(c, SIOCOUTQ, &n), -1);
+    cr_assert_eq(errno, EOPNOTSUPP);
+    cr_assert_eq(ioctl(c, SIOCOUTQ, &n), 0, "deviation gone? the plain fd refuses SIOCOUTQ now");
+    cr_assert_gt(n, 0, "AF_UNIX counts the unread byte (and its overhead): %d", n);
+    fx_signal(&a.ready, 1);
+    cr_assert_eq(fx_wait(g), 0);
+}
+
+/* Send after SHUT_WR on 6.1: no SIGPIPE through hvsim_send; write() on the fd
+ * is AF_UNIX's, which raises it. */
+Test(transport, deviation_plain_write_after_shut_wr_signals_on_6_1)
+{
+    struct args a = { .port = 7102 };
+    void (*old)(int);
+    int c;
+    pid_t g;
+
+    c = host_side(&a, &g, guest_waits);
+    old = signal(SIGPIPE, on_pipe);
+    pipes = 0;
+    cr_assert_eq(hvsim_shutdown(c, SHUT_WR), 0);
+    cr_assert_eq(hvsim_send(c, "x", 1, 0), -1);
+    cr_assert_eq(errno, EPIPE);
+    cr_assert_eq(pipes, 0, "6.1 raises no SIGPIPE");
+    cr_assert_eq(write(c, "x", 1), -1);
+    cr_assert_eq(errno, EPIPE);
+    cr_assert_eq(pipes, 1, "deviation gone? write() on the fd raised no SIGPIPE");
+    signal(SIGPIPE, old);
+    fx_signal(&a.ready, 1);
+    cr_assert_eq(fx_wait(g), 0);
 }
