@@ -205,12 +205,13 @@ integration: test-deps all $(B)/tests/integration
 # TARGET=sim|qemu|hyperv; hyperv builds the reports from a Hyper-V host's
 # report file: INGEST=host.jsonl. Reports land in $(B)/conformance/.
 TARGET ?= sim
-#> conformance          the catalogue against the simulator (TARGET=qemu|hyperv, INGEST=FILE)
+#> conformance          the catalogue against the simulator (TARGET=qemu|hyperv, INGEST=FILE; KERNEL: the sim virtio VM's)
 conformance: conformance-deps all $(if $(filter qemu,$(TARGET)),$(if $(INGEST),,vm-image))
 	$(Q)/usr/bin/python3 conformance/run.py --target $(TARGET) --bin $(abspath $(B)/bin) \
 	    --out $(B)/conformance$(if $(filter qemu,$(TARGET)),$(if $(filter 6.1,$(KERNEL)),,/kernel-$(KERNEL))) \
 	    $(if $(filter qemu,$(TARGET)),--vm-dir $(abspath $(VM_DIR))) $(if $(INGEST),--ingest $(INGEST)) \
-	    $(if $(filter sim,$(TARGET)),--decision-log $(B)/conformance/decisions.jsonl)
+	    $(if $(filter sim,$(TARGET)),--decision-log $(B)/conformance/decisions.jsonl) \
+	    $(if $(filter sim,$(TARGET)),--sim-kernel $(KERNEL))
 # Every named mutant (hvsimd --list-mutants of the mutant build) against the
 # suite; at least 90% must be caught. The mutant build's own unit tests of
 # mutants run first.

@@ -37,6 +37,7 @@ enum cf_family { CF_AF_HYPERV = 0, CF_AF_VSOCK = 1 };
 #define CF_MSG_PEEK 0x1
 #define CF_MSG_WAITALL 0x2
 #define CF_MSG_DONTWAIT 0x4
+#define CF_MSG_NOSIGNAL 0x8
 
 #define CF_POLLIN 0x1
 #define CF_POLLOUT 0x2
@@ -79,6 +80,12 @@ int cf_shutdown(cf_sock_t s, int how);
 int cf_name_hv(cf_sock_t s, int peer, cf_guid_t *vm, cf_guid_t *svc);
 int cf_name_vsock(cf_sock_t s, int peer, uint32_t *cid, uint32_t *port);
 int cf_local_cid(uint32_t *cid); /* IOCTL_VM_SOCKETS_GET_LOCAL_CID */
+/* Issue 13 (cases_vsock.c): SIOCOUTQ (outq) or SIOCINQ into *bytes, SO_RCVLOWAT,
+ * and the guest's Linux kernel as major * 100 + minor (0: not Linux; the
+ * simulator's "newest" is 9999). 0 or -errno. */
+int cf_vsock_queue(cf_sock_t s, int outq, int *bytes);
+int cf_set_rcvlowat(cf_sock_t s, int bytes);
+unsigned cf_kernel_version(void);
 
 /* HVSOCKET_CONNECT_TIMEOUT (AF_HYPERV) or SO_VM_SOCKETS_CONNECT_TIMEOUT (AF_VSOCK), in ms. */
 int cf_set_connect_timeout(cf_sock_t s, uint32_t ms);

@@ -306,6 +306,23 @@ int cf_local_cid(uint32_t *cid)
     return CF_ERR(hvsim_get_local_cid(cid));
 }
 
+int cf_vsock_queue(cf_sock_t s, int outq, int *bytes)
+{
+    return CF_ERR(hvsim_ioctl((int)s, outq ? SIOCOUTQ : SIOCINQ, bytes));
+}
+
+int cf_set_rcvlowat(cf_sock_t s, int bytes)
+{
+    return CF_ERR(hvsim_setsockopt((int)s, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof(bytes)));
+}
+
+unsigned cf_kernel_version(void)
+{
+    uint32_t t = 0, k = 0;
+
+    return hvsim_self_vsock(&t, &k) == 0 ? k : 0;
+}
+
 /* ---- options (readiness: backend_posix.c) --------------------------------------------------------- */
 
 int cf_set_connect_timeout(cf_sock_t s, uint32_t ms)

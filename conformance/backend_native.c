@@ -21,7 +21,9 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/utsname.h>
 #include <unistd.h>
+#include <linux/sockios.h>
 #include <linux/vm_sockets.h>
 
 #include "backend.h"
@@ -231,6 +233,26 @@ int cf_name_vsock(cf_sock_t s, int peer, uint32_t *cid, uint32_t *port)
     if (port)
         *port = a.svm_port;
     return 0;
+}
+
+int cf_vsock_queue(cf_sock_t s, int outq, int *bytes)
+{
+    return CF_ERR(ioctl((int)s, outq ? SIOCOUTQ : SIOCINQ, bytes));
+}
+
+int cf_set_rcvlowat(cf_sock_t s, int bytes)
+{
+    return CF_ERR(setsockopt((int)s, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof(bytes)));
+}
+
+unsigned cf_kernel_version(void)
+{
+    struct utsname u;
+    unsigned major = 0, minor = 0;
+
+    if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+        return 0;
+    return major * 100 + minor;
 }
 
 int cf_local_cid(uint32_t *cid)

@@ -20,7 +20,7 @@
 int cf__posix_msg_flags(int flags)
 {
     return ((flags & CF_MSG_PEEK) ? MSG_PEEK : 0) | ((flags & CF_MSG_WAITALL) ? MSG_WAITALL : 0) |
-           ((flags & CF_MSG_DONTWAIT) ? MSG_DONTWAIT : 0);
+           ((flags & CF_MSG_DONTWAIT) ? MSG_DONTWAIT : 0) | ((flags & CF_MSG_NOSIGNAL) ? MSG_NOSIGNAL : 0);
 }
 
 int cf__posix_shut_how(int how)

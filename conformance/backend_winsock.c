@@ -240,6 +240,26 @@ int cf_name_vsock(cf_sock_t s, int peer, uint32_t *cid, uint32_t *port)
     return -EAFNOSUPPORT;
 }
 
+int cf_vsock_queue(cf_sock_t s, int outq, int *bytes)
+{
+    (void)s;
+    (void)outq;
+    (void)bytes;
+    return -EAFNOSUPPORT;
+}
+
+int cf_set_rcvlowat(cf_sock_t s, int bytes)
+{
+    (void)s;
+    (void)bytes;
+    return -EAFNOSUPPORT;
+}
+
+unsigned cf_kernel_version(void)
+{
+    return 0;
+}
+
 int cf_local_cid(uint32_t *cid)
 {
     (void)cid;

@@ -108,6 +108,8 @@ extern const struct cf_case cf_cases_addressing[], cf_cases_binding[], cf_cases_
 /* Appended after the eight, so the numbers of the cases before it never change:
  * the send/receive family (cases_msg.c, area "data"). */
 extern const struct cf_case cf_cases_msg[];
+/* Appended after it: what a Linux guest's transport and kernel decide (cases_vsock.c). */
+extern const struct cf_case cf_cases_vsock[];
 size_t cf_catalogue_size(void);
 const struct cf_case *cf_catalogue_at(size_t i);
 

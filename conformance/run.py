@@ -3,7 +3,7 @@
 side and guest side) against a target, column by column, and writes the
 reports (report.py) under --out.
 
-    run.py --target sim [--bin DIR] [--out DIR] [--columns windows,hvsock]
+    run.py --target sim [--bin DIR] [--out DIR] [--columns windows,hvsock,virtio] [--sim-kernel 6.1|6.12|newest]
            [--mutant NAME] [--pick ID]... [--skip ID]... [--quiet]
     run.py --target qemu [--vm-dir DIR] [--pick ID]... [--skip ID]...
     run.py --target hyperv --ingest host.jsonl [--ingest more.jsonl]...
@@ -60,6 +60,9 @@ GUEST_GRACE_S = 10  # the guest's exit after the host side has finished
 TAIL_LINES = 15
 
 VMS = (("cf-vm", "classic"), ("cf-vm2", "classic"), ("cf-hcs", "hcs"))
+# The simulator's virtio column: a guest of a VM added with --transport virtio
+# (issue 13), on the kernel --sim-kernel names.
+SIM_VIRTIO_VM = "cf-virtio"
 TAP_TEST = re.compile(r"^(not ok|ok)\s+(\d+)\s*(?:-\s*)?(\S*)\s*(?:#\s*(.*))?$")
 TAP_PLAN = re.compile(r"^1\.\.(\d+)")
 
@@ -218,10 +221,11 @@ class Target:
 
 
 class SimTarget(Target):
-    """hvsimd started here, both agents as libhvsim processes."""
+    """hvsimd started here, both agents as libhvsim processes. The virtio
+    column's guest is a process of a virtio VM (vm add --transport virtio)."""
     name = "sim"
-    columns = ("windows", "hvsock")
-    default_columns = ("windows", "hvsock")
+    columns = ("windows", "hvsock", "virtio")
+    default_columns = ("windows", "hvsock", "virtio")
 
     def __init__(self, opts):
         super().__init__(opts)
@@ -339,6 +343,11 @@ class SimTarget(Target):
             ids = {}
             for name, kind in VMS:
                 ids[name] = self.ctl("vm", "add", name, "--kind", kind)["id"]
+            if self.name == "sim" and "virtio" in cols:
+                kernel = self.opts.sim_kernel
+                ids[SIM_VIRTIO_VM] = self.ctl("vm", "add", SIM_VIRTIO_VM, "--transport", "virtio",
+                                              "--kernel", kernel)["id"]
+                extra["kernel"] = f"sim virtio {kernel}"
             extra["vms"] = ids
             for col in cols:
                 if self.left() <= 0:
@@ -364,10 +373,14 @@ class SimTarget(Target):
             a += ["--timeout-scale", str(self.opts.timeout_scale)]
         return a
 
-    def host_cmd(self, agent, ids, ctl_path, jsonl):
+    def guest_vm(self, col):
+        """The VM whose guest runs column COL."""
+        return SIM_VIRTIO_VM if self.name == "sim" and col == "virtio" else "cf-vm"
+
+    def host_cmd(self, agent, ids, ctl_path, jsonl, vm="cf-vm"):
         """The host agent: the control server, on a unix socket."""
         cmd = [agent, "--side", "host", "--control", f"unix-listen:{ctl_path}", "--target", self.name,
-               "--vm", ids["cf-vm"], "--vm2", ids["cf-vm2"], "--hcs", ids["cf-hcs"], "--report", str(jsonl)]
+               "--vm", ids[vm], "--vm2", ids["cf-vm2"], "--hcs", ids["cf-hcs"], "--report", str(jsonl)]
         for p in (self.shard_ids if getattr(self, "shard_ids", None) is not None else self.opts.pick):
             cmd += ["--pick", p]
         for s in self.opts.skip:
@@ -378,12 +391,12 @@ class SimTarget(Target):
         t = self.tmp
         ctl_path = f"{t}/ctl-{col}"
         jsonl = Path(t) / f"{col}.jsonl"
-        host_cmd = self.host_cmd(agent, ids, ctl_path, jsonl)
+        host_cmd = self.host_cmd(agent, ids, ctl_path, jsonl, self.guest_vm(col))
         guest_cmd = [agent, "--side", "guest", "--control", f"unix:{ctl_path}", "--column", col] + self.agent_args()
         host_env = clean_env()
         host_env.update(HVSIM_DIR=t, HVSIM_PARTITION="host")
         guest_env = clean_env()
-        guest_env.update(HVSIM_DIR=t, HVSIM_PARTITION="cf-vm")
+        guest_env.update(HVSIM_DIR=t, HVSIM_PARTITION=self.guest_vm(col))
         if self.opts.mutant:
             host_env["HVSIM_MUTANT"] = guest_env["HVSIM_MUTANT"] = self.opts.mutant
         host_log = logs / f"sim-{col}-host.log"
@@ -631,7 +644,9 @@ def parse_args(argv):
     ap.add_argument("--target", choices=sorted(TARGETS), default="sim")
     ap.add_argument("--bin", default=str(DEFAULT_BIN), help="hvsimd, hvsimctl and hvsim-agent (default: build/bin)")
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="where the reports go (default: build/conformance)")
-    ap.add_argument("--columns", help="comma-separated columns (sim: windows,hvsock)")
+    ap.add_argument("--columns", help="comma-separated columns (sim: windows,hvsock,virtio)")
+    ap.add_argument("--sim-kernel", choices=("6.1", "6.12", "newest"), default="6.1",
+                    help="the kernel of the simulator's virtio VM (the sim virtio column; default 6.1)")
     ap.add_argument("--mutant", help="break rule NAME (sim only; a mutant build, make MUTANTS=1): the run should fail")
     ap.add_argument("--pick", action="append", default=[], metavar="ID", help="run only these cases (repeatable)")
     ap.add_argument("--skip", action="append", default=[], metavar="ID", help="skip these cases (repeatable)")

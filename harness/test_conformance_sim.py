@@ -45,7 +45,7 @@ def test_sim_target_passes(unsharded):
     assert r.returncode == 0, f"run.py exited {r.returncode}:\n{r.stdout}\n{r.stderr}"
     res = json.loads((out / "results.json").read_text())
     assert res["schema"] == "hvsim-conformance/1" and res["target"] == "sim"
-    assert res["columns"] == ["windows", "hvsock"]
+    assert res["columns"] == ["windows", "hvsock", "virtio"]
     for col in res["columns"]:
         ids = [c["id"] for c in res["cases"] if c["column"] == col]
         assert len(ids) >= MIN_CASES, f"column {col}: {len(ids)} cases, expected at least {MIN_CASES}"
@@ -55,7 +55,7 @@ def test_sim_target_passes(unsharded):
     for name in ("matrix.md", "matrix.html", "results-sim.json", "results.tap", "results.ktap"):
         assert (out / name).stat().st_size > 0, name
     ktap = (out / "results.ktap").read_text().splitlines()
-    assert ktap[0] == "KTAP version 1" and ktap[-1] == "ok 2 sim.hvsock"
+    assert ktap[0] == "KTAP version 1" and ktap[-1] == "ok 3 sim.virtio"
 
 
 def test_shards_merged_equal_the_unsharded_run(unsharded, tmp_path):

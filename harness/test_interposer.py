@@ -975,3 +975,68 @@ def test_hybrid_holds_2000_idle_connections_in_a_few_threads(daemon):
     with open(log, "rb") as f:
         err = f.read()
     assert err.count(b"no CONNECT line within 3000 ms") == 2000, err[-500:]
+
+
+# ---- a VM's transport and kernel (issue 13) ------------------------------------------------------
+
+PY_TRANSPORT_HOST = r'''
+import socket, sys
+l = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+l.bind((socket.VMADDR_CID_ANY, int(sys.argv[1])))
+l.listen(4)
+print("ready", flush=True)
+for _ in range(int(sys.argv[2])):
+    c, _ = l.accept()
+    c.sendall(b"xyz")
+    while c.recv(64):
+        pass
+    c.close()
+'''
+
+PY_TRANSPORT_GUEST = r'''
+import errno, fcntl, json, socket, struct, sys, termios, time
+s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+s.connect((2, int(sys.argv[1])))
+out = {}
+def ioctl(req):
+    try:
+        return struct.unpack("i", fcntl.ioctl(s.fileno(), req, b"\0\0\0\0"))[0]
+    except OSError as e:
+        return errno.errorcode[e.errno]
+s.sendall(b"q")
+time.sleep(0.1)
+out["outq"] = ioctl(termios.TIOCOUTQ)
+out["inq"] = ioctl(termios.FIONREAD)
+try:
+    out["peek"] = s.recv(3, socket.MSG_PEEK | socket.MSG_WAITALL).decode()
+except OSError as e:
+    out["peek"] = errno.errorcode[e.errno]
+try:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 3)
+    out["rcvlowat"] = "ok"
+except OSError as e:
+    out["rcvlowat"] = errno.errorcode[e.errno]
+print(json.dumps(out))
+s.close()
+'''
+
+
+def test_transport_and_kernel_through_the_interposer(daemon):
+    """ioctl, recv and setsockopt of an unmodified program get its VM's
+    transport's and kernel's answers (README, "Transports and kernel versions")."""
+    daemon.ctl("vm", "add", "kvm1", "--transport", "virtio", "--kernel", "newest")
+    daemon.ctl("service", "add", 5600)
+    host = daemon.spawn(daemon.run_argv("host", [PY, "-c", PY_TRANSPORT_HOST, "5600", "2"]))
+    assert host.stdout.readline().strip() == b"ready"
+    got = {}
+    for vm in ("kvm1", "vm1"):
+        r = subprocess.run(daemon.run_argv(vm, [PY, "-c", PY_TRANSPORT_GUEST, "5600"]), capture_output=True,
+                           text=True, timeout=TIMEOUT, env=clean_env())
+        assert r.returncode == 0, r.stderr
+        got[vm] = json.loads(r.stdout)
+    # virtio on the newest kernel: SIOCOUTQ (6.11), SIOCINQ (6.17), peek, SO_RCVLOWAT
+    assert got["kvm1"] == {"outq": 0, "inq": 3, "peek": "xyz", "rcvlowat": "ok"}, got
+    # hv_sock on 6.1: no vsock ioctl at all, no peek, no SO_RCVLOWAT
+    # (errno.errorcode names 95 ENOTSUP, which is EOPNOTSUPP on Linux)
+    assert got["vm1"] == dict.fromkeys(("outq", "inq", "peek", "rcvlowat"), errno.errorcode[errno.EOPNOTSUPP]), got
+    host.wait(timeout=TIMEOUT)

@@ -137,8 +137,9 @@ def one_error_line(r, code=1):
 def test_vm_add_list_human_and_json(daemon):
     r = daemon.ctl("vm", "add", "vm1")
     header, rows = table(r.stdout)
-    assert header == ["NAME", "ID", "KIND", "STATE", "CID", "PROCS"]
+    assert header == ["NAME", "ID", "KIND", "STATE", "CID", "PROCS", "TRANSPORT", "KERNEL"]
     assert rows[0]["NAME"] == "vm1" and rows[0]["KIND"] == "classic" and rows[0]["STATE"] == "running"
+    assert rows[0]["TRANSPORT"] == "hv_sock" and rows[0]["KERNEL"] == "6.1"
     assert GUID_RE.match(rows[0]["ID"])
 
     fixed = "01234567-89ab-cdef-0123-456789abcdef"
@@ -146,7 +147,7 @@ def test_vm_add_list_human_and_json(daemon):
     assert added["name"] == "vm2" and added["id"] == fixed and added["kind"] == "hcs"
 
     header, rows = table(daemon.ctl("vm", "list").stdout)
-    assert header == ["NAME", "ID", "KIND", "STATE", "CID", "PROCS"]
+    assert header == ["NAME", "ID", "KIND", "STATE", "CID", "PROCS", "TRANSPORT", "KERNEL"]
     assert [r["NAME"] for r in rows] == ["vm1", "vm2"]
     # Columns are aligned: every row starts its ID where the header does.
     lines = daemon.ctl("vm", "list").stdout.splitlines()
@@ -155,9 +156,25 @@ def test_vm_add_list_human_and_json(daemon):
     vms = daemon.ctl("vm", "list", json_out=True)
     assert isinstance(vms, list) and [v["name"] for v in vms] == ["vm1", "vm2"]
     for v in vms:
-        assert set(v) == {"name", "id", "kind", "state", "cid", "procs"}
+        assert set(v) == {"name", "id", "kind", "state", "cid", "procs", "transport", "kernel"}
         assert GUID_RE.match(v["id"]) and isinstance(v["cid"], int) and v["cid"] >= 3 and v["procs"] == 0
     assert vms[0]["cid"] != vms[1]["cid"]
+
+
+def test_vm_transport_and_kernel_chosen_shown_and_kept(daemon):
+    added = daemon.ctl("vm", "add", "kvm1", "--transport", "virtio", "--kernel", "6.12", json_out=True)
+    assert added["transport"] == "virtio" and added["kernel"] == "6.12"
+    plain = daemon.ctl("vm", "add", "hv1", json_out=True)
+    assert plain["transport"] == "hv_sock" and plain["kernel"] == "6.1"
+    newest = daemon.ctl("vm", "add", "kvm2", "--transport", "virtio", "--kernel", "newest", json_out=True)
+    assert newest["kernel"] == "newest"
+    header, rows = table(daemon.ctl("vm", "list").stdout)
+    by = {r["NAME"]: r for r in rows}
+    assert by["kvm1"]["TRANSPORT"] == "virtio" and by["kvm1"]["KERNEL"] == "6.12"
+    r = daemon.ctl("vm", "add", "bad", "--transport", "vmci", check=False)
+    assert r.returncode != 0 and "hv_sock or virtio" in r.stderr
+    r = daemon.ctl("vm", "add", "bad", "--kernel", "5.10", check=False)
+    assert r.returncode != 0 and "6.1, 6.12 or newest" in r.stderr
 
 
 def test_vm_power_operations(daemon):
@@ -334,6 +351,7 @@ def test_state_persists_across_restart(make_daemon):
     first = make_daemon()
     v = first.ctl("vm", "add", "keep", "--kind", "hcs", json_out=True)
     first.ctl("vm", "off", "keep")
+    first.ctl("vm", "add", "kvm", "--transport", "virtio", "--kernel", "newest")
     first.ctl("service", "add", "5000", "kept service")
     first.ctl("set", "linux_connect_timeout_ms", "1234")
     assert first.stop() == 0, first.log()
@@ -342,6 +360,8 @@ def test_state_persists_across_restart(make_daemon):
     kept = vm(second, "keep")
     assert kept is not None and kept["id"] == v["id"] and kept["kind"] == "hcs" and kept["cid"] == v["cid"]
     assert kept["state"] == "off"
+    assert kept["transport"] == "hv_sock" and kept["kernel"] == "6.1"
+    assert vm(second, "kvm")["transport"] == "virtio" and vm(second, "kvm")["kernel"] == "newest"
     assert {"id": "00001388-facb-11e6-bd58-64006a7986d3", "port": 5000, "element_name": "kept service"} in \
         second.ctl("service", "list", json_out=True)
     assert second.ctl("get", "linux_connect_timeout_ms").stdout == "1234\n"

@@ -64,6 +64,11 @@ struct part {
     uint32_t kind; /* enum hvsim_vm_kind */
     uint32_t state; /* enum hvsim_vm_state */
     uint32_t cid;
+    /* Its Linux vsock transport and kernel (hvsim.h): they decide the
+     * refusal a Linux guest meets (route.c) and, through HELLO, the options
+     * and flags libhvsim gives its sockets. The host: virtio (vhost-vsock). */
+    uint32_t transport; /* enum hvsim_vm_transport */
+    uint32_t kernel; /* enum hvsim_kernel */
     hvsim_hcs_service_t *hcs;
     size_t nhcs;
     int listen_fd; /* its control socket */
@@ -133,6 +138,8 @@ struct part *model_vm_by_cid(const struct model *m, uint32_t cid);
 int model_vm_add(struct model *m, const char *name, const GUID *id, uint32_t kind, struct part **out, char *err,
                  size_t errlen);
 void model_vm_remove(struct model *m, struct part *p);
+/* Set a VM's transport and kernel (kernel 0: 6.1). 0, or -EINVAL with err. */
+int model_vm_set_transport(struct part *p, uint32_t transport, uint32_t kernel, char *err, size_t errlen);
 /* Take P out of the VM list without freeing it (returns where it was), and
  * put it back there: a removal that must be saved before it happens. */
 size_t model_vm_detach(struct model *m, struct part *p);

@@ -25,6 +25,8 @@ static void vm_info(const struct model *m, const struct part *p, hvsim_vm_info_t
     out->state = p->state;
     out->cid = p->cid;
     out->nprocs = model_vm_nprocs(m, p);
+    out->transport = p->transport;
+    out->kernel = p->kernel;
 }
 
 /* Every admin change is saved before it is acknowledged, and takes effect
@@ -68,6 +70,11 @@ int h_vm_add(struct req *r)
     rc = model_vm_add(&r->s->m, m.name, m.has_id ? &m.id : NULL, m.kind, &p, err, sizeof(err));
     if (rc < 0)
         return reply_err(r->c, HVSIM_MSG_VM_INFO, r->h.seq, rc, err);
+    rc = model_vm_set_transport(p, m.transport, m.kernel, err, sizeof(err));
+    if (rc < 0) {
+        model_vm_remove(&r->s->m, p);
+        return reply_err(r->c, HVSIM_MSG_VM_INFO, r->h.seq, rc, err);
+    }
     rc = open_part(r->s, p);
     if (rc < 0) {
         snprintf(err, sizeof(err), "cannot create the control socket of VM '%s': %s", p->name, strerror(-rc));

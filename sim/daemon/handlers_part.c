@@ -59,6 +59,8 @@ int h_hello(struct req *r)
     out.win_timeout_ms = r->s->m.set.win_timeout_ms;
     out.linux_timeout_ms = r->s->m.set.linux_timeout_ms;
     out.timeout_clamp = r->s->m.set.timeout_clamp;
+    out.transport = p->transport;
+    out.kernel = p->kernel;
     return reply(r->c, HVSIM_MSG_HELLO_REPLY, r->h.seq, &out, sizeof(out));
 }
 

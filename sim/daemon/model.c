@@ -20,6 +20,8 @@ void model_init(struct model *m)
     settings_defaults(&m->set);
     m->host.is_host = 1;
     m->host.cid = VMADDR_CID_HOST;
+    m->host.transport = HVSIM_TRANSPORT_VIRTIO;
+    m->host.kernel = HVSIM_KERNEL_6_1;
     m->host.listen_fd = -1;
     snprintf(m->host.name, sizeof(m->host.name), "host");
     hvsim__guid_random(&m->host.id);
@@ -157,6 +159,8 @@ int model_vm_add(struct model *m, const char *name, const GUID *id, uint32_t kin
     p->kind = kind;
     p->state = HVSIM_VM_RUNNING;
     p->cid = cid;
+    p->transport = HVSIM_TRANSPORT_HV_SOCK;
+    p->kernel = HVSIM_KERNEL_6_1;
     p->listen_fd = -1;
     m->vms[m->nvms++] = p;
     m->gen++;
@@ -209,6 +213,23 @@ void model_vm_remove(struct model *m, struct part *p)
     m->gen++;
     free(p->hcs);
     free(p);
+}
+
+int model_vm_set_transport(struct part *p, uint32_t transport, uint32_t kernel, char *err, size_t errlen)
+{
+    if (kernel == 0)
+        kernel = HVSIM_KERNEL_6_1;
+    if (hvsim__transport_name(transport) == NULL) {
+        snprintf(err, errlen, "VM transport: expected hv_sock or virtio");
+        return -EINVAL;
+    }
+    if (hvsim__kernel_name(kernel) == NULL) {
+        snprintf(err, errlen, "VM kernel: expected 6.1, 6.12 or newest");
+        return -EINVAL;
+    }
+    p->transport = transport;
+    p->kernel = kernel;
+    return 0;
 }
 
 const hvsim_service_info_t *model_service_find(const struct model *m, const GUID *id)

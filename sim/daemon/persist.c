@@ -7,6 +7,7 @@
  *   host <guid>
  *   vm <guid> <classic|hcs> <running|paused|off> <cid> <name>
  *   hcs <vm-guid> <svc-guid> bind=<allow|deny> connect=<allow|deny> wildcard=<0|1> disabled=<0|1>
+ *   transport <vm-guid> <hv_sock|virtio> <6.1|6.12|newest>
  *   service <guid> <element name>
  *   setting <name> <value>
  *
@@ -14,7 +15,9 @@
  * setting lines is the rest of the line, so names with spaces survive; \\, \n
  * and \t are the only escapes. The parser is strict (the file may have been
  * edited or damaged), and persist_format refuses a state the parser would
- * reject, so whatever is saved can be loaded again.
+ * reject, so whatever is saved can be loaded again. A VM without a transport
+ * line is hv_sock on 6.1 (the files written before VMs had transports); the line is written only
+ * for other VMs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -229,6 +232,8 @@ static int parse_vm(struct pctx *c, char *s)
     int k, r;
 
     memset(&vm, 0, sizeof(vm));
+    vm.info.transport = HVSIM_TRANSPORT_HV_SOCK;
+    vm.info.kernel = HVSIM_KERNEL_6_1;
     r = parse_guid_field(c, &s, "a VM", &vm.info.id);
     if (r < 0)
         return r;
@@ -332,6 +337,29 @@ static int parse_hcs(struct pctx *c, char *s)
     return 0;
 }
 
+/* "transport <vm-guid> <transport> <kernel>", after the VM's line. */
+static int parse_transport(struct pctx *c, char *s)
+{
+    persist_vm_t *vm;
+    GUID vmid;
+    char g[HVSIM_GUID_STRLEN], *f;
+    int r;
+
+    r = parse_guid_field(c, &s, "a VM", &vmid);
+    if (r < 0)
+        return r;
+    vm = find_vm(c->p, &vmid);
+    if (vm == NULL)
+        return bad(c, "expected the id of a VM defined above, got %s", hvsim_guid_format(&vmid, g));
+    f = field(&s);
+    if (hvsim__transport_parse(f, &vm->info.transport) < 0)
+        return bad(c, "expected a transport (hv_sock or virtio), got '%.40s'", f);
+    f = field(&s);
+    if (hvsim__kernel_parse(f, &vm->info.kernel) < 0)
+        return bad(c, "expected a kernel (6.1, 6.12 or newest), got '%.40s'", f);
+    return end_of_line(c, s);
+}
+
 /* "service <guid>" alone is an empty name; otherwise one space and the escaped name. */
 static int parse_service(struct pctx *c, char *s)
 {
@@ -397,9 +425,11 @@ static int parse_line(struct pctx *c, char *s)
         return parse_hcs(c, s);
     if (strcmp(kw, "service") == 0)
         return parse_service(c, s);
+    if (strcmp(kw, "transport") == 0)
+        return parse_transport(c, s);
     if (strcmp(kw, "setting") == 0)
         return parse_setting(c, s);
-    return bad(c, "expected host, vm, hcs, service or setting, got '%.40s'", kw);
+    return bad(c, "expected host, vm, hcs, transport, service or setting, got '%.40s'", kw);
 }
 
 int persist_parse(const char *text, size_t len, persist_t *p, char *err, size_t errlen)
@@ -562,6 +592,11 @@ static int check_vm(const persist_t *p, size_t i, char *err, size_t errlen)
                 in->state, in->cid);
         return -EINVAL;
     }
+    if (hvsim__transport_name(in->transport) == NULL || (in->kernel != 0 && hvsim__kernel_name(in->kernel) == NULL)) {
+        hvsim__set_err(err, errlen, "state: VM '%s': transport %u or kernel %u unknown", in->name, in->transport,
+                       in->kernel);
+        return -EINVAL;
+    }
     if (vm->nhcs > 0 && vm->hcs == NULL) {
         hvsim__set_err(err, errlen, "state: VM '%s': nhcs is set but hcs is missing", in->name);
         return -EINVAL;
@@ -664,6 +699,11 @@ int persist_format(const persist_t *p, char **out)
         sb_printf(&b, "vm %s %s %s %u ", g, kind_names[vm->info.kind], state_names[vm->info.state], vm->info.cid);
         sb_str(&b, vm->info.name);
         sb_str(&b, "\n");
+        /* Kernel 0 is the default, 6.1. */
+        if (vm->info.transport != HVSIM_TRANSPORT_HV_SOCK ||
+            (vm->info.kernel != 0 && vm->info.kernel != HVSIM_KERNEL_6_1))
+            sb_printf(&b, "transport %s %s %s\n", g, hvsim__transport_name(vm->info.transport),
+                      hvsim__kernel_name(vm->info.kernel ? vm->info.kernel : HVSIM_KERNEL_6_1));
         /* Nonzero flags are written as 1: the struct holds booleans in bytes. */
         for (j = 0; j < vm->nhcs; j++) {
             const hvsim_hcs_service_t *h = &vm->hcs[j];

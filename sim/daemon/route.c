@@ -161,10 +161,14 @@ static struct hvsim_outcome unanswered(uint32_t wait_ms, enum hvsim_rule rule)
 /* Nobody listens at the far end of a connection across partitions: the
  * Hyper-V profile's silence (the caller times out) or the KVM profile's RST,
  * as the kernel's virtio transport answers a request nobody takes (3.3, 4.4).
- * A QEMU guest kernel's RST, relayed by its gateway, follows the same rule. */
-static struct hvsim_outcome transport_no_listener(const struct model *m, uint32_t wait_ms)
+ * The refusal is the VM's transport's: a virtio VM (VM NULL: none known)
+ * always answers with the RST; an hv_sock VM follows refusal_profile. A QEMU
+ * guest kernel's RST, relayed by its gateway, follows the setting too. */
+static struct hvsim_outcome transport_no_listener(const struct model *m, const struct part *vm, uint32_t wait_ms)
 {
-    if (m->set.profile == PROFILE_KVM && !HVSIM_MUTANT(PROFILE_KVM_RST))
+    int kvm = m->set.profile == PROFILE_KVM || (vm != NULL && vm->transport == HVSIM_TRANSPORT_VIRTIO);
+
+    if (kvm && !HVSIM_MUTANT(PROFILE_KVM_RST))
         return refused(-ECONNRESET, HVSIM_RULE_KVM_RST);
     if (HVSIM_MUTANT(PROFILE_HYPERV_NO_ANSWER))
         return refused(-ECONNRESET, HVSIM_RULE_NO_ANSWER);
@@ -247,8 +251,14 @@ static int host_listener_allowed(const struct model *m, const struct bind *b, co
 /* The outcome when nobody listens at the address (and, for a connection that
  * was routed, when its listener is gone or full by the time the caller
  * connects: the same as if there had been none). */
-static struct hvsim_outcome nobody_listens(const struct model *m, const struct route_conn_req *rq, enum domain d)
+static struct hvsim_outcome nobody_listens(const struct model *m, const struct route_conn_req *rq, enum domain d,
+                                           const struct part *to)
 {
+    if (d == D_LOOPBACK && is_vsock(rq->pers) && !HVSIM_MUTANT(LOOPBACK_REFUSED)) {
+        /* VMADDR_CID_LOCAL is the vsock_loopback transport, virtio's code:
+         * a request nobody takes gets its RST (virtio_transport_reset_no_sock). */
+        return refused(-ECONNRESET, HVSIM_RULE_LOOPBACK_REFUSED);
+    }
     if (d == D_LOOPBACK) {
         /* go-winio: WSAECONNREFUSED at once (4.1). */
         if (HVSIM_MUTANT(LOOPBACK_REFUSED))
@@ -263,7 +273,7 @@ static struct hvsim_outcome nobody_listens(const struct model *m, const struct r
     }
     /* Linux ignores TL_CONNECT_RESULT, and a guest without a listener
      * ignores the host's offer: the caller times out (3.2, 3.3). */
-    return transport_no_listener(m, wait_for(m, rq));
+    return transport_no_listener(m, d == D_TO_VM ? to : rq->from, wait_for(m, rq));
 }
 
 struct target {
@@ -419,7 +429,7 @@ static void fill_views(struct model *m, const struct route_conn_req *rq, const s
         cl->vmid = al->vmid = HV_GUID_CHILDREN;
         cp->vmid = rq->vmid;
         ap->vmid = HVSIM_MUTANT(ADDRESS_LOOPBACK_PEER) ? HV_GUID_CHILDREN : HV_GUID_LOOPBACK;
-        if (rq->pers == HVSIM_PERS_VSOCK_HOST)
+        if (is_vsock(rq->pers))
             cp->cid = ap->cid = VMADDR_CID_LOCAL;
         break;
     case D_TO_HOST:
@@ -449,11 +459,11 @@ int route_connect(struct model *m, const struct route_conn_req *rq, struct route
     out->to = t.to;
     best = find_listener(m, rq, &t);
     if (best == NULL) {
-        out->outcome = nobody_listens(m, rq, t.d);
+        out->outcome = nobody_listens(m, rq, t.d, t.to);
         return 0;
     }
     out->listener = best;
-    out->vanished = nobody_listens(m, rq, t.d);
+    out->vanished = nobody_listens(m, rq, t.d, t.to);
     if (best->gateway)
         out->outcome = (struct hvsim_outcome){ .verdict = HVSIM_VERDICT_PENDING, .wait_ms = wait_for(m, rq),
                                                .rule = HVSIM_RULE_GATEWAY };
@@ -471,7 +481,7 @@ struct hvsim_outcome route_guest_answer(const struct model *m, unsigned answer, 
     case HVSIM_GW_REFUSE: {
         /* The guest kernel's RST: the KVM profile passes it on, the Hyper-V
          * profile withholds it and the connector times out (3.3). */
-        struct hvsim_outcome o = transport_no_listener(m, remaining_ms);
+        struct hvsim_outcome o = transport_no_listener(m, NULL, remaining_ms);
 
         if (o.verdict == HVSIM_VERDICT_REFUSE)
             o.rule = HVSIM_RULE_GUEST_RST;

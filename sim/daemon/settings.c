@@ -40,7 +40,8 @@ static const struct row {
                  "HV_GUID_PARENT (reference 2.3). 1 accepts both." },
     { "refusal_profile", K_PROFILE, offsetof(struct settings, profile), "hyperv", "hyperv|kvm", "INFERRED",
       "No listener for a Linux guest's request, or for a host request to a guest: hyperv = no answer (the "
-      "caller times out, reference 3.2-3.3); kvm = RST, ECONNRESET at once." },
+      "caller times out, reference 3.2-3.3); kvm = RST, ECONNRESET at once. Decides for hv_sock VMs only: a "
+      "virtio VM (vm add --transport virtio) always resets, as its transport does." },
     { "connect_to_off_vm", K_ERR, offsetof(struct settings, off_vm_error), "ENETUNREACH",
       "ENETDOWN|EINVAL|ENETUNREACH|EADDRNOTAVAIL|ECONNREFUSED|timeout", "INFERRED",
       "Host connects to a VM that is off. Microsoft's client code reads WSAENETUNREACH and WSAEADDRNOTAVAIL "

@@ -38,6 +38,8 @@ int save_state(struct server *s, char *err, size_t errlen)
         p.vms[i].info.kind = v->kind;
         p.vms[i].info.state = v->state;
         p.vms[i].info.cid = v->cid;
+        p.vms[i].info.transport = v->transport;
+        p.vms[i].info.kernel = v->kernel;
         p.vms[i].hcs = v->hcs;
         p.vms[i].nhcs = v->nhcs;
     }
@@ -85,6 +87,7 @@ int load_state(struct server *s, char *err, size_t errlen)
             break;
         v->state = p.vms[i].info.state;
         v->cid = p.vms[i].info.cid;
+        rc = model_vm_set_transport(v, p.vms[i].info.transport, p.vms[i].info.kernel, err, errlen);
         for (j = 0; j < p.vms[i].nhcs && rc == 0; j++)
             rc = model_hcs_set(v, &p.vms[i].hcs[j]);
     }

@@ -65,7 +65,8 @@
  * this target found (a gateway channel the back-end kept a copy of stayed in
  * epoll; a guest claiming the host's CID addressing reached a sibling), kept
  * as they were but for the protocol version in their HELLOs (moved to 4
- * with the paged lists, so that they still get past HELLO).
+ * with the paged lists, to 5 with the VMs' transports, so that they still
+ * get past HELLO).
  *
  * The daemon logs every client it drops; that goes to /dev/null under
  * libFuzzer (HVSIM_FUZZ_LOG=1 keeps it) and to stderr in the other modes.

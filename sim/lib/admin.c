@@ -196,7 +196,13 @@ static int copy_ref(char *dst, size_t cap, const char *src)
 
 int hvsim_admin_vm_add(hvsim_admin_t *a, const char *name, const GUID *id, uint32_t kind, hvsim_vm_info_t *out)
 {
-    struct hvsim_msg_vm_add m = { .kind = kind };
+    return hvsim_admin_vm_add_ex(a, name, id, kind, HVSIM_TRANSPORT_HV_SOCK, HVSIM_KERNEL_6_1, out);
+}
+
+int hvsim_admin_vm_add_ex(hvsim_admin_t *a, const char *name, const GUID *id, uint32_t kind, uint32_t transport,
+                          uint32_t kernel, hvsim_vm_info_t *out)
+{
+    struct hvsim_msg_vm_add m = { .kind = kind, .transport = transport, .kernel = kernel };
     const char *body;
     int rc;
 

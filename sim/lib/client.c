@@ -423,6 +423,8 @@ static void take_hello_reply(struct hvsim__owner *o, const struct hvsim_msg_hell
     o->self.win_timeout_ms = r->win_timeout_ms;
     o->self.linux_timeout_ms = r->linux_timeout_ms;
     o->self.timeout_clamp = r->timeout_clamp;
+    o->self.transport = r->transport;
+    o->self.kernel = r->kernel;
 }
 
 /* HELLO on req, passing evt_far (the daemon's end of the event connection);

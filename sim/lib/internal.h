@@ -43,6 +43,7 @@
     X(close, int, (int))                                                      \
     X(dup3, int, (int, int, int))                                             \
     X(fcntl, int, (int, int, ...))                                            \
+    X(ioctl, int, (int, unsigned long, ...))                                  \
     X(open, int, (const char *, int, ...))
 
 struct hvsim__libc {

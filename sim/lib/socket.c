@@ -15,6 +15,12 @@
  * SHUT_WR is WSAESHUTDOWN on Windows and EPIPE on Linux; MSG_PEEK is refused
  * as hv_sock refuses it.
  *
+ * A Linux socket follows its partition's transport and kernel (from HELLO):
+ * a virtio guest's, and the KVM-style host's (vhost-vsock), take MSG_PEEK,
+ * SO_RCVLOWAT and SIOCOUTQ, and reach VMADDR_CID_LOCAL; the kernel version
+ * decides SIGPIPE (6.7), SIOCOUTQ (6.11) and SIOCINQ (6.17)
+ * (docs/reference/vsock-virtio.md 7).
+ *
  * The table of sockets is indexed by fd, in chunks that never move, so the
  * send/recv path reads one atomic word and makes no extra system call.
  */
@@ -23,6 +29,7 @@
 #include <linux/capability.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +58,15 @@
 #define HOT_SHUT_WR 0x08u
 #define HOT_BROKEN 0x10u /* reset, power-off, pause */
 #define HOT_CONNECTED 0x20u
+#define HOT_VIRTIO 0x40u /* a virtio (or vhost) socket: peek, SO_RCVLOWAT, SIOCOUTQ */
+#define HOT_SIGPIPE 0x80u /* kernel 6.7 on: EPIPE raises SIGPIPE unless MSG_NOSIGNAL */
+#define HOT_TRANSPORT (HOT_VIRTIO | HOT_SIGPIPE)
+
+/* Kernel versions (hvsim.h enum hvsim_kernel: major * 100 + minor) that
+ * brought a behaviour of the vsock core (docs/reference/vsock-virtio.md 7). */
+#define K_SIGPIPE 607 /* vsock_connectible_sendmsg: sk_stream_error */
+#define K_SIOCOUTQ 611 /* vsock_do_ioctl: SIOCOUTQ, transport->unsent_bytes */
+#define K_SIOCINQ 617 /* vsock_do_ioctl: SIOCINQ */
 
 enum sock_state {
     S_NEW = 0,
@@ -76,6 +92,7 @@ struct sock {
     uint64_t due_ns;
     struct listener *lis; /* a listener's own state (listen_common), else NULL */
     uint64_t vsock_buf[3]; /* SO_VM_SOCKETS_BUFFER_SIZE, _MIN_, _MAX_ */
+    uint32_t kernel; /* the partition's kernel (enum hvsim_kernel) */
 };
 
 /* What only a listener has: its key (from the daemon), its socket file's
@@ -143,7 +160,22 @@ static void hot_set(struct sock *s, uint32_t bits)
     atomic_fetch_or_explicit(&s->hot, bits, memory_order_acq_rel);
 }
 
-static int register_fd(int fd, uint32_t pers, struct hvsim__owner *owner)
+/* The hot bits a Linux socket of this partition gets from its transport and
+ * kernel: virtio for a virtio guest and for the host's AF_VSOCK (vhost). */
+static uint32_t transport_bits(uint32_t pers, const struct hvsim__attach *me)
+{
+    uint32_t b = 0;
+
+    if (pers == HVSIM_PERS_WINDOWS)
+        return 0;
+    if (pers == HVSIM_PERS_VSOCK_HOST || me->transport == HVSIM_TRANSPORT_VIRTIO)
+        b |= HOT_VIRTIO;
+    if (me->kernel >= K_SIGPIPE)
+        b |= HOT_SIGPIPE;
+    return b;
+}
+
+static int register_fd(int fd, uint32_t pers, struct hvsim__owner *owner, uint32_t tbits, uint32_t kernel)
 {
     struct sock *s = slot(fd, 1);
     struct stat st;
@@ -165,7 +197,8 @@ static int register_fd(int fd, uint32_t pers, struct hvsim__owner *owner)
     s->vsock_buf[0] = 256 * 1024;
     s->vsock_buf[1] = 128;
     s->vsock_buf[2] = 256 * 1024;
-    atomic_store(&s->hot, HOT_USED | (pers == HVSIM_PERS_WINDOWS ? 0 : HOT_LINUX));
+    s->kernel = kernel ? kernel : HVSIM_KERNEL_6_1;
+    atomic_store(&s->hot, HOT_USED | (pers == HVSIM_PERS_WINDOWS ? 0 : HOT_LINUX) | (tbits & HOT_TRANSPORT));
     pthread_mutex_unlock(&event_lock);
     return 0;
 }
@@ -332,12 +365,32 @@ int hvsim__socket_as(struct hvsim__owner *o, int domain, int type, int protocol)
     fd = place_fd(hvsim__libc.socket(AF_UNIX, SOCK_STREAM | (type & (SOCK_NONBLOCK | SOCK_CLOEXEC)), 0));
     if (fd < 0)
         return hvsim__fail(-errno);
-    rc = register_fd(fd, pers, o);
+    rc = register_fd(fd, pers, o, transport_bits(pers, &me), me.kernel);
     if (rc < 0) {
         hvsim__libc.close(fd);
         return hvsim__fail(rc);
     }
     return fd;
+}
+
+static int is_virtio(const struct sock *s)
+{
+    return (atomic_load_explicit(&s->hot, memory_order_acquire) & HOT_VIRTIO) != 0;
+}
+
+/* The CIDs a Linux socket may bind: VMADDR_CID_ANY; the host's CID on the
+ * host; a virtio guest's own CID and VMADDR_CID_LOCAL (vsock_find_cid). */
+static int bindable_cid(const struct sock *s, uint32_t cid)
+{
+    struct hvsim__attach me;
+
+    if (cid == VMADDR_CID_ANY)
+        return 1;
+    if (s->pers == HVSIM_PERS_VSOCK_HOST)
+        return cid == VMADDR_CID_HOST || cid == VMADDR_CID_LOCAL;
+    if (!is_virtio(s))
+        return 0;
+    return cid == VMADDR_CID_LOCAL || (hvsim__owner_attach(s->owner, &me) == 0 && cid == me.cid);
 }
 
 int hvsim_bind(int fd, const struct sockaddr *addr, socklen_t len)
@@ -358,8 +411,8 @@ int hvsim_bind(int fd, const struct sockaddr *addr, socklen_t len)
     if (!is_windows(s)) {
         /* hv_sock's local CID is VMADDR_CID_ANY: it is the only CID a guest
          * socket may bind (reference 3.1). A host-side vsock socket binds ANY
-         * or the host CID. */
-        if (cid != VMADDR_CID_ANY && !(s->pers == HVSIM_PERS_VSOCK_HOST && cid == VMADDR_CID_HOST))
+         * or the host CID, a virtio guest also its own (bindable_cid). */
+        if (!bindable_cid(s, cid))
             return hvsim__fail(-EADDRNOTAVAIL);
         if (port != VMADDR_PORT_ANY && port <= 1023 && !hvsim__owner_capable(s->owner, CAP_NET_BIND_SERVICE))
             return hvsim__fail(-EACCES);
@@ -590,7 +643,7 @@ int hvsim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     c = accept_routed(fd, l->lis, flags, &t);
     if (c < 0)
         return hvsim__fail(c);
-    rc = register_fd(c, l->pers, l->owner);
+    rc = register_fd(c, l->pers, l->owner, atomic_load(&l->hot), l->kernel);
     if (rc < 0) {
         hvsim__libc.close(c);
         return hvsim__fail(rc);
@@ -737,7 +790,10 @@ static int connect_request(const struct sock *s, const struct sockaddr *addr, so
 
     if (rc < 0)
         return rc;
-    if (s->pers == HVSIM_PERS_LINUX) {
+    if (s->pers == HVSIM_PERS_LINUX && cid == VMADDR_CID_LOCAL && is_virtio(s)) {
+        /* The loopback transport, beside the guest's own (vsock_loopback.c). */
+        m->vmid = HV_GUID_LOOPBACK;
+    } else if (s->pers == HVSIM_PERS_LINUX) {
         /* hv_sock's stream_allow(): only the host, CID 2 (reference 3.1). */
         if (cid != VMADDR_CID_HOST)
             return HVSIM_MUTANT(LINUX_CID_HOST_ONLY) ? -ECONNRESET : -ENETUNREACH;
@@ -897,12 +953,19 @@ ssize_t hvsim_send(int fd, const void *buf, size_t len, int flags)
         return hvsim__fail(-EOPNOTSUPP);
     if (!(hot & HOT_CONNECTED))
         return hvsim__fail(-ENOTCONN);
-    if (hot & HOT_SHUT_WR)
-        return hvsim__fail((hot & HOT_LINUX) || HVSIM_MUTANT(SEND_AFTER_SHUT_WR) ? -EPIPE : -ESHUTDOWN);
+    if (hot & HOT_SHUT_WR) {
+        if (!(hot & HOT_LINUX) && !HVSIM_MUTANT(SEND_AFTER_SHUT_WR))
+            return hvsim__fail(-ESHUTDOWN);
+        /* Kernels since 6.7 signal it (sk_stream_error) unless MSG_NOSIGNAL. */
+        if ((hot & HOT_SIGPIPE) && !(flags & MSG_NOSIGNAL))
+            (void)raise(SIGPIPE);
+        return hvsim__fail(-EPIPE);
+    }
     if ((hot & HOT_BROKEN) && !(hot & HOT_LINUX))
         return hvsim__fail(HVSIM_MUTANT(BROKEN_WINDOWS_SEND) ? -EPIPE : -ECONNRESET);
-    /* Winsock has no SIGPIPE; a Linux guest program gets one as from vsock. */
-    r = hvsim__libc.send(fd, buf, len, (flags & ~MSG_DONTROUTE) | ((hot & HOT_LINUX) ? 0 : MSG_NOSIGNAL));
+    /* Winsock has no SIGPIPE, nor has vsock before 6.7; since, a Linux
+     * program gets one as from any stream, unless MSG_NOSIGNAL. */
+    r = hvsim__libc.send(fd, buf, len, (flags & ~MSG_DONTROUTE) | ((hot & HOT_SIGPIPE) ? 0 : MSG_NOSIGNAL));
     if (r < 0) {
         int err = errno;
 
@@ -924,8 +987,8 @@ ssize_t hvsim_recv(int fd, void *buf, size_t len, int flags)
     hot = atomic_load_explicit(&s->hot, memory_order_acquire);
     if (flags & (MSG_OOB | MSG_TRUNC | MSG_ERRQUEUE))
         return hvsim__fail(-EOPNOTSUPP);
-    /* hv_sock has no peek (reference 3.4). */
-    if ((flags & MSG_PEEK) && (hot & HOT_LINUX) && !HVSIM_MUTANT(LINUX_PEEK_REFUSED))
+    /* hv_sock has no peek (reference 3.4); virtio has (vsock-virtio.md 7.1). */
+    if ((flags & MSG_PEEK) && (hot & HOT_LINUX) && !(hot & HOT_VIRTIO) && !HVSIM_MUTANT(LINUX_PEEK_REFUSED))
         return hvsim__fail(-EOPNOTSUPP);
     if (!(hot & HOT_CONNECTED))
         return hvsim__fail(-ENOTCONN);
@@ -1169,7 +1232,14 @@ int hvsim_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
     } else {
         uint32_t cid = VMADDR_CID_ANY;
 
-        if (s->pers == HVSIM_PERS_VSOCK_HOST && hvsim__owner_attach(s->owner, &me) == 0)
+        /* A virtio guest's socket takes its CID when it connects (or is
+         * accepted); bound to VMADDR_CID_ANY it reports ANY until then. */
+        int conn = s->state == S_CONNECTED;
+
+        if (conn && s->peer.cid == VMADDR_CID_LOCAL && !is_windows(s))
+            cid = VMADDR_CID_LOCAL;
+        else if ((s->pers == HVSIM_PERS_VSOCK_HOST || (conn && is_virtio(s))) &&
+                 hvsim__owner_attach(s->owner, &me) == 0)
             cid = me.cid;
         rc = put_addr(s, &s->local.vmid, &s->local.svc, cid, addr, len);
     }
@@ -1453,8 +1523,8 @@ int hvsim_setsockopt(int fd, int level, int name, const void *val, socklen_t len
         rc = set_wsa_sol(fd, name, val, len);
     else if (!is_windows(s) && level == AF_VSOCK)
         rc = set_vsock(s, name, val, len);
-    else if (!is_windows(s) && level == SOL_SOCKET && name == SO_RCVLOWAT)
-        rc = -EOPNOTSUPP; /* mainline hv_sock: notify_set_rcvlowat */
+    else if (!is_windows(s) && level == SOL_SOCKET && name == SO_RCVLOWAT && !is_virtio(s))
+        rc = -EOPNOTSUPP; /* mainline hv_sock: notify_set_rcvlowat; virtio takes it (vsock-virtio.md 7.2) */
     else if (!is_windows(s) && level == SOL_SOCKET)
         rc = hvsim__libc.setsockopt(fd, level, name, val, len) < 0 ? -errno : 0;
     else
@@ -1469,8 +1539,12 @@ int hvsim_get_local_cid(uint32_t *cid)
 
     if (rc < 0)
         return hvsim__fail(rc);
-    /* hv_sock reports VMADDR_CID_ANY as a guest's own CID (reference 3.1). */
-    *cid = me.is_host ? VMADDR_CID_HOST : HVSIM_MUTANT(LINUX_LOCAL_CID_ANY) ? me.cid : VMADDR_CID_ANY;
+    /* hv_sock reports VMADDR_CID_ANY as a guest's own CID (reference 3.1);
+     * virtio its CID (virtio_transport_get_local_cid). */
+    if (!me.is_host && me.transport == HVSIM_TRANSPORT_VIRTIO)
+        *cid = me.cid;
+    else
+        *cid = me.is_host ? VMADDR_CID_HOST : HVSIM_MUTANT(LINUX_LOCAL_CID_ANY) ? me.cid : VMADDR_CID_ANY;
     return 0;
 }
 
@@ -1485,6 +1559,68 @@ int hvsim_self(GUID *vmid, char *name, size_t name_len)
         *vmid = me.self;
     if (name && name_len)
         snprintf(name, name_len, "%s", me.name);
+    return 0;
+}
+
+/* ---- ioctl ------------------------------------------------------------------------ */
+
+/* SIOCINQ and SIOCOUTQ as vsock_do_ioctl answers them, per kernel: before
+ * 6.11 the socket has no ioctl at all (sock_no_ioctl: EOPNOTSUPP); 6.11
+ * brought SIOCOUTQ, which only virtio's transports answer (the bytes the
+ * transport holds unsent: none here, as the stream hands every byte to the
+ * peer's buffer at once); 6.17 brought SIOCINQ, the bytes readable, for every
+ * transport. A listener is EINVAL; a socket without a transport yet (not
+ * connected) EOPNOTSUPP (docs/reference/vsock-virtio.md 7.3). */
+static int vsock_queue_ioctl(struct sock *s, int fd, unsigned long req, int *out)
+{
+    if (s->kernel < K_SIOCOUTQ)
+        return -EOPNOTSUPP;
+    if (req == SIOCINQ && s->kernel < K_SIOCINQ)
+        return -ENOTTY; /* ENOIOCTLCMD, as net/socket.c shows it */
+    if (req == SIOCOUTQ && !is_virtio(s))
+        return -EOPNOTSUPP; /* hv_sock has no unsent_bytes */
+    if (s->state == S_LISTENING)
+        return -EINVAL;
+    if (s->state != S_CONNECTED)
+        return -EOPNOTSUPP;
+    if (req == SIOCOUTQ) {
+        *out = 0;
+        return 0;
+    }
+    return hvsim__libc.ioctl(fd, SIOCINQ, out) < 0 ? -errno : 0;
+}
+
+int hvsim_ioctl(int fd, unsigned long req, void *arg)
+{
+    struct sock *s = lookup(fd);
+    int v = 0, rc;
+
+    if (s == NULL)
+        return hvsim__fail(-ENOTSOCK);
+    if (req != SIOCINQ && req != SIOCOUTQ)
+        return hvsim__libc.ioctl(fd, req, arg); /* FIONBIO and the like: the fd's own */
+    if (is_windows(s))
+        return hvsim__fail(-EOPNOTSUPP);
+    rc = vsock_queue_ioctl(s, fd, req, &v);
+    if (rc < 0)
+        return hvsim__fail(rc);
+    if (arg == NULL)
+        return hvsim__fail(-EFAULT);
+    memcpy(arg, &v, sizeof(v));
+    return 0;
+}
+
+int hvsim_self_vsock(uint32_t *transport, uint32_t *kernel)
+{
+    struct hvsim__attach me;
+    int rc = hvsim__owner_attach(hvsim__self_owner(), &me);
+
+    if (rc < 0)
+        return rc;
+    if (transport)
+        *transport = me.transport;
+    if (kernel)
+        *kernel = me.kernel;
     return 0;
 }
 

@@ -1177,6 +1177,12 @@ EXPORT FILE *fopen64(const char *path, const char *mode)
     return emu_fopen(R.fopen64, path, mode);
 }
 
+/* SIOCINQ, SIOCOUTQ: the transport's and kernel's answer (hvsim_ioctl). */
+static int queue_ioctl(int fd, unsigned long req, void *arg)
+{
+    ON_SOCKET(fd, R.ioctl(fd, req, arg), hvsim_ioctl(a, req, arg));
+}
+
 EXPORT int ioctl(int fd, unsigned long req, ...)
 {
     struct ent *e;
@@ -1188,6 +1194,8 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
     va_end(ap);
     INIT();
     NEED(ioctl);
+    if (req == SIOCINQ || req == SIOCOUTQ)
+        return queue_ioctl(fd, req, arg);
     if (req != IOCTL_VM_SOCKETS_GET_LOCAL_CID)
         return R.ioctl(fd, req, arg);
     if ((e = ent_get(fd, K_PLACEHOLDER)) == NULL) {

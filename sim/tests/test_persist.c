@@ -31,6 +31,7 @@ static const char expected_text[] =
     "host " HOST "\n"
     "vm " VM1 " classic running 3 web-01\n"
     "vm " VM2 " hcs paused 4294967294 wsl.2_x\n"
+    "transport " VM2 " virtio 6.12\n"
     "hcs " VM2 " " S1 " bind=allow connect=deny wildcard=1 disabled=0\n"
     "hcs " VM2 " " S2 " bind=deny connect=allow wildcard=0 disabled=1\n"
     "service " S1 " VM Session Service\n"
@@ -65,6 +66,7 @@ static void sample_state(persist_t *p)
     vm->info.kind = HVSIM_VM_CLASSIC;
     vm->info.state = HVSIM_VM_RUNNING;
     vm->info.cid = 3;
+    vm->info.kernel = HVSIM_KERNEL_6_1; /* hv_sock on 6.1: no transport line */
     vm->info.nprocs = 7; /* not persisted */
     vm = &p->vms[1];
     vm->info.id = guid(VM2);
@@ -72,6 +74,8 @@ static void sample_state(persist_t *p)
     vm->info.kind = HVSIM_VM_HCS;
     vm->info.state = HVSIM_VM_PAUSED;
     vm->info.cid = 0xfffffffe;
+    vm->info.transport = HVSIM_TRANSPORT_VIRTIO;
+    vm->info.kernel = HVSIM_KERNEL_6_12;
     vm->nhcs = 2;
     vm->hcs = calloc(2, sizeof(*vm->hcs));
     cr_assert_not_null(vm->hcs);
@@ -114,6 +118,8 @@ static void assert_same_state(const persist_t *a, const persist_t *b)
         cr_assert_eq(x->info.kind, y->info.kind);
         cr_assert_eq(x->info.state, y->info.state);
         cr_assert_eq(x->info.cid, y->info.cid);
+        cr_assert_eq(x->info.transport, y->info.transport);
+        cr_assert_eq(x->info.kernel, y->info.kernel);
         cr_assert_eq(x->nhcs, y->nhcs);
         for (j = 0; j < x->nhcs; j++) {
             cr_assert(hvsim_guid_equal(&x->hcs[j].id, &y->hcs[j].id));
@@ -281,7 +287,12 @@ static const struct {
     { "# hvsim state 1\nhost nope\n", "state line 2: expected the host GUID, got 'nope'" },
     { "# hvsim state 1\nhost " HOST "\nhost " HOST "\n", "state line 3: expected one host line" },
     { "# hvsim state 1\nhost " HOST " x\n", "state line 2: expected end of line, got 'x'" },
-    { "# hvsim state 1\nvms " VM1 "\n", "state line 2: expected host, vm, hcs, service or setting, got 'vms'" },
+    { "# hvsim state 1\nvm " VM1 " classic running 3 a\ntransport " VM1 " vmci 6.1\n",
+      "expected a transport (hv_sock or virtio), got 'vmci'" },
+    { "# hvsim state 1\nvm " VM1 " classic running 3 a\ntransport " VM1 " virtio 5.10\n",
+      "expected a kernel (6.1, 6.12 or newest), got '5.10'" },
+    { "# hvsim state 1\ntransport " VM1 " virtio 6.1\n", "expected the id of a VM defined above" },
+    { "# hvsim state 1\nvms " VM1 "\n", "state line 2: expected host, vm, hcs, transport, service or setting, got 'vms'" },
     { "# hvsim state 1\n vm " VM1 " hcs off 3 a\n", "state line 2: expected host, vm, hcs" },
     { "# hvsim state 1\nvm " VM1 " kvm off 3 a\n", "state line 2: expected a VM kind (classic or hcs), got 'kvm'" },
     { "# hvsim state 1\nvm " VM1 " hcs on 3 a\n", "state line 2: expected a VM state" },

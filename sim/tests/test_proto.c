@@ -648,10 +648,27 @@ Test(proto, paged_lists_and_imports, .timeout = 5)
     cr_assert_geq(HVSIM_PAGE_BYTES / sizeof(hvsim_service_info_t), 200u);
 }
 
-/* Protocol 5: an event names a service (SERVICE_DISABLED). */
+/* Protocol 6: an event names a service (SERVICE_DISABLED). */
 Test(proto, events_carry_a_service, .timeout = 5)
 {
-    cr_assert_geq(HVSIM_PROTO_VERSION, 5);
+    cr_assert_geq(HVSIM_PROTO_VERSION, 6);
     cr_assert_eq(hvsim__msg_size(HVSIM_MSG_EVENT), 2 * sizeof(GUID) + 2 * sizeof(uint32_t));
     cr_assert_eq(offsetof(struct hvsim_msg_event, svc), sizeof(GUID) + 2 * sizeof(uint32_t));
+}
+
+/* Protocol 5: a VM's transport and kernel travel in VM_ADD, VM_INFO and the HELLO reply (issue 13). */
+Test(proto, vm_transport_and_kernel, .timeout = 5)
+{
+    uint32_t v = 0;
+
+    cr_assert_geq(HVSIM_PROTO_VERSION, 5);
+    cr_assert_eq(hvsim__msg_size(HVSIM_MSG_VM_INFO), sizeof(hvsim_vm_info_t));
+    cr_assert_str_eq(hvsim__transport_name(HVSIM_TRANSPORT_HV_SOCK), "hv_sock");
+    cr_assert_str_eq(hvsim__transport_name(HVSIM_TRANSPORT_VIRTIO), "virtio");
+    cr_assert_null(hvsim__transport_name(7));
+    cr_assert_eq(hvsim__kernel_parse("6.12", &v), 0);
+    cr_assert_eq(v, (uint32_t)HVSIM_KERNEL_6_12);
+    cr_assert_eq(hvsim__kernel_parse("5.10", &v), -EINVAL);
+    cr_assert_eq(hvsim__transport_parse("vmci", &v), -EINVAL);
+    cr_assert_str_eq(hvsim__kernel_name(HVSIM_KERNEL_NEWEST), "newest");
 }

@@ -1044,3 +1044,60 @@ Test(route, vm_detach_and_reattach_keep_the_order)
     cr_assert_eq(model_service_rm(&m, &S_REG2), 0);
     cr_assert_neq(m.gen, gen);
 }
+
+/* ---- a VM's transport (issue 13) --------------------------------------------------- */
+
+/* A virtio VM's refusals are KVM's whatever refusal_profile says: its kernel
+ * (or vhost-vsock on the host) answers a request nobody takes with RST; an
+ * hv_sock VM keeps following the setting. */
+Test(route, virtio_vm_refuses_with_rst_whatever_the_profile)
+{
+    char err[128];
+
+    cr_assert_eq(model_vm_set_transport(vm2, HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_6_12, err, sizeof(err)), 0, "%s",
+                 err);
+    /* refusal_profile=hyperv (the default) */
+    assert_refuse(conn(vm2, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(5000)), -ECONNRESET);
+    assert_refuse(conn(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm2->cid), T(5000)), -ECONNRESET);
+    assert_noanswer(conn(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(5000)), 2000);
+    assert_noanswer(conn(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm1->cid), T(5000)), 2000);
+    /* A vanished listener is the same refusal. */
+    listen_on(&m.host, HVSIM_PERS_VSOCK_HOST, HV_GUID_ZERO, T(5001));
+    register_port(5001);
+    assert_outcome(conn(vm2, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(5001)).vanished, HVSIM_VERDICT_REFUSE, -ECONNRESET,
+                   0, HVSIM_RULE_KVM_RST);
+    /* Windows guests are told ECONNREFUSED as before. */
+    assert_refuse(conn(vm2, HVSIM_PERS_WINDOWS, HV_GUID_PARENT, S_UNREG), -ECONNREFUSED);
+}
+
+Test(route, transport_and_kernel_are_checked)
+{
+    char err[128] = "";
+
+    cr_assert_eq(vm1->transport, (uint32_t)HVSIM_TRANSPORT_HV_SOCK);
+    cr_assert_eq(vm1->kernel, (uint32_t)HVSIM_KERNEL_6_1);
+    cr_assert_eq(model_vm_set_transport(vm1, 9, 0, err, sizeof(err)), -EINVAL);
+    cr_assert(strstr(err, "hv_sock or virtio") != NULL, "%s", err);
+    cr_assert_eq(model_vm_set_transport(vm1, HVSIM_TRANSPORT_VIRTIO, 510, err, sizeof(err)), -EINVAL);
+    cr_assert_eq(vm1->transport, (uint32_t)HVSIM_TRANSPORT_HV_SOCK, "a refused change changes nothing");
+    cr_assert_eq(model_vm_set_transport(vm1, HVSIM_TRANSPORT_VIRTIO, 0, err, sizeof(err)), 0);
+    cr_assert_eq(vm1->kernel, (uint32_t)HVSIM_KERNEL_6_1, "kernel 0 is 6.1");
+}
+
+/* VMADDR_CID_LOCAL is the vsock_loopback transport, virtio's code: nobody
+ * listening is its RST, for the host and for a (virtio) guest. */
+Test(route, vsock_loopback_nobody_listens_is_rst)
+{
+    struct bind *l;
+    struct route_conn_res r;
+
+    assert_refuse(conn(&m.host, HVSIM_PERS_VSOCK_HOST, CID(VMADDR_CID_LOCAL), T(5000)), -ECONNRESET);
+    assert_refuse(conn(vm1, HVSIM_PERS_LINUX, HV_GUID_LOOPBACK, T(5000)), -ECONNRESET);
+    l = listen_on(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(5000));
+    r = conn(vm1, HVSIM_PERS_LINUX, HV_GUID_LOOPBACK, T(5000));
+    assert_ok(r, l);
+    cr_assert_eq(r.conn_peer.cid, (uint32_t)VMADDR_CID_LOCAL);
+    cr_assert_eq(r.acc_peer.cid, (uint32_t)VMADDR_CID_LOCAL);
+    /* Windows loopback keeps go-winio's WSAECONNREFUSED. */
+    assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, T(5001)), -ECONNREFUSED);
+}

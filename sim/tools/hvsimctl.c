@@ -25,7 +25,7 @@
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
-#define TABLE_COLS 6
+#define TABLE_COLS 8
 #define MAX_POS 4
 
 struct command;
@@ -388,8 +388,9 @@ static const char *state_name(uint32_t state)
 
 static void print_vms(const struct ctx *c, const hvsim_vm_info_t *v, size_t n, int as_array)
 {
-    struct table t = { .ncols = 6 };
+    struct table t = { .ncols = 8 };
     char id[HVSIM_GUID_STRLEN], cid[16], procs[16];
+    const char *tr, *kn;
     size_t i;
 
     if (c->json) {
@@ -398,19 +399,24 @@ static void print_vms(const struct ctx *c, const hvsim_vm_info_t *v, size_t n, i
         for (i = 0; i < n; i++) {
             printf("%s{\"name\": ", i ? ", " : "");
             json_str(v[i].name);
-            printf(", \"id\": \"%s\", \"kind\": \"%s\", \"state\": \"%s\", \"cid\": %u, \"procs\": %u}",
+            tr = hvsim__transport_name(v[i].transport);
+            kn = hvsim__kernel_name(v[i].kernel);
+            printf(", \"id\": \"%s\", \"kind\": \"%s\", \"state\": \"%s\", \"cid\": %u, \"procs\": %u, "
+                   "\"transport\": \"%s\", \"kernel\": \"%s\"}",
                    hvsim_guid_format(&v[i].id, id), kind_name(v[i].kind), state_name(v[i].state), v[i].cid,
-                   v[i].nprocs);
+                   v[i].nprocs, tr ? tr : "unknown", kn ? kn : "unknown");
         }
         printf("%s\n", as_array ? "]" : "");
         return;
     }
-    table_row(&t, "NAME", "ID", "KIND", "STATE", "CID", "PROCS");
+    table_row(&t, "NAME", "ID", "KIND", "STATE", "CID", "PROCS", "TRANSPORT", "KERNEL");
     for (i = 0; i < n; i++) {
         snprintf(cid, sizeof(cid), "%u", v[i].cid);
         snprintf(procs, sizeof(procs), "%u", v[i].nprocs);
+        tr = hvsim__transport_name(v[i].transport);
+        kn = hvsim__kernel_name(v[i].kernel);
         table_row(&t, v[i].name, hvsim_guid_format(&v[i].id, id), kind_name(v[i].kind), state_name(v[i].state), cid,
-                  procs);
+                  procs, tr ? tr : "unknown", kn ? kn : "unknown");
     }
     table_print(&t);
 }
@@ -480,11 +486,12 @@ static int vm_exists(struct ctx *c, const char *name, const GUID *id, uint32_t k
 
 static int cmd_vm_add(struct ctx *c, int argc, char **argv)
 {
-    const char *id_text = NULL, *kind_text = "classic";
-    const struct opt opts[] = { { "--id", &id_text }, { "--kind", &kind_text }, { NULL, NULL } };
+    const char *id_text = NULL, *kind_text = "classic", *tr_text = "hv_sock", *kn_text = "6.1";
+    const struct opt opts[] = { { "--id", &id_text }, { "--kind", &kind_text }, { "--transport", &tr_text },
+                                { "--kernel", &kn_text }, { NULL, NULL } };
     char *pos[1];
     hvsim_vm_info_t info;
-    uint32_t kind;
+    uint32_t kind, transport, kernel;
     GUID id;
     int n, rc;
 
@@ -501,9 +508,13 @@ static int cmd_vm_add(struct ctx *c, int argc, char **argv)
         kind = HVSIM_VM_HCS;
     else
         return fail("vm add: --kind '%s': expected classic or hcs", kind_text);
+    if (hvsim__transport_parse(tr_text, &transport) < 0)
+        return fail("vm add: --transport '%s': expected hv_sock or virtio", tr_text);
+    if (hvsim__kernel_parse(kn_text, &kernel) < 0)
+        return fail("vm add: --kernel '%s': expected 6.1, 6.12 or newest", kn_text);
     if (admin(c) == NULL)
         return EXIT_FAIL;
-    rc = hvsim_admin_vm_add(c->a, pos[0], id_text ? &id : NULL, kind, &info);
+    rc = hvsim_admin_vm_add_ex(c->a, pos[0], id_text ? &id : NULL, kind, transport, kernel, &info);
     if (rc == -EEXIST && c->exist_ok)
         return vm_exists(c, pos[0], id_text ? &id : NULL, kind);
     if (rc < 0)
@@ -870,8 +881,10 @@ static int cmd_status(struct ctx *c, int argc, char **argv)
 /* ---- the table ------------------------------------------------------------------ */
 
 static const struct command commands[] = {
-    { "vm add", cmd_vm_add, "NAME [--id GUID] [--kind classic|hcs] [--exist-ok]",
-      "add a running VM (a random ID unless --id); --exist-ok: a VM of that name, ID and kind is no error" },
+    { "vm add", cmd_vm_add,
+      "NAME [--id GUID] [--kind classic|hcs] [--transport hv_sock|virtio] [--kernel 6.1|6.12|newest] [--exist-ok]",
+      "add a running VM (a random ID unless --id; hv_sock on 6.1 unless told); --exist-ok: a VM of that name, "
+      "ID and kind is no error" },
     { "vm list", cmd_vm_list, "", "list the VMs: NAME, ID, KIND, STATE, CID, PROCS" },
     { "vm rm", cmd_vm_rm, "NAME|GUID", "remove a VM; its processes lose their connections" },
     { "vm start", cmd_vm_op, "NAME|GUID", "power on a VM that is off" },

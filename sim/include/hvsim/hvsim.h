@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <linux/vm_sockets.h>
 
 #include "hvsocket.h"
@@ -101,15 +103,30 @@ HVSIM_EXTERN int hvsim_getsockopt(int fd, int level, int name, void *val, sockle
 HVSIM_EXTERN int hvsim_setsockopt(int fd, int level, int name, const void *val, socklen_t len);
 /* ioctl(IOCTL_VM_SOCKETS_GET_LOCAL_CID) of the Linux personality. */
 HVSIM_EXTERN int hvsim_get_local_cid(uint32_t *cid);
+/* ioctl on an emulated AF_VSOCK socket: SIOCINQ (bytes readable) and SIOCOUTQ
+ * (bytes not yet sent), answered as the partition's transport and kernel
+ * version answer them (README, "Transports and kernel versions"); arg points
+ * to an int. Other requests: ENOTTY, as the vsock core's ENOIOCTLCMD. */
+HVSIM_EXTERN int hvsim_ioctl(int fd, unsigned long request, void *arg);
 
 /* Which partition this process is attached as (after the first call that
  * needed the daemon): its VM ID and name. Returns 0 or -errno. */
 HVSIM_EXTERN int hvsim_self(GUID *vmid, char *name, size_t name_len);
+/* This process's partition's vsock transport (enum hvsim_vm_transport; the
+ * host: virtio, as vhost-vsock) and Linux kernel (enum hvsim_kernel), which
+ * decide its AF_VSOCK sockets' options and flags. Returns 0 or -errno. */
+HVSIM_EXTERN int hvsim_self_vsock(uint32_t *transport, uint32_t *kernel);
 
 /* ---- Administration (hvsimctl uses these; the host partition's admin socket) --- */
 
 enum hvsim_vm_state { HVSIM_VM_RUNNING = 0, HVSIM_VM_PAUSED = 1, HVSIM_VM_OFF = 2 };
 enum hvsim_vm_kind { HVSIM_VM_CLASSIC = 0, HVSIM_VM_HCS = 1 };
+/* A VM's Linux vsock transport: hv_sock (a Linux guest on Hyper-V, the
+ * default) or virtio (a KVM, QEMU or Firecracker guest). */
+enum hvsim_vm_transport { HVSIM_TRANSPORT_HV_SOCK = 0, HVSIM_TRANSPORT_VIRTIO = 1 };
+/* The guest's Linux kernel, as major * 100 + minor: the three kernels the
+ * project boots. NEWEST is the latest release (at least 6.17). */
+enum hvsim_kernel { HVSIM_KERNEL_6_1 = 601, HVSIM_KERNEL_6_12 = 612, HVSIM_KERNEL_NEWEST = 9999 };
 
 #define HVSIM_NAME_MAX 64 /* VM names, including the NUL */
 #define HVSIM_ELEMENT_NAME_MAX 256
@@ -121,6 +138,8 @@ typedef struct hvsim_vm_info {
     uint32_t state; /* enum hvsim_vm_state */
     uint32_t cid; /* the VM's vsock CID (KVM-style addressing) */
     uint32_t nprocs; /* processes attached as this VM */
+    uint32_t transport; /* enum hvsim_vm_transport */
+    uint32_t kernel; /* enum hvsim_kernel */
 } hvsim_vm_info_t;
 
 typedef struct hvsim_service_info {
@@ -147,6 +166,10 @@ HVSIM_EXTERN const char *hvsim_admin_errmsg(hvsim_admin_t *a);
 
 HVSIM_EXTERN int hvsim_admin_vm_add(hvsim_admin_t *a, const char *name, const GUID *id /* NULL: random */,
                                     uint32_t kind, hvsim_vm_info_t *out);
+/* The same with the VM's transport (enum hvsim_vm_transport) and kernel
+ * (enum hvsim_kernel; 0: 6.1). */
+HVSIM_EXTERN int hvsim_admin_vm_add_ex(hvsim_admin_t *a, const char *name, const GUID *id, uint32_t kind,
+                                       uint32_t transport, uint32_t kernel, hvsim_vm_info_t *out);
 HVSIM_EXTERN int hvsim_admin_vm_rm(hvsim_admin_t *a, const char *name_or_id);
 HVSIM_EXTERN int hvsim_admin_vm_list(hvsim_admin_t *a, hvsim_vm_info_t **out, size_t *n);
 /* op: "start", "pause", "resume", "reset", "off". */

@@ -23,6 +23,8 @@ struct hvsim__attach {
     uint32_t win_timeout_ms;
     uint32_t linux_timeout_ms;
     uint32_t timeout_clamp;
+    uint32_t transport; /* enum hvsim_vm_transport */
+    uint32_t kernel; /* enum hvsim_kernel */
 };
 
 /* Attach (once per process, again after fork) and report who we are.

@@ -30,8 +30,10 @@
 
 #include "hvsim/hvsim.h"
 
-#define HVSIM_PROTO_VERSION 5 /* 5: the service-disabled event; 2: the VM gateway (OFFER, VERDICT, PENDING); 3: one endpoint, one outcome, no test fields;
-                                * 4: lists in pages (a cursor), imports in pages */
+#define HVSIM_PROTO_VERSION 6 /* 2: the VM gateway (OFFER, VERDICT, PENDING); 3: one endpoint, one outcome, no test fields;
+                                * 4: lists in pages (a cursor), imports in pages;
+                                * 5: a VM's transport and kernel (VM_ADD, VM_INFO, HELLO_REPLY);
+                                * 6: the service-disabled event (EVENT carries a service) */
 #define HVSIM_MSG_MAX (256 * 1024)
 #define HVSIM_UNAME_MAX 108 /* sizeof(sun_path) */
 /* The most a list reply's or an import request's entries take: well under a
@@ -126,6 +128,8 @@ struct hvsim_msg_hello_reply {
     uint32_t win_timeout_ms; /* HVSOCKET_CONNECT_TIMEOUT default */
     uint32_t linux_timeout_ms; /* SO_VM_SOCKETS_CONNECT_TIMEOUT default */
     uint32_t timeout_clamp; /* 1: values above the maximum are clamped, 0: EINVAL */
+    uint32_t transport; /* enum hvsim_vm_transport of the partition (the host: virtio, as vhost-vsock) */
+    uint32_t kernel; /* enum hvsim_kernel of the partition */
     uint32_t pad;
 };
 
@@ -287,6 +291,8 @@ struct hvsim_msg_vm_add {
     GUID id;
     uint32_t has_id;
     uint32_t kind;
+    uint32_t transport; /* enum hvsim_vm_transport */
+    uint32_t kernel; /* enum hvsim_kernel; 0: 6.1 */
 };
 
 struct hvsim_msg_vm_ref {
@@ -382,7 +388,7 @@ int hvsim__listener_name_ok(const char *name);
 /* The HELLO reply carries no test field: a test build's choices travel
  * outside the protocol (docs/architecture.md, "Test hooks"). */
 _Static_assert(sizeof(struct hvsim_msg_hello_reply) ==
-                   2 * sizeof(GUID) + HVSIM_NAME_MAX + 2 * sizeof(uint32_t) + sizeof(uint64_t) + 4 * sizeof(uint32_t),
+                   2 * sizeof(GUID) + HVSIM_NAME_MAX + 2 * sizeof(uint32_t) + sizeof(uint64_t) + 6 * sizeof(uint32_t),
                "HELLO_REPLY: the fields above, nothing more");
 
 #endif /* HVSIM_PROTO_H */

@@ -23,6 +23,13 @@ int hvsim__guid_random(GUID *out);
 /* "parent", "children", ... for a well-known VmId, else NULL. */
 const char *hvsim__vmid_name(const GUID *g);
 
+/* A VM's transport and kernel (hvsim.h) as text: "hv_sock", "virtio"; "6.1",
+ * "6.12", "newest". NULL for a value that has no name; parse: 0 or -EINVAL. */
+const char *hvsim__transport_name(uint32_t transport);
+int hvsim__transport_parse(const char *s, uint32_t *out);
+const char *hvsim__kernel_name(uint32_t kernel);
+int hvsim__kernel_parse(const char *s, uint32_t *out);
+
 /* The daemon's run folder: $HVSIM_DIR, else $XDG_RUNTIME_DIR/hvsim, else /tmp/hvsim-<uid>. */
 const char *hvsim__default_dir(char *buf, size_t len);
 

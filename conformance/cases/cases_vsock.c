@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cases_vsock.c: what a Linux guest's vsock transport and kernel version
+ * decide (issue 13): SO_RCVLOWAT, SIOCOUTQ and SIOCINQ, SIGPIPE after
+ * shutdown, and the loopback CID. hv_sock and virtio differ on the first
+ * three; the kernel version decides the ioctls (6.11, 6.17) and SIGPIPE
+ * (6.7), so those cases compute their answer from the guest's kernel
+ * (cf_kernel_version) and their rule says which versions give what.
+ * Sources: docs/reference/vsock-virtio.md section 7.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../catalogue.h"
+#include "case_util.h"
+#include "stream_pair.h"
+
+/* Kernel versions (major * 100 + minor) that brought a behaviour. */
+#define K_SIGPIPE 607u
+#define K_SIOCOUTQ 611u
+#define K_SIOCINQ 617u
+
+/* The host end of a pair that sends TEXT when the guest says GO, and waits
+ * for DONE. */
+static int pair_sender(struct cf_ctx *ctx, const char *first, const char *rest)
+{
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0 || sp_expectln(ctx, "GO") < 0)
+        return -1;
+    cf_step(ctx, "host sends \"%s\"", first);
+    if (sp_send_all(ctx, s, first, strlen(first)) < 0)
+        return -1;
+    if (rest != NULL) {
+        if (sp_quiet(ctx, s, 100, "a pause between the sends") < 0)
+            return -1;
+        cf_step(ctx, "host sends \"%s\" 100 ms later", rest);
+        if (sp_send_all(ctx, s, rest, strlen(rest)) < 0)
+            return -1;
+    }
+    if (sp_expectln(ctx, "DONE") < 0)
+        return -1;
+    cf_close(s);
+    return 0;
+}
+
+/* ---- SO_RCVLOWAT ---------------------------------------------------------------- */
+
+static int rcvlowat_host(struct cf_ctx *ctx)
+{
+    return pair_sender(ctx, "a", "bc");
+}
+
+/* virtio: a read waits for the low-water mark, so the two sends come back as
+ * one read of 3; hv_sock refuses the option and the bytes arrive all the same. */
+static int rcvlowat_guest(struct cf_ctx *ctx)
+{
+    char buf[8];
+    cf_sock_t s;
+    int rc;
+    long n;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0)
+        return -1;
+    cf_step(ctx, "guest setsockopt(SO_RCVLOWAT, 3)");
+    rc = cf_set_rcvlowat(s, 3);
+    CF_CHECK(ctx, rc, ctx->expect, "setsockopt(SO_RCVLOWAT)");
+    if (sp_writeln(ctx, "GO") < 0)
+        return -1;
+    if (rc == 0) {
+        cf_step(ctx, "guest recv with the mark at 3 (\"a\", then \"bc\" 100 ms later)");
+        n = cf_recv(s, buf, sizeof(buf), 0);
+        if (n != 3 || memcmp(buf, "abc", 3) != 0) {
+            cf_fail(ctx, "expected one read of \"abc\", got %ld bytes", n);
+            return -1;
+        }
+    } else if (sp_recv_text(ctx, s, "abc") < 0) {
+        return -1;
+    }
+    cf_close(s);
+    return sp_writeln(ctx, "DONE");
+}
+
+/* ---- SIOCOUTQ, SIOCINQ ------------------------------------------------------------ */
+
+static int outq_host(struct cf_ctx *ctx)
+{
+    char c;
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0)
+        return -1;
+    cf_step(ctx, "host reads the guest's byte");
+    if (sp_recv_exact(ctx, s, &c, 1) < 0 || sp_expectln(ctx, "DONE") < 0)
+        return -1;
+    cf_close(s);
+    return 0;
+}
+
+/* What SIOCOUTQ gives on this guest: before 6.11 no vsock ioctl at all;
+ * then only the virtio transports answer. */
+static int outq_want(const struct cf_ctx *ctx, unsigned k)
+{
+    if (k != 0 && k < K_SIOCOUTQ)
+        return -EOPNOTSUPP;
+    return ctx->expect;
+}
+
+static int outq_guest(struct cf_ctx *ctx)
+{
+    unsigned k = cf_kernel_version();
+    int want = outq_want(ctx, k), n = -1, rc;
+    uint64_t until;
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0 || sp_send_all(ctx, s, "q", 1) < 0)
+        return -1;
+    cf_step(ctx, "guest ioctl(SIOCOUTQ) after sending 1 byte (kernel %u.%u)", k / 100, k % 100);
+    until = cf_now_ms() + 1000;
+    /* The transport hands the byte on at once; allow it a moment, as the
+     * kernel's own test does. */
+    while ((rc = cf_vsock_queue(s, 1, &n)) == 0 && n != 0 && cf_now_ms() < until)
+        (void)cf_poll(s, 0, 10); /* a 10 ms pause */
+    CF_CHECK(ctx, rc, want, "ioctl(SIOCOUTQ)");
+    if (rc == 0 && n != 0) {
+        cf_fail(ctx, "expected 0 bytes unsent, got %d", n);
+        return -1;
+    }
+    cf_close(s);
+    return sp_writeln(ctx, "DONE");
+}
+
+static int inq_host(struct cf_ctx *ctx)
+{
+    return pair_sender(ctx, "xyz", NULL);
+}
+
+static int inq_want(unsigned k)
+{
+    if (k != 0 && k < K_SIOCOUTQ)
+        return -EOPNOTSUPP;
+    if (k != 0 && k < K_SIOCINQ)
+        return -ENOTTY;
+    return 0;
+}
+
+static int inq_guest(struct cf_ctx *ctx)
+{
+    unsigned k = cf_kernel_version();
+    int want = inq_want(k), n = -1, rc;
+    uint64_t until;
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0 || sp_writeln(ctx, "GO") < 0)
+        return -1;
+    if (sp_readable(ctx, s, 1000, "3 bytes sent") < 0)
+        return -1;
+    cf_step(ctx, "guest ioctl(SIOCINQ) with \"xyz\" arrived (kernel %u.%u)", k / 100, k % 100);
+    until = cf_now_ms() + 1000;
+    while ((rc = cf_vsock_queue(s, 0, &n)) == 0 && n < 3 && cf_now_ms() < until)
+        (void)cf_poll(s, CF_POLLIN, 10);
+    CF_CHECK(ctx, rc, want, "ioctl(SIOCINQ)");
+    if (rc == 0 && n != 3) {
+        cf_fail(ctx, "expected 3 bytes readable, got %d", n);
+        return -1;
+    }
+    if (sp_recv_text(ctx, s, "xyz") < 0)
+        return -1;
+    cf_close(s);
+    return sp_writeln(ctx, "DONE");
+}
+
+/* ---- SIGPIPE after SHUT_WR ---------------------------------------------------------- */
+
+static int waiting_host(struct cf_ctx *ctx)
+{
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0 || sp_expectln(ctx, "DONE") < 0)
+        return -1;
+    cf_close(s);
+    return 0;
+}
+
+#ifdef SIGPIPE
+static volatile sig_atomic_t pipes;
+
+static void count_pipe(int sig)
+{
+    (void)sig;
+    pipes++;
+}
+#endif
+
+static int sigpipe_guest(struct cf_ctx *ctx)
+{
+#ifdef SIGPIPE
+    unsigned k = cf_kernel_version();
+    int signalled = k == 0 || k >= K_SIGPIPE;
+    cf_sock_t s;
+    long n;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0)
+        return -1;
+    pipes = 0;
+    signal(SIGPIPE, count_pipe);
+    cf_step(ctx, "guest shutdown(SHUT_WR), then send with MSG_NOSIGNAL");
+    n = cf_shutdown(s, CF_SHUT_WR) < 0 ? -1 : cf_send(s, "x", 1, CF_MSG_NOSIGNAL);
+    if (n == -1 || pipes != 0) {
+        signal(SIGPIPE, SIG_IGN);
+        cf_fail(ctx, "expected EPIPE and no signal, got %ld and %d SIGPIPE", n, (int)pipes);
+        return -1;
+    }
+    cf_step(ctx, "guest send without MSG_NOSIGNAL (kernel %u.%u: %s)", k / 100, k % 100,
+            signalled ? "SIGPIPE" : "no signal");
+    n = cf_send(s, "x", 1, 0);
+    signal(SIGPIPE, SIG_IGN);
+    CF_CHECK(ctx, n, ctx->expect, "send after SHUT_WR");
+    if (pipes != (signalled ? 1 : 0)) {
+        cf_fail(ctx, "expected %d SIGPIPE, got %d", signalled ? 1 : 0, (int)pipes);
+        return -1;
+    }
+    cf_close(s);
+    return sp_writeln(ctx, "DONE");
+#else
+    snprintf(ctx->fail, sizeof(ctx->fail), "no SIGPIPE on this platform");
+    return CF_NA;
+#endif
+}
+
+/* ---- VMADDR_CID_LOCAL ------------------------------------------------------------------ */
+
+/* One-sided: the guest listens on CID_ANY and dials CID 1 on the same port. */
+static int cid_local_guest(struct cf_ctx *ctx)
+{
+    uint32_t port = sp_port(ctx, 0), cid = 0, p = 0;
+    cf_sock_t l, s, a;
+    int rc;
+
+    cf_step(ctx, "guest listens on (CID_ANY, %u)", port);
+    if (cf_socket(CF_AF_VSOCK, 0, &l) < 0 || cf_bind_vsock(l, CF_VMADDR_CID_ANY, port) < 0 || cf_listen(l, 2) < 0) {
+        cf_fail(ctx, "expected a vsock listener on port %u", port);
+        return -1;
+    }
+    if (cf_socket(CF_AF_VSOCK, 0, &s) < 0) {
+        cf_fail(ctx, "expected a vsock socket");
+        return -1;
+    }
+    cf_step(ctx, "guest connects to (VMADDR_CID_LOCAL, %u)", port);
+    rc = cf_connect_vsock(s, 1u, port);
+    CF_CHECK(ctx, rc, ctx->expect, "connect to CID 1");
+    if (rc == 0) {
+        cf_step(ctx, "guest accepts the loopback connection");
+        if (cf_accept(l, &a) < 0 || cf_name_vsock(s, 1, &cid, &p) < 0 || cid != 1u || p != port) {
+            cf_fail(ctx, "expected an accepted connection whose peer is (1, %u), got (%u, %u)", port, cid, p);
+            return -1;
+        }
+        cf_close(a);
+    }
+    cf_close(s);
+    cf_close(l);
+    return 0;
+}
+
+const struct cf_case cf_cases_vsock[] = {
+    {
+        .id = "vsock.rcvlowat",
+        .area = "data",
+        .rule = "SO_RCVLOWAT: hv_sock refuses it (EOPNOTSUPP); virtio takes it and a read waits for the mark",
+        .source = "docs/reference/vsock-virtio.md 7.2 [S3]",
+        .confidence = CF_SOURCED,
+        .expect = { [CF_COL_WINDOWS] = CF_NA, [CF_COL_HVSOCK] = -EOPNOTSUPP, [CF_COL_VIRTIO] = 0 },
+        .host = rcvlowat_host,
+        .guest = rcvlowat_guest,
+    },
+    {
+        .id = "vsock.siocoutq",
+        .area = "data",
+        .rule = "SIOCOUTQ: EOPNOTSUPP before 6.11; from 6.11 virtio reports the unsent bytes (0 once handed on), "
+                "hv_sock EOPNOTSUPP",
+        .source = "docs/reference/vsock-virtio.md 7.3 [S51]",
+        .confidence = CF_SOURCED,
+        .expect = { [CF_COL_WINDOWS] = CF_NA, [CF_COL_HVSOCK] = -EOPNOTSUPP, [CF_COL_VIRTIO] = 0 },
+        .host = outq_host,
+        .guest = outq_guest,
+    },
+    {
+        .id = "vsock.siocinq",
+        .area = "data",
+        .rule = "SIOCINQ: EOPNOTSUPP before 6.11, ENOTTY on 6.11 to 6.16, the readable bytes from 6.17 on either "
+                "transport",
+        .source = "docs/reference/vsock-virtio.md 7.3 [S51][S52]",
+        .confidence = CF_SOURCED,
+        .expect = { [CF_COL_WINDOWS] = CF_NA, [CF_COL_HVSOCK] = 0, [CF_COL_VIRTIO] = 0 },
+        .host = inq_host,
+        .guest = inq_guest,
+    },
+    {
+        .id = "vsock.sigpipe-after-shut-wr",
+        .area = "shutdown",
+        .rule = "Send after SHUT_WR: EPIPE; from 6.7 also SIGPIPE unless MSG_NOSIGNAL, on either transport",
+        .source = "docs/reference/vsock-virtio.md 7.4 [S50]",
+        .confidence = CF_SOURCED,
+        .expect = { [CF_COL_WINDOWS] = CF_NA, [CF_COL_HVSOCK] = -EPIPE, [CF_COL_VIRTIO] = -EPIPE },
+        .host = waiting_host,
+        .guest = sigpipe_guest,
+    },
+    {
+        .id = "vsock.cid-local-loopback",
+        .area = "addressing",
+        .rule = "VMADDR_CID_LOCAL: a virtio guest reaches its own listener through the loopback transport; "
+                "hvsim's hv_sock guest reaches CID 2 only (ENETUNREACH)",
+        .source = "docs/reference/vsock-virtio.md 7.5 [S53], 1.8",
+        .confidence = CF_INFERRED,
+        .expect = { [CF_COL_WINDOWS] = CF_NA, [CF_COL_HVSOCK] = -ENETUNREACH, [CF_COL_VIRTIO] = 0 },
+        .host = NULL,
+        .guest = cid_local_guest,
+    },
+    { .id = NULL },
+};

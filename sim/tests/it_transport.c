@@ -1,0 +1,514 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * it_transport.c: integration tests of a VM's vsock transport and kernel
+ * version (issue 13): what a Linux guest of a virtio VM and the KVM-style
+ * host side get that an hv_sock guest does not (MSG_PEEK, SO_RCVLOWAT,
+ * SIOCOUTQ, VMADDR_CID_LOCAL), the kernel's version rules (SIGPIPE after
+ * SHUT_WR since 6.7, SIOCOUTQ since 6.11, SIOCINQ since 6.17), and the
+ * transport's refusal (a virtio VM's RST whatever refusal_profile says).
+ * docs/reference/vsock-virtio.md section 7 has the sources.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include "fixture.h"
+
+static struct fx F;
+
+static void setup(void)
+{
+    fx_start(&F, NULL);
+}
+
+static void teardown(void)
+{
+    fx_stop(&F);
+}
+
+TestSuite(transport, .init = setup, .fini = teardown, .timeout = 30);
+
+static void vm_with(const char *name, uint32_t transport, uint32_t kernel)
+{
+    hvsim_vm_info_t info;
+    int rc = hvsim_admin_vm_add_ex(F.admin, name, NULL, HVSIM_VM_CLASSIC, transport, kernel, &info);
+
+    cr_assert_eq(rc, 0, "vm add %s: %s", name, hvsim_admin_errmsg(F.admin));
+    cr_assert_eq(info.transport, transport);
+    cr_assert_eq(info.kernel, kernel);
+}
+
+struct args {
+    uint32_t port;
+    uint32_t kernel;
+    int virtio;
+    struct fx_pipe ready;
+};
+
+/* A host AF_VSOCK listener on PORT (the KVM-style host side). */
+static int host_listener(uint32_t port)
+{
+    struct sockaddr_vm a = fx_vsock(VMADDR_CID_ANY, port);
+    GUID svc = hvsim_guid_from_port(port);
+    int l = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0);
+
+    cr_assert_geq(l, 0);
+    fx_service(&F, &svc, "transport test");
+    cr_assert_eq(hvsim_bind(l, (struct sockaddr *)&a, sizeof(a)), 0, "%s", hvsim_err_name(errno));
+    cr_assert_eq(hvsim_listen(l, 4), 0);
+    return l;
+}
+
+static int guest_dial(uint32_t port)
+{
+    struct sockaddr_vm a = fx_vsock(VMADDR_CID_HOST, port);
+    int s = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0);
+
+    if (s < 0 || hvsim_connect(s, (struct sockaddr *)&a, sizeof(a)) < 0)
+        return -1;
+    return s;
+}
+
+/* ---- MSG_PEEK, SO_RCVLOWAT ------------------------------------------------------- */
+
+static int guest_peek_lowat(void *v)
+{
+    struct args *a = v;
+    int s = guest_dial(a->port), low = 3;
+    char buf[8] = "";
+
+    CHECK_OK(s);
+    fx_await(&a->ready);
+    if (a->virtio) {
+        CHECK_EQ(hvsim_recv(s, buf, 1, MSG_PEEK), 1);
+        CHECK_EQ(buf[0], 'a');
+        CHECK_OK(hvsim_setsockopt(s, SOL_SOCKET, SO_RCVLOWAT, &low, sizeof(low)));
+        /* recv waits for the low-water mark: "abc" arrives in two sends. */
+        CHECK_EQ(hvsim_recv(s, buf, sizeof(buf), 0), 3);
+        CHECK_EQ(memcmp(buf, "abc", 3), 0);
+    } else {
+        CHECK_ERR(hvsim_recv(s, buf, 1, MSG_PEEK), EOPNOTSUPP);
+        CHECK_ERR(hvsim_setsockopt(s, SOL_SOCKET, SO_RCVLOWAT, &low, sizeof(low)), EOPNOTSUPP);
+        CHECK_EQ(hvsim_recv(s, buf, 3, MSG_WAITALL), 3);
+    }
+    return 0;
+}
+
+static void peek_lowat_case(uint32_t transport, int virtio)
+{
+    struct args a = { .port = 7000, .virtio = virtio };
+    pid_t g;
+    int l, c;
+
+    vm_with("vm1", transport, HVSIM_KERNEL_6_12);
+    l = host_listener(a.port);
+    fx_pipe_init(&a.ready);
+    g = fx_spawn(&F, "vm1", guest_peek_lowat, &a);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0);
+    cr_assert_eq(hvsim_send(c, "a", 1, 0), 1);
+    fx_signal(&a.ready, 1);
+    usleep(100 * 1000);
+    cr_assert_eq(hvsim_send(c, "bc", 2, 0), 2);
+    cr_assert_eq(fx_wait(g), 0);
+    hvsim_close(c);
+    hvsim_close(l);
+}
+
+Test(transport, virtio_guest_peeks_and_takes_rcvlowat)
+{
+    peek_lowat_case(HVSIM_TRANSPORT_VIRTIO, 1);
+}
+
+Test(transport, hv_sock_guest_refuses_peek_and_rcvlowat)
+{
+    peek_lowat_case(HVSIM_TRANSPORT_HV_SOCK, 0);
+}
+
+/* The KVM-style host side is virtio (vhost-vsock): it peeks. */
+static int guest_sends(void *v)
+{
+    struct args *a = v;
+    int s = guest_dial(a->port);
+
+    CHECK_OK(s);
+    CHECK_EQ(hvsim_send(s, "hi", 2, 0), 2);
+    fx_await(&a->ready);
+    return 0;
+}
+
+Test(transport, host_side_peeks)
+{
+    struct args a = { .port = 7001 };
+    char buf[4] = "";
+    pid_t g;
+    int l, c;
+
+    fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    l = host_listener(a.port);
+    fx_pipe_init(&a.ready);
+    g = fx_spawn(&F, "vm1", guest_sends, &a);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0);
+    cr_assert_eq(hvsim_recv(c, buf, 2, MSG_PEEK | MSG_WAITALL), 2, "%s", hvsim_err_name(errno));
+    cr_assert_eq(hvsim_recv(c, buf, 2, 0), 2);
+    cr_assert_eq(memcmp(buf, "hi", 2), 0);
+    fx_signal(&a.ready, 1);
+    cr_assert_eq(fx_wait(g), 0);
+}
+
+/* ---- SIOCINQ, SIOCOUTQ ------------------------------------------------------------- */
+
+static int guest_ioctls(void *v)
+{
+    struct args *a = v;
+    int s = guest_dial(a->port), n = -1, l;
+    char c;
+
+    CHECK_OK(s);
+    fx_await(&a->ready); /* the host sent "xyz" */
+    /* A socket that is not connected has no transport yet. */
+    l = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0);
+    CHECK_OK(l);
+    if (a->kernel < HVSIM_KERNEL_6_12) {
+        CHECK_ERR(hvsim_ioctl(s, SIOCOUTQ, &n), EOPNOTSUPP);
+        CHECK_ERR(hvsim_ioctl(s, SIOCINQ, &n), EOPNOTSUPP);
+    } else {
+        if (a->virtio) {
+            CHECK_EQ(hvsim_send(s, "q", 1, 0), 1);
+            CHECK_OK(hvsim_ioctl(s, SIOCOUTQ, &n));
+            CHECK_EQ(n, 0);
+        } else {
+            CHECK_ERR(hvsim_ioctl(s, SIOCOUTQ, &n), EOPNOTSUPP);
+        }
+        if (a->kernel == HVSIM_KERNEL_6_12) {
+            CHECK_ERR(hvsim_ioctl(s, SIOCINQ, &n), ENOTTY);
+        } else {
+            while (hvsim_ioctl(s, SIOCINQ, &n) == 0 && n < 3)
+                usleep(1000);
+            CHECK_EQ(n, 3);
+            CHECK_EQ(hvsim_recv(s, &c, 1, 0), 1);
+            CHECK_OK(hvsim_ioctl(s, SIOCINQ, &n));
+            CHECK_EQ(n, 2);
+            CHECK_ERR(hvsim_ioctl(l, SIOCINQ, &n), EOPNOTSUPP);
+        }
+    }
+    return 0;
+}
+
+static void ioctl_case(uint32_t transport, uint32_t kernel)
+{
+    struct args a = { .port = 7002, .kernel = kernel, .virtio = transport == HVSIM_TRANSPORT_VIRTIO };
+    pid_t g;
+    int l, c, n = -1;
+
+    vm_with("vm1", transport, kernel);
+    l = host_listener(a.port);
+    fx_pipe_init(&a.ready);
+    g = fx_spawn(&F, "vm1", guest_ioctls, &a);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0);
+    cr_assert_eq(hvsim_send(c, "xyz", 3, 0), 3);
+    fx_signal(&a.ready, 1);
+    cr_assert_eq(fx_wait(g), 0);
+    /* The host (6.1) has no vsock ioctl; a request vsock does not know is the fd's own. */
+    cr_assert_eq(hvsim_ioctl(c, SIOCOUTQ, &n), -1);
+    cr_assert_eq(errno, EOPNOTSUPP);
+    n = 0;
+    cr_assert_eq(hvsim_ioctl(c, FIONBIO, &n), 0);
+    hvsim_close(c);
+    hvsim_close(l);
+}
+
+Test(transport, ioctl_6_1_virtio)
+{
+    ioctl_case(HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_6_1);
+}
+
+Test(transport, ioctl_6_12_virtio)
+{
+    ioctl_case(HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_6_12);
+}
+
+Test(transport, ioctl_newest_virtio)
+{
+    ioctl_case(HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_NEWEST);
+}
+
+Test(transport, ioctl_6_12_hv_sock)
+{
+    ioctl_case(HVSIM_TRANSPORT_HV_SOCK, HVSIM_KERNEL_6_12);
+}
+
+Test(transport, ioctl_newest_hv_sock)
+{
+    ioctl_case(HVSIM_TRANSPORT_HV_SOCK, HVSIM_KERNEL_NEWEST);
+}
+
+/* ---- SIGPIPE after SHUT_WR (6.7 on) -------------------------------------------- */
+
+static volatile sig_atomic_t pipes;
+
+static void on_pipe(int sig)
+{
+    (void)sig;
+    pipes++;
+}
+
+static int guest_sigpipe(void *v)
+{
+    struct args *a = v;
+    int s = guest_dial(a->port);
+
+    CHECK_OK(s);
+    signal(SIGPIPE, on_pipe);
+    CHECK_OK(hvsim_shutdown(s, SHUT_WR));
+    CHECK_ERR(hvsim_send(s, "x", 1, MSG_NOSIGNAL), EPIPE);
+    CHECK_EQ(pipes, 0);
+    CHECK_ERR(hvsim_send(s, "x", 1, 0), EPIPE);
+    CHECK_EQ(pipes, a->kernel >= HVSIM_KERNEL_6_12 ? 1 : 0);
+    fx_await(&a->ready);
+    return 0;
+}
+
+static void sigpipe_case(uint32_t transport, uint32_t kernel)
+{
+    struct args a = { .port = 7003, .kernel = kernel };
+    pid_t g;
+    int l, c;
+
+    vm_with("vm1", transport, kernel);
+    l = host_listener(a.port);
+    fx_pipe_init(&a.ready);
+    g = fx_spawn(&F, "vm1", guest_sigpipe, &a);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0);
+    fx_signal(&a.ready, 1);
+    cr_assert_eq(fx_wait(g), 0);
+}
+
+Test(transport, sigpipe_after_shut_wr_6_12)
+{
+    sigpipe_case(HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_6_12);
+}
+
+Test(transport, sigpipe_after_shut_wr_hv_sock_newest)
+{
+    sigpipe_case(HVSIM_TRANSPORT_HV_SOCK, HVSIM_KERNEL_NEWEST);
+}
+
+Test(transport, no_sigpipe_on_6_1)
+{
+    sigpipe_case(HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_6_1);
+}
+
+/* ---- VMADDR_CID_LOCAL, VMADDR_FLAG_TO_HOST, the transport's refusal ----------------- */
+
+static int guest_loopback(void *v)
+{
+    struct args *a = v;
+    struct sockaddr_vm at = fx_vsock(VMADDR_CID_ANY, 8000), to = fx_vsock(VMADDR_CID_LOCAL, 8000), peer;
+    socklen_t len = sizeof(peer);
+    int l = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0), s = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0), c;
+    uint32_t cid = 0;
+    char ch;
+
+    CHECK_OK(l);
+    CHECK_OK(s);
+    if (!a->virtio) {
+        CHECK_ERR(hvsim_connect(s, (struct sockaddr *)&to, sizeof(to)), ENETUNREACH);
+        return 0;
+    }
+    /* Nobody listens: the loopback transport's RST. */
+    CHECK_ERR(hvsim_connect(s, (struct sockaddr *)&to, sizeof(to)), ECONNRESET);
+    CHECK_OK(hvsim_bind(l, (struct sockaddr *)&at, sizeof(at)));
+    CHECK_OK(hvsim_listen(l, 2));
+    CHECK_OK(hvsim_connect(s, (struct sockaddr *)&to, sizeof(to)));
+    c = hvsim_accept(l, (struct sockaddr *)&peer, &len);
+    CHECK_OK(c);
+    CHECK_EQ(peer.svm_cid, VMADDR_CID_LOCAL);
+    len = sizeof(peer);
+    CHECK_OK(hvsim_getpeername(s, (struct sockaddr *)&peer, &len));
+    CHECK_EQ(peer.svm_cid, VMADDR_CID_LOCAL);
+    CHECK_EQ(peer.svm_port, 8000);
+    CHECK_EQ(hvsim_send(s, "L", 1, 0), 1);
+    CHECK_EQ(hvsim_recv(c, &ch, 1, 0), 1);
+    CHECK_EQ(ch, 'L');
+    /* A virtio guest's own CID is its CID, not VMADDR_CID_ANY as hv_sock's. */
+    CHECK_OK(hvsim_get_local_cid(&cid));
+    CHECK_EQ(cid == VMADDR_CID_ANY, 0);
+    return 0;
+}
+
+Test(transport, cid_local_is_loopback_in_a_virtio_guest)
+{
+    struct args a = { .virtio = 1 };
+
+    vm_with("vm1", HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_6_12);
+    cr_assert_eq(fx_wait(fx_spawn(&F, "vm1", guest_loopback, &a)), 0);
+    a.virtio = 0;
+    vm_with("vm2", HVSIM_TRANSPORT_HV_SOCK, HVSIM_KERNEL_6_12);
+    cr_assert_eq(fx_wait(fx_spawn(&F, "vm2", guest_loopback, &a)), 0);
+}
+
+static int guest_to_host_flag(void *v)
+{
+    struct args *a = v;
+    struct sockaddr_vm to = fx_vsock(VMADDR_CID_HOST, a->port);
+    int s = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0);
+
+    CHECK_OK(s);
+    to.svm_flags = VMADDR_FLAG_TO_HOST;
+    CHECK_OK(hvsim_connect(s, (struct sockaddr *)&to, sizeof(to)));
+    CHECK_EQ(hvsim_send(s, "F", 1, 0), 1);
+    return 0;
+}
+
+Test(transport, flag_to_host_is_accepted)
+{
+    struct args a = { .port = 7004 };
+    char ch = 0;
+    int l, c;
+    pid_t g;
+
+    vm_with("vm1", HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_6_12);
+    l = host_listener(a.port);
+    g = fx_spawn(&F, "vm1", guest_to_host_flag, &a);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0);
+    cr_assert_eq(hvsim_recv(c, &ch, 1, 0), 1);
+    cr_assert_eq(ch, 'F');
+    cr_assert_eq(fx_wait(g), 0);
+}
+
+static int guest_refused(void *v)
+{
+    struct args *a = v;
+    struct sockaddr_vm to = fx_vsock(VMADDR_CID_HOST, a->port);
+    int s = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0);
+    uint64_t t0 = fx_now_ms();
+
+    CHECK_OK(s);
+    CHECK_ERR(hvsim_connect(s, (struct sockaddr *)&to, sizeof(to)), a->virtio ? ECONNRESET : ETIMEDOUT);
+    if (a->virtio)
+        CHECK_EQ(fx_now_ms() - t0 < 1000, 1);
+    return 0;
+}
+
+/* refusal_profile stays hyperv: the virtio VM resets anyway, the hv_sock VM is silent. */
+Test(transport, virtio_refuses_with_rst_under_the_hyperv_profile)
+{
+    struct args a = { .port = 7005, .virtio = 1 };
+    GUID svc = hvsim_guid_from_port(a.port);
+
+    fx_set(&F, "linux_connect_timeout_ms", "300");
+    fx_service(&F, &svc, "nobody listens");
+    vm_with("vm1", HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_6_1);
+    cr_assert_eq(fx_wait(fx_spawn(&F, "vm1", guest_refused, &a)), 0);
+    a.virtio = 0;
+    vm_with("vm2", HVSIM_TRANSPORT_HV_SOCK, HVSIM_KERNEL_6_1);
+    cr_assert_eq(fx_wait(fx_spawn(&F, "vm2", guest_refused, &a)), 0);
+}
+
+/* ---- deviations: what the plain fd does instead (README, "Transports and kernel versions") ---- */
+
+static int guest_sends_one_then_waits(void *v)
+{
+    struct args *a = v;
+    int s = guest_dial(a->port);
+
+    CHECK_OK(s);
+    fx_await(&a->ready);
+    CHECK_EQ(hvsim_send(s, "1", 1, 0), 1);
+    fx_await(&a->ready);
+    return 0;
+}
+
+/* The host side (vhost: virtio, kernel 6.1) of one connection from vm1. */
+static int host_side(struct args *a, pid_t *g, int (*guest)(void *))
+{
+    int l, c;
+
+    fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    l = host_listener(a->port);
+    fx_pipe_init(&a->ready);
+    *g = fx_spawn(&F, "vm1", guest, a);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0);
+    hvsim_close(l);
+    return c;
+}
+
+/* vsock_poll waits for the low-water mark; AF_UNIX's poll reports any byte. */
+Test(transport, deviation_poll_ignores_rcvlowat)
+{
+    struct args a = { .port = 7100 };
+    struct pollfd p;
+    int low = 3, c;
+    pid_t g;
+
+    c = host_side(&a, &g, guest_sends_one_then_waits);
+    cr_assert_eq(hvsim_setsockopt(c, SOL_SOCKET, SO_RCVLOWAT, &low, sizeof(low)), 0);
+    fx_signal(&a.ready, 1);
+    p = (struct pollfd){ .fd = c, .events = POLLIN };
+    cr_assert_eq(poll(&p, 1, 2000), 1, "the one byte never showed");
+    cr_assert(p.revents & POLLIN, "deviation gone? poll honours SO_RCVLOWAT now (revents %#x)", p.revents);
+    fx_signal(&a.ready, 2);
+    cr_assert_eq(fx_wait(g), 0);
+}
+
+static int guest_waits(void *v)
+{
+    struct args *a = v;
+    int s = guest_dial(a->port);
+
+    CHECK_OK(s);
+    fx_await(&a->ready);
+    return 0;
+}
+
+/* SIOCOUTQ on a 6.1 socket: hvsim_ioctl (and the interposer) say EOPNOTSUPP;
+ * ioctl() on the fd itself is AF_UNIX's and answers. */
+Test(transport, deviation_plain_ioctl_is_af_unix)
+{
+    struct args a = { .port = 7101 };
+    int c, n = -1;
+    pid_t g;
+
+    c = host_side(&a, &g, guest_waits);
+    cr_assert_eq(hvsim_send(c, "x", 1, 0), 1);
+    cr_assert_eq(hvsim_ioctl(c, SIOCOUTQ, &n), -1);
+    cr_assert_eq(errno, EOPNOTSUPP);
+    cr_assert_eq(ioctl(c, SIOCOUTQ, &n), 0, "deviation gone? the plain fd refuses SIOCOUTQ now");
+    cr_assert_gt(n, 0, "AF_UNIX counts the unread byte (and its overhead): %d", n);
+    fx_signal(&a.ready, 1);
+    cr_assert_eq(fx_wait(g), 0);
+}
+
+/* Send after SHUT_WR on 6.1: no SIGPIPE through hvsim_send; write() on the fd
+ * is AF_UNIX's, which raises it. */
+Test(transport, deviation_plain_write_after_shut_wr_signals_on_6_1)
+{
+    struct args a = { .port = 7102 };
+    void (*old)(int);
+    int c;
+    pid_t g;
+
+    c = host_side(&a, &g, guest_waits);
+    old = signal(SIGPIPE, on_pipe);
+    pipes = 0;
+    cr_assert_eq(hvsim_shutdown(c, SHUT_WR), 0);
+    cr_assert_eq(hvsim_send(c, "x", 1, 0), -1);
+    cr_assert_eq(errno, EPIPE);
+    cr_assert_eq(pipes, 0, "6.1 raises no SIGPIPE");
+    cr_assert_eq(write(c, "x", 1), -1);
+    cr_assert_eq(errno, EPIPE);
+    cr_assert_eq(pipes, 1, "deviation gone? write() on the fd raised no SIGPIPE");
+    signal(SIGPIPE, old);
+    fx_signal(&a.ready, 1);
+    cr_assert_eq(fx_wait(g), 0);
+}
