@@ -155,9 +155,9 @@ all: $(PRELOAD_SO) $(B)/bin/hvsim-run $(B)/bin/hvsim-hybrid
 $(PRELOAD_SO): $(PRELOAD_OBJ) $(PRELOAD_MAP)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) -shared -pthread -Wl,--version-script=$(PRELOAD_MAP) -o $@ $(PRELOAD_OBJ) $(LDLIBS)
-$(B)/bin/hvsim-run: $(B)/obj/sim/preload/hvsim_run.o
+$(B)/bin/hvsim-run: $(B)/obj/sim/preload/hvsim_run.o $(B)/obj/sim/preload/supervisor.o $(LIBA)
 	@mkdir -p $(dir $@)
-	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/bin/hvsim-hybrid: $(B)/obj/sim/preload/hvsim_hybrid.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

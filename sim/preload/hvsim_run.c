@@ -37,6 +37,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "supervisor.h"
 #include "vsock_filter.h"
 
 #define EXIT_LAUNCHER 125 /* as env(1) and timeout(1): the launcher itself failed */
@@ -54,6 +55,10 @@ static const char *const usage_text =
     "  --log FILE      the interposer appends one line per vsock/hyperv socket() it handles and\n"
     "                  per refusal (FILE may be 'stderr')\n"
     "  --preload PATH  the interposer (default: ../lib/" PRELOAD_NAME " next to hvsim-run)\n"
+    "  --supervise     serve the program's vsock calls from a supervisor (seccomp user\n"
+    "                  notification) instead of LD_PRELOAD: for Go, static and raw-syscall programs\n"
+    "  --serve-family N  (tests) serve stand-in family N (64-255) as AF_VSOCK; 40 and 34 refused\n"
+    "  --stats FILE    with --supervise: write 'syscall-number count' per served call at exit\n"
     "The environment is inherited by the program's children; the seccomp filter (socket and\n"
     "socketpair of AF_VSOCK/34: EAFNOSUPPORT; io_uring: ENOSYS) cannot be removed by them.\n"
     "Exit status: the program's, or 125 when hvsim-run could not set it up, 126/127 when the\n"
@@ -119,12 +124,16 @@ int main(int argc, char **argv)
         { "dir", required_argument, NULL, 'd' },
         { "log", required_argument, NULL, 'l' },
         { "preload", required_argument, NULL, 'p' },
+        { "supervise", no_argument, NULL, 'S' },
+        { "serve-family", required_argument, NULL, 'F' },
+        { "stats", required_argument, NULL, 's' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *partition = NULL, *dir = NULL, *log = NULL, *preload = NULL;
     char lib[PATH_MAX], why[256], *log_abs = NULL;
-    int c;
+    struct hvsim_sv_opts sv = { 0 };
+    int c, supervise = 0;
 
     /* '+': stop at the program's name, so its own options are left alone. */
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -151,6 +160,22 @@ int main(int argc, char **argv)
         case 'p':
             preload = optarg;
             break;
+        case 'S':
+            supervise = 1;
+            break;
+        case 'F': {
+            char *end;
+            long f = strtol(optarg, &end, 10);
+
+            /* A stand-in is never a family the kernel knows (AF_MAX is below 64). */
+            if (*end != '\0' || f < 64 || f > 255)
+                die("--serve-family %s: a stand-in family is a number from 64 to 255", optarg);
+            sv.standin = (int)f;
+            break;
+        }
+        case 's':
+            sv.stats = optarg;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -167,6 +192,11 @@ int main(int argc, char **argv)
         partition = getenv("HVSIM_PARTITION");
         if (partition == NULL || *partition == '\0')
             die("say which partition the program is: --host or --vm NAME");
+    }
+    if (supervise || sv.standin) {
+        if (setenv("HVSIM_PARTITION", partition, 1) != 0 || (dir && setenv("HVSIM_DIR", dir, 1) != 0))
+            die("setenv: %s", strerror(errno));
+        return hvsim_supervise(argv + optind, &sv);
     }
     if (preload) {
         if (realpath(preload, lib) == NULL)
