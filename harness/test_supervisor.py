@@ -329,3 +329,59 @@ def test_static_host_listener_af_vsock_from_libhvsim_guest(daemon, prog):
     assert host.stderr.readline() == b"listening\n"
     guest = plain(daemon.dir, "vm1", [tool("hvcat"), "--vsock", "2:5000"])
     check_exchange(host, guest, a, b)
+
+
+# ---- Go: github.com/mdlayher/vsock (Debian's golang-github-mdlayher-vsock-dev) -------------
+# Built in GOPATH mode (no module download) in the build folder. The programs
+# never call vsock.Listen (which opens /dev/vsock for the CID): they listen by
+# CID with ListenContextID, so the machine's device is not opened.
+
+
+@pytest.fixture(scope="module")
+def govsock():
+    if shutil.which("go") is None or not Path("/usr/share/gocode/src/github.com/mdlayher/vsock").is_dir():
+        pytest.skip("golang-go and golang-github-mdlayher-vsock-dev are not installed (make test-deps)")
+    root = BIN.parent / "go"
+    src = root / "src" / "govsock"
+    src.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "harness" / "data" / "govsock.go", src / "main.go")
+    exe = root / "govsock"
+    env = clean_env()
+    env.update(GO111MODULE="off", GOPATH=f"{root}:/usr/share/gocode", GOCACHE=str(root / "cache"), GOFLAGS="")
+    r = subprocess.run(["go", "build", "-o", str(exe), "govsock"], capture_output=True, text=True, timeout=300,
+                       env=env)
+    assert r.returncode == 0, r.stderr
+    return str(exe)
+
+
+def vm_cid(d, name="vm1"):
+    r = subprocess.run([tool("hvsimctl"), "--dir", d, "--json", "vm", "list"], capture_output=True, text=True,
+                       timeout=TIMEOUT, env=clean_env())
+    return next(v["cid"] for v in json.loads(r.stdout) if v["name"] == name)
+
+
+def go_pair(exe, d, lpart, lcid, port, dpart, dcid, gostats):
+    """A Go listener and a Go dialer, both supervised: an accept deadline and
+    a read deadline that must time out, 1 MiB each way (the dialer sends,
+    half-closes, the listener reads to EOF and answers), close giving EOF."""
+    a, b = os.urandom(MIB), os.urandom(MIB)
+    lst, dst = gostats / "l.stats", gostats / "d.stats"
+    lis = supervised(d, lpart, [exe, "listen", str(lcid), str(port)], lst)
+    line = lis.stderr.readline()
+    assert line.startswith(b"listening"), line + lis.stderr.read()
+    dial = supervised(d, dpart, [exe, "dial", str(dcid), str(port)], dst)
+    check_exchange(lis, dial, a, b)
+    for st in (lst, dst):
+        c = counts(st)
+        assert NR["read"] not in c and NR["write"] not in c and c[NR["socket"]] == 1, c
+
+
+
+def test_go_guest_dialer_to_go_host_listener(daemon, govsock, tmp_path):
+    go_pair(govsock, daemon.dir, "host", 2, 5000, "vm1", 2, tmp_path)
+
+
+def test_go_guest_listener_reached_from_host_by_cid(daemon, govsock, tmp_path):
+    # An hv_sock guest's own CID is VMADDR_CID_ANY (what vsock.Listen's
+    # ContextID() gets there): the guest listens on it; the host dials the VM's CID.
+    go_pair(govsock, daemon.dir, "vm1", 0xFFFFFFFF, 6000, "host", vm_cid(daemon.dir), tmp_path)
