@@ -251,6 +251,12 @@ qemu-test: test-deps all
 # pytest harness: the tools, examples, interposer, conformance (sim) and the
 # QEMU smoke tests, as a user runs them; the slow QEMU timing runs are left
 # to qemu-test.
+# ---- the supervisor (hvsim-run --supervise): its tests alone; they are also in harness ----
+.PHONY: test-supervisor
+#> test-supervisor      the supervisor's tests: stand-in family, fail-closed, static C and Go programs
+test-supervisor: test-deps all
+	$(Q)HVSIM_BIN=$(abspath $(B)/bin) /usr/bin/python3 -m pytest -q -p no:cacheprovider harness/test_supervisor.py
+
 #> harness              the pytest harness: tools, interposer, layout, docs, conformance, QEMU smoke
 harness: test-deps all vm-image
 	$(Q)HVSIM_BIN=$(abspath $(B)/bin) HVSIM_VM_DIR=$(abspath $(VM_DIR)) HVSIM_REQUIRE_QEMU=1 \
