@@ -44,6 +44,7 @@ PROG = r'''
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <linux/vm_sockets.h>
 
@@ -62,6 +63,22 @@ static void *up(void *a)
         }
     if (shutdown(s, SHUT_WR) < 0) { perror("shutdown"); exit(3); }
     return NULL;
+}
+static void on_alarm(int sig)
+{
+    (void)sig;
+    if (write(2, "signal\n", 7) != 7)
+        _exit(4);
+}
+/* A signal arrives during the blocking accept: with SA_RESTART the accept
+ * goes on (a new notification), without it the accept fails with EINTR and
+ * is called again. Either way the connection that comes later is not lost. */
+static void arm(int restart)
+{
+    struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = restart ? SA_RESTART : 0 };
+    struct itimerval it = { .it_value = { 0, 200000 } };
+    sigaction(SIGALRM, &sa, NULL);
+    setitimer(ITIMER_REAL, &it, NULL);
 }
 static void addr(struct sockaddr_vm *a, unsigned cid, unsigned port)
 {
@@ -125,6 +142,13 @@ int main(int argc, char **argv)
         if (bind(s, (void *)&a, sizeof a) < 0) { perror("bind"); return 2; }
         if (listen(s, 4) < 0) { perror("listen"); return 2; }
         fprintf(stderr, "listening\n");
+        if (argc > 4) {
+            arm(atoi(argv[4]));
+            if (!atoi(argv[4])) {
+                c = accept(s, (void *)&b, &l);
+                fprintf(stderr, "first accept %s\n", en(c));
+            }
+        }
         c = accept(s, (void *)&b, &l);
         if (c < 0) { perror("accept"); return 2; }
         close(s);
@@ -385,3 +409,18 @@ def test_go_guest_listener_reached_from_host_by_cid(daemon, govsock, tmp_path):
     # An hv_sock guest's own CID is VMADDR_CID_ANY (what vsock.Listen's
     # ContextID() gets there): the guest listens on it; the host dials the VM's CID.
     go_pair(govsock, daemon.dir, "vm1", 0xFFFFFFFF, 6000, "host", vm_cid(daemon.dir), tmp_path)
+
+
+@pytest.mark.parametrize("restart", [0, 1])
+def test_signal_during_blocking_accept(daemon, prog, restart):
+    """SIGALRM during a blocking accept: EINTR without SA_RESTART, a restart
+    with it; the worker serving the interrupted call takes no connection, so
+    the connector that comes afterwards is accepted and exchanges its data."""
+    a, b = os.urandom(64 * 1024), os.urandom(64 * 1024)
+    host = supervised(daemon.dir, "host", [prog, "40", "listen", "5000", str(restart)])
+    assert host.stderr.readline() == b"listening\n"
+    assert host.stderr.readline() == b"signal\n"
+    if not restart:
+        assert host.stderr.readline() == b"first accept EINTR\n"
+    guest = plain(daemon.dir, "vm1", [tool("hvcat"), "--vsock", "2:5000"])
+    check_exchange(host, guest, a, b)

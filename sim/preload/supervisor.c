@@ -617,6 +617,18 @@ static void do_accept(const struct seccomp_notif *r, int svfd)
         respond(r, 0, rc);
         return;
     }
+    /* A blocking accept waits here, not in the library, so that a caller
+     * interrupted by a signal (the kernel then drops the notification, and
+     * a restart comes as a new one) never has a connection taken for it. */
+    if (!(fcntl(svfd, F_GETFL) & O_NONBLOCK)) {
+        struct pollfd p = { .fd = svfd, .events = POLLIN };
+
+        while (poll(&p, 1, 200) == 0 || !(p.revents & (POLLIN | POLLERR | POLLHUP)))
+            if (!id_valid(r->id))
+                return;
+        if (!id_valid(r->id))
+            return;
+    }
     c = hvsim_accept4(svfd, (struct sockaddr *)&ss, &len, flags);
     if (c < 0) {
         respond(r, 0, -errno);
