@@ -308,10 +308,10 @@ def plain(d, partition, argv):
     return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e)
 
 
-def supervised(d, partition, argv, stats=None):
+def supervised(d, partition, argv, stats=None, mode=("--supervise",)):
     where = ["--host"] if partition == "host" else ["--vm", partition]
     extra = ["--stats", str(stats)] if stats else []
-    return subprocess.Popen([tool("hvsim-run")] + where + ["--dir", d, "--supervise"] + extra + ["--"] + argv,
+    return subprocess.Popen([tool("hvsim-run")] + where + ["--dir", d] + list(mode) + extra + ["--"] + argv,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=clean_env())
 
@@ -384,16 +384,16 @@ def vm_cid(d, name="vm1"):
     return next(v["cid"] for v in json.loads(r.stdout) if v["name"] == name)
 
 
-def go_pair(exe, d, lpart, lcid, port, dpart, dcid, gostats):
+def go_pair(exe, d, lpart, lcid, port, dpart, dcid, gostats, mode=("--supervise",)):
     """A Go listener and a Go dialer, both supervised: an accept deadline and
     a read deadline that must time out, 1 MiB each way (the dialer sends,
     half-closes, the listener reads to EOF and answers), close giving EOF."""
     a, b = os.urandom(MIB), os.urandom(MIB)
     lst, dst = gostats / "l.stats", gostats / "d.stats"
-    lis = supervised(d, lpart, [exe, "listen", str(lcid), str(port)], lst)
+    lis = supervised(d, lpart, [exe, "listen", str(lcid), str(port)], lst, mode)
     line = lis.stderr.readline()
     assert line.startswith(b"listening"), line + lis.stderr.read()
-    dial = supervised(d, dpart, [exe, "dial", str(dcid), str(port)], dst)
+    dial = supervised(d, dpart, [exe, "dial", str(dcid), str(port)], dst, mode)
     check_exchange(lis, dial, a, b)
     for st in (lst, dst):
         c = counts(st)
@@ -424,3 +424,13 @@ def test_signal_during_blocking_accept(daemon, prog, restart):
         assert host.stderr.readline() == b"first accept EINTR\n"
     guest = plain(daemon.dir, "vm1", [tool("hvcat"), "--vsock", "2:5000"])
     check_exchange(host, guest, a, b)
+
+
+def test_go_program_takes_the_supervisor_by_default(daemon, govsock, tmp_path):
+    """Plain `hvsim-run --vm vm1 GO-PROGRAM` (no mode given) serves a Go
+    program: hvsim-run recognises it by its .go.buildinfo section. With
+    --interpose it fails as before (Go never calls libc's socket)."""
+    go_pair(govsock, daemon.dir, "host", 2, 5000, "vm1", 2, tmp_path, mode=[])
+    r = subprocess.run([tool("hvsim-run"), "--vm", "vm1", "--dir", daemon.dir, "--interpose", "--", govsock, "dial",
+                        "2", "5000"], capture_output=True, text=True, timeout=TIMEOUT, env=clean_env())
+    assert r.returncode == 2 and "address family not supported" in r.stderr, r.stderr
