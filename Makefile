@@ -52,6 +52,7 @@ SOMAJOR := $(call ver,MAJOR)
 
 DEB_BUILD := gcc make uuid-dev libcriterion-dev
 DEB_TEST := $(DEB_BUILD) pkgconf g++ python3-pytest clang libclang-rt-14-dev gcc-mingw-w64-x86-64 socat ncat strace \
+            golang-go golang-github-mdlayher-vsock-dev \
             valgrind python3-matplotlib man-db systemd
 
 PROTO_SRC := $(wildcard sim/proto/*.c)
@@ -155,9 +156,9 @@ all: $(PRELOAD_SO) $(B)/bin/hvsim-run $(B)/bin/hvsim-hybrid
 $(PRELOAD_SO): $(PRELOAD_OBJ) $(PRELOAD_MAP)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) -shared -pthread -Wl,--version-script=$(PRELOAD_MAP) -o $@ $(PRELOAD_OBJ) $(LDLIBS)
-$(B)/bin/hvsim-run: $(B)/obj/sim/preload/hvsim_run.o $(PROTOA)
+$(B)/bin/hvsim-run: $(B)/obj/sim/preload/hvsim_run.o $(B)/obj/sim/preload/supervisor.o $(LIBA)
 	@mkdir -p $(dir $@)
-	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/bin/hvsim-hybrid: $(B)/obj/sim/preload/hvsim_hybrid.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -253,6 +254,12 @@ qemu-test: test-deps all
 # pytest harness: the tools, examples, interposer, conformance (sim) and the
 # QEMU smoke tests, as a user runs them; the slow QEMU timing runs are left
 # to qemu-test.
+# ---- the supervisor (hvsim-run --supervise): its tests alone; they are also in harness ----
+.PHONY: test-supervisor
+#> test-supervisor      the supervisor's tests: stand-in family, fail-closed, static C and Go programs
+test-supervisor: test-deps all
+	$(Q)HVSIM_BIN=$(abspath $(B)/bin) /usr/bin/python3 -m pytest -q -p no:cacheprovider harness/test_supervisor.py
+
 #> harness              the pytest harness: tools, interposer, layout, docs, conformance, QEMU smoke
 harness: test-deps all vm-image
 	$(Q)HVSIM_BIN=$(abspath $(B)/bin) HVSIM_VM_DIR=$(abspath $(VM_DIR)) HVSIM_REQUIRE_QEMU=1 \

@@ -550,6 +550,18 @@ struct hvsim__owner *hvsim__self_owner(void)
     return &C;
 }
 
+struct hvsim__owner *hvsim__owner_new(void)
+{
+    struct hvsim__owner *o = calloc(1, sizeof(*o));
+
+    if (o == NULL)
+        return NULL;
+    pthread_mutex_init(&o->lock, NULL);
+    pthread_mutex_init(&o->limbo_lock, NULL);
+    o->req_fd = o->evt_fd = o->wake_fd = o->limbo_l = o->evt_helper = -1;
+    return o;
+}
+
 int hvsim__owner_attach(struct hvsim__owner *o, struct hvsim__attach *out)
 {
     int rc;

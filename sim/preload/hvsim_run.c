@@ -28,7 +28,9 @@
  * under `strace -f -e trace=socket,socketpair`: every socket(AF_VSOCK, ...)
  * that appears there failed with EAFNOSUPPORT.
  */
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -38,6 +40,7 @@
 #include <unistd.h>
 
 #include "hvproto/cli.h"
+#include "supervisor.h"
 #include "vsock_filter.h"
 
 #define EXIT_LAUNCHER 125 /* as env(1) and timeout(1): the launcher itself failed */
@@ -55,12 +58,67 @@ static const char *const usage_text =
     "  --log FILE      the interposer appends one line per vsock/hyperv socket() it handles and\n"
     "                  per refusal (FILE may be 'stderr')\n"
     "  --preload PATH  the interposer (default: ../lib/" PRELOAD_NAME " next to hvsim-run)\n"
+    "  --supervise     serve the program's vsock calls from a supervisor (seccomp user\n"
+    "                  notification) instead of LD_PRELOAD: for Go, static and raw-syscall programs\n"
+    "                  (the default when PROGRAM is a Go program)\n"
+    "  --interpose     the interposer (LD_PRELOAD) even for a Go program\n"
+    "  --serve-family N  (tests) serve stand-in family N (64-255) as AF_VSOCK; 40 and 34 refused\n"
+    "  --stats FILE    with --supervise: write 'syscall-number count' per served call at exit\n"
     "  --version       print the version and exit\n"
     "  -h, --help      print this text and exit\n"
     "The environment is inherited by the program's children; the seccomp filter (socket and\n"
     "socketpair of AF_VSOCK/34: EAFNOSUPPORT; io_uring: ENOSYS) cannot be removed by them.\n"
     "Exit status: the program's, or 125 when hvsim-run could not set it up, 126/127 when the\n"
     "program cannot be executed / was not found.\n";
+
+/* 1 when the file is a Go program (an ELF with a .go.buildinfo or
+ * .note.go.buildid section): Go makes its system calls itself, so only the
+ * supervisor reaches it. Anything unreadable or odd: 0. */
+static int elf_is_go(const char *path)
+{
+    Elf64_Ehdr eh;
+    Elf64_Shdr sh, str;
+    char name[32];
+    int fd = open(path, O_RDONLY | O_CLOEXEC), go = 0;
+
+    if (fd < 0)
+        return 0;
+    if (pread(fd, &eh, sizeof(eh), 0) != sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+        eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_shentsize != sizeof(sh) || eh.e_shstrndx >= eh.e_shnum ||
+        pread(fd, &str, sizeof(str), (off_t)(eh.e_shoff + (uint64_t)eh.e_shstrndx * sizeof(sh))) != sizeof(str)) {
+        close(fd);
+        return 0;
+    }
+    for (unsigned i = 0; i < eh.e_shnum && i < 4096 && !go; i++) {
+        if (pread(fd, &sh, sizeof(sh), (off_t)(eh.e_shoff + (uint64_t)i * sizeof(sh))) != sizeof(sh) ||
+            sh.sh_name >= str.sh_size)
+            break;
+        memset(name, 0, sizeof(name));
+        if (pread(fd, name, sizeof(name) - 1, (off_t)(str.sh_offset + sh.sh_name)) <= 0)
+            break;
+        go = strcmp(name, ".go.buildinfo") == 0 || strcmp(name, ".note.go.buildid") == 0;
+    }
+    close(fd);
+    return go;
+}
+
+/* The program's file as execvp would find it, or NULL. */
+static const char *find_program(const char *prog, char *out, size_t len)
+{
+    const char *path = getenv("PATH");
+
+    if (strchr(prog, '/'))
+        return prog;
+    for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+        size_t n = strcspn(p, ":");
+
+        snprintf(out, len, "%.*s/%s", (int)n, n ? p : ".", prog);
+        if (access(out, X_OK) == 0)
+            return out;
+        p += n + (p[n] == ':');
+    }
+    return NULL;
+}
 
 __attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt, ...)
 {
@@ -122,13 +180,18 @@ int main(int argc, char **argv)
         { "dir", required_argument, NULL, 'd' },
         { "log", required_argument, NULL, 'l' },
         { "preload", required_argument, NULL, 'p' },
+        { "supervise", no_argument, NULL, 'S' },
+        { "interpose", no_argument, NULL, 'I' },
+        { "serve-family", required_argument, NULL, 'F' },
+        { "stats", required_argument, NULL, 's' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
     const char *partition = NULL, *dir = NULL, *log = NULL, *preload = NULL;
     char lib[PATH_MAX], why[256], *log_abs = NULL;
-    int c;
+    struct hvsim_sv_opts sv = { 0 };
+    int c, supervise = 0, interpose = 0;
 
     /* '+': stop at the program's name, so its own options are left alone. */
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -155,6 +218,25 @@ int main(int argc, char **argv)
         case 'p':
             preload = optarg;
             break;
+        case 'S':
+            supervise = 1;
+            break;
+        case 'I':
+            interpose = 1;
+            break;
+        case 'F': {
+            char *end;
+            long f = strtol(optarg, &end, 10);
+
+            /* A stand-in is never a family the kernel knows (AF_MAX is below 64). */
+            if (*end != '\0' || f < 64 || f > 255)
+                die("--serve-family %s: a stand-in family is a number from 64 to 255", optarg);
+            sv.standin = (int)f;
+            break;
+        }
+        case 's':
+            sv.stats = optarg;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -173,6 +255,17 @@ int main(int argc, char **argv)
         partition = getenv("HVSIM_PARTITION");
         if (partition == NULL || *partition == '\0')
             die("say which partition the program is: --host or --vm NAME");
+    }
+    if (!supervise && !sv.standin && !interpose) {
+        char found[PATH_MAX];
+        const char *exe = find_program(argv[optind], found, sizeof(found));
+
+        supervise = exe != NULL && elf_is_go(exe);
+    }
+    if (supervise || sv.standin) {
+        if (setenv("HVSIM_PARTITION", partition, 1) != 0 || (dir && setenv("HVSIM_DIR", dir, 1) != 0))
+            die("setenv: %s", strerror(errno));
+        return hvsim_supervise(argv + optind, &sv);
     }
     if (preload) {
         if (realpath(preload, lib) == NULL)

@@ -49,4 +49,13 @@ int hvsim__libc_use_next(void);
  * out of the range programs use. 0, the default: left where libc put it. */
 void hvsim__set_fd_floor(int floor);
 
+/* For a supervisor that serves the socket calls of other processes
+ * (sim/preload/supervisor.c): a new owner, with its own control session to
+ * the daemon (attached on first use, in the partition of HVSIM_PARTITION),
+ * and socket() on its behalf. The socket's other calls take the fd the
+ * supervisor holds and act for the socket's owner. NULL: out of memory. */
+struct hvsim__owner;
+struct hvsim__owner *hvsim__owner_new(void);
+int hvsim__socket_as(struct hvsim__owner *o, int domain, int type, int protocol);
+
 #endif /* HVSIM_ADAPTER_H */

@@ -1,0 +1,436 @@
+# SPDX-License-Identifier: MIT
+"""hvsim-run --supervise: programs that bypass libc (here static C programs
+making their socket calls through glibc's syscall wrappers) served by the
+seccomp user-notification supervisor (sim/preload/supervisor.c).
+
+SAFETY: this machine's AF_VSOCK belongs to its infrastructure. Every test
+here serves a STAND-IN family (250) with --serve-family, under which the
+launcher first installs the errno guard of vsock_filter.h (socket and
+socketpair of 40 and 34: EAFNOSUPPORT) on the supervisor and the program both,
+so a mistake in the supervisor can never reach the device: an ERRNO action
+outranks USER_NOTIF whatever the order of the filters. The programs check
+that 40 and 34 are refused.
+
+Run with: /usr/bin/python3 -m pytest harness/test_supervisor.py
+"""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+import qemu
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(os.environ.get("HVSIM_BIN") or REPO / "build" / "bin")
+TIMEOUT = 30
+MIB = 1024 * 1024
+STANDIN = 250
+NR = {"read": 0, "write": 1, "close": 3, "socket": 41, "connect": 42, "accept": 43, "shutdown": 48,
+      "bind": 49, "listen": 50, "getsockname": 51, "getpeername": 52, "getsockopt": 55}
+
+PROG = r'''
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <linux/vm_sockets.h>
+
+static int fam, s;
+static const char *en(int r) { return r < 0 ? strerrorname_np(errno) : "OK"; }
+static void *up(void *a)
+{
+    char b[65536];
+    ssize_t n;
+    (void)a;
+    while ((n = read(0, b, sizeof b)) > 0)
+        for (ssize_t o = 0; o < n;) {
+            ssize_t w = write(s, b + o, n - o);
+            if (w <= 0) { perror("write"); exit(3); }
+            o += w;
+        }
+    if (shutdown(s, SHUT_WR) < 0) { perror("shutdown"); exit(3); }
+    return NULL;
+}
+static void on_alarm(int sig)
+{
+    (void)sig;
+    if (write(2, "signal\n", 7) != 7)
+        _exit(4);
+}
+/* A signal arrives during the blocking accept: with SA_RESTART the accept
+ * goes on (a new notification), without it the accept fails with EINTR and
+ * is called again. Either way the connection that comes later is not lost. */
+static void arm(int restart)
+{
+    struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = restart ? SA_RESTART : 0 };
+    struct itimerval it = { .it_value = { 0, 200000 } };
+    sigaction(SIGALRM, &sa, NULL);
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+static void addr(struct sockaddr_vm *a, unsigned cid, unsigned port)
+{
+    memset(a, 0, sizeof *a);
+    a->svm_family = fam;
+    a->svm_cid = cid;
+    a->svm_port = port;
+}
+static int probe(int die)
+{
+    int sv[2], d = 0, r;
+    socklen_t dl = sizeof d;
+
+    r = (int)syscall(SYS_socket, 40, SOCK_STREAM, 0);
+    printf("socket40 %s\n", en(r));
+    r = (int)syscall(SYS_socket, 34, SOCK_STREAM, 1);
+    printf("socket34 %s\n", en(r));
+    printf("socketpair %s\n", en(socketpair(fam, SOCK_STREAM, 0, sv)));
+    r = socket(fam, SOCK_STREAM, 0);
+    printf("served %s %s\n", en(r), r >= 768 ? "high" : "low");
+    if (r >= 0 && getsockopt(r, SOL_SOCKET, SO_DOMAIN, &d, &dl) == 0)
+        printf("domain %d\n", d);
+    for (int i = 0; i < 100; i++) {
+        int t = socket(AF_INET, SOCK_STREAM, 0), p[2];
+        char c = 'x';
+        if (t < 0 || t >= 768 || pipe(p) < 0 || write(p[1], &c, 1) != 1 || read(p[0], &c, 1) != 1) {
+            printf("plain calls BAD\n");
+            return 1;
+        }
+        close(t); close(p[0]); close(p[1]);
+    }
+    printf("plain calls OK\n");
+    if (die) {
+        fflush(stdout);
+        kill(getppid(), SIGKILL);
+        while (getppid() != 1 && kill(getppid(), 0) == 0)
+            usleep(10000);
+        usleep(100000);
+        r = socket(fam, SOCK_STREAM, 0);
+        printf("after-death %s\n", en(r));
+    }
+    fflush(stdout);
+    return 0;
+}
+int main(int argc, char **argv)
+{
+    struct sockaddr_vm a, b, me;
+    socklen_t l = sizeof b, ml = sizeof me;
+    char buf[65536];
+    ssize_t n;
+    pthread_t t;
+
+    fam = atoi(argv[1]);
+    if (strcmp(argv[2], "probe") == 0)
+        return probe(argc > 3);
+    s = socket(fam, SOCK_STREAM, 0);
+    if (s < 0) { perror("socket"); return 2; }
+    if (strcmp(argv[2], "listen") == 0) {
+        int c;
+        addr(&a, VMADDR_CID_ANY, atoi(argv[3]));
+        if (bind(s, (void *)&a, sizeof a) < 0) { perror("bind"); return 2; }
+        if (listen(s, 4) < 0) { perror("listen"); return 2; }
+        fprintf(stderr, "listening\n");
+        if (argc > 4) {
+            arm(atoi(argv[4]));
+            if (!atoi(argv[4])) {
+                c = accept(s, (void *)&b, &l);
+                fprintf(stderr, "first accept %s\n", en(c));
+            }
+        }
+        c = accept(s, (void *)&b, &l);
+        if (c < 0) { perror("accept"); return 2; }
+        close(s);
+        s = c;
+    } else {
+        addr(&a, atoi(argv[3]), atoi(argv[4]));
+        if (connect(s, (void *)&a, sizeof a) < 0) { perror("connect"); return 2; }
+        if (getpeername(s, (void *)&b, &l) < 0) { perror("getpeername"); return 2; }
+    }
+    if (getsockname(s, (void *)&me, &ml) < 0) { perror("getsockname"); return 2; }
+    fprintf(stderr, "peer %d %u %u local %u\n", b.svm_family, b.svm_cid, b.svm_port, me.svm_port);
+    pthread_create(&t, NULL, up, NULL);
+    while ((n = read(s, buf, sizeof buf)) > 0)
+        if (write(1, buf, n) != n) return 3;
+    if (n < 0) { perror("read"); return 3; }
+    pthread_join(t, NULL);
+    close(s);
+    return 0;
+}
+'''
+
+
+def tool(name):
+    path = BIN / name
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{path} is missing: build it first (make all)")
+    return str(path)
+
+
+def clean_env():
+    e = dict(os.environ)
+    for k in ("HVSIM_DIR", "HVSIM_PARTITION", "LD_PRELOAD", "HVSIM_PRELOAD_LOG"):
+        e.pop(k, None)
+    return e
+
+
+@pytest.fixture(scope="module")
+def prog():
+    d = Path(tempfile.mkdtemp(prefix="hvsim-sv-", dir="/tmp"))
+    (d / "sv_prog.c").write_text(PROG)
+    exe = d / "sv_prog"
+    r = subprocess.run(["gcc", "-static", "-std=c11", "-D_GNU_SOURCE", "-O1", "-Wall", "-pthread", "-o", str(exe),
+                        str(d / "sv_prog.c")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    yield str(exe)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def daemon():
+    d = qemu.Daemon(tempfile.mkdtemp(prefix="hvsim-sv-", dir="/tmp"), tool("hvsimd"))
+    d.start()
+    for args in (["vm", "add", "vm1"], ["service", "add", "5000", "sv"]):
+        r = subprocess.run([tool("hvsimctl"), "--dir", d.dir] + args, capture_output=True, text=True,
+                           timeout=TIMEOUT, env=clean_env())
+        assert r.returncode == 0, r.stderr
+    yield d
+    d.stop(TIMEOUT)
+    shutil.rmtree(d.dir, ignore_errors=True)
+
+
+def run_sv(d, partition, argv, stats=None):
+    where = ["--host"] if partition == "host" else ["--vm", partition]
+    extra = ["--stats", str(stats)] if stats else []
+    return [tool("hvsim-run")] + where + ["--dir", d, "--serve-family", str(STANDIN)] + extra + ["--"] + argv
+
+
+def counts(path):
+    out = {}
+    for line in Path(path).read_text().split("\n"):
+        if line:
+            nr, n = line.split()
+            out[int(nr)] = int(n)
+    return out
+
+
+def test_standin_fail_closed_and_counters(daemon, prog, tmp_path):
+    """40 and 34 refused, socketpair refused as the kernel does, the stand-in
+    served at a high fd with SO_DOMAIN its own; 100 AF_INET sockets, pipe
+    reads and writes and closes never reach the supervisor."""
+    st = tmp_path / "stats"
+    r = subprocess.run(run_sv(daemon.dir, "vm1", [prog, str(STANDIN), "probe"], st), capture_output=True,
+                       text=True, timeout=TIMEOUT, env=clean_env())
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:6] == ["socket40 EAFNOSUPPORT", "socket34 EAFNOSUPPORT", "socketpair EOPNOTSUPP",
+                                        "served OK high", f"domain {STANDIN}", "plain calls OK"], r.stdout
+    assert counts(st) == {NR["socket"]: 1, NR["getsockopt"]: 1}
+
+
+def test_supervisor_death_fails_closed(daemon, prog):
+    """The program kills its supervisor: its next socket() of the served
+    family fails (ENOSYS), it never reaches the kernel."""
+    p = subprocess.Popen(run_sv(daemon.dir, "vm1", [prog, str(STANDIN), "probe", "die"]), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=clean_env())
+    out, err = p.communicate(timeout=TIMEOUT)
+    assert p.returncode == -9
+    assert "after-death ENOSYS" in out, (out, err)
+
+
+def test_refuses_to_serve_under_a_tracer(prog):
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed (make test-deps)")
+    r = subprocess.run(["strace", "-f", "-o", "/dev/null", tool("hvsim-run"), "--vm", "vm1", "--serve-family",
+                        str(STANDIN), "--", prog, str(STANDIN), "probe"], capture_output=True, text=True,
+                       timeout=TIMEOUT, env=clean_env())
+    assert r.returncode == 125 and "tracer" in r.stderr, r.stderr
+
+
+def pump(procs_inputs):
+    res = [None] * len(procs_inputs)
+
+    def one(i, p, data):
+        res[i] = p.communicate(data, timeout=TIMEOUT)
+
+    ts = [threading.Thread(target=one, args=(i, p, d)) for i, (p, d) in enumerate(procs_inputs)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return res
+
+
+def test_static_guest_and_host_one_mib_each_way(daemon, prog, tmp_path):
+    """A static guest of vm1 connects to CID 2 port 5000 where a static host
+    program listens, both served by supervisors: 1 MiB checksummed each way,
+    half-close giving EOF, and the data path never intercepted."""
+    a, b = os.urandom(MIB), os.urandom(MIB)
+    hst, gst = tmp_path / "host.stats", tmp_path / "guest.stats"
+    host = subprocess.Popen(run_sv(daemon.dir, "host", [prog, str(STANDIN), "listen", "5000"], hst),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env())
+    assert host.stderr.readline() == b"listening\n"
+    guest = subprocess.Popen(run_sv(daemon.dir, "vm1", [prog, str(STANDIN), "connect", "2", "5000"], gst),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env())
+    (hout, herr), (gout, gerr) = pump([(host, a), (guest, b)])
+    assert host.returncode == 0 and guest.returncode == 0, (herr, gerr)
+    assert hashlib.sha256(hout).digest() == hashlib.sha256(b).digest()
+    assert hashlib.sha256(gout).digest() == hashlib.sha256(a).digest()
+    assert gerr.decode().startswith(f"peer {STANDIN} 2 5000"), gerr
+    assert herr.decode().startswith(f"peer {STANDIN} "), herr
+    for st in (hst, gst):
+        c = counts(st)
+        assert NR["read"] not in c and NR["write"] not in c, c
+        assert c[NR["socket"]] == 1
+
+
+# ---- family 40 itself (after the stand-in tests above prove the mechanism) -----------------
+# The program's filter stack can only notify or fail for socket(40/34): the
+# notify filter sends them to the supervisor, whose handler has no CONTINUE
+# path, and the TRACE guard under it gives ENOSYS if they ever got past
+# (hvsim-run refuses to start under a tracer).
+
+
+def plain(d, partition, argv):
+    e = clean_env()
+    e["HVSIM_DIR"] = d
+    e["HVSIM_PARTITION"] = partition
+    return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e)
+
+
+def supervised(d, partition, argv, stats=None, mode=("--supervise",)):
+    where = ["--host"] if partition == "host" else ["--vm", partition]
+    extra = ["--stats", str(stats)] if stats else []
+    return subprocess.Popen([tool("hvsim-run")] + where + ["--dir", d] + list(mode) + extra + ["--"] + argv,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=clean_env())
+
+
+def wait_listener(d):
+    """Until the daemon lists a listener (bounded; no sleeps)."""
+    for _ in range(3000):
+        r = subprocess.run([tool("hvsimctl"), "--dir", d, "--json", "status"], capture_output=True, text=True,
+                           timeout=TIMEOUT, env=clean_env())
+        if r.returncode == 0 and json.loads(r.stdout)["listeners"]:
+            return
+    pytest.fail("the listener never showed up")
+
+
+def check_exchange(host, guest, a, b):
+    (hout, herr), (gout, gerr) = pump([(host, a), (guest, b)])
+    assert host.returncode == 0 and guest.returncode == 0, (herr, gerr)
+    assert hashlib.sha256(hout).digest() == hashlib.sha256(b).digest()
+    assert hashlib.sha256(gout).digest() == hashlib.sha256(a).digest()
+
+
+def test_static_guest_af_vsock_to_libhvsim_host(daemon, prog, tmp_path):
+    """A static guest of vm1: socket(AF_VSOCK)/connect to CID 2 port 5000,
+    served by the supervisor, with hvcat (libhvsim) listening on the host."""
+    a, b = os.urandom(MIB), os.urandom(MIB)
+    st = tmp_path / "stats"
+    host = plain(daemon.dir, "host", [tool("hvcat"), "--vsock", "-l", "5000"])
+    wait_listener(daemon.dir)
+    guest = supervised(daemon.dir, "vm1", [prog, "40", "connect", "2", "5000"], st)
+    check_exchange(host, guest, a, b)
+    c = counts(st)
+    assert NR["read"] not in c and NR["write"] not in c and c[NR["socket"]] == 1, c
+
+
+def test_static_host_listener_af_vsock_from_libhvsim_guest(daemon, prog):
+    """A static host listener served the same way; hvcat --vsock as the guest."""
+    a, b = os.urandom(MIB), os.urandom(MIB)
+    host = supervised(daemon.dir, "host", [prog, "40", "listen", "5000"])
+    assert host.stderr.readline() == b"listening\n"
+    guest = plain(daemon.dir, "vm1", [tool("hvcat"), "--vsock", "2:5000"])
+    check_exchange(host, guest, a, b)
+
+
+# ---- Go: github.com/mdlayher/vsock (Debian's golang-github-mdlayher-vsock-dev) -------------
+# Built in GOPATH mode (no module download) in the build folder. The programs
+# never call vsock.Listen (which opens /dev/vsock for the CID): they listen by
+# CID with ListenContextID, so the machine's device is not opened.
+
+
+@pytest.fixture(scope="module")
+def govsock():
+    if shutil.which("go") is None or not Path("/usr/share/gocode/src/github.com/mdlayher/vsock").is_dir():
+        pytest.skip("golang-go and golang-github-mdlayher-vsock-dev are not installed (make test-deps)")
+    root = BIN.parent / "go"
+    src = root / "src" / "govsock"
+    src.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "harness" / "data" / "govsock.go", src / "main.go")
+    exe = root / "govsock"
+    env = clean_env()
+    env.update(GO111MODULE="off", GOPATH=f"{root}:/usr/share/gocode", GOCACHE=str(root / "cache"), GOFLAGS="")
+    r = subprocess.run(["go", "build", "-o", str(exe), "govsock"], capture_output=True, text=True, timeout=300,
+                       env=env)
+    assert r.returncode == 0, r.stderr
+    return str(exe)
+
+
+def vm_cid(d, name="vm1"):
+    r = subprocess.run([tool("hvsimctl"), "--dir", d, "--json", "vm", "list"], capture_output=True, text=True,
+                       timeout=TIMEOUT, env=clean_env())
+    return next(v["cid"] for v in json.loads(r.stdout) if v["name"] == name)
+
+
+def go_pair(exe, d, lpart, lcid, port, dpart, dcid, gostats, mode=("--supervise",)):
+    """A Go listener and a Go dialer, both supervised: an accept deadline and
+    a read deadline that must time out, 1 MiB each way (the dialer sends,
+    half-closes, the listener reads to EOF and answers), close giving EOF."""
+    a, b = os.urandom(MIB), os.urandom(MIB)
+    lst, dst = gostats / "l.stats", gostats / "d.stats"
+    lis = supervised(d, lpart, [exe, "listen", str(lcid), str(port)], lst, mode)
+    line = lis.stderr.readline()
+    assert line.startswith(b"listening"), line + lis.stderr.read()
+    dial = supervised(d, dpart, [exe, "dial", str(dcid), str(port)], dst, mode)
+    check_exchange(lis, dial, a, b)
+    for st in (lst, dst):
+        c = counts(st)
+        assert NR["read"] not in c and NR["write"] not in c and c[NR["socket"]] == 1, c
+
+
+
+def test_go_guest_dialer_to_go_host_listener(daemon, govsock, tmp_path):
+    go_pair(govsock, daemon.dir, "host", 2, 5000, "vm1", 2, tmp_path)
+
+
+def test_go_guest_listener_reached_from_host_by_cid(daemon, govsock, tmp_path):
+    # An hv_sock guest's own CID is VMADDR_CID_ANY (what vsock.Listen's
+    # ContextID() gets there): the guest listens on it; the host dials the VM's CID.
+    go_pair(govsock, daemon.dir, "vm1", 0xFFFFFFFF, 6000, "host", vm_cid(daemon.dir), tmp_path)
+
+
+@pytest.mark.parametrize("restart", [0, 1])
+def test_signal_during_blocking_accept(daemon, prog, restart):
+    """SIGALRM during a blocking accept: EINTR without SA_RESTART, a restart
+    with it; the worker serving the interrupted call takes no connection, so
+    the connector that comes afterwards is accepted and exchanges its data."""
+    a, b = os.urandom(64 * 1024), os.urandom(64 * 1024)
+    host = supervised(daemon.dir, "host", [prog, "40", "listen", "5000", str(restart)])
+    assert host.stderr.readline() == b"listening\n"
+    assert host.stderr.readline() == b"signal\n"
+    if not restart:
+        assert host.stderr.readline() == b"first accept EINTR\n"
+    guest = plain(daemon.dir, "vm1", [tool("hvcat"), "--vsock", "2:5000"])
+    check_exchange(host, guest, a, b)
+
+
+def test_go_program_takes_the_supervisor_by_default(daemon, govsock, tmp_path):
+    """Plain `hvsim-run --vm vm1 GO-PROGRAM` (no mode given) serves a Go
+    program: hvsim-run recognises it by its .go.buildinfo section. With
+    --interpose it fails as before (Go never calls libc's socket)."""
+    go_pair(govsock, daemon.dir, "host", 2, 5000, "vm1", 2, tmp_path, mode=[])
+    r = subprocess.run([tool("hvsim-run"), "--vm", "vm1", "--dir", daemon.dir, "--interpose", "--", govsock, "dial",
+                        "2", "5000"], capture_output=True, text=True, timeout=TIMEOUT, env=clean_env())
+    assert r.returncode == 2 and "address family not supported" in r.stderr, r.stderr

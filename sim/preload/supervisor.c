@@ -1,0 +1,988 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * supervisor.c: hvsim-run --supervise. Programs that bypass libc (Go, static
+ * binaries, raw syscall()) never meet the LD_PRELOAD interposer; here the
+ * program runs under a seccomp filter that returns SECCOMP_RET_USER_NOTIF for
+ * the calls of the emulated families, and the launcher, left behind as the
+ * program's parent, serves them with libhvsim (one control session, an
+ * hvsim__owner, per served process):
+ *
+ *   socket(40 | 34)     the library makes the socket (an AF_UNIX stream) and
+ *                       it is put into the program with
+ *                       SECCOMP_IOCTL_NOTIF_ADDFD (+SEND) at a number >=
+ *                       HVSIM_SV_FD_FLOOR. The handler has no CONTINUE path.
+ *   bind listen accept accept4 connect getsockname getpeername getsockopt
+ *   setsockopt shutdown close   only when the fd argument is >= the floor;
+ *                       the supervisor identifies the socket by its inode
+ *                       (pidfd_getfd + fstat) and acts on its own copy of
+ *                       the same open file description; any other fd is
+ *                       left to the kernel (CONTINUE), unless it is a
+ *                       kernel vsock socket (refused: EAFNOSUPPORT).
+ *   ioctl IOCTL_VM_SOCKETS_GET_LOCAL_CID   answered with the emulated CID.
+ *
+ * read/write/poll/sendmsg/recvmsg are never intercepted: the fd is a real
+ * connected socket. Blocking connect/accept run on a thread of their own.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <linux/vhost.h>
+#include <linux/vm_sockets.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "hvsim/hvsim.h"
+#include "hvsim_adapter.h"
+#include "supervisor.h"
+#include "vsock_filter.h"
+
+#define EXIT_LAUNCHER 125
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+#define SV_NR_MAX 512
+
+static int g_standin; /* 0 or the stand-in family */
+static int g_nfd = -1;
+static _Atomic unsigned long g_count[SV_NR_MAX];
+
+/* ---- the filter ------------------------------------------------------------------ */
+
+enum { L_OK, L_NOSYS, L_SOCK, L_SP, L_IOCTL, L_FD, L_NOTIF, L_AFNOSUP, L_OPNOTSUP, L_EPERM, L_N };
+
+struct bpf_asm {
+    struct sock_filter f[96];
+    int target[96]; /* label of jt, or -1 */
+    int label[L_N];
+    int n;
+};
+
+static void a_stmt(struct bpf_asm *a, unsigned short code, unsigned k)
+{
+    a->target[a->n] = -1;
+    a->f[a->n++] = (struct sock_filter)BPF_STMT(code, k);
+}
+
+static void a_jump(struct bpf_asm *a, unsigned short op, unsigned k, int label)
+{
+    a->target[a->n] = label;
+    a->f[a->n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | op | BPF_K, k, 0, 0);
+}
+
+static void a_label(struct bpf_asm *a, int label)
+{
+    a->label[label] = a->n;
+}
+
+/* Fill in the jumps; 0 when one does not fit (fail closed). */
+static unsigned short resolve(struct bpf_asm *a)
+{
+    for (int i = 0; i < a->n; i++) {
+        int d;
+
+        if (a->target[i] < 0)
+            continue;
+        d = a->label[a->target[i]] - (i + 1);
+        if (d < 0 || d > 255 || a->label[a->target[i]] == 0)
+            return 0;
+        a->f[i].jt = (unsigned char)d;
+    }
+    return (unsigned short)a->n;
+}
+
+/* The calls whose first argument is the socket's fd. */
+static const int fd_calls[] = { __NR_close,       __NR_bind,        __NR_listen,      __NR_accept,
+                                __NR_accept4,     __NR_connect,     __NR_getsockname, __NR_getpeername,
+                                __NR_getsockopt,  __NR_setsockopt,  __NR_shutdown };
+
+/* Returns the length, or 0 when a jump does not fit (fail closed). */
+static unsigned short build_filter(struct bpf_asm *a, int standin)
+{
+    int vsock_to = standin ? L_AFNOSUP : L_NOTIF;
+    size_t i;
+
+    memset(a, 0, sizeof(*a));
+    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_ARCH_OFF);
+    a_jump(a, BPF_JEQ, HVSIM_FILTER_ARCH, L_OK);
+    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+    a_label(a, L_OK);
+    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_NR);
+    a_jump(a, BPF_JGE, HVSIM_FILTER_X32_BIT, L_NOSYS);
+    a_jump(a, BPF_JEQ, __NR_socket, L_SOCK);
+    a_jump(a, BPF_JEQ, __NR_socketpair, L_SP);
+    a_jump(a, BPF_JEQ, __NR_ioctl, L_IOCTL);
+    a_jump(a, BPF_JEQ, __NR_io_uring_setup, L_NOSYS);
+    a_jump(a, BPF_JEQ, __NR_io_uring_enter, L_NOSYS);
+    a_jump(a, BPF_JEQ, __NR_io_uring_register, L_NOSYS);
+    for (i = 0; i < sizeof(fd_calls) / sizeof(fd_calls[0]); i++)
+        a_jump(a, BPF_JEQ, (unsigned)fd_calls[i], L_FD);
+    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    a_label(a, L_NOSYS);
+    a_stmt(a, BPF_RET | BPF_K, HVSIM_FILTER_ERRNO(ENOSYS));
+    /* socket: the family (argument 0, an int). 40 and 34 can only be
+     * notified or refused: no path of this block allows them. */
+    a_label(a, L_SOCK);
+    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_ARG_LO(0));
+    a_jump(a, BPF_JEQ, AF_VSOCK, vsock_to);
+    a_jump(a, BPF_JEQ, HVSIM_FILTER_AF_HYPERV, vsock_to);
+    if (standin)
+        a_jump(a, BPF_JEQ, (unsigned)standin, L_NOTIF);
+    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    /* socketpair: refused as the kernel refuses it. */
+    a_label(a, L_SP);
+    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_ARG_LO(0));
+    a_jump(a, BPF_JEQ, AF_VSOCK, L_OPNOTSUP);
+    a_jump(a, BPF_JEQ, HVSIM_FILTER_AF_HYPERV, L_AFNOSUP);
+    if (standin)
+        a_jump(a, BPF_JEQ, (unsigned)standin, L_OPNOTSUP);
+    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    /* ioctl: by request number (argument 1) only. */
+    a_label(a, L_IOCTL);
+    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_ARG_LO(1));
+    a_jump(a, BPF_JEQ, IOCTL_VM_SOCKETS_GET_LOCAL_CID, L_NOTIF);
+    a_jump(a, BPF_JEQ, (unsigned)VHOST_VSOCK_SET_GUEST_CID, L_EPERM);
+    a_jump(a, BPF_JEQ, (unsigned)VHOST_VSOCK_SET_RUNNING, L_EPERM);
+    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    /* fd calls: only served numbers (argument 0 >= the floor). */
+    a_label(a, L_FD);
+    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_ARG_LO(0));
+    a_jump(a, BPF_JGE, HVSIM_SV_FD_FLOOR, L_NOTIF);
+    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    a_label(a, L_NOTIF);
+    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+    a_label(a, L_AFNOSUP);
+    a_stmt(a, BPF_RET | BPF_K, HVSIM_FILTER_ERRNO(EAFNOSUPPORT));
+    a_label(a, L_OPNOTSUP);
+    a_stmt(a, BPF_RET | BPF_K, HVSIM_FILTER_ERRNO(EOPNOTSUPP));
+    a_label(a, L_EPERM);
+    a_stmt(a, BPF_RET | BPF_K, HVSIM_FILTER_ERRNO(EPERM));
+    return resolve(a);
+}
+
+/* The guard under the supervisor's filter: socket/socketpair of 40 and 34
+ * give SECCOMP_RET_TRACE, which loses to USER_NOTIF (so the supervisor
+ * serves them) and outranks ALLOW: should the supervisor's filter ever let
+ * one through, the call fails with ENOSYS (nothing traces: hvsim-run refuses
+ * to start under a tracer). An ERRNO guard would hide the supervisor. */
+static unsigned short build_guard(struct bpf_asm *a, unsigned fam_a, unsigned fam_b)
+{
+    memset(a, 0, sizeof(*a));
+    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_ARCH_OFF);
+    a_jump(a, BPF_JEQ, HVSIM_FILTER_ARCH, L_OK);
+    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+    a_label(a, L_OK);
+    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_NR);
+    a_jump(a, BPF_JEQ, __NR_socket, L_SOCK);
+    a_jump(a, BPF_JEQ, __NR_socketpair, L_SOCK);
+    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    a_label(a, L_SOCK);
+    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_ARG_LO(0));
+    a_jump(a, BPF_JEQ, fam_a, L_NOTIF);
+    a_jump(a, BPF_JEQ, fam_b, L_NOTIF);
+    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    a_label(a, L_NOTIF);
+    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_TRACE);
+    return resolve(a);
+}
+
+/* ---- served processes and sockets ------------------------------------------------- */
+
+struct proc {
+    pid_t tgid;
+    struct hvsim__owner *owner;
+};
+
+struct entry {
+    dev_t dev;
+    ino_t ino;
+    int svfd; /* the supervisor's copy; -1: free */
+};
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER; /* the tables and fd placement */
+static struct proc *g_procs;
+static size_t g_nprocs;
+static struct entry *g_ents;
+static size_t g_nents;
+
+static pid_t tgid_of(pid_t tid)
+{
+    char path[64], line[128];
+    FILE *f;
+    pid_t t = -1;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "Tgid: %d", &t) == 1)
+            break;
+    fclose(f);
+    return t;
+}
+
+static struct hvsim__owner *owner_for(pid_t tid)
+{
+    pid_t tgid = tgid_of(tid);
+    struct hvsim__owner *o = NULL;
+    size_t i;
+
+    if (tgid < 0)
+        return NULL;
+    pthread_mutex_lock(&g_lock);
+    for (i = 0; i < g_nprocs; i++)
+        if (g_procs[i].tgid == tgid)
+            o = g_procs[i].owner;
+    if (o == NULL) {
+        struct proc *p = realloc(g_procs, (g_nprocs + 1) * sizeof(*p));
+
+        if (p) {
+            g_procs = p;
+            o = hvsim__owner_new();
+            if (o)
+                g_procs[g_nprocs++] = (struct proc){ tgid, o };
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+    return o;
+}
+
+static int ent_add(int svfd)
+{
+    struct stat st;
+    size_t i;
+    int rc = -ENOMEM;
+
+    if (fstat(svfd, &st) < 0)
+        return -errno;
+    pthread_mutex_lock(&g_lock);
+    for (i = 0; i < g_nents && g_ents[i].svfd >= 0; i++)
+        ;
+    if (i == g_nents) {
+        struct entry *e = realloc(g_ents, (g_nents + 16) * sizeof(*e));
+
+        if (e) {
+            g_ents = e;
+            for (size_t j = g_nents; j < g_nents + 16; j++)
+                g_ents[j].svfd = -1;
+            g_nents += 16;
+        }
+    }
+    if (i < g_nents) {
+        g_ents[i] = (struct entry){ st.st_dev, st.st_ino, svfd };
+        rc = 0;
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+/* The supervisor's fd of the socket (dev, ino), or -1; take: forget it. */
+static int ent_find(dev_t dev, ino_t ino, int take)
+{
+    int fd = -1;
+
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; i < g_nents; i++)
+        if (g_ents[i].svfd >= 0 && g_ents[i].dev == dev && g_ents[i].ino == ino) {
+            fd = g_ents[i].svfd;
+            if (take)
+                g_ents[i].svfd = -1;
+            break;
+        }
+    pthread_mutex_unlock(&g_lock);
+    return fd;
+}
+
+static void ent_rekey(int svfd)
+{
+    struct stat st;
+
+    if (fstat(svfd, &st) < 0)
+        return;
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; i < g_nents; i++)
+        if (g_ents[i].svfd == svfd) {
+            g_ents[i].dev = st.st_dev;
+            g_ents[i].ino = st.st_ino;
+        }
+    pthread_mutex_unlock(&g_lock);
+}
+
+/* ---- talking to the program --------------------------------------------------------- */
+
+static int pidfd_of(pid_t tid)
+{
+    int p = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+
+    if (p < 0) {
+        pid_t t = tgid_of(tid);
+
+        p = t < 0 ? -1 : (int)syscall(SYS_pidfd_open, t, 0);
+    }
+    return p;
+}
+
+static int id_valid(uint64_t id)
+{
+    return ioctl(g_nfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
+static int mem_read(const struct seccomp_notif *r, uint64_t addr, void *buf, size_t len)
+{
+    struct iovec l = { buf, len }, rv = { (void *)(uintptr_t)addr, len };
+
+    if (len == 0)
+        return 0;
+    if (process_vm_readv(r->pid, &l, 1, &rv, 1, 0) != (ssize_t)len)
+        return -EFAULT;
+    /* The pid may have died and been reused between receiving and reading. */
+    return id_valid(r->id) ? 0 : -ENOENT;
+}
+
+static int mem_write(const struct seccomp_notif *r, uint64_t addr, const void *buf, size_t len)
+{
+    struct iovec l = { (void *)buf, len }, rv = { (void *)(uintptr_t)addr, len };
+
+    if (len == 0)
+        return 0;
+    return process_vm_writev(r->pid, &l, 1, &rv, 1, 0) == (ssize_t)len ? 0 : -EFAULT;
+}
+
+static void respond(const struct seccomp_notif *r, int64_t val, int negerr)
+{
+    struct seccomp_notif_resp s = { .id = r->id, .val = negerr ? 0 : val, .error = negerr };
+
+    (void)ioctl(g_nfd, SECCOMP_IOCTL_NOTIF_SEND, &s);
+}
+
+/* Let the kernel run the call: only ever for fd calls on fds that are not
+ * served sockets and not kernel vsock sockets (checked by the caller). */
+static void pass(const struct seccomp_notif *r)
+{
+    struct seccomp_notif_resp s = { .id = r->id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE };
+
+    (void)ioctl(g_nfd, SECCOMP_IOCTL_NOTIF_SEND, &s);
+}
+
+/* A free fd number >= the floor in the program (probed with pidfd_getfd;
+ * g_lock held, so two installs never pick the same one). */
+static int free_number(int pidfd)
+{
+    for (int n = HVSIM_SV_FD_FLOOR; n < HVSIM_SV_FD_FLOOR + 65536; n++) {
+        int t = (int)syscall(SYS_pidfd_getfd, pidfd, n, 0);
+
+        if (t < 0 && errno == EBADF)
+            return n;
+        if (t >= 0)
+            close(t);
+        else
+            return -errno;
+    }
+    return -EMFILE;
+}
+
+/* Put svfd into the program at a free number >= the floor and answer the
+ * call with it (ADDFD_FLAG_SEND). Returns the number or -errno (the call is
+ * then still to be answered). */
+static int install(const struct seccomp_notif *r, int svfd, int cloexec)
+{
+    struct seccomp_notif_addfd a = { .id = r->id, .flags = SECCOMP_ADDFD_FLAG_SETFD | SECCOMP_ADDFD_FLAG_SEND,
+                                     .srcfd = (uint32_t)svfd, .newfd_flags = cloexec ? O_CLOEXEC : 0 };
+    int pidfd = pidfd_of(r->pid), n, rc;
+
+    if (pidfd < 0)
+        return -ESRCH;
+    pthread_mutex_lock(&g_lock);
+    n = free_number(pidfd);
+    if (n >= 0) {
+        a.newfd = (uint32_t)n;
+        rc = ioctl(g_nfd, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+        n = rc < 0 ? -errno : rc;
+    }
+    pthread_mutex_unlock(&g_lock);
+    close(pidfd);
+    return n;
+}
+
+/* The served socket behind the program's fd argument 0: the supervisor's
+ * fd, or -1 when it is none of ours (*vsock set when it is a kernel vsock
+ * socket, which must never be passed on). */
+static int served_fd(const struct seccomp_notif *r, int take, int *vsock)
+{
+    int pidfd = pidfd_of(r->pid), t, fd = -1, dom = 0;
+    socklen_t dl = sizeof(dom);
+    struct stat st;
+
+    *vsock = 0;
+    if (pidfd < 0)
+        return -1;
+    t = (int)syscall(SYS_pidfd_getfd, pidfd, (int)r->data.args[0], 0);
+    close(pidfd);
+    if (t < 0)
+        return -1;
+    if (fstat(t, &st) == 0)
+        fd = ent_find(st.st_dev, st.st_ino, take);
+    if (fd < 0 && getsockopt(t, SOL_SOCKET, SO_DOMAIN, &dom, &dl) == 0 &&
+        (dom == AF_VSOCK || dom == HVSIM_FILTER_AF_HYPERV))
+        *vsock = 1;
+    close(t);
+    return fd;
+}
+
+/* Stand-in family: the program's number <-> AF_VSOCK for the library. */
+static void addr_in(struct sockaddr_storage *ss)
+{
+    if (g_standin && ss->ss_family == g_standin)
+        ss->ss_family = AF_VSOCK;
+}
+
+static void addr_out(struct sockaddr_storage *ss)
+{
+    if (g_standin && ss->ss_family == AF_VSOCK)
+        ss->ss_family = (sa_family_t)g_standin;
+}
+
+static int lib_family(int fam)
+{
+    if (g_standin)
+        return fam == g_standin ? AF_VSOCK : -1;
+    return fam == AF_VSOCK || fam == HVSIM_FILTER_AF_HYPERV ? fam : -1;
+}
+
+/* ---- the calls ------------------------------------------------------------------------ */
+
+/* socket(): every answer is a served socket or an error, never CONTINUE. */
+static void on_socket(const struct seccomp_notif *r)
+{
+    int fam = lib_family((int)(uint32_t)r->data.args[0]), type = (int)r->data.args[1];
+    struct hvsim__owner *o;
+    int fd, n;
+
+    if (fam < 0) {
+        respond(r, 0, -EAFNOSUPPORT);
+        return;
+    }
+    o = owner_for(r->pid);
+    if (o == NULL) {
+        respond(r, 0, -ENOMEM);
+        return;
+    }
+    fd = hvsim__socket_as(o, fam, type, (int)r->data.args[2] == g_standin ? 0 : (int)r->data.args[2]);
+    if (fd < 0) {
+        respond(r, 0, -errno);
+        return;
+    }
+    n = ent_add(fd);
+    if (n == 0)
+        n = install(r, fd, type & SOCK_CLOEXEC);
+    if (n < 0) {
+        struct stat st;
+
+        respond(r, 0, n);
+        if (fstat(fd, &st) == 0)
+            (void)ent_find(st.st_dev, st.st_ino, 1);
+        hvsim_close(fd);
+    }
+}
+
+static int read_addr(const struct seccomp_notif *r, uint64_t p, uint64_t len, struct sockaddr_storage *ss)
+{
+    int rc;
+
+    memset(ss, 0, sizeof(*ss));
+    if (len > sizeof(*ss))
+        return -EINVAL;
+    rc = mem_read(r, p, ss, (size_t)len);
+    if (rc == 0)
+        addr_in(ss);
+    return rc;
+}
+
+/* Write an address and its length back to (addr, lenp), as the kernel does:
+ * at most the caller's length, the full length in *lenp. */
+static int write_addr(const struct seccomp_notif *r, uint64_t addr, uint64_t lenp, struct sockaddr_storage *ss,
+                      socklen_t have, socklen_t full)
+{
+    int rc;
+
+    if (addr == 0)
+        return 0;
+    addr_out(ss);
+    rc = mem_write(r, addr, ss, have < full ? have : full);
+    return rc < 0 ? rc : mem_write(r, lenp, &full, sizeof(full));
+}
+
+static int get_len(const struct seccomp_notif *r, uint64_t lenp, socklen_t *len)
+{
+    if (lenp == 0)
+        return -EFAULT;
+    return mem_read(r, lenp, len, sizeof(*len));
+}
+
+static int do_names(const struct seccomp_notif *r, int svfd, int peer)
+{
+    struct sockaddr_storage ss = { 0 };
+    socklen_t ulen, len = sizeof(ss);
+    int rc = get_len(r, r->data.args[2], &ulen);
+
+    if (rc < 0)
+        return rc;
+    if ((peer ? hvsim_getpeername : hvsim_getsockname)(svfd, (struct sockaddr *)&ss, &len) < 0)
+        return -errno;
+    return write_addr(r, r->data.args[1], r->data.args[2], &ss, ulen, len);
+}
+
+static int do_sockopt(const struct seccomp_notif *r, int svfd, int set)
+{
+    unsigned char buf[256];
+    int level = (int)r->data.args[1], name = (int)r->data.args[2], rc;
+    socklen_t len;
+
+    if (g_standin && level == g_standin)
+        level = AF_VSOCK;
+    if (set) {
+        if (r->data.args[4] > sizeof(buf))
+            return -EINVAL;
+        len = (socklen_t)r->data.args[4];
+        rc = mem_read(r, r->data.args[3], buf, len);
+        if (rc < 0)
+            return rc;
+        return hvsim_setsockopt(svfd, level, name, buf, len) < 0 ? -errno : 0;
+    }
+    rc = get_len(r, r->data.args[4], &len);
+    if (rc < 0)
+        return rc;
+    if (len > sizeof(buf))
+        len = sizeof(buf);
+    if (hvsim_getsockopt(svfd, level, name, buf, &len) < 0)
+        return -errno;
+    if (g_standin && level == SOL_SOCKET && name == SO_DOMAIN && len >= sizeof(int)) {
+        int d = g_standin;
+
+        memcpy(buf, &d, sizeof(d));
+    }
+    rc = mem_write(r, r->data.args[3], buf, len);
+    return rc < 0 ? rc : mem_write(r, r->data.args[4], &len, sizeof(len));
+}
+
+static int do_connect(const struct seccomp_notif *r, int svfd)
+{
+    struct sockaddr_storage ss;
+    struct stat before, after;
+    int rc = read_addr(r, r->data.args[1], r->data.args[2], &ss);
+
+    if (rc < 0)
+        return rc;
+    fstat(svfd, &before);
+    rc = hvsim_connect(svfd, (struct sockaddr *)&ss, (socklen_t)r->data.args[2]) < 0 ? -errno : 0;
+    /* A vanished listener: the library put a fresh socket in the fd's place;
+     * the program's fd must follow (replaced in place, as dup2 does). */
+    if (fstat(svfd, &after) == 0 && after.st_ino != before.st_ino) {
+        struct seccomp_notif_addfd a = { .id = r->id, .flags = SECCOMP_ADDFD_FLAG_SETFD, .srcfd = (uint32_t)svfd,
+                                         .newfd = (uint32_t)r->data.args[0] };
+
+        ent_rekey(svfd);
+        (void)ioctl(g_nfd, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+    }
+    return rc;
+}
+
+static void do_accept(const struct seccomp_notif *r, int svfd)
+{
+    int flags = r->data.nr == __NR_accept4 ? (int)r->data.args[3] : 0;
+    struct sockaddr_storage ss = { 0 };
+    socklen_t ulen = 0, len = sizeof(ss);
+    uint64_t addr = r->data.args[1];
+    int c, rc = 0;
+
+    if (addr && (rc = get_len(r, r->data.args[2], &ulen)) < 0) {
+        respond(r, 0, rc);
+        return;
+    }
+    /* A blocking accept waits here, not in the library, so that a caller
+     * interrupted by a signal (the kernel then drops the notification, and
+     * a restart comes as a new one) never has a connection taken for it. */
+    if (!(fcntl(svfd, F_GETFL) & O_NONBLOCK)) {
+        struct pollfd p = { .fd = svfd, .events = POLLIN };
+
+        while (poll(&p, 1, 200) == 0 || !(p.revents & (POLLIN | POLLERR | POLLHUP)))
+            if (!id_valid(r->id))
+                return;
+        if (!id_valid(r->id))
+            return;
+    }
+    c = hvsim_accept4(svfd, (struct sockaddr *)&ss, &len, flags);
+    if (c < 0) {
+        respond(r, 0, -errno);
+        return;
+    }
+    rc = ent_add(c);
+    if (rc == 0)
+        rc = write_addr(r, addr, r->data.args[2], &ss, ulen, len);
+    if (rc == 0)
+        rc = install(r, c, flags & SOCK_CLOEXEC);
+    if (rc < 0) {
+        struct stat st;
+
+        /* The caller is gone (a signal) or its buffer is bad: the
+         * connection is closed (left: hand it to the next accept). */
+        if (fstat(c, &st) == 0)
+            (void)ent_find(st.st_dev, st.st_ino, 1);
+        hvsim_close(c);
+        respond(r, 0, rc);
+    }
+}
+
+static void serve_fd_call(const struct seccomp_notif *r)
+{
+    int vsock, take = r->data.nr == __NR_close;
+    int svfd = served_fd(r, take, &vsock), rc = 0;
+
+    if (svfd < 0) {
+        if (vsock)
+            respond(r, 0, -EAFNOSUPPORT);
+        else
+            pass(r);
+        return;
+    }
+    switch (r->data.nr) {
+    case __NR_close:
+        /* Our copy goes first, so the program's close is the last one. */
+        hvsim_close(svfd);
+        pass(r);
+        return;
+    case __NR_bind: {
+        struct sockaddr_storage ss;
+
+        rc = read_addr(r, r->data.args[1], r->data.args[2], &ss);
+        if (rc == 0 && hvsim_bind(svfd, (struct sockaddr *)&ss, (socklen_t)r->data.args[2]) < 0)
+            rc = -errno;
+        break;
+    }
+    case __NR_listen:
+        rc = hvsim_listen(svfd, (int)r->data.args[1]) < 0 ? -errno : 0;
+        break;
+    case __NR_connect:
+        rc = do_connect(r, svfd);
+        break;
+    case __NR_accept:
+    case __NR_accept4:
+        do_accept(r, svfd);
+        return;
+    case __NR_getsockname:
+    case __NR_getpeername:
+        rc = do_names(r, svfd, r->data.nr == __NR_getpeername);
+        break;
+    case __NR_getsockopt:
+    case __NR_setsockopt:
+        rc = do_sockopt(r, svfd, r->data.nr == __NR_setsockopt);
+        break;
+    case __NR_shutdown:
+        rc = hvsim_shutdown(svfd, (int)r->data.args[1]) < 0 ? -errno : 0;
+        break;
+    default:
+        rc = -ENOSYS;
+    }
+    respond(r, 0, rc);
+}
+
+static void serve(const struct seccomp_notif *r)
+{
+    if (r->data.nr < SV_NR_MAX)
+        atomic_fetch_add(&g_count[r->data.nr], 1);
+    if (r->data.nr == __NR_socket) {
+        on_socket(r);
+    } else if (r->data.nr == __NR_ioctl) {
+        uint32_t cid;
+
+        if ((uint32_t)r->data.args[1] != IOCTL_VM_SOCKETS_GET_LOCAL_CID)
+            respond(r, 0, -EPERM);
+        else if (hvsim_get_local_cid(&cid) < 0)
+            respond(r, 0, -errno);
+        else
+            respond(r, 0, mem_write(r, r->data.args[2], &cid, sizeof(cid)));
+    } else {
+        serve_fd_call(r);
+    }
+}
+
+static void *worker(void *arg)
+{
+    struct seccomp_notif *r = arg;
+
+    serve(r);
+    free(r);
+    return NULL;
+}
+
+/* connect and accept may block: each on a thread of its own. */
+static void dispatch(const struct seccomp_notif *r)
+{
+    int nr = r->data.nr;
+
+    if (nr == __NR_connect || nr == __NR_accept || nr == __NR_accept4) {
+        struct seccomp_notif *copy = malloc(sizeof(*copy));
+        pthread_attr_t at;
+        pthread_t t;
+
+        if (copy) {
+            *copy = *r;
+            pthread_attr_init(&at);
+            pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+            if (pthread_create(&t, &at, worker, copy) == 0) {
+                pthread_attr_destroy(&at);
+                return;
+            }
+            pthread_attr_destroy(&at);
+            free(copy);
+        }
+        respond(r, 0, -EAGAIN);
+        return;
+    }
+    serve(r);
+}
+
+/* ---- launching ------------------------------------------------------------------------ */
+
+static int refuse(const char *fmt, const char *arg)
+{
+    fputs("hvsim-run: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    return EXIT_LAUNCHER;
+}
+
+/* A tracer that watches seccomp events (strace --seccomp-bpf) would turn the
+ * filter's answers into the tracer's: refuse to serve under one. */
+static int traced(void)
+{
+    char line[128];
+    FILE *f = fopen("/proc/self/status", "re");
+    int pid = 0;
+
+    if (f == NULL)
+        return 1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "TracerPid: %d", &pid) == 1)
+            break;
+    fclose(f);
+    return pid != 0;
+}
+
+/* An inherited kernel vsock socket would be out of the supervisor's reach. */
+static int inherited_vsock(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int found = 0;
+
+    if (d == NULL)
+        return 1;
+    while ((e = readdir(d)) != NULL) {
+        int fd = atoi(e->d_name), dom = 0;
+        socklen_t l = sizeof(dom);
+
+        if (e->d_name[0] != '.' && getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) == 0 &&
+            (dom == AF_VSOCK || dom == HVSIM_FILTER_AF_HYPERV))
+            found = 1;
+    }
+    closedir(d);
+    return found;
+}
+
+static int send_fd(int sock, int fd)
+{
+    char c = 0, cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+    struct iovec iov = { &c, 1 };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(h), &fd, sizeof(fd));
+    return sendmsg(sock, &m, 0) == 1 ? 0 : -1;
+}
+
+static int recv_fd(int sock)
+{
+    char c, cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = { &c, 1 };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+    struct cmsghdr *h;
+    int fd = -1;
+
+    if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1)
+        return -1;
+    h = CMSG_FIRSTHDR(&m);
+    if (h && h->cmsg_type == SCM_RIGHTS)
+        memcpy(&fd, CMSG_DATA(h), sizeof(fd));
+    return fd;
+}
+
+/* In the forked child: the filter, its listener to the parent, exec. */
+__attribute__((noreturn)) static void child(char **argv, int sock)
+{
+    struct bpf_asm a, g;
+    /* With a stand-in, the guard covers the stand-in, so the tests run the
+     * same stack of filters (40 and 34 have the errno guard then). */
+    struct sock_fprog guard = { .len = g_standin ? build_guard(&g, (unsigned)g_standin, (unsigned)g_standin)
+                                                 : build_guard(&g, AF_VSOCK, HVSIM_FILTER_AF_HYPERV),
+                                .filter = g.f };
+    struct sock_fprog prog = { .len = build_filter(&a, g_standin), .filter = a.f };
+    int nfd, e;
+
+    if (prog.len == 0 || guard.len == 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        fprintf(stderr, "hvsim-run: cannot prepare the supervisor's filter\n");
+        _exit(EXIT_LAUNCHER);
+    }
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &guard) != 0) {
+        fprintf(stderr, "hvsim-run: installing the guard filter: %s\n", strerror(errno));
+        _exit(EXIT_LAUNCHER);
+    }
+    nfd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+    if (nfd < 0) {
+        fprintf(stderr, "hvsim-run: installing the supervisor's filter: %s\n", strerror(errno));
+        _exit(EXIT_LAUNCHER);
+    }
+    if (send_fd(sock, nfd) != 0)
+        _exit(EXIT_LAUNCHER);
+    close(nfd);
+    close(sock);
+    execvp(argv[0], argv);
+    e = errno;
+    fprintf(stderr, "hvsim-run: cannot run %s: %s\n", argv[0], strerror(e));
+    _exit(e == ENOENT ? 127 : 126);
+}
+
+static pid_t g_child;
+
+static void forward(int sig)
+{
+    if (g_child > 0)
+        kill(g_child, sig);
+}
+
+static void write_stats(const char *path)
+{
+    FILE *f = fopen(path, "we");
+
+    if (f == NULL)
+        return;
+    for (int i = 0; i < SV_NR_MAX; i++)
+        if (atomic_load(&g_count[i]))
+            fprintf(f, "%d %lu\n", i, atomic_load(&g_count[i]));
+    fclose(f);
+}
+
+static int serve_loop(int pidfd)
+{
+    struct pollfd p[2] = { { g_nfd, POLLIN, 0 }, { pidfd, POLLIN, 0 } };
+    int status = -1;
+
+    for (;;) {
+        struct seccomp_notif r;
+
+        if (poll(p, status < 0 ? 2 : 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (status < 0 && (p[1].revents & POLLIN)) {
+            int st;
+
+            if (waitpid(g_child, &st, 0) == g_child)
+                status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        if (p[0].revents & POLLIN) {
+            memset(&r, 0, sizeof(r));
+            if (ioctl(g_nfd, SECCOMP_IOCTL_NOTIF_RECV, &r) == 0)
+                dispatch(&r);
+            continue;
+        }
+        if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL))
+            break; /* every filtered process is gone */
+    }
+    if (status < 0) {
+        int st;
+
+        status = waitpid(g_child, &st, 0) == g_child && WIFEXITED(st) ? WEXITSTATUS(st) : EXIT_LAUNCHER;
+    }
+    return status;
+}
+
+int hvsim_supervise(char **argv, const struct hvsim_sv_opts *o)
+{
+    struct rlimit rl;
+    char why[256];
+    int sp[2], pidfd;
+
+    g_standin = o->standin;
+    if (traced())
+        return refuse("%s: refusing to serve under a tracer (TracerPid in /proc/self/status): a tracer of "
+                      "seccomp events would let socket(AF_VSOCK) reach the kernel",
+                      "--supervise");
+    if (inherited_vsock())
+        return refuse("%s: an inherited file descriptor is a kernel vsock socket; close it first",
+                      "--supervise");
+    if (g_standin && hvsim_filter_install(why, sizeof(why)) != 0)
+        return refuse("%s", why);
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0)
+        return refuse("socketpair: %s", strerror(errno));
+    fflush(NULL);
+    g_child = fork();
+    if (g_child < 0)
+        return refuse("fork: %s", strerror(errno));
+    if (g_child == 0) {
+        close(sp[0]);
+        child(argv, sp[1]);
+    }
+    close(sp[1]);
+    g_nfd = recv_fd(sp[0]);
+    close(sp[0]);
+    pidfd = (int)syscall(SYS_pidfd_open, g_child, 0);
+    if (g_nfd < 0 || pidfd < 0) {
+        int st;
+
+        waitpid(g_child, &st, 0);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : EXIT_LAUNCHER;
+    }
+    /* The supervisor itself never reaches the kernel's vsock either. */
+    if (!g_standin && hvsim_filter_install(why, sizeof(why)) != 0) {
+        kill(g_child, SIGKILL);
+        return refuse("%s", why);
+    }
+    signal(SIGINT, forward);
+    signal(SIGTERM, forward);
+    signal(SIGHUP, forward);
+    signal(SIGPIPE, SIG_IGN);
+    {
+        int status = serve_loop(pidfd);
+
+        if (o->stats)
+            write_stats(o->stats);
+        return status;
+    }
+}
