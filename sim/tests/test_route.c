@@ -873,7 +873,7 @@ Test(route, mutant_registry_required, .timeout = 5)
 Test(route, mutant_loopback_refused, .timeout = 5)
 {
     assert_refuse(conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG), -ECONNREFUSED);
-    hvsim__mutant_select("loopback.refused");
+    hvsim__mutant_select("loopback.times-out");
     assert_noanswer(conn(&m.host, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, S_REG), 2000);
     hvsim__mutant_select(NULL);
 }

@@ -27,16 +27,16 @@
     X(CONNECT_GUEST_ZERO_IS_PARENT, "connect.guest-zero-is-parent", "a guest's zero VmId reaches the host", "EADDRNOTAVAIL") \
     X(CONNECT_NO_SIBLING, "connect.no-sibling", "a guest cannot reach another VM: ENETUNREACH", "a timeout") \
     X(CONNECT_HOST_WAITS, "wait.host-connect", "a host's blocking connect completes when a guest listener appears in time", "it times out anyway") \
-    X(CONNECT_WILDCARD_TARGET, "connect.wildcard-target", "wildcard/children as a target: EADDRNOTAVAIL", "ECONNREFUSED") \
-    X(GUEST_WINDOWS_REFUSED, "guest.windows-refused", "a Windows guest with no host listener: ECONNREFUSED at once", "a timeout") \
+    X(CONNECT_WILDCARD_TARGET, "connect.wildcard-target-refused", "wildcard/children as a target: EADDRNOTAVAIL", "ECONNREFUSED") \
+    X(GUEST_WINDOWS_REFUSED, "guest.windows-times-out", "a Windows guest with no host listener: ECONNREFUSED at once", "a timeout") \
     X(HCS_BIND_DENY, "hcs.bind-deny", "BindSecurityDescriptor deny: the host's listen fails with EACCES", "the listen succeeds") \
-    X(HCS_CONNECT_DENY, "hcs.connect-deny", "ConnectSecurityDescriptor deny: EACCES", "the connect proceeds") \
+    X(HCS_CONNECT_DENY, "hcs.connect-deny-ignored", "ConnectSecurityDescriptor deny: EACCES", "the connect proceeds") \
     X(HCS_DISABLED_BIND, "hcs.disabled-bind", "Disabled: listen() fails with EINVAL", "listen succeeds") \
-    X(HCS_DISABLED_CONNECT, "hcs.disabled-connect", "Disabled: host connect fails with EINVAL", "the connect proceeds") \
+    X(HCS_DISABLED_CONNECT, "hcs.disabled-connect-proceeds", "Disabled: host connect fails with EINVAL", "the connect proceeds") \
     X(HCS_DISABLED_WILDCARD, "hcs.disabled-wildcard", "Disabled hides the service from host listeners", "the listener hears it") \
     X(HCS_WILDCARD_NEEDS_ALLOW, "hcs.wildcard-needs-allow", "HCS VMs reach wildcard listeners only with AllowWildcardBinds", "always") \
     X(LISTEN_PRECEDENCE, "listen.precedence", "exact VM id beats children beats wildcard", "wildcard beats exact") \
-    X(LOOPBACK_REFUSED, "loopback.refused", "loopback without listener: ECONNREFUSED at once", "a timeout") \
+    X(LOOPBACK_REFUSED, "loopback.times-out", "loopback without listener: ECONNREFUSED at once", "a timeout") \
     X(PROFILE_HYPERV_NO_ANSWER, "profile.hyperv-no-answer", "Hyper-V profile: no listener means no answer (ETIMEDOUT)", "ECONNRESET") \
     X(PROFILE_KVM_RST, "profile.kvm-rst", "KVM profile: no listener means RST (ECONNRESET)", "a timeout") \
     X(REGISTRY_REQUIRED, "registry.required", "classic VMs need the GuestCommunicationServices registration", "not needed") \
