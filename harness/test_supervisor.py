@@ -397,7 +397,10 @@ def go_pair(exe, d, lpart, lcid, port, dpart, dcid, gostats, mode=("--supervise"
     check_exchange(lis, dial, a, b)
     for st in (lst, dst):
         c = counts(st)
-        assert NR["read"] not in c and NR["write"] not in c and c[NR["socket"]] == 1, c
+        # The data never reaches the supervisor. How many sockets a Go program
+        # opens is the Go runtime's business (mdlayher/socket tries again with
+        # other flags when a first try fails on a loaded machine): one or more.
+        assert NR["read"] not in c and NR["write"] not in c and c.get(NR["socket"], 0) >= 1, c
 
 
 
