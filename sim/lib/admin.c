@@ -112,23 +112,6 @@ static int no_answer(hvsim_admin_t *a)
     return -ETIMEDOUT;
 }
 
-/* 0 when fd is readable before the deadline, else -ETIMEDOUT. */
-static int wait_reply(int fd, uint64_t deadline)
-{
-    for (;;) {
-        struct pollfd p = { .fd = fd, .events = POLLIN };
-        uint64_t now = hvsim__now_ns();
-        int r;
-
-        if (now >= deadline)
-            return -ETIMEDOUT;
-        r = poll(&p, 1, (int)((deadline - now + 999999) / 1000000u));
-        if (r > 0)
-            return 0;
-        if (r < 0 && errno != EINTR)
-            return -errno;
-    }
-}
 
 /* One round trip. On success *body points into a->buf and *blen is its size. */
 static int call(hvsim_admin_t *a, unsigned type, const void *req, size_t rlen, const void *extra, size_t elen,
@@ -159,7 +142,7 @@ static int call(hvsim_admin_t *a, unsigned type, const void *req, size_t rlen, c
         return -ENETDOWN;
     }
     do {
-        if (wait_reply(a->fd, deadline) < 0)
+        if (hvsim__wait_readable(a->fd, deadline) < 0)
             return no_answer(a);
         n = hvsim__msg_recv(a->fd, a->buf, HVSIM_MSG_MAX, NULL);
         if (n <= 0) {

@@ -283,24 +283,6 @@ static int no_answer(struct hvsim__owner *o, int ms)
     return -ENETDOWN;
 }
 
-/* Wait until fd is readable or the deadline (CLOCK_MONOTONIC ns) passed:
- * 0 or -ETIMEDOUT. */
-static int wait_readable(int fd, uint64_t deadline)
-{
-    for (;;) {
-        struct pollfd p = { .fd = fd, .events = POLLIN };
-        uint64_t now = hvsim__now_ns();
-        int r;
-
-        if (now >= deadline)
-            return -ETIMEDOUT;
-        r = poll(&p, 1, (int)((deadline - now + 999999) / 1000000u));
-        if (r > 0)
-            return 0;
-        if (r < 0 && errno != EINTR)
-            return -errno;
-    }
-}
 
 /* 1 when the attachment holds. check_alive: also make sure the daemon is
  * still there, for calls that would otherwise not notice; a request notices
@@ -446,7 +428,7 @@ static int hello(struct hvsim__owner *o, int req, int evt_far, const char *parti
     buf = malloc(HVSIM_MSG_MAX);
     if (buf == NULL)
         return attach_failed(o, -ENOMEM);
-    if (wait_readable(req, hvsim__now_ns() + (uint64_t)ms * 1000000u) < 0) {
+    if (hvsim__wait_readable(req, hvsim__now_ns() + (uint64_t)ms * 1000000u) < 0) {
         free(buf);
         return no_answer(o, ms);
     }

@@ -6,6 +6,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -213,4 +214,21 @@ void hvsim__siphash128(const uint8_t key[16], const void *data, size_t len, uint
     SIPROUND;
     SIPROUND;
     store64(out + 8, v0 ^ v1 ^ v2 ^ v3);
+}
+
+int hvsim__wait_readable(int fd, uint64_t deadline_ns)
+{
+    for (;;) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        uint64_t now = hvsim__now_ns();
+        int r;
+
+        if (now >= deadline_ns)
+            return -ETIMEDOUT;
+        r = poll(&p, 1, (int)((deadline_ns - now + 999999) / 1000000u));
+        if (r > 0)
+            return 0;
+        if (r < 0 && errno != EINTR)
+            return -errno;
+    }
 }

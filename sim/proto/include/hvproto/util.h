@@ -17,6 +17,8 @@
 #define HVSIM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 uint64_t hvsim__now_ns(void); /* CLOCK_MONOTONIC */
+/* 0 once fd is readable, -ETIMEDOUT at deadline_ns (CLOCK_MONOTONIC), or -errno. */
+int hvsim__wait_readable(int fd, uint64_t deadline_ns);
 int hvsim__random(void *buf, size_t len);
 /* A random (version 4) GUID from a per-process pool of getrandom bytes. */
 int hvsim__guid_random(GUID *out);
