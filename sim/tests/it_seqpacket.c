@@ -473,3 +473,56 @@ Test(seqpacket, nonblocking_connect_to_a_paused_vm_times_out)
     cr_assert_eq(e, ETIMEDOUT, "%s", hvsim_err_name(e));
     hvsim_close(s);
 }
+
+/* ---- deviations of the plain fd (README, SOCK_SEQPACKET) --------------------------------- */
+
+static void loop_pair(uint32_t port, int *l, int *s, int *c)
+{
+    struct sockaddr_vm lo = fx_vsock(VMADDR_CID_LOCAL, port);
+
+    *l = host_listener(SOCK_SEQPACKET, port);
+    *s = hvsim_socket(AF_VSOCK, SOCK_SEQPACKET, 0);
+    cr_assert_eq(hvsim_connect(*s, (struct sockaddr *)&lo, sizeof(lo)), 0, "%s", hvsim_err_name(errno));
+    *c = hvsim_accept(*l, NULL, NULL);
+    cr_assert_geq(*c, 0);
+}
+
+/* Deviation 1: write() of nothing is an empty AF_UNIX message, read as 0. */
+Test(seqpacket, deviation_plain_write_of_nothing_reads_as_end_of_file)
+{
+    char buf[4];
+    int l, s, c;
+
+    loop_pair(7111, &l, &s, &c);
+    cr_assert_eq(write(s, "", 0), 0);
+    cr_assert_eq(hvsim_send(s, "a", 1, 0), 1);
+    cr_assert_eq(read(c, buf, sizeof(buf)), 0, "the kernel's vsock would send nothing");
+    cr_assert_eq(read(c, buf, sizeof(buf)), 1);
+    hvsim_close(c);
+    hvsim_close(s);
+    hvsim_close(l);
+}
+
+/* Deviation 2: a plain recvmsg with a control buffer gets the EOR marker's descriptor. */
+Test(seqpacket, deviation_plain_recvmsg_gets_the_eor_marker)
+{
+    char buf[4], ctl[CMSG_SPACE(sizeof(int))];
+    struct iovec io = { buf, sizeof(buf) };
+    struct msghdr m = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+    struct cmsghdr *h;
+    int l, s, c, fd;
+
+    loop_pair(7112, &l, &s, &c);
+    cr_assert_eq(hvsim_send(s, "e", 1, MSG_EOR), 1);
+    cr_assert_eq(recvmsg(c, &m, 0), 1);
+    cr_assert_eq(m.msg_flags & MSG_EOR, 0, "AF_UNIX has no per-message MSG_EOR");
+    h = CMSG_FIRSTHDR(&m);
+    cr_assert_not_null(h);
+    cr_assert_eq(h->cmsg_type, SCM_RIGHTS);
+    memcpy(&fd, CMSG_DATA(h), sizeof(fd));
+    cr_assert_geq(fd, 0);
+    close(fd);
+    hvsim_close(c);
+    hvsim_close(s);
+    hvsim_close(l);
+}
