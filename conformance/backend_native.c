@@ -372,3 +372,8 @@ long cf_recvmsg(cf_sock_t s, cf_buf_t *bufs, int n, int flags, int *namelen, int
 {
     return cf__posix_recvmsg(&calls, s, bufs, n, flags, namelen, ctllen);
 }
+
+long cf_recv_flags(cf_sock_t s, void *buf, size_t len, int flags, int *out_flags)
+{
+    return cf__posix_recv_flags(&calls, s, buf, len, flags, out_flags);
+}
