@@ -193,8 +193,9 @@ static int rank(const struct bind *b, enum domain d, const struct part *from, co
     if (!b->listening || b->part != to || !eq(&b->svc, svc) || b->gateway == HVSIM_GW_SEQPACKET)
         return 0;
     /* A request of the other socket type finds no socket of its own:
-     * virtio_transport_recv_pkt resets it (vsock-virtio.md 9). */
-    if (((b->flags ^ flags) & HVSIM_SF_SEQPACKET) && !HVSIM_MUTANT(SEQPACKET_TYPE_MATCH))
+     * virtio_transport_recv_pkt resets it (vsock-virtio.md 9). No mutant:
+     * the AF_UNIX carrier would refuse the other type all the same. */
+    if ((b->flags ^ flags) & HVSIM_SF_SEQPACKET)
         return 0;
     switch (d) {
     case D_LOOPBACK:

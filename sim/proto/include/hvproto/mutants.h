@@ -56,7 +56,6 @@
     X(ADDR_SHORT, "addr.short", "an address shorter than SOCKADDR_HV: WSAEFAULT", "EINVAL") \
     X(ADDR_RESERVED, "addr.reserved", "a non-zero Reserved field: EINVAL", "accepted") \
     X(NONBLOCK_EINPROGRESS, "nonblock.einprogress", "a non-blocking connect returns EINPROGRESS", "0 at once") \
-    X(SEQPACKET_TYPE_MATCH, "seqpacket.type-match", "only a listener of the connector's type (stream or SEQPACKET) takes it: else RST", "any listener takes it") \
     X(SEQPACKET_TRANSPORT, "seqpacket.transport", "hv_sock has no SOCK_SEQPACKET: connect fails with ESOCKTNOSUPPORT", "it connects as over virtio") \
     X(SEQPACKET_EMSGSIZE, "seqpacket.emsgsize", "a message above the peer's buffer size: EMSGSIZE", "it is sent") \
     X(BROKEN_WINDOWS_SEND, "broken.windows-send", "send on a broken Windows socket: WSAECONNRESET", "EPIPE")
