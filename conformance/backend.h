@@ -87,6 +87,8 @@ int cf_local_cid(uint32_t *cid); /* IOCTL_VM_SOCKETS_GET_LOCAL_CID */
  * simulator's "newest" is 9999). 0 or -errno. */
 int cf_vsock_queue(cf_sock_t s, int outq, int *bytes);
 int cf_set_rcvlowat(cf_sock_t s, int bytes);
+/* SO_SNDBUF (rcv 0) or SO_RCVBUF (rcv 1) as getsockopt reports it. 0 or -errno. */
+int cf_get_sock_buf(cf_sock_t s, int rcv, int *bytes);
 unsigned cf_kernel_version(void);
 
 /* HVSOCKET_CONNECT_TIMEOUT (AF_HYPERV) or SO_VM_SOCKETS_CONNECT_TIMEOUT (AF_VSOCK), in ms. */

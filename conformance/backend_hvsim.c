@@ -617,3 +617,10 @@ long cf_recv_flags(cf_sock_t s, void *buf, size_t len, int flags, int *out_flags
 {
     return cf__posix_recv_flags(&calls, s, buf, len, flags, out_flags);
 }
+
+int cf_get_sock_buf(cf_sock_t s, int rcv, int *bytes)
+{
+    socklen_t l = sizeof(*bytes);
+
+    return hvsim_getsockopt((int)s, SOL_SOCKET, rcv ? SO_RCVBUF : SO_SNDBUF, bytes, &l) < 0 ? -errno : 0;
+}

@@ -627,3 +627,12 @@ long cf_recv_flags(cf_sock_t s, void *buf, size_t len, int flags, int *out_flags
     *out_flags = 0;
     return -EOPNOTSUPP;
 }
+
+int cf_get_sock_buf(cf_sock_t s, int rcv, int *bytes)
+{
+    int l = sizeof(*bytes);
+
+    if (getsockopt((SOCKET)s, SOL_SOCKET, rcv ? SO_RCVBUF : SO_SNDBUF, (char *)bytes, &l) != 0)
+        return wsa_err();
+    return 0;
+}

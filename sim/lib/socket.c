@@ -353,6 +353,29 @@ static void seqpacket_carrier(int fd)
     (void)hvsim__libc.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
 }
 
+/* hv_sock's rings (docs/reference/hyperv-sockets.md 3.4): a socket starts
+ * with sk_sndbuf = sk_rcvbuf = 6 pages, and its connection's ring is its
+ * send buffer clamped to 6..64 pages. The carrier's buffers are sized alike,
+ * so getsockopt reports 24 KiB, and a writer whose reader is idle stops after
+ * about a ring (AF_UNIX's accounting of a stream: one packet's overhead
+ * either way). The kernel doubles what setsockopt gets, so half is asked. */
+#define HVS_RING_MIN (6 * 4096)
+#define HVS_RING_MAX (64 * 4096)
+static void hv_sock_rings(int fd, int ring)
+{
+    int snd = (ring < HVS_RING_MIN ? HVS_RING_MIN : ring > HVS_RING_MAX ? HVS_RING_MAX : ring) / 2;
+    int rcv = HVS_RING_MIN / 2;
+
+    (void)hvsim__libc.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd));
+    (void)hvsim__libc.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+}
+
+static int is_hv_sock(const struct sock *s)
+{
+    return s->pers == HVSIM_PERS_LINUX &&
+           !(atomic_load_explicit(&s->hot, memory_order_acquire) & (HOT_VIRTIO | HOT_SEQPACKET));
+}
+
 static int is_seqpacket(const struct sock *s)
 {
     return (atomic_load_explicit(&s->hot, memory_order_acquire) & HOT_SEQPACKET) != 0;
@@ -411,6 +434,8 @@ int hvsim__socket_as(struct hvsim__owner *o, int domain, int type, int protocol)
     }
     if (base == SOCK_SEQPACKET)
         lookup(fd)->flags |= HVSIM_SF_SEQPACKET;
+    if (is_hv_sock(lookup(fd)) && !HVSIM_MUTANT(HV_SOCK_RINGS))
+        hv_sock_rings(fd, HVS_RING_MIN);
     return fd;
 }
 
@@ -700,6 +725,14 @@ int hvsim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     s = lookup(c);
     if (is_seqpacket(l))
         seqpacket_carrier(c);
+    if (is_hv_sock(l)) {
+        /* The child's ring is sized from the listener's send buffer (hvs_open_connection). */
+        int v = HVS_RING_MIN;
+        socklen_t vl = sizeof(v);
+
+        (void)hvsim__libc.getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &vl);
+        hv_sock_rings(c, v);
+    }
     s->state = S_CONNECTED;
     s->flags = l->flags;
     s->timeout_ms = l->timeout_ms;

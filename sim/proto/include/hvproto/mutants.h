@@ -56,6 +56,7 @@
     X(ADDR_SHORT, "addr.short", "an address shorter than SOCKADDR_HV: WSAEFAULT", "EINVAL") \
     X(ADDR_RESERVED, "addr.reserved", "a non-zero Reserved field: EINVAL", "accepted") \
     X(NONBLOCK_EINPROGRESS, "nonblock.einprogress", "a non-blocking connect returns EINPROGRESS", "0 at once") \
+    X(HV_SOCK_RINGS, "hv-sock.rings", "hv_sock sockets start with 6-page buffers and a ring-sized window", "AF_UNIX's 208 KiB") \
     X(SEQPACKET_TRANSPORT, "seqpacket.transport", "hv_sock has no SOCK_SEQPACKET: connect fails with ESOCKTNOSUPPORT", "it connects as over virtio") \
     X(SEQPACKET_EMSGSIZE, "seqpacket.emsgsize", "a message above the peer's buffer size: EMSGSIZE", "it is sent") \
     X(BROKEN_WINDOWS_SEND, "broken.windows-send", "send on a broken Windows socket: WSAECONNRESET", "EPIPE")
