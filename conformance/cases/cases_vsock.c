@@ -365,7 +365,7 @@ const struct cf_case cf_cases_vsock[] = {
         .area = "data",
         .rule = "hv_sock sockets start with 6-page buffers (SO_SNDBUF = SO_RCVBUF = 24576) and a writer whose reader "
                 "is idle stops after about one ring; virtio's window is the peer's credit (256 KiB)",
-        .source = "docs/reference/hyperv-sockets.md 3.4 [S8], docs/reference/vsock-virtio.md 1.5",
+        .source = "docs/reference/hyperv-sockets.md 3.4 [S8] (virtio: vsock-virtio.md 1.5)",
         .confidence = CF_SOURCED,
         .expect = { [CF_COL_WINDOWS] = CF_NA, [CF_COL_HVSOCK] = 0, [CF_COL_VIRTIO] = 0 },
         .needs = CF_NEED_ADMIN,
