@@ -5,7 +5,8 @@
  * Each row: an id, the mutant's name, the rule, and the most plausible wrong
  * outcome it gives instead (another personality's or the KVM host's result,
  * EOF for ECONNRESET, a timeout for an immediate refusal): never a crash or a
- * generic error. Daemon rules are broken in route.c, library rules in
+ * generic error. Daemon rules are broken in route.c (and the one event rule,
+ * Disabled ending connections, in handlers_admin.c), library rules in
  * socket.c.
  *
  * Only a mutant build (make MUTANTS=1, its own folder build/mutant) compiles
@@ -33,6 +34,7 @@
     X(HCS_CONNECT_DENY, "hcs.connect-deny-ignored", "ConnectSecurityDescriptor deny: EACCES", "the connect proceeds") \
     X(HCS_DISABLED_BIND, "hcs.disabled-bind", "Disabled: listen() fails with EINVAL", "listen succeeds") \
     X(HCS_DISABLED_CONNECT, "hcs.disabled-connect-proceeds", "Disabled: host connect fails with EINVAL", "the connect proceeds") \
+    X(HCS_DISABLED_CANCELS, "hcs.disabled-keeps-connections", "turning a service Disabled ends its connections", "they go on") \
     X(HCS_DISABLED_WILDCARD, "hcs.disabled-wildcard", "Disabled hides the service from host listeners", "the listener hears it") \
     X(HCS_WILDCARD_NEEDS_ALLOW, "hcs.wildcard-needs-allow", "HCS VMs reach wildcard listeners only with AllowWildcardBinds", "always") \
     X(LISTEN_PRECEDENCE, "listen.precedence", "exact VM id beats children beats wildcard", "wildcard beats exact") \
