@@ -80,6 +80,9 @@
  * 6.12 peeks (virtio_transport_seqpacket_do_peek came in between; the
  * kernels the project boots need no closer date). */
 #define K_SEQPACKET_PEEK 602
+/* vsock_connectible_sendmsg turned every transport error into ENOMEM until
+ * c43170b7e157 (net-next, late 2022: after 6.1); 6.12 passes EMSGSIZE on. */
+#define K_SEND_ERRNO 602
 /* The largest SEQPACKET message: the peer's buffer size, its
  * SO_VM_SOCKETS_BUFFER_SIZE, which the sender cannot see here; its default
  * (virtio_transport_seqpacket_enqueue: len > peer_buf_alloc is EMSGSIZE). */
@@ -1070,7 +1073,8 @@ static ssize_t sent(uint32_t hot, ssize_t r)
  * marker: a descriptor of /dev/null in SCM_RIGHTS, opened for this message
  * only (a cached one could be closed and its number reused by the program,
  * and the peer would get that file). */
-static ssize_t seq_send(int fd, const struct iovec *iov, size_t niov, size_t len, int flags, uint32_t hot)
+static ssize_t seq_send(const struct sock *s, int fd, const struct iovec *iov, size_t niov, size_t len, int flags,
+                        uint32_t hot)
 {
     union {
         struct cmsghdr h;
@@ -1081,7 +1085,7 @@ static ssize_t seq_send(int fd, const struct iovec *iov, size_t niov, size_t len
     ssize_t r;
 
     if (len > SEQPACKET_MAX_MSG && !HVSIM_MUTANT(SEQPACKET_EMSGSIZE))
-        return hvsim__fail(-EMSGSIZE);
+        return hvsim__fail(s->kernel < K_SEND_ERRNO ? -ENOMEM : -EMSGSIZE);
     /* vsock_connectible_sendmsg's loop sends no packet for nothing; an
      * empty AF_UNIX message would read as end of file. */
     if (len == 0)
@@ -1124,7 +1128,7 @@ ssize_t hvsim_send(int fd, const void *buf, size_t len, int flags)
     if (hot & HOT_SEQPACKET) {
         struct iovec v = { .iov_base = (void *)buf, .iov_len = len };
 
-        return seq_send(fd, &v, 1, len, flags, hot);
+        return seq_send(s, fd, &v, 1, len, flags, hot);
     }
     return sent(hot, hvsim__libc.send(fd, buf, len, carrier_flags(hot, flags)));
 }
@@ -1279,7 +1283,7 @@ ssize_t hvsim_sendmsg(int fd, const struct msghdr *m, int flags)
                 return hvsim__fail(-EMSGSIZE);
             len += m->msg_iov[i].iov_len;
         }
-        return seq_send(fd, m->msg_iov, m->msg_iovlen, len, flags, hot);
+        return seq_send(s, fd, m->msg_iov, m->msg_iovlen, len, flags, hot);
     }
     if (m->msg_iovlen == 0)
         return hvsim_send(fd, "", 0, flags);

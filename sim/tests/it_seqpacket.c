@@ -526,3 +526,35 @@ Test(seqpacket, deviation_plain_recvmsg_gets_the_eor_marker)
     hvsim_close(s);
     hvsim_close(l);
 }
+
+/* Before c43170b7e157 (after 6.1) vsock reported a transport's send error as ENOMEM. */
+static int guest_too_big_6_1(void *v)
+{
+    struct args *a = v;
+    static char big[MAX_MSG + 1];
+    int s = dial(SOCK_SEQPACKET, VMADDR_CID_HOST, a->port);
+
+    CHECK_OK(s);
+    CHECK_ERR(hvsim_send(s, big, sizeof(big), 0), ENOMEM);
+    CHECK_EQ(hvsim_send(s, "ok", 2, 0), 2);
+    fx_await(&a->ready);
+    return 0;
+}
+
+Test(seqpacket, kernel_6_1_says_enomem_for_a_message_too_big)
+{
+    struct args a = { .port = 7113 };
+    char buf[4];
+    pid_t g;
+    int l, c;
+
+    vm_with("vm1", HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_6_1);
+    l = host_listener(SOCK_SEQPACKET, a.port);
+    fx_pipe_init(&a.ready);
+    g = fx_spawn(&F, "vm1", guest_too_big_6_1, &a);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0);
+    cr_assert_eq(hvsim_recv(c, buf, sizeof(buf), 0), 2, "nothing of the refused message arrived");
+    fx_signal(&a.ready, 1);
+    cr_assert_eq(fx_wait(g), 0);
+}
