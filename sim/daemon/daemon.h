@@ -41,6 +41,7 @@ struct settings {
     uint32_t max_pending; /* max_pending_connects: connects waiting for one VM's gateway */
     uint32_t max_events; /* max_queued_events: events waiting for the partition's processes to read */
     uint32_t hello_ms; /* hello_timeout_ms: a connection that has not sent HELLO by then is dropped */
+    uint32_t max_tracked; /* max_tracked_connections: routed connections one partition's listing keeps */
 };
 
 void settings_defaults(struct settings *s);
@@ -56,6 +57,21 @@ const char *settings_doc(size_t i, const char **name, const char **choices, cons
 /* ---- model.c --------------------------------------------------------------------- */
 
 struct proc;
+
+/* A connection the daemon routed and has not seen end (track.c), as
+ * hvsimctl lists it, and who holds its two ends. */
+struct track_rec {
+    hvsim_conn_info_t info;
+    const struct proc *conn, *acc; /* the connector's process, the listener's (NULL: gone already) */
+    uint32_t flags; /* both endpoints' HVSIM_SF_*: SUSPEND on either keeps it through a pause */
+};
+
+/* A partition's records, oldest first, in a ring of at most max_tracked. */
+struct track {
+    struct track_rec *v;
+    uint32_t head, n, cap;
+    uint64_t forgotten; /* records dropped at the ceiling (the oldest goes) */
+};
 
 struct part {
     GUID id;
@@ -77,6 +93,7 @@ struct part {
     uint32_t nrefusing; /* connections over the ceiling, held only to answer their HELLO */
     uint32_t nbinds;
     uint32_t nqueued; /* events queued in hvsimd for its processes */
+    struct track trk; /* the connections routed to or from it (track.c) */
 };
 
 struct bind {
@@ -92,6 +109,7 @@ struct bind {
     char uname[HVSIM_UNAME_MAX]; /* the listener's socket file name in HVSIM_DIR/l/ */
     char path[HVSIM_UNAME_MAX]; /* and its path, as connectors get it */
     uint8_t key[16];
+    uint32_t backlog; /* as listen() gave it: only shown (the socket's own queue is the library's) */
     int gateway; /* a VM back-end's gateway listener (proto.h, OFFER) */
     int gw_fd; /* its channel when gateway; closed with the bind */
 };
@@ -128,6 +146,7 @@ struct model {
     uint32_t next_port; /* ephemeral vsock ports */
     uint64_t instance;
     uint32_t gen; /* changes with every change to the VMs or the registry: a paged list restarts */
+    uint32_t track_gen; /* the same for the listings of listeners and connections */
 };
 
 void model_init(struct model *m);

@@ -151,6 +151,8 @@ int h_listen(struct req *r)
                  b->uname) >= (int)sizeof(b->path))
         return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -ENAMETOOLONG, "HVSIM_DIR too long for listeners");
     b->flags = m.flags;
+    b->backlog = m.backlog;
+    r->s->m.track_gen++;
     if (!b->listening)
         hvsim__random(b->key, sizeof(b->key));
     b->listening = 1;
@@ -226,5 +228,8 @@ int h_connect(struct req *r)
     connect_reply_fill(r->s, &res, &out);
     if (res.outcome.verdict == HVSIM_VERDICT_PENDING)
         return offer_start(r, res.listener, &out);
-    return reply(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, &out, sizeof(out));
+    rc = reply(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, &out, sizeof(out));
+    if (rc >= 0 && res.outcome.verdict == HVSIM_VERDICT_OK)
+        track_connect(r->s, r->c, m.personality, &out, res.listener);
+    return rc;
 }

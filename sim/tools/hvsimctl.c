@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hvsim/hvsim.h"
@@ -749,6 +750,160 @@ static int cmd_service_import(struct ctx *c, int argc, char **argv)
     return 0;
 }
 
+/* ---- listeners and connections ------------------------------------------------- */
+
+/* What the daemon cannot know, said with every listing of connections. */
+static const char *const conns_note =
+    "hvsimd routes each connection but the stream never passes through it: it sees no bytes, and not when the "
+    "two processes close the stream. A record ends when the process of either end detaches (exits or closes "
+    "the library), or when the VM of either end is reset, turned off, removed, paused (unless either end set "
+    "CONNECTED_SUSPEND) or its HCS service is disabled. A closed listener ends nothing: its accepted streams "
+    "live on.";
+
+static const char *pers_name(uint32_t p)
+{
+    return p == 0 ? "hyperv" : p == 1 ? "vsock-guest" : p == 2 ? "vsock-host" : "unknown";
+}
+
+/* "VMID:PORT" for a template service, "VMID:SERVICE" otherwise. */
+static const char *addr_text(const GUID *vmid, const GUID *svc, char *buf, size_t len)
+{
+    char v[HVSIM_GUID_STRLEN], g[HVSIM_GUID_STRLEN];
+    uint32_t port;
+
+    if (hvsim_guid_to_port(svc, &port))
+        snprintf(buf, len, "%s:%u", hvsim_guid_format(vmid, v), port);
+    else
+        snprintf(buf, len, "%s:%s", hvsim_guid_format(vmid, v), hvsim_guid_format(svc, g));
+    return buf;
+}
+
+static void json_addr(const char *key, const GUID *vmid, const GUID *svc)
+{
+    char v[HVSIM_GUID_STRLEN], g[HVSIM_GUID_STRLEN];
+    uint32_t port;
+
+    printf("\"%s\": {\"vmid\": \"%s\", \"service\": \"%s\", \"port\": ", key, hvsim_guid_format(vmid, v),
+           hvsim_guid_format(svc, g));
+    if (hvsim_guid_to_port(svc, &port))
+        printf("%u}", port);
+    else
+        fputs("null}", stdout);
+}
+
+static int cmd_vm_listeners(struct ctx *c, int argc, char **argv)
+{
+    struct table t = { .ncols = 5 };
+    hvsim_listener_info_t *v;
+    char *pos[1], addr[96], pid[16], backlog[16];
+    size_t n, i;
+    int rc;
+
+    if (plain_args(c, argc, argv, pos, 1, 1) < 0)
+        return EXIT_USAGE;
+    if (admin(c) == NULL)
+        return EXIT_FAIL;
+    rc = hvsim_admin_listeners(c->a, pos[0], &v, &n, NULL, NULL);
+    if (rc < 0)
+        return admin_fail(c, rc, "vm listeners");
+    if (c->json) {
+        putchar('[');
+        for (i = 0; i < n; i++) {
+            fputs(i ? ", {" : "{", stdout);
+            json_addr("address", &v[i].vmid, &v[i].svc);
+            printf(", \"type\": \"%s\", \"pid\": %u, \"backlog\": %u, \"gateway\": %s}", pers_name(v[i].personality),
+                   v[i].pid, v[i].backlog, v[i].gateway ? "true" : "false");
+        }
+        puts("]");
+    } else {
+        table_row(&t, "ADDRESS", "TYPE", "PID", "BACKLOG", "GATEWAY");
+        for (i = 0; i < n; i++) {
+            snprintf(pid, sizeof(pid), "%u", v[i].pid);
+            snprintf(backlog, sizeof(backlog), "%u", v[i].backlog);
+            table_row(&t, addr_text(&v[i].vmid, &v[i].svc, addr, sizeof(addr)), pers_name(v[i].personality), pid,
+                      backlog, v[i].gateway ? "yes" : "no");
+        }
+        table_print(&t);
+    }
+    free(v);
+    return 0;
+}
+
+static void routed_text(uint64_t ms, char *buf, size_t len)
+{
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+
+    if (gmtime_r(&sec, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        snprintf(buf, len, "?");
+    else
+        snprintf(buf + strlen(buf), len - strlen(buf), ".%03uZ", (unsigned)(ms % 1000));
+}
+
+static void print_conns_json(const hvsim_conn_info_t *v, size_t n, uint32_t limit, uint64_t forgotten)
+{
+    char when[40];
+    size_t i;
+
+    printf("{\"limit\": %u, \"forgotten\": %llu, \"connections\": [", limit, (unsigned long long)forgotten);
+    for (i = 0; i < n; i++) {
+        routed_text(v[i].routed_ms, when, sizeof(when));
+        printf("%s{\"id\": %llu, \"routed\": \"%s\", \"connector\": {\"partition\": ", i ? ", " : "",
+               (unsigned long long)v[i].id, when);
+        json_str(v[i].connector_name);
+        printf(", \"pid\": %u, ", v[i].connector_pid);
+        json_addr("address", &v[i].connector_vmid, &v[i].connector_svc);
+        fputs("}, \"acceptor\": {\"partition\": ", stdout);
+        json_str(v[i].acceptor_name);
+        printf(", \"pid\": %u, ", v[i].acceptor_pid);
+        json_addr("address", &v[i].acceptor_vmid, &v[i].acceptor_svc);
+        printf("}, \"type\": \"%s\", \"rule\": ", pers_name(v[i].personality));
+        json_str(v[i].rule);
+        putchar('}');
+    }
+    fputs("], \"note\": ", stdout);
+    json_str(conns_note);
+    puts("}");
+}
+
+static int cmd_vm_connections(struct ctx *c, int argc, char **argv)
+{
+    struct table t = { .ncols = 7 };
+    hvsim_conn_info_t *v;
+    char *pos[1], id[24], when[40], from[96], to[96], fpid[80], tpid[80];
+    uint64_t forgotten = 0;
+    uint32_t limit = 0;
+    size_t n, i;
+    int rc;
+
+    if (plain_args(c, argc, argv, pos, 1, 1) < 0)
+        return EXIT_USAGE;
+    if (admin(c) == NULL)
+        return EXIT_FAIL;
+    rc = hvsim_admin_connections(c->a, pos[0], &v, &n, &limit, &forgotten);
+    if (rc < 0)
+        return admin_fail(c, rc, "vm connections");
+    if (c->json) {
+        print_conns_json(v, n, limit, forgotten);
+        free(v);
+        return 0;
+    }
+    table_row(&t, "ID", "ROUTED", "CONNECTOR", "FROM", "ACCEPTOR", "TO", "RULE");
+    for (i = 0; i < n; i++) {
+        snprintf(id, sizeof(id), "%llu", (unsigned long long)v[i].id);
+        routed_text(v[i].routed_ms, when, sizeof(when));
+        snprintf(fpid, sizeof(fpid), "%s pid %u", v[i].connector_name, v[i].connector_pid);
+        snprintf(tpid, sizeof(tpid), "%s pid %u", v[i].acceptor_name, v[i].acceptor_pid);
+        table_row(&t, id, when, fpid, addr_text(&v[i].connector_vmid, &v[i].connector_svc, from, sizeof(from)), tpid,
+                  addr_text(&v[i].acceptor_vmid, &v[i].acceptor_svc, to, sizeof(to)), v[i].rule);
+    }
+    table_print(&t);
+    printf("%zu connection%s (at most %u kept per partition; %llu older forgotten)\nnote: %s\n", n, n == 1 ? "" : "s",
+           limit, (unsigned long long)forgotten, conns_note);
+    free(v);
+    return 0;
+}
+
 /* ---- settings and status -------------------------------------------------------- */
 
 /* "key=value" lines as one JSON object; all-digit values become numbers
@@ -892,6 +1047,10 @@ static const struct command commands[] = {
     { "vm resume", cmd_vm_op, "NAME|GUID", "resume a paused VM" },
     { "vm reset", cmd_vm_op, "NAME|GUID", "reset a VM: its connections break, it keeps running" },
     { "vm off", cmd_vm_op, "NAME|GUID", "power a VM off" },
+    { "vm listeners", cmd_vm_listeners, "NAME|GUID|host",
+      "list a VM's listeners: ADDRESS, TYPE, PID, BACKLOG, GATEWAY (a QEMU guest's back-end)" },
+    { "vm connections", cmd_vm_connections, "NAME|GUID|host",
+      "list the connections routed to or from a VM that hvsimd has not seen end, and what it cannot know" },
     { "vm hcs", cmd_vm_hcs,
       "NAME|GUID --service GUID [--bind allow|deny] [--connect allow|deny] [--allow-wildcard 0|1] [--disabled 0|1]",
       "set one row of an hcs VM's HvSocket ServiceTable (unset options: allow, allow, 0, 0)" },
@@ -924,7 +1083,7 @@ static void usage_of(FILE *f, const char *group)
     fprintf(f,
             "usage: hvsimctl %s %s%sCOMMAND [ARGS]\n\n"
             "  --dir DIR  the daemon's folder (default: $HVSIM_DIR, else $XDG_RUNTIME_DIR/hvsim, else /tmp/hvsim-UID)\n"
-            "  --json     machine-readable output of the list, add, get, settings, reset and status commands\n"
+            "  --json     machine-readable output of the list, listeners, connections, add, get, settings, reset and status commands\n"
             "  --version  print the version and exit\n"
             "  -h, --help this text; COMMAND --help: one command's\n\n"
             "commands:\n",
