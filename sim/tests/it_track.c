@@ -4,7 +4,8 @@
  * 17): its listeners (address, personality, owner, backlog, gateway), and the
  * connections the daemon routed that it has not seen end, with both ends,
  * the rule that decided and what ends a record (sim/daemon/track.c): the
- * process of either end detaching, the VM reset; not a listener closing. The
+ * process of either end detaching, the VM reset, a pause unless an end set
+ * CONNECTED_SUSPEND; not a listener closing. The
  * per-partition ceiling forgets the oldest record and counts it.
  */
 #include <criterion/criterion.h>
@@ -31,6 +32,7 @@ TestSuite(track, .init = setup, .fini = teardown, .timeout = 60);
 struct args {
     GUID svc;
     int nconns; /* connects to make, each kept open */
+    int suspend_last; /* the last one sets HVSOCKET_CONNECTED_SUSPEND */
     struct fx_pipe go, done;
 };
 
@@ -46,6 +48,11 @@ static int guest_connects(void *v)
         int s = hvsim_socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW);
 
         CHECK_OK(s);
+        if (a->suspend_last && i == a->nconns - 1) {
+            uint32_t one = 1;
+
+            CHECK_OK(hvsim_setsockopt(s, HV_PROTOCOL_RAW, HVSOCKET_CONNECTED_SUSPEND, &one, sizeof(one)));
+        }
         CHECK_OK(hvsim_connect(s, (struct sockaddr *)&to, sizeof(to)));
     }
     fx_signal(&a->done, 1);
@@ -235,6 +242,37 @@ Test(track, past_the_ceiling_the_oldest_record_is_forgotten_and_counted)
     cr_assert_eq(fx_wait(g), 0);
     cr_assert_eq(conns_settle("vm1", 0), 0);
     for (i = 0; i < 3; i++)
+        hvsim_close(c[i]);
+    hvsim_close(l);
+}
+
+Test(track, a_pause_ends_the_records_without_connected_suspend)
+{
+    struct args a = { .svc = fx_svc(5), .suspend_last = 1 };
+    hvsim_conn_info_t *v;
+    uint64_t kept;
+    pid_t g;
+    int l, c[2], i;
+
+    fx_vm(&F, "vm1", HVSIM_VM_CLASSIC);
+    fx_service(&F, &a.svc, "pause");
+    l = host_listen(&a.svc, 4);
+    g = start_guest(&a, 2);
+    for (i = 0; i < 2; i++) {
+        c[i] = hvsim_accept(l, NULL, NULL);
+        cr_assert_geq(c[i], 0);
+    }
+    cr_assert_eq(conns("vm1", &v, NULL, NULL), 2);
+    kept = v[1].id; /* the second connect set CONNECTED_SUSPEND */
+    free(v);
+    fx_vm_op(&F, "vm1", "pause");
+    cr_assert_eq(conns("vm1", &v, NULL, NULL), 1);
+    cr_assert_eq(v[0].id, kept);
+    free(v);
+    fx_vm_op(&F, "vm1", "resume");
+    fx_signal(&a.go, 1);
+    cr_assert_eq(fx_wait(g), 0);
+    for (i = 0; i < 2; i++)
         hvsim_close(c[i]);
     hvsim_close(l);
 }
