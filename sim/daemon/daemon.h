@@ -41,7 +41,7 @@ struct settings {
     uint32_t max_pending; /* max_pending_connects: connects waiting for one VM's gateway */
     uint32_t max_events; /* max_queued_events: events waiting for the partition's processes to read */
     uint32_t hello_ms; /* hello_timeout_ms: a connection that has not sent HELLO by then is dropped */
-    uint32_t max_tracked; /* max_tracked_connections: routed connections one partition's listing keeps */
+    uint32_t max_tracked; /* max_tracked_connections: records of one partition's routed connects (track.c) */
 };
 
 void settings_defaults(struct settings *s);
@@ -58,12 +58,19 @@ const char *settings_doc(size_t i, const char **name, const char **choices, cons
 
 struct proc;
 
-/* A connection the daemon routed and has not seen end (track.c), as
- * hvsimctl lists it, and who holds its two ends. */
+/* A connection the daemon routed and has not seen end (track.c): what
+ * hvsimctl lists of it, kept small (it is copied on every routed connect);
+ * names and texts are looked up when listed (a record never outlives either
+ * partition: removing a VM ends its records first). */
 struct track_rec {
-    hvsim_conn_info_t info;
+    uint64_t id; /* the ticket's */
+    uint64_t routed_ns; /* CLOCK_MONOTONIC: only shown (as a date) */
+    struct hvsim_endpoint conn_ep, acc_ep; /* as the connector's getsockname and getpeername report them */
     const struct proc *conn, *acc; /* the connector's process, the listener's (NULL: gone already) */
-    uint32_t flags; /* both endpoints' HVSIM_SF_*: SUSPEND on either keeps it through a pause */
+    const struct part *cpart, *apart; /* their partitions (apart NULL: not known) */
+    uint32_t conn_pid, acc_pid;
+    uint32_t pers; /* the connector's personality */
+    uint32_t rule; /* enum hvsim_rule */
 };
 
 /* A partition's records, oldest first, in a ring of at most max_tracked. */
@@ -93,7 +100,7 @@ struct part {
     uint32_t nrefusing; /* connections over the ceiling, held only to answer their HELLO */
     uint32_t nbinds;
     uint32_t nqueued; /* events queued in hvsimd for its processes */
-    struct track trk; /* the connections routed to or from it (track.c) */
+    struct track trk; /* the connections its processes made (track.c) */
 };
 
 struct bind {

@@ -141,7 +141,7 @@ void offers_free(struct server *s);
 /* ---- track.c ----------------------------------------------------------------------------------- */
 
 /* A connect answered OK (out: the connector's reply, ticket filled; listener:
- * the bind that takes it, NULL when gone): a record in both partitions' lists. */
+ * the bind that takes it, NULL when gone): a record, kept by the connector's partition. */
 void track_connect(struct server *s, const struct proc *c, uint32_t pers, const struct hvsim_msg_connect_reply *out,
                    const struct bind *listener);
 /* What ends records: a process detaching, an event that breaks connections. */

@@ -220,7 +220,8 @@ HVSIM_EXTERN int hvsim_admin_setting_list(hvsim_admin_t *a, char **out);
 /* The listeners of a partition (a VM's name or GUID, or "host"), and the
  * connections the daemon routed to or from it that it has not seen end. The
  * caller frees *out. *limit (may be NULL) gets the partition's ceiling of
- * records, *forgotten (may be NULL) how many it dropped at that ceiling. */
+ * records, *forgotten (may be NULL) how many records of its own connects it
+ * dropped at that ceiling. */
 HVSIM_EXTERN int hvsim_admin_listeners(hvsim_admin_t *a, const char *vm, hvsim_listener_info_t **out, size_t *n,
                                        uint32_t *limit, uint64_t *forgotten);
 HVSIM_EXTERN int hvsim_admin_connections(hvsim_admin_t *a, const char *vm, hvsim_conn_info_t **out, size_t *n,

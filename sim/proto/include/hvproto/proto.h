@@ -342,7 +342,7 @@ struct hvsim_msg_vm_page {
 /* Their replies: a page as for VM_LIST (hvsim_listener_info_t or
  * hvsim_conn_info_t entries follow), the partition's ceiling of records
  * (max_binds_per_partition, max_tracked_connections) and how many records
- * it has forgotten at that ceiling since it was made. */
+ * of its own connects it has forgotten at that ceiling since it was made. */
 struct hvsim_msg_track_list {
     struct hvsim_msg_list list;
     uint32_t limit;
