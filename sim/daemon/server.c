@@ -132,6 +132,7 @@ void drop_proc(struct server *s, struct proc *c)
     struct proc **pp;
     size_t i;
 
+    track_forget_proc(s, c);
     for (i = 0; i < s->m.nbinds;) {
         if (s->m.binds[i]->owner == c)
             bind_remove(s, s->m.binds[i]);
@@ -406,6 +407,7 @@ static void broadcast_ev(struct server *s, const struct hvsim_msg_event *e)
     const GUID *vmid = &ev.vmid;
     struct proc *c, *nx;
 
+    track_event(s, &ev);
     for (c = s->m.procs; c; c = nx) {
         nx = c->next;
         if (c->evt_fd < 0)
@@ -487,6 +489,8 @@ static const struct {
     [HVSIM_MSG_SETTING_GET] = { h_setting_get, 1 },
     [HVSIM_MSG_SETTING_SET] = { h_setting_set, 1 },
     [HVSIM_MSG_SETTING_LIST] = { h_setting_list, 1 },
+    [HVSIM_MSG_VM_LISTENERS] = { h_vm_listeners, 1 },
+    [HVSIM_MSG_VM_CONNS] = { h_vm_conns, 1 },
 };
 
 /* Returns -1 when the client must be dropped. */

@@ -545,3 +545,24 @@ Test(seqpacket, kernel_6_1_says_enomem_for_a_message_too_big)
     fx_signal(&a.ready, 1);
     cr_assert_eq(fx_wait(g), 0);
 }
+
+/* hvsimctl vm listeners names the type. */
+Test(seqpacket, the_listener_listing_names_the_type)
+{
+    hvsim_listener_info_t *v;
+    size_t n, i, seq = 0, st = 0;
+    int l1 = host_listener(SOCK_SEQPACKET, 7114), l2 = host_listener(SOCK_STREAM, 7115);
+
+    cr_assert_eq(hvsim_admin_listeners(F.admin, "host", &v, &n, NULL, NULL), 0, "%s", hvsim_admin_errmsg(F.admin));
+    for (i = 0; i < n; i++) {
+        if (v[i].svc.Data1 == 7114)
+            seq += v[i].seqpacket == 1;
+        if (v[i].svc.Data1 == 7115)
+            st += v[i].seqpacket == 0;
+    }
+    free(v);
+    cr_assert_eq(seq, 1);
+    cr_assert_eq(st, 1);
+    hvsim_close(l1);
+    hvsim_close(l2);
+}
