@@ -70,6 +70,9 @@
 #define HOT_SIGPIPE 0x80u /* kernel 6.7 on: EPIPE raises SIGPIPE unless MSG_NOSIGNAL */
 #define HOT_TRANSPORT (HOT_VIRTIO | HOT_SIGPIPE)
 #define HOT_SEQPACKET 0x100u /* SOCK_SEQPACKET: message boundaries (vsock-virtio.md 9) */
+/* The KVM-style host's socket whose VM went off or away: vhost_vsock_reset_orphans
+ * put ECONNRESET on it (vsock-virtio.md 7.7). */
+#define HOT_PEER_RESET 0x200u
 
 /* Kernel versions (hvsim.h enum hvsim_kernel: major * 100 + minor) that
  * brought a behaviour of the vsock core (docs/reference/vsock-virtio.md 7). */
@@ -109,6 +112,7 @@ struct sock {
     uint64_t bind_id;
     struct hvsim_endpoint local, peer; /* getsockname, getpeername (and who the peer is) */
     int async_err; /* what SO_ERROR reports once the failure is due */
+    int reset_told; /* HOT_PEER_RESET: SO_ERROR has reported it (sock_error clears sk_err) */
     uint64_t due_ns;
     struct listener *lis; /* a listener's own state (listen_common), else NULL */
     uint64_t vsock_buf[3]; /* SO_VM_SOCKETS_BUFFER_SIZE, _MIN_, _MAX_ */
@@ -1169,6 +1173,17 @@ static ssize_t seq_peek_refused(const struct sock *s, int fd, int flags)
     return hvsim__fail(-EOPNOTSUPP);
 }
 
+/* A socket its VM's end left with ECONNRESET: what was queued before still
+ * comes, then every read fails so (the error stays, as sk_err does). */
+static ssize_t reset_recv(int fd, void *buf, size_t len, int flags)
+{
+    ssize_t r = hvsim__libc.recv(fd, buf, len, flags | MSG_DONTWAIT);
+
+    if (r > 0)
+        return r;
+    return hvsim__fail(-ECONNRESET);
+}
+
 ssize_t hvsim_recv(int fd, void *buf, size_t len, int flags)
 {
     struct sock *s = lookup(fd);
@@ -1187,6 +1202,8 @@ ssize_t hvsim_recv(int fd, void *buf, size_t len, int flags)
         if (r != 0)
             return r == -2 ? 0 : r;
     }
+    if (hot & HOT_PEER_RESET)
+        return reset_recv(fd, buf, len, flags);
     r = hvsim__libc.recv(fd, buf, len, flags);
     if (r < 0)
         return hvsim__fail(-errno);
@@ -1540,6 +1557,10 @@ static int so_error(struct sock *s, int fd)
         s->async_err = 0;
         s->state = S_FAILED;
         return e;
+    }
+    if ((atomic_load(&s->hot) & HOT_PEER_RESET) && !s->reset_told) {
+        s->reset_told = 1;
+        return ECONNRESET;
     }
     if (hvsim__libc.getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0)
         return 0;
@@ -1945,7 +1966,13 @@ void hvsim__sock_event(struct hvsim__owner *o, const struct hvsim_msg_event *ev)
                 continue;
             if (!still_ours(fd, s))
                 continue;
-            hot_set(s, HOT_BROKEN);
+            /* A VM that went off or away releases its vhost device: the
+             * KVM host's sockets get ECONNRESET (vhost_vsock_reset_orphans);
+             * a reset keeps the device, and the host sees the end as EOF. */
+            hot_set(s, HOT_BROKEN | ((event == HVSIM_EV_OFF || event == HVSIM_EV_REMOVED) &&
+                                             s->pers == HVSIM_PERS_VSOCK_HOST
+                                         ? HOT_PEER_RESET
+                                         : 0));
             /* shutdown() acts on the socket, so every holder (fork, dup) and
              * the peer see it: reads return EOF, writes fail. */
             (void)hvsim__libc.shutdown(fd, SHUT_RDWR);
