@@ -108,6 +108,7 @@ enum hvsim_personality {
 #define HVSIM_SF_SUSPEND 0x1 /* HVSOCKET_CONNECTED_SUSPEND */
 #define HVSIM_SF_HIGH_VTL 0x2
 #define HVSIM_SF_PRIVILEGED 0x4 /* the process may bind vsock ports <= 1023 */
+#define HVSIM_SF_SEQPACKET 0x8 /* a SOCK_SEQPACKET socket */
 
 struct hvsim_msg_empty {
     uint32_t unused;
@@ -269,7 +270,7 @@ struct hvsim_msg_offer {
     GUID peer_svc; /* the connector's service */
     GUID peer_partition;
     uint32_t timeout_ms; /* how long the connector waits for the verdict */
-    uint32_t pad;
+    uint32_t flags; /* HVSIM_SF_*: HVSIM_SF_SEQPACKET for a SEQPACKET connector */
 };
 
 struct hvsim_msg_verdict {
