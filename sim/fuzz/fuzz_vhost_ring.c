@@ -138,6 +138,15 @@ static ssize_t f_send(void *ctx, int fd, const void *buf, size_t len)
     return (ssize_t)len;
 }
 
+/* Seqpacket host messages: 1 to 3000 bytes (bit 3: 100000), the last one
+ * what is left. */
+static uint32_t next_msg(struct fuzz_host *h, struct fsock *s)
+{
+    uint32_t m = (h->seq & 8) ? 100000u : 1 + s->to_read % 3000u;
+
+    return m < s->to_read ? m : s->to_read;
+}
+
 static ssize_t f_recv(void *ctx, int fd, void *buf, size_t len)
 {
     struct fsock *s = sock_of(ctx, fd);
@@ -161,15 +170,6 @@ static ssize_t f_recv(void *ctx, int fd, void *buf, size_t len)
     memset(buf, 0x5a, len);
     s->to_read -= (uint32_t)len;
     return (ssize_t)len;
-}
-
-/* Seqpacket host messages: 1 to 3000 bytes (bit 3: 100000), the last one
- * what is left. */
-static uint32_t next_msg(struct fuzz_host *h, struct fsock *s)
-{
-    uint32_t m = (h->seq & 8) ? 100000u : 1 + s->to_read % 3000u;
-
-    return m < s->to_read ? m : s->to_read;
 }
 
 static ssize_t f_msg_len(void *ctx, int fd)
