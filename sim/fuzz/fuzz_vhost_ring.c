@@ -299,7 +299,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             host.s[NSOCK - 1].to_read = 5000;
             host.s[NSOCK - 1].send_room = 1u << 20;
             host.s[NSOCK - 1].type = (host.seq & 2) ? VPKT_TYPE_SEQPACKET : VPKT_TYPE_STREAM;
-            if (vconn_host_attach(d, FD_BASE + NSOCK - 1, 0x80000000u | data[3], data[4]) < 0)
+            if (vconn_host_attach(d, FD_BASE + NSOCK - 1, 0x80000000u | data[3], data[4],
+                                  host.s[NSOCK - 1].type) < 0)
                 host.s[NSOCK - 1].open = 0;
         }
         if (staged && tx_total) {

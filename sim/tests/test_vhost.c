@@ -1567,7 +1567,7 @@ Test(vhost, offer_accepted_then_stream_attached, .timeout = 10)
     s = host_stream(e, 0);
     memcpy(s->in, "early", 5);
     s->in_len = 5;
-    cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 0x80000001u, 5000), 0);
+    cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 0x80000001u, 5000, VPKT_TYPE_STREAM), 0);
     vconn_run(e->d);
     cr_assert_eq(s->out_len, 5);
     cr_assert_eq(memcmp(s->out, "hello", 5), 0);
@@ -1592,7 +1592,7 @@ Test(vhost, offer_refused_by_guest_rst, .timeout = 10)
     cr_assert_eq(e->fh.nanswers, 1);
     cr_assert_eq(e->fh.answers[0].answer, VCONN_ANSWER_REFUSE);
     host_stream(e, 0);
-    cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 9, 5000), -ENOENT);
+    cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 9, 5000, VPKT_TYPE_STREAM), -ENOENT);
     g_expect_none(e); /* an RST is never answered */
 }
 
@@ -1633,7 +1633,7 @@ Test(vhost, offer_clash_and_device_down, .timeout = 10)
     offer(e, 1, 9, 5000);
     cr_assert_eq(vconn_host_offer(e->d, 2, 9, 5000, 0, VPKT_TYPE_STREAM), -EADDRINUSE);
     cr_assert_eq(vconn_host_offer(e->d, 3, 10, 5000, 0, VPKT_TYPE_STREAM), 0, "another host port is another connection");
-    cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 9, 5000), -ENOENT, "not accepted yet");
+    cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 9, 5000, VPKT_TYPE_STREAM), -ENOENT, "not accepted yet");
     e->rx.vq.started = 0;
     cr_assert_eq(vconn_host_offer(e->d, 4, 11, 5000, 0, VPKT_TYPE_STREAM), -ENETUNREACH);
 }
@@ -2243,7 +2243,9 @@ Test(vhost, seq_offer_needs_the_feature_and_carries_the_type, .timeout = 10)
     s->in_count = 1;
     memcpy(s->in, "hey", 3);
     s->in_len = 3;
-    cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 0x80000001u, 5000), 0);
+    cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 0x80000001u, 5000, VPKT_TYPE_STREAM), -ENOENT,
+                 "a stream socket cannot carry a seqpacket connection");
+    cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 0x80000001u, 5000, VPKT_TYPE_SEQPACKET), 0);
     vconn_run(e->d);
     cr_assert_eq(s->out_count, 1);
     cr_assert_eq(memcmp(s->out, "hi", 2), 0);

@@ -196,15 +196,17 @@ static ssize_t h_recv(void *ctx, int fd, void *buf, size_t len)
     return r < 0 ? -errno : r;
 }
 
-/* The next message's length: MSG_TRUNC makes a peek report all of it. An
- * AF_UNIX seqpacket recv of 0 is an empty message or the end of the
- * stream; only the peer's shutdown (POLLRDHUP) makes it the end. */
+/* The next message's length: MSG_TRUNC makes a peek report all of it. The
+ * fd is an AF_UNIX seqpacket socket, asked with libc's recv: the back-end
+ * needs the carrier's answer, not the emulated MSG_PEEK of the VM's kernel
+ * (hvsim_recv would give 6.1's). A recv of 0 is an empty message or the
+ * end of the stream; only the peer's shutdown (POLLRDHUP) makes it the end. */
 static ssize_t h_msg_len(void *ctx, int fd)
 {
     for (;;) {
         struct pollfd p = { .fd = fd, .events = POLLRDHUP };
         uint8_t b;
-        ssize_t r = hvsim_recv(fd, &b, 1, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+        ssize_t r = recv(fd, &b, 1, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
 
         (void)ctx;
         if (r != 0)
@@ -214,7 +216,7 @@ static ssize_t h_msg_len(void *ctx, int fd)
         if (p.revents & (POLLRDHUP | POLLHUP))
             return 0;
         /* An empty message: vsock has none to give the guest; drop it. */
-        if (hvsim_recv(fd, &b, 1, MSG_DONTWAIT) < 0)
+        if (recv(fd, &b, 1, MSG_DONTWAIT) < 0)
             return -errno;
     }
 }
@@ -506,7 +508,7 @@ static void on_offers(struct app *a)
     }
 }
 
-static void accept_host(struct app *a, int lfd)
+static void accept_host(struct app *a, int lfd, unsigned type)
 {
     for (;;) {
         struct sockaddr_vm peer, self;
@@ -521,7 +523,7 @@ static void accept_host(struct app *a, int lfd)
         }
         rc = hvsim_getsockname(fd, (struct sockaddr *)&self, &slen) < 0 ? -errno : 0;
         if (rc == 0)
-            rc = vconn_host_attach(a->dev, fd, peer.svm_port, self.svm_port);
+            rc = vconn_host_attach(a->dev, fd, peer.svm_port, self.svm_port, type);
         if (rc < 0) {
             /* The guest reset the connection meanwhile: the host program sees EOF. */
             vlog(VLOG_INFO, "host stream from port %u to the guest's port %u closed: %s", peer.svm_port,
@@ -600,7 +602,10 @@ static void dispatch(struct app *a, const struct epoll_event *ev)
             drain_kick(a->vhu.vq[idx].kick_fd);
         break;
     case TAG_HOST_LISTEN:
-        accept_host(a, idx == 0 ? a->gw_listen : a->gw_listen_seq);
+        if (idx == 0)
+            accept_host(a, a->gw_listen, VPKT_TYPE_STREAM);
+        else
+            accept_host(a, a->gw_listen_seq, VPKT_TYPE_SEQPACKET);
         break;
     case TAG_GATEWAY:
         if (a->gw_chan >= 0)

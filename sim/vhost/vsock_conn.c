@@ -1415,12 +1415,14 @@ int vconn_host_offer(struct vconn_dev *d, uint64_t token, uint32_t host_port, ui
     return 0;
 }
 
-int vconn_host_attach(struct vconn_dev *d, int fd, uint32_t host_port, uint32_t guest_port)
+int vconn_host_attach(struct vconn_dev *d, int fd, uint32_t host_port, uint32_t guest_port, unsigned type)
 {
     struct vconn *c = conn_find(d, guest_port, host_port);
     int rc;
 
-    if (c == NULL || !c->offered || c->fd >= 0 || (c->state != CS_ESTABLISHED && c->state != CS_CLOSING))
+    /* A socket of the other type would break the message boundaries. */
+    if (c == NULL || !c->offered || c->fd >= 0 || (c->state != CS_ESTABLISHED && c->state != CS_CLOSING) ||
+        c->type != type)
         return -ENOENT;
     rc = d->ops->watch(d->ctx, fd, c);
     if (rc < 0)

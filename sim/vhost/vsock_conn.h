@@ -177,12 +177,13 @@ int vconn_host_offer(struct vconn_dev *d, uint64_t token, uint32_t host_port, ui
                      uint32_t timeout_ms, unsigned type);
 
 /**
- * vconn_host_attach: the host socket of an accepted offer arrived. On
- * success the device owns fd. Returns 0, -ENOENT when no accepted offer
- * waits for that tuple (the guest reset it meanwhile, or it timed out), or
- * -errno of ops->watch; the caller closes fd then.
+ * vconn_host_attach: the host socket of an accepted offer arrived, of
+ * @type (VPKT_TYPE_*: which gateway listener it came from). On success
+ * the device owns fd. Returns 0, -ENOENT when no accepted offer of that
+ * type waits for that tuple (the guest reset it meanwhile, or it timed
+ * out), or -errno of ops->watch; the caller closes fd then.
  */
-int vconn_host_attach(struct vconn_dev *d, int fd, uint32_t host_port, uint32_t guest_port);
+int vconn_host_attach(struct vconn_dev *d, int fd, uint32_t host_port, uint32_t guest_port, unsigned type);
 
 /**
  * vconn_reset: the device was reset (rings stopped, front-end gone): drop
