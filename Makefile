@@ -279,9 +279,7 @@ test: test-deps all
 	$(Q)TSAN_OPTIONS="halt_on_error=1 die_after_fork=0" $(MAKE) --no-print-directory soak MINUTES=0.5
 else
 test: test-deps
-	$(Q)$(MAKE) --no-print-directory unit integration harness agents
-	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5
-	$(Q)$(MAKE) --no-print-directory soak MINUTES=1
+	$(Q)/usr/bin/python3 ci/parts.py $(MAKE) unit integration harness agents "fuzz FUZZ_SECONDS=5" "soak MINUTES=1"
 endif
 
 # ---- benchmarks (bench/README.md) ---------------------------------------------------------------

@@ -38,6 +38,8 @@ enum cf_family { CF_AF_HYPERV = 0, CF_AF_VSOCK = 1 };
 #define CF_MSG_WAITALL 0x2
 #define CF_MSG_DONTWAIT 0x4
 #define CF_MSG_NOSIGNAL 0x8
+#define CF_MSG_TRUNC 0x10 /* SOCK_SEQPACKET: return the message's real length */
+#define CF_MSG_EOR 0x20 /* SOCK_SEQPACKET: this message ends a record */
 
 #define CF_POLLIN 0x1
 #define CF_POLLOUT 0x2
@@ -85,6 +87,8 @@ int cf_local_cid(uint32_t *cid); /* IOCTL_VM_SOCKETS_GET_LOCAL_CID */
  * simulator's "newest" is 9999). 0 or -errno. */
 int cf_vsock_queue(cf_sock_t s, int outq, int *bytes);
 int cf_set_rcvlowat(cf_sock_t s, int bytes);
+/* SO_SNDBUF (rcv 0) or SO_RCVBUF (rcv 1) as getsockopt reports it. 0 or -errno. */
+int cf_get_sock_buf(cf_sock_t s, int rcv, int *bytes);
 unsigned cf_kernel_version(void);
 
 /* HVSOCKET_CONNECT_TIMEOUT (AF_HYPERV) or SO_VM_SOCKETS_CONNECT_TIMEOUT (AF_VSOCK), in ms. */
@@ -188,5 +192,8 @@ long cf_recvfrom(cf_sock_t s, void *buf, size_t len, int flags, int *addrlen);
  * neither (Winsock). */
 long cf_sendmsg(cf_sock_t s, const cf_buf_t *bufs, int n, int flags);
 long cf_recvmsg(cf_sock_t s, cf_buf_t *bufs, int n, int flags, int *namelen, int *ctllen);
+/* One receive into buf with recvmsg; *out_flags gets CF_MSG_TRUNC and CF_MSG_EOR
+ * from msg_flags (SOCK_SEQPACKET, cases_seqpacket.c). Winsock: -EOPNOTSUPP. */
+long cf_recv_flags(cf_sock_t s, void *buf, size_t len, int flags, int *out_flags);
 
 #endif /* HVSIM_CF_BACKEND_H */

@@ -372,3 +372,15 @@ long cf_recvmsg(cf_sock_t s, cf_buf_t *bufs, int n, int flags, int *namelen, int
 {
     return cf__posix_recvmsg(&calls, s, bufs, n, flags, namelen, ctllen);
 }
+
+long cf_recv_flags(cf_sock_t s, void *buf, size_t len, int flags, int *out_flags)
+{
+    return cf__posix_recv_flags(&calls, s, buf, len, flags, out_flags);
+}
+
+int cf_get_sock_buf(cf_sock_t s, int rcv, int *bytes)
+{
+    socklen_t l = sizeof(*bytes);
+
+    return getsockopt((int)s, SOL_SOCKET, rcv ? SO_RCVBUF : SO_SNDBUF, bytes, &l) < 0 ? -errno : 0;
+}

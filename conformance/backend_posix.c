@@ -20,7 +20,8 @@
 int cf__posix_msg_flags(int flags)
 {
     return ((flags & CF_MSG_PEEK) ? MSG_PEEK : 0) | ((flags & CF_MSG_WAITALL) ? MSG_WAITALL : 0) |
-           ((flags & CF_MSG_DONTWAIT) ? MSG_DONTWAIT : 0) | ((flags & CF_MSG_NOSIGNAL) ? MSG_NOSIGNAL : 0);
+           ((flags & CF_MSG_DONTWAIT) ? MSG_DONTWAIT : 0) | ((flags & CF_MSG_NOSIGNAL) ? MSG_NOSIGNAL : 0) |
+           ((flags & CF_MSG_TRUNC) ? MSG_TRUNC : 0) | ((flags & CF_MSG_EOR) ? MSG_EOR : 0);
 }
 
 int cf__posix_shut_how(int how)
@@ -181,5 +182,18 @@ long cf__posix_recvmsg(const struct cf__posix_msg_calls *c, cf_sock_t s, cf_buf_
         return -errno;
     *namelen = (int)m.msg_namelen;
     *ctllen = (int)m.msg_controllen;
+    return (long)r;
+}
+
+long cf__posix_recv_flags(const struct cf__posix_msg_calls *c, cf_sock_t s, void *buf, size_t len, int flags,
+                          int *out_flags)
+{
+    struct iovec iov = { .iov_base = buf, .iov_len = len };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+    ssize_t r = c->recvmsg((int)s, &m, cf__posix_msg_flags(flags));
+
+    if (r < 0)
+        return -errno;
+    *out_flags = ((m.msg_flags & MSG_TRUNC) ? CF_MSG_TRUNC : 0) | ((m.msg_flags & MSG_EOR) ? CF_MSG_EOR : 0);
     return (long)r;
 }

@@ -41,6 +41,8 @@ long cf__posix_sendto(const struct cf__posix_msg_calls *c, cf_sock_t s, const vo
                       const struct sockaddr *to, socklen_t tolen);
 long cf__posix_recvfrom(const struct cf__posix_msg_calls *c, cf_sock_t s, void *buf, size_t len, int flags,
                         int *addrlen);
+long cf__posix_recv_flags(const struct cf__posix_msg_calls *c, cf_sock_t s, void *buf, size_t len, int flags,
+                          int *out_flags);
 long cf__posix_sendmsg(const struct cf__posix_msg_calls *c, cf_sock_t s, const cf_buf_t *bufs, int n, int flags);
 long cf__posix_recvmsg(const struct cf__posix_msg_calls *c, cf_sock_t s, cf_buf_t *bufs, int n, int flags,
                        int *namelen, int *ctllen);

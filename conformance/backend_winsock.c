@@ -616,3 +616,23 @@ long cf_recvmsg(cf_sock_t s, cf_buf_t *bufs, int n, int flags, int *namelen, int
     *ctllen = -1;
     return (long)got;
 }
+
+/* Winsock's AF_HYPERV has no message sockets (cases_seqpacket.c is n/a there). */
+long cf_recv_flags(cf_sock_t s, void *buf, size_t len, int flags, int *out_flags)
+{
+    (void)s;
+    (void)buf;
+    (void)len;
+    (void)flags;
+    *out_flags = 0;
+    return -EOPNOTSUPP;
+}
+
+int cf_get_sock_buf(cf_sock_t s, int rcv, int *bytes)
+{
+    int l = sizeof(*bytes);
+
+    if (getsockopt((SOCKET)s, SOL_SOCKET, rcv ? SO_RCVBUF : SO_SNDBUF, (char *)bytes, &l) != 0)
+        return wsa_err();
+    return 0;
+}

@@ -110,6 +110,8 @@ extern const struct cf_case cf_cases_addressing[], cf_cases_binding[], cf_cases_
 extern const struct cf_case cf_cases_msg[];
 /* Appended after it: what a Linux guest's transport and kernel decide (cases_vsock.c). */
 extern const struct cf_case cf_cases_vsock[];
+/* Appended after it: SOCK_SEQPACKET over vsock (cases_seqpacket.c). */
+extern const struct cf_case cf_cases_seqpacket[];
 size_t cf_catalogue_size(void);
 const struct cf_case *cf_catalogue_at(size_t i);
 

@@ -14,6 +14,7 @@ static const struct cf_case *const areas[] = {
     cf_cases_data, cf_cases_shutdown, cf_cases_readiness, cf_cases_lifecycle,
     cf_cases_msg, /* appended: the send/receive family */
     cf_cases_vsock, /* appended: a Linux guest's transport and kernel (issue 13) */
+    cf_cases_seqpacket, /* appended: SOCK_SEQPACKET over vsock (issue 15) */
 };
 
 #define NAREAS (sizeof(areas) / sizeof(areas[0]))

@@ -289,6 +289,59 @@ static int hcs_disabled_guest(struct cf_ctx *ctx)
     return cf_ctl_writeln(ctx, "DIALED");
 }
 
+/* Turning a service Disabled also cancels its established connections
+ * (hyperv-sockets.md 7, item 4): the guest's connection ends. */
+static int hcs_cancel_host(struct cf_ctx *ctx)
+{
+    cf_sock_t l, c;
+    int rc;
+
+    if ((rc = cfc_hcs_entry(ctx, ctx->port_base, 0, 0, 0, 0)) != 0)
+        return rc;
+    if (cfc_host_listen(ctx, &ctx->hcs_id, ctx->port_base, &l) < 0 || cf_ctl_writeln(ctx, "LISTENING") < 0 ||
+        cfc_accept_one(ctx, l, &c) < 0 || cfc_pong(ctx, c) < 0)
+        return -1;
+    cf_step(ctx, "host turns the service Disabled");
+    if ((rc = cfc_hcs_entry(ctx, ctx->port_base, 0, 0, 0, 1)) != 0)
+        return rc;
+    if (cf_ctl_writeln(ctx, "DISABLED") < 0 || cf_ctl_expectln(ctx, "ENDED") < 0)
+        return -1;
+    cf_close(c);
+    cf_close(l);
+    return 0;
+}
+
+static int hcs_cancel_guest(struct cf_ctx *ctx)
+{
+    int rc, expect = ctx->expect, ev;
+    char b;
+    long n;
+    cf_sock_t s;
+
+    if ((rc = join_hcs(ctx)) != 0)
+        return rc;
+    if (cf_ctl_expectln(ctx, "LISTENING") < 0)
+        return -1;
+    ctx->expect = 0;
+    rc = cfc_guest_dial_check(ctx, ctx->port_base, &s);
+    ctx->expect = expect;
+    if (rc < 0 || cfc_ping(ctx, s) < 0 || cf_ctl_expectln(ctx, "DISABLED") < 0)
+        return -1;
+    cf_step(ctx, "guest waits up to 2 s for the connection to end");
+    ev = cf_poll(s, CF_POLLIN, 2000);
+    if (ev <= 0) {
+        cf_fail(ctx, "the Disabled service's connection did not end (poll %d)", ev);
+        return -1;
+    }
+    n = cf_recv(s, &b, 1, CF_MSG_DONTWAIT);
+    if (n > 0) {
+        cf_fail(ctx, "the Disabled service's connection still carries data");
+        return -1;
+    }
+    cf_close(s);
+    return cf_ctl_writeln(ctx, "ENDED");
+}
+
 /* ---- the table ----------------------------------------------------------------------------- */
 
 const struct cf_case cf_cases_registry[] = {
@@ -401,6 +454,18 @@ const struct cf_case cf_cases_registry[] = {
         .needs = CF_NEED_ADMIN | CF_NEED_HCS,
         .host = hcs_disabled_host,
         .guest = hcs_disabled_guest,
+    },
+    {
+        .id = "registry.hcs-disabled-cancels-connections",
+        .area = "registry",
+        .rule = "turning an HCS VM's service Disabled also ends the connections it already has (a read returns "
+                "the end or an error)",
+        .source = "docs/reference/hyperv-sockets.md 7 (item 4: the HCS schema's comment on Disabled)",
+        .confidence = CF_INFERRED,
+        .expect = { 0, 0, CF_NA },
+        .needs = CF_NEED_ADMIN | CF_NEED_HCS,
+        .host = hcs_cancel_host,
+        .guest = hcs_cancel_guest,
     },
     { .id = NULL },
 };

@@ -265,6 +265,58 @@ static int cid_local_guest(struct cf_ctx *ctx)
     return 0;
 }
 
+/* ---- hv_sock's rings ------------------------------------------------------------- */
+
+static int window_host(struct cf_ctx *ctx)
+{
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0 || sp_expectln(ctx, "DONE") < 0)
+        return -1;
+    cf_close(s);
+    return 0;
+}
+
+/* hv_sock: buffers of 6 pages and a window of about one ring while the
+ * host reads nothing; virtio: the peer's credit, 256 KiB and more. */
+static int window_guest(struct cf_ctx *ctx)
+{
+    char chunk[1024];
+    int snd = 0, rcv = 0;
+    long total = 0, r;
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0)
+        return -1;
+    cf_step(ctx, "guest getsockopt(SO_SNDBUF, SO_RCVBUF)");
+    CF_CHECK(ctx, cf_get_sock_buf(s, 0, &snd), 0, "getsockopt(SO_SNDBUF)");
+    CF_CHECK(ctx, cf_get_sock_buf(s, 1, &rcv), 0, "getsockopt(SO_RCVBUF)");
+    memset(chunk, 'w', sizeof(chunk));
+    cf_step(ctx, "guest sends 1 KiB at a time without waiting until EAGAIN, the host reading nothing");
+    for (;;) {
+        r = cf_send(s, chunk, sizeof(chunk), CF_MSG_DONTWAIT);
+        if (r == -EAGAIN)
+            break;
+        CF_CHECK(ctx, r, 0, "send");
+        total += r;
+        if (total > 64L * 1024 * 1024) {
+            cf_fail(ctx, "no EAGAIN after 64 MiB");
+            return -1;
+        }
+    }
+    if (ctx->col == CF_COL_HVSOCK && (snd != 24576 || rcv != 24576 || total < 8 * 1024 || total > 32 * 1024)) {
+        cf_fail(ctx, "expected 6-page buffers (24576) and a window of 8-32 KiB, got SO_SNDBUF %d, SO_RCVBUF %d, %ld bytes",
+                snd, rcv, total);
+        return -1;
+    }
+    if (ctx->col == CF_COL_VIRTIO && total < 64 * 1024) {
+        cf_fail(ctx, "expected a window of 64 KiB or more (the peer's credit), got %ld bytes", total);
+        return -1;
+    }
+    cf_close(s);
+    return sp_writeln(ctx, "DONE");
+}
+
 const struct cf_case cf_cases_vsock[] = {
     {
         .id = "vsock.rcvlowat",
@@ -307,6 +359,18 @@ const struct cf_case cf_cases_vsock[] = {
         .expect = { [CF_COL_WINDOWS] = CF_NA, [CF_COL_HVSOCK] = -EPIPE, [CF_COL_VIRTIO] = -EPIPE },
         .host = waiting_host,
         .guest = sigpipe_guest,
+    },
+    {
+        .id = "vsock.hv-sock-ring-window",
+        .area = "data",
+        .rule = "hv_sock sockets start with 6-page buffers (SO_SNDBUF = SO_RCVBUF = 24576) and a writer whose reader "
+                "is idle stops after about one ring; virtio's window is the peer's credit (256 KiB)",
+        .source = "docs/reference/hyperv-sockets.md 3.4 [S8] (virtio: vsock-virtio.md 1.5)",
+        .confidence = CF_SOURCED,
+        .expect = { [CF_COL_WINDOWS] = CF_NA, [CF_COL_HVSOCK] = 0, [CF_COL_VIRTIO] = 0 },
+        .needs = CF_NEED_ADMIN,
+        .host = window_host,
+        .guest = window_guest,
     },
     {
         .id = "vsock.cid-local-loopback",

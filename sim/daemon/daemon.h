@@ -92,8 +92,8 @@ struct bind {
     char uname[HVSIM_UNAME_MAX]; /* the listener's socket file name in HVSIM_DIR/l/ */
     char path[HVSIM_UNAME_MAX]; /* and its path, as connectors get it */
     uint8_t key[16];
-    int gateway; /* a VM back-end's gateway listener (proto.h, OFFER) */
-    int gw_fd; /* its channel when gateway; closed with the bind */
+    unsigned gateway; /* enum hvsim_gw_listen: a VM back-end's gateway listener (proto.h, OFFER), or its SEQPACKET one */
+    int gw_fd; /* the channel of a HVSIM_GW_STREAM gateway; closed with the bind */
 };
 
 struct proc {
@@ -196,6 +196,8 @@ struct route_conn_res {
 /* Decide a connect: 0 with the outcome and, when OK or PENDING, both views
  * of the connection; -errno for a request no client may make. */
 int route_connect(struct model *m, const struct route_conn_req *rq, struct route_conn_res *out);
+/* The VM's gateway with its channel (the one a SEQPACKET offer goes through too), or NULL. */
+const struct bind *route_gateway(const struct model *m, const struct part *vm);
 /* What the connector of a gateway offer gets for the guest's answer
  * (enum hvsim_gw_answer), with remaining_ms left of its wait. */
 struct hvsim_outcome route_guest_answer(const struct model *m, unsigned answer, uint32_t remaining_ms);

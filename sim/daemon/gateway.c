@@ -21,8 +21,32 @@
 #include "dlog.h"
 #include "server_int.h"
 
+/* A gateway's SEQPACKET listener: the same back-end's, beside its channel. */
+static int gateway_open_seqpacket(struct req *r, struct bind *b)
+{
+    const struct bind *gw = route_gateway(&r->s->m, b->part);
+    size_t i;
+
+    if (!(b->flags & HVSIM_SF_SEQPACKET) || r->fd >= 0)
+        return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EINVAL,
+                         "a gateway's SEQPACKET listener is a SEQPACKET socket and carries no channel") < 0 ? -1 : 1;
+    if (gw == NULL || gw->owner != b->owner)
+        return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EINVAL,
+                         "listen as the VM's gateway first: a SEQPACKET listener joins its own process's gateway")
+               < 0 ? -1 : 1;
+    for (i = 0; i < r->s->m.nbinds; i++) {
+        const struct bind *o = r->s->m.binds[i];
+
+        if (o != b && o->gateway == HVSIM_GW_SEQPACKET && o->part == b->part)
+            return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EADDRINUSE,
+                             "this VM's gateway has a SEQPACKET listener already") < 0 ? -1 : 1;
+    }
+    b->gateway = HVSIM_GW_SEQPACKET;
+    return 0;
+}
+
 /* Returns 0 (the caller replies OK), 1 (an error reply was sent) or -1 (drop the client). */
-int gateway_open(struct req *r, struct bind *b)
+int gateway_open(struct req *r, struct bind *b, unsigned kind)
 {
     size_t i;
     int rc;
@@ -30,13 +54,19 @@ int gateway_open(struct req *r, struct bind *b)
     if (r->c->part->is_host || b->pers != HVSIM_PERS_LINUX)
         return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EINVAL,
                          "a gateway serves a VM: listen from the VM's partition, on an AF_VSOCK socket") < 0 ? -1 : 1;
+    if (kind == HVSIM_GW_SEQPACKET)
+        return b->gateway == kind ? 0 : gateway_open_seqpacket(r, b);
+    if (kind != HVSIM_GW_STREAM || (b->flags & HVSIM_SF_SEQPACKET))
+        return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EINVAL,
+                         "bad gateway kind: expected 1 (a stream socket, with its channel) or 2 (SEQPACKET)") < 0 ? -1
+                                                                                                                : 1;
     if (r->fd < 0)
         return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EINVAL, "a gateway LISTEN carries its channel")
                < 0 ? -1 : 1;
     for (i = 0; i < r->s->m.nbinds; i++) {
         const struct bind *o = r->s->m.binds[i];
 
-        if (o != b && o->gateway && o->gw_fd >= 0 && o->part == b->part)
+        if (o != b && o->gateway == HVSIM_GW_STREAM && o->gw_fd >= 0 && o->part == b->part)
             return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EADDRINUSE,
                              "this VM has a gateway already (one back-end per VM)") < 0 ? -1 : 1;
     }
@@ -46,7 +76,7 @@ int gateway_open(struct req *r, struct bind *b)
     rc = watch(r->s, r->fd, b, W_GATEWAY);
     if (rc < 0)
         return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, rc, NULL) < 0 ? -1 : 1;
-    b->gateway = 1;
+    b->gateway = HVSIM_GW_STREAM;
     b->gw_fd = r->fd;
     r->fd = -1;
     return 0;
@@ -97,9 +127,11 @@ static int offer_over_ceiling(struct req *r, const struct bind *gw, const struct
     return reply(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, &out, sizeof(out)) < 0 ? -1 : 1;
 }
 
-int offer_start(struct req *r, const struct bind *gw, const struct hvsim_msg_connect_reply *ok)
+int offer_start(struct req *r, const struct bind *lis, const struct hvsim_msg_connect_reply *ok)
 {
     struct server *s = r->s;
+    /* Offers of both kinds go through the gateway's one channel. */
+    const struct bind *gw = lis->gateway == HVSIM_GW_SEQPACKET ? route_gateway(&s->m, lis->part) : lis;
     struct hvsim_msg_offer m = { 0 };
     struct hvsim_msg_connect_reply pending = { .outcome = ok->outcome };
     uint32_t timeout_ms = ok->outcome.wait_ms;
@@ -108,6 +140,8 @@ int offer_start(struct req *r, const struct bind *gw, const struct hvsim_msg_con
     struct hvsim_msg_connect creq;
 
     memcpy(&creq, r->body, sizeof(creq));
+    if (gw == NULL) /* the router found it in this same turn of the loop */
+        return reply_err(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, -ECONNRESET, "the VM's gateway is gone");
     rc = offer_over_ceiling(r, gw, &creq);
     if (rc != 0)
         return rc < 0 ? -1 : 0;
@@ -139,7 +173,7 @@ int offer_start(struct req *r, const struct bind *gw, const struct hvsim_msg_con
     o->c = r->c;
     o->seq = r->h.seq;
     o->deadline_ns = hvsim__now_ns() + (uint64_t)timeout_ms * 1000000u;
-    memcpy(o->key, gw->key, sizeof(o->key));
+    memcpy(o->key, lis->key, sizeof(o->key));
     o->reply = *ok;
     o->req = creq;
     snprintf(o->to, sizeof(o->to), "%s", gw->part->name);
@@ -152,6 +186,7 @@ int offer_start(struct req *r, const struct bind *gw, const struct hvsim_msg_con
     m.port = m.svc.Data1;
     m.peer_port = m.peer_svc.Data1;
     m.timeout_ms = timeout_ms;
+    m.flags = creq.flags & HVSIM_SF_SEQPACKET;
     /* A back-end that cannot take the question is a guest that does not answer. */
     if (hvsim__msg_send(gw->gw_fd, HVSIM_MSG_OFFER, 0, 0, &m, sizeof(m), NULL, 0, -1) < 0)
         offer_finish(s, s->noffers - 1, HVSIM_GW_SILENT);
@@ -202,8 +237,8 @@ void gateway_readable(struct server *s, struct bind *b)
             return;
         }
         memcpy(&v, s->buf + sizeof(h), sizeof(v));
-        if (v.answer > HVSIM_GW_SILENT) {
-            logmsg("the gateway of VM %s sent verdict %u (expected 0-2): closed", b->part->name, v.answer);
+        if (v.answer > HVSIM_GW_NO_SEQPACKET) {
+            logmsg("the gateway of VM %s sent verdict %u (expected 0-3): closed", b->part->name, v.answer);
             gateway_close(s, b);
             return;
         }

@@ -454,7 +454,8 @@ int h_hcs_set(struct req *r)
     /* Disabled also cancels the connections already made (the HCS schema's
      * own comment; hyperv-sockets.md 7, item 4). */
     if (m.svc.disabled && !was_disabled)
-        broadcast_service(r->s, &p->id, &m.svc.id);
+        if (!HVSIM_MUTANT(HCS_DISABLED_CANCELS))
+            broadcast_service(r->s, &p->id, &m.svc.id);
     return reply(r->c, HVSIM_MSG_HCS_SET, r->h.seq, &m, sizeof(m));
 }
 

@@ -140,7 +140,7 @@ int h_listen(struct req *r)
     if (rc < 0)
         return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, rc, NULL);
     if (m.gateway) {
-        rc = gateway_open(r, b);
+        rc = gateway_open(r, b, m.gateway);
         if (rc != 0)
             return rc < 0 ? rc : 0;
     }
@@ -150,7 +150,8 @@ int h_listen(struct req *r)
     if (snprintf(b->path, sizeof(b->path), "%.*s/" HVSIM_LISTENER_DIR "/%s", (int)(sizeof(b->path) - 28), r->s->dir,
                  b->uname) >= (int)sizeof(b->path))
         return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -ENAMETOOLONG, "HVSIM_DIR too long for listeners");
-    b->flags = m.flags;
+    /* The socket's type is the bind's: a LISTEN cannot change it. */
+    b->flags = (m.flags & ~HVSIM_SF_SEQPACKET) | (b->flags & HVSIM_SF_SEQPACKET);
     if (!b->listening)
         hvsim__random(b->key, sizeof(b->key));
     b->listening = 1;

@@ -12,7 +12,9 @@
  *     callers on loopback or to the host (4.1, 4.2), no answer (ETIMEDOUT
  *     later) for Linux guests and host-to-guest under the Hyper-V profile,
  *     ECONNRESET at once under the KVM profile (3.3, 4.4);
- *   - the addresses each side reports afterwards (4.1, 4.2).
+ *   - the addresses each side reports afterwards (4.1, 4.2);
+ *   - SOCK_SEQPACKET: which transports carry it, and that only a listener of
+ *     the connector's type takes a connection (vsock-virtio.md 9).
  *
  * Each rule has a name; with `hvsimd --mutant NAME` (tests only) that one rule
  * gives its most plausible wrong outcome, so the conformance suite can show it
@@ -185,9 +187,15 @@ static struct hvsim_outcome setting_outcome(const struct model *m, const struct 
 enum domain { D_LOOPBACK, D_TO_HOST, D_TO_VM };
 
 /* Rank a listener for a connection; 0 = no match, higher wins. */
-static int rank(const struct bind *b, enum domain d, const struct part *from, const struct part *to, const GUID *svc)
+static int rank(const struct bind *b, enum domain d, const struct part *from, const struct part *to, const GUID *svc,
+                uint32_t flags)
 {
-    if (!b->listening || b->part != to || !eq(&b->svc, svc))
+    if (!b->listening || b->part != to || !eq(&b->svc, svc) || b->gateway == HVSIM_GW_SEQPACKET)
+        return 0;
+    /* A request of the other socket type finds no socket of its own:
+     * virtio_transport_recv_pkt resets it (vsock-virtio.md 9). No mutant:
+     * the AF_UNIX carrier would refuse the other type all the same. */
+    if ((b->flags ^ flags) & HVSIM_SF_SEQPACKET)
         return 0;
     switch (d) {
     case D_LOOPBACK:
@@ -380,7 +388,7 @@ static const struct bind *find_listener(const struct model *m, const struct rout
 
     for (i = 0; i < m->nbinds; i++) {
         const struct bind *b = m->binds[i];
-        int r = rank(b, t->d, rq->from, t->to, &rq->svc);
+        int r = rank(b, t->d, rq->from, t->to, &rq->svc, rq->flags);
 
         /* A Linux guest hears only template service IDs (3.1); the port
          * mapping is on the bind already, so a non-template svc never matches. */
@@ -391,15 +399,61 @@ static const struct bind *find_listener(const struct model *m, const struct rout
             best_rank = r;
         }
     }
-    if (best != NULL || t->d != D_TO_VM || !hvsim_guid_to_port(&rq->svc, &port))
+    if (best != NULL || t->d != D_TO_VM || !hvsim_guid_to_port(&rq->svc, &port) ||
+        route_gateway(m, t->to) == NULL)
         return best;
+    /* A SEQPACKET connection arrives on the gateway's SEQPACKET listener. */
     for (i = 0; i < m->nbinds; i++) {
         const struct bind *b = m->binds[i];
+        unsigned kind = (rq->flags & HVSIM_SF_SEQPACKET) ? HVSIM_GW_SEQPACKET : HVSIM_GW_STREAM;
 
-        if (b->gateway && b->gw_fd >= 0 && b->listening && b->part == t->to)
+        if (b->gateway == kind && b->listening && b->part == t->to)
             return b;
     }
     return NULL;
+}
+
+const struct bind *route_gateway(const struct model *m, const struct part *vm)
+{
+    size_t i;
+
+    for (i = 0; i < m->nbinds; i++) {
+        const struct bind *b = m->binds[i];
+
+        if (b->gateway == HVSIM_GW_STREAM && b->gw_fd >= 0 && b->listening && b->part == vm)
+            return b;
+    }
+    return NULL;
+}
+
+/* Step 0, for SOCK_SEQPACKET: vsock_assign_transport() refuses it with
+ * ESOCKTNOSUPPORT before anything else when the transport the address picks
+ * has no seqpacket_allow: hv_sock never; vhost-vsock only for a CID whose
+ * device is there and took VIRTIO_VSOCK_F_SEQPACKET (a QEMU guest's driver
+ * answers that through its gateway: route_guest_answer); virtio and
+ * vsock_loopback always (vsock-virtio.md 9). Returns 1 with the refusal. */
+static int seqpacket_refused(const struct model *m, const struct route_conn_req *rq, struct hvsim_outcome *out)
+{
+    const struct part *vm = rq->from;
+    int ok;
+
+    if (!(rq->flags & HVSIM_SF_SEQPACKET))
+        return 0;
+    if (rq->pers == HVSIM_PERS_VSOCK_HOST) {
+        if (rq->vmid.Data1 == VMADDR_CID_LOCAL)
+            return 0;
+        vm = model_vm_by_cid(m, rq->vmid.Data1);
+        /* An off VM's device is gone with its process. */
+        ok = vm != NULL && vm->transport == HVSIM_TRANSPORT_VIRTIO && vm->state != HVSIM_VM_OFF;
+    } else {
+        if (eq(&rq->vmid, &HV_GUID_LOOPBACK) || eq(&rq->vmid, &vm->id))
+            return 0;
+        ok = !vm->is_host && vm->transport == HVSIM_TRANSPORT_VIRTIO;
+    }
+    if (ok || HVSIM_MUTANT(SEQPACKET_TRANSPORT))
+        return 0;
+    *out = refused(-ESOCKTNOSUPPORT, HVSIM_RULE_SEQPACKET_TRANSPORT);
+    return 1;
 }
 
 /* Step 4: the addresses each side reports (4.1, 4.2; the INFERRED ones are in
@@ -454,7 +508,8 @@ int route_connect(struct model *m, const struct route_conn_req *rq, struct route
     /* Only the host addresses VMs by CID: from a guest it would reach a sibling. */
     if (rq->pers == HVSIM_PERS_VSOCK_HOST && !rq->from->is_host)
         return -EINVAL;
-    if (!resolve_target(m, rq, &t, &out->outcome) || !path_open(m, rq, &t, &out->outcome))
+    if (seqpacket_refused(m, rq, &out->outcome) || !resolve_target(m, rq, &t, &out->outcome) ||
+        !path_open(m, rq, &t, &out->outcome))
         return 0;
     out->to = t.to;
     best = find_listener(m, rq, &t);
@@ -478,6 +533,8 @@ struct hvsim_outcome route_guest_answer(const struct model *m, unsigned answer, 
     switch (answer) {
     case HVSIM_GW_ACCEPT:
         return (struct hvsim_outcome){ .verdict = HVSIM_VERDICT_OK, .rule = HVSIM_RULE_GUEST_ACCEPTED };
+    case HVSIM_GW_NO_SEQPACKET:
+        return refused(-ESOCKTNOSUPPORT, HVSIM_RULE_SEQPACKET_TRANSPORT);
     case HVSIM_GW_REFUSE: {
         /* The guest kernel's RST: the KVM profile passes it on, the Hyper-V
          * profile withholds it and the connector times out (3.3). */

@@ -106,7 +106,7 @@ int h_setting_list(struct req *r);
 
 /* A LISTEN with m.gateway: returns 0 (the caller replies OK), 1 (an error
  * reply was sent) or -1 (drop the client). */
-int gateway_open(struct req *r, struct bind *b);
+int gateway_open(struct req *r, struct bind *b, unsigned kind);
 /* Ask the gateway GW about a PENDING connect (ok->outcome.wait_ms: the
  * connector's deadline); the connector gets PENDING now, the rest later. */
 int offer_start(struct req *r, const struct bind *gw, const struct hvsim_msg_connect_reply *ok);

@@ -65,9 +65,9 @@ struct hvsim__owner {
 
     pthread_mutex_t limbo_lock; /* limbo listener and timers; the hand-over of evt_fd */
     int evt_helper; /* the event connection the helper polls (it closes it when it moves on) */
-    int limbo_l;
-    struct sockaddr_un limbo_sa;
-    socklen_t limbo_salen;
+    int limbo_l[2]; /* [0]: for stream sockets, [1]: SEQPACKET (AF_UNIX connects only a socket of its own type) */
+    struct sockaddr_un limbo_sa[2];
+    socklen_t limbo_salen[2];
     struct timer *timers;
     size_t ntimers, ctimers;
 };
@@ -79,7 +79,7 @@ static struct hvsim__owner C = {
     .evt_fd = -1,
     .wake_fd = -1,
     .limbo_lock = PTHREAD_MUTEX_INITIALIZER,
-    .limbo_l = -1,
+    .limbo_l = { -1, -1 },
     .evt_helper = -1,
 };
 
@@ -98,9 +98,12 @@ static void atfork_child(void)
         hvsim__libc.close(C.evt_fd);
     if (C.wake_fd >= 0)
         hvsim__libc.close(C.wake_fd);
-    if (C.limbo_l >= 0)
-        hvsim__libc.close(C.limbo_l);
-    C.req_fd = C.evt_fd = C.wake_fd = C.limbo_l = -1;
+    for (int k = 0; k < 2; k++) {
+        if (C.limbo_l[k] >= 0)
+            hvsim__libc.close(C.limbo_l[k]);
+        C.limbo_l[k] = -1;
+    }
+    C.req_fd = C.evt_fd = C.wake_fd = -1;
     C.evt_helper = -1; /* the parent's helper's; the child has none */
     C.attached = 0;
     C.helper_started = 0;
@@ -540,7 +543,7 @@ struct hvsim__owner *hvsim__owner_new(void)
         return NULL;
     pthread_mutex_init(&o->lock, NULL);
     pthread_mutex_init(&o->limbo_lock, NULL);
-    o->req_fd = o->evt_fd = o->wake_fd = o->limbo_l = o->evt_helper = -1;
+    o->req_fd = o->evt_fd = o->wake_fd = o->limbo_l[0] = o->limbo_l[1] = o->evt_helper = -1;
     return o;
 }
 
@@ -687,27 +690,28 @@ int hvsim__owner_attached(struct hvsim__owner *o)
 }
 
 /* Called with o->limbo_lock held: the process's private listener that failed
- * connects are parked on, created on first use. */
-static int limbo_listener(struct hvsim__owner *o)
+ * connects of type k (0: stream, 1: SEQPACKET) are parked on, created on first use. */
+static int limbo_listener(struct hvsim__owner *o, int k)
 {
     int len;
 
-    if (o->limbo_l >= 0)
+    if (o->limbo_l[k] >= 0)
         return 0;
-    o->limbo_l = hvsim__libc.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (o->limbo_l < 0)
+    o->limbo_l[k] = hvsim__libc.socket(AF_UNIX, (k ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+    if (o->limbo_l[k] < 0)
         return -errno;
-    memset(&o->limbo_sa, 0, sizeof(o->limbo_sa));
-    o->limbo_sa.sun_family = AF_UNIX;
+    memset(&o->limbo_sa[k], 0, sizeof(o->limbo_sa[k]));
+    o->limbo_sa[k].sun_family = AF_UNIX;
     /* Abstract name: it vanishes with the process, so a crash leaves nothing. */
-    len = snprintf(o->limbo_sa.sun_path + 1, sizeof(o->limbo_sa.sun_path) - 1, "hvsim-limbo-%016llx-%d",
-                   (unsigned long long)o->self.instance, (int)getpid());
-    o->limbo_salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len);
-    if (hvsim__libc.bind(o->limbo_l, (struct sockaddr *)&o->limbo_sa, o->limbo_salen) < 0 || hvsim__libc.listen(o->limbo_l, 64) < 0) {
+    len = snprintf(o->limbo_sa[k].sun_path + 1, sizeof(o->limbo_sa[k].sun_path) - 1, "hvsim-limbo-%c-%016llx-%d",
+                   k ? 'q' : 's', (unsigned long long)o->self.instance, (int)getpid());
+    o->limbo_salen[k] = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len);
+    if (hvsim__libc.bind(o->limbo_l[k], (struct sockaddr *)&o->limbo_sa[k], o->limbo_salen[k]) < 0 ||
+        hvsim__libc.listen(o->limbo_l[k], 64) < 0) {
         int e = -errno;
 
-        hvsim__libc.close(o->limbo_l);
-        o->limbo_l = -1;
+        hvsim__libc.close(o->limbo_l[k]);
+        o->limbo_l[k] = -1;
         return e;
     }
     return 0;
@@ -716,19 +720,22 @@ static int limbo_listener(struct hvsim__owner *o)
 int hvsim__limbo(struct hvsim__owner *o, int fd, uint32_t after_ms)
 {
     char fill[LIMBO_FILL];
-    int rc, q = -1, one = 1;
+    int rc, q = -1, one = 1, type = SOCK_STREAM, k;
+    socklen_t tl = sizeof(type);
 
     memset(fill, 0, sizeof(fill));
+    (void)hvsim__libc.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl);
+    k = type == SOCK_SEQPACKET;
     pthread_mutex_lock(&o->limbo_lock);
-    rc = limbo_listener(o);
+    rc = limbo_listener(o, k);
     if (rc < 0)
         goto out;
     /* The lock keeps another thread's limbo connect from being the one we accept. */
-    if (hvsim__libc.connect(fd, (struct sockaddr *)&o->limbo_sa, o->limbo_salen) < 0) {
+    if (hvsim__libc.connect(fd, (struct sockaddr *)&o->limbo_sa[k], o->limbo_salen[k]) < 0) {
         rc = -errno;
         goto out;
     }
-    q = hvsim__libc.accept4(o->limbo_l, NULL, NULL, SOCK_CLOEXEC);
+    q = hvsim__libc.accept4(o->limbo_l[k], NULL, NULL, SOCK_CLOEXEC);
     if (q < 0) {
         rc = -errno;
         goto out;

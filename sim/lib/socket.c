@@ -21,6 +21,14 @@
  * decides SIGPIPE (6.7), SIOCOUTQ (6.11) and SIOCINQ (6.17)
  * (docs/reference/vsock-virtio.md 7).
  *
+ * A SOCK_SEQPACKET socket (virtio and the KVM-style host) is an AF_UNIX
+ * SOCK_SEQPACKET socket, one vsock message per AF_UNIX message; the library
+ * makes up what AF_UNIX does otherwise: the peer's buffer size is the largest
+ * message (EMSGSIZE above), an empty send sends nothing, one sendmsg is one
+ * message whatever its iovecs, and MSG_EOR travels as a marker descriptor in
+ * SCM_RIGHTS that recvmsg turns back into the flag (a plain read never sees
+ * it: the kernel drops descriptors nobody asked for) (vsock-virtio.md 9).
+ *
  * The table of sockets is indexed by fd, in chunks that never move, so the
  * send/recv path reads one atomic word and makes no extra system call.
  */
@@ -61,12 +69,24 @@
 #define HOT_VIRTIO 0x40u /* a virtio (or vhost) socket: peek, SO_RCVLOWAT, SIOCOUTQ */
 #define HOT_SIGPIPE 0x80u /* kernel 6.7 on: EPIPE raises SIGPIPE unless MSG_NOSIGNAL */
 #define HOT_TRANSPORT (HOT_VIRTIO | HOT_SIGPIPE)
+#define HOT_SEQPACKET 0x100u /* SOCK_SEQPACKET: message boundaries (vsock-virtio.md 9) */
 
 /* Kernel versions (hvsim.h enum hvsim_kernel: major * 100 + minor) that
  * brought a behaviour of the vsock core (docs/reference/vsock-virtio.md 7). */
 #define K_SIGPIPE 607 /* vsock_connectible_sendmsg: sk_stream_error */
 #define K_SIOCOUTQ 611 /* vsock_do_ioctl: SIOCOUTQ, transport->unsent_bytes */
 #define K_SIOCINQ 617 /* vsock_do_ioctl: SIOCINQ */
+/* virtio_transport_seqpacket_dequeue: 6.1 refuses MSG_PEEK (EOPNOTSUPP),
+ * 6.12 peeks (virtio_transport_seqpacket_do_peek came in between; the
+ * kernels the project boots need no closer date). */
+#define K_SEQPACKET_PEEK 602
+/* vsock_connectible_sendmsg turned every transport error into ENOMEM until
+ * c43170b7e157 (net-next, late 2022: after 6.1); 6.12 passes EMSGSIZE on. */
+#define K_SEND_ERRNO 602
+/* The largest SEQPACKET message: the peer's buffer size, its
+ * SO_VM_SOCKETS_BUFFER_SIZE, which the sender cannot see here; its default
+ * (virtio_transport_seqpacket_enqueue: len > peer_buf_alloc is EMSGSIZE). */
+#define SEQPACKET_MAX_MSG (256 * 1024)
 
 enum sock_state {
     S_NEW = 0,
@@ -198,7 +218,8 @@ static int register_fd(int fd, uint32_t pers, struct hvsim__owner *owner, uint32
     s->vsock_buf[1] = 128;
     s->vsock_buf[2] = 256 * 1024;
     s->kernel = kernel ? kernel : HVSIM_KERNEL_6_1;
-    atomic_store(&s->hot, HOT_USED | (pers == HVSIM_PERS_WINDOWS ? 0 : HOT_LINUX) | (tbits & HOT_TRANSPORT));
+    atomic_store(&s->hot,
+                 HOT_USED | (pers == HVSIM_PERS_WINDOWS ? 0 : HOT_LINUX) | (tbits & (HOT_TRANSPORT | HOT_SEQPACKET)));
     pthread_mutex_unlock(&event_lock);
     return 0;
 }
@@ -323,6 +344,46 @@ static int ask(struct hvsim__owner *o, unsigned type, const void *m, size_t mlen
     return rc < 0 ? rc : status;
 }
 
+/* An AF_UNIX SEQPACKET message must fit the sender's buffer whole
+ * (unix_dgram_sendmsg: EMSGSIZE above sk_sndbuf - 32): room for the largest
+ * vsock message. An accepted socket gets the system default, so accept sets
+ * it too. Best effort: above net.core.wmem_max the kernel caps it, and the
+ * doubled cap (425,984 bytes by default) still holds 256 KiB. */
+static void seqpacket_carrier(int fd)
+{
+    int v = SEQPACKET_MAX_MSG + 4096;
+
+    (void)hvsim__libc.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+}
+
+/* hv_sock's rings (docs/reference/hyperv-sockets.md 3.4): a socket starts
+ * with sk_sndbuf = sk_rcvbuf = 6 pages, and its connection's ring is its
+ * send buffer clamped to 6..64 pages. The carrier's buffers are sized alike,
+ * so getsockopt reports 24 KiB, and a writer whose reader is idle stops after
+ * about a ring (AF_UNIX's accounting of a stream: one packet's overhead
+ * either way). The kernel doubles what setsockopt gets, so half is asked. */
+#define HVS_RING_MIN (6 * 4096)
+#define HVS_RING_MAX (64 * 4096)
+static void hv_sock_rings(int fd, int ring)
+{
+    int snd = (ring < HVS_RING_MIN ? HVS_RING_MIN : ring > HVS_RING_MAX ? HVS_RING_MAX : ring) / 2;
+    int rcv = HVS_RING_MIN / 2;
+
+    (void)hvsim__libc.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd));
+    (void)hvsim__libc.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+}
+
+static int is_hv_sock(const struct sock *s)
+{
+    return s->pers == HVSIM_PERS_LINUX &&
+           !(atomic_load_explicit(&s->hot, memory_order_acquire) & (HOT_VIRTIO | HOT_SEQPACKET));
+}
+
+static int is_seqpacket(const struct sock *s)
+{
+    return (atomic_load_explicit(&s->hot, memory_order_acquire) & HOT_SEQPACKET) != 0;
+}
+
 int hvsim_socket(int domain, int type, int protocol)
 {
     return hvsim__socket_as(hvsim__self_owner(), domain, type, protocol);
@@ -347,7 +408,9 @@ int hvsim__socket_as(struct hvsim__owner *o, int domain, int type, int protocol)
          * vsock_create() fails with ENODEV (kernels since 5.5). */
         if (base == SOCK_DGRAM)
             return hvsim__fail(-ENODEV);
-        if (base != SOCK_STREAM)
+        /* SEQPACKET is created on every transport (5.14 on); whether the
+         * transport carries it is connect()'s question (route.c). */
+        if (base != SOCK_STREAM && base != SOCK_SEQPACKET)
             return hvsim__fail(-ESOCKTNOSUPPORT);
         if (protocol != 0 && protocol != PF_VSOCK)
             return hvsim__fail(-EPROTONOSUPPORT);
@@ -362,14 +425,20 @@ int hvsim__socket_as(struct hvsim__owner *o, int domain, int type, int protocol)
         return hvsim__fail(rc);
     if (pers == HVSIM_PERS_LINUX && me.is_host)
         pers = HVSIM_PERS_VSOCK_HOST;
-    fd = place_fd(hvsim__libc.socket(AF_UNIX, SOCK_STREAM | (type & (SOCK_NONBLOCK | SOCK_CLOEXEC)), 0));
+    fd = place_fd(hvsim__libc.socket(AF_UNIX, base | (type & (SOCK_NONBLOCK | SOCK_CLOEXEC)), 0));
     if (fd < 0)
         return hvsim__fail(-errno);
-    rc = register_fd(fd, pers, o, transport_bits(pers, &me), me.kernel);
+    if (base == SOCK_SEQPACKET)
+        seqpacket_carrier(fd);
+    rc = register_fd(fd, pers, o, transport_bits(pers, &me) | (base == SOCK_SEQPACKET ? HOT_SEQPACKET : 0), me.kernel);
     if (rc < 0) {
         hvsim__libc.close(fd);
         return hvsim__fail(rc);
     }
+    if (base == SOCK_SEQPACKET)
+        lookup(fd)->flags |= HVSIM_SF_SEQPACKET;
+    if (is_hv_sock(lookup(fd)) && !HVSIM_MUTANT(HV_SOCK_RINGS))
+        hv_sock_rings(fd, HVS_RING_MIN);
     return fd;
 }
 
@@ -431,11 +500,11 @@ int hvsim_bind(int fd, const struct sockaddr *addr, socklen_t len)
     return 0;
 }
 
-static int listen_common(int fd, int backlog, int chan);
+static int listen_common(int fd, int backlog, unsigned kind, int chan);
 
 int hvsim_listen(int fd, int backlog)
 {
-    int rc = listen_common(fd, backlog, -1);
+    int rc = listen_common(fd, backlog, HVSIM_GW_NONE, -1);
 
     return rc < 0 ? hvsim__fail(rc) : 0;
 }
@@ -446,13 +515,18 @@ int hvsim__listen_gateway(int fd, int backlog)
 
     if (hvsim__libc.socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         return -errno;
-    rc = listen_common(fd, backlog, sv[1]);
+    rc = listen_common(fd, backlog, HVSIM_GW_STREAM, sv[1]);
     hvsim__libc.close(sv[1]);
     if (rc < 0) {
         hvsim__libc.close(sv[0]);
         return rc;
     }
     return sv[0];
+}
+
+int hvsim__listen_gateway_seq(int fd, int backlog)
+{
+    return listen_common(fd, backlog, HVSIM_GW_SEQPACKET, -1);
 }
 
 /* The path of a listener's socket file, HVSIM_DIR/l/<name>. */
@@ -499,8 +573,8 @@ static int listener_new(struct sock *s)
     return 0;
 }
 
-/* Returns 0 or -errno. chan >= 0: listen as the gateway, with that channel. */
-static int listen_common(int fd, int backlog, int chan)
+/* Returns 0 or -errno. kind: enum hvsim_gw_listen (a gateway's channel is chan). */
+static int listen_common(int fd, int backlog, unsigned kind, int chan)
 {
     struct sock *s = lookup(fd);
     struct hvsim_msg_listen m = { 0 };
@@ -512,7 +586,7 @@ static int listen_common(int fd, int backlog, int chan)
     if (s == NULL)
         return -ENOTSOCK;
     if (s->state == S_LISTENING)
-        return chan >= 0 ? -EINVAL : hvsim__libc.listen(fd, backlog) < 0 ? -errno : 0;
+        return kind != HVSIM_GW_NONE ? -EINVAL : hvsim__libc.listen(fd, backlog) < 0 ? -errno : 0;
     /* Winsock and vsock_listen() both refuse an unbound or connected socket with EINVAL. */
     if (s->state != S_BOUND)
         return -EINVAL;
@@ -527,7 +601,7 @@ static int listen_common(int fd, int backlog, int chan)
     m.backlog = backlog < 0 ? 0 : (uint32_t)backlog;
     m.flags = s->flags;
     memcpy(m.uname, s->lis->name, sizeof(s->lis->name));
-    m.gateway = chan >= 0;
+    m.gateway = kind;
     rc = hvsim__request_fd(s->owner, HVSIM_MSG_LISTEN, &m, sizeof(m), chan, HVSIM_MSG_LISTEN_REPLY, &r, sizeof(r),
                            &status, NULL);
     if (rc == 0)
@@ -538,7 +612,7 @@ static int listen_common(int fd, int backlog, int chan)
         return rc;
     }
     memcpy(s->lis->key, r.key, sizeof(s->lis->key));
-    s->lis->gateway = chan >= 0;
+    s->lis->gateway = kind != HVSIM_GW_NONE;
     s->state = S_LISTENING;
     return 0;
 }
@@ -547,14 +621,17 @@ static int listen_common(int fd, int backlog, int chan)
 
 /* Read exactly one ticket from a new stream: the connector writes it right
  * after connecting, so it is almost always there already. */
-static int read_ticket(int c, struct hvsim_ticket *t)
+static int read_ticket(int c, int seq, struct hvsim_ticket *t)
 {
     size_t got = 0;
     uint64_t end = hvsim__now_ns() + (uint64_t)TICKET_WAIT_MS * 1000000u;
 
     while (got < sizeof(*t)) {
-        ssize_t r = hvsim__libc.recv(c, (char *)t + got, sizeof(*t) - got, MSG_DONTWAIT);
+        /* On a SEQPACKET connection the ticket is one whole message. */
+        ssize_t r = hvsim__libc.recv(c, (char *)t + got, sizeof(*t) - got, MSG_DONTWAIT | (seq ? MSG_TRUNC : 0));
 
+        if (r > 0 && seq && r != (ssize_t)sizeof(*t))
+            return -EPROTO;
         if (r > 0) {
             got += (size_t)r;
             continue;
@@ -598,7 +675,7 @@ static int ticket_take(struct listener *l, const struct hvsim_ticket *t, uint64_
  * anything else is dropped without a byte read, so it holds up nobody.
  * Returns the new fd or -errno (accept4's own, EAGAIN on a non-blocking
  * listener with nothing routed waiting). */
-static int accept_routed(int fd, struct listener *l, int flags, struct hvsim_ticket *t)
+static int accept_routed(int fd, struct listener *l, int seq, int flags, struct hvsim_ticket *t)
 {
     for (;;) {
         struct sockaddr_un peer;
@@ -612,7 +689,7 @@ static int accept_routed(int fd, struct listener *l, int flags, struct hvsim_tic
         if (plen > offsetof(struct sockaddr_un, sun_path) + 1 && peer.sun_path[0] == '\0' &&
             hvsim__conn_name_check(peer.sun_path + 1, plen - offsetof(struct sockaddr_un, sun_path) - 1, l->key,
                                    &id)) {
-            rc = read_ticket(c, t);
+            rc = read_ticket(c, seq, t);
             if (rc == 0)
                 rc = ticket_take(l, t, id);
         }
@@ -640,7 +717,7 @@ int hvsim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
         return hvsim__fail(-EINVAL);
     if (addr != NULL && len == NULL)
         return hvsim__fail(-EFAULT);
-    c = accept_routed(fd, l->lis, flags, &t);
+    c = accept_routed(fd, l->lis, is_seqpacket(l), flags, &t);
     if (c < 0)
         return hvsim__fail(c);
     rc = register_fd(c, l->pers, l->owner, atomic_load(&l->hot), l->kernel);
@@ -649,6 +726,16 @@ int hvsim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
         return hvsim__fail(rc);
     }
     s = lookup(c);
+    if (is_seqpacket(l))
+        seqpacket_carrier(c);
+    if (is_hv_sock(l)) {
+        /* The child's ring is sized from the listener's send buffer (hvs_open_connection). */
+        int v = HVS_RING_MIN;
+        socklen_t vl = sizeof(v);
+
+        (void)hvsim__libc.getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &vl);
+        hv_sock_rings(c, v);
+    }
     s->state = S_CONNECTED;
     s->flags = l->flags;
     s->timeout_ms = l->timeout_ms;
@@ -794,8 +881,10 @@ static int connect_request(const struct sock *s, const struct sockaddr *addr, so
         /* The loopback transport, beside the guest's own (vsock_loopback.c). */
         m->vmid = HV_GUID_LOOPBACK;
     } else if (s->pers == HVSIM_PERS_LINUX) {
-        /* hv_sock's stream_allow(): only the host, CID 2 (reference 3.1). */
-        if (cid != VMADDR_CID_HOST)
+        /* hv_sock's stream_allow(): only the host, CID 2 (reference 3.1).
+         * A SEQPACKET socket fails earlier, at vsock_assign_transport(),
+         * which is the router's to say (route.c, seqpacket_refused). */
+        if (cid != VMADDR_CID_HOST && !(s->flags & HVSIM_SF_SEQPACKET))
             return HVSIM_MUTANT(LINUX_CID_HOST_ONLY) ? -ECONNRESET : -ENETUNREACH;
         m->vmid = HV_GUID_PARENT;
     } else if (s->pers == HVSIM_PERS_VSOCK_HOST) {
@@ -852,7 +941,7 @@ static int renew_socket(struct sock *s, int fd)
     socklen_t l = sizeof(v);
     struct stat st;
 
-    n = hvsim__libc.socket(AF_UNIX, SOCK_STREAM, 0);
+    n = hvsim__libc.socket(AF_UNIX, is_seqpacket(s) ? SOCK_SEQPACKET : SOCK_STREAM, 0);
     if (n < 0)
         return -errno;
     if (hvsim__libc.getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &l) == 0)
@@ -940,40 +1029,153 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 /* ---- data ------------------------------------------------------------------------- */
 
+/* Whether a send may go on, in vsock_connectible_sendmsg's order: 0 or -errno. */
+static int send_allowed(uint32_t hot, int flags)
+{
+    if (flags & MSG_OOB)
+        return -EOPNOTSUPP;
+    if (!(hot & HOT_CONNECTED))
+        return -ENOTCONN;
+    if (hot & HOT_SHUT_WR) {
+        if (!(hot & HOT_LINUX) && !HVSIM_MUTANT(SEND_AFTER_SHUT_WR))
+            return -ESHUTDOWN;
+        /* Kernels since 6.7 signal it (sk_stream_error) unless MSG_NOSIGNAL. */
+        if ((hot & HOT_SIGPIPE) && !(flags & MSG_NOSIGNAL))
+            (void)raise(SIGPIPE);
+        return -EPIPE;
+    }
+    if ((hot & HOT_BROKEN) && !(hot & HOT_LINUX))
+        return HVSIM_MUTANT(BROKEN_WINDOWS_SEND) ? -EPIPE : -ECONNRESET;
+    return 0;
+}
+
+/* The flags the carrier gets: Winsock has no SIGPIPE, nor has vsock before
+ * 6.7; since, a Linux program gets one as from any stream, unless
+ * MSG_NOSIGNAL. MSG_EOR is the library's to carry (seq_send). */
+static int carrier_flags(uint32_t hot, int flags)
+{
+    return (flags & ~(MSG_DONTROUTE | MSG_EOR)) | ((hot & HOT_SIGPIPE) ? 0 : MSG_NOSIGNAL);
+}
+
+static ssize_t sent(uint32_t hot, ssize_t r)
+{
+    int err;
+
+    if (r >= 0)
+        return r;
+    err = errno;
+    if (err == EPIPE && !(hot & HOT_LINUX))
+        err = ECONNRESET;
+    return hvsim__fail(-err);
+}
+
+/* One SEQPACKET message of len bytes from iov. MSG_EOR rides along as a
+ * marker: a descriptor of /dev/null in SCM_RIGHTS, opened for this message
+ * only (a cached one could be closed and its number reused by the program,
+ * and the peer would get that file). */
+static ssize_t seq_send(const struct sock *s, int fd, const struct iovec *iov, size_t niov, size_t len, int flags,
+                        uint32_t hot)
+{
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = niov };
+    int marker = -1, e;
+    ssize_t r;
+
+    if (len > SEQPACKET_MAX_MSG && !HVSIM_MUTANT(SEQPACKET_EMSGSIZE))
+        return hvsim__fail(s->kernel < K_SEND_ERRNO ? -ENOMEM : -EMSGSIZE);
+    /* vsock_connectible_sendmsg's loop sends no packet for nothing; an
+     * empty AF_UNIX message would read as end of file. */
+    if (len == 0)
+        return 0;
+    if (flags & MSG_EOR) {
+        struct cmsghdr *c;
+
+        marker = hvsim__libc.open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (marker < 0)
+            return hvsim__fail(-errno);
+        memset(&ctl, 0, sizeof(ctl));
+        m.msg_control = ctl.b;
+        m.msg_controllen = sizeof(ctl.b);
+        c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &marker, sizeof(int));
+    }
+    r = hvsim__libc.sendmsg(fd, &m, carrier_flags(hot, flags));
+    e = errno;
+    if (marker >= 0)
+        hvsim__libc.close(marker);
+    errno = e;
+    return sent(hot, r);
+}
+
 ssize_t hvsim_send(int fd, const void *buf, size_t len, int flags)
 {
     struct sock *s = lookup(fd);
     uint32_t hot;
-    ssize_t r;
+    int rc;
 
     if (s == NULL)
         return hvsim__fail(-ENOTSOCK);
     hot = atomic_load_explicit(&s->hot, memory_order_acquire);
-    if (flags & MSG_OOB)
-        return hvsim__fail(-EOPNOTSUPP);
-    if (!(hot & HOT_CONNECTED))
-        return hvsim__fail(-ENOTCONN);
-    if (hot & HOT_SHUT_WR) {
-        if (!(hot & HOT_LINUX) && !HVSIM_MUTANT(SEND_AFTER_SHUT_WR))
-            return hvsim__fail(-ESHUTDOWN);
-        /* Kernels since 6.7 signal it (sk_stream_error) unless MSG_NOSIGNAL. */
-        if ((hot & HOT_SIGPIPE) && !(flags & MSG_NOSIGNAL))
-            (void)raise(SIGPIPE);
-        return hvsim__fail(-EPIPE);
-    }
-    if ((hot & HOT_BROKEN) && !(hot & HOT_LINUX))
-        return hvsim__fail(HVSIM_MUTANT(BROKEN_WINDOWS_SEND) ? -EPIPE : -ECONNRESET);
-    /* Winsock has no SIGPIPE, nor has vsock before 6.7; since, a Linux
-     * program gets one as from any stream, unless MSG_NOSIGNAL. */
-    r = hvsim__libc.send(fd, buf, len, (flags & ~MSG_DONTROUTE) | ((hot & HOT_SIGPIPE) ? 0 : MSG_NOSIGNAL));
-    if (r < 0) {
-        int err = errno;
+    rc = send_allowed(hot, flags);
+    if (rc < 0)
+        return hvsim__fail(rc);
+    if (hot & HOT_SEQPACKET) {
+        struct iovec v = { .iov_base = (void *)buf, .iov_len = len };
 
-        if (err == EPIPE && !(hot & HOT_LINUX))
-            err = ECONNRESET;
-        return hvsim__fail(-err);
+        return seq_send(s, fd, &v, 1, len, flags, hot);
     }
-    return r;
+    return sent(hot, hvsim__libc.send(fd, buf, len, carrier_flags(hot, flags)));
+}
+
+/* The checks of a receive, in vsock_connectible_recvmsg's order: 0 to go
+ * on, 1 when the call returns 0 now, or -errno. */
+static int recv_allowed(uint32_t hot, int flags, size_t len)
+{
+    int seq = (hot & HOT_SEQPACKET) != 0;
+
+    /* A stream has no MSG_TRUNC; a SEQPACKET socket reports the message's length with it. */
+    if (flags & (MSG_OOB | MSG_ERRQUEUE | (seq ? 0 : MSG_TRUNC)))
+        return -EOPNOTSUPP;
+    /* hv_sock has no peek (reference 3.4); virtio has (vsock-virtio.md 7.1). */
+    if ((flags & MSG_PEEK) && (hot & HOT_LINUX) && !(hot & HOT_VIRTIO) && !HVSIM_MUTANT(LINUX_PEEK_REFUSED))
+        return -EOPNOTSUPP;
+    if (!(hot & HOT_CONNECTED))
+        return -ENOTCONN;
+    if (hot & HOT_SHUT_RD) {
+        /* vsock returns 0 after SHUT_RD; Winsock fails with WSAESHUTDOWN. */
+        if ((hot & HOT_LINUX) || HVSIM_MUTANT(RECV_AFTER_SHUT_RD))
+            return 1;
+        return -ESHUTDOWN;
+    }
+    /* vsock returns 0 for an empty buffer; AF_UNIX SEQPACKET would take
+     * (and cut to nothing) the next message. */
+    if (seq && len == 0)
+        return 1;
+    return 0;
+}
+
+/* A kernel before K_SEQPACKET_PEEK refuses MSG_PEEK on a SEQPACKET socket
+ * once a message is there (the transport's seqpacket_dequeue says
+ * EOPNOTSUPP after the wait for data). 0: go on; else the result. */
+static ssize_t seq_peek_refused(const struct sock *s, int fd, int flags)
+{
+    char c;
+    ssize_t r;
+
+    if (!(flags & MSG_PEEK) || s->kernel >= K_SEQPACKET_PEEK)
+        return 0;
+    r = hvsim__libc.recv(fd, &c, 1, MSG_PEEK | (flags & MSG_DONTWAIT));
+    if (r < 0)
+        return hvsim__fail(-errno);
+    if (r == 0) /* end of file: no message to refuse */
+        return -2;
+    return hvsim__fail(-EOPNOTSUPP);
 }
 
 ssize_t hvsim_recv(int fd, void *buf, size_t len, int flags)
@@ -981,22 +1183,18 @@ ssize_t hvsim_recv(int fd, void *buf, size_t len, int flags)
     struct sock *s = lookup(fd);
     uint32_t hot;
     ssize_t r;
+    int rc;
 
     if (s == NULL)
         return hvsim__fail(-ENOTSOCK);
     hot = atomic_load_explicit(&s->hot, memory_order_acquire);
-    if (flags & (MSG_OOB | MSG_TRUNC | MSG_ERRQUEUE))
-        return hvsim__fail(-EOPNOTSUPP);
-    /* hv_sock has no peek (reference 3.4); virtio has (vsock-virtio.md 7.1). */
-    if ((flags & MSG_PEEK) && (hot & HOT_LINUX) && !(hot & HOT_VIRTIO) && !HVSIM_MUTANT(LINUX_PEEK_REFUSED))
-        return hvsim__fail(-EOPNOTSUPP);
-    if (!(hot & HOT_CONNECTED))
-        return hvsim__fail(-ENOTCONN);
-    if (hot & HOT_SHUT_RD) {
-        /* vsock returns 0 after SHUT_RD; Winsock fails with WSAESHUTDOWN. */
-        if ((hot & HOT_LINUX) || HVSIM_MUTANT(RECV_AFTER_SHUT_RD))
-            return 0;
-        return hvsim__fail(-ESHUTDOWN);
+    rc = recv_allowed(hot, flags, len);
+    if (rc != 0)
+        return rc < 0 ? hvsim__fail(rc) : 0;
+    if (hot & HOT_SEQPACKET) {
+        r = seq_peek_refused(s, fd, flags);
+        if (r != 0)
+            return r == -2 ? 0 : r;
     }
     r = hvsim__libc.recv(fd, buf, len, flags);
     if (r < 0)
@@ -1072,6 +1270,21 @@ ssize_t hvsim_sendmsg(int fd, const struct msghdr *m, int flags)
         if (rc < 0)
             return hvsim__fail(rc);
     }
+    if (is_seqpacket(s)) {
+        /* One call, one message, whatever its iovecs. */
+        uint32_t hot = atomic_load_explicit(&s->hot, memory_order_acquire);
+        size_t len = 0;
+        int rc = send_allowed(hot, flags);
+
+        if (rc < 0)
+            return hvsim__fail(rc);
+        for (i = 0; i < m->msg_iovlen; i++) {
+            if (m->msg_iov[i].iov_len > SIZE_MAX / 2 - len)
+                return hvsim__fail(-EMSGSIZE);
+            len += m->msg_iov[i].iov_len;
+        }
+        return seq_send(s, fd, m->msg_iov, m->msg_iovlen, len, flags, hot);
+    }
     if (m->msg_iovlen == 0)
         return hvsim_send(fd, "", 0, flags);
     for (i = 0; i < m->msg_iovlen; i++) {
@@ -1114,6 +1327,64 @@ static ssize_t recv_iov(int fd, struct msghdr *m, int flags, int *any)
     return total;
 }
 
+/* The EOR markers of a received SEQPACKET message (seq_send): closed; 1 if there was one. */
+static int seq_markers(struct msghdr *h)
+{
+    struct cmsghdr *c;
+    int eor = 0;
+
+    for (c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c)) {
+        size_t n, i;
+
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))
+            continue;
+        n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (i = 0; i < n; i++) {
+            int mfd;
+
+            memcpy(&mfd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            hvsim__libc.close(mfd);
+            eor = 1;
+        }
+    }
+    return eor;
+}
+
+/* recvmsg on a SEQPACKET socket: one message across the caller's iovecs;
+ * msg_flags says MSG_TRUNC when it did not fit and MSG_EOR when its sender
+ * gave it (__vsock_seqpacket_recvmsg). */
+static ssize_t seq_recvmsg(struct sock *s, int fd, struct msghdr *m, int flags)
+{
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(4 * sizeof(int))];
+    } ctl;
+    struct msghdr h = { .msg_iov = m->msg_iov, .msg_iovlen = m->msg_iovlen, .msg_control = ctl.b,
+                        .msg_controllen = sizeof(ctl.b) };
+    uint32_t hot = atomic_load_explicit(&s->hot, memory_order_acquire);
+    size_t len = 0, i;
+    ssize_t r;
+    int rc;
+
+    for (i = 0; i < m->msg_iovlen; i++)
+        len += m->msg_iov[i].iov_len;
+    rc = recv_allowed(hot, flags, len);
+    if (rc == 0) {
+        r = seq_peek_refused(s, fd, flags);
+        rc = r == 0 ? 0 : r == -2 ? 1 : -1;
+    }
+    m->msg_namelen = 0;
+    m->msg_controllen = 0;
+    m->msg_flags = 0;
+    if (rc != 0)
+        return rc == 1 ? 0 : rc == -1 ? -1 : hvsim__fail(rc);
+    r = hvsim__libc.recvmsg(fd, &h, flags | MSG_CMSG_CLOEXEC);
+    if (r < 0)
+        return hvsim__fail(-errno);
+    m->msg_flags = (h.msg_flags & MSG_TRUNC) | (seq_markers(&h) ? MSG_EOR : 0);
+    return r;
+}
+
 /*
  * recvmsg: a stream may return less than asked (recv_iov). No source address
  * (vsock reports a name length of 0; Winsock leaves it) and no ancillary data.
@@ -1130,6 +1401,8 @@ ssize_t hvsim_recvmsg(int fd, struct msghdr *m, int flags)
         return hvsim__fail(-EFAULT);
     vsock = !is_windows(s);
     flags &= ~MSG_CMSG_CLOEXEC;
+    if (is_seqpacket(s))
+        return seq_recvmsg(s, fd, m, flags);
     total = recv_iov(fd, m, flags, &any);
     if (total < 0)
         return -1;

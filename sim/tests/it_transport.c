@@ -512,3 +512,74 @@ Test(transport, deviation_plain_write_after_shut_wr_signals_on_6_1)
     fx_signal(&a.ready, 1);
     cr_assert_eq(fx_wait(g), 0);
 }
+
+/* ---- hv_sock's rings (hyperv-sockets.md 3.4) ----------------------------------------- */
+
+/* What a guest's non-blocking writer gets in before EAGAIN while the host
+ * does not read, and the buffer sizes its socket reports. */
+static int guest_window(void *v)
+{
+    struct args *a = v;
+    int s = guest_dial(a->port), snd = 0, rcv = 0;
+    socklen_t l1 = sizeof(snd), l2 = sizeof(rcv);
+    char chunk[1024];
+    long total = 0;
+
+    CHECK_OK(s);
+    CHECK_OK(hvsim_getsockopt(s, SOL_SOCKET, SO_SNDBUF, &snd, &l1));
+    CHECK_OK(hvsim_getsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcv, &l2));
+    memset(chunk, 'w', sizeof(chunk));
+    for (;;) {
+        ssize_t r = hvsim_send(s, chunk, sizeof(chunk), MSG_DONTWAIT);
+
+        if (r < 0) {
+            CHECK_EQ(errno, EAGAIN);
+            break;
+        }
+        total += r;
+        CHECK(total < 64L * 1024 * 1024);
+    }
+    if (a->virtio) {
+        CHECK(snd != 24576);
+        CHECK(total >= 64 * 1024);
+    } else {
+        /* 6 pages per direction by default. */
+        CHECK_EQ(snd, 24576);
+        CHECK_EQ(rcv, 24576);
+        if (total < 8 * 1024 || total > 32 * 1024) {
+            fprintf(stderr, "hv_sock window %ld bytes, expected 8-32 KiB\n", total);
+            _exit(1);
+        }
+    }
+    fx_await(&a->ready);
+    return 0;
+}
+
+static void window_case(uint32_t transport, int virtio)
+{
+    struct args a = { .port = 7300, .virtio = virtio };
+    pid_t g;
+    int l, c;
+
+    vm_with("vm1", transport, HVSIM_KERNEL_6_12);
+    l = host_listener(a.port);
+    fx_pipe_init(&a.ready);
+    g = fx_spawn(&F, "vm1", guest_window, &a);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0);
+    /* The host reads nothing until the guest has measured. */
+    fx_signal(&a.ready, 1);
+    cr_assert_eq(fx_wait(g), 0);
+    hvsim_close(c);
+    hvsim_close(l);
+}
+
+Test(transport, hv_sock_guest_has_six_page_rings)
+{
+    window_case(HVSIM_TRANSPORT_HV_SOCK, 0);
+}
+
+Test(transport, virtio_guest_has_the_larger_window)
+{
+    window_case(HVSIM_TRANSPORT_VIRTIO, 1);
+}

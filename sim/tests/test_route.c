@@ -1101,3 +1101,98 @@ Test(route, vsock_loopback_nobody_listens_is_rst)
     /* Windows loopback keeps go-winio's WSAECONNREFUSED. */
     assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, HV_GUID_LOOPBACK, T(5001)), -ECONNREFUSED);
 }
+
+/* ---- SOCK_SEQPACKET (issue 15; vsock-virtio.md 9) ------------------------------------ */
+
+static struct route_conn_res conn_seq(struct part *from, uint32_t pers, GUID vmid, GUID svc)
+{
+    struct route_conn_req rq = { .from = from, .pers = pers, .flags = HVSIM_SF_SEQPACKET, .vmid = vmid, .svc = svc };
+    struct route_conn_res r;
+
+    cr_assert_eq(route_connect(&m, &rq, &r), 0);
+    return r;
+}
+
+static void make_virtio(struct part *p)
+{
+    char err[128];
+
+    cr_assert_eq(model_vm_set_transport(p, HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_6_12, err, sizeof(err)), 0, "%s", err);
+}
+
+/* Only a listener of the connector's type takes it; the other type's is as
+ * if nobody listened: the transport's RST. */
+Test(route, seqpacket_takes_only_a_listener_of_its_type)
+{
+    struct bind *st = listen_on(&m.host, HVSIM_PERS_VSOCK_HOST, HV_GUID_ZERO, T(6000));
+    struct bind *sq = listen_on(&m.host, HVSIM_PERS_VSOCK_HOST, HV_GUID_ZERO, T(6001));
+
+    sq->flags = HVSIM_SF_SEQPACKET;
+    register_port(6000);
+    register_port(6001);
+    make_virtio(vm1);
+    assert_ok(conn_seq(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(6001)), sq);
+    assert_ok(conn(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(6000)), st);
+    assert_refuse(conn_seq(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(6000)), -ECONNRESET);
+    assert_refuse(conn(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(6001)), -ECONNRESET);
+    /* The host's loopback: vsock_loopback, virtio's code. */
+    assert_ok(conn_seq(&m.host, HVSIM_PERS_VSOCK_HOST, CID(VMADDR_CID_LOCAL), T(6001)), sq);
+    assert_refuse(conn_seq(&m.host, HVSIM_PERS_VSOCK_HOST, CID(VMADDR_CID_LOCAL), T(6000)), -ECONNRESET);
+}
+
+/* vsock_assign_transport: ESOCKTNOSUPPORT first, before the address is looked at. */
+Test(route, seqpacket_needs_a_transport_that_has_it)
+{
+    struct route_conn_res r;
+
+    listen_on(&m.host, HVSIM_PERS_VSOCK_HOST, HV_GUID_ZERO, T(6002))->flags = HVSIM_SF_SEQPACKET;
+    register_port(6002);
+    /* hv_sock guest (vm1's default): refused, even for a listener of its type. */
+    r = conn_seq(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(6002));
+    assert_refuse(r, -ESOCKTNOSUPPORT);
+    cr_assert_eq(r.outcome.rule, (uint32_t)HVSIM_RULE_SEQPACKET_TRANSPORT);
+    /* The host to an hv_sock VM, to a CID nobody has, to a virtio VM that is off. */
+    assert_refuse(conn_seq(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm1->cid), T(6003)), -ESOCKTNOSUPPORT);
+    assert_refuse(conn_seq(&m.host, HVSIM_PERS_VSOCK_HOST, CID(4242), T(6003)), -ESOCKTNOSUPPORT);
+    make_virtio(vm2);
+    vm2->state = HVSIM_VM_OFF;
+    assert_refuse(conn_seq(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm2->cid), T(6003)), -ESOCKTNOSUPPORT);
+    /* Paused, its device is there: the usual silence of a paused guest. */
+    vm2->state = HVSIM_VM_PAUSED;
+    r = conn_seq(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm2->cid), T(6003));
+    cr_assert_eq(r.outcome.verdict, HVSIM_VERDICT_NOANSWER);
+    /* An hv_sock guest's loopback is vsock_loopback's, which has it. */
+    listen_on(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(6004))->flags = HVSIM_SF_SEQPACKET;
+    cr_assert_eq(conn_seq(vm1, HVSIM_PERS_LINUX, HV_GUID_LOOPBACK, T(6004)).outcome.verdict, HVSIM_VERDICT_OK);
+}
+
+/* A QEMU guest: SEQPACKET connects go to the gateway's SEQPACKET listener,
+ * and only while the gateway's channel is there; a guest driver without
+ * VIRTIO_VSOCK_F_SEQPACKET is ESOCKTNOSUPPORT. */
+Test(route, seqpacket_goes_to_the_gateways_seqpacket_listener)
+{
+    struct bind *gw = gateway_of(vm1);
+    struct bind *gs = listen_on(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(0x7ffff001u));
+    struct route_conn_res r;
+
+    make_virtio(vm1);
+    gs->gateway = HVSIM_GW_SEQPACKET;
+    gs->flags = HVSIM_SF_SEQPACKET;
+    gs->gw_fd = -1;
+    gw->gw_fd = 1000;
+    cr_assert_eq(route_gateway(&m, vm1), gw);
+    r = conn_seq(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm1->cid), T(5001));
+    cr_assert_eq(r.outcome.verdict, HVSIM_VERDICT_PENDING);
+    cr_assert_eq(r.listener, gs);
+    r = conn(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm1->cid), T(5001));
+    cr_assert_eq(r.listener, gw, "a stream still goes to the gateway itself");
+    /* Its port is never a listener of its own. */
+    r = conn_seq(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm1->cid), T(0x7ffff001u));
+    cr_assert_eq(r.listener, gs, "through the gateway, not as a plain listener");
+    assert_outcome(route_guest_answer(&m, HVSIM_GW_NO_SEQPACKET, 100), HVSIM_VERDICT_REFUSE, -ESOCKTNOSUPPORT, 0,
+                   HVSIM_RULE_SEQPACKET_TRANSPORT);
+    gw->gw_fd = -1;
+    cr_assert_null(route_gateway(&m, vm1));
+    r = conn_seq(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm1->cid), T(5001));
+    assert_refuse(r, -ECONNRESET);
+}

@@ -37,6 +37,10 @@ const char *hvsim__attach_error(void);
  * (hvproto/proto.h, OFFER). Returns the channel fd (offers arrive on it) or
  * -errno. */
 int hvsim__listen_gateway(int fd, int backlog);
+/* The gateway's SEQPACKET listener: fd is a bound AF_VSOCK SOCK_SEQPACKET
+ * socket of the same process, which listened as the gateway first; the
+ * guest's accepted SEQPACKET connections arrive on it. 0 or -errno. */
+int hvsim__listen_gateway_seq(int fd, int backlog);
 
 /* For an interposer, which exports libc's socket names itself: point the
  * library's libc table (sim/lib/libc.c) at the next definitions, libc's, with

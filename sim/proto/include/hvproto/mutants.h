@@ -5,7 +5,8 @@
  * Each row: an id, the mutant's name, the rule, and the most plausible wrong
  * outcome it gives instead (another personality's or the KVM host's result,
  * EOF for ECONNRESET, a timeout for an immediate refusal): never a crash or a
- * generic error. Daemon rules are broken in route.c, library rules in
+ * generic error. Daemon rules are broken in route.c (and the one event rule,
+ * Disabled ending connections, in handlers_admin.c), library rules in
  * socket.c.
  *
  * Only a mutant build (make MUTANTS=1, its own folder build/mutant) compiles
@@ -33,6 +34,7 @@
     X(HCS_CONNECT_DENY, "hcs.connect-deny-ignored", "ConnectSecurityDescriptor deny: EACCES", "the connect proceeds") \
     X(HCS_DISABLED_BIND, "hcs.disabled-bind", "Disabled: listen() fails with EINVAL", "listen succeeds") \
     X(HCS_DISABLED_CONNECT, "hcs.disabled-connect-proceeds", "Disabled: host connect fails with EINVAL", "the connect proceeds") \
+    X(HCS_DISABLED_CANCELS, "hcs.disabled-keeps-connections", "turning a service Disabled ends its connections", "they go on") \
     X(HCS_DISABLED_WILDCARD, "hcs.disabled-wildcard", "Disabled hides the service from host listeners", "the listener hears it") \
     X(HCS_WILDCARD_NEEDS_ALLOW, "hcs.wildcard-needs-allow", "HCS VMs reach wildcard listeners only with AllowWildcardBinds", "always") \
     X(LISTEN_PRECEDENCE, "listen.precedence", "exact VM id beats children beats wildcard", "wildcard beats exact") \
@@ -56,6 +58,9 @@
     X(ADDR_SHORT, "addr.short", "an address shorter than SOCKADDR_HV: WSAEFAULT", "EINVAL") \
     X(ADDR_RESERVED, "addr.reserved", "a non-zero Reserved field: EINVAL", "accepted") \
     X(NONBLOCK_EINPROGRESS, "nonblock.einprogress", "a non-blocking connect returns EINPROGRESS", "0 at once") \
+    X(HV_SOCK_RINGS, "hv-sock.rings", "hv_sock sockets start with 6-page buffers and a ring-sized window", "AF_UNIX's 208 KiB") \
+    X(SEQPACKET_TRANSPORT, "seqpacket.transport", "hv_sock has no SOCK_SEQPACKET: connect fails with ESOCKTNOSUPPORT", "it connects as over virtio") \
+    X(SEQPACKET_EMSGSIZE, "seqpacket.emsgsize", "a message above the peer's buffer size: EMSGSIZE", "it is sent") \
     X(BROKEN_WINDOWS_SEND, "broken.windows-send", "send on a broken Windows socket: WSAECONNRESET", "EPIPE")
 
 enum hvsim_mutant {

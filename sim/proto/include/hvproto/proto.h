@@ -30,10 +30,11 @@
 
 #include "hvsim/hvsim.h"
 
-#define HVSIM_PROTO_VERSION 6 /* 2: the VM gateway (OFFER, VERDICT, PENDING); 3: one endpoint, one outcome, no test fields;
+#define HVSIM_PROTO_VERSION 7 /* 2: the VM gateway (OFFER, VERDICT, PENDING); 3: one endpoint, one outcome, no test fields;
                                 * 4: lists in pages (a cursor), imports in pages;
                                 * 5: a VM's transport and kernel (VM_ADD, VM_INFO, HELLO_REPLY);
-                                * 6: the service-disabled event (EVENT carries a service) */
+                                * 6: the service-disabled event (EVENT carries a service);
+                                * 7: SOCK_SEQPACKET (HVSIM_SF_SEQPACKET, OFFER flags, the gateway's SEQPACKET listener) */
 #define HVSIM_MSG_MAX (256 * 1024)
 #define HVSIM_UNAME_MAX 108 /* sizeof(sun_path) */
 /* The most a list reply's or an import request's entries take: well under a
@@ -108,7 +109,7 @@ enum hvsim_personality {
 #define HVSIM_SF_SUSPEND 0x1 /* HVSOCKET_CONNECTED_SUSPEND */
 #define HVSIM_SF_HIGH_VTL 0x2
 #define HVSIM_SF_PRIVILEGED 0x4 /* the process may bind vsock ports <= 1023 */
-#define HVSIM_SF_SEQPACKET 0x8 /* a SOCK_SEQPACKET socket */
+#define HVSIM_SF_SEQPACKET 0x8 /* a SOCK_SEQPACKET socket: only a listener of its type takes it */
 
 struct hvsim_msg_empty {
     uint32_t unused;
@@ -155,7 +156,7 @@ struct hvsim_msg_listen {
     uint64_t bind_id;
     uint32_t backlog;
     uint32_t flags;
-    uint32_t gateway; /* 1: a VM back-end's gateway; the message carries its channel fd */
+    uint32_t gateway; /* enum hvsim_gw_listen */
     uint32_t pad;
     char uname[HVSIM_UNAME_MAX]; /* the socket file's name in HVSIM_DIR/l/ */
 };
@@ -256,10 +257,21 @@ struct hvsim_msg_event {
  * asks the guest and answers with VERDICT; only then does the connector's
  * connect return (accepted: the stream then arrives at the gateway listener).
  */
+/* What a LISTEN is: a plain listener, a back-end's gateway (the message
+ * carries its channel fd), or the gateway's SEQPACKET listener, where the
+ * guest's accepted SEQPACKET connections arrive (the offers of both come on
+ * the gateway's one channel). */
+enum hvsim_gw_listen {
+    HVSIM_GW_NONE = 0,
+    HVSIM_GW_STREAM = 1,
+    HVSIM_GW_SEQPACKET = 2,
+};
+
 enum hvsim_gw_answer {
     HVSIM_GW_ACCEPT = 0, /* the guest accepted: the stream follows */
     HVSIM_GW_REFUSE = 1, /* the guest reset the request (no listener) */
     HVSIM_GW_SILENT = 2, /* the guest did not answer */
+    HVSIM_GW_NO_SEQPACKET = 3, /* a SEQPACKET offer, and the guest's driver did not take VIRTIO_VSOCK_F_SEQPACKET */
 };
 
 struct hvsim_msg_offer {
@@ -270,7 +282,7 @@ struct hvsim_msg_offer {
     GUID peer_svc; /* the connector's service */
     GUID peer_partition;
     uint32_t timeout_ms; /* how long the connector waits for the verdict */
-    uint32_t flags; /* HVSIM_SF_*: HVSIM_SF_SEQPACKET for a SEQPACKET connector */
+    uint32_t flags; /* the connector's HVSIM_SF_*: HVSIM_SF_SEQPACKET asks for a SEQPACKET connection */
 };
 
 struct hvsim_msg_verdict {
