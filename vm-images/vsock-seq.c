@@ -16,11 +16,11 @@
 //      whole, so the cut-off rest of the first was dropped; 4. the other way;
 //   5. each side sends one message of MAX + 1 bytes (MAX: the peer's buffer,
 //      default 262144, vsock's default buffer size): it must fail, and the
-//      errno is printed ("SEQ info too-big EMSGSIZE"): kernels before 6.3
-//      turn the transport's EMSGSIZE into ENOMEM, so the caller checks it;
+//      errno is printed ("SEQ info too-big EMSGSIZE") for the caller to
+//      check: 6.1 turns the transport's EMSGSIZE into ENOMEM (reference 9.2);
 //   6. one message sent with MSG_EOR each way: whether MSG_EOR came with it
-//      is printed ("SEQ info ..."), not checked (hvsim cannot carry it,
-//      docs/reference/vsock-virtio.md 1.9);
+//      is printed ("SEQ info recv-eor MSG_EOR" or "... none") for the caller
+//      to check (docs/reference/vsock-virtio.md 1.9 and 9.2);
 //   7. "bye" each way, then close.
 //
 // Each check prints "SEQ <name> ok" or "SEQ <name> FAIL <why>"; the last

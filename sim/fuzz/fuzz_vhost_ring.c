@@ -118,15 +118,8 @@ static ssize_t f_send(void *ctx, int fd, const void *buf, size_t len)
     volatile uint8_t sink = 0;
     size_t i;
 
-    if (s->type == VPKT_TYPE_SEQPACKET) {
-        /* A whole message of at most the credit we advertised, or nothing. */
-        if (len == 0 || len > 8192)
-            abort();
-        if ((((struct fuzz_host *)ctx)->seq & 4) && len > 1000)
-            return -EMSGSIZE;
-        if (len > s->send_room)
-            return (((struct fuzz_host *)ctx)->mode & 2) ? -EPIPE : -EAGAIN;
-    }
+    if (s->type != VPKT_TYPE_STREAM)
+        abort(); /* messages go through send_msg */
     if (s->send_room == 0)
         return (((struct fuzz_host *)ctx)->mode & 2) ? -EPIPE : -EAGAIN;
     if (len > s->send_room)
@@ -156,20 +149,54 @@ static ssize_t f_recv(void *ctx, int fd, void *buf, size_t len)
 
     if (s->to_read == 0)
         return (((struct fuzz_host *)ctx)->mode & 2) ? -ECONNRESET : 0;
-    if (s->type == VPKT_TYPE_SEQPACKET) {
-        uint32_t m = next_msg(ctx, s);
-
-        if (len < m)
-            abort(); /* the device sizes its buffer from msg_len */
-        memset(buf, 0x5a, m);
-        s->to_read -= m;
-        return (ssize_t)m;
-    }
+    if (s->type != VPKT_TYPE_STREAM)
+        abort(); /* messages go through recv_msg */
     if (len > s->to_read)
         len = s->to_read;
     memset(buf, 0x5a, len);
     s->to_read -= (uint32_t)len;
     return (ssize_t)len;
+}
+
+static ssize_t f_send_msg(void *ctx, int fd, const void *buf, size_t len, int eor)
+{
+    struct fuzz_host *h = ctx;
+    struct fsock *s = sock_of(h, fd);
+    volatile uint8_t sink = 0;
+    size_t i;
+
+    (void)eor;
+    /* A whole message of at most the credit we advertised, or nothing. */
+    if (s->type != VPKT_TYPE_SEQPACKET || len == 0 || len > 8192)
+        abort();
+    if ((h->seq & 4) && len > 1000)
+        return -EMSGSIZE;
+    if (len > s->send_room)
+        return (h->mode & 2) ? -EPIPE : -EAGAIN;
+    for (i = 0; i < len; i++)
+        sink ^= ((const uint8_t *)buf)[i];
+    (void)sink;
+    s->send_room -= (uint32_t)len;
+    return (ssize_t)len;
+}
+
+static ssize_t f_recv_msg(void *ctx, int fd, void *buf, size_t len, int *eor)
+{
+    struct fuzz_host *h = ctx;
+    struct fsock *s = sock_of(h, fd);
+    uint32_t m;
+
+    if (s->type != VPKT_TYPE_SEQPACKET)
+        abort();
+    if (s->to_read == 0)
+        return (h->mode & 2) ? -ECONNRESET : 0;
+    m = next_msg(h, s);
+    if (len < m)
+        abort(); /* the device sizes its buffer from msg_len */
+    memset(buf, 0x5a, m);
+    s->to_read -= m;
+    *eor = (s->to_read & 1) != 0;
+    return (ssize_t)m;
 }
 
 static ssize_t f_msg_len(void *ctx, int fd)
@@ -226,6 +253,8 @@ static const struct vconn_host_ops ops = {
     .now_ms = f_now,
     .answer = f_answer,
     .msg_len = f_msg_len,
+    .send_msg = f_send_msg,
+    .recv_msg = f_recv_msg,
 };
 
 static void ring_at(struct vring *vq, const struct vring_mem *m, unsigned num, uint32_t d, uint32_t a, uint32_t u)

@@ -232,8 +232,10 @@ struct fsock {
     /* seqpacket sockets: one send / recv is one message */
     unsigned type;
     uint32_t in_msg[64]; /* lengths of the messages in in[] */
+    int in_eor[64]; /* ... sent with MSG_EOR */
     unsigned in_first, in_count;
     uint32_t out_msg[64]; /* lengths of the messages in out[] */
+    int out_eor[64]; /* ... sent with MSG_EOR */
     unsigned out_count;
     size_t msg_max; /* larger sends fail with EMSGSIZE; 0: no limit */
 };
@@ -294,18 +296,10 @@ static ssize_t f_send(void *ctx, int fd, const void *buf, size_t len)
 
     REQUIRE(!s->closed, "send on a closed socket");
     REQUIRE(!s->shut_wr, "send after shutdown(SHUT_WR)");
+    REQUIRE(s->type != VPKT_TYPE_SEQPACKET, "a stream send on a seqpacket socket");
     if (s->send_err)
         return s->send_err;
     n = s->out_cap - s->out_len;
-    if (s->type == VPKT_TYPE_SEQPACKET) {
-        /* A message goes whole, or not at all. */
-        if (s->msg_max && len > s->msg_max)
-            return -EMSGSIZE;
-        if (n < len)
-            return -EAGAIN;
-        REQUIRE_OK(s->out_count < 64);
-        s->out_msg[s->out_count++] = (uint32_t)len;
-    }
     if (n == 0)
         return -EAGAIN;
     if (n > len)
@@ -325,23 +319,56 @@ static ssize_t f_recv(void *ctx, int fd, void *buf, size_t len)
         return s->recv_err;
     if (n == 0)
         return s->in_eof ? 0 : -EAGAIN;
-    if (s->type == VPKT_TYPE_SEQPACKET) {
-        /* One message; the part beyond len is lost, as AF_UNIX's MSG_TRUNC. */
-        uint32_t m;
-
-        REQUIRE_OK(s->in_count > 0);
-        m = s->in_msg[s->in_first];
-        s->in_first = (s->in_first + 1) % 64;
-        s->in_count--;
-        n = m < len ? m : len;
-        memcpy(buf, s->in + s->in_off, n);
-        s->in_off += m;
-        return (ssize_t)n;
-    }
+    REQUIRE(s->type != VPKT_TYPE_SEQPACKET, "a stream recv on a seqpacket socket");
     if (n > len)
         n = len;
     memcpy(buf, s->in + s->in_off, n);
     s->in_off += n;
+    return (ssize_t)n;
+}
+
+/* A message goes whole, or not at all. */
+static ssize_t f_send_msg(void *ctx, int fd, const void *buf, size_t len, int eor)
+{
+    struct fsock *s = fs(ctx, fd);
+
+    REQUIRE(!s->closed, "send on a closed socket");
+    REQUIRE(!s->shut_wr, "send after shutdown(SHUT_WR)");
+    REQUIRE(s->type == VPKT_TYPE_SEQPACKET, "a message sent on a stream socket");
+    if (s->send_err)
+        return s->send_err;
+    if (s->msg_max && len > s->msg_max)
+        return -EMSGSIZE;
+    if (s->out_cap - s->out_len < len)
+        return -EAGAIN;
+    REQUIRE_OK(s->out_count < 64);
+    memcpy(s->out + s->out_len, buf, len);
+    s->out_len += len;
+    s->out_eor[s->out_count] = eor;
+    s->out_msg[s->out_count++] = (uint32_t)len;
+    return (ssize_t)len;
+}
+
+/* One message; the part beyond len would be lost, as AF_UNIX's MSG_TRUNC. */
+static ssize_t f_recv_msg(void *ctx, int fd, void *buf, size_t len, int *eor)
+{
+    struct fsock *s = fs(ctx, fd);
+    uint32_t m;
+    size_t n;
+
+    REQUIRE(!s->closed, "recv on a closed socket");
+    REQUIRE(s->type == VPKT_TYPE_SEQPACKET, "a message read from a stream socket");
+    if (s->recv_err)
+        return s->recv_err;
+    if (s->in_count == 0)
+        return s->in_eof ? 0 : -EAGAIN;
+    m = s->in_msg[s->in_first];
+    *eor = s->in_eor[s->in_first];
+    s->in_first = (s->in_first + 1) % 64;
+    s->in_count--;
+    n = m < len ? m : len;
+    memcpy(buf, s->in + s->in_off, n);
+    s->in_off += m;
     return (ssize_t)n;
 }
 
@@ -405,6 +432,8 @@ static const struct vconn_host_ops fake_ops = {
     .recv = f_recv,
     .shutdown_wr = f_shutdown_wr,
     .msg_len = f_msg_len,
+    .send_msg = f_send_msg,
+    .recv_msg = f_recv_msg,
     .peer_closed = f_peer_closed,
     .watch = f_watch,
     .close = f_close,
@@ -1890,12 +1919,18 @@ static struct fsock *g_connect_seq(struct env *e, uint32_t gport, uint32_t hport
     return s;
 }
 
-/* The host program sends one message. */
-static void host_msg(struct env *e, struct fsock *s, const void *data, uint32_t len)
+/* The host program sends one message (with MSG_EOR when eor). */
+static void host_msg_eor(struct env *e, struct fsock *s, const void *data, uint32_t len, int eor)
 {
     REQUIRE_OK(s->in_count < 64);
+    s->in_eor[(s->in_first + s->in_count) % 64] = eor;
     s->in_msg[(s->in_first + s->in_count++) % 64] = len;
     host_data(e, s, data, len);
+}
+
+static void host_msg(struct env *e, struct fsock *s, const void *data, uint32_t len)
+{
+    host_msg_eor(e, s, data, len, 0);
 }
 
 static uint32_t pkt_flags[64]; /* of each packet seq_received() took */
@@ -1979,6 +2014,9 @@ Test(vhost, seq_guest_message_is_gathered_across_packets_and_descriptors, .timeo
     cr_assert_eq(s->out_msg[1], 7);
     cr_assert_eq(s->out_msg[2], 1);
     cr_assert_eq(memcmp(s->out + 3500, "message!", 8), 0);
+    cr_assert_eq(s->out_eor[0], 0);
+    cr_assert_eq(s->out_eor[1], 0);
+    cr_assert_eq(s->out_eor[2], 1, "the guest's EOR reaches the host program as MSG_EOR");
     /* Credit counts message bytes, as for streams. */
     h = seq_hdr(VPKT_OP_CREDIT_REQUEST, 1000, 1234, 0, 0);
     g_post_rx(e, 1, RXBUF);
@@ -2106,6 +2144,38 @@ Test(vhost, seq_host_message_is_split_to_the_buffers_with_eom_on_the_last, .time
         vconn_get_stats(e->d, &st);
         cr_assert_eq(st.rx_msgs, 3);
     }
+}
+
+Test(vhost, seq_eor_crosses_both_ways_on_the_last_packet_only, .timeout = 10)
+{
+    struct env *e = env_seq(65536);
+    struct fsock *s = g_connect_seq(e, 1000, 1234, 65536);
+    static uint8_t data[6000], got[6000];
+    struct vpkt_hdr h;
+    uint32_t flags = 0;
+    unsigned npkts;
+
+    /* Guest -> host: a mark on an earlier packet still counts for its message. */
+    h = seq_hdr(VPKT_OP_RW, 1000, 1234, 3, VPKT_SEQ_EOR);
+    g_send(e, &h, "rec", 3);
+    h = seq_hdr(VPKT_OP_RW, 1000, 1234, 3, VPKT_SEQ_EOM);
+    g_send(e, &h, "ord", 3);
+    h = seq_hdr(VPKT_OP_RW, 1000, 1234, 5, VPKT_SEQ_EOM);
+    g_send(e, &h, "plain", 5);
+    cr_assert_eq(s->out_count, 2);
+    cr_assert_eq(s->out_eor[0], 1);
+    cr_assert_eq(s->out_eor[1], 0, "EOR belongs to one message only");
+    /* Host -> guest: MSG_EOR marks the last packet, beside EOM. */
+    fill(data, sizeof(data), 2);
+    g_post_rx(e, 4, RXBUF);
+    host_msg_eor(e, s, data, 6000, 1);
+    cr_assert_eq(seq_received(e, got, sizeof(got), &flags, &npkts), 6000);
+    cr_assert_eq(npkts, 2);
+    cr_assert_eq(pkt_flags[0], 0);
+    cr_assert_eq(pkt_flags[1], VPKT_SEQ_EOM | VPKT_SEQ_EOR);
+    host_msg(e, s, "x", 1);
+    cr_assert_eq(seq_received(e, got, sizeof(got), &flags, &npkts), 1);
+    cr_assert_eq(flags, VPKT_SEQ_EOM);
 }
 
 Test(vhost, seq_host_message_waits_for_credit_and_is_held_whole, .timeout = 10)

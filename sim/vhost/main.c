@@ -45,12 +45,7 @@
 #include "hvsim/hvsim.h"
 #include "gateway.h"
 #include "hvproto/cli.h"
-#include "hvsim_adapter.h" /* hvsim__attach_get (the CID hvsimd gave this VM), the gateway listen */
-
-/* The seqpacket gateway's listen (hvsim_adapter.h) arrives with libhvsim's
- * seqpacket support; weak until then, so the back-end builds and runs
- * (NULL: no seqpacket gateway) with a library that lacks it. */
-int hvsim__listen_gateway_seq(int fd, int backlog) __attribute__((weak));
+#include "hvsim_adapter.h" /* hvsim__attach_get (the CID hvsimd gave this VM), the gateway listens */
 #include "vhost_user.h"
 #include "vlog.h"
 #include "vsock_conn.h"
@@ -221,6 +216,31 @@ static ssize_t h_msg_len(void *ctx, int fd)
     }
 }
 
+/* One whole message; MSG_EOR is the library's to carry (a marker a plain
+ * read of the host program never sees). */
+static ssize_t h_send_msg(void *ctx, int fd, const void *buf, size_t len, int eor)
+{
+    struct iovec iov = { (void *)buf, len };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+    ssize_t r;
+
+    (void)ctx;
+    r = hvsim_sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL | (eor ? MSG_EOR : 0));
+    return r < 0 ? -errno : r;
+}
+
+static ssize_t h_recv_msg(void *ctx, int fd, void *buf, size_t len, int *eor)
+{
+    struct iovec iov = { buf, len };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+    ssize_t r;
+
+    (void)ctx;
+    r = hvsim_recvmsg(fd, &m, MSG_DONTWAIT);
+    *eor = r >= 0 && (m.msg_flags & MSG_EOR);
+    return r < 0 ? -errno : r;
+}
+
 static int h_shutdown_wr(void *ctx, int fd)
 {
     (void)ctx;
@@ -284,6 +304,8 @@ static const struct vconn_host_ops host_ops = {
     .recv = h_recv,
     .shutdown_wr = h_shutdown_wr,
     .msg_len = h_msg_len,
+    .send_msg = h_send_msg,
+    .recv_msg = h_recv_msg,
     .peer_closed = h_peer_closed,
     .watch = h_watch,
     .close = h_close,
@@ -383,18 +405,19 @@ static void remove_unix_socket(struct app *a)
 }
 
 /* The VM's seqpacket gateway: the listener at which accepted seqpacket
- * offers arrive. Without it (a library without seqpacket) host programs'
- * seqpacket connects are refused and everything else works. */
+ * offers arrive (the offers come on the stream gateway's channel). Without
+ * it host programs' seqpacket connects get ESOCKTNOSUPPORT and everything
+ * else works. */
 static void open_gateway_seq(struct app *a)
 {
+    struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_port = VMADDR_PORT_ANY, .svm_cid = VMADDR_CID_ANY };
     int fd, rc;
 
-    if (hvsim__listen_gateway_seq == NULL) {
-        vlog(VLOG_INFO, "this libhvsim has no seqpacket gateway: host seqpacket connections to the guest are refused");
-        return;
-    }
     fd = hvsim_socket(AF_VSOCK, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    rc = fd < 0 ? -errno : hvsim__listen_gateway_seq(fd, 128);
+    if (fd < 0 || hvsim_bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        rc = -errno;
+    else
+        rc = hvsim__listen_gateway_seq(fd, 128);
     if (rc == 0 && epoll_add(a, fd, EPOLLIN, TAG(TAG_HOST_LISTEN, 1)) < 0)
         rc = -errno;
     if (rc < 0) {
@@ -497,8 +520,11 @@ static void on_offers(struct app *a)
         if (rc == 0)
             continue; /* h_answer reports the guest's answer */
         /* A device that is not running answers nothing, as a guest without
-         * its driver; a full table or a clash is the guest's RST. */
-        answer = rc == -ENETUNREACH ? VCONN_ANSWER_SILENT : VCONN_ANSWER_REFUSE;
+         * its driver; a full table or a clash is the guest's RST; a type
+         * the guest cannot take is vhost's ESOCKTNOSUPPORT (reference 9.1). */
+        answer = rc == -ENETUNREACH       ? VCONN_ANSWER_SILENT
+                 : rc == -EPROTONOSUPPORT ? VCONN_ANSWER_NO_SEQPACKET
+                                          : VCONN_ANSWER_REFUSE;
         vlog(VLOG_INFO, "host connection from port %u to the guest's port %u not offered to the guest: %s",
              o.peer_port, o.port,
              rc == -ENETUNREACH       ? "the guest's vsock device is not running"

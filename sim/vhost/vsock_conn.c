@@ -100,10 +100,15 @@ struct vconn {
     unsigned answered : 1; /* ... and ops->answer was called */
     uint64_t token; /* the offer's, for ops->answer */
     uint16_t type; /* VPKT_TYPE_*: every packet of the connection must carry it */
-    /* seqpacket, guest -> host: lengths of the whole messages at the start of buf */
-    uint32_t *mlen;
+    /* seqpacket, guest -> host: the whole messages at the start of buf */
+    struct vmsg {
+        uint32_t len;
+        int eor; /* the guest's sender gave MSG_EOR */
+    } *mlen;
     unsigned mfirst, mcount, mcap;
     size_t partial; /* bytes of the message still being gathered, at the end of buf */
+    unsigned partial_eor : 1; /* ... and a packet of it had SEQ_EOR */
+    unsigned hold_eor : 1; /* the held message came with MSG_EOR */
     /* seqpacket, host -> guest: the message being sent, held whole */
     uint8_t *hold;
     uint32_t hold_len, hold_off;
@@ -238,6 +243,7 @@ static void drop_data(struct vconn *c)
     c->mlen = NULL;
     c->mfirst = c->mcount = c->mcap = 0;
     c->partial = 0;
+    c->partial_eor = 0;
     free(c->hold);
     c->hold = NULL;
     c->hold_len = c->hold_off = 0;
@@ -492,8 +498,8 @@ static void check_done(struct vconn_dev *d, struct vconn *c)
 static int host_write_msgs(struct vconn_dev *d, struct vconn *c)
 {
     while (c->mcount > 0 && c->writable) {
-        uint32_t n = c->mlen[c->mfirst];
-        ssize_t r = d->ops->send(d->ctx, c->fd, c->buf + c->boff, n);
+        uint32_t n = c->mlen[c->mfirst].len;
+        ssize_t r = d->ops->send_msg(d->ctx, c->fd, c->buf + c->boff, n, c->mlen[c->mfirst].eor);
 
         if (r == -EINTR)
             continue;
@@ -501,9 +507,9 @@ static int host_write_msgs(struct vconn_dev *d, struct vconn *c)
             c->writable = 0;
             break;
         }
-        if (r == -EMSGSIZE)
-            vlog(VLOG_INFO, "a guest message of %u bytes on %u:%u is larger than the host program takes: reset", n,
-                 c->guest_port, c->host_port);
+        if (r < 0)
+            vlog(VLOG_INFO, "the host program did not take a guest message of %u bytes on %u:%u (%s): reset", n,
+                 c->guest_port, c->host_port, strerror((int)-r));
         if (r != (ssize_t)n)
             return r < 0 ? (int)r : -EPROTO; /* a message is sent whole or not at all */
         c->boff += n;
@@ -631,8 +637,8 @@ static void guest_rw(struct vconn_dev *d, struct vconn *c, struct vpkt_tx *p)
     credit_check(d, c);
 }
 
-/* Room for one more message length. */
-static int mlen_push(struct vconn *c, uint32_t n)
+/* Room for one more message. */
+static int mlen_push(struct vconn *c, uint32_t n, int eor)
 {
     if (c->mfirst + c->mcount == c->mcap) {
         if (c->mfirst > 0) {
@@ -641,7 +647,7 @@ static int mlen_push(struct vconn *c, uint32_t n)
         } else {
             /* At most one entry per byte within buf_alloc: bounded by it. */
             unsigned cap = c->mcap ? c->mcap * 2 : 16;
-            uint32_t *nm = realloc(c->mlen, cap * sizeof(nm[0]));
+            struct vmsg *nm = realloc(c->mlen, cap * sizeof(nm[0]));
 
             if (nm == NULL)
                 return -ENOMEM;
@@ -649,7 +655,9 @@ static int mlen_push(struct vconn *c, uint32_t n)
             c->mcap = cap;
         }
     }
-    c->mlen[c->mfirst + c->mcount++] = n;
+    c->mlen[c->mfirst + c->mcount].len = n;
+    c->mlen[c->mfirst + c->mcount].eor = eor;
+    c->mcount++;
     return 0;
 }
 
@@ -698,15 +706,18 @@ static void guest_seq_rw(struct vconn_dev *d, struct vconn *c, struct vpkt_tx *p
         c->rx_cnt += len;
         d->stats.tx_bytes += len;
     }
-    /* An empty message (no vsock sender makes one) delivers nothing. EOR
-     * cannot be told to the host program (reference 1.9): dropped. */
+    /* Linux marks EOR on the message's last packet; a mark anywhere counts. */
+    if (flags & VPKT_SEQ_EOR)
+        c->partial_eor = 1;
+    /* An empty message (no vsock sender makes one) delivers nothing. */
     if ((flags & VPKT_SEQ_EOM) && c->partial > 0) {
-        if (mlen_push(c, (uint32_t)c->partial) < 0) {
+        if (mlen_push(c, (uint32_t)c->partial, c->partial_eor) < 0) {
             vlog(VLOG_ERR, "out of memory queueing a message for %u:%u", c->guest_port, c->host_port);
             conn_reset(d, c);
             return;
         }
         c->partial = 0;
+        c->partial_eor = 0;
         d->stats.tx_msgs++;
         flush(d, c);
         if (c->state != CS_ESTABLISHED)
@@ -737,6 +748,7 @@ static void guest_shutdown(struct vconn_dev *d, struct vconn *c, uint32_t flags)
     if ((flags & VPKT_SHUTDOWN_SEND) && c->partial > 0) {
         c->blen -= c->partial;
         c->partial = 0;
+        c->partial_eor = 0;
     }
     if (flags & VPKT_SHUTDOWN_SEND)
         c->guest_shut_send = 1;
@@ -990,6 +1002,7 @@ static int rx_data(struct vconn_dev *d, struct vconn *c, struct vpkt_cursor *pay
 static int hold_message(struct vconn_dev *d, struct vconn *c)
 {
     ssize_t m, r;
+    int eor = 0;
 
     do
         m = d->ops->msg_len ? d->ops->msg_len(d->ctx, c->fd) : -EOPNOTSUPP;
@@ -1011,7 +1024,7 @@ static int hold_message(struct vconn_dev *d, struct vconn *c)
     if (c->hold == NULL)
         return -ENOMEM;
     do
-        r = d->ops->recv(d->ctx, c->fd, c->hold, (size_t)m);
+        r = d->ops->recv_msg(d->ctx, c->fd, c->hold, (size_t)m, &eor);
     while (r == -EINTR);
     if (r != m) {
         free(c->hold);
@@ -1020,19 +1033,21 @@ static int hold_message(struct vconn_dev *d, struct vconn *c)
     }
     c->hold_len = (uint32_t)m;
     c->hold_off = 0;
+    c->hold_eor = eor != 0;
     return 1;
 }
 
 /* The next piece of the held message, within the room and the guest's
- * credit; *eom when it ends the message. Returns as rx_data. */
+ * credit; *flags its RW flags (EOM, and EOR, on the last piece). Returns
+ * as rx_data. */
 static int rx_seq_data(struct vconn_dev *d, struct vconn *c, struct vpkt_cursor *pay, uint32_t room, uint32_t *n,
-                       int *eom)
+                       uint32_t *flags)
 {
     uint32_t credit = peer_free(c), max = room < credit ? room : credit;
     int r;
 
     *n = 0;
-    *eom = 0;
+    *flags = 0;
     if (c->hold == NULL && (r = hold_message(d, c)) <= 0)
         return r;
     if (max > c->hold_len - c->hold_off)
@@ -1040,7 +1055,7 @@ static int rx_seq_data(struct vconn_dev *d, struct vconn *c, struct vpkt_cursor 
     *n = (uint32_t)vpkt_cursor_write(pay, c->hold + c->hold_off, max);
     c->hold_off += *n;
     if (c->hold_off == c->hold_len) {
-        *eom = 1;
+        *flags = VPKT_SEQ_EOM | (c->hold_eor ? VPKT_SEQ_EOR : 0);
         free(c->hold);
         c->hold = NULL;
         c->hold_len = c->hold_off = 0;
@@ -1065,8 +1080,8 @@ static uint32_t rx_produce(struct vconn_dev *d, struct vconn *c, const struct vr
                            struct vpkt_cursor *pay, uint32_t room)
 {
     struct vpkt_hdr h;
-    uint32_t used, n;
-    int r, eom = 0;
+    uint32_t used, n, rwflags = 0;
+    int r;
 
     if (c->state == CS_ESTABLISHED && c->host_err)
         conn_reset(d, c);
@@ -1089,13 +1104,13 @@ static uint32_t rx_produce(struct vconn_dev *d, struct vconn *c, const struct vr
         if (!can_read(c) || room == 0)
             r = -EAGAIN;
         else if (c->type == VPKT_TYPE_SEQPACKET)
-            r = rx_seq_data(d, c, pay, room, &n, &eom);
+            r = rx_seq_data(d, c, pay, room, &n, &rwflags);
         else
             r = rx_data(d, c, pay, room, &n);
         if (r == 1) {
             h.op = VPKT_OP_RW;
             h.len = n;
-            h.flags = eom ? VPKT_SEQ_EOM : 0;
+            h.flags = rwflags;
             c->tx_cnt += n;
             d->stats.rx_bytes += n;
         } else if (r == 0 && !c->host_shut_wr && d->ops->peer_closed && d->ops->peer_closed(d->ctx, c->fd) > 0) {

@@ -62,10 +62,9 @@ struct vconn_host_ops {
     /* After an event on a connecting fd: 0 connected, -EINPROGRESS not yet,
      * else the -errno of the failure. */
     int (*connect_result)(void *ctx, int fd);
-    /* Bytes written (maybe short), or -errno; -EAGAIN when full. On a
-     * seqpacket fd one call is one whole message: len, or -errno. */
+    /* Bytes written (maybe short), or -errno; -EAGAIN when full. Streams only. */
     ssize_t (*send)(void *ctx, int fd, const void *buf, size_t len);
-    /* Bytes read, 0 at end of stream, or -errno; -EAGAIN when empty. */
+    /* Bytes read, 0 at end of stream, or -errno; -EAGAIN when empty. Streams only. */
     ssize_t (*recv)(void *ctx, int fd, void *buf, size_t len);
     /* Half-close: the peer reads EOF after the data written so far. */
     int (*shutdown_wr)(void *ctx, int fd);
@@ -78,11 +77,17 @@ struct vconn_host_ops {
     /* What the guest said to an offered connection (vconn_host_offer):
      * VCONN_ANSWER_*. Called once per offer; may be NULL. */
     void (*answer)(void *ctx, uint64_t token, unsigned answer);
-    /* Seqpacket fds only: the length (>= 1) of the next message, which
-     * stays queued; 0 at end of stream; -EAGAIN when none waits; else
-     * -errno. Empty messages (a vsock sender cannot make one) are the
-     * implementation's to skip. May be NULL when no seqpacket fd is made. */
+    /* Seqpacket fds only (may be NULL when none is made). msg_len: the
+     * length (>= 1) of the next message, which stays queued; 0 at end of
+     * stream; -EAGAIN when none waits; else -errno. Empty messages (a vsock
+     * sender cannot make one) are the implementation's to skip.
+     * send_msg: one whole message, with MSG_EOR when eor; len or -errno
+     * (-EAGAIN: nothing was sent). recv_msg: the next message into buf
+     * (sized by msg_len), *eor set when its sender gave MSG_EOR; its
+     * length or -errno. */
     ssize_t (*msg_len)(void *ctx, int fd);
+    ssize_t (*send_msg)(void *ctx, int fd, const void *buf, size_t len, int eor);
+    ssize_t (*recv_msg)(void *ctx, int fd, void *buf, size_t len, int *eor);
     /* After EOF: 1 when the host program closed its socket (or shut down
      * both ways), 0 when it only shut down its sending side. May be NULL
      * (every EOF is then a half-close). */
@@ -93,6 +98,7 @@ struct vconn_host_ops {
 #define VCONN_ANSWER_ACCEPT 0u
 #define VCONN_ANSWER_REFUSE 1u
 #define VCONN_ANSWER_SILENT 2u
+#define VCONN_ANSWER_NO_SEQPACKET 3u /* a seqpacket offer the guest's driver cannot take */
 
 struct vconn_config {
     uint64_t guest_cid; /* the CID the guest reads from config space */
