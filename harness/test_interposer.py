@@ -1040,3 +1040,71 @@ def test_transport_and_kernel_through_the_interposer(daemon):
     # (errno.errorcode names 95 ENOTSUP, which is EOPNOTSUPP on Linux)
     assert got["vm1"] == dict.fromkeys(("outq", "inq", "peek", "rcvlowat"), errno.errorcode[errno.EOPNOTSUPP]), got
     host.wait(timeout=TIMEOUT)
+
+
+# ---- SOCK_SEQPACKET from an unmodified Python program (issue 15) ------------------------
+
+PY_SEQ = r'''
+import errno, socket, sys
+SIZES = [1, 2, 7, 100, 4095, 4096, 4097, 65535, 65536]
+def msg(i, n):
+    return bytes((o * 7 + i * 13 + 1) & 0xff for o in range(n))
+def expect(s, i, n, eor=False):
+    data, anc, flags, _ = s.recvmsg(300000)
+    assert data == msg(i, n), "message %d: %d bytes, expected %d" % (i, len(data), n)
+    assert bool(flags & socket.MSG_EOR) == eor, "message %d: flags %#x" % (i, flags)
+    assert not flags & socket.MSG_TRUNC
+if sys.argv[1] == "listen":
+    l = socket.socket(socket.AF_VSOCK, socket.SOCK_SEQPACKET)
+    l.bind((socket.VMADDR_CID_ANY, int(sys.argv[2])))
+    l.listen(1)
+    s, _ = l.accept()
+    for i, n in enumerate(SIZES):
+        expect(s, i, n)
+    expect(s, 99, 3, eor=True)
+    for i, n in enumerate(SIZES):
+        s.send(msg(i, n))
+    # A short buffer: the head, MSG_TRUNC, the rest gone.
+    data, _, flags, _ = s.recvmsg(4)
+    assert data == b"0123" and flags & socket.MSG_TRUNC, (data, flags)
+    expect(s, 98, 5)
+else:
+    s = socket.socket(socket.AF_VSOCK, socket.SOCK_SEQPACKET)
+    s.connect((int(sys.argv[2]), int(sys.argv[3])))
+    for i, n in enumerate(SIZES):
+        s.send(msg(i, n))
+    s.sendmsg([msg(99, 3)], [], socket.MSG_EOR)
+    try:
+        s.send(b"z" * (256 * 1024 + 1))
+        raise SystemExit("a message above 256 KiB was sent")
+    except OSError as e:
+        # 6.12 says EMSGSIZE; 6.1 (the KVM-style host's kernel) ENOMEM.
+        assert errno.errorcode[e.errno] == sys.argv[4], errno.errorcode[e.errno]
+    for i, n in enumerate(SIZES):
+        expect(s, i, n)
+    s.send(b"0123456789")
+    s.send(msg(98, 5))
+s.close()
+print("OK")
+'''
+
+
+def test_seqpacket_from_unmodified_python_both_ways(daemon):
+    """Python's own socket module, SOCK_SEQPACKET over a virtio VM under
+    hvsim-run: every boundary kept, MSG_EOR and MSG_TRUNC in recvmsg's flags,
+    EMSGSIZE above the largest message; the guest dials the host, then the
+    host dials the guest by CID."""
+    daemon.ctl("vm", "add", "vq", "--transport", "virtio", "--kernel", "6.12")
+    for n, (lpart, cpart) in enumerate([("host", "vq"), ("vq", "host")]):
+        port = 5500 + n
+        if cpart == "vq":
+            daemon.ctl("service", "add", port)
+        base = daemon.listeners()
+        srv = daemon.spawn(daemon.run_argv(lpart, [PY, "-c", PY_SEQ, "listen", port]))
+        daemon.wait_listeners(srv, base + 1)
+        cid = 2 if lpart == "host" else daemon.cid("vq")
+        too_big = "EMSGSIZE" if cpart == "vq" else "ENOMEM"
+        cli = daemon.spawn(daemon.run_argv(cpart, [PY, "-c", PY_SEQ, "connect", cid, port, too_big]))
+        (rs, outs, errs), (rc, outc, errc) = exchange([(srv, b""), (cli, b"")])
+        assert (rs, outs.strip()) == (0, b"OK"), f"{lpart} listener: {errs.decode(errors='replace')}"
+        assert (rc, outc.strip()) == (0, b"OK"), f"{cpart} connector: {errc.decode(errors='replace')}"

@@ -1091,19 +1091,10 @@ static ssize_t seq_send(const struct sock *s, int fd, const struct iovec *iov, s
     if (len == 0)
         return 0;
     if (flags & MSG_EOR) {
-        struct cmsghdr *c;
-
         marker = hvsim__libc.open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (marker < 0)
             return hvsim__fail(-errno);
-        memset(&ctl, 0, sizeof(ctl));
-        m.msg_control = ctl.b;
-        m.msg_controllen = sizeof(ctl.b);
-        c = CMSG_FIRSTHDR(&m);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &marker, sizeof(int));
+        hvsim__msg_put_fd(&m, ctl.b, sizeof(ctl.b), marker);
     }
     r = hvsim__libc.sendmsg(fd, &m, carrier_flags(hot, flags));
     e = errno;

@@ -75,6 +75,20 @@ void hvsim__msg_io(ssize_t (*sendmsg_fn)(int, const struct msghdr *, int),
     io.close = close_fn;
 }
 
+void hvsim__msg_put_fd(struct msghdr *m, void *ctl, size_t ctl_len, int fd)
+{
+    struct cmsghdr *c;
+
+    memset(ctl, 0, ctl_len);
+    m->msg_control = ctl;
+    m->msg_controllen = ctl_len;
+    c = CMSG_FIRSTHDR(m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+}
+
 int hvsim__msg_send(int fd, unsigned type, int32_t status, uint32_t seq, const void *body, size_t blen,
                     const void *extra, size_t elen, int pass_fd)
 {
@@ -95,18 +109,8 @@ int hvsim__msg_send(int fd, unsigned type, int32_t status, uint32_t seq, const v
         iov[m.msg_iovlen++] = (struct iovec){ (void *)body, blen };
     if (elen)
         iov[m.msg_iovlen++] = (struct iovec){ (void *)extra, elen };
-    if (pass_fd >= 0) {
-        struct cmsghdr *c;
-
-        memset(&ctl, 0, sizeof(ctl));
-        m.msg_control = ctl.buf;
-        m.msg_controllen = sizeof(ctl.buf);
-        c = CMSG_FIRSTHDR(&m);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
-    }
+    if (pass_fd >= 0)
+        hvsim__msg_put_fd(&m, ctl.buf, sizeof(ctl.buf), pass_fd);
     do
         r = io.sendmsg(fd, &m, MSG_NOSIGNAL);
     while (r < 0 && errno == EINTR);

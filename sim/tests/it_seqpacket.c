@@ -66,6 +66,22 @@ static int host_listener(int type, uint32_t port)
     return l;
 }
 
+/* vm1 (virtio, KERNEL) running FN as its guest, and the host's SEQPACKET
+ * listener on a->port: returns the accepted connection; the guest in *g,
+ * the listener in *l. */
+static int start(struct args *a, uint32_t kernel, int (*fn)(void *), pid_t *g, int *l)
+{
+    int c;
+
+    vm_with("vm1", HVSIM_TRANSPORT_VIRTIO, kernel);
+    *l = host_listener(SOCK_SEQPACKET, a->port);
+    fx_pipe_init(&a->ready);
+    *g = fx_spawn(&F, "vm1", fn, a);
+    c = hvsim_accept(*l, NULL, NULL);
+    cr_assert_geq(c, 0, "%s", hvsim_err_name(errno));
+    return c;
+}
+
 static int dial(int type, uint32_t cid, uint32_t port)
 {
     struct sockaddr_vm a = fx_vsock(cid, port);
@@ -126,11 +142,7 @@ Test(seqpacket, virtio_guest_and_host_keep_every_boundary)
     pid_t g;
     int l, c, rc;
 
-    vm_with("vm1", HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_6_12);
-    l = host_listener(SOCK_SEQPACKET, a.port);
-    g = fx_spawn(&F, "vm1", guest_exchange, &a);
-    c = hvsim_accept(l, NULL, NULL);
-    cr_assert_geq(c, 0, "%s", hvsim_err_name(errno));
+    c = start(&a, HVSIM_KERNEL_6_12, guest_exchange, &g, &l);
     rc = exchange(c, 0);
     cr_assert_eq(rc, 0, "message %d (1xx: send, 2xx: receive) of the host's exchange", rc);
     cr_assert_eq(fx_wait(g), 0);
@@ -162,12 +174,7 @@ Test(seqpacket, sendmsg_is_one_message_and_recvmsg_spans_iovecs)
     pid_t g;
     int l, c;
 
-    vm_with("vm1", HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_6_12);
-    l = host_listener(SOCK_SEQPACKET, a.port);
-    fx_pipe_init(&a.ready);
-    g = fx_spawn(&F, "vm1", guest_iov, &a);
-    c = hvsim_accept(l, NULL, NULL);
-    cr_assert_geq(c, 0);
+    c = start(&a, HVSIM_KERNEL_6_12, guest_iov, &g, &l);
     cr_assert_eq(hvsim_recvmsg(c, &m, 0), 5);
     cr_assert_eq(memcmp(p1, "abc", 3), 0);
     cr_assert_eq(memcmp(p2, "de", 2), 0);
@@ -218,12 +225,7 @@ Test(seqpacket, trunc_and_eor_as_the_kernel_reports_them)
     pid_t g;
     int l, c, i;
 
-    vm_with("vm1", HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_6_12);
-    l = host_listener(SOCK_SEQPACKET, a.port);
-    fx_pipe_init(&a.ready);
-    g = fx_spawn(&F, "vm1", guest_trunc_eor, &a);
-    c = hvsim_accept(l, NULL, NULL);
-    cr_assert_geq(c, 0);
+    c = start(&a, HVSIM_KERNEL_6_12, guest_trunc_eor, &g, &l);
     for (i = 0; i < 3; i++)
         cr_assert_eq(hvsim_send(c, "0123456789", 10, 0), 10);
     cr_assert_eq(hvsim_send(c, "e1", 2, MSG_EOR), 2, "%s", hvsim_err_name(errno));
@@ -260,12 +262,7 @@ static void peek_case(uint32_t kernel)
     pid_t g;
     int l, c;
 
-    vm_with("vm1", HVSIM_TRANSPORT_VIRTIO, kernel);
-    l = host_listener(SOCK_SEQPACKET, a.port);
-    fx_pipe_init(&a.ready);
-    g = fx_spawn(&F, "vm1", guest_peek, &a);
-    c = hvsim_accept(l, NULL, NULL);
-    cr_assert_geq(c, 0);
+    c = start(&a, kernel, guest_peek, &g, &l);
     cr_assert_eq(hvsim_send(c, "pk", 2, 0), 2);
     fx_signal(&a.ready, 1);
     cr_assert_eq(fx_wait(g), 0);
@@ -306,12 +303,7 @@ Test(seqpacket, empty_send_sends_nothing_and_shut_wr_is_eof)
     pid_t g;
     int l, c;
 
-    vm_with("vm1", HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_6_12);
-    l = host_listener(SOCK_SEQPACKET, a.port);
-    fx_pipe_init(&a.ready);
-    g = fx_spawn(&F, "vm1", guest_empty_then_shut, &a);
-    c = hvsim_accept(l, NULL, NULL);
-    cr_assert_geq(c, 0);
+    c = start(&a, HVSIM_KERNEL_6_12, guest_empty_then_shut, &g, &l);
     cr_assert_eq(hvsim_recv(c, buf, sizeof(buf), 0), 1);
     cr_assert_eq(buf[0], 'x');
     cr_assert_eq(hvsim_recv(c, buf, sizeof(buf), 0), 0);
@@ -548,12 +540,7 @@ Test(seqpacket, kernel_6_1_says_enomem_for_a_message_too_big)
     pid_t g;
     int l, c;
 
-    vm_with("vm1", HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_6_1);
-    l = host_listener(SOCK_SEQPACKET, a.port);
-    fx_pipe_init(&a.ready);
-    g = fx_spawn(&F, "vm1", guest_too_big_6_1, &a);
-    c = hvsim_accept(l, NULL, NULL);
-    cr_assert_geq(c, 0);
+    c = start(&a, HVSIM_KERNEL_6_1, guest_too_big_6_1, &g, &l);
     cr_assert_eq(hvsim_recv(c, buf, sizeof(buf), 0), 2, "nothing of the refused message arrived");
     fx_signal(&a.ready, 1);
     cr_assert_eq(fx_wait(g), 0);

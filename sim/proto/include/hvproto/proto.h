@@ -376,6 +376,9 @@ int hvsim__msg_check(const void *buf, size_t n);
 /* Send one message (header + body [+ extra]) with an optional fd. Returns 0 or -errno. */
 int hvsim__msg_send(int fd, unsigned type, int32_t status, uint32_t seq, const void *body, size_t blen,
                     const void *extra, size_t elen, int pass_fd);
+/* Put fd in m's control data as SCM_RIGHTS: ctl is CMSG_SPACE(sizeof(int))
+ * bytes, aligned for a struct cmsghdr, and lives as long as m is sent. */
+void hvsim__msg_put_fd(struct msghdr *m, void *ctl, size_t ctl_len, int fd);
 /* Receive one message into buf (HVSIM_MSG_MAX bytes); *got_fd gets a passed fd or -1.
  * Returns the packet length, 0 on EOF, or -errno (-EPROTO when malformed). */
 ssize_t hvsim__msg_recv(int fd, void *buf, size_t cap, int *got_fd);
