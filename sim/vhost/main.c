@@ -128,6 +128,19 @@ static uint64_t mono_ms(void)
 
 /* ---- host side: libhvsim sockets of the Linux personality ---------------------------- */
 
+/* The device's end of a connection: virtio's rules whatever transport the
+ * VM was declared with (hvsim__socket_backend). -1 with errno, as socket(). */
+static int device_socket(int type)
+{
+    int fd = hvsim__socket_backend(type | SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+    if (fd < 0) {
+        errno = -fd;
+        return -1;
+    }
+    return fd;
+}
+
 static int h_connect(void *ctx, uint32_t port, uint32_t guest_port, unsigned type)
 {
     struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_port = port, .svm_cid = VMADDR_CID_HOST };
@@ -135,8 +148,7 @@ static int h_connect(void *ctx, uint32_t port, uint32_t guest_port, unsigned typ
     int fd, err;
 
     (void)ctx;
-    fd = hvsim_socket(AF_VSOCK, (type == VPKT_TYPE_SEQPACKET ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_NONBLOCK |
-                                    SOCK_CLOEXEC, 0);
+    fd = device_socket(type == VPKT_TYPE_SEQPACKET ? SOCK_SEQPACKET : SOCK_STREAM);
     if (fd < 0)
         return -errno;
     /* The host must see the guest's own port (getpeername, reference 4.2).
@@ -413,7 +425,7 @@ static void open_gateway_seq(struct app *a)
     struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_port = VMADDR_PORT_ANY, .svm_cid = VMADDR_CID_ANY };
     int fd, rc;
 
-    fd = hvsim_socket(AF_VSOCK, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = device_socket(SOCK_SEQPACKET);
     if (fd < 0 || hvsim_bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
         rc = -errno;
     else
@@ -435,7 +447,7 @@ static void open_gateway_seq(struct app *a)
 static int open_gateway(struct app *a)
 {
     struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_port = VMADDR_PORT_ANY, .svm_cid = VMADDR_CID_ANY };
-    int fd = hvsim_socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), chan = -1;
+    int fd = device_socket(SOCK_STREAM), chan = -1;
 
     if (fd < 0 || hvsim_bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         chan = -errno;
