@@ -72,7 +72,7 @@ VHOST_OBJ := $(call obj,$(VHOST_SRC))
 PROTOA := $(B)/lib/libhvsim-proto.a
 LIBA := $(B)/lib/libhvsim.a
 LIBSO := $(B)/lib/libhvsim.so
-BINS := $(B)/bin/hvsimd $(B)/bin/hvsimctl $(B)/bin/hvcat $(B)/bin/hvsim-bench $(B)/bin/hvsim-vhost $(B)/bin/hvsim-soak \
+BINS := $(B)/bin/hvsimd $(B)/bin/hvsimctl $(B)/bin/hvcat $(B)/bin/hvsim-bench $(B)/bin/hvsim-modebench $(B)/bin/hvsim-vhost $(B)/bin/hvsim-soak \
         $(B)/bin/hvsim-qemu-bench
 EXAMPLES := $(B)/bin/host-service $(B)/bin/guest-service
 
