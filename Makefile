@@ -50,7 +50,7 @@ ver = $(shell sed -n 's/^\#define HVSIM_VERSION_$(1) \([0-9]*\)$$/\1/p' sim/incl
 VERSION := $(call ver,MAJOR).$(call ver,MINOR).$(call ver,PATCH)
 SOMAJOR := $(call ver,MAJOR)
 
-DEB_BUILD := gcc make uuid-dev libcriterion-dev
+DEB_BUILD := gcc make uuid-dev libcriterion-dev libseccomp-dev
 DEB_TEST := $(DEB_BUILD) pkgconf g++ python3-pytest clang libclang-rt-14-dev gcc-mingw-w64-x86-64 socat ncat strace \
             golang-go golang-github-mdlayher-vsock-dev \
             valgrind python3-matplotlib man-db systemd
@@ -156,12 +156,14 @@ all: $(PRELOAD_SO) $(B)/bin/hvsim-run $(B)/bin/hvsim-hybrid
 $(PRELOAD_SO): $(PRELOAD_OBJ) $(PRELOAD_MAP)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) -shared -pthread -Wl,--version-script=$(PRELOAD_MAP) -o $@ $(PRELOAD_OBJ) $(LDLIBS)
-$(B)/bin/hvsim-run: $(B)/obj/sim/preload/hvsim_run.o $(B)/obj/sim/preload/supervisor.o $(LIBA)
+# The seccomp filters are built with libseccomp for the target architecture (vsock_filter.c).
+$(B)/bin/hvsim-run: $(B)/obj/sim/preload/hvsim_run.o $(B)/obj/sim/preload/supervisor.o \
+                    $(B)/obj/sim/preload/vsock_filter.o $(LIBA)
 	@mkdir -p $(dir $@)
-	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(B)/bin/hvsim-hybrid: $(B)/obj/sim/preload/hvsim_hybrid.o $(LIBA)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lseccomp
+$(B)/bin/hvsim-hybrid: $(B)/obj/sim/preload/hvsim_hybrid.o $(B)/obj/sim/preload/vsock_filter.o $(LIBA)
 	@mkdir -p $(dir $@)
-	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lseccomp
 
 # ---- the conformance agent (conformance/README.md) --------------------------------------
 # One case table, three backends: libhvsim (the simulator), the Linux kernel's

@@ -25,8 +25,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <linux/vhost.h>
 #include <linux/vm_sockets.h>
@@ -63,145 +61,6 @@
 static int g_standin; /* 0 or the stand-in family */
 static int g_nfd = -1;
 static _Atomic unsigned long g_count[SV_NR_MAX];
-
-/* ---- the filter ------------------------------------------------------------------ */
-
-enum { L_OK, L_NOSYS, L_SOCK, L_SP, L_IOCTL, L_FD, L_NOTIF, L_AFNOSUP, L_OPNOTSUP, L_EPERM, L_N };
-
-struct bpf_asm {
-    struct sock_filter f[96];
-    int target[96]; /* label of jt, or -1 */
-    int label[L_N];
-    int n;
-};
-
-static void a_stmt(struct bpf_asm *a, unsigned short code, unsigned k)
-{
-    a->target[a->n] = -1;
-    a->f[a->n++] = (struct sock_filter)BPF_STMT(code, k);
-}
-
-static void a_jump(struct bpf_asm *a, unsigned short op, unsigned k, int label)
-{
-    a->target[a->n] = label;
-    a->f[a->n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | op | BPF_K, k, 0, 0);
-}
-
-static void a_label(struct bpf_asm *a, int label)
-{
-    a->label[label] = a->n;
-}
-
-/* Fill in the jumps; 0 when one does not fit (fail closed). */
-static unsigned short resolve(struct bpf_asm *a)
-{
-    for (int i = 0; i < a->n; i++) {
-        int d;
-
-        if (a->target[i] < 0)
-            continue;
-        d = a->label[a->target[i]] - (i + 1);
-        if (d < 0 || d > 255 || a->label[a->target[i]] == 0)
-            return 0;
-        a->f[i].jt = (unsigned char)d;
-    }
-    return (unsigned short)a->n;
-}
-
-/* The calls whose first argument is the socket's fd. */
-static const int fd_calls[] = { __NR_close,       __NR_bind,        __NR_listen,      __NR_accept,
-                                __NR_accept4,     __NR_connect,     __NR_getsockname, __NR_getpeername,
-                                __NR_getsockopt,  __NR_setsockopt,  __NR_shutdown };
-
-/* Returns the length, or 0 when a jump does not fit (fail closed). */
-static unsigned short build_filter(struct bpf_asm *a, int standin)
-{
-    int vsock_to = standin ? L_AFNOSUP : L_NOTIF;
-    size_t i;
-
-    memset(a, 0, sizeof(*a));
-    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_ARCH_OFF);
-    a_jump(a, BPF_JEQ, HVSIM_FILTER_ARCH, L_OK);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
-    a_label(a, L_OK);
-    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_NR);
-    a_jump(a, BPF_JGE, HVSIM_FILTER_X32_BIT, L_NOSYS);
-    a_jump(a, BPF_JEQ, __NR_socket, L_SOCK);
-    a_jump(a, BPF_JEQ, __NR_socketpair, L_SP);
-    a_jump(a, BPF_JEQ, __NR_ioctl, L_IOCTL);
-    a_jump(a, BPF_JEQ, __NR_io_uring_setup, L_NOSYS);
-    a_jump(a, BPF_JEQ, __NR_io_uring_enter, L_NOSYS);
-    a_jump(a, BPF_JEQ, __NR_io_uring_register, L_NOSYS);
-    for (i = 0; i < sizeof(fd_calls) / sizeof(fd_calls[0]); i++)
-        a_jump(a, BPF_JEQ, (unsigned)fd_calls[i], L_FD);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    a_label(a, L_NOSYS);
-    a_stmt(a, BPF_RET | BPF_K, HVSIM_FILTER_ERRNO(ENOSYS));
-    /* socket: the family (argument 0, an int). 40 and 34 can only be
-     * notified or refused: no path of this block allows them. */
-    a_label(a, L_SOCK);
-    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_ARG_LO(0));
-    a_jump(a, BPF_JEQ, AF_VSOCK, vsock_to);
-    a_jump(a, BPF_JEQ, HVSIM_FILTER_AF_HYPERV, vsock_to);
-    if (standin)
-        a_jump(a, BPF_JEQ, (unsigned)standin, L_NOTIF);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    /* socketpair: refused as the kernel refuses it. */
-    a_label(a, L_SP);
-    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_ARG_LO(0));
-    a_jump(a, BPF_JEQ, AF_VSOCK, L_OPNOTSUP);
-    a_jump(a, BPF_JEQ, HVSIM_FILTER_AF_HYPERV, L_AFNOSUP);
-    if (standin)
-        a_jump(a, BPF_JEQ, (unsigned)standin, L_OPNOTSUP);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    /* ioctl: by request number (argument 1) only. */
-    a_label(a, L_IOCTL);
-    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_ARG_LO(1));
-    a_jump(a, BPF_JEQ, IOCTL_VM_SOCKETS_GET_LOCAL_CID, L_NOTIF);
-    a_jump(a, BPF_JEQ, (unsigned)VHOST_VSOCK_SET_GUEST_CID, L_EPERM);
-    a_jump(a, BPF_JEQ, (unsigned)VHOST_VSOCK_SET_RUNNING, L_EPERM);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    /* fd calls: only served numbers (argument 0 >= the floor). */
-    a_label(a, L_FD);
-    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_ARG_LO(0));
-    a_jump(a, BPF_JGE, HVSIM_SV_FD_FLOOR, L_NOTIF);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    a_label(a, L_NOTIF);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
-    a_label(a, L_AFNOSUP);
-    a_stmt(a, BPF_RET | BPF_K, HVSIM_FILTER_ERRNO(EAFNOSUPPORT));
-    a_label(a, L_OPNOTSUP);
-    a_stmt(a, BPF_RET | BPF_K, HVSIM_FILTER_ERRNO(EOPNOTSUPP));
-    a_label(a, L_EPERM);
-    a_stmt(a, BPF_RET | BPF_K, HVSIM_FILTER_ERRNO(EPERM));
-    return resolve(a);
-}
-
-/* The guard under the supervisor's filter: socket/socketpair of 40 and 34
- * give SECCOMP_RET_TRACE, which loses to USER_NOTIF (so the supervisor
- * serves them) and outranks ALLOW: should the supervisor's filter ever let
- * one through, the call fails with ENOSYS (nothing traces: hvsim-run refuses
- * to start under a tracer). An ERRNO guard would hide the supervisor. */
-static unsigned short build_guard(struct bpf_asm *a, unsigned fam_a, unsigned fam_b)
-{
-    memset(a, 0, sizeof(*a));
-    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_ARCH_OFF);
-    a_jump(a, BPF_JEQ, HVSIM_FILTER_ARCH, L_OK);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
-    a_label(a, L_OK);
-    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_NR);
-    a_jump(a, BPF_JEQ, __NR_socket, L_SOCK);
-    a_jump(a, BPF_JEQ, __NR_socketpair, L_SOCK);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    a_label(a, L_SOCK);
-    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_ARG_LO(0));
-    a_jump(a, BPF_JEQ, fam_a, L_NOTIF);
-    a_jump(a, BPF_JEQ, fam_b, L_NOTIF);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    a_label(a, L_NOTIF);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_TRACE);
-    return resolve(a);
-}
 
 /* ---- served processes and sockets ------------------------------------------------- */
 
@@ -838,32 +697,70 @@ static int recv_fd(int sock)
     return fd;
 }
 
-/* In the forked child: the filter, its listener to the parent, exec. */
+/* The filters on a supervised program, in the order they are installed.
+ * inherited: installed by the launcher on itself before the fork (the
+ * stand-in's errno wall), so the child has them already. */
+struct filter_step {
+    enum hvsim_filter_kind kind;
+    int inherited;
+};
+
+static int program_filters(int standin, struct filter_step *s, struct hvsim_filter_args *a)
+{
+    *a = (struct hvsim_filter_args){
+        .fam_a = standin ? (unsigned)standin : AF_VSOCK,
+        .fam_b = standin ? (unsigned)standin : HVSIM_FILTER_AF_HYPERV,
+        .standin = standin,
+        .fd_floor = HVSIM_SV_FD_FLOOR,
+    };
+    s[0] = (struct filter_step){ HVSIM_FILTER_ABI, standin != 0 };
+    if (!standin) {
+        s[1] = (struct filter_step){ HVSIM_FILTER_GUARD, 0 };
+        s[2] = (struct filter_step){ HVSIM_FILTER_NOTIFY, 0 };
+        return 3;
+    }
+    /* With a stand-in, the guard covers the stand-in, so the tests run the
+     * same stack of filters; 40 and 34 meet the errno filter first. */
+    s[1] = (struct filter_step){ HVSIM_FILTER_ERRNO, 1 };
+    s[2] = (struct filter_step){ HVSIM_FILTER_GUARD, 0 };
+    s[3] = (struct filter_step){ HVSIM_FILTER_NOTIFY, 0 };
+    return 4;
+}
+
+int hvsim_sv_export_filters(int standin, FILE *out)
+{
+    static const char *const name[] = { "other-abi", "errno", "guard", "notify" };
+    const struct hvsim_filter_args wall = { .fam_a = AF_VSOCK, .fam_b = HVSIM_FILTER_AF_HYPERV };
+    struct filter_step s[4];
+    struct hvsim_filter_args a;
+    int n = program_filters(standin, s, &a);
+
+    for (int i = 0; i < n; i++) {
+        int rc;
+
+        fprintf(out, "filter %s\n", name[s[i].kind]);
+        rc = hvsim_filter_export(s[i].kind, s[i].kind == HVSIM_FILTER_ERRNO ? &wall : &a, out);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* In the forked child: the filters, the listener to the parent, exec. */
 __attribute__((noreturn)) static void child(char **argv, int sock)
 {
-    struct bpf_asm a, g;
-    /* With a stand-in, the guard covers the stand-in, so the tests run the
-     * same stack of filters (40 and 34 have the errno guard then). */
-    struct sock_fprog guard = { .len = g_standin ? build_guard(&g, (unsigned)g_standin, (unsigned)g_standin)
-                                                 : build_guard(&g, AF_VSOCK, HVSIM_FILTER_AF_HYPERV),
-                                .filter = g.f };
-    struct sock_fprog prog = { .len = build_filter(&a, g_standin), .filter = a.f };
-    int nfd, e;
+    struct filter_step s[4];
+    struct hvsim_filter_args a;
+    int n = program_filters(g_standin, s, &a), nfd = -1, e;
+    char why[256];
 
-    if (prog.len == 0 || guard.len == 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-        fprintf(stderr, "hvsim-run: cannot prepare the supervisor's filter\n");
-        _exit(EXIT_LAUNCHER);
-    }
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &guard) != 0) {
-        fprintf(stderr, "hvsim-run: installing the guard filter: %s\n", strerror(errno));
-        _exit(EXIT_LAUNCHER);
-    }
-    nfd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
-    if (nfd < 0) {
-        fprintf(stderr, "hvsim-run: installing the supervisor's filter: %s\n", strerror(errno));
-        _exit(EXIT_LAUNCHER);
-    }
-    if (send_fd(sock, nfd) != 0)
+    for (int i = 0; i < n; i++)
+        if (!s[i].inherited &&
+            hvsim_filter_load(s[i].kind, &a, s[i].kind == HVSIM_FILTER_NOTIFY ? &nfd : NULL, why, sizeof(why)) != 0) {
+            fprintf(stderr, "hvsim-run: %s\n", why);
+            _exit(EXIT_LAUNCHER);
+        }
+    if (nfd < 0 || send_fd(sock, nfd) != 0)
         _exit(EXIT_LAUNCHER);
     close(nfd);
     close(sock);
