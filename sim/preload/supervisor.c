@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <linux/seccomp.h>
 #include <linux/vhost.h>
+#include <sys/socket.h> /* first: linux/vm_sockets.h needs struct sockaddr */
 #include <linux/vm_sockets.h>
 #include <poll.h>
 #include <pthread.h>
@@ -39,7 +40,6 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <linux/vhost.h>
+#include <sys/socket.h> /* first: linux/vm_sockets.h needs struct sockaddr */
 #include <linux/vm_sockets.h>
 #include <seccomp.h>
 #include <stdio.h>
@@ -17,14 +18,15 @@
 #include <linux/filter.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "vsock_filter.h"
 
 /* The low 32 bits of argument i equal v: the kernel reads an int or an
  * unsigned int there, so garbage in the high half must not slip past. */
-#define LO32_EQ(i, v) SCMP_CMP64((i), SCMP_CMP_MASKED_EQ, 0xffffffffu, (v))
+#define LO32_EQ(i, v) ((struct scmp_arg_cmp){ .arg = (i), .op = SCMP_CMP_MASKED_EQ, .datum_a = 0xffffffffu, .datum_b = (v) })
+/* All 64 bits of argument i at least v (see vsock_filter.h for why 64). */
+#define GE64(i, v) ((struct scmp_arg_cmp){ .arg = (i), .op = SCMP_CMP_GE, .datum_a = (v), .datum_b = 0 })
 
 #define ADD(ctx, act, nr, ...)                                                                                     \
     do {                                                                                                           \
@@ -92,7 +94,7 @@ static int rules_notify(scmp_filter_ctx c, const struct hvsim_filter_args *a)
     }
     ADD(c, SCMP_ACT_NOTIFY, SCMP_SYS(ioctl), 1, LO32_EQ(1, IOCTL_VM_SOCKETS_GET_LOCAL_CID));
     for (size_t i = 0; i < sizeof(fd_calls) / sizeof(fd_calls[0]); i++)
-        ADD(c, SCMP_ACT_NOTIFY, fd_calls[i], 1, SCMP_A0_64(SCMP_CMP_GE, a->fd_floor));
+        ADD(c, SCMP_ACT_NOTIFY, fd_calls[i], 1, GE64(0, a->fd_floor));
     return common_refusals(c);
 }
 
