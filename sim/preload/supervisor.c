@@ -243,9 +243,9 @@ static void pass(const struct seccomp_notif *r)
 
 /* A free fd number >= the floor in the program (probed with pidfd_getfd;
  * g_lock held, so two installs never pick the same one). */
-static int free_number(int pidfd)
+static int free_number(int pidfd, int from)
 {
-    for (int n = HVSIM_SV_FD_FLOOR; n < HVSIM_SV_FD_FLOOR + 65536; n++) {
+    for (int n = from; n < from + 65536; n++) {
         int t = (int)syscall(SYS_pidfd_getfd, pidfd, n, 0);
 
         if (t < 0 && errno == EBADF)
@@ -261,7 +261,7 @@ static int free_number(int pidfd)
 /* Put svfd into the program at a free number >= the floor and answer the
  * call with it (ADDFD_FLAG_SEND). Returns the number or -errno (the call is
  * then still to be answered). */
-static int install(const struct seccomp_notif *r, int svfd, int cloexec)
+static int install_from(const struct seccomp_notif *r, int svfd, int cloexec, int from)
 {
     struct seccomp_notif_addfd a = { .id = r->id, .flags = SECCOMP_ADDFD_FLAG_SETFD | SECCOMP_ADDFD_FLAG_SEND,
                                      .srcfd = (uint32_t)svfd, .newfd_flags = cloexec ? O_CLOEXEC : 0 };
@@ -270,7 +270,7 @@ static int install(const struct seccomp_notif *r, int svfd, int cloexec)
     if (pidfd < 0)
         return -ESRCH;
     pthread_mutex_lock(&g_lock);
-    n = free_number(pidfd);
+    n = free_number(pidfd, from < HVSIM_SV_FD_FLOOR ? HVSIM_SV_FD_FLOOR : from);
     if (n >= 0) {
         a.newfd = (uint32_t)n;
         rc = ioctl(g_nfd, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
@@ -281,10 +281,62 @@ static int install(const struct seccomp_notif *r, int svfd, int cloexec)
     return n;
 }
 
+static int install(const struct seccomp_notif *r, int svfd, int cloexec)
+{
+    return install_from(r, svfd, cloexec, HVSIM_SV_FD_FLOOR);
+}
+
+/* 1 when a process of the tree other than by fd `except` of `tid` still has
+ * the socket (dev, ino) open at a number >= the floor: the closing fd was a
+ * copy (dup, F_DUPFD, fork), and the supervisor must keep serving the
+ * others. It looks in the closing process and every served one; a child
+ * that never made a served call and holds the last copy is not seen (the
+ * socket is then released early: see the README). */
+static int fd_in(pid_t pid, ino_t ino, int except)
+{
+    char path[64], link[64], want[64];
+    struct dirent *e;
+    DIR *d;
+    int found = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    snprintf(want, sizeof(want), "socket:[%lu]", (unsigned long)ino);
+    d = opendir(path);
+    if (d == NULL)
+        return 0;
+    while (!found && (e = readdir(d)) != NULL) {
+        int n = atoi(e->d_name);
+        ssize_t l;
+
+        if (n < HVSIM_SV_FD_FLOOR || n == except)
+            continue;
+        l = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+        if (l > 0) {
+            link[l] = '\0';
+            found = strcmp(link, want) == 0;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+static int still_open(pid_t tid, ino_t ino, int except)
+{
+    pid_t me = tgid_of(tid);
+    int found = fd_in(tid, ino, except);
+
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; i < g_nprocs && !found; i++)
+        if (g_procs[i].tgid != me)
+            found = fd_in(g_procs[i].tgid, ino, -1);
+    pthread_mutex_unlock(&g_lock);
+    return found;
+}
+
 /* The served socket behind the program's fd argument 0: the supervisor's
  * fd, or -1 when it is none of ours (*vsock set when it is a kernel vsock
  * socket, which must never be passed on). */
-static int served_fd(const struct seccomp_notif *r, int take, int *vsock)
+static int served_fd(const struct seccomp_notif *r, int *vsock)
 {
     int pidfd = pidfd_of(r->pid), t, fd = -1, dom = 0;
     socklen_t dl = sizeof(dom);
@@ -298,7 +350,7 @@ static int served_fd(const struct seccomp_notif *r, int take, int *vsock)
     if (t < 0)
         return -1;
     if (fstat(t, &st) == 0)
-        fd = ent_find(st.st_dev, st.st_ino, take);
+        fd = ent_find(st.st_dev, st.st_ino, 0);
     if (fd < 0 && getsockopt(t, SOL_SOCKET, SO_DOMAIN, &dom, &dl) == 0 &&
         (dom == AF_VSOCK || dom == HVSIM_FILTER_AF_HYPERV))
         *vsock = 1;
@@ -510,10 +562,52 @@ static void do_accept(const struct seccomp_notif *r, int svfd)
     }
 }
 
+/* close of a served socket: the supervisor's copy goes first, so that the
+ * program's close is the last one and the peer sees the end, unless another
+ * fd of the tree still has the socket. */
+static void do_close(const struct seccomp_notif *r, int svfd)
+{
+    struct stat st;
+
+    if (fstat(svfd, &st) == 0 && !still_open(r->pid, st.st_ino, (int)r->data.args[0])) {
+        (void)ent_find(st.st_dev, st.st_ino, 1);
+        hvsim_close(svfd);
+    }
+    pass(r);
+}
+
+/* dup and fcntl(F_DUPFD[_CLOEXEC], from): the copy at a served number. */
+static void do_dup(const struct seccomp_notif *r, int svfd)
+{
+    int from = 0, cloexec = 0, n;
+
+    if (r->data.nr == __NR_fcntl) {
+        if ((int)r->data.args[2] < 0) {
+            respond(r, 0, -EINVAL);
+            return;
+        }
+        from = (int)r->data.args[2];
+        cloexec = (int)r->data.args[1] == F_DUPFD_CLOEXEC;
+    }
+    n = install_from(r, svfd, cloexec, from);
+    if (n < 0)
+        respond(r, 0, n);
+}
+
+/* SIOCINQ and SIOCOUTQ, as the personality and kernel answer them. */
+static int do_queue_ioctl(const struct seccomp_notif *r, int svfd)
+{
+    int v = 0;
+
+    if (hvsim_ioctl(svfd, (unsigned long)(uint32_t)r->data.args[1], &v) < 0)
+        return -errno;
+    return mem_write(r, r->data.args[2], &v, sizeof(v));
+}
+
 static void serve_fd_call(const struct seccomp_notif *r)
 {
-    int vsock, take = r->data.nr == __NR_close;
-    int svfd = served_fd(r, take, &vsock), rc = 0;
+    int vsock;
+    int svfd = served_fd(r, &vsock), rc = 0;
 
     if (svfd < 0) {
         if (vsock)
@@ -524,10 +618,15 @@ static void serve_fd_call(const struct seccomp_notif *r)
     }
     switch (r->data.nr) {
     case __NR_close:
-        /* Our copy goes first, so the program's close is the last one. */
-        hvsim_close(svfd);
-        pass(r);
+        do_close(r, svfd);
         return;
+    case __NR_dup:
+    case __NR_fcntl:
+        do_dup(r, svfd);
+        return;
+    case __NR_ioctl:
+        rc = do_queue_ioctl(r, svfd);
+        break;
     case __NR_bind: {
         struct sockaddr_storage ss;
 
@@ -569,12 +668,12 @@ static void serve(const struct seccomp_notif *r)
         atomic_fetch_add(&g_count[r->data.nr], 1);
     if (r->data.nr == __NR_socket) {
         on_socket(r);
+    } else if (r->data.nr == __NR_ioctl && (uint32_t)r->data.args[1] != IOCTL_VM_SOCKETS_GET_LOCAL_CID) {
+        serve_fd_call(r); /* SIOCINQ, SIOCOUTQ: the filter lets no other through */
     } else if (r->data.nr == __NR_ioctl) {
         uint32_t cid;
 
-        if ((uint32_t)r->data.args[1] != IOCTL_VM_SOCKETS_GET_LOCAL_CID)
-            respond(r, 0, -EPERM);
-        else if (hvsim_get_local_cid(&cid) < 0)
+        if (hvsim_get_local_cid(&cid) < 0)
             respond(r, 0, -errno);
         else
             respond(r, 0, mem_write(r, r->data.args[2], &cid, sizeof(cid)));

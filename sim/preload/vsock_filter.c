@@ -9,6 +9,9 @@
  * the caller then refuses to run the program.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <linux/vhost.h>
 #include <sys/socket.h> /* first: linux/vm_sockets.h needs struct sockaddr */
 #include <linux/vm_sockets.h>
@@ -95,6 +98,14 @@ static int rules_notify(scmp_filter_ctx c, const struct hvsim_filter_args *a)
     ADD(c, SCMP_ACT_NOTIFY, SCMP_SYS(ioctl), 1, LO32_EQ(1, IOCTL_VM_SOCKETS_GET_LOCAL_CID));
     for (size_t i = 0; i < sizeof(fd_calls) / sizeof(fd_calls[0]); i++)
         ADD(c, SCMP_ACT_NOTIFY, fd_calls[i], 1, GE64(0, a->fd_floor));
+    /* The queue ioctls answer per personality and kernel; a copy made by
+     * dup or F_DUPFD must land at a served number too (dup2/dup3 name their
+     * number: the kernel's). Every other ioctl and fcntl stays the kernel's. */
+    ADD(c, SCMP_ACT_NOTIFY, SCMP_SYS(ioctl), 2, GE64(0, a->fd_floor), LO32_EQ(1, SIOCINQ));
+    ADD(c, SCMP_ACT_NOTIFY, SCMP_SYS(ioctl), 2, GE64(0, a->fd_floor), LO32_EQ(1, SIOCOUTQ));
+    ADD(c, SCMP_ACT_NOTIFY, SCMP_SYS(dup), 1, GE64(0, a->fd_floor));
+    ADD(c, SCMP_ACT_NOTIFY, SCMP_SYS(fcntl), 2, GE64(0, a->fd_floor), LO32_EQ(1, F_DUPFD));
+    ADD(c, SCMP_ACT_NOTIFY, SCMP_SYS(fcntl), 2, GE64(0, a->fd_floor), LO32_EQ(1, F_DUPFD_CLOEXEC));
     return common_refusals(c);
 }
 
