@@ -472,6 +472,22 @@ int main(int argc, char **argv)
     struct pollfd pf;
     char c;
 
+    if (strcmp(argv[2], "forkhold") == 0) {   /* the parent closes first, the child holds on */
+        int pp[2];
+        s = socket(fam, SOCK_STREAM, 0);
+        if (s < 0 || connect(s, (void *)&a, sizeof a) < 0 || pipe(pp) < 0) { perror("connect"); return 2; }
+        if (fork() == 0) {
+            close(pp[1]);
+            if (read(pp[0], &c, 1) != 0) return 3;   /* EOF: the parent has closed */
+            printf("child after the parent's close family %d\n", fam_of(s));
+            return 0;
+        }
+        close(pp[0]);
+        close(s);
+        close(pp[1]);
+        wait(NULL);
+        return 0;
+    }
     if (strcmp(argv[2], "child") == 0) {      /* exec'd by the parent below */
         s = atoi(argv[3]);
         printf("child inherited %d family %d\n", s >= 768, fam_of(s));
@@ -557,3 +573,18 @@ def test_copies_queue_ioctls_options_and_exec(daemon, feat, tmp_path, vm, inq, o
                      f"outq {outq}", f"child inherited 1 family {STANDIN}", "child socket OK high"], lines
     c = counts(st)
     assert c.get(32) == 1 and c.get(72) == 1 and c.get(16) == 2, c  # dup, fcntl(F_DUPFD_CLOEXEC), 2 ioctls
+
+
+def test_socket_held_by_a_forked_child_stays_served(daemon, feat):
+    """A parent connects, forks, and closes its fd first; the child, which
+    never made a served call, still has the socket served (the supervisor
+    looks for other holders in the whole tree before dropping its copy)."""
+    host = plain(daemon.dir, "host", [tool("hvcat"), "--vsock", "-l", "5000"])
+    wait_listener(daemon.dir)
+    r = subprocess.run(run_sv(daemon.dir, "vm1", [feat, str(STANDIN), "forkhold"]), capture_output=True, text=True,
+                       timeout=TIMEOUT, env=clean_env())
+    host.stdin.close()
+    host.wait(TIMEOUT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines() == [f"child after the parent's close family {STANDIN}"], r.stdout
+

@@ -60,6 +60,7 @@
 
 static int g_standin; /* 0 or the stand-in family */
 static int g_nfd = -1;
+static pid_t g_child; /* the program: the root of the served tree */
 static _Atomic unsigned long g_count[SV_NR_MAX];
 
 /* ---- served processes and sockets ------------------------------------------------- */
@@ -286,12 +287,10 @@ static int install(const struct seccomp_notif *r, int svfd, int cloexec)
     return install_from(r, svfd, cloexec, HVSIM_SV_FD_FLOOR);
 }
 
-/* 1 when a process of the tree other than by fd `except` of `tid` still has
- * the socket (dev, ino) open at a number >= the floor: the closing fd was a
- * copy (dup, F_DUPFD, fork), and the supervisor must keep serving the
- * others. It looks in the closing process and every served one; a child
- * that never made a served call and holds the last copy is not seen (the
- * socket is then released early: see the README). */
+/* still_open: 1 when a process of the tree, other than by fd `except` of
+ * `tid`, still has the socket open at a number >= the floor: the closing fd
+ * was a copy (dup, F_DUPFD, dup2, fork), and the supervisor must keep
+ * serving the others. fd_in looks in one process's fd table. */
 static int fd_in(pid_t pid, ino_t ino, int except)
 {
     char path[64], link[64], want[64];
@@ -320,16 +319,55 @@ static int fd_in(pid_t pid, ino_t ino, int except)
     return found;
 }
 
+/* The processes of the tree below pid (read from its threads' children
+ * files), appended to out[n..max); the new count. */
+static size_t tree_below(pid_t pid, pid_t *out, size_t n, size_t max, int depth)
+{
+    char path[96];
+    struct dirent *e;
+    DIR *d;
+
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    d = depth < 32 ? opendir(path) : NULL;
+    while (d && (e = readdir(d)) != NULL) {
+        FILE *f;
+        int c;
+
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/task/%.32s/children", (int)pid, e->d_name);
+        f = fopen(path, "re");
+        while (f && n < max && fscanf(f, "%d", &c) == 1) {
+            out[n++] = c;
+            n = tree_below(c, out, n, max, depth + 1);
+        }
+        if (f)
+            fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
 static int still_open(pid_t tid, ino_t ino, int except)
 {
-    pid_t me = tgid_of(tid);
+    pid_t me = tgid_of(tid), all[256];
+    size_t n = 0;
     int found = fd_in(tid, ino, except);
 
-    pthread_mutex_lock(&g_lock);
-    for (size_t i = 0; i < g_nprocs && !found; i++)
-        if (g_procs[i].tgid != me)
-            found = fd_in(g_procs[i].tgid, ino, -1);
-    pthread_mutex_unlock(&g_lock);
+    /* The program, its descendants (a forked child holding a copy), and the
+     * served processes that left the tree (orphans are reparented). */
+    if (!found) {
+        all[n++] = g_child;
+        n = tree_below(g_child, all, n, sizeof(all) / sizeof(all[0]) - 64, 0);
+        pthread_mutex_lock(&g_lock);
+        for (size_t i = 0; i < g_nprocs && n < sizeof(all) / sizeof(all[0]); i++)
+            all[n++] = g_procs[i].tgid;
+        pthread_mutex_unlock(&g_lock);
+    }
+    for (size_t i = 0; i < n && !found; i++)
+        if (all[i] != me)
+            found = fd_in(all[i], ino, -1);
     return found;
 }
 
@@ -869,7 +907,6 @@ __attribute__((noreturn)) static void child(char **argv, int sock)
     _exit(e == ENOENT ? 127 : 126);
 }
 
-static pid_t g_child;
 
 static void forward(int sig)
 {
