@@ -12,6 +12,7 @@
  *       connection at a time by the same code; prints "ready" when both listen.
  *   hvsim-modebench guest --api lib|socket --family F --port P --unix PATH
  *                         [--conns N] [--pings N] [--bytes N] [--slices N]
+ *                         [--io send|write]
  *       the guest: connection rate, 1-byte round trip and 64 KiB throughput
  *       over vsock (hvsim_* calls with --api lib; plain socket calls with
  *       --api socket, which is what the interposer and the supervisor serve;
@@ -52,7 +53,7 @@
 static const char *const usage_text =
     "usage: hvsim-modebench serve --port P --unix PATH\n"
     "       hvsim-modebench guest --api lib|socket --family F --port P --unix PATH [--conns N] [--pings N]\n"
-    "                             [--bytes N] [--slices N]\n"
+    "                             [--bytes N] [--slices N] [--io send|write]\n"
     "       hvsim-modebench tcp [--conns N] [--fd-floor N]\n"
     "Measures one guest program under libhvsim, the interposer or the supervisor beside AF_UNIX,\n"
     "and the TCP connect rate on 127.0.0.1 (bench/modes.py runs it; see bench/README.md).\n";
@@ -78,14 +79,18 @@ struct ops {
     int family;
 };
 
+/* --io write: the plain data path uses write()/read(), which the
+ * interposer does not wrap, instead of send()/recv(), which it does. */
+static int g_rw;
+
 static ssize_t o_send(const struct ops *o, int fd, const void *b, size_t n)
 {
-    return o->lib ? hvsim_send(fd, b, n, 0) : send(fd, b, n, 0);
+    return o->lib ? hvsim_send(fd, b, n, 0) : g_rw ? write(fd, b, n) : send(fd, b, n, 0);
 }
 
 static ssize_t o_recv(const struct ops *o, int fd, void *b, size_t n)
 {
-    return o->lib ? hvsim_recv(fd, b, n, 0) : recv(fd, b, n, 0);
+    return o->lib ? hvsim_recv(fd, b, n, 0) : g_rw ? read(fd, b, n) : recv(fd, b, n, 0);
 }
 
 static void o_close(const struct ops *o, int fd)
@@ -489,6 +494,8 @@ int main(int argc, char **argv)
             pings = num(a, (i++, v), 1, MAXPINGS);
         else if (strcmp(a, "--bytes") == 0)
             bytes = (long long)num(a, (i++, v), 1, 1L << 40);
+        else if (strcmp(a, "--io") == 0 && v && (strcmp(v, "send") == 0 || strcmp(v, "write") == 0))
+            g_rw = strcmp(argv[++i], "write") == 0;
         else if (strcmp(a, "--slices") == 0)
             g_slices = (int)num(a, (i++, v), 1, MAXSLICES);
         else if (strcmp(a, "--fd-floor") == 0)
