@@ -720,40 +720,97 @@ static void serve(const struct seccomp_notif *r)
     }
 }
 
+/* connect and accept may block: they run on workers, kept for the next such
+ * call (a thread per call cost a third of a connection's time). A call is
+ * handed to an idle worker, or a new one is started when none is idle, so a
+ * blocking call never waits for another; a worker leaves when enough others
+ * are idle. */
+#define POOL_KEEP 4
+
+struct job {
+    struct seccomp_notif r;
+    struct job *next;
+};
+
+static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t q_cond = PTHREAD_COND_INITIALIZER;
+static struct job *q_head, *q_tail;
+static int q_idle, q_pending;
+
 static void *worker(void *arg)
 {
-    struct seccomp_notif *r = arg;
+    (void)arg;
+    pthread_mutex_lock(&q_lock);
+    for (;;) {
+        struct job *j;
 
-    serve(r);
-    free(r);
-    return NULL;
+        while (q_head == NULL) {
+            if (q_idle >= POOL_KEEP) {
+                pthread_mutex_unlock(&q_lock);
+                return NULL;
+            }
+            q_idle++;
+            pthread_cond_wait(&q_cond, &q_lock);
+            q_idle--;
+        }
+        j = q_head;
+        q_head = j->next;
+        if (q_head == NULL)
+            q_tail = NULL;
+        q_pending--;
+        pthread_mutex_unlock(&q_lock);
+        serve(&j->r);
+        free(j);
+        pthread_mutex_lock(&q_lock);
+    }
 }
 
-/* connect and accept may block: each on a thread of its own. */
 static void dispatch(const struct seccomp_notif *r)
 {
-    int nr = r->data.nr;
+    int nr = r->data.nr, spawn;
+    struct job *j;
+    pthread_attr_t at;
+    pthread_t t;
 
-    if (nr == __NR_connect || nr == __NR_accept || nr == __NR_accept4) {
-        struct seccomp_notif *copy = malloc(sizeof(*copy));
-        pthread_attr_t at;
-        pthread_t t;
-
-        if (copy) {
-            *copy = *r;
-            pthread_attr_init(&at);
-            pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-            if (pthread_create(&t, &at, worker, copy) == 0) {
-                pthread_attr_destroy(&at);
-                return;
-            }
-            pthread_attr_destroy(&at);
-            free(copy);
-        }
+    if (nr != __NR_connect && nr != __NR_accept && nr != __NR_accept4) {
+        serve(r);
+        return;
+    }
+    j = malloc(sizeof(*j));
+    if (j == NULL) {
         respond(r, 0, -EAGAIN);
         return;
     }
-    serve(r);
+    *j = (struct job){ .r = *r };
+    pthread_mutex_lock(&q_lock);
+    if (q_tail)
+        q_tail->next = j;
+    else
+        q_head = j;
+    q_tail = j;
+    q_pending++;
+    spawn = q_pending > q_idle;
+    pthread_cond_signal(&q_cond);
+    pthread_mutex_unlock(&q_lock);
+    if (!spawn)
+        return;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &at, worker, NULL) != 0) {
+        /* No new worker: the call waits for a busy one to finish, unless
+         * there is none at all, in which case it is refused. */
+        pthread_mutex_lock(&q_lock);
+        if (q_idle == 0 && q_pending == 1 && q_head == j) {
+            q_head = q_tail = NULL;
+            q_pending = 0;
+            pthread_mutex_unlock(&q_lock);
+            respond(&j->r, 0, -EAGAIN);
+            free(j);
+        } else {
+            pthread_mutex_unlock(&q_lock);
+        }
+    }
+    pthread_attr_destroy(&at);
 }
 
 /* ---- launching ------------------------------------------------------------------------ */
