@@ -21,7 +21,7 @@
  *   ioctl IOCTL_VM_SOCKETS_GET_LOCAL_CID   answered with the emulated CID.
  *
  * read/write/poll/sendmsg/recvmsg are never intercepted: the fd is a real
- * connected socket. Blocking connect/accept run on a thread of their own.
+ * connected socket. connect and accept, which may block, run on worker threads.
  */
 #include <errno.h>
 #include <fcntl.h>
