@@ -19,6 +19,10 @@
  *                       left to the kernel (CONTINUE), unless it is a
  *                       kernel vsock socket (refused: EAFNOSUPPORT).
  *   ioctl IOCTL_VM_SOCKETS_GET_LOCAL_CID   answered with the emulated CID.
+ *   ioctl SIOCINQ/SIOCOUTQ, dup, fcntl F_DUPFD[_CLOEXEC]   only on fds >= the
+ *                       floor: the library's answer; a copy at a served number.
+ *
+ * The filters themselves are built in vsock_filter.c.
  *
  * read/write/poll/sendmsg/recvmsg are never intercepted: the fd is a real
  * connected socket. connect and accept, which may block, run on worker threads.
