@@ -97,6 +97,8 @@ static int probe(int die)
     r = (int)syscall(SYS_socket, 34, SOCK_STREAM, 1);
     printf("socket34 %s\n", en(r));
     printf("socketpair %s\n", en(socketpair(fam, SOCK_STREAM, 0, sv)));
+    printf("x32 getpid %s\n", en((int)syscall(0x40000000 | 39)));
+    printf("io_uring_setup %s\n", en((int)syscall(425, 1, NULL)));
     r = socket(fam, SOCK_STREAM, 0);
     printf("served %s %s\n", en(r), r >= 768 ? "high" : "low");
     if (r >= 0 && getsockopt(r, SOL_SOCKET, SO_DOMAIN, &d, &dl) == 0)
@@ -226,15 +228,17 @@ def counts(path):
 
 
 def test_standin_fail_closed_and_counters(daemon, prog, tmp_path):
-    """40 and 34 refused, socketpair refused as the kernel does, the stand-in
+    """40 and 34 refused, socketpair refused as the kernel does, x32 and
+    io_uring ENOSYS (the libseccomp-built filters, live), the stand-in
     served at a high fd with SO_DOMAIN its own; 100 AF_INET sockets, pipe
     reads and writes and closes never reach the supervisor."""
     st = tmp_path / "stats"
     r = subprocess.run(run_sv(daemon.dir, "vm1", [prog, str(STANDIN), "probe"], st), capture_output=True,
                        text=True, timeout=TIMEOUT, env=clean_env())
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split("\n")[:6] == ["socket40 EAFNOSUPPORT", "socket34 EAFNOSUPPORT", "socketpair EOPNOTSUPP",
-                                        "served OK high", f"domain {STANDIN}", "plain calls OK"], r.stdout
+    assert r.stdout.split("\n")[:8] == ["socket40 EAFNOSUPPORT", "socket34 EAFNOSUPPORT", "socketpair EOPNOTSUPP",
+                                        "x32 getpid ENOSYS", "io_uring_setup ENOSYS", "served OK high",
+                                        f"domain {STANDIN}", "plain calls OK"], r.stdout
     assert counts(st) == {NR["socket"]: 1, NR["getsockopt"]: 1}
 
 
@@ -588,3 +592,14 @@ def test_socket_held_by_a_forked_child_stays_served(daemon, feat):
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.splitlines() == [f"child after the parent's close family {STANDIN}"], r.stdout
 
+
+
+def test_family_40_stack_live(daemon, prog):
+    """The stack a real program gets (other-ABI, TRACE guard, notify filter;
+    no errno wall): socket(40) and socket(34) served (a high fd), socketpair
+    refused as the kernel refuses it, x32 and io_uring ENOSYS."""
+    p = supervised(daemon.dir, "vm1", [prog, "40", "probe"])
+    out, err = p.communicate(timeout=TIMEOUT)
+    assert p.returncode == 0, err
+    assert out.decode().split("\n")[:5] == ["socket40 OK", "socket34 OK", "socketpair EOPNOTSUPP",
+                                            "x32 getpid ENOSYS", "io_uring_setup ENOSYS"], out
