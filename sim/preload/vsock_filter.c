@@ -60,11 +60,9 @@ static int rules_errno(scmp_filter_ctx c, const struct hvsim_filter_args *a)
 {
     const unsigned fam[2] = { a->fam_a, a->fam_b };
 
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < (fam[1] == fam[0] ? 1 : 2); i++) {
         ADD(c, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1, LO32_EQ(0, fam[i]));
         ADD(c, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socketpair), 1, LO32_EQ(0, fam[i]));
-        if (i == 1 && fam[1] == fam[0])
-            break;
     }
     ADD(c, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1, LO32_EQ(1, IOCTL_VM_SOCKETS_GET_LOCAL_CID));
     return common_refusals(c);
