@@ -230,10 +230,25 @@ static int mem_write(const struct seccomp_notif *r, uint64_t addr, const void *b
     return process_vm_writev(r->pid, &l, 1, &rv, 1, 0) == (ssize_t)len ? 0 : -EFAULT;
 }
 
+/* The kernel orders an answer before whatever the program does next, and
+ * so before the notification of its next call, which another thread of the
+ * supervisor may serve (a worker's connect, then the main thread's close of
+ * the same socket). A thread sanitizer cannot see that order through the
+ * notification fd; this lock, taken before every answer and after every
+ * receipt, states it. */
+static pthread_mutex_t g_order = PTHREAD_MUTEX_INITIALIZER;
+
+static void ordered(void)
+{
+    pthread_mutex_lock(&g_order);
+    pthread_mutex_unlock(&g_order);
+}
+
 static void respond(const struct seccomp_notif *r, int64_t val, int negerr)
 {
     struct seccomp_notif_resp s = { .id = r->id, .val = negerr ? 0 : val, .error = negerr };
 
+    ordered();
     (void)ioctl(g_nfd, SECCOMP_IOCTL_NOTIF_SEND, &s);
 }
 
@@ -243,6 +258,7 @@ static void pass(const struct seccomp_notif *r)
 {
     struct seccomp_notif_resp s = { .id = r->id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE };
 
+    ordered();
     (void)ioctl(g_nfd, SECCOMP_IOCTL_NOTIF_SEND, &s);
 }
 
@@ -278,6 +294,7 @@ static int install_from(const struct seccomp_notif *r, int svfd, int cloexec, in
     n = free_number(pidfd, from < HVSIM_SV_FD_FLOOR ? HVSIM_SV_FD_FLOOR : from);
     if (n >= 0) {
         a.newfd = (uint32_t)n;
+        ordered(); /* ADDFD with SEND answers the call */
         rc = ioctl(g_nfd, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
         n = rc < 0 ? -errno : rc;
     }
@@ -1008,8 +1025,10 @@ static int serve_loop(int pidfd)
         }
         if (p[0].revents & POLLIN) {
             memset(&r, 0, sizeof(r));
-            if (ioctl(g_nfd, SECCOMP_IOCTL_NOTIF_RECV, &r) == 0)
+            if (ioctl(g_nfd, SECCOMP_IOCTL_NOTIF_RECV, &r) == 0) {
+                ordered();
                 dispatch(&r);
+            }
             continue;
         }
         if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL))
