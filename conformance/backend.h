@@ -90,6 +90,10 @@ int cf_set_rcvlowat(cf_sock_t s, int bytes);
 /* SO_SNDBUF (rcv 0) or SO_RCVBUF (rcv 1) as getsockopt reports it. 0 or -errno. */
 int cf_get_sock_buf(cf_sock_t s, int rcv, int *bytes);
 unsigned cf_kernel_version(void);
+/* SO_LINGER {on, seconds}: set, and read back into *on and *secs (Linux
+ * sockets; elsewhere -EAFNOSUPPORT). 0 or -errno. */
+int cf_set_linger(cf_sock_t s, int on, int secs);
+int cf_get_linger(cf_sock_t s, int *on, int *secs);
 
 /* HVSOCKET_CONNECT_TIMEOUT (AF_HYPERV) or SO_VM_SOCKETS_CONNECT_TIMEOUT (AF_VSOCK), in ms. */
 int cf_set_connect_timeout(cf_sock_t s, uint32_t ms);

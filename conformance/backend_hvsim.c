@@ -316,6 +316,24 @@ int cf_set_rcvlowat(cf_sock_t s, int bytes)
     return CF_ERR(hvsim_setsockopt((int)s, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof(bytes)));
 }
 
+int cf_set_linger(cf_sock_t s, int on, int secs)
+{
+    struct linger l = { .l_onoff = on, .l_linger = secs };
+
+    return CF_ERR(hvsim_setsockopt((int)s, SOL_SOCKET, SO_LINGER, &l, sizeof(l)));
+}
+
+int cf_get_linger(cf_sock_t s, int *on, int *secs)
+{
+    struct linger l = { 0, 0 };
+    socklen_t n = sizeof(l);
+    int rc = CF_ERR(hvsim_getsockopt((int)s, SOL_SOCKET, SO_LINGER, &l, &n));
+
+    *on = l.l_onoff;
+    *secs = l.l_linger;
+    return rc;
+}
+
 unsigned cf_kernel_version(void)
 {
     uint32_t t = 0, k = 0;

@@ -255,6 +255,22 @@ int cf_set_rcvlowat(cf_sock_t s, int bytes)
     return -EAFNOSUPPORT;
 }
 
+/* The Linux option only: the Windows column has its own closes. */
+int cf_set_linger(cf_sock_t s, int on, int secs)
+{
+    (void)s;
+    (void)on;
+    (void)secs;
+    return -EAFNOSUPPORT;
+}
+
+int cf_get_linger(cf_sock_t s, int *on, int *secs)
+{
+    (void)s;
+    *on = *secs = 0;
+    return -EAFNOSUPPORT;
+}
+
 unsigned cf_kernel_version(void)
 {
     return 0;

@@ -1469,12 +1469,18 @@ int hvsim_shutdown(int fd, int how)
     hot = atomic_load(&s->hot);
     if (!(hot & HOT_CONNECTED))
         return hvsim__fail(-ENOTCONN);
-    /* SHUT_RD stays local: hv_sock sends nothing, and a real AF_UNIX
-     * shutdown would make the peer's writes fail. */
-    if (how == SHUT_RD || how == SHUT_RDWR)
+    /* SHUT_RD stays local on hv_sock and Windows: hvs_shutdown sends
+     * nothing for it, and a real AF_UNIX shutdown would make the peer's
+     * writes fail. virtio tells the peer (virtio_transport_shutdown sends
+     * SHUTDOWN with the RCV flag), whose sends then fail with EPIPE, which
+     * is what the AF_UNIX shutdown gives it (vsock-virtio.md 10.2). */
+    if (how == SHUT_RD || how == SHUT_RDWR) {
+        int tell = (hot & HOT_LINUX) && (hot & HOT_VIRTIO) && !HVSIM_MUTANT(VIRTIO_SHUT_RD_TELLS);
+
         hot_set(s, HOT_SHUT_RD);
-    if (how == SHUT_RD && HVSIM_MUTANT(SHUTDOWN_RD_LOCAL))
-        (void)hvsim__libc.shutdown(fd, SHUT_RD);
+        if ((tell || HVSIM_MUTANT(SHUTDOWN_RD_LOCAL)) && hvsim__libc.shutdown(fd, SHUT_RD) < 0 && errno != ENOTCONN)
+            return hvsim__fail(-errno);
+    }
     if (how == SHUT_WR || how == SHUT_RDWR) {
         hot_set(s, HOT_SHUT_WR);
         /* FIN once; the peer reads its EOF after the buffered data. */
@@ -1482,6 +1488,20 @@ int hvsim_shutdown(int fd, int how)
             return hvsim__fail(-errno);
     }
     return 0;
+}
+
+/* SO_LINGER is the socket layer's, stored on the AF_UNIX fd, and nothing
+ * of it changes what the peer sees: vsock's release shuts the connection
+ * down in order whatever the linger time, 0 included, where TCP would reset
+ * (vsock-virtio.md 10.1). Only the mutant build lets linger {1, 0} abort. */
+static int linger_aborts(int fd)
+{
+    struct linger l = { 0, 0 };
+    socklen_t n = sizeof(l);
+
+    if (!HVSIM_MUTANT(LINGER_ABORTS))
+        return 0;
+    return hvsim__libc.getsockopt(fd, SOL_SOCKET, SO_LINGER, &l, &n) == 0 && l.l_onoff && l.l_linger == 0;
 }
 
 int hvsim_close(int fd)
@@ -1501,7 +1521,7 @@ int hvsim_close(int fd)
             if (hvsim__owner_attached(s->owner))
                 (void)ask(s->owner, HVSIM_MSG_UNBIND, &u, sizeof(u), HVSIM_MSG_UNBIND, &r, sizeof(r));
         }
-        if ((hot & HOT_CONNECTED) && !HVSIM_MUTANT(CLOSE_DRAIN)) {
+        if ((hot & HOT_CONNECTED) && !HVSIM_MUTANT(CLOSE_DRAIN) && !linger_aborts(fd)) {
             char sink[16384];
 
             /* Unread data in a closed AF_UNIX socket gives the peer
