@@ -603,7 +603,7 @@ const struct cf_case cf_cases_vsock[] = {
         .area = "shutdown",
         .rule = "SO_LINGER {1, 0} and {1, 2} are kept and read back; a close with unread data returns at once when "
                 "the peer has read everything, and the peer reads EOF, never ECONNRESET (no abortive close on vsock)",
-        .source = "docs/reference/vsock-virtio.md 10.1 [S3][S9]",
+        .source = "docs/reference/vsock-virtio.md 10.1 [S3][S9][S58]",
         .confidence = CF_SOURCED,
         .expect = { [CF_COL_WINDOWS] = CF_NA, [CF_COL_HVSOCK] = CF_EOF, [CF_COL_VIRTIO] = CF_EOF },
         .host = linger_host,
