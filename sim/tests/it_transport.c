@@ -6,7 +6,8 @@
  * SIOCOUTQ, VMADDR_CID_LOCAL), the kernel's version rules (SIGPIPE after
  * SHUT_WR since 6.7, SIOCOUTQ since 6.11, SIOCINQ since 6.17), and the
  * transport's refusal (a virtio VM's RST whatever refusal_profile says),
- * SHUT_RD passed on by virtio and kept local by hv_sock, SO_LINGER.
+ * SHUT_RD passed on by virtio and kept local by hv_sock, SO_LINGER, and
+ * SO_ZEROCOPY/MSG_ZEROCOPY with their completions.
  * docs/reference/vsock-virtio.md sections 7 and 10 have the sources.
  */
 #include <criterion/criterion.h>
@@ -16,6 +17,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/errqueue.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -685,6 +688,240 @@ Test(transport, deviation_linger_close_does_not_wait_for_an_unread_peer)
     long took = linger_case(2);
 
     cr_assert_lt(took, 500, "deviation gone? the lingering close took %ld ms", took);
+}
+
+/* ---- SO_ZEROCOPY, MSG_ZEROCOPY (vsock-virtio.md 10.3) --------------------------------------- */
+
+#ifndef SOL_VSOCK
+#define SOL_VSOCK 287
+#endif
+
+/* One completion from the error queue: 0 and its range, or -errno; the
+ * checks of its form are the caller's process's (CHECK). */
+static int zc_read(int s, uint32_t *lo, uint32_t *hi)
+{
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(struct sock_extended_err) + sizeof(struct sockaddr_in))];
+    } c;
+    struct msghdr m = { .msg_control = c.b, .msg_controllen = sizeof(c.b) };
+    struct sock_extended_err ee;
+    struct cmsghdr *h;
+
+    if (hvsim_recvmsg(s, &m, MSG_ERRQUEUE) < 0)
+        return -errno;
+    CHECK(m.msg_flags & MSG_ERRQUEUE);
+    h = CMSG_FIRSTHDR(&m);
+    CHECK(h != NULL);
+    CHECK_EQ(h->cmsg_level, SOL_VSOCK);
+    CHECK_EQ(h->cmsg_type, 1); /* VSOCK_RECVERR */
+    CHECK_EQ(h->cmsg_len, CMSG_LEN(sizeof(ee) + sizeof(struct sockaddr_in)));
+    memcpy(&ee, CMSG_DATA(h), sizeof(ee));
+    CHECK_EQ(ee.ee_origin, SO_EE_ORIGIN_ZEROCOPY);
+    CHECK_EQ(ee.ee_errno, 0);
+    CHECK_EQ(ee.ee_code, SO_EE_CODE_ZEROCOPY_COPIED); /* AF_UNIX copies */
+    *lo = ee.ee_info;
+    *hi = ee.ee_data;
+    return 0;
+}
+
+static int guest_zerocopy(void *v)
+{
+    struct args *a = v;
+    int s = guest_dial(a->port), on = 1, got = -1, bad = 2;
+    struct iovec iov[2] = { { "ab", 2 }, { "cd", 2 } };
+    struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+    socklen_t n = sizeof(got);
+    uint32_t lo = 9, hi = 9;
+
+    CHECK_OK(s);
+    CHECK_ERR(hvsim_setsockopt(s, SOL_SOCKET, SO_ZEROCOPY, &bad, sizeof(bad)), EINVAL);
+    CHECK_ERR(hvsim_setsockopt(s, SOL_SOCKET, SO_ZEROCOPY, &on, 2), EINVAL);
+    CHECK_ERR(hvsim_recv(s, &got, 1, MSG_ERRQUEUE), EAGAIN); /* nothing queued yet */
+    CHECK_OK(hvsim_setsockopt(s, SOL_SOCKET, SO_ZEROCOPY, &on, sizeof(on)));
+    CHECK_OK(hvsim_getsockopt(s, SOL_SOCKET, SO_ZEROCOPY, &got, &n));
+    CHECK_EQ(got, 1);
+    CHECK_EQ(hvsim_send(s, "x", 1, MSG_ZEROCOPY), 1); /* id 0 */
+    CHECK_EQ(hvsim_sendmsg(s, &m, MSG_ZEROCOPY), 4); /* id 1: one call, one id */
+    CHECK_EQ(hvsim_send(s, "y", 1, 0), 1); /* no flag: no id */
+    CHECK_EQ(hvsim_send(s, "z", 1, MSG_ZEROCOPY), 1); /* id 2 */
+    CHECK_EQ(zc_read(s, &lo, &hi), 0);
+    CHECK_EQ(lo, 0);
+    CHECK_EQ(hi, 2); /* merged while they waited */
+    CHECK_EQ(zc_read(s, &lo, &hi), -EAGAIN);
+    CHECK_EQ(hvsim_send(s, "w", 1, MSG_ZEROCOPY), 1); /* id 3, a new range */
+    CHECK_EQ(zc_read(s, &lo, &hi), 0);
+    CHECK_EQ(lo, 3);
+    CHECK_EQ(hi, 3);
+    fx_await(&a->ready);
+    return 0;
+}
+
+static int guest_zerocopy_refused(void *v)
+{
+    struct args *a = v;
+    struct sockaddr_vm to = fx_vsock(VMADDR_CID_HOST, a->port);
+    int s = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0), on = 1, got = -1;
+    socklen_t n = sizeof(got);
+
+    CHECK_OK(s);
+    if (a->kernel < HVSIM_KERNEL_6_12) {
+        /* 6.1: the generic handler refuses it for vsock; the flag is ignored. */
+        CHECK_ERR(hvsim_setsockopt(s, SOL_SOCKET, SO_ZEROCOPY, &on, sizeof(on)), EOPNOTSUPP);
+        CHECK_OK(hvsim_connect(s, (struct sockaddr *)&to, sizeof(to)));
+        CHECK_EQ(hvsim_send(s, "x", 1, MSG_ZEROCOPY), 1);
+        CHECK_OK(hvsim_getsockopt(s, SOL_SOCKET, SO_ZEROCOPY, &got, &n));
+        CHECK_EQ(got, 0);
+        /* MSG_ERRQUEUE is not looked at either: an ordinary (empty) read. */
+        CHECK_ERR(hvsim_recv(s, &got, 1, MSG_ERRQUEUE | MSG_DONTWAIT), EAGAIN);
+    } else {
+        /* hv_sock: recorded before connect, refused by connect. */
+        CHECK_OK(hvsim_setsockopt(s, SOL_SOCKET, SO_ZEROCOPY, &on, sizeof(on)));
+        CHECK_ERR(hvsim_connect(s, (struct sockaddr *)&to, sizeof(to)), EOPNOTSUPP);
+    }
+    fx_await(&a->ready);
+    return 0;
+}
+
+Test(transport, zerocopy_virtio_completions_as_the_kernel_reports_copied_data)
+{
+    struct args a = { .port = 7400 };
+    pid_t g;
+    int l, c;
+
+    vm_with("vm1", HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_6_12);
+    l = host_listener(a.port);
+    fx_pipe_init(&a.ready);
+    g = fx_spawn(&F, "vm1", guest_zerocopy, &a);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0);
+    fx_signal(&a.ready, 1);
+    cr_assert_eq(fx_wait(g), 0);
+    hvsim_close(c);
+    hvsim_close(l);
+}
+
+static void zerocopy_refused_case(uint32_t transport, uint32_t kernel)
+{
+    struct args a = { .port = 7401, .kernel = kernel };
+    pid_t g;
+    int l, c = -1;
+
+    vm_with("vm1", transport, kernel);
+    l = host_listener(a.port);
+    fx_pipe_init(&a.ready);
+    g = fx_spawn(&F, "vm1", guest_zerocopy_refused, &a);
+    if (kernel < HVSIM_KERNEL_6_12) {
+        c = hvsim_accept(l, NULL, NULL);
+        cr_assert_geq(c, 0);
+    }
+    fx_signal(&a.ready, 1);
+    cr_assert_eq(fx_wait(g), 0);
+    if (c >= 0)
+        hvsim_close(c);
+    hvsim_close(l);
+}
+
+Test(transport, zerocopy_refused_on_6_1)
+{
+    zerocopy_refused_case(HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_6_1);
+}
+
+Test(transport, zerocopy_set_before_connect_refused_by_hv_sock)
+{
+    zerocopy_refused_case(HVSIM_TRANSPORT_HV_SOCK, HVSIM_KERNEL_NEWEST);
+}
+
+/* An accepted socket: the vsock handler only from the fix after 6.12. */
+static int guest_accepts_zerocopy(void *v)
+{
+    struct args *a = v;
+    struct sockaddr_vm me = fx_vsock(VMADDR_CID_ANY, a->port);
+    int l = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0), c, on = 1;
+
+    CHECK_OK(l);
+    CHECK_OK(hvsim_bind(l, (struct sockaddr *)&me, sizeof(me)));
+    CHECK_OK(hvsim_listen(l, 1));
+    fx_signal(&a->ready, 1);
+    c = hvsim_accept(l, NULL, NULL);
+    CHECK_OK(c);
+    if (a->kernel == HVSIM_KERNEL_6_12)
+        CHECK_ERR(hvsim_setsockopt(c, SOL_SOCKET, SO_ZEROCOPY, &on, sizeof(on)), EOPNOTSUPP);
+    else
+        CHECK_OK(hvsim_setsockopt(c, SOL_SOCKET, SO_ZEROCOPY, &on, sizeof(on)));
+    return 0;
+}
+
+static void zerocopy_accepted_case(uint32_t kernel)
+{
+    struct args a = { .port = 7402, .kernel = kernel };
+    struct sockaddr_vm to;
+    hvsim_vm_info_t info;
+    pid_t g;
+    int s;
+
+    cr_assert_eq(hvsim_admin_vm_add_ex(F.admin, "vm1", NULL, HVSIM_VM_CLASSIC, HVSIM_TRANSPORT_VIRTIO, kernel, &info), 0);
+    to = fx_vsock(info.cid, a.port);
+    fx_pipe_init(&a.ready);
+    g = fx_spawn(&F, "vm1", guest_accepts_zerocopy, &a);
+    fx_await(&a.ready);
+    s = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0);
+    cr_assert_geq(s, 0);
+    cr_assert_eq(hvsim_connect(s, (struct sockaddr *)&to, sizeof(to)), 0, "%s", hvsim_err_name(errno));
+    cr_assert_eq(fx_wait(g), 0);
+    hvsim_close(s);
+}
+
+Test(transport, zerocopy_accepted_socket_refused_on_6_12)
+{
+    zerocopy_accepted_case(HVSIM_KERNEL_6_12);
+}
+
+Test(transport, zerocopy_accepted_socket_taken_on_newest)
+{
+    zerocopy_accepted_case(HVSIM_KERNEL_NEWEST);
+}
+
+/* What the fd cannot do (README deviation 9): a waiting completion raises no
+ * POLLERR, and recvmsg(MSG_ERRQUEUE) on the fd reads AF_UNIX's empty queue. */
+static int guest_zerocopy_fd(void *v)
+{
+    struct args *a = v;
+    int s = guest_dial(a->port), on = 1;
+    struct msghdr m = { 0 };
+    struct pollfd p = { .events = POLLIN | POLLOUT };
+    uint32_t lo, hi;
+
+    CHECK_OK(s);
+    CHECK_OK(hvsim_setsockopt(s, SOL_SOCKET, SO_ZEROCOPY, &on, sizeof(on)));
+    CHECK_EQ(hvsim_send(s, "x", 1, MSG_ZEROCOPY), 1);
+    p.fd = s;
+    CHECK_EQ(poll(&p, 1, 0), 1); /* writable, nothing more */
+    CHECK(!(p.revents & POLLERR)); /* deviation gone if this fails: update the README */
+    CHECK_EQ(recvmsg(s, &m, MSG_ERRQUEUE | MSG_DONTWAIT), -1);
+    CHECK_EQ(errno, EAGAIN);
+    CHECK_EQ(zc_read(s, &lo, &hi), 0); /* the library still has it */
+    CHECK_EQ(lo, 0);
+    fx_await(&a->ready);
+    return 0;
+}
+
+Test(transport, deviation_zerocopy_completion_not_seen_by_the_plain_fd)
+{
+    struct args a = { .port = 7403 };
+    pid_t g;
+    int l, c;
+
+    vm_with("vm1", HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_NEWEST);
+    l = host_listener(a.port);
+    fx_pipe_init(&a.ready);
+    g = fx_spawn(&F, "vm1", guest_zerocopy_fd, &a);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0);
+    fx_signal(&a.ready, 1);
+    cr_assert_eq(fx_wait(g), 0);
+    hvsim_close(c);
+    hvsim_close(l);
 }
 
 /* ---- hv_sock's rings (hyperv-sockets.md 3.4) ----------------------------------------- */
