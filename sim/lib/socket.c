@@ -1069,7 +1069,7 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
         return hvsim__fail(rc);
     /* SO_ZEROCOPY set before connect, when the transport was not known yet:
      * vsock_connect refuses a transport without zerocopy (hv_sock). */
-    if (s->zc_on && !is_virtio(s) && !HVSIM_MUTANT(ZEROCOPY_HV_SOCK))
+    if (s->zc_on && !is_virtio(s) && !HVSIM_MUTANT(ZEROCOPY_REFUSED))
         return hvsim__fail(-EOPNOTSUPP);
     nonblock = (hvsim__libc.fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
     /* Only a blocking connect waits for a listener to appear (the daemon's
@@ -1956,7 +1956,8 @@ static int set_zerocopy(struct sock *s, const void *val, socklen_t len)
         return -EINVAL;
     /* Not vsock's before 6.7, nor an accepted socket's until the fix: the
      * generic handler takes it, which knows only INET and RDS. */
-    if (s->kernel < K_ZEROCOPY || (s->accepted && s->kernel < K_ZEROCOPY_ACCEPTED))
+    if ((s->kernel < K_ZEROCOPY || (s->accepted && s->kernel < K_ZEROCOPY_ACCEPTED)) &&
+        !HVSIM_MUTANT(ZEROCOPY_REFUSED))
         return -EOPNOTSUPP;
     memcpy(&v, val, sizeof(v));
     if (v < 0 || v > 1)
@@ -1965,7 +1966,7 @@ static int set_zerocopy(struct sock *s, const void *val, socklen_t len)
      * the virtio family does, hv_sock does not (msgzerocopy_allow). Before,
      * the option is only recorded, and connect checks it. */
     if (!is_virtio(s) && s->state != S_NEW && s->state != S_BOUND && s->state != S_LISTENING &&
-        !HVSIM_MUTANT(ZEROCOPY_HV_SOCK))
+        !HVSIM_MUTANT(ZEROCOPY_REFUSED))
         return -EOPNOTSUPP;
     s->zc_on = v;
     return 0;
