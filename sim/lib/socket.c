@@ -1216,15 +1216,20 @@ static ssize_t zc_errqueue(struct sock *s, struct msghdr *m)
         m->msg_controllen = 0;
         return 0;
     }
+    /* A short buffer gets the header saying how much it holds (put_cmsg). */
+    used = CMSG_LEN(sizeof(e));
+    if (room < used) {
+        m->msg_flags |= MSG_CTRUNC;
+        used = room;
+    } else {
+        used = room < CMSG_SPACE(sizeof(e)) ? room : CMSG_SPACE(sizeof(e));
+    }
     memset(&c, 0, sizeof(c));
     c.h.cmsg_level = SOL_VSOCK;
     c.h.cmsg_type = VSOCK_RECVERR;
-    c.h.cmsg_len = CMSG_LEN(sizeof(e));
+    c.h.cmsg_len = used < CMSG_LEN(sizeof(e)) ? used : CMSG_LEN(sizeof(e));
     memcpy(CMSG_DATA(&c.h), &e, sizeof(e));
-    used = room < CMSG_LEN(sizeof(e)) ? room : CMSG_SPACE(sizeof(e)) < room ? CMSG_SPACE(sizeof(e)) : room;
-    if (room < CMSG_LEN(sizeof(e)))
-        m->msg_flags |= MSG_CTRUNC;
-    memcpy(m->msg_control, c.b, used < sizeof(c.b) ? used : sizeof(c.b));
+    memcpy(m->msg_control, c.b, used);
     m->msg_controllen = used;
     return 0;
 }

@@ -753,6 +753,18 @@ static int guest_zerocopy(void *v)
     CHECK_EQ(zc_read(s, &lo, &hi), 0);
     CHECK_EQ(lo, 3);
     CHECK_EQ(hi, 3);
+    /* A control buffer too short for the message: MSG_CTRUNC, and the
+     * completion is taken all the same (put_cmsg). */
+    CHECK_EQ(hvsim_send(s, "v", 1, MSG_ZEROCOPY), 1);
+    {
+        char small[sizeof(struct cmsghdr) + 4];
+        struct msghdr sm = { .msg_control = small, .msg_controllen = sizeof(small) };
+
+        CHECK_EQ(hvsim_recvmsg(s, &sm, MSG_ERRQUEUE), 0);
+        CHECK_EQ(sm.msg_flags, MSG_ERRQUEUE | MSG_CTRUNC);
+        CHECK_EQ(sm.msg_controllen, sizeof(small));
+    }
+    CHECK_EQ(zc_read(s, &lo, &hi), -EAGAIN);
     fx_await(&a->ready);
     return 0;
 }
