@@ -186,3 +186,77 @@ def test_every_hvsimctl_command_fails_by_the_deadline_when_the_daemon_is_stopped
     finally:
         os.kill(d.proc.pid, signal.SIGCONT)
         d.stop()
+
+
+# ---- per-VM owners (vm add --owner) ---------------------------------------------------------
+
+OTHER = ["setpriv", "--reuid", "65533", "--regid", "65533", "--clear-groups", "--inh-caps=-all"]
+
+
+def attach(prefix, run_dir, partition):
+    """hvcat as PARTITION (under the setpriv PREFIX, or as root): its stderr.
+    Attached, a Windows guest's connect to an unregistered host service is
+    refused at once (WSAECONNREFUSED); not attached, socket() gives ENETDOWN."""
+    env = {"HVSIM_DIR": str(run_dir), "HVSIM_PARTITION": partition, "HVSIM_REQUEST_TIMEOUT_MS": "3000"}
+    r = run(prefix + [tool("hvcat"), "parent:5000"], env=env)
+    assert r.returncode != 0
+    return r.stderr
+
+
+def attached(prefix, run_dir, partition):
+    err = attach(prefix, run_dir, partition)
+    assert ("WSAECONNREFUSED" in err) != ("ENETDOWN" in err), err
+    return "WSAECONNREFUSED" in err
+
+
+def test_vm_owner_alone_attaches_as_its_vm(tmp):
+    run_dir, state = tmp / "run", tmp / "state"
+    d = qemu.Daemon(run_dir, tool("hvsimd"), state)
+    d.log_path = tmp / "hvsimd.log"
+    try:
+        d.start()
+        d.ctl("vm", "add", "own1", "--owner", "65534:65534")
+        d.ctl("vm", "add", "own2", "--owner", "65533")
+        d.ctl("vm", "add", "plain")
+        for name, uid, gid, mode in (("vm/own1.sock", 65534, 65534, 0o660), ("vm/own2.sock", 65533, 0, 0o600),
+                                     ("vm/plain.sock", 0, 0, 0o700), ("host.sock", 0, 0, 0o700)):
+            st = (run_dir / name).lstat()
+            assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (uid, gid, mode), name
+        # The folders are searchable, not listable nor writable, by others.
+        for p in (run_dir, run_dir / "vm"):
+            assert p.lstat().st_mode & 0o777 == 0o711, p
+        assert (run_dir / "l").lstat().st_mode & 0o777 == 0o700
+        # Each VM's owner attaches as it (positive controls), and root does.
+        assert attached(NOBODY, run_dir, "own1")
+        assert attached(OTHER, run_dir, "own2")
+        assert attached([], run_dir, "own1") and attached([], run_dir, "plain")
+        # Nobody attaches as another's VM, as a VM without an owner or as the host.
+        for prefix, part in ((NOBODY, "own2"), (NOBODY, "plain"), (NOBODY, "host"), (OTHER, "own1"),
+                             (OTHER, "host"), (OTHER, "plain")):
+            assert not attached(prefix, run_dir, part), (prefix[2], part)
+        # Nor reaches the admin socket.
+        r = run(NOBODY + [tool("hvsimctl"), "--dir", run_dir, "vm", "list"])
+        assert r.returncode != 0
+        # Shown by vm list and its --json, and kept across a restart.
+        r = run([tool("hvsimctl"), "--dir", run_dir, "--json", "vm", "list"])
+        assert r.returncode == 0, r.stderr
+        import json
+        owners = {v["name"]: v["owner"] for v in json.loads(r.stdout)}
+        assert owners == {"own1": {"uid": 65534, "gid": 65534}, "own2": {"uid": 65533, "gid": None},
+                          "plain": None}, owners
+        d.stop()
+        d.start()
+        r = run([tool("hvsimctl"), "--dir", run_dir, "vm", "list"])
+        assert r.returncode == 0, r.stderr
+        rows = {ln.split()[0]: ln.split()[-1] for ln in r.stdout.splitlines()[1:]}
+        assert rows == {"own1": "65534:65534", "own2": "65533", "plain": "-"}, r.stdout
+        assert (run_dir / "vm/own1.sock").lstat().st_uid == 65534
+        assert attached(NOBODY, run_dir, "own1") and not attached(OTHER, run_dir, "own1")
+    finally:
+        d.stop()
+
+
+@pytest.mark.parametrize("bad", ["x", "-1", "1:", ":1", "1:2:3", "4294967295", "99999999999"])
+def test_vm_owner_bad_text_is_refused(tmp, bad):
+    r = run([tool("hvsimctl"), "--dir", tmp / "nowhere", "vm", "add", "v", "--owner", bad])
+    assert r.returncode != 0 and "--owner" in r.stderr and "UID or UID:GID" in r.stderr, r.stderr

@@ -30,11 +30,12 @@
 
 #include "hvsim/hvsim.h"
 
-#define HVSIM_PROTO_VERSION 7 /* 2: the VM gateway (OFFER, VERDICT, PENDING); 3: one endpoint, one outcome, no test fields;
+#define HVSIM_PROTO_VERSION 8 /* 2: the VM gateway (OFFER, VERDICT, PENDING); 3: one endpoint, one outcome, no test fields;
                                 * 4: lists in pages (a cursor), imports in pages;
                                 * 5: a VM's transport and kernel (VM_ADD, VM_INFO, HELLO_REPLY);
                                 * 6: the service-disabled event (EVENT carries a service);
-                                * 7: SOCK_SEQPACKET (HVSIM_SF_SEQPACKET, OFFER flags, the gateway's SEQPACKET listener) */
+                                * 7: SOCK_SEQPACKET (HVSIM_SF_SEQPACKET, OFFER flags, the gateway's SEQPACKET listener);
+                                * 8: a VM's owner (VM_ADD, VM_INFO) */
 #define HVSIM_MSG_MAX (256 * 1024)
 #define HVSIM_UNAME_MAX 108 /* sizeof(sun_path) */
 /* The most a list reply's or an import request's entries take: well under a
@@ -306,6 +307,7 @@ struct hvsim_msg_vm_add {
     uint32_t kind;
     uint32_t transport; /* enum hvsim_vm_transport */
     uint32_t kernel; /* enum hvsim_kernel; 0: 6.1 */
+    hvsim_vm_owner_t owner;
 };
 
 struct hvsim_msg_vm_ref {
