@@ -260,3 +260,264 @@ def test_vm_owner_alone_attaches_as_its_vm(tmp):
 def test_vm_owner_bad_text_is_refused(tmp, bad):
     r = run([tool("hvsimctl"), "--dir", tmp / "nowhere", "vm", "add", "v", "--owner", bad])
     assert r.returncode != 0 and "--owner" in r.stderr and "UID or UID:GID" in r.stderr, r.stderr
+
+
+# ---- a process attached as one partition acting as another ----------------------------------
+# A raw client speaks the control protocol itself (hvproto/proto.h), as a
+# hostile process would; the acceptors are libhvsim's own (ctypes), so what
+# is refused is what a real service refuses.
+
+import ctypes  # noqa: E402
+import re  # noqa: E402
+import struct  # noqa: E402
+import uuid  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+HDR = struct.Struct("<HHiII")  # struct hvsim_msg_hdr
+HELLO, BIND, UNBIND, LISTEN, CONNECT = 1, 3, 5, 6, 8  # HVSIM_MSG_MAP's order
+PERS_WINDOWS, PERS_LINUX, PERS_VSOCK_HOST = 0, 1, 2
+WILDCARD = uuid.UUID(int=0)
+PARENT = uuid.UUID("a42e7cda-d03f-480c-9cc2-a4de20abb878")
+REPLY = 424  # sizeof(struct hvsim_msg_connect_reply); checked below against the replies
+ENDPOINT = struct.Struct("<16s16s16sII")
+
+
+def proto_version():
+    text = (REPO / "sim/proto/include/hvproto/proto.h").read_text()
+    return int(re.search(r"#define HVSIM_PROTO_VERSION (\d+)", text).group(1))
+
+
+def port_svc(port):
+    return uuid.UUID(f"{port:08x}-facb-11e6-bd58-64006a7986d3")
+
+
+class Raw:
+    """A control session of PARTITION, spoken by hand."""
+
+    def __init__(self, run_dir, partition):
+        path = run_dir / ("host.sock" if partition == "host" else f"vm/{partition}.sock")
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.s.settimeout(5)
+        self.s.connect(str(path))
+        self.evt = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.seq = 0
+        st, body = self.call(HELLO, struct.pack("<II", proto_version(), 0), fd=self.evt[1].fileno())
+        assert st == 0, (st, body)
+        self.self_id = uuid.UUID(bytes_le=body[:16])
+
+    def call(self, typ, body, fd=None):
+        self.seq += 1
+        msg = HDR.pack(typ, 0, 0, self.seq, len(body)) + body
+        if fd is None:
+            self.s.send(msg)
+        else:
+            socket.send_fds(self.s, [msg], [fd])
+        while True:
+            data = self.s.recv(300000)
+            _, _, st, seq, ln = HDR.unpack_from(data)
+            if seq == self.seq:
+                return st, data[HDR.size:HDR.size + ln]
+
+    def bind(self, vmid, svc, pers=PERS_WINDOWS):
+        st, body = self.call(BIND, struct.pack("<II16s16s", pers, 0, vmid.bytes_le, svc.bytes_le))
+        return st, (struct.unpack_from("<Q", body)[0] if st == 0 else None)
+
+    def listen(self, bind_id, uname, gateway=0, fd=None):
+        return self.call(LISTEN, struct.pack("<QIIII108s4x", bind_id, 64, 0, gateway, 0, uname.encode()), fd=fd)[0]
+
+    def unbind(self, bind_id):
+        return self.call(UNBIND, struct.pack("<Q", bind_id))[0]
+
+    def connect(self, vmid, svc, bind_id=0):
+        st, body = self.call(CONNECT, struct.pack("<QIIII16s16s", bind_id, PERS_WINDOWS, 0, 1000, 1,
+                                                  vmid.bytes_le, svc.bytes_le))
+        assert st == 0 and len(body) == REPLY, (st, len(body))
+        return body
+
+    def close(self):
+        self.s.close()
+        for e in self.evt:
+            e.close()
+
+
+def verdict(rep):
+    return struct.unpack_from("<I", rep)[0]  # 0: OK
+
+
+def local_endpoint(rep):
+    vmid, svc, part, _, _ = ENDPOINT.unpack_from(rep, 32)
+    return uuid.UUID(bytes_le=vmid), uuid.UUID(bytes_le=svc), uuid.UUID(bytes_le=part)
+
+
+def listener_path(rep):
+    return rep[144:252].split(b"\0")[0].decode()
+
+
+def present(path, rep, name_rep=None):
+    """Connect to the listener file PATH as a connector would: bound to the
+    tagged name of NAME_REP's ticket (REP's own when None), then REP's ticket."""
+    n = name_rep or rep
+    conn_id = struct.unpack_from("<Q", n, 272 + 8)[0]
+    name = f"\0hvsim-c-{conn_id:016x}-{n[252:268].hex()}"
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.bind(name)
+    c.connect(path)
+    c.send(rep[272:424])
+    return c
+
+
+ACCEPTOR = r"""
+import ctypes, os, select, socket, struct, sys, uuid
+lib = ctypes.CDLL(sys.argv[1], use_errno=True)
+vm, svc = uuid.UUID(sys.argv[2]), uuid.UUID(sys.argv[3])
+fd = lib.hvsim_socket(34, socket.SOCK_STREAM | socket.SOCK_NONBLOCK, 1)
+a = struct.pack("<HH16s16s", 34, 0, vm.bytes_le, svc.bytes_le)
+assert fd >= 0 and lib.hvsim_bind(fd, a, 36) == 0 and lib.hvsim_listen(fd, 64) == 0, ctypes.get_errno()
+print(socket.socket(fileno=os.dup(fd)).getsockname(), flush=True)
+for line in sys.stdin:
+    select.select([fd], [], [], 0.3)
+    c = lib.hvsim_accept4(fd, None, None, 0)
+    print("taken" if c >= 0 else "none", flush=True)
+    if c >= 0:
+        lib.hvsim_close(c)
+"""
+
+
+class Acceptor:
+    """A libhvsim listener of PARTITION on {vmid, svc}: .path is its file;
+    taken() is 1 when a non-blocking accept takes a connection now."""
+
+    def __init__(self, run_dir, partition, vmid, svc):
+        e = qemu.clean_env()
+        e.update(HVSIM_DIR=str(run_dir), HVSIM_PARTITION=partition)
+        lib = BIN.parent / "lib" / "libhvsim.so"
+        self.p = subprocess.Popen(["/usr/bin/python3", "-c", ACCEPTOR, str(lib), str(vmid), str(svc)], env=e,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.path = self.p.stdout.readline().strip()
+        assert self.path.startswith(str(run_dir)), self.path
+
+    def taken(self):
+        self.p.stdin.write("accept\n")
+        self.p.stdin.flush()
+        return self.p.stdout.readline().strip() == "taken"
+
+    def close(self):
+        self.p.kill()
+        self.p.wait()
+
+
+@pytest.fixture
+def two_vms(tmp):
+    d = qemu.Daemon(tmp / "run", tool("hvsimd"), "")
+    d.log_path = tmp / "hvsimd.log"
+    d.start()
+    d.ctl("vm", "add", "vm1")
+    d.ctl("vm", "add", "vm2")
+    d.ctl("service", "add", "7001", "one")
+    d.ctl("service", "add", "7002", "two")
+    yield d
+    d.stop()
+
+
+def test_outsider_forged_bind_id_of_another_partition(two_vms):
+    run_dir = Path(two_vms.dir)
+    a, b = Raw(run_dir, "vm1"), Raw(run_dir, "vm2")
+    try:
+        st, x = a.bind(WILDCARD, port_svc(7101))
+        assert st == 0
+        # vm2 names vm1's bind id: LISTEN and UNBIND do nothing to it...
+        assert b.listen(x, "0" * 24) != 0
+        assert b.unbind(x) == 0  # acknowledged (a close), but not vm1's bind
+        # ... and a CONNECT through it is vm2's own, unbound (not as vm1's socket).
+        acc = Acceptor(run_dir, "host", WILDCARD, port_svc(7001))
+        rep = b.connect(PARENT, port_svc(7001), bind_id=x)
+        assert verdict(rep) == 0
+        _, svc, part = local_endpoint(rep)
+        assert part == b.self_id and svc != port_svc(7101), (part, svc)
+        # Positive controls: vm1's own uses of its bind work, and it was not removed.
+        rep = a.connect(PARENT, port_svc(7001), bind_id=x)
+        assert verdict(rep) == 0 and local_endpoint(rep)[1:] == (port_svc(7101), a.self_id)
+        assert a.listen(x, "1" * 24) == 0
+        acc.close()
+    finally:
+        a.close()
+        b.close()
+
+
+def test_outsider_another_vms_id_and_a_gateway_from_the_host(two_vms):
+    run_dir = Path(two_vms.dir)
+    a, b, h = Raw(run_dir, "vm1"), Raw(run_dir, "vm2"), Raw(run_dir, "host")
+    try:
+        # vm2 binds as vm1 (its VM ID): refused; its own ID: the control.
+        assert b.bind(a.self_id, port_svc(7102))[0] != 0
+        assert b.bind(b.self_id, port_svc(7102))[0] == 0
+        # vm2 connects to vm1 directly (guests reach only their parent): not OK.
+        Acceptor(run_dir, "vm1", WILDCARD, port_svc(7103))
+        assert verdict(b.connect(a.self_id, port_svc(7103))) != 0
+        # A guest may not claim the host's CID addressing, nor the host a VM's gateway.
+        assert b.bind(WILDCARD, port_svc(7104), pers=PERS_VSOCK_HOST)[0] != 0
+        st, hb = h.bind(WILDCARD, port_svc(7105), pers=PERS_VSOCK_HOST)
+        assert st == 0
+        chan = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        assert h.listen(hb, "2" * 24, gateway=1, fd=chan[1].fileno()) != 0
+        # Positive control: the VM's own process may be its gateway.
+        st, gb = a.bind(WILDCARD, port_svc(7105), pers=PERS_LINUX)
+        assert st == 0
+        assert a.listen(gb, "3" * 24, gateway=1, fd=chan[1].fileno()) == 0
+    finally:
+        for r in (a, b, h):
+            r.close()
+
+
+def test_outsider_another_sessions_ticket_and_another_listener(two_vms):
+    run_dir = Path(two_vms.dir)
+    acc = Acceptor(run_dir, "host", WILDCARD, port_svc(7001))
+    other = Acceptor(run_dir, "vm1", WILDCARD, port_svc(7106))
+    a, b = Raw(run_dir, "vm1"), Raw(run_dir, "vm2")
+    try:
+        rep_a, rep_b = a.connect(PARENT, port_svc(7001)), b.connect(PARENT, port_svc(7001))
+        assert verdict(rep_a) == 0 and verdict(rep_b) == 0
+        path = listener_path(rep_a)
+        assert path == acc.path
+        # A's ticket on a connection bound to B's name: refused.
+        c = present(path, rep_a, name_rep=rep_b)
+        assert not acc.taken(), "a ticket was accepted on another session's connection"
+        c.close()
+        # A ticket for the host's listener presented at vm1's listener: refused.
+        c = present(other.path, rep_b)
+        assert not other.taken(), "a ticket was accepted by a listener it was not issued for"
+        c.close()
+        # Positive controls: each ticket on its own session's name, at its listener.
+        c3, c4 = present(path, rep_a), present(path, rep_b)
+        assert acc.taken() and acc.taken()
+        for c in (c3, c4):
+            c.close()
+    finally:
+        for x in (a, b, acc, other):
+            x.close()
+
+
+def test_outsider_cannot_claim_another_listeners_file(two_vms):
+    """A guest learns the host listener's file from its CONNECT reply, LISTENs
+    on a bind of its own under that name, then closes it: the daemon must
+    neither route to it as the guest's nor remove the host's file."""
+    run_dir = Path(two_vms.dir)
+    acc = Acceptor(run_dir, "host", WILDCARD, port_svc(7001))
+    a, b = Raw(run_dir, "vm1"), Raw(run_dir, "vm2")
+    try:
+        name = os.path.basename(listener_path(a.connect(PARENT, port_svc(7001))))
+        st, x = a.bind(WILDCARD, port_svc(7107))
+        assert st == 0
+        assert a.listen(x, name) != 0, "a guest registered the host listener's file as its own"
+        a.unbind(x)
+        assert os.path.exists(acc.path), "the host listener's file was removed by a guest's close"
+        rep = b.connect(PARENT, port_svc(7001))
+        c = present(acc.path, rep)
+        assert acc.taken()
+        c.close()
+        # Positive control: a name of its own is accepted.
+        st, y = a.bind(WILDCARD, port_svc(7108))
+        assert st == 0 and a.listen(y, "4" * 24) == 0
+    finally:
+        for x in (a, b, acc):
+            x.close()
