@@ -374,7 +374,41 @@ fd = lib.hvsim_socket(34, socket.SOCK_STREAM | socket.SOCK_NONBLOCK, 1)
 a = struct.pack("<HH16s16s", 34, 0, vm.bytes_le, svc.bytes_le)
 assert fd >= 0 and lib.hvsim_bind(fd, a, 36) == 0 and lib.hvsim_listen(fd, 64) == 0, ctypes.get_errno()
 print(socket.socket(fileno=os.dup(fd)).getsockname(), flush=True)
+
+
+def quiet():
+    # Until libhvsim's helper thread has applied every event the daemon sent
+    # (they were sent before the admin command's reply): no socket of ours has
+    # unread data and every other thread sleeps.
+    import array, fcntl, termios
+    main = str(threading.get_native_id())
+    for _ in range(5000):
+        busy = False
+        for f in os.listdir("/proc/self/fd"):
+            try:
+                if os.readlink(f"/proc/self/fd/{f}").startswith("socket:") and int(f) != fd:
+                    n = array.array("i", [0])
+                    fcntl.ioctl(int(f), termios.FIONREAD, n)
+                    busy = busy or n[0] > 0
+            except OSError:
+                pass
+        for t in os.listdir("/proc/self/task"):
+            if t != main:
+                with open(f"/proc/self/task/{t}/stat") as st:
+                    busy = busy or st.read().rsplit(")", 1)[1].split()[0] != "S"
+        if not busy:
+            return
+        select.select([], [], [], 0.001)
+    raise SystemExit("the helper thread never settled")
+
+
+import threading
 for line in sys.stdin:
+    if line.strip() == "close":
+        lib.hvsim_close(fd)
+        print("closed", flush=True)
+        continue
+    quiet()
     select.select([fd], [], [], 0.3)
     c = lib.hvsim_accept4(fd, None, None, 0)
     print("taken" if c >= 0 else "none", flush=True)
@@ -400,6 +434,11 @@ class Acceptor:
         self.p.stdin.write("accept\n")
         self.p.stdin.flush()
         return self.p.stdout.readline().strip() == "taken"
+
+    def close_listener(self):
+        self.p.stdin.write("close\n")
+        self.p.stdin.flush()
+        assert self.p.stdout.readline().strip() == "closed"
 
     def close(self):
         self.p.kill()
@@ -521,3 +560,85 @@ def test_outsider_cannot_claim_another_listeners_file(two_vms):
     finally:
         for x in (a, b, acc):
             x.close()
+
+
+# ---- unused tickets are revoked when their route stops holding ------------------------------
+
+def test_service_rm_revokes_unused_tickets(two_vms):
+    run_dir = Path(two_vms.dir)
+    acc = Acceptor(run_dir, "host", WILDCARD, port_svc(7001))
+    a = Raw(run_dir, "vm1")
+    try:
+        c = present(acc.path, a.connect(PARENT, port_svc(7001)))
+        assert acc.taken(), "positive control: a fresh ticket"
+        c.close()
+        rep = a.connect(PARENT, port_svc(7001))
+        two_vms.ctl("service", "rm", "7001")
+        c = present(acc.path, rep)
+        assert not acc.taken(), "a ticket issued before service rm was accepted after it"
+        c.close()
+        # The route holds again: a new ticket is good.
+        two_vms.ctl("service", "add", "7001", "one")
+        c = present(acc.path, a.connect(PARENT, port_svc(7001)))
+        assert acc.taken(), "a ticket issued after service add was refused"
+        c.close()
+    finally:
+        a.close()
+        acc.close()
+
+
+@pytest.mark.parametrize("op", ["off", "reset", "rm"])
+def test_vm_off_reset_rm_revoke_the_vms_unused_tickets(two_vms, op):
+    run_dir = Path(two_vms.dir)
+    acc = Acceptor(run_dir, "host", WILDCARD, port_svc(7001))
+    guest = Acceptor(run_dir, "vm1", WILDCARD, port_svc(7109))
+    a, b, h = Raw(run_dir, "vm1"), Raw(run_dir, "vm2"), Raw(run_dir, "host")
+    try:
+        rep_a, rep_b = a.connect(PARENT, port_svc(7001)), b.connect(PARENT, port_svc(7001))
+        rep_h = h.connect(a.self_id, port_svc(7109))  # the host to vm1's listener
+        assert verdict(rep_a) == 0 and verdict(rep_b) == 0 and verdict(rep_h) == 0
+        two_vms.ctl("vm", op, "vm1")
+        c1 = present(acc.path, rep_a)
+        assert not acc.taken(), f"vm1's ticket was accepted after vm {op}"
+        try:
+            c2 = present(guest.path, rep_h)
+            assert not guest.taken(), f"a ticket to vm1's listener was accepted after vm {op}"
+        except FileNotFoundError:  # vm rm took the VM's listeners (and their files) with it
+            assert op == "rm"
+            c2 = socket.socket()
+        # Positive control: vm2's ticket, issued at the same time, is good.
+        c3 = present(acc.path, rep_b)
+        assert acc.taken(), "another VM's ticket was revoked"
+        if op != "rm":
+            two_vms.ctl("vm", "start", "vm1")
+            c4 = present(acc.path, a.connect(PARENT, port_svc(7001)))
+            assert acc.taken(), f"a ticket issued after vm {op} and start was refused"
+            c4.close()
+        for c in (c1, c2, c3):
+            c.close()
+    finally:
+        for x in (a, b, h, acc, guest):
+            x.close()
+
+
+def test_listener_close_voids_its_unused_tickets(two_vms):
+    run_dir = Path(two_vms.dir)
+    acc = Acceptor(run_dir, "host", WILDCARD, port_svc(7001))
+    a = Raw(run_dir, "vm1")
+    try:
+        rep = a.connect(PARENT, port_svc(7001))
+        acc.close_listener()
+        with pytest.raises((FileNotFoundError, ConnectionRefusedError)):
+            present(acc.path, rep)
+        # A new listener on the same address gets a new file and key: the old ticket is nothing there.
+        acc2 = Acceptor(run_dir, "host", WILDCARD, port_svc(7001))
+        c = present(acc2.path, rep)
+        assert not acc2.taken(), "a ticket of a closed listener was accepted by its successor"
+        c.close()
+        c = present(acc2.path, a.connect(PARENT, port_svc(7001)))
+        assert acc2.taken(), "positive control: the new listener's own ticket"
+        c.close()
+        acc2.close()
+    finally:
+        a.close()
+        acc.close()

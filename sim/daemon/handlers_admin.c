@@ -331,6 +331,7 @@ int h_svc_rm(struct req *r)
     hvsim_service_info_t *snap;
     size_t n = r->s->m.nservices;
     char text[HVSIM_GUID_STRLEN], err[128];
+    int rc;
 
     memcpy(&m, r->body, sizeof(m));
     snap = snapshot(r->s->m.services, n, sizeof(*snap));
@@ -341,7 +342,14 @@ int h_svc_rm(struct req *r)
         snprintf(err, sizeof(err), "service %s is not registered", hvsim_guid_format(&m.id, text));
         return reply_err(r->c, HVSIM_MSG_SVC_RM, r->h.seq, -ENOENT, err);
     }
-    return services_commit(r, HVSIM_MSG_SVC_RM, snap, n, &m, sizeof(m));
+    if (save_change(r, HVSIM_MSG_SVC_RM, &rc) < 0) {
+        services_restore(&r->s->m, snap, n);
+        return rc;
+    }
+    free(snap);
+    /* Before the reply: once it is back, the route's unused tickets are void. */
+    broadcast_service_removed(r->s, &m.id);
+    return reply(r->c, HVSIM_MSG_SVC_RM, r->h.seq, &m, sizeof(m));
 }
 
 int h_svc_list(struct req *r)

@@ -436,6 +436,9 @@ static void broadcast_ev(struct server *s, const struct hvsim_msg_event *e)
     const GUID *vmid = &ev.vmid;
     struct proc *c, *nx;
 
+    /* Every event of a route that stops holding revokes the tickets issued
+     * before it (the listeners apply it: hvproto/proto.h). */
+    ev.below = s->m.next_conn_id;
     for (c = s->m.procs; c; c = nx) {
         nx = c->next;
         if (c->evt_fd < 0)
@@ -459,6 +462,15 @@ void broadcast(struct server *s, const GUID *vmid, uint32_t event)
 void broadcast_service(struct server *s, const GUID *vmid, const GUID *svc)
 {
     struct hvsim_msg_event ev = { .vmid = *vmid, .event = HVSIM_EV_SERVICE_DISABLED, .svc = *svc };
+
+    broadcast_ev(s, &ev);
+}
+
+void broadcast_service_removed(struct server *s, const GUID *svc)
+{
+    /* The zero VM ID reaches the host's processes only: theirs are the
+     * listeners a registered service leads guests to. */
+    struct hvsim_msg_event ev = { .vmid = HV_GUID_ZERO, .event = HVSIM_EV_SERVICE_REMOVED, .svc = *svc };
 
     broadcast_ev(s, &ev);
 }
