@@ -16,6 +16,7 @@ against concurrent streams).
 import html
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -39,11 +40,11 @@ def _size_label(n):
     return f"{n // 1048576} MiB" if n >= 1048576 else f"{n // 1024} KiB" if n >= 1024 else f"{n} B"
 
 
-def throughput_chart(doc, path):
+def throughput_chart(doc):
     figs = doc["figures"]
     dirs = [d for d in ("h2g", "g2h", "both") if any(k.startswith(f"throughput.{d}.") for k in figs)]
     if not dirs:
-        return False
+        return None
     fig, axes = plt.subplots(1, len(dirs), figsize=(5.2 * len(dirs), 4.4), squeeze=False, sharey=True)
     memcpy = figs.get("memcpy", {}).get("values", {}).get("memcpy", {}).get("median")
     titles = {"h2g": "host -> guest", "g2h": "guest -> host", "both": "both directions at once"}
@@ -71,17 +72,14 @@ def throughput_chart(doc, path):
     axes[0][0].set_ylabel("GB/s (median, min..max)")
     axes[0][-1].legend(loc="lower right", fontsize=8)
     fig.suptitle(f"Stream throughput: {doc['subject']} beside its same-run baselines ({doc['target']})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
+    return fig
 
 
-def latency_chart(doc, path):
+def latency_chart(doc):
     figs = doc["figures"]
     sizes = sorted({int(k.split(".")[1]) for k in figs if k.startswith("rtt.")})
     if not sizes:
-        return False
+        return None
     pcts = ["p50", "p99", "p99.9", "max"]
     fig, axes = plt.subplots(1, len(sizes), figsize=(5.6 * len(sizes), 4.4), squeeze=False)
     for ax, size in zip(axes[0], sizes):
@@ -107,17 +105,14 @@ def latency_chart(doc, path):
         ax.set_title(f"round trip, {_size_label(size)} messages")
         ax.grid(True, axis="y", which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
+    return fig
 
 
-def scale_chart(doc, path):
+def scale_chart(doc):
     figs = doc["figures"]
     ns = sorted({int(k.split(".")[1]) for k in figs if k.startswith("scale.") and k.endswith(".throughput")})
     if not ns:
-        return False
+        return None
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
     for t in _transports(doc):
         color, ls, mk = _style(t)
@@ -137,10 +132,49 @@ def scale_chart(doc, path):
         ax.legend(fontsize=8)
     axes[0].set_title("scale: aggregate throughput")
     axes[1].set_title("scale: client memory per connection")
+    return fig
+
+
+def _titles(fig):
+    sup = getattr(fig, "_suptitle", None)  # matplotlib 3.6 has no public getter
+    return [t for t in ([sup] if sup is not None else []) + [ax.title for ax in fig.axes] if t.get_text()]
+
+
+def titles_outside(fig):
+    """The titles whose drawn text does not lie wholly inside the image."""
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    w, h = fig.bbox.width, fig.bbox.height
+    bad = []
+    for t in _titles(fig):
+        b = t.get_window_extent(r)
+        if b.x0 < 0 or b.y0 < 0 or b.x1 > w or b.y1 > h:
+            bad.append(t.get_text())
+    return bad
+
+
+def layout(fig):
+    """Lay the figure out so that every title fits: one too wide for the
+    image is wrapped onto more lines (never cut), then the panels make room."""
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    room = fig.bbox.width - 8
+    for t in _titles(fig):
+        text, width = t.get_text(), len(t.get_text())
+        while t.get_window_extent(r).width > room and width > 12:
+            width = int(width * 0.85)
+            t.set_text(textwrap.fill(text, width))
+    fig.tight_layout()
+
+
+def save(fig, path):
+    layout(fig)
+    bad = titles_outside(fig)
+    if bad:
+        raise ValueError(f"{path}: titles outside the image: {bad}")
+    fig.savefig(path, dpi=fig.dpi)
     plt.close(fig)
-    return True
 
 
 def _html_table(doc):
@@ -192,7 +226,9 @@ def write(doc, out):
     for key, fn in (("throughput_png", throughput_chart), ("latency_png", latency_chart),
                     ("scale_png", scale_chart)):
         p = out / (key.replace("_png", "") + ".png")
-        if fn(doc, p):
+        fig = fn(doc)
+        if fig is not None:
+            save(fig, p)
             outputs[key] = str(p)
     acc = "<tr><th>verdict</th><th>check</th><th>ratio (median of rounds)</th></tr>" + "".join(
         f"<tr><td>{'met' if a['met'] else '<b>NOT MET</b>'}</td><td>{html.escape(a['check'])}</td>"

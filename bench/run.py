@@ -414,7 +414,7 @@ def main():
     ap.add_argument("--seconds", type=float, help="seconds per round per transport")
     ap.add_argument("--no-wallclock", action="store_true", help="count figures only")
     ap.add_argument("--charts", action=argparse.BooleanOptionalAction, default=None,
-                    help="PNG charts and report.html (default: on for a full run, off with --ci)")
+                    help="PNG charts and report.html (default: on, --ci too: make bench-ci writes them)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="parallel counting runs")
     args = ap.parse_args()
 
@@ -434,7 +434,7 @@ def main():
     if args.seconds:
         cfg["seconds"] = args.seconds
     out = Path(args.out) if args.out else REPO / "build" / "bench" / ("ci" if args.ci else "")
-    charts = (not args.ci) if args.charts is None else args.charts
+    charts = True if args.charts is None else args.charts
     tool = Path(args.bin) / "hvsim-bench"
     if not os.access(tool, os.X_OK) or not os.access(Path(args.bin) / "hvsimd", os.X_OK):
         die(f"{tool} or hvsimd missing: build them first (make all), or point --bin at them")
@@ -475,7 +475,10 @@ def main():
     lines = table_lines(doc)
     (out / "table.txt").write_text("\n".join(lines) + "\n")
     if charts:
-        import report  # matplotlib is only needed here
+        try:
+            import report  # matplotlib is only needed here
+        except ImportError as e:
+            die(f"charts need python3-matplotlib ({e}): sh ci/deps.sh python3-matplotlib, or --no-charts")
 
         doc["outputs"] = report.write(doc, out)
     with open(out / "latest.json", "w") as f:

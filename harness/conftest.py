@@ -129,8 +129,9 @@ def qemu_guest(request, qemu_image, tmp_path):
     vsock=True: the guest gets a vhost-user-vsock-pci device served by
     build/bin/hvsim-vhost for a VM named name added to hvsimd: the `hvsimd`
     fixture's daemon if the test asks for it (ask for it before qemu_guest),
-    else one of this fixture's own. guest.vm is the VM's hvsimctl JSON,
-    guest.backend the qemu.Backend."""
+    else one of this fixture's own (vm_args go to its `vm add`, e.g.
+    --transport virtio). guest.vm is the VM's hvsimctl JSON, guest.backend
+    the qemu.Backend."""
     guests, backends = [], []
     sock_dirs = []
     own = []  # a daemon of our own when the test did not ask for `hvsimd`
@@ -145,7 +146,7 @@ def qemu_guest(request, qemu_image, tmp_path):
             d.start()
         return own[0]
 
-    def boot(cmd=None, vsock=False, name=None, backend_args=(), **kw):
+    def boot(cmd=None, vsock=False, name=None, backend_args=(), vm_args=(), **kw):
         name = name or f"guest{len(guests) + 1}"
         sock = None
         backend = vm = None
@@ -154,7 +155,7 @@ def qemu_guest(request, qemu_image, tmp_path):
             if not os.access(vhost, os.X_OK):
                 pytest.skip(f"{vhost} is not built yet: vsock guests need the hvsim-vhost backend")
             daemon = _daemon()
-            vm = daemon.ctl("vm", "add", name, json_out=True)
+            vm = daemon.ctl("vm", "add", name, *vm_args, json_out=True)
             sdir = _short_tmpdir("q")
             sock_dirs.append(sdir)
             sock = os.path.join(sdir, "vhost.sock")

@@ -17,6 +17,7 @@ sanitizer build is skipped: valgrind cannot run it, and its counts mean
 nothing for the plain build the gate is about.
 """
 import copy
+import importlib.util
 import json
 import os
 import shutil
@@ -141,6 +142,38 @@ def test_outputs(runs):
     assert figs["scale.100.client_fds"]["values"]["hvsim"]["median"] == 2  # one fd in each peer
     assert figs["scale.100.daemon_fds"]["values"]["hvsim"]["median"] == 0  # no byte through the daemon
     assert (Path(runs["normal"]).parent / "table.txt").exists()
+
+
+def test_ci_run_writes_its_charts(runs):
+    """What `make bench-ci` runs writes PNG charts (issue 17), each non-empty."""
+    out = Path(runs["normal"]).parent
+    doc = json.loads(Path(runs["normal"]).read_text())
+    for name in ("throughput", "latency", "scale"):
+        png = out / f"{name}.png"
+        assert png.exists() and png.stat().st_size > 1000, png
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+        assert doc["outputs"][f"{name}_png"] == str(png)
+    assert (out / "report.html").stat().st_size > 0
+
+
+def test_chart_titles_fit_inside_the_image(runs):
+    """The CI run's single panel is narrower than its title was: every title
+    (the figure's and each panel's) is laid out inside the image."""
+    # By path: another module named report (conformance's) may be imported already.
+    spec = importlib.util.spec_from_file_location("bench_report", REPO / "bench" / "report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+
+    doc = json.loads(Path(runs["normal"]).read_text())
+    for name in ("throughput", "latency", "scale"):
+        fig = getattr(report, f"{name}_chart")(doc)
+        assert fig is not None, name
+        report.layout(fig)
+        assert report.titles_outside(fig) == [], name
+        if name == "throughput":  # wrapped, never cut
+            assert " ".join(report._titles(fig)[0].get_text().split()) == \
+                f"Stream throughput: {doc['subject']} beside its same-run baselines ({doc['target']})"
+        report.plt.close(fig)
 
 
 def test_compare_refuses_another_target(runs, tmp_path):

@@ -58,7 +58,8 @@ def test_hvsimctl_help_lists_commands():
 
 @pytest.mark.parametrize("words", ["vm", "service"] + [c for c in
                                                       ["vm add", "vm list", "vm rm", "vm start", "vm pause",
-                                                       "vm resume", "vm reset", "vm off", "vm hcs", "service add",
+                                                       "vm resume", "vm reset", "vm off", "vm hcs",
+                                                       "vm listeners", "vm connections", "service add",
                                                        "service list", "service rm", "service import-reg",
                                                        "settings", "get", "set", "reset", "status"]])
 @pytest.mark.parametrize("flag", ["--help", "-h"])
@@ -72,6 +73,7 @@ def test_hvsimctl_subcommand_help(words, flag, tmp_path):
 
 def test_hvsimctl_every_listed_command_is_tested():
     tested = {"vm add", "vm list", "vm rm", "vm start", "vm pause", "vm resume", "vm reset", "vm off", "vm hcs",
+              "vm listeners", "vm connections",
               "service add", "service list", "service rm", "service import-reg", "settings", "get", "set",
               "reset", "status"}
     assert set(hvsimctl_commands()) == tested
@@ -183,3 +185,50 @@ def test_sample_regedit_export_imports(daemon):
     assert r["imported"] == 3
     names = {s["port"]: s["element_name"] for s in daemon.ctl("service", "list", json_out=True)}
     assert names[5000] == "demo service (AF_VSOCK port 5000)"
+
+
+# ---- listeners and connections (hvsimctl vm listeners / vm connections) ------------------
+
+
+def settle(fn, want, timeout=5.0):
+    """fn() until it returns want (a process's exit reaches hvsimd on its own time)."""
+    import time
+    deadline = time.monotonic() + timeout
+    got = fn()
+    while got != want and time.monotonic() < deadline:
+        time.sleep(0.01)
+        got = fn()
+    return got
+
+
+def test_vm_listeners_and_connections(daemon):
+    daemon.ctl("vm", "add", "vm1")
+    listener = daemon.spawn([tool("hvcat"), "VSOCK-LISTEN:6000"], partition="vm1", stdin=subprocess.PIPE)
+    daemon.wait_listeners(listener)
+    ls = daemon.ctl("vm", "listeners", "vm1", json_out=True)
+    assert len(ls) == 1, ls
+    assert ls[0]["address"]["port"] == 6000 and ls[0]["type"] == "vsock-guest"
+    assert ls[0]["pid"] == listener.pid and ls[0]["gateway"] is False and ls[0]["backlog"] > 0
+    text = daemon.ctl("vm", "listeners", "vm1").stdout
+    assert text.splitlines()[0].split() == ["ADDRESS", "TYPE", "PID", "BACKLOG", "GATEWAY"]
+    assert ":6000 " in text and f" {listener.pid} " in text
+
+    conn = daemon.spawn([tool("hvcat"), "VSOCK-CONNECT:vm1:6000"], stdin=subprocess.PIPE)
+    count = lambda: len(daemon.ctl("vm", "connections", "vm1", json_out=True)["connections"])  # noqa: E731
+    assert settle(count, 1) == 1
+    doc = daemon.ctl("vm", "connections", "vm1", json_out=True)
+    c = doc["connections"][0]
+    assert c["connector"]["partition"] == "host" and c["connector"]["pid"] == conn.pid
+    assert c["acceptor"]["partition"] == "vm1" and c["acceptor"]["pid"] == listener.pid
+    assert c["acceptor"]["address"]["port"] == 6000 and c["type"] == "vsock-host"
+    assert c["rule"] == "route.listener" and doc["limit"] == 1024 and doc["forgotten"] == 0
+    assert "never passes through" in doc["note"]
+    text = daemon.ctl("vm", "connections", "vm1").stdout
+    assert "route.listener" in text and "note: hvsimd routes each connection" in text
+    assert "1 connection (at most 1024 kept per partition; 0 older forgotten)" in text
+
+    conn.kill()
+    conn.wait(TIMEOUT)
+    assert settle(count, 0) == 0  # the connector detached: its record ends
+    r = daemon.ctl("vm", "connections", "nosuchvm", check=False)
+    assert r.returncode == 1 and "no VM named or with ID 'nosuchvm'" in r.stderr

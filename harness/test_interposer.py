@@ -432,7 +432,7 @@ def test_unsupported_calls_fail_with_a_named_cause(daemon):
     """What the emulated transport does not offer fails with an errno and one
     line naming it, and never falls through to the kernel."""
     prog = ("import errno, socket\n"
-            "for args in ((socket.AF_VSOCK, socket.SOCK_DGRAM), (socket.AF_VSOCK, socket.SOCK_SEQPACKET)):\n"
+            "for args in ((socket.AF_VSOCK, socket.SOCK_DGRAM), (socket.AF_VSOCK, socket.SOCK_RAW)):\n"
             "    try:\n"
             "        socket.socket(*args)\n"
             "        print('created')\n"
@@ -1108,3 +1108,28 @@ def test_seqpacket_from_unmodified_python_both_ways(daemon):
         (rs, outs, errs), (rc, outc, errc) = exchange([(srv, b""), (cli, b"")])
         assert (rs, outs.strip()) == (0, b"OK"), f"{lpart} listener: {errs.decode(errors='replace')}"
         assert (rc, outc.strip()) == (0, b"OK"), f"{cpart} connector: {errc.decode(errors='replace')}"
+
+
+def test_hybrid_log_lines_are_whole(daemon, tmp_path):
+    """A failed CONNECT's line carries Winsock's long WSAETIMEDOUT text and
+    then the names; it was cut at 273 characters (a 200-byte buffer for the
+    error text), so the names never showed."""
+    path = os.path.join(daemon.dir, "vm1.hvsock")
+    log = tmp_path / "hybrid.log"
+    start_hybrid(daemon, path, log)
+    # nobody listens in the guest: the relay's connect times out (2 s)
+    r = subprocess.run(["socat", "-", f"UNIX-CONNECT:{path}"], input=b"CONNECT 5899\n", capture_output=True,
+                       timeout=TIMEOUT, env=clean_env())
+    assert r.stdout == b""
+    deadline = time.monotonic() + TIMEOUT
+    lines = []
+    while time.monotonic() < deadline:
+        lines = [x for x in log.read_text().splitlines() if "CONNECT" in x and "failed" in x]
+        if lines:
+            break
+        time.sleep(0.05)
+    assert lines, log.read_text()
+    line = lines[0]
+    assert len(line) > 273, line
+    assert line.endswith("(ETIMEDOUT, WSAETIMEDOUT)"), line
+    assert "A connection attempt failed because the connected party did not properly respond" in line

@@ -227,7 +227,7 @@ done
 EXTRA=$abs
 # Skipped when nothing that goes into it changed since the last build.
 # shellcheck disable=SC2086
-inputs=$(stat -L -c '%n %s %Y' "$HERE/build.sh" "$HERE/init" "$HERE/vsock-cid.c" "$HERE/guest-bench.c" "$HERE/vsock-try.c" "$BUSYBOX" "$SOCAT" $EXTRA \
+inputs=$(stat -L -c '%n %s %Y' "$HERE/build.sh" "$HERE/init" "$HERE/vsock-cid.c" "$HERE/guest-bench.c" "$HERE/vsock-try.c" "$HERE/vsock-seq.c" "$BUSYBOX" "$SOCAT" $EXTRA \
     "$KDIR/.complete" "$KDIR/vmlinuz" 2>&1; echo "$MODULES")
 if [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.gz" ] && [ "$(cat "$OUT/.inputs" 2>/dev/null)" = "$inputs" ]; then
     say "up to date: $OUT/vmlinuz $OUT/initrd.gz (kernel $(cat "$KDIR/version"))"
@@ -281,6 +281,9 @@ mv "$OUT/guest-bench.tmp" bin/hvsim-guest-bench
 # vsock-try: one AF_VSOCK socket driven step by step (closes, resets, retries).
 ${CC:-gcc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static -s -o "$OUT/vsock-try.tmp" "$HERE/vsock-try.c"
 mv "$OUT/vsock-try.tmp" bin/vsock-try
+# vsock-seq: an unmodified SOCK_SEQPACKET program (the seqpacket tests, issue 15).
+${CC:-gcc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static -s -o "$OUT/vsock-seq.tmp" "$HERE/vsock-seq.c"
+mv "$OUT/vsock-seq.tmp" bin/vsock-seq
 for b in $EXTRA; do
     add_elf "$b"
 done

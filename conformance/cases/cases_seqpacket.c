@@ -335,7 +335,7 @@ static int peek_guest(struct cf_ctx *ctx)
         return -1;
     cf_step(ctx, "guest recv(MSG_PEEK | MSG_TRUNC) into 1 byte on kernel %u", k);
     if (k != 0 && k < K_SEQPACKET_PEEK) {
-        CF_CHECK(ctx, cf_recv(s, buf, 1, CF_MSG_PEEK | CF_MSG_TRUNC), -EOPNOTSUPP, "recv(MSG_PEEK)");
+        CF_CHECK(ctx, cf_recv(s, buf, 1, CF_MSG_PEEK | CF_MSG_TRUNC), -ENOMEM, "recv(MSG_PEEK)");
     } else {
         CF_CHECK_N(ctx, cf_recv(s, buf, 1, CF_MSG_PEEK | CF_MSG_TRUNC), 2, "recv(MSG_PEEK)");
     }
@@ -461,10 +461,11 @@ const struct cf_case cf_cases_seqpacket[] = {
     {
         .id = "seqpacket.peek",
         .area = "data",
-        .rule = "MSG_PEEK on SOCK_SEQPACKET: 6.1 refuses it (EOPNOTSUPP) once a message is there; 6.12 on peeks, "
+        .rule = "MSG_PEEK on SOCK_SEQPACKET: 6.1 refuses it (ENOMEM, the transport's EOPNOTSUPP as af_vsock.c showed "
+                "it) once a message is there; 6.12 on peeks, "
                 "and MSG_TRUNC gives the message's length",
         .source = "docs/reference/vsock-virtio.md 9.3 [S3]",
-        .confidence = CF_INFERRED,
+        .confidence = CF_SOURCED,
         .expect = { [CF_COL_WINDOWS] = CF_NA, [CF_COL_HVSOCK] = CF_NA, [CF_COL_VIRTIO] = 0 },
         .needs = CF_NEED_ADMIN,
         .host = peek_host,

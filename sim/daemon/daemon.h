@@ -41,6 +41,7 @@ struct settings {
     uint32_t max_pending; /* max_pending_connects: connects waiting for one VM's gateway */
     uint32_t max_events; /* max_queued_events: events waiting for the partition's processes to read */
     uint32_t hello_ms; /* hello_timeout_ms: a connection that has not sent HELLO by then is dropped */
+    uint32_t max_tracked; /* max_tracked_connections: records of one partition's routed connects (track.c) */
 };
 
 void settings_defaults(struct settings *s);
@@ -56,6 +57,28 @@ const char *settings_doc(size_t i, const char **name, const char **choices, cons
 /* ---- model.c --------------------------------------------------------------------- */
 
 struct proc;
+
+/* A connection the daemon routed and has not seen end (track.c): what
+ * hvsimctl lists of it, kept small (it is copied on every routed connect);
+ * names and texts are looked up when listed (a record never outlives either
+ * partition: removing a VM ends its records first). */
+struct track_rec {
+    uint64_t id; /* the ticket's */
+    uint64_t routed_ns; /* CLOCK_MONOTONIC: only shown (as a date) */
+    struct hvsim_endpoint conn_ep, acc_ep; /* as the connector's getsockname and getpeername report them */
+    const struct proc *conn, *acc; /* the connector's process, the listener's (NULL: gone already) */
+    const struct part *cpart, *apart; /* their partitions (apart NULL: not known) */
+    uint32_t conn_pid, acc_pid;
+    uint32_t pers; /* the connector's personality */
+    uint32_t rule; /* enum hvsim_rule */
+};
+
+/* A partition's records, oldest first, in a ring of at most max_tracked. */
+struct track {
+    struct track_rec *v;
+    uint32_t head, n, cap;
+    uint64_t forgotten; /* records dropped at the ceiling (the oldest goes) */
+};
 
 struct part {
     GUID id;
@@ -79,6 +102,7 @@ struct part {
     uint32_t nrefusing; /* connections over the ceiling, held only to answer their HELLO */
     uint32_t nbinds;
     uint32_t nqueued; /* events queued in hvsimd for its processes */
+    struct track trk; /* the connections its processes made (track.c) */
 };
 
 struct bind {
@@ -94,6 +118,7 @@ struct bind {
     char uname[HVSIM_UNAME_MAX]; /* the listener's socket file name in HVSIM_DIR/l/ */
     char path[HVSIM_UNAME_MAX]; /* and its path, as connectors get it */
     uint8_t key[16];
+    uint32_t backlog; /* as listen() gave it: only shown (the socket's own queue is the library's) */
     unsigned gateway; /* enum hvsim_gw_listen: a VM back-end's gateway listener (proto.h, OFFER), or its SEQPACKET one */
     int gw_fd; /* the channel of a HVSIM_GW_STREAM gateway; closed with the bind */
 };
@@ -130,6 +155,7 @@ struct model {
     uint32_t next_port; /* ephemeral vsock ports */
     uint64_t instance;
     uint32_t gen; /* changes with every change to the VMs or the registry: a paged list restarts */
+    uint32_t track_gen; /* the same for the listings of listeners and connections */
 };
 
 void model_init(struct model *m);

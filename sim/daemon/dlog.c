@@ -27,6 +27,11 @@ static const char *rule_name(uint32_t r)
     return r < HVSIM_RULE_COUNT ? rule_names[r] : "unknown";
 }
 
+const char *dlog_rule_name(uint32_t rule)
+{
+    return rule_name(rule);
+}
+
 static const char *verdict_name(uint32_t v)
 {
     static const char *const names[] = { "ok", "refuse", "noanswer", "pending" };

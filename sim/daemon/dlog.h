@@ -27,4 +27,7 @@ void dlog_listen(const struct proc *c, const struct bind *b, int rc);
 void dlog_connect(const struct proc *c, uint32_t pers, const GUID *vmid, const GUID *svc, const char *to,
                   const struct hvsim_outcome *o, const struct hvsim_outcome *vanished);
 
+/* A rule id's name (hvproto/rules.h), as the log and hvsimctl show it. */
+const char *dlog_rule_name(uint32_t rule);
+
 #endif

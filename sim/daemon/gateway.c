@@ -101,7 +101,9 @@ static void offer_finish(struct server *s, size_t i, unsigned answer)
     o.reply.outcome = out;
     dlog_connect(o.c, o.req.personality, &o.req.vmid, &o.req.svc, o.to, &out, NULL);
     /* A connector that gave up (a signal) has closed its end: nothing lost. */
-    (void)hvsim__msg_send(o.reply_fd, HVSIM_MSG_CONNECT_REPLY, 0, o.seq, &o.reply, sizeof(o.reply), NULL, 0, -1);
+    if (hvsim__msg_send(o.reply_fd, HVSIM_MSG_CONNECT_REPLY, 0, o.seq, &o.reply, sizeof(o.reply), NULL, 0, -1) == 0 &&
+        out.verdict == HVSIM_VERDICT_OK)
+        track_connect(s, o.c, o.req.personality, &o.reply, model_bind_find(&s->m, o.bind_id));
     close(o.reply_fd);
 }
 

@@ -172,6 +172,8 @@ int h_listen(struct req *r)
         return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -ENAMETOOLONG, "HVSIM_DIR too long for listeners");
     /* The socket's type is the bind's: a LISTEN cannot change it. */
     b->flags = (m.flags & ~HVSIM_SF_SEQPACKET) | (b->flags & HVSIM_SF_SEQPACKET);
+    b->backlog = m.backlog;
+    r->s->m.track_gen++;
     if (!b->listening)
         hvsim__random(b->key, sizeof(b->key));
     b->listening = 1;
@@ -247,5 +249,8 @@ int h_connect(struct req *r)
     connect_reply_fill(r->s, &res, &out);
     if (res.outcome.verdict == HVSIM_VERDICT_PENDING)
         return offer_start(r, res.listener, &out);
-    return reply(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, &out, sizeof(out));
+    rc = reply(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, &out, sizeof(out));
+    if (rc >= 0 && res.outcome.verdict == HVSIM_VERDICT_OK)
+        track_connect(r->s, r->c, m.personality, &out, res.listener);
+    return rc;
 }

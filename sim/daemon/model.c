@@ -41,8 +41,10 @@ void model_free(struct model *m)
 
     for (i = 0; i < m->nvms; i++) {
         free(m->vms[i]->hcs);
+        free(m->vms[i]->trk.v);
         free(m->vms[i]);
     }
+    free(m->host.trk.v);
     free(m->vms);
     free(m->services);
     for (i = 0; i < m->nbinds; i++)
@@ -212,6 +214,7 @@ void model_vm_remove(struct model *m, struct part *p)
     }
     m->gen++;
     free(p->hcs);
+    free(p->trk.v);
     free(p);
 }
 
@@ -337,6 +340,7 @@ int model_bind_add(struct model *m, struct bind *b)
     b->id = m->next_bind_id++;
     m->binds[m->nbinds++] = b;
     b->part->nbinds++;
+    m->track_gen++;
     return 0;
 }
 
@@ -348,6 +352,7 @@ void model_bind_remove(struct model *m, struct bind *b)
         if (m->binds[i] == b) {
             m->binds[i] = m->binds[--m->nbinds];
             b->part->nbinds--;
+            m->track_gen++;
             /* gateway.c closes a gateway's channel first (and takes it out of
              * epoll); this is for binds removed without it. */
             if (b->gateway && b->gw_fd >= 0)

@@ -426,6 +426,13 @@ const struct bind *route_gateway(const struct model *m, const struct part *vm)
     return NULL;
 }
 
+/* A virtio VM, or one a virtio back-end serves (a QEMU guest, whatever
+ * transport the VM was declared with: its guest's kernel is virtio). */
+static int carries_seqpacket(const struct model *m, const struct part *vm)
+{
+    return vm->transport == HVSIM_TRANSPORT_VIRTIO || route_gateway(m, vm) != NULL;
+}
+
 /* Step 0, for SOCK_SEQPACKET: vsock_assign_transport() refuses it with
  * ESOCKTNOSUPPORT before anything else when the transport the address picks
  * has no seqpacket_allow: hv_sock never; vhost-vsock only for a CID whose
@@ -444,11 +451,11 @@ static int seqpacket_refused(const struct model *m, const struct route_conn_req 
             return 0;
         vm = model_vm_by_cid(m, rq->vmid.Data1);
         /* An off VM's device is gone with its process. */
-        ok = vm != NULL && vm->transport == HVSIM_TRANSPORT_VIRTIO && vm->state != HVSIM_VM_OFF;
+        ok = vm != NULL && carries_seqpacket(m, vm) && vm->state != HVSIM_VM_OFF;
     } else {
         if (eq(&rq->vmid, &HV_GUID_LOOPBACK) || eq(&rq->vmid, &vm->id))
             return 0;
-        ok = !vm->is_host && vm->transport == HVSIM_TRANSPORT_VIRTIO;
+        ok = !vm->is_host && carries_seqpacket(m, vm);
     }
     if (ok || HVSIM_MUTANT(SEQPACKET_TRANSPORT))
         return 0;

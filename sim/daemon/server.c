@@ -162,6 +162,7 @@ void drop_proc(struct server *s, struct proc *c)
     struct proc **pp;
     size_t i;
 
+    track_forget_proc(s, c);
     for (i = 0; i < s->m.nbinds;) {
         if (s->m.binds[i]->owner == c)
             bind_remove(s, s->m.binds[i]);
@@ -439,6 +440,7 @@ static void broadcast_ev(struct server *s, const struct hvsim_msg_event *e)
     /* Every event of a route that stops holding revokes the tickets issued
      * before it (the listeners apply it: hvproto/proto.h). */
     ev.below = s->m.next_conn_id;
+    track_event(s, &ev);
     for (c = s->m.procs; c; c = nx) {
         nx = c->next;
         if (c->evt_fd < 0)
@@ -529,6 +531,8 @@ static const struct {
     [HVSIM_MSG_SETTING_GET] = { h_setting_get, 1 },
     [HVSIM_MSG_SETTING_SET] = { h_setting_set, 1 },
     [HVSIM_MSG_SETTING_LIST] = { h_setting_list, 1 },
+    [HVSIM_MSG_VM_LISTENERS] = { h_vm_listeners, 1 },
+    [HVSIM_MSG_VM_CONNS] = { h_vm_conns, 1 },
 };
 
 /* Returns -1 when the client must be dropped. */

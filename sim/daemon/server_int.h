@@ -8,6 +8,7 @@
  * handlers_admin.c  what hvsimctl asks on the admin socket (VM_*, SVC_*, HCS_SET, SETTING_*, STATUS)
  * gateway.c         connects to a VM back-end's gateway, waiting for its verdict (OFFER/VERDICT)
  * state.c           the model to and from persist.h's state file
+ * track.c           the listings of a partition's listeners and routed connections (VM_LISTENERS, VM_CONNS)
  *
  * The names are unprefixed because they were one file's statics; they stay
  * inside hvsimd (and fuzz_server.c, which includes the .c files as one unit).
@@ -138,6 +139,19 @@ int offers_sweep(struct server *s);
 void offers_forget(struct server *s, const struct proc *c);
 /* At exit: close every waiting connector's socket, free the table. */
 void offers_free(struct server *s);
+
+/* ---- track.c ----------------------------------------------------------------------------------- */
+
+/* A connect answered OK (out: the connector's reply, ticket filled; listener:
+ * the bind that takes it, NULL when gone): a record, kept by the connector's partition. */
+void track_connect(struct server *s, const struct proc *c, uint32_t pers, const struct hvsim_msg_connect_reply *out,
+                   const struct bind *listener);
+/* What ends records: a process detaching, an event that breaks connections. */
+void track_forget_proc(struct server *s, const struct proc *c);
+void track_event(struct server *s, const struct hvsim_msg_event *ev);
+void track_free(struct track *t);
+int h_vm_listeners(struct req *r);
+int h_vm_conns(struct req *r);
 
 /* ---- state.c ----------------------------------------------------------------------------------- */
 

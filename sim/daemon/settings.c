@@ -72,6 +72,9 @@ static const struct row {
     { "max_queued_events", K_COUNT, offsetof(struct settings, max_events), "1024", "1..1000000", "INFERRED",
       "VM events (pause, reset, ...) hvsimd holds for one partition's processes that do not read them; a "
       "process whose event would pass it is detached (its control connection closed)." },
+    { "max_tracked_connections", K_COUNT, offsetof(struct settings, max_tracked), "1024", "1..1000000",
+      "INFERRED", "Records of routed connections hvsimd keeps for one partition's connects (hvsimctl vm connections); more: "
+                  "the oldest record is forgotten and counted, the connection itself is not touched." },
     { "hello_timeout_ms", K_MS, offsetof(struct settings, hello_ms), "5000", "1..300000", "INFERRED",
       "A control connection must send HELLO within this time or is dropped, so idle connections cannot hold "
       "a partition's ceiling." },

@@ -72,13 +72,15 @@ int waiting_start(struct req *r, const struct route_conn_req *rq, struct part *t
 
 /* Answer waiter i and forget it. A caller that gave up (a signal) has
  * closed its end: nothing is lost. */
-static void waiter_finish(struct server *s, size_t i, const struct hvsim_msg_connect_reply *rep)
+static int waiter_finish(struct server *s, size_t i, const struct hvsim_msg_connect_reply *rep)
 {
     struct waiter w = s->waiters[i];
+    int rc;
 
     s->waiters[i] = s->waiters[--s->nwaiters];
-    (void)hvsim__msg_send(w.reply_fd, HVSIM_MSG_CONNECT_REPLY, 0, w.seq, rep, sizeof(*rep), NULL, 0, -1);
+    rc = hvsim__msg_send(w.reply_fd, HVSIM_MSG_CONNECT_REPLY, 0, w.seq, rep, sizeof(*rep), NULL, 0, -1);
     close(w.reply_fd);
+    return rc;
 }
 
 void waiting_retry(struct server *s, const struct part *vm)
@@ -89,6 +91,8 @@ void waiting_retry(struct server *s, const struct part *vm)
         struct waiter *w = &s->waiters[i];
         struct route_conn_res res;
         struct hvsim_msg_connect_reply out;
+        struct proc *c = w->c;
+        uint32_t pers = w->rq.pers;
 
         if (w->to != vm) {
             i++;
@@ -100,7 +104,8 @@ void waiting_retry(struct server *s, const struct part *vm)
             continue;
         }
         connect_reply_fill(s, &res, &out);
-        waiter_finish(s, i, &out);
+        if (waiter_finish(s, i, &out) == 0)
+            track_connect(s, c, pers, &out, res.listener);
     }
 }
 
@@ -117,7 +122,7 @@ int waiting_sweep(struct server *s)
                 .outcome = { .verdict = HVSIM_VERDICT_NOANSWER, .error = -ETIMEDOUT, .rule = HVSIM_RULE_NO_ANSWER }
             };
 
-            waiter_finish(s, i, &out);
+            (void)waiter_finish(s, i, &out);
             continue;
         }
         if (next == 0 || w->deadline_ns < next)

@@ -65,8 +65,8 @@
  * this target found (a gateway channel the back-end kept a copy of stayed in
  * epoll; a guest claiming the host's CID addressing reached a sibling), kept
  * as they were but for the protocol version in their HELLOs (moved to 4
- * with the paged lists, to 5 with the VMs' transports, so that they still
- * get past HELLO).
+ * with the paged lists, to 5 with the VMs' transports, to 7 with the
+ * listings of listeners and connections, so that they still get past HELLO).
  *
  * The daemon logs every client it drops; that goes to /dev/null under
  * libFuzzer (HVSIM_FUZZ_LOG=1 keeps it) and to stderr in the other modes.
@@ -104,6 +104,7 @@ static FILE *fz_log;
 #include "../daemon/settings.c"
 #include "../daemon/notify.c"
 #include "../daemon/dlog.c"
+#include "../daemon/track.c"
 #define valid_name persist_valid_name
 #include "../daemon/persist.c"
 #undef valid_name
@@ -284,6 +285,8 @@ static void fz_check_counts(void)
 
         if (p->nconns || p->nrefusing || p->nbinds || p->nqueued)
             fz_fail("a partition's counts of connections, binds or queued events did not come back to 0");
+        if (p->trk.n)
+            fz_fail("a connection's record outlived the processes of both its ends");
     }
 }
 
@@ -339,6 +342,10 @@ static void fz_restore(void)
     srv.m.next_conn_id = 1;
     srv.m.next_port = fz_port0;
     srv.m.gen = 0;
+    srv.m.track_gen = 0;
+    srv.m.host.trk.forgotten = 0;
+    for (i = 0; i < srv.m.nvms; i++)
+        srv.m.vms[i]->trk.forgotten = 0;
     srv.next_offer = 0;
     srv.stop = 0;
 }
@@ -953,7 +960,16 @@ static void page_req(struct seed *s, unsigned slot, unsigned type, uint32_t curs
     rec(s, slot, type, 11, &m, sizeof(m));
 }
 
-/* Host and VM "a" attach, bind, listen and connect to each other; the host
+static void vm_page(struct seed *s, unsigned slot, unsigned type, const char *ref, uint32_t cursor)
+{
+    struct hvsim_msg_vm_page m = { .page.cursor = cursor };
+
+    snprintf(m.ref, sizeof(m.ref), "%s", ref);
+    rec(s, slot, type, 16, &m, sizeof(m));
+}
+
+/* Host and VM "a" attach, bind, listen and connect to each other (the admin
+ * socket lists the host's listeners and both partitions' connections); the host
  * also tries VM "b" by CID (nobody listens: no answer) and unbinds. */
 static void seed_connect(struct seed *s)
 {
@@ -973,6 +989,10 @@ static void seed_connect(struct seed *s)
 
         connect_(s, 0, HVSIM_PERS_VSOCK_HOST, &cid, &port, 1000);
     }
+    vm_page(s, 3, HVSIM_MSG_VM_LISTENERS, "host", 0);
+    vm_page(s, 3, HVSIM_MSG_VM_CONNS, "a", 0);
+    vm_page(s, 3, HVSIM_MSG_VM_CONNS, "host", 1);
+    vm_page(s, 3, HVSIM_MSG_VM_CONNS, "nosuchvm", 0);
     {
         struct hvsim_msg_unbind m = { .bind_id = 1 };
 

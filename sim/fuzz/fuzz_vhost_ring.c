@@ -19,6 +19,13 @@
  * every one of them. Buffers may overlap the rings, as a hostile guest's
  * may: what the device writes there is the guest's problem, not a crash.
  *
+ * Control byte 7 steers seqpacket: bit 0 the guest negotiated it (else its
+ * seqpacket packets meet RST), bit 1 the host program's offered connection
+ * is a seqpacket one, bit 2 host sockets take messages of at most 1000
+ * bytes (EMSGSIZE beyond), bit 3 host messages are larger than any guest
+ * buffer. A seqpacket host socket checks that every send is one whole
+ * message the guest ended with EOM (of at most the 8192 bytes advertised).
+ *
  * With -DHVSIM_FUZZ_STANDALONE it builds with plain gcc into a program that
  * runs the target once on each file named on the command line.
  */
@@ -52,24 +59,28 @@ struct fsock {
     void *cookie;
     uint32_t to_read; /* host bytes still to hand out */
     uint32_t send_room;
+    unsigned type; /* VPKT_TYPE_* */
 };
 
 struct fuzz_host {
     uint8_t flags; /* control byte 1: 1 refuse, 2 small send room, 4 connects fail, 8 host connects,
                     * 16 room grows, 32 avail runs on, 64 no staging */
     uint8_t mode; /* control byte 6: 1 streams never end, 2 streams end in errors */
+    uint8_t seq; /* control byte 7: see the top */
     struct fsock s[NSOCK];
     uint64_t now;
     int answered; /* the offer's answer + 1, 0: none yet */
     int attached;
 };
 
-static int f_connect(void *ctx, uint32_t port, uint32_t guest_port)
+static int f_connect(void *ctx, uint32_t port, uint32_t guest_port, unsigned type)
 {
     struct fuzz_host *h = ctx;
     int i;
 
     (void)guest_port;
+    if (type != VPKT_TYPE_STREAM && (type != VPKT_TYPE_SEQPACKET || !(h->seq & 1)))
+        abort(); /* a type the guest could not have negotiated */
     if ((h->flags & 1) || port == 0)
         return -ECONNREFUSED;
     /* The last socket is kept for the host program's offered connection. */
@@ -79,6 +90,7 @@ static int f_connect(void *ctx, uint32_t port, uint32_t guest_port)
             h->s[i].open = 1;
             h->s[i].to_read = (port * 2654435761u) % 100000u;
             h->s[i].send_room = (h->flags & 2) ? 100 : 1u << 20;
+            h->s[i].type = type;
             return FD_BASE + i;
         }
     }
@@ -106,6 +118,8 @@ static ssize_t f_send(void *ctx, int fd, const void *buf, size_t len)
     volatile uint8_t sink = 0;
     size_t i;
 
+    if (s->type != VPKT_TYPE_STREAM)
+        abort(); /* messages go through send_msg */
     if (s->send_room == 0)
         return (((struct fuzz_host *)ctx)->mode & 2) ? -EPIPE : -EAGAIN;
     if (len > s->send_room)
@@ -117,6 +131,15 @@ static ssize_t f_send(void *ctx, int fd, const void *buf, size_t len)
     return (ssize_t)len;
 }
 
+/* Seqpacket host messages: 1 to 3000 bytes (bit 3: 100000), the last one
+ * what is left. */
+static uint32_t next_msg(struct fuzz_host *h, struct fsock *s)
+{
+    uint32_t m = (h->seq & 8) ? 100000u : 1 + s->to_read % 3000u;
+
+    return m < s->to_read ? m : s->to_read;
+}
+
 static ssize_t f_recv(void *ctx, int fd, void *buf, size_t len)
 {
     struct fsock *s = sock_of(ctx, fd);
@@ -126,11 +149,66 @@ static ssize_t f_recv(void *ctx, int fd, void *buf, size_t len)
 
     if (s->to_read == 0)
         return (((struct fuzz_host *)ctx)->mode & 2) ? -ECONNRESET : 0;
+    if (s->type != VPKT_TYPE_STREAM)
+        abort(); /* messages go through recv_msg */
     if (len > s->to_read)
         len = s->to_read;
     memset(buf, 0x5a, len);
     s->to_read -= (uint32_t)len;
     return (ssize_t)len;
+}
+
+static ssize_t f_send_msg(void *ctx, int fd, const void *buf, size_t len, int eor)
+{
+    struct fuzz_host *h = ctx;
+    struct fsock *s = sock_of(h, fd);
+    volatile uint8_t sink = 0;
+    size_t i;
+
+    (void)eor;
+    /* A whole message of at most the credit we advertised, or nothing. */
+    if (s->type != VPKT_TYPE_SEQPACKET || len == 0 || len > 8192)
+        abort();
+    if ((h->seq & 4) && len > 1000)
+        return -EMSGSIZE;
+    if (len > s->send_room)
+        return (h->mode & 2) ? -EPIPE : -EAGAIN;
+    for (i = 0; i < len; i++)
+        sink ^= ((const uint8_t *)buf)[i];
+    (void)sink;
+    s->send_room -= (uint32_t)len;
+    return (ssize_t)len;
+}
+
+static ssize_t f_recv_msg(void *ctx, int fd, void *buf, size_t len, int *eor)
+{
+    struct fuzz_host *h = ctx;
+    struct fsock *s = sock_of(h, fd);
+    uint32_t m;
+
+    if (s->type != VPKT_TYPE_SEQPACKET)
+        abort();
+    if (s->to_read == 0)
+        return (h->mode & 2) ? -ECONNRESET : 0;
+    m = next_msg(h, s);
+    if (len < m)
+        abort(); /* the device sizes its buffer from msg_len */
+    memset(buf, 0x5a, m);
+    s->to_read -= m;
+    *eor = (s->to_read & 1) != 0;
+    return (ssize_t)m;
+}
+
+static ssize_t f_msg_len(void *ctx, int fd)
+{
+    struct fuzz_host *h = ctx;
+    struct fsock *s = sock_of(h, fd);
+
+    if (s->type != VPKT_TYPE_SEQPACKET)
+        abort();
+    if (s->to_read == 0)
+        return (h->mode & 1) ? -EAGAIN : (h->mode & 2) ? -ECONNRESET : 0;
+    return next_msg(h, s);
 }
 
 static int f_shutdown_wr(void *ctx, int fd)
@@ -165,7 +243,18 @@ static void f_answer(void *ctx, uint64_t token, unsigned answer)
 }
 
 static const struct vconn_host_ops ops = {
-    f_connect, f_connect_result, f_send, f_recv, f_shutdown_wr, f_watch, f_close, f_now, f_answer,
+    .connect = f_connect,
+    .connect_result = f_connect_result,
+    .send = f_send,
+    .recv = f_recv,
+    .shutdown_wr = f_shutdown_wr,
+    .watch = f_watch,
+    .close = f_close,
+    .now_ms = f_now,
+    .answer = f_answer,
+    .msg_len = f_msg_len,
+    .send_msg = f_send_msg,
+    .recv_msg = f_recv_msg,
 };
 
 static void ring_at(struct vring *vq, const struct vring_mem *m, unsigned num, uint32_t d, uint32_t a, uint32_t u)
@@ -198,6 +287,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&host, 0, sizeof(host));
     host.flags = data[1];
     host.mode = data[6];
+    host.seq = data[7];
     num = 1u << (data[0] % 8);
     rounds = 1 + data[2] % 16;
     staged = !(data[1] & 64);
@@ -223,10 +313,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (vconn_dev_new(&cfg, &ops, &host, &d) < 0)
         abort();
     vconn_attach(d, &rx, &tx, &m);
+    vconn_set_features(d, (host.seq & 1) ? 1ull << VPKT_F_SEQPACKET : 0);
     if (host.flags & 8) {
         /* A host program connecting to the guest, too: offered, and its
          * stream attached once the guest accepts. */
-        if (vconn_host_offer(d, 77, 0x80000000u | data[3], data[4], (uint32_t)data[5] * 40u) < 0)
+        if (vconn_host_offer(d, 77, 0x80000000u | data[3], data[4], (uint32_t)data[5] * 40u,
+                             (host.seq & 2) ? VPKT_TYPE_SEQPACKET : VPKT_TYPE_STREAM) < 0)
             host.answered = -1;
     }
     for (r = 0; r < rounds; r++) {
@@ -235,7 +327,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             host.s[NSOCK - 1].open = 1;
             host.s[NSOCK - 1].to_read = 5000;
             host.s[NSOCK - 1].send_room = 1u << 20;
-            if (vconn_host_attach(d, FD_BASE + NSOCK - 1, 0x80000000u | data[3], data[4]) < 0)
+            host.s[NSOCK - 1].type = (host.seq & 2) ? VPKT_TYPE_SEQPACKET : VPKT_TYPE_STREAM;
+            if (vconn_host_attach(d, FD_BASE + NSOCK - 1, 0x80000000u | data[3], data[4],
+                                  host.s[NSOCK - 1].type) < 0)
                 host.s[NSOCK - 1].open = 0;
         }
         if (staged && tx_total) {

@@ -233,51 +233,69 @@ int hvsim_admin_vm_op(hvsim_admin_t *a, const char *ref, const char *op)
     return call(a, HVSIM_MSG_VM_OP, &m, sizeof(m), NULL, 0, NULL, NULL);
 }
 
+/* What a paged list asks for (REF: a partition's listing, NULL: a whole
+ * list) and what its replies carry besides the page (the header of
+ * VM_LISTENERS and VM_CONNS replies: ceiling and forgotten records). */
+struct list_req {
+    unsigned type;
+    size_t esize;
+    const char *ref;
+    struct hvsim_msg_track_list head; /* from the first page */
+};
+
 /* One page from CURSOR into *v (grown to the list's total on the first
  * page). Returns 1 for another page, 0 at the end, -EAGAIN when the list
  * changed under the reader (start again), or -errno. */
-static int list_page(hvsim_admin_t *a, unsigned type, size_t esize, uint32_t *cursor, struct hvsim_msg_list *first,
-                     char **v)
+static int list_page(hvsim_admin_t *a, struct list_req *q, uint32_t *cursor, char **v)
 {
-    struct hvsim_msg_page pg = { .cursor = *cursor };
+    struct hvsim_msg_vm_page pg = { .page.cursor = *cursor };
+    size_t hlen = q->ref ? sizeof(struct hvsim_msg_track_list) : sizeof(struct hvsim_msg_list);
+    struct hvsim_msg_track_list t = { 0 };
     struct hvsim_msg_list l;
     const char *body;
     size_t blen;
-    int rc = call(a, type, &pg, sizeof(pg), NULL, 0, &body, &blen);
+    int rc;
 
+    if (q->ref)
+        memcpy(pg.ref, q->ref, strlen(q->ref));
+    rc = call(a, q->type, &pg, q->ref ? sizeof(pg) : sizeof(pg.page), NULL, 0, &body, &blen);
     if (rc < 0)
         return rc;
-    memcpy(&l, body, sizeof(l));
-    if (blen - sizeof(l) != (size_t)l.count * esize || l.next != *cursor + l.count || l.next > l.total) {
+    if (blen < hlen) {
+        snprintf(a->err, sizeof(a->err), "the hvsim daemon sent a malformed list");
+        return -EPROTO;
+    }
+    memcpy(&t, body, hlen);
+    l = t.list;
+    if (blen - hlen != (size_t)l.count * q->esize || l.next != *cursor + l.count || l.next > l.total) {
         snprintf(a->err, sizeof(a->err), "the hvsim daemon sent a malformed list");
         return -EPROTO;
     }
     if (*cursor == 0) {
-        *first = l;
+        q->head = t;
         free(*v);
-        *v = calloc(l.total ? l.total : 1, esize);
+        *v = calloc(l.total ? l.total : 1, q->esize);
         if (*v == NULL)
             return -ENOMEM;
-    } else if (l.gen != first->gen || l.total != first->total) {
+    } else if (l.gen != q->head.list.gen || l.total != q->head.list.total) {
         return -EAGAIN;
     }
-    memcpy(*v + (size_t)*cursor * esize, body + sizeof(l), (size_t)l.count * esize);
+    memcpy(*v + (size_t)*cursor * q->esize, body + hlen, (size_t)l.count * q->esize);
     *cursor = l.next;
     return l.next < l.total && l.count > 0 ? 1 : 0;
 }
 
 /* A whole list, page by page; read again from the start when it changed
  * between pages, so it is never cut or mixed. */
-static int list(hvsim_admin_t *a, unsigned type, size_t esize, void **out, size_t *n)
+static int list_all(hvsim_admin_t *a, struct list_req *q, void **out, size_t *n)
 {
-    struct hvsim_msg_list first = { 0 };
     char *v = NULL;
     int tries, rc = -EAGAIN;
 
     for (tries = 0; tries < 16 && rc == -EAGAIN; tries++) {
         uint32_t cursor = 0;
 
-        while ((rc = list_page(a, type, esize, &cursor, &first, &v)) == 1)
+        while ((rc = list_page(a, q, &cursor, &v)) == 1)
             ;
     }
     if (rc == -EAGAIN)
@@ -287,8 +305,46 @@ static int list(hvsim_admin_t *a, unsigned type, size_t esize, void **out, size_
         return rc;
     }
     *out = v;
-    *n = first.total;
+    *n = q->head.list.total;
     return 0;
+}
+
+static int list(hvsim_admin_t *a, unsigned type, size_t esize, void **out, size_t *n)
+{
+    struct list_req q = { .type = type, .esize = esize };
+
+    return list_all(a, &q, out, n);
+}
+
+/* A partition's listing (VM_LISTENERS, VM_CONNS). */
+static int vm_listing(hvsim_admin_t *a, unsigned type, size_t esize, const char *vm, void **out, size_t *n,
+                      uint32_t *limit, uint64_t *forgotten)
+{
+    struct list_req q = { .type = type, .esize = esize, .ref = vm };
+    int rc;
+
+    if (vm == NULL || vm[0] == '\0' || strlen(vm) >= HVSIM_NAME_MAX) {
+        snprintf(a->err, sizeof(a->err), "VM: expected a name, a GUID or \"host\"");
+        return -EINVAL;
+    }
+    rc = list_all(a, &q, out, n);
+    if (rc == 0 && limit)
+        *limit = q.head.limit;
+    if (rc == 0 && forgotten)
+        *forgotten = q.head.forgotten;
+    return rc;
+}
+
+int hvsim_admin_listeners(hvsim_admin_t *a, const char *vm, hvsim_listener_info_t **out, size_t *n, uint32_t *limit,
+                          uint64_t *forgotten)
+{
+    return vm_listing(a, HVSIM_MSG_VM_LISTENERS, sizeof(**out), vm, (void **)out, n, limit, forgotten);
+}
+
+int hvsim_admin_connections(hvsim_admin_t *a, const char *vm, hvsim_conn_info_t **out, size_t *n, uint32_t *limit,
+                            uint64_t *forgotten)
+{
+    return vm_listing(a, HVSIM_MSG_VM_CONNS, sizeof(**out), vm, (void **)out, n, limit, forgotten);
 }
 
 int hvsim_admin_vm_list(hvsim_admin_t *a, hvsim_vm_info_t **out, size_t *n)

@@ -70,7 +70,10 @@
 #define HOT_SIGPIPE 0x80u /* kernel 6.7 on: EPIPE raises SIGPIPE unless MSG_NOSIGNAL */
 #define HOT_TRANSPORT (HOT_VIRTIO | HOT_SIGPIPE)
 #define HOT_SEQPACKET 0x100u /* SOCK_SEQPACKET: message boundaries (vsock-virtio.md 9) */
-#define HOT_LISTENING 0x200u /* s->lis is set: the helper may record revocations in it */
+/* The KVM-style host's socket whose VM went off or away: vhost_vsock_reset_orphans
+ * put ECONNRESET on it (vsock-virtio.md 7.7). */
+#define HOT_PEER_RESET 0x200u
+#define HOT_LISTENING 0x400u /* s->lis is set: the helper may record revocations in it */
 
 /* Kernel versions (hvsim.h enum hvsim_kernel: major * 100 + minor) that
  * brought a behaviour of the vsock core (docs/reference/vsock-virtio.md 7). */
@@ -110,6 +113,7 @@ struct sock {
     uint64_t bind_id;
     struct hvsim_endpoint local, peer; /* getsockname, getpeername (and who the peer is) */
     int async_err; /* what SO_ERROR reports once the failure is due */
+    int reset_told; /* HOT_PEER_RESET: SO_ERROR has reported it (sock_error clears sk_err) */
     uint64_t due_ns;
     struct listener *lis; /* a listener's own state (listen_common), else NULL */
     uint64_t vsock_buf[3]; /* SO_VM_SOCKETS_BUFFER_SIZE, _MIN_, _MAX_ */
@@ -405,7 +409,22 @@ int hvsim_socket(int domain, int type, int protocol)
     return hvsim__socket_as(hvsim__self_owner(), domain, type, protocol);
 }
 
+static int socket_common(struct hvsim__owner *o, int domain, int type, int protocol, int backend);
+
 int hvsim__socket_as(struct hvsim__owner *o, int domain, int type, int protocol)
+{
+    return socket_common(o, domain, type, protocol, 0);
+}
+
+int hvsim__socket_backend(int type)
+{
+    int fd = socket_common(hvsim__self_owner(), AF_VSOCK, type, 0, 1);
+
+    return fd < 0 ? -errno : fd;
+}
+
+/* backend: the device's end of a VM back-end (hvsim__socket_backend). */
+static int socket_common(struct hvsim__owner *o, int domain, int type, int protocol, int backend)
 {
     int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
     struct hvsim__attach me;
@@ -446,7 +465,11 @@ int hvsim__socket_as(struct hvsim__owner *o, int domain, int type, int protocol)
         return hvsim__fail(-errno);
     if (base == SOCK_SEQPACKET)
         seqpacket_carrier(fd);
-    rc = register_fd(fd, pers, o, transport_bits(pers, &me) | (base == SOCK_SEQPACKET ? HOT_SEQPACKET : 0), me.kernel);
+    /* A back-end's socket is the device's end: the guest's kernel applies its
+     * own transport's rules, so this end follows virtio's whatever the VM says. */
+    rc = register_fd(fd, pers, o,
+                     transport_bits(pers, &me) | (base == SOCK_SEQPACKET ? HOT_SEQPACKET : 0) | (backend ? HOT_VIRTIO : 0),
+                     me.kernel);
     if (rc < 0) {
         hvsim__libc.close(fd);
         return hvsim__fail(rc);
@@ -1190,8 +1213,10 @@ static int recv_allowed(uint32_t hot, int flags, size_t len)
 }
 
 /* A kernel before K_SEQPACKET_PEEK refuses MSG_PEEK on a SEQPACKET socket
- * once a message is there (the transport's seqpacket_dequeue says
- * EOPNOTSUPP after the wait for data). 0: go on; else the result. */
+ * once a message is there: the transport's seqpacket_dequeue says
+ * EOPNOTSUPP after the wait for data, and af_vsock.c turned every receive
+ * error of a transport into ENOMEM until 2023, which is what 6.1 shows.
+ * 0: go on; else the result. */
 static ssize_t seq_peek_refused(const struct sock *s, int fd, int flags)
 {
     char c;
@@ -1204,7 +1229,18 @@ static ssize_t seq_peek_refused(const struct sock *s, int fd, int flags)
         return hvsim__fail(-errno);
     if (r == 0) /* end of file: no message to refuse */
         return -2;
-    return hvsim__fail(-EOPNOTSUPP);
+    return hvsim__fail(-ENOMEM);
+}
+
+/* A socket its VM's end left with ECONNRESET: what was queued before still
+ * comes, then every read fails so (the error stays, as sk_err does). */
+static ssize_t reset_recv(int fd, void *buf, size_t len, int flags)
+{
+    ssize_t r = hvsim__libc.recv(fd, buf, len, flags | MSG_DONTWAIT);
+
+    if (r > 0)
+        return r;
+    return hvsim__fail(-ECONNRESET);
 }
 
 ssize_t hvsim_recv(int fd, void *buf, size_t len, int flags)
@@ -1225,6 +1261,8 @@ ssize_t hvsim_recv(int fd, void *buf, size_t len, int flags)
         if (r != 0)
             return r == -2 ? 0 : r;
     }
+    if (hot & HOT_PEER_RESET)
+        return reset_recv(fd, buf, len, flags);
     r = hvsim__libc.recv(fd, buf, len, flags);
     if (r < 0)
         return hvsim__fail(-errno);
@@ -1578,6 +1616,10 @@ static int so_error(struct sock *s, int fd)
         s->async_err = 0;
         s->state = S_FAILED;
         return e;
+    }
+    if ((atomic_load(&s->hot) & HOT_PEER_RESET) && !s->reset_told) {
+        s->reset_told = 1;
+        return ECONNRESET;
     }
     if (hvsim__libc.getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0)
         return 0;
@@ -2049,7 +2091,13 @@ void hvsim__sock_event(struct hvsim__owner *o, const struct hvsim_msg_event *ev)
                 continue;
             if (!still_ours(fd, s))
                 continue;
-            hot_set(s, HOT_BROKEN);
+            /* A VM that went off or away releases its vhost device: the
+             * KVM host's sockets get ECONNRESET (vhost_vsock_reset_orphans);
+             * a reset keeps the device, and the host sees the end as EOF. */
+            hot_set(s, HOT_BROKEN | ((event == HVSIM_EV_OFF || event == HVSIM_EV_REMOVED) &&
+                                             s->pers == HVSIM_PERS_VSOCK_HOST
+                                         ? HOT_PEER_RESET
+                                         : 0));
             /* shutdown() acts on the socket, so every holder (fork, dup) and
              * the peer see it: reads return EOF, writes fail. */
             (void)hvsim__libc.shutdown(fd, SHUT_RDWR);

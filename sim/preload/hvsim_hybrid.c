@@ -101,20 +101,40 @@ static struct {
 
 static volatile sig_atomic_t stopping;
 
+/* One line on stderr, whole whatever its length (a Winsock text alone is
+ * near 200 characters), in one write so the threads' lines never mix. */
 __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 {
-    char buf[512];
-    int n;
+    static const char prefix[] = "hvsim-hybrid: ";
+    const size_t plen = sizeof(prefix) - 1;
+    char small[512], *buf = small;
+    size_t len;
     va_list ap;
+    int n;
 
-    n = snprintf(buf, sizeof(buf), "hvsim-hybrid: ");
     va_start(ap, fmt);
-    n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+    n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n > (int)sizeof(buf) - 2)
-        n = (int)sizeof(buf) - 2;
-    buf[n++] = '\n';
-    (void)!write(2, buf, (size_t)n);
+    if (n < 0)
+        return;
+    len = plen + (size_t)n + 1; /* and the newline */
+    if (len + 1 > sizeof(small))
+        buf = malloc(len + 1);
+    va_start(ap, fmt);
+    if (buf == NULL) {
+        /* No memory for the line: still whole, if perhaps in several writes. */
+        dprintf(2, "%s", prefix);
+        vdprintf(2, fmt, ap);
+        dprintf(2, "\n");
+    } else {
+        memcpy(buf, prefix, plen);
+        vsnprintf(buf + plen, (size_t)n + 1, fmt, ap);
+        buf[len - 1] = '\n';
+        (void)!write(2, buf, len);
+    }
+    va_end(ap);
+    if (buf != small)
+        free(buf);
 }
 
 __attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt, ...)
@@ -129,12 +149,10 @@ __attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt,
     exit(EXIT_FAIL);
 }
 
-static const char *err_text(int err, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s (%s%s%s)", hvsim_strerror(err), hvsim_err_name(err), hvsim_wsa_name(err)[0] ? ", " : "",
-             hvsim_wsa_name(err));
-    return buf;
-}
+/* An error as say() shows it: its text, then its errno and Winsock names.
+ * Arguments, not a buffer, so no text is ever cut to a buffer's size. */
+#define ERR_FMT "%s (%s%s%s)"
+#define ERR_ARGS(err) hvsim_strerror(err), hvsim_err_name(err), hvsim_wsa_name(err)[0] ? ", " : "", hvsim_wsa_name(err)
 
 /* ---- the connections ------------------------------------------------------------------------
  *
@@ -352,14 +370,15 @@ static void do_connect(struct conn *c)
     SOCKADDR_HV me;
     socklen_t mel = sizeof(me);
     ULONG timeout = CONNECT_TIMEOUT_MS;
-    char reply[64], svctext[HVSIM_GUID_STRLEN], id[HVSIM_GUID_STRLEN], e[200];
-    int n;
+    char reply[64], svctext[HVSIM_GUID_STRLEN], id[HVSIM_GUID_STRLEN];
+    int n, err;
 
     hvsim_guid_format(&c->svc, svctext);
     c->h = hvsim_socket(AF_HYPERV, SOCK_STREAM | SOCK_CLOEXEC, HV_PROTOCOL_RAW);
     if (c->h < 0 || hvsim_setsockopt(c->h, HV_PROTOCOL_RAW, HVSOCKET_CONNECT_TIMEOUT, &timeout, sizeof(timeout)) < 0 ||
         hvsim_connect(c->h, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        say("CONNECT %s to %s failed: %s", svctext, G.vmname, err_text(errno, e, sizeof(e)));
+        err = errno;
+        say("CONNECT %s to %s failed: " ERR_FMT, svctext, G.vmname, ERR_ARGS(err));
         c->failed = 1;
         return;
     }
@@ -690,12 +709,14 @@ static int sweep(void)
 static int start_forward(struct forward *f)
 {
     SOCKADDR_HV a = { .Family = AF_HYPERV, .VmId = G.vmid, .ServiceId = f->svc };
-    char svctext[HVSIM_GUID_STRLEN], e[200];
+    char svctext[HVSIM_GUID_STRLEN];
+    int err;
 
     f->fd = hvsim_socket(AF_HYPERV, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, HV_PROTOCOL_RAW);
     if (f->fd < 0 || hvsim_bind(f->fd, (struct sockaddr *)&a, sizeof(a)) < 0 || hvsim_listen(f->fd, 64) < 0) {
-        say("cannot listen for %s on service %s: %s", G.vmname, hvsim_guid_format(&f->svc, svctext),
-            err_text(errno, e, sizeof(e)));
+        err = errno;
+        say("cannot listen for %s on service %s: " ERR_FMT, G.vmname, hvsim_guid_format(&f->svc, svctext),
+            ERR_ARGS(err));
         return -1;
     }
     return 0;

@@ -583,3 +583,75 @@ Test(transport, virtio_guest_has_the_larger_window)
 {
     window_case(HVSIM_TRANSPORT_VIRTIO, 1);
 }
+
+/* ---- how a VM going away shows on the KVM-style host (vsock-virtio.md 7.7) ---------- */
+
+static int guest_accepts_and_waits(void *v)
+{
+    struct args *a = v;
+    struct sockaddr_vm any = fx_vsock(VMADDR_CID_ANY, a->port);
+    int l = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0), c;
+
+    CHECK_OK(l);
+    CHECK_OK(hvsim_bind(l, (struct sockaddr *)&any, sizeof(any)));
+    CHECK_OK(hvsim_listen(l, 1));
+    fx_signal(&a->ready, 1);
+    c = hvsim_accept(l, NULL, NULL);
+    CHECK_OK(c);
+    CHECK_EQ(hvsim_send(c, "q", 1, 0), 1);
+    pause(); /* until the VM goes */
+    return 0;
+}
+
+static void vm_gone_case(const char *op, int want)
+{
+    struct args a = { .port = 7400 };
+    hvsim_vm_info_t vm;
+    struct sockaddr_vm to;
+    struct pollfd p;
+    char c;
+    int s, e = 0;
+    socklen_t el = sizeof(e);
+    pid_t g;
+
+    cr_assert_eq(hvsim_admin_vm_add_ex(F.admin, "vm1", NULL, HVSIM_VM_CLASSIC, HVSIM_TRANSPORT_VIRTIO,
+                                       HVSIM_KERNEL_6_12, &vm),
+                 0);
+    fx_pipe_init(&a.ready);
+    g = fx_spawn(&F, "vm1", guest_accepts_and_waits, &a);
+    fx_await(&a.ready);
+    to = fx_vsock(vm.cid, a.port);
+    s = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0);
+    cr_assert_eq(hvsim_connect(s, (struct sockaddr *)&to, sizeof(to)), 0, "%s", hvsim_err_name(errno));
+    fx_vm_op(&F, "vm1", op);
+    p = (struct pollfd){ .fd = s, .events = POLLIN };
+    cr_assert_eq(poll(&p, 1, 5000), 1);
+    /* What was queued before still comes. */
+    cr_assert_eq(hvsim_recv(s, &c, 1, 0), 1);
+    if (want == 0) {
+        cr_assert_eq(hvsim_recv(s, &c, 1, 0), 0, "a reset keeps the device: EOF");
+    } else {
+        cr_assert_eq(hvsim_recv(s, &c, 1, 0), -1);
+        cr_assert_eq(errno, want, "%s", hvsim_err_name(errno));
+        cr_assert_eq(hvsim_recv(s, &c, 1, 0), -1, "the error stays");
+        cr_assert_eq(hvsim_getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &el), 0);
+        cr_assert_eq(e, want);
+        cr_assert_eq(hvsim_getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &el), 0);
+        cr_assert_eq(e, 0, "SO_ERROR reports it once");
+        cr_assert_eq(hvsim_send(s, "x", 1, MSG_NOSIGNAL), -1);
+        cr_assert_eq(errno, EPIPE);
+    }
+    hvsim_close(s);
+    kill(g, SIGKILL);
+    fx_wait(g);
+}
+
+Test(transport, kvm_host_sees_econnreset_when_its_vm_goes_off)
+{
+    vm_gone_case("off", ECONNRESET);
+}
+
+Test(transport, kvm_host_sees_eof_when_its_vm_resets)
+{
+    vm_gone_case("reset", 0);
+}

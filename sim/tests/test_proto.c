@@ -656,10 +656,10 @@ Test(proto, events_carry_a_service, .timeout = 5)
     cr_assert_eq(offsetof(struct hvsim_msg_event, svc), sizeof(GUID) + 2 * sizeof(uint32_t));
 }
 
-/* Protocol 8: an event carries the first ticket id issued after it (revocation). */
+/* Protocol 9: an event carries the first ticket id issued after it (revocation). */
 Test(proto, events_carry_a_ticket_mark, .timeout = 5)
 {
-    cr_assert_geq(HVSIM_PROTO_VERSION, 8);
+    cr_assert_geq(HVSIM_PROTO_VERSION, 9);
     cr_assert_eq(offsetof(struct hvsim_msg_event, below), 2 * sizeof(GUID) + 2 * sizeof(uint32_t));
     cr_assert_eq(HVSIM_EV_SERVICE_REMOVED, 7);
 }

@@ -1196,3 +1196,24 @@ Test(route, seqpacket_goes_to_the_gateways_seqpacket_listener)
     r = conn_seq(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm1->cid), T(5001));
     assert_refuse(r, -ECONNRESET);
 }
+
+/* A VM a back-end serves carries SEQPACKET even when it was declared hv_sock
+ * (the catalogue's QEMU target does so, for Hyper-V's refusals): its guest's
+ * kernel is virtio. Without the back-end, hv_sock refuses. */
+Test(route, a_back_end_makes_its_vm_carry_seqpacket)
+{
+    struct bind *gw = gateway_of(vm1);
+    struct bind *gs = listen_on(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(0x7ffff001u));
+    struct bind *hl = listen_on(&m.host, HVSIM_PERS_VSOCK_HOST, HV_GUID_ZERO, T(6010));
+
+    gs->gateway = HVSIM_GW_SEQPACKET;
+    gs->flags = hl->flags = HVSIM_SF_SEQPACKET;
+    gs->gw_fd = -1;
+    register_port(6010);
+    cr_assert_eq(vm1->transport, (uint32_t)HVSIM_TRANSPORT_HV_SOCK);
+    assert_refuse(conn_seq(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(6010)), -ESOCKTNOSUPPORT);
+    gw->gw_fd = 1000;
+    assert_ok(conn_seq(vm1, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(6010)), hl);
+    cr_assert_eq(conn_seq(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm1->cid), T(5001)).listener, gs);
+    gw->gw_fd = -1;
+}

@@ -37,6 +37,7 @@ static const struct {
     { "max_binds_per_partition", "4096" },
     { "max_pending_connects", "64" },
     { "max_queued_events", "1024" },
+    { "max_tracked_connections", "1024" },
     { "hello_timeout_ms", "5000" },
 };
 
@@ -389,6 +390,7 @@ Test(settings, limits_are_counts_in_range, .timeout = 5)
         { "max_binds_per_partition", offsetof(struct settings, max_binds) },
         { "max_pending_connects", offsetof(struct settings, max_pending) },
         { "max_queued_events", offsetof(struct settings, max_events) },
+        { "max_tracked_connections", offsetof(struct settings, max_tracked) },
     };
     static const char *const bad[] = { "0", "1000001", "-1", "", "12x", "1e3" };
     struct settings s;

@@ -229,6 +229,15 @@ struct fsock {
     uint8_t out[1 << 19]; /* guest -> host bytes, written by send() */
     size_t out_len, out_cap;
     int shut_wr;
+    /* seqpacket sockets: one send / recv is one message */
+    unsigned type;
+    uint32_t in_msg[64]; /* lengths of the messages in in[] */
+    int in_eor[64]; /* ... sent with MSG_EOR */
+    unsigned in_first, in_count;
+    uint32_t out_msg[64]; /* lengths of the messages in out[] */
+    int out_eor[64]; /* ... sent with MSG_EOR */
+    unsigned out_count;
+    size_t msg_max; /* larger sends fail with EMSGSIZE; 0: no limit */
 };
 
 struct fhost {
@@ -249,7 +258,7 @@ static struct fsock *fs(struct fhost *h, int fd)
     return &h->s[fd - FD_BASE];
 }
 
-static int f_connect(void *ctx, uint32_t port, uint32_t guest_port)
+static int f_connect(void *ctx, uint32_t port, uint32_t guest_port, unsigned type)
 {
     struct fhost *h = ctx;
     int i;
@@ -265,6 +274,7 @@ static int f_connect(void *ctx, uint32_t port, uint32_t guest_port)
             h->s[i].port = port;
             h->s[i].guest_port = guest_port;
             h->s[i].out_cap = sizeof(h->s[i].out);
+            h->s[i].type = type;
             return FD_BASE + i;
         }
     }
@@ -286,6 +296,7 @@ static ssize_t f_send(void *ctx, int fd, const void *buf, size_t len)
 
     REQUIRE(!s->closed, "send on a closed socket");
     REQUIRE(!s->shut_wr, "send after shutdown(SHUT_WR)");
+    REQUIRE(s->type != VPKT_TYPE_SEQPACKET, "a stream send on a seqpacket socket");
     if (s->send_err)
         return s->send_err;
     n = s->out_cap - s->out_len;
@@ -308,11 +319,70 @@ static ssize_t f_recv(void *ctx, int fd, void *buf, size_t len)
         return s->recv_err;
     if (n == 0)
         return s->in_eof ? 0 : -EAGAIN;
+    REQUIRE(s->type != VPKT_TYPE_SEQPACKET, "a stream recv on a seqpacket socket");
     if (n > len)
         n = len;
     memcpy(buf, s->in + s->in_off, n);
     s->in_off += n;
     return (ssize_t)n;
+}
+
+/* A message goes whole, or not at all. */
+static ssize_t f_send_msg(void *ctx, int fd, const void *buf, size_t len, int eor)
+{
+    struct fsock *s = fs(ctx, fd);
+
+    REQUIRE(!s->closed, "send on a closed socket");
+    REQUIRE(!s->shut_wr, "send after shutdown(SHUT_WR)");
+    REQUIRE(s->type == VPKT_TYPE_SEQPACKET, "a message sent on a stream socket");
+    if (s->send_err)
+        return s->send_err;
+    if (s->msg_max && len > s->msg_max)
+        return -EMSGSIZE;
+    if (s->out_cap - s->out_len < len)
+        return -EAGAIN;
+    REQUIRE_OK(s->out_count < 64);
+    memcpy(s->out + s->out_len, buf, len);
+    s->out_len += len;
+    s->out_eor[s->out_count] = eor;
+    s->out_msg[s->out_count++] = (uint32_t)len;
+    return (ssize_t)len;
+}
+
+/* One message; the part beyond len would be lost, as AF_UNIX's MSG_TRUNC. */
+static ssize_t f_recv_msg(void *ctx, int fd, void *buf, size_t len, int *eor)
+{
+    struct fsock *s = fs(ctx, fd);
+    uint32_t m;
+    size_t n;
+
+    REQUIRE(!s->closed, "recv on a closed socket");
+    REQUIRE(s->type == VPKT_TYPE_SEQPACKET, "a message read from a stream socket");
+    if (s->recv_err)
+        return s->recv_err;
+    if (s->in_count == 0)
+        return s->in_eof ? 0 : -EAGAIN;
+    m = s->in_msg[s->in_first];
+    *eor = s->in_eor[s->in_first];
+    s->in_first = (s->in_first + 1) % 64;
+    s->in_count--;
+    n = m < len ? m : len;
+    memcpy(buf, s->in + s->in_off, n);
+    s->in_off += m;
+    return (ssize_t)n;
+}
+
+static ssize_t f_msg_len(void *ctx, int fd)
+{
+    struct fsock *s = fs(ctx, fd);
+
+    REQUIRE(s->type == VPKT_TYPE_SEQPACKET, "msg_len on a stream socket");
+    REQUIRE(!s->closed, "msg_len on a closed socket");
+    if (s->recv_err)
+        return s->recv_err;
+    if (s->in_count == 0)
+        return s->in_eof ? 0 : -EAGAIN;
+    return s->in_msg[s->in_first];
 }
 
 static int f_shutdown_wr(void *ctx, int fd)
@@ -361,6 +431,9 @@ static const struct vconn_host_ops fake_ops = {
     .send = f_send,
     .recv = f_recv,
     .shutdown_wr = f_shutdown_wr,
+    .msg_len = f_msg_len,
+    .send_msg = f_send_msg,
+    .recv_msg = f_recv_msg,
     .peer_closed = f_peer_closed,
     .watch = f_watch,
     .close = f_close,
@@ -1484,7 +1557,7 @@ Test(vhost, request_reusing_a_dead_tuple_drops_the_old_rst, .timeout = 10)
  * answers before the host's stream exists. */
 static void offer(struct env *e, uint64_t token, uint32_t hport, uint32_t gport)
 {
-    cr_assert_eq(vconn_host_offer(e->d, token, hport, gport, 0), 0);
+    cr_assert_eq(vconn_host_offer(e->d, token, hport, gport, 0, VPKT_TYPE_STREAM), 0);
     g_post_rx(e, 2, RXBUF);
     vconn_run(e->d);
 }
@@ -1523,7 +1596,7 @@ Test(vhost, offer_accepted_then_stream_attached, .timeout = 10)
     s = host_stream(e, 0);
     memcpy(s->in, "early", 5);
     s->in_len = 5;
-    cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 0x80000001u, 5000), 0);
+    cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 0x80000001u, 5000, VPKT_TYPE_STREAM), 0);
     vconn_run(e->d);
     cr_assert_eq(s->out_len, 5);
     cr_assert_eq(memcmp(s->out, "hello", 5), 0);
@@ -1548,7 +1621,7 @@ Test(vhost, offer_refused_by_guest_rst, .timeout = 10)
     cr_assert_eq(e->fh.nanswers, 1);
     cr_assert_eq(e->fh.answers[0].answer, VCONN_ANSWER_REFUSE);
     host_stream(e, 0);
-    cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 9, 5000), -ENOENT);
+    cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 9, 5000, VPKT_TYPE_STREAM), -ENOENT);
     g_expect_none(e); /* an RST is never answered */
 }
 
@@ -1587,18 +1660,18 @@ Test(vhost, offer_clash_and_device_down, .timeout = 10)
     struct env *e = env_new(64, 65536);
 
     offer(e, 1, 9, 5000);
-    cr_assert_eq(vconn_host_offer(e->d, 2, 9, 5000, 0), -EADDRINUSE);
-    cr_assert_eq(vconn_host_offer(e->d, 3, 10, 5000, 0), 0, "another host port is another connection");
-    cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 9, 5000), -ENOENT, "not accepted yet");
+    cr_assert_eq(vconn_host_offer(e->d, 2, 9, 5000, 0, VPKT_TYPE_STREAM), -EADDRINUSE);
+    cr_assert_eq(vconn_host_offer(e->d, 3, 10, 5000, 0, VPKT_TYPE_STREAM), 0, "another host port is another connection");
+    cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 9, 5000, VPKT_TYPE_STREAM), -ENOENT, "not accepted yet");
     e->rx.vq.started = 0;
-    cr_assert_eq(vconn_host_offer(e->d, 4, 11, 5000, 0), -ENETUNREACH);
+    cr_assert_eq(vconn_host_offer(e->d, 4, 11, 5000, 0, VPKT_TYPE_STREAM), -ENETUNREACH);
 }
 
 Test(vhost, offer_waits_no_longer_than_the_host_program, .timeout = 10)
 {
     struct env *e = env_new(64, 65536);
 
-    cr_assert_eq(vconn_host_offer(e->d, 6, 9, 5000, 300), 0);
+    cr_assert_eq(vconn_host_offer(e->d, 6, 9, 5000, 300, VPKT_TYPE_STREAM), 0);
     g_post_rx(e, 2, RXBUF);
     vconn_run(e->d);
     g_expect(e, VPKT_OP_REQUEST);
@@ -1610,7 +1683,7 @@ Test(vhost, offer_waits_no_longer_than_the_host_program, .timeout = 10)
     cr_assert_eq(e->fh.nanswers, 1);
     cr_assert_eq(e->fh.answers[0].answer, VCONN_ANSWER_SILENT);
     g_expect(e, VPKT_OP_RST); /* the guest forgets the request: a retry may reuse the tuple */
-    cr_assert_eq(vconn_host_offer(e->d, 7, 9, 5000, 300), 0, "the tuple is free again");
+    cr_assert_eq(vconn_host_offer(e->d, 7, 9, 5000, 300, VPKT_TYPE_STREAM), 0, "the tuple is free again");
 }
 
 Test(vhost, reset_answers_pending_offers, .timeout = 10)
@@ -1805,6 +1878,451 @@ Test(vhost, every_packet_carries_current_credit, .timeout = 10)
     cr_assert_eq(h.buf_alloc, 65536);
 }
 
+/* ---- seqpacket (reference 1.9) -------------------------------------------------------------- */
+
+static struct env *env_seq(uint32_t buf_alloc)
+{
+    struct env *e = env_new(64, buf_alloc);
+
+    vconn_set_features(e->d, 1ull << VPKT_F_SEQPACKET);
+    return e;
+}
+
+static struct vpkt_hdr seq_hdr(uint16_t op, uint32_t src_port, uint32_t dst_port, uint32_t len, uint32_t flags)
+{
+    struct vpkt_hdr h = hdr(op, src_port, dst_port, len);
+
+    h.type = VPKT_TYPE_SEQPACKET;
+    h.flags = flags;
+    return h;
+}
+
+/* The guest's seqpacket connect, its buffer peer_buf bytes. */
+static struct fsock *g_connect_seq(struct env *e, uint32_t gport, uint32_t hport, uint32_t peer_buf)
+{
+    struct vpkt_hdr h = seq_hdr(VPKT_OP_REQUEST, gport, hport, 0, 0);
+    struct fsock *s = NULL;
+    int i;
+
+    h.buf_alloc = peer_buf;
+    g_post_rx(e, 1, RXBUF);
+    g_send(e, &h, NULL, 0);
+    for (i = 0; i < FH_MAX && s == NULL; i++)
+        if (e->fh.s[i].used && !e->fh.s[i].closed && e->fh.s[i].guest_port == gport && e->fh.s[i].port == hport)
+            s = &e->fh.s[i];
+    REQUIRE(s != NULL, "no host connect for %u -> %u", gport, hport);
+    REQUIRE(s->type == VPKT_TYPE_SEQPACKET, "the host socket is of type %u", s->type);
+    vconn_host_event(e->d, s->cookie, VCONN_EV_OUT);
+    vconn_run(e->d);
+    h = g_expect(e, VPKT_OP_RESPONSE);
+    REQUIRE(h.type == VPKT_TYPE_SEQPACKET, "RESPONSE of type %u", h.type);
+    return s;
+}
+
+/* The host program sends one message (with MSG_EOR when eor). */
+static void host_msg_eor(struct env *e, struct fsock *s, const void *data, uint32_t len, int eor)
+{
+    REQUIRE_OK(s->in_count < 64);
+    s->in_eor[(s->in_first + s->in_count) % 64] = eor;
+    s->in_msg[(s->in_first + s->in_count++) % 64] = len;
+    host_data(e, s, data, len);
+}
+
+static void host_msg(struct env *e, struct fsock *s, const void *data, uint32_t len)
+{
+    host_msg_eor(e, s, data, len, 0);
+}
+
+static uint32_t pkt_flags[64]; /* of each packet seq_received() took */
+static struct vpkt_hdr seq_other; /* the packet that ended it, if not RW (op 0: none) */
+
+/* The RW packets the guest got, up to the first other packet (kept in
+ * seq_other): their payload bytes; flags of the last. */
+static uint32_t seq_received(struct env *e, uint8_t *out, uint32_t cap, uint32_t *flags_of_last, unsigned *npkts)
+{
+    static uint8_t got[70000];
+    struct vpkt_hdr h;
+    uint32_t n = 0;
+
+    *npkts = 0;
+    memset(&seq_other, 0, sizeof(seq_other));
+    while (g_recv(e, &h, got, sizeof(got))) {
+        if (h.op != VPKT_OP_RW) {
+            seq_other = h;
+            break;
+        }
+        REQUIRE(h.type == VPKT_TYPE_SEQPACKET, "RW of type %u", h.type);
+        REQUIRE_OK(n + h.len <= cap && *npkts < 64);
+        memcpy(out + n, got, h.len);
+        n += h.len;
+        *flags_of_last = h.flags;
+        pkt_flags[(*npkts)++] = h.flags;
+    }
+    return n;
+}
+
+Test(vhost, seq_not_negotiated_is_refused_with_rst, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+    struct vpkt_hdr h = seq_hdr(VPKT_OP_REQUEST, 1000, 1234, 0, 0);
+    struct vconn_stats st;
+
+    g_post_rx(e, 1, RXBUF);
+    g_send(e, &h, NULL, 0);
+    h = g_expect(e, VPKT_OP_RST);
+    cr_assert_eq(h.type, VPKT_TYPE_SEQPACKET, "the RST answers the packet's type");
+    cr_assert_eq(h.dst_port, 1000);
+    cr_assert_not(e->fh.s[0].used, "no host socket for a type the guest did not negotiate");
+    vconn_get_stats(e->d, &st);
+    cr_assert_eq(st.bad_pkts, 1);
+    /* Negotiated later (a new SET_FEATURES), the same request connects. */
+    vconn_set_features(e->d, 1ull << VPKT_F_SEQPACKET);
+    g_connect_seq(e, 1000, 1234, 65536);
+    vconn_set_features(e->d, 0);
+    h = seq_hdr(VPKT_OP_REQUEST, 1001, 1234, 0, 0);
+    g_post_rx(e, 1, RXBUF);
+    g_send(e, &h, NULL, 0);
+    g_expect(e, VPKT_OP_RST);
+}
+
+Test(vhost, seq_guest_message_is_gathered_across_packets_and_descriptors, .timeout = 10)
+{
+    struct env *e = env_seq(65536);
+    struct fsock *s = g_connect_seq(e, 1000, 1234, 65536);
+    static uint8_t data[3500];
+    uint32_t splits[] = { 20, 30, 700, 1 };
+    struct vpkt_hdr h;
+
+    fill(data, sizeof(data), 11);
+    h = seq_hdr(VPKT_OP_RW, 1000, 1234, 1000, 0);
+    g_send_split(e, &h, data, 1000, splits, 4);
+    h = seq_hdr(VPKT_OP_RW, 1000, 1234, 2000, 0);
+    g_send_split(e, &h, data + 1000, 2000, splits + 2, 2);
+    cr_assert_eq(s->out_len, 0, "nothing reaches the host before the message's end");
+    cr_assert_eq(s->out_count, 0);
+    h = seq_hdr(VPKT_OP_RW, 1000, 1234, 500, VPKT_SEQ_EOM);
+    g_send(e, &h, data + 3000, 500);
+    cr_assert_eq(s->out_count, 1, "one send for the whole message");
+    cr_assert_eq(s->out_msg[0], 3500);
+    cr_assert_eq(memcmp(s->out, data, 3500), 0);
+    /* Two single-packet messages, the second with EOR: two more sends. */
+    h = seq_hdr(VPKT_OP_RW, 1000, 1234, 7, VPKT_SEQ_EOM);
+    g_send(e, &h, "message", 7);
+    h = seq_hdr(VPKT_OP_RW, 1000, 1234, 1, VPKT_SEQ_EOM | VPKT_SEQ_EOR);
+    g_send(e, &h, "!", 1);
+    cr_assert_eq(s->out_count, 3);
+    cr_assert_eq(s->out_msg[1], 7);
+    cr_assert_eq(s->out_msg[2], 1);
+    cr_assert_eq(memcmp(s->out + 3500, "message!", 8), 0);
+    cr_assert_eq(s->out_eor[0], 0);
+    cr_assert_eq(s->out_eor[1], 0);
+    cr_assert_eq(s->out_eor[2], 1, "the guest's EOR reaches the host program as MSG_EOR");
+    /* Credit counts message bytes, as for streams. */
+    h = seq_hdr(VPKT_OP_CREDIT_REQUEST, 1000, 1234, 0, 0);
+    g_post_rx(e, 1, RXBUF);
+    g_send(e, &h, NULL, 0);
+    h = g_expect(e, VPKT_OP_CREDIT_UPDATE);
+    cr_assert_eq(h.type, VPKT_TYPE_SEQPACKET);
+    cr_assert_eq(h.fwd_cnt, 3508);
+}
+
+Test(vhost, seq_messages_wait_whole_while_the_host_is_full, .timeout = 10)
+{
+    struct env *e = env_seq(65536);
+    struct fsock *s = g_connect_seq(e, 1000, 1234, 65536);
+    struct vpkt_hdr h;
+
+    s->out_cap = 5; /* room for the first message only */
+    h = seq_hdr(VPKT_OP_RW, 1000, 1234, 5, VPKT_SEQ_EOM);
+    g_send(e, &h, "first", 5);
+    h = seq_hdr(VPKT_OP_RW, 1000, 1234, 6, VPKT_SEQ_EOM);
+    g_send(e, &h, "second", 6);
+    h = seq_hdr(VPKT_OP_RW, 1000, 1234, 5, VPKT_SEQ_EOM);
+    g_send(e, &h, "third", 5);
+    cr_assert_eq(s->out_count, 1);
+    cr_assert_eq(s->out_len, 5);
+    s->out_cap = 5 + 6 + 4; /* "second" fits, "third" does not: never a part of it */
+    vconn_host_event(e->d, s->cookie, VCONN_EV_OUT);
+    vconn_run(e->d);
+    cr_assert_eq(s->out_count, 2);
+    cr_assert_eq(s->out_len, 11);
+    s->out_cap = sizeof(s->out);
+    vconn_host_event(e->d, s->cookie, VCONN_EV_OUT);
+    vconn_run(e->d);
+    cr_assert_eq(s->out_count, 3);
+    cr_assert_eq(s->out_msg[2], 5);
+    cr_assert_eq(memcmp(s->out, "firstsecondthird", 16), 0);
+}
+
+Test(vhost, seq_guest_message_larger_than_our_buffer_is_reset, .timeout = 10)
+{
+    struct env *e = env_seq(8192);
+    struct fsock *s = g_connect_seq(e, 1000, 1234, 65536);
+    static uint8_t data[4096];
+    struct vpkt_hdr h = seq_hdr(VPKT_OP_RW, 1000, 1234, 4096, 0);
+    struct vconn_stats st;
+
+    g_send(e, &h, data, 4096);
+    g_send(e, &h, data, 4096); /* 8192: still within the buffer */
+    cr_assert_not(s->closed);
+    h.len = 1;
+    g_post_rx(e, 1, RXBUF);
+    g_send(e, &h, data, 1);
+    h = g_expect(e, VPKT_OP_RST);
+    cr_assert_eq(h.type, VPKT_TYPE_SEQPACKET);
+    cr_assert(s->closed);
+    cr_assert_eq(s->out_count, 0, "no part of it reached the host");
+    vconn_get_stats(e->d, &st);
+    cr_assert_eq(st.msg_violations, 1);
+}
+
+Test(vhost, seq_unknown_rw_flags_are_reset, .timeout = 10)
+{
+    struct env *e = env_seq(65536);
+    struct fsock *s = g_connect_seq(e, 1000, 1234, 65536);
+    struct vpkt_hdr h = seq_hdr(VPKT_OP_RW, 1000, 1234, 3, VPKT_SEQ_EOM | 4u);
+
+    g_post_rx(e, 1, RXBUF);
+    g_send(e, &h, "abc", 3);
+    g_expect(e, VPKT_OP_RST);
+    cr_assert(s->closed);
+    cr_assert_eq(s->out_count, 0);
+}
+
+Test(vhost, seq_type_mismatch_resets_the_connection, .timeout = 10)
+{
+    struct env *e = env_seq(65536);
+    struct fsock *st = g_connect(e, 1000, 1234), *sq = g_connect_seq(e, 1001, 1234, 65536);
+    struct vpkt_hdr h = seq_hdr(VPKT_OP_RW, 1000, 1234, 3, VPKT_SEQ_EOM);
+
+    g_post_rx(e, 2, RXBUF);
+    g_send(e, &h, "abc", 3); /* seqpacket data on the stream connection */
+    h = g_expect(e, VPKT_OP_RST);
+    cr_assert_eq(h.dst_port, 1000);
+    cr_assert(st->closed);
+    cr_assert_eq(st->out_len, 0);
+    h = hdr(VPKT_OP_RW, 1001, 1234, 3); /* stream data on the seqpacket one */
+    g_send(e, &h, "abc", 3);
+    h = g_expect(e, VPKT_OP_RST);
+    cr_assert_eq(h.dst_port, 1001);
+    cr_assert(sq->closed);
+    cr_assert_eq(sq->out_len, 0);
+}
+
+Test(vhost, seq_host_message_is_split_to_the_buffers_with_eom_on_the_last, .timeout = 10)
+{
+    struct env *e = env_seq(65536);
+    struct fsock *s = g_connect_seq(e, 1000, 1234, 65536);
+    static uint8_t data[10000], got[10000];
+    uint32_t flags = 0, n;
+    unsigned npkts;
+
+    fill(data, sizeof(data), 5);
+    g_post_rx(e, 4, RXBUF);
+    host_msg(e, s, data, 10000);
+    n = seq_received(e, got, sizeof(got), &flags, &npkts);
+    cr_assert_eq(n, 10000);
+    cr_assert_eq(npkts, 3, "4096 + 4096 + 1808");
+    cr_assert_eq(pkt_flags[0], 0);
+    cr_assert_eq(pkt_flags[1], 0);
+    cr_assert_eq(pkt_flags[2], VPKT_SEQ_EOM);
+    cr_assert_eq(memcmp(got, data, 10000), 0);
+    /* Two messages queued: each ends with its own EOM, never merged. */
+    host_msg(e, s, "x", 1);
+    host_msg(e, s, "yz", 2);
+    g_post_rx(e, 4, RXBUF);
+    vconn_run(e->d);
+    n = seq_received(e, got, sizeof(got), &flags, &npkts);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(npkts, 2);
+    cr_assert_eq(pkt_flags[0], VPKT_SEQ_EOM);
+    cr_assert_eq(pkt_flags[1], VPKT_SEQ_EOM);
+    cr_assert_eq(memcmp(got, "xyz", 3), 0);
+    {
+        struct vconn_stats st;
+
+        vconn_get_stats(e->d, &st);
+        cr_assert_eq(st.rx_msgs, 3);
+    }
+}
+
+Test(vhost, seq_eor_crosses_both_ways_on_the_last_packet_only, .timeout = 10)
+{
+    struct env *e = env_seq(65536);
+    struct fsock *s = g_connect_seq(e, 1000, 1234, 65536);
+    static uint8_t data[6000], got[6000];
+    struct vpkt_hdr h;
+    uint32_t flags = 0;
+    unsigned npkts;
+
+    /* Guest -> host: a mark on an earlier packet still counts for its message. */
+    h = seq_hdr(VPKT_OP_RW, 1000, 1234, 3, VPKT_SEQ_EOR);
+    g_send(e, &h, "rec", 3);
+    h = seq_hdr(VPKT_OP_RW, 1000, 1234, 3, VPKT_SEQ_EOM);
+    g_send(e, &h, "ord", 3);
+    h = seq_hdr(VPKT_OP_RW, 1000, 1234, 5, VPKT_SEQ_EOM);
+    g_send(e, &h, "plain", 5);
+    cr_assert_eq(s->out_count, 2);
+    cr_assert_eq(s->out_eor[0], 1);
+    cr_assert_eq(s->out_eor[1], 0, "EOR belongs to one message only");
+    /* Host -> guest: MSG_EOR marks the last packet, beside EOM. */
+    fill(data, sizeof(data), 2);
+    g_post_rx(e, 4, RXBUF);
+    host_msg_eor(e, s, data, 6000, 1);
+    cr_assert_eq(seq_received(e, got, sizeof(got), &flags, &npkts), 6000);
+    cr_assert_eq(npkts, 2);
+    cr_assert_eq(pkt_flags[0], 0);
+    cr_assert_eq(pkt_flags[1], VPKT_SEQ_EOM | VPKT_SEQ_EOR);
+    host_msg(e, s, "x", 1);
+    cr_assert_eq(seq_received(e, got, sizeof(got), &flags, &npkts), 1);
+    cr_assert_eq(flags, VPKT_SEQ_EOM);
+}
+
+Test(vhost, seq_host_message_waits_for_credit_and_is_held_whole, .timeout = 10)
+{
+    struct env *e = env_seq(65536);
+    struct fsock *s = g_connect_seq(e, 1000, 1234, 6000);
+    static uint8_t data[10000], got[10000];
+    struct vpkt_hdr h;
+    uint32_t flags = 0, n;
+    unsigned npkts;
+
+    fill(data, sizeof(data), 9);
+    g_post_rx(e, 8, RXBUF);
+    host_msg(e, s, data, 5000);
+    host_msg(e, s, data + 5000, 5000);
+    n = seq_received(e, got, sizeof(got), &flags, &npkts);
+    /* The first message whole, then 1000 bytes of the second (the credit
+     * left), without EOM, and a CREDIT_REQUEST. */
+    cr_assert_eq(n, 5000 + 1000);
+    cr_assert_eq(pkt_flags[npkts - 1], 0, "the second message is not finished");
+    cr_assert_eq(pkt_flags[1], VPKT_SEQ_EOM, "4096 + 904 bytes, then the first message ends");
+    cr_assert_eq(s->in_count, 0, "the second message left the host socket whole");
+    cr_assert_eq(seq_other.op, VPKT_OP_CREDIT_REQUEST);
+    cr_assert_eq(seq_other.type, VPKT_TYPE_SEQPACKET);
+    h = seq_hdr(VPKT_OP_CREDIT_UPDATE, 1000, 1234, 0, 0);
+    h.buf_alloc = 6000;
+    h.fwd_cnt = 5000; /* the guest read the first message */
+    g_send(e, &h, NULL, 0);
+    n = seq_received(e, got + 6000, sizeof(got) - 6000, &flags, &npkts);
+    cr_assert_eq(n, 4000);
+    cr_assert_eq(flags, VPKT_SEQ_EOM);
+    cr_assert_eq(memcmp(got, data, 10000), 0);
+}
+
+Test(vhost, seq_host_message_larger_than_the_guest_buffer_is_reset, .timeout = 10)
+{
+    struct env *e = env_seq(65536);
+    struct fsock *s = g_connect_seq(e, 1000, 1234, 6000);
+    static uint8_t data[6001];
+    struct vpkt_hdr h;
+    struct vconn_stats st;
+
+    g_post_rx(e, 4, RXBUF);
+    host_msg(e, s, data, 6001);
+    h = g_expect(e, VPKT_OP_RST);
+    cr_assert_eq(h.type, VPKT_TYPE_SEQPACKET);
+    g_expect_none(e);
+    cr_assert(s->closed);
+    vconn_get_stats(e->d, &st);
+    cr_assert_eq(st.msg_violations, 1);
+}
+
+Test(vhost, seq_message_the_host_refuses_as_too_large_resets, .timeout = 10)
+{
+    struct env *e = env_seq(65536);
+    struct fsock *s = g_connect_seq(e, 1000, 1234, 65536);
+    static uint8_t data[200];
+    struct vpkt_hdr h = seq_hdr(VPKT_OP_RW, 1000, 1234, 100, VPKT_SEQ_EOM);
+
+    s->msg_max = 100;
+    g_send(e, &h, data, 100);
+    cr_assert_eq(s->out_count, 1);
+    h.len = 200;
+    g_post_rx(e, 1, RXBUF);
+    g_send(e, &h, data, 200);
+    g_expect(e, VPKT_OP_RST);
+    cr_assert(s->closed);
+    cr_assert_eq(s->out_count, 1);
+}
+
+Test(vhost, seq_shutdown_drops_an_unfinished_message, .timeout = 10)
+{
+    struct env *e = env_seq(65536);
+    struct fsock *s = g_connect_seq(e, 1000, 1234, 65536);
+    struct vpkt_hdr h = seq_hdr(VPKT_OP_RW, 1000, 1234, 4, VPKT_SEQ_EOM);
+
+    g_send(e, &h, "done", 4);
+    h = seq_hdr(VPKT_OP_RW, 1000, 1234, 4, 0);
+    g_send(e, &h, "half", 4);
+    h = seq_hdr(VPKT_OP_SHUTDOWN, 1000, 1234, 0, VPKT_SHUTDOWN_SEND);
+    g_send(e, &h, NULL, 0);
+    cr_assert(s->shut_wr, "the guest's half-close reaches the host");
+    cr_assert_eq(s->out_count, 1);
+    cr_assert_eq(s->out_len, 4);
+    cr_assert_not(s->closed);
+}
+
+Test(vhost, seq_host_eof_after_its_messages_is_a_shutdown, .timeout = 10)
+{
+    struct env *e = env_seq(65536);
+    struct fsock *s = g_connect_seq(e, 1000, 1234, 65536);
+    uint8_t got[16];
+    uint32_t flags = 0;
+    unsigned npkts;
+    struct vpkt_hdr h;
+
+    g_post_rx(e, 1, RXBUF);
+    s->in_eof = 1;
+    host_msg(e, s, "last", 4);
+    cr_assert_eq(seq_received(e, got, sizeof(got), &flags, &npkts), 4);
+    cr_assert_eq(flags, VPKT_SEQ_EOM);
+    g_post_rx(e, 1, RXBUF);
+    vconn_run(e->d);
+    h = g_expect(e, VPKT_OP_SHUTDOWN);
+    cr_assert_eq(h.type, VPKT_TYPE_SEQPACKET);
+    cr_assert_eq(h.flags, VPKT_SHUTDOWN_SEND, "the host's half-close, after its last message");
+}
+
+Test(vhost, seq_offer_needs_the_feature_and_carries_the_type, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+    struct vpkt_hdr h;
+    struct fsock *s;
+    uint8_t got[16];
+    uint32_t flags = 0;
+    unsigned npkts;
+
+    cr_assert_eq(vconn_host_offer(e->d, 1, 0x80000001u, 5000, 0, VPKT_TYPE_SEQPACKET), -EPROTONOSUPPORT);
+    cr_assert_eq(e->fh.nanswers, 0, "the caller answers a refusal it was told of");
+    vconn_set_features(e->d, 1ull << VPKT_F_SEQPACKET);
+    cr_assert_eq(vconn_host_offer(e->d, 2, 0x80000001u, 5000, 0, VPKT_TYPE_SEQPACKET), 0);
+    g_post_rx(e, 4, RXBUF);
+    vconn_run(e->d);
+    h = g_expect(e, VPKT_OP_REQUEST);
+    cr_assert_eq(h.type, VPKT_TYPE_SEQPACKET);
+    h = seq_hdr(VPKT_OP_RESPONSE, 5000, 0x80000001u, 0, 0);
+    g_send(e, &h, NULL, 0);
+    cr_assert_eq(e->fh.nanswers, 1);
+    cr_assert_eq(e->fh.answers[0].answer, VCONN_ANSWER_ACCEPT);
+    h = seq_hdr(VPKT_OP_RW, 5000, 0x80000001u, 2, VPKT_SEQ_EOM);
+    g_send(e, &h, "hi", 2); /* before the host socket is there: it waits */
+    s = host_stream(e, 0);
+    s->type = VPKT_TYPE_SEQPACKET;
+    s->in_msg[0] = 3;
+    s->in_count = 1;
+    memcpy(s->in, "hey", 3);
+    s->in_len = 3;
+    cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 0x80000001u, 5000, VPKT_TYPE_STREAM), -ENOENT,
+                 "a stream socket cannot carry a seqpacket connection");
+    cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 0x80000001u, 5000, VPKT_TYPE_SEQPACKET), 0);
+    vconn_run(e->d);
+    cr_assert_eq(s->out_count, 1);
+    cr_assert_eq(memcmp(s->out, "hi", 2), 0);
+    cr_assert_eq(seq_received(e, got, sizeof(got), &flags, &npkts), 3);
+    cr_assert_eq(flags, VPKT_SEQ_EOM);
+}
+
 /* ---- a full ring round trip through vhost-user over a memfd ------------------------------------ */
 
 static int count_fds(void)
@@ -1823,6 +2341,8 @@ static int count_fds(void)
 
 struct iface_log {
     int resets, kicks_added, kicks_removed;
+    int features_calls;
+    uint64_t features; /* the last features callback's */
 };
 
 static void t_kick_changed(void *opaque, unsigned idx, int old_fd, int new_fd)
@@ -1841,7 +2361,13 @@ static void t_reset(void *opaque)
     ((struct iface_log *)opaque)->resets++;
 }
 
-static const struct vhu_iface t_iface = { t_kick_changed, t_reset };
+static void t_features(void *opaque, uint64_t features)
+{
+    ((struct iface_log *)opaque)->features_calls++;
+    ((struct iface_log *)opaque)->features = features;
+}
+
+static const struct vhu_iface t_iface = { t_kick_changed, t_reset, t_features };
 
 static void send_msg(int fd, uint32_t req, uint32_t flags, const void *payload, uint32_t size, const int *fds,
                      unsigned nfds)
@@ -1929,7 +2455,8 @@ static void negotiate(struct vhu_env *v)
 
     cr_assert_eq(exchange(v, VHU_GET_FEATURES, VHU_VERSION, NULL, 0, NULL, 0), 0);
     cr_assert_eq(read_reply(v->sv[0], VHU_GET_FEATURES, &f, sizeof(f)), 8);
-    cr_assert_eq(f, (1ull << 32) | (1ull << 30));
+    /* VERSION_1, PROTOCOL_FEATURES and the device's VIRTIO_VSOCK_F_SEQPACKET. */
+    cr_assert_eq(f, (1ull << 32) | (1ull << 30) | (1ull << 1));
     cr_assert_eq(exchange(v, VHU_GET_PROTOCOL_FEATURES, VHU_VERSION, NULL, 0, NULL, 0), 0);
     cr_assert_eq(read_reply(v->sv[0], VHU_GET_PROTOCOL_FEATURES, &pf, sizeof(pf)), 8);
     cr_assert(pf & (1ull << VHU_PROTOCOL_F_CONFIG));
@@ -1938,6 +2465,8 @@ static void negotiate(struct vhu_env *v)
     cr_assert_eq(exchange(v, VHU_SET_OWNER, VHU_VERSION | VHU_FLAG_NEED_REPLY, NULL, 0, NULL, 0), 0);
     cr_assert_eq(ack(v, VHU_SET_OWNER), 0);
     cr_assert_eq(exchange(v, VHU_SET_FEATURES, VHU_VERSION, &f, 8, NULL, 0), 0);
+    cr_assert_eq(v->log.features_calls, 1);
+    cr_assert_eq(v->log.features, f, "the device hears what the front-end acknowledged");
 }
 
 Test(vhost, vhost_user_full_ring_round_trip_over_memfd, .timeout = 10)

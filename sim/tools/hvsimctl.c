@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hvsim/hvsim.h"
@@ -39,10 +40,16 @@ struct ctx {
 };
 
 typedef int command_fn(struct ctx *c, int argc, char **argv);
+typedef int plain_fn(struct ctx *c, char **pos);
 
+/* A command either parses its own arguments (fn: it has options, or checks
+ * an argument before it needs the daemon), or is plain (run): exactly NPOS
+ * positional arguments, then the daemon, both done by main() for it. */
 struct command {
     const char *words;
     command_fn *fn;
+    plain_fn *run;
+    int npos;
     const char *args;
     const char *desc;
 };
@@ -573,17 +580,13 @@ static int cmd_vm_add(struct ctx *c, int argc, char **argv)
     return 0;
 }
 
-static int cmd_vm_list(struct ctx *c, int argc, char **argv)
+static int cmd_vm_list(struct ctx *c, char **pos)
 {
     hvsim_vm_info_t *v;
-    char *pos[1];
     size_t n;
     int rc;
 
-    if (plain_args(c, argc, argv, pos, 0, 0) < 0)
-        return EXIT_USAGE;
-    if (admin(c) == NULL)
-        return EXIT_FAIL;
+    (void)pos;
     rc = hvsim_admin_vm_list(c->a, &v, &n);
     if (rc < 0)
         return admin_fail(c, rc, "vm list");
@@ -592,30 +595,20 @@ static int cmd_vm_list(struct ctx *c, int argc, char **argv)
     return 0;
 }
 
-static int cmd_vm_rm(struct ctx *c, int argc, char **argv)
+static int cmd_vm_rm(struct ctx *c, char **pos)
 {
-    char *pos[1];
     int rc;
 
-    if (plain_args(c, argc, argv, pos, 1, 1) < 0)
-        return EXIT_USAGE;
-    if (admin(c) == NULL)
-        return EXIT_FAIL;
     rc = hvsim_admin_vm_rm(c->a, pos[0]);
     return rc < 0 ? admin_fail(c, rc, "vm rm") : 0;
 }
 
 /* vm start|pause|resume|reset|off: the operation is the command's last word. */
-static int cmd_vm_op(struct ctx *c, int argc, char **argv)
+static int cmd_vm_op(struct ctx *c, char **pos)
 {
     const char *op = strrchr(c->cmd->words, ' ') + 1;
-    char *pos[1];
     int rc;
 
-    if (plain_args(c, argc, argv, pos, 1, 1) < 0)
-        return EXIT_USAGE;
-    if (admin(c) == NULL)
-        return EXIT_FAIL;
     rc = hvsim_admin_vm_op(c->a, pos[0], op);
     return rc < 0 ? admin_fail(c, rc, c->cmd->words) : 0;
 }
@@ -705,18 +698,15 @@ static int cmd_service_add(struct ctx *c, int argc, char **argv)
 
 /* reset: remove every VM and every service, so a script starts from an
  * empty host whatever an earlier run left; settings stay. */
-static int cmd_reset(struct ctx *c, int argc, char **argv)
+static int cmd_reset(struct ctx *c, char **pos)
 {
     hvsim_service_info_t *sv;
     hvsim_vm_info_t *vv;
-    char *pos[1], id[HVSIM_GUID_STRLEN];
+    char id[HVSIM_GUID_STRLEN];
     size_t nv, ns, i;
     int rc;
 
-    if (plain_args(c, argc, argv, pos, 0, 0) < 0)
-        return EXIT_USAGE;
-    if (admin(c) == NULL)
-        return EXIT_FAIL;
+    (void)pos;
     rc = hvsim_admin_vm_list(c->a, &vv, &nv);
     if (rc < 0)
         return admin_fail(c, rc, "reset: vm list");
@@ -740,17 +730,13 @@ static int cmd_reset(struct ctx *c, int argc, char **argv)
     return 0;
 }
 
-static int cmd_service_list(struct ctx *c, int argc, char **argv)
+static int cmd_service_list(struct ctx *c, char **pos)
 {
     hvsim_service_info_t *v;
-    char *pos[1];
     size_t n;
     int rc;
 
-    if (plain_args(c, argc, argv, pos, 0, 0) < 0)
-        return EXIT_USAGE;
-    if (admin(c) == NULL)
-        return EXIT_FAIL;
+    (void)pos;
     rc = hvsim_admin_service_list(c->a, &v, &n);
     if (rc < 0)
         return admin_fail(c, rc, "service list");
@@ -775,16 +761,11 @@ static int cmd_service_rm(struct ctx *c, int argc, char **argv)
     return rc < 0 ? admin_fail(c, rc, "service rm") : 0;
 }
 
-static int cmd_service_import(struct ctx *c, int argc, char **argv)
+static int cmd_service_import(struct ctx *c, char **pos)
 {
-    char *pos[1];
     size_t added = 0;
     int rc;
 
-    if (plain_args(c, argc, argv, pos, 1, 1) < 0)
-        return EXIT_USAGE;
-    if (admin(c) == NULL)
-        return EXIT_FAIL;
     /* The library reads the file in this process, so a relative path is ours. */
     rc = hvsim_admin_service_import(c->a, pos[0], &added);
     if (rc < 0)
@@ -796,6 +777,154 @@ static int cmd_service_import(struct ctx *c, int argc, char **argv)
     } else {
         printf("imported %zu service%s from %s\n", added, added == 1 ? "" : "s", pos[0]);
     }
+    return 0;
+}
+
+/* ---- listeners and connections ------------------------------------------------- */
+
+/* What the daemon cannot know, said with every listing of connections. */
+static const char *const conns_note =
+    "hvsimd routes each connection but the stream never passes through it: it sees no bytes, and not when the "
+    "two processes close the stream. A record ends when the process of either end detaches (exits or closes "
+    "the library), or when the VM of either end is reset, turned off, removed, paused (unless either end set "
+    "CONNECTED_SUSPEND) or its HCS service is disabled. A closed listener ends nothing: its accepted streams "
+    "live on.";
+
+static const char *pers_name(uint32_t p)
+{
+    return p == 0 ? "hyperv" : p == 1 ? "vsock-guest" : p == 2 ? "vsock-host" : "unknown";
+}
+
+/* "VMID:PORT" for a template service, "VMID:SERVICE" otherwise. */
+static const char *addr_text(const GUID *vmid, const GUID *svc, char *buf, size_t len)
+{
+    char v[HVSIM_GUID_STRLEN], g[HVSIM_GUID_STRLEN];
+    uint32_t port;
+
+    if (hvsim_guid_to_port(svc, &port))
+        snprintf(buf, len, "%s:%u", hvsim_guid_format(vmid, v), port);
+    else
+        snprintf(buf, len, "%s:%s", hvsim_guid_format(vmid, v), hvsim_guid_format(svc, g));
+    return buf;
+}
+
+static void json_addr(const char *key, const GUID *vmid, const GUID *svc)
+{
+    char v[HVSIM_GUID_STRLEN], g[HVSIM_GUID_STRLEN];
+    uint32_t port;
+
+    printf("\"%s\": {\"vmid\": \"%s\", \"service\": \"%s\", \"port\": ", key, hvsim_guid_format(vmid, v),
+           hvsim_guid_format(svc, g));
+    if (hvsim_guid_to_port(svc, &port))
+        printf("%u}", port);
+    else
+        fputs("null}", stdout);
+}
+
+static int cmd_vm_listeners(struct ctx *c, char **pos)
+{
+    struct table t = { .ncols = 5 };
+    hvsim_listener_info_t *v;
+    char addr[96], pid[16], backlog[16], type[32];
+    size_t n, i;
+    int rc;
+
+    rc = hvsim_admin_listeners(c->a, pos[0], &v, &n, NULL, NULL);
+    if (rc < 0)
+        return admin_fail(c, rc, "vm listeners");
+    if (c->json) {
+        putchar('[');
+        for (i = 0; i < n; i++) {
+            fputs(i ? ", {" : "{", stdout);
+            json_addr("address", &v[i].vmid, &v[i].svc);
+            printf(", \"type\": \"%s\", \"seqpacket\": %s, \"pid\": %u, \"backlog\": %u, \"gateway\": %s}",
+                   pers_name(v[i].personality), v[i].seqpacket ? "true" : "false", v[i].pid, v[i].backlog,
+                   v[i].gateway ? "true" : "false");
+        }
+        puts("]");
+    } else {
+        table_row(&t, "ADDRESS", "TYPE", "PID", "BACKLOG", "GATEWAY");
+        for (i = 0; i < n; i++) {
+            snprintf(pid, sizeof(pid), "%u", v[i].pid);
+            snprintf(backlog, sizeof(backlog), "%u", v[i].backlog);
+            snprintf(type, sizeof(type), "%s%s", pers_name(v[i].personality), v[i].seqpacket ? "/seqpacket" : "");
+            table_row(&t, addr_text(&v[i].vmid, &v[i].svc, addr, sizeof(addr)), type, pid, backlog,
+                      v[i].gateway ? "yes" : "no");
+        }
+        table_print(&t);
+    }
+    free(v);
+    return 0;
+}
+
+static void routed_text(uint64_t ms, char *buf, size_t len)
+{
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+
+    if (gmtime_r(&sec, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        snprintf(buf, len, "?");
+    else
+        snprintf(buf + strlen(buf), len - strlen(buf), ".%03uZ", (unsigned)(ms % 1000));
+}
+
+static void print_conns_json(const hvsim_conn_info_t *v, size_t n, uint32_t limit, uint64_t forgotten)
+{
+    char when[40];
+    size_t i;
+
+    printf("{\"limit\": %u, \"forgotten\": %llu, \"connections\": [", limit, (unsigned long long)forgotten);
+    for (i = 0; i < n; i++) {
+        routed_text(v[i].routed_ms, when, sizeof(when));
+        printf("%s{\"id\": %llu, \"routed\": \"%s\", \"connector\": {\"partition\": ", i ? ", " : "",
+               (unsigned long long)v[i].id, when);
+        json_str(v[i].connector_name);
+        printf(", \"pid\": %u, ", v[i].connector_pid);
+        json_addr("address", &v[i].connector_vmid, &v[i].connector_svc);
+        fputs("}, \"acceptor\": {\"partition\": ", stdout);
+        json_str(v[i].acceptor_name);
+        printf(", \"pid\": %u, ", v[i].acceptor_pid);
+        json_addr("address", &v[i].acceptor_vmid, &v[i].acceptor_svc);
+        printf("}, \"type\": \"%s\", \"rule\": ", pers_name(v[i].personality));
+        json_str(v[i].rule);
+        putchar('}');
+    }
+    fputs("], \"note\": ", stdout);
+    json_str(conns_note);
+    puts("}");
+}
+
+static int cmd_vm_connections(struct ctx *c, char **pos)
+{
+    struct table t = { .ncols = 7 };
+    hvsim_conn_info_t *v;
+    char id[24], when[40], from[96], to[96], fpid[80], tpid[80];
+    uint64_t forgotten = 0;
+    uint32_t limit = 0;
+    size_t n, i;
+    int rc;
+
+    rc = hvsim_admin_connections(c->a, pos[0], &v, &n, &limit, &forgotten);
+    if (rc < 0)
+        return admin_fail(c, rc, "vm connections");
+    if (c->json) {
+        print_conns_json(v, n, limit, forgotten);
+        free(v);
+        return 0;
+    }
+    table_row(&t, "ID", "ROUTED", "CONNECTOR", "FROM", "ACCEPTOR", "TO", "RULE");
+    for (i = 0; i < n; i++) {
+        snprintf(id, sizeof(id), "%llu", (unsigned long long)v[i].id);
+        routed_text(v[i].routed_ms, when, sizeof(when));
+        snprintf(fpid, sizeof(fpid), "%s pid %u", v[i].connector_name, v[i].connector_pid);
+        snprintf(tpid, sizeof(tpid), "%s pid %u", v[i].acceptor_name, v[i].acceptor_pid);
+        table_row(&t, id, when, fpid, addr_text(&v[i].connector_vmid, &v[i].connector_svc, from, sizeof(from)), tpid,
+                  addr_text(&v[i].acceptor_vmid, &v[i].acceptor_svc, to, sizeof(to)), v[i].rule);
+    }
+    table_print(&t);
+    printf("%zu connection%s (at most %u kept per partition; %llu older forgotten)\nnote: %s\n", n, n == 1 ? "" : "s",
+           limit, (unsigned long long)forgotten, conns_note);
+    free(v);
     return 0;
 }
 
@@ -836,15 +965,12 @@ static void print_kv_json(const char *text, int numeric)
     puts("}");
 }
 
-static int cmd_settings(struct ctx *c, int argc, char **argv)
+static int cmd_settings(struct ctx *c, char **pos)
 {
-    char *pos[1], *text;
+    char *text;
     int rc;
 
-    if (plain_args(c, argc, argv, pos, 0, 0) < 0)
-        return EXIT_USAGE;
-    if (admin(c) == NULL)
-        return EXIT_FAIL;
+    (void)pos;
     rc = hvsim_admin_setting_list(c->a, &text);
     if (rc < 0)
         return admin_fail(c, rc, "settings");
@@ -857,15 +983,11 @@ static int cmd_settings(struct ctx *c, int argc, char **argv)
     return 0;
 }
 
-static int cmd_get(struct ctx *c, int argc, char **argv)
+static int cmd_get(struct ctx *c, char **pos)
 {
-    char *pos[1], value[256], what[128];
+    char value[256], what[128];
     int rc;
 
-    if (plain_args(c, argc, argv, pos, 1, 1) < 0)
-        return EXIT_USAGE;
-    if (admin(c) == NULL)
-        return EXIT_FAIL;
     rc = hvsim_admin_setting_get(c->a, pos[0], value, sizeof(value));
     if (rc < 0) {
         snprintf(what, sizeof(what), "get '%s'", pos[0]);
@@ -885,29 +1007,21 @@ static int cmd_get(struct ctx *c, int argc, char **argv)
     return 0;
 }
 
-static int cmd_set(struct ctx *c, int argc, char **argv)
+static int cmd_set(struct ctx *c, char **pos)
 {
-    char *pos[2];
     int rc;
 
-    if (plain_args(c, argc, argv, pos, 2, 2) < 0)
-        return EXIT_USAGE;
-    if (admin(c) == NULL)
-        return EXIT_FAIL;
     rc = hvsim_admin_setting_set(c->a, pos[0], pos[1]);
     return rc < 0 ? admin_fail(c, rc, "set") : 0;
 }
 
-static int cmd_status(struct ctx *c, int argc, char **argv)
+static int cmd_status(struct ctx *c, char **pos)
 {
     struct table t = { .ncols = 2 };
-    char *pos[1], *text, *line, *save = NULL;
+    char *text, *line, *save = NULL;
     int rc;
 
-    if (plain_args(c, argc, argv, pos, 0, 0) < 0)
-        return EXIT_USAGE;
-    if (admin(c) == NULL)
-        return EXIT_FAIL;
+    (void)pos;
     rc = hvsim_admin_status(c->a, &text);
     if (rc < 0)
         return admin_fail(c, rc, "status");
@@ -931,32 +1045,36 @@ static int cmd_status(struct ctx *c, int argc, char **argv)
 /* ---- the table ------------------------------------------------------------------ */
 
 static const struct command commands[] = {
-    { "vm add", cmd_vm_add,
+    { "vm add", cmd_vm_add, NULL, 0,
       "NAME [--id GUID] [--kind classic|hcs] [--transport hv_sock|virtio] [--kernel 6.1|6.12|newest] [--owner UID[:GID]] [--exist-ok]",
       "add a running VM (a random ID unless --id; hv_sock on 6.1 unless told); --exist-ok: a VM of that name, "
       "ID and kind is no error" },
-    { "vm list", cmd_vm_list, "", "list the VMs: NAME, ID, KIND, STATE, CID, PROCS" },
-    { "vm rm", cmd_vm_rm, "NAME|GUID", "remove a VM; its processes lose their connections" },
-    { "vm start", cmd_vm_op, "NAME|GUID", "power on a VM that is off" },
-    { "vm pause", cmd_vm_op, "NAME|GUID", "pause a running VM (connections break unless CONNECTED_SUSPEND)" },
-    { "vm resume", cmd_vm_op, "NAME|GUID", "resume a paused VM" },
-    { "vm reset", cmd_vm_op, "NAME|GUID", "reset a VM: its connections break, it keeps running" },
-    { "vm off", cmd_vm_op, "NAME|GUID", "power a VM off" },
-    { "vm hcs", cmd_vm_hcs,
+    { "vm list", NULL, cmd_vm_list, 0, "", "list the VMs: NAME, ID, KIND, STATE, CID, PROCS, TRANSPORT, KERNEL, OWNER" },
+    { "vm rm", NULL, cmd_vm_rm, 1, "NAME|GUID", "remove a VM; its processes lose their connections" },
+    { "vm start", NULL, cmd_vm_op, 1, "NAME|GUID", "power on a VM that is off" },
+    { "vm pause", NULL, cmd_vm_op, 1, "NAME|GUID", "pause a running VM (connections break unless CONNECTED_SUSPEND)" },
+    { "vm resume", NULL, cmd_vm_op, 1, "NAME|GUID", "resume a paused VM" },
+    { "vm reset", NULL, cmd_vm_op, 1, "NAME|GUID", "reset a VM: its connections break, it keeps running" },
+    { "vm off", NULL, cmd_vm_op, 1, "NAME|GUID", "power a VM off" },
+    { "vm listeners", NULL, cmd_vm_listeners, 1, "NAME|GUID|host",
+      "list a VM's listeners: ADDRESS, TYPE, PID, BACKLOG, GATEWAY (a QEMU guest's back-end)" },
+    { "vm connections", NULL, cmd_vm_connections, 1, "NAME|GUID|host",
+      "list the connections routed to or from a VM that hvsimd has not seen end, and what it cannot know" },
+    { "vm hcs", cmd_vm_hcs, NULL, 0,
       "NAME|GUID --service GUID [--bind allow|deny] [--connect allow|deny] [--allow-wildcard 0|1] [--disabled 0|1]",
       "set one row of an hcs VM's HvSocket ServiceTable (unset options: allow, allow, 0, 0)" },
-    { "service add", cmd_service_add, "GUID|PORT [NAME] [--exist-ok]",
+    { "service add", cmd_service_add, NULL, 0, "GUID|PORT [NAME] [--exist-ok]",
       "register a service as GuestCommunicationServices\\GUID does; a port means its VSOCK template GUID;\n"
       "      it replaces a registered service's NAME, unless --exist-ok, which leaves it as it is" },
-    { "service list", cmd_service_list, "", "list the registered services: SERVICE ID, PORT, ELEMENT NAME" },
-    { "service rm", cmd_service_rm, "GUID|PORT", "unregister a service" },
-    { "service import-reg", cmd_service_import, "FILE",
+    { "service list", NULL, cmd_service_list, 0, "", "list the registered services: SERVICE ID, PORT, ELEMENT NAME" },
+    { "service rm", cmd_service_rm, NULL, 0, "GUID|PORT", "unregister a service" },
+    { "service import-reg", NULL, cmd_service_import, 1, "FILE",
       "register the services of a `reg export` file of GuestCommunicationServices" },
-    { "settings", cmd_settings, "", "list the emulation settings as name=value" },
-    { "get", cmd_get, "NAME", "print one setting" },
-    { "set", cmd_set, "NAME VALUE", "change one setting (it persists)" },
-    { "reset", cmd_reset, "", "remove every VM and every service (an empty host; settings stay)" },
-    { "status", cmd_status, "", "counts of VMs, services, processes and listeners; the daemon's folders" },
+    { "settings", NULL, cmd_settings, 0, "", "list the emulation settings as name=value" },
+    { "get", NULL, cmd_get, 1, "NAME", "print one setting" },
+    { "set", NULL, cmd_set, 2, "NAME VALUE", "change one setting (it persists)" },
+    { "reset", NULL, cmd_reset, 0, "", "remove every VM and every service (an empty host; settings stay)" },
+    { "status", NULL, cmd_status, 0, "", "counts of VMs, services, processes and listeners; the daemon's folders" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -974,7 +1092,7 @@ static void usage_of(FILE *f, const char *group)
     fprintf(f,
             "usage: hvsimctl %s %s%sCOMMAND [ARGS]\n\n"
             "  --dir DIR  the daemon's folder (default: $HVSIM_DIR, else $XDG_RUNTIME_DIR/hvsim, else /tmp/hvsim-UID)\n"
-            "  --json     machine-readable output of the list, add, get, settings, reset and status commands\n"
+            "  --json     machine-readable output of the list, listeners, connections, add, get, settings, reset and status commands\n"
             "  --version  print the version and exit\n"
             "  -h, --help this text; COMMAND --help: one command's\n\n"
             "commands:\n",
@@ -1029,6 +1147,21 @@ static int match(const struct command *cmd, int argc, char **argv)
     return n;
 }
 
+/* A plain command's arguments are checked before the daemon is asked for,
+ * so a usage error never depends on whether a daemon runs. */
+static int run_command(struct ctx *c, int argc, char **argv)
+{
+    char *pos[MAX_POS];
+
+    if (c->cmd->fn)
+        return c->cmd->fn(c, argc, argv);
+    if (plain_args(c, argc, argv, pos, c->cmd->npos, c->cmd->npos) < 0)
+        return EXIT_USAGE;
+    if (admin(c) == NULL)
+        return EXIT_FAIL;
+    return c->cmd->run(c, pos);
+}
+
 int main(int argc, char **argv)
 {
     struct ctx c = { 0 };
@@ -1065,7 +1198,7 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    for (k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
+    for (k = 0; k < NCOMMANDS; k++) {
         n = match(&commands[k], argc - i, argv + i);
         if (n > best_n) {
             best = &commands[k];
@@ -1100,7 +1233,7 @@ int main(int argc, char **argv)
         command_line(stdout, best);
         return 0;
     }
-    rc = best->fn(&c, argc - i - best_n, argv + i + best_n);
+    rc = run_command(&c, argc - i - best_n, argv + i + best_n);
     hvsim_admin_close(c.a);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "hvsimctl: writing the output: %s\n", strerror(errno));

@@ -30,7 +30,7 @@ int hvsim__gateway_answer(int chan, uint64_t id, unsigned answer)
 {
     struct hvsim_msg_verdict v = { .id = id, .answer = answer };
 
-    if (answer > HVSIM_GW_SILENT)
+    if (answer > HVSIM_GW_NO_SEQPACKET)
         return -EINVAL;
     return hvsim__msg_send(chan, HVSIM_MSG_VERDICT, 0, 0, &v, sizeof(v), NULL, 0, -1);
 }

@@ -13,7 +13,9 @@
  * connection to a port of the guest, the guest is asked with a REQUEST, and
  * its RESPONSE, RST or silence goes back to the daemon before the host
  * program's connect returns; an accepted stream then arrives at the gateway
- * listener and is joined to the guest connection.
+ * listener and is joined to the guest connection. Seqpacket connections
+ * (when the guest negotiated VIRTIO_VSOCK_F_SEQPACKET) take the same ways
+ * with SOCK_SEQPACKET sockets and a second gateway listener.
  *
  * It creates the unix socket QEMU connects to (a stale one is replaced),
  * reports readiness by writing READY=1 to --ready-fd and closing it, serves
@@ -43,7 +45,7 @@
 #include "hvsim/hvsim.h"
 #include "gateway.h"
 #include "hvproto/cli.h"
-#include "hvsim_adapter.h" /* hvsim__attach_get (the CID hvsimd gave this VM), the gateway listen */
+#include "hvsim_adapter.h" /* hvsim__attach_get (the CID hvsimd gave this VM), the gateway listens */
 #include "vhost_user.h"
 #include "vlog.h"
 #include "vsock_conn.h"
@@ -73,6 +75,7 @@ struct app {
     dev_t path_dev; /* identity of the socket file we created, checked before unlinking */
     ino_t path_ino;
     int gw_listen; /* the gateway listener: accepted offers' streams arrive here */
+    int gw_listen_seq; /* ... and their seqpacket connections here; -1: none */
     int gw_chan; /* the daemon's offers; -1 once it closed the channel */
     struct vhu_dev vhu;
     struct vconn_dev *dev;
@@ -90,7 +93,8 @@ static const char *const usage_text =
     "  --cid N            the guest's CID (config space); default and only value: the one\n"
     "                     hvsimd gave the VM (hvsimctl vm list)\n"
     "  --ready-fd N       write READY=1 to fd N and close it once QEMU may connect\n"
-    "  --buf-size BYTES   receive buffer advertised to the guest per connection (262144)\n"
+    "  --buf-size BYTES   receive buffer advertised to the guest per connection (262144);\n"
+    "                     also the largest seqpacket message the guest may send\n"
     "  --max-conns N      connections at once (1024)\n"
     "  -v, --verbose      more log (twice: every vhost-user message)\n"
     "  --print-capabilities  print the vhost-user capability JSON and exit\n"
@@ -124,14 +128,27 @@ static uint64_t mono_ms(void)
 
 /* ---- host side: libhvsim sockets of the Linux personality ---------------------------- */
 
-static int h_connect(void *ctx, uint32_t port, uint32_t guest_port)
+/* The device's end of a connection: virtio's rules whatever transport the
+ * VM was declared with (hvsim__socket_backend). -1 with errno, as socket(). */
+static int device_socket(int type)
+{
+    int fd = hvsim__socket_backend(type | SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+    if (fd < 0) {
+        errno = -fd;
+        return -1;
+    }
+    return fd;
+}
+
+static int h_connect(void *ctx, uint32_t port, uint32_t guest_port, unsigned type)
 {
     struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_port = port, .svm_cid = VMADDR_CID_HOST };
     struct sockaddr_vm self = { .svm_family = AF_VSOCK, .svm_port = guest_port, .svm_cid = VMADDR_CID_ANY };
     int fd, err;
 
     (void)ctx;
-    fd = hvsim_socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = device_socket(type == VPKT_TYPE_SEQPACKET ? SOCK_SEQPACKET : SOCK_STREAM);
     if (fd < 0)
         return -errno;
     /* The host must see the guest's own port (getpeername, reference 4.2).
@@ -183,6 +200,56 @@ static ssize_t h_recv(void *ctx, int fd, void *buf, size_t len)
 
     (void)ctx;
     r = hvsim_recv(fd, buf, len, MSG_DONTWAIT);
+    return r < 0 ? -errno : r;
+}
+
+/* The next message's length: MSG_TRUNC makes a peek report all of it. The
+ * fd is an AF_UNIX seqpacket socket, asked with libc's recv: the back-end
+ * needs the carrier's answer, not the emulated MSG_PEEK of the VM's kernel
+ * (hvsim_recv would give 6.1's). A recv of 0 is an empty message or the
+ * end of the stream; only the peer's shutdown (POLLRDHUP) makes it the end. */
+static ssize_t h_msg_len(void *ctx, int fd)
+{
+    for (;;) {
+        struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+        uint8_t b;
+        ssize_t r = recv(fd, &b, 1, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+
+        (void)ctx;
+        if (r != 0)
+            return r < 0 ? -errno : r;
+        if (poll(&p, 1, 0) < 0)
+            return -errno;
+        if (p.revents & (POLLRDHUP | POLLHUP))
+            return 0;
+        /* An empty message: vsock has none to give the guest; drop it. */
+        if (recv(fd, &b, 1, MSG_DONTWAIT) < 0)
+            return -errno;
+    }
+}
+
+/* One whole message; MSG_EOR is the library's to carry (a marker a plain
+ * read of the host program never sees). */
+static ssize_t h_send_msg(void *ctx, int fd, const void *buf, size_t len, int eor)
+{
+    struct iovec iov = { (void *)buf, len };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+    ssize_t r;
+
+    (void)ctx;
+    r = hvsim_sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL | (eor ? MSG_EOR : 0));
+    return r < 0 ? -errno : r;
+}
+
+static ssize_t h_recv_msg(void *ctx, int fd, void *buf, size_t len, int *eor)
+{
+    struct iovec iov = { buf, len };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+    ssize_t r;
+
+    (void)ctx;
+    r = hvsim_recvmsg(fd, &m, MSG_DONTWAIT);
+    *eor = r >= 0 && (m.msg_flags & MSG_EOR);
     return r < 0 ? -errno : r;
 }
 
@@ -248,6 +315,9 @@ static const struct vconn_host_ops host_ops = {
     .send = h_send,
     .recv = h_recv,
     .shutdown_wr = h_shutdown_wr,
+    .msg_len = h_msg_len,
+    .send_msg = h_send_msg,
+    .recv_msg = h_recv_msg,
     .peer_closed = h_peer_closed,
     .watch = h_watch,
     .close = h_close,
@@ -275,9 +345,19 @@ static void device_reset(void *opaque)
     vconn_reset(a->dev);
 }
 
+static void device_features(void *opaque, uint64_t features)
+{
+    struct app *a = opaque;
+
+    vconn_set_features(a->dev, features);
+    vlog(VLOG_INFO, "the guest %s seqpacket sockets",
+         (features >> VHU_VSOCK_F_SEQPACKET) & 1 ? "negotiated" : "did not negotiate");
+}
+
 static const struct vhu_iface vhu_iface = {
     .kick_changed = kick_changed,
     .reset = device_reset,
+    .features = device_features,
 };
 
 /* ---- set-up ------------------------------------------------------------------------- */
@@ -336,12 +416,38 @@ static void remove_unix_socket(struct app *a)
         unlink(a->path);
 }
 
+/* The VM's seqpacket gateway: the listener at which accepted seqpacket
+ * offers arrive (the offers come on the stream gateway's channel). Without
+ * it host programs' seqpacket connects get ESOCKTNOSUPPORT and everything
+ * else works. */
+static void open_gateway_seq(struct app *a)
+{
+    struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_port = VMADDR_PORT_ANY, .svm_cid = VMADDR_CID_ANY };
+    int fd, rc;
+
+    fd = device_socket(SOCK_SEQPACKET);
+    if (fd < 0 || hvsim_bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        rc = -errno;
+    else
+        rc = hvsim__listen_gateway_seq(fd, 128);
+    if (rc == 0 && epoll_add(a, fd, EPOLLIN, TAG(TAG_HOST_LISTEN, 1)) < 0)
+        rc = -errno;
+    if (rc < 0) {
+        vlog(VLOG_ERR, "listening as the VM's seqpacket gateway: %s (%s): host seqpacket connections to the guest "
+                       "are refused", hvsim_err_name(-rc), hvsim_strerror(-rc));
+        if (fd >= 0)
+            hvsim_close(fd);
+        return;
+    }
+    a->gw_listen_seq = fd;
+}
+
 /* The VM's gateway: an AF_VSOCK listener of this partition on a port the
  * daemon picks, plus the channel on which the daemon offers connections. */
 static int open_gateway(struct app *a)
 {
     struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_port = VMADDR_PORT_ANY, .svm_cid = VMADDR_CID_ANY };
-    int fd = hvsim_socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), chan = -1;
+    int fd = device_socket(SOCK_STREAM), chan = -1;
 
     if (fd < 0 || hvsim_bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         chan = -errno;
@@ -359,6 +465,7 @@ static int open_gateway(struct app *a)
     if (fcntl(chan, F_SETFL, O_NONBLOCK) < 0 || epoll_add(a, chan, EPOLLIN, TAG(TAG_GATEWAY, 0)) < 0 ||
         epoll_add(a, fd, EPOLLIN, TAG(TAG_HOST_LISTEN, 0)) < 0)
         return -errno;
+    open_gateway_seq(a);
     return 0;
 }
 
@@ -404,7 +511,7 @@ static void on_offers(struct app *a)
 {
     for (;;) {
         struct hvsim_msg_offer o;
-        unsigned answer;
+        unsigned answer, type;
         int rc = hvsim__gateway_recv(a->gw_chan, &o);
 
         if (rc == 0)
@@ -417,24 +524,34 @@ static void on_offers(struct app *a)
             a->gw_chan = -1;
             return;
         }
-        rc = vconn_host_offer(a->dev, o.id, o.peer_port, o.port, o.timeout_ms);
+        /* A seqpacket offer needs the guest's feature and our listener. */
+        type = (o.flags & HVSIM_SF_SEQPACKET) ? VPKT_TYPE_SEQPACKET : VPKT_TYPE_STREAM;
+        rc = type == VPKT_TYPE_SEQPACKET && a->gw_listen_seq < 0
+                 ? -EPROTONOSUPPORT
+                 : vconn_host_offer(a->dev, o.id, o.peer_port, o.port, o.timeout_ms, type);
         if (rc == 0)
             continue; /* h_answer reports the guest's answer */
         /* A device that is not running answers nothing, as a guest without
-         * its driver; a full table or a clash is the guest's RST. */
-        answer = rc == -ENETUNREACH ? VCONN_ANSWER_SILENT : VCONN_ANSWER_REFUSE;
+         * its driver; a full table or a clash is the guest's RST; a type
+         * the guest cannot take is vhost's ESOCKTNOSUPPORT (reference 9.1). */
+        answer = rc == -ENETUNREACH       ? VCONN_ANSWER_SILENT
+                 : rc == -EPROTONOSUPPORT ? VCONN_ANSWER_NO_SEQPACKET
+                                          : VCONN_ANSWER_REFUSE;
         vlog(VLOG_INFO, "host connection from port %u to the guest's port %u not offered to the guest: %s",
-             o.peer_port, o.port, rc == -ENETUNREACH ? "the guest's vsock device is not running" : strerror(-rc));
+             o.peer_port, o.port,
+             rc == -ENETUNREACH       ? "the guest's vsock device is not running"
+             : rc == -EPROTONOSUPPORT ? "seqpacket is not available (guest feature or back-end listener)"
+                                      : strerror(-rc));
         h_answer(a, o.id, answer);
     }
 }
 
-static void accept_host(struct app *a)
+static void accept_host(struct app *a, int lfd, unsigned type)
 {
     for (;;) {
         struct sockaddr_vm peer, self;
         socklen_t len = sizeof(peer), slen = sizeof(self);
-        int fd = hvsim_accept4(a->gw_listen, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = hvsim_accept4(lfd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         int rc;
 
         if (fd < 0) {
@@ -444,7 +561,7 @@ static void accept_host(struct app *a)
         }
         rc = hvsim_getsockname(fd, (struct sockaddr *)&self, &slen) < 0 ? -errno : 0;
         if (rc == 0)
-            rc = vconn_host_attach(a->dev, fd, peer.svm_port, self.svm_port);
+            rc = vconn_host_attach(a->dev, fd, peer.svm_port, self.svm_port, type);
         if (rc < 0) {
             /* The guest reset the connection meanwhile: the host program sees EOF. */
             vlog(VLOG_INFO, "host stream from port %u to the guest's port %u closed: %s", peer.svm_port,
@@ -523,7 +640,10 @@ static void dispatch(struct app *a, const struct epoll_event *ev)
             drain_kick(a->vhu.vq[idx].kick_fd);
         break;
     case TAG_HOST_LISTEN:
-        accept_host(a);
+        if (idx == 0)
+            accept_host(a, a->gw_listen, VPKT_TYPE_STREAM);
+        else
+            accept_host(a, a->gw_listen_seq, VPKT_TYPE_SEQPACKET);
         break;
     case TAG_GATEWAY:
         if (a->gw_chan >= 0)
@@ -567,10 +687,12 @@ static void print_stats(struct app *a)
     vconn_get_stats(a->dev, &s);
     vlog(VLOG_REPORT,
          "stats: from guest %llu packets / %llu bytes, to guest %llu packets / %llu bytes, %llu RST sent, "
-         "%llu credit updates, %llu bad packets, %llu credit violations",
+         "%llu credit updates, %llu bad packets, %llu credit violations; seqpacket messages from guest %llu, "
+         "to guest %llu, refused %llu",
          (unsigned long long)s.tx_pkts, (unsigned long long)s.tx_bytes, (unsigned long long)s.rx_pkts,
          (unsigned long long)s.rx_bytes, (unsigned long long)s.rst_sent, (unsigned long long)s.credit_updates_sent,
-         (unsigned long long)s.bad_pkts, (unsigned long long)s.credit_violations);
+         (unsigned long long)s.bad_pkts, (unsigned long long)s.credit_violations, (unsigned long long)s.tx_msgs,
+         (unsigned long long)s.rx_msgs, (unsigned long long)s.msg_violations);
     /* One line a test can parse: harness/qemu.py parse_layouts(). */
     vlog(VLOG_REPORT,
          "layouts: rx single=%llu split=%llu other=%llu; tx descs 1=%llu 2=%llu 3=%llu 4+=%llu; "
@@ -598,7 +720,8 @@ int main(int argc, char **argv)
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
-    struct app a = { .epfd = -1, .sigfd = -1, .unix_listen = -1, .vhu_fd = -1, .gw_listen = -1, .gw_chan = -1 };
+    struct app a = { .epfd = -1, .sigfd = -1, .unix_listen = -1, .vhu_fd = -1, .gw_listen = -1, .gw_listen_seq = -1,
+                     .gw_chan = -1 };
     struct vconn_config cfg = { .buf_alloc = VCONN_DEFAULT_BUF_ALLOC, .max_conns = VCONN_DEFAULT_MAX_CONNS };
     uint64_t v, cid = 0;
     int ready_fd = -1, listen_fd = -1, c, rc;
@@ -755,6 +878,8 @@ int main(int argc, char **argv)
         close(a.vhu_fd);
     if (a.gw_listen >= 0)
         hvsim_close(a.gw_listen);
+    if (a.gw_listen_seq >= 0)
+        hvsim_close(a.gw_listen_seq);
     if (a.gw_chan >= 0)
         close(a.gw_chan);
     if (a.unix_listen >= 0)

@@ -157,6 +157,8 @@ static int h_set_features(struct vhu_dev *d, struct vhu_msg *m)
     if (m->p.u64 & ~VHU_FEATURES)
         vlog_peer("front-end acked features we did not offer: %#llx", (unsigned long long)(m->p.u64 & ~VHU_FEATURES));
     d->features = m->p.u64 & VHU_FEATURES;
+    if (d->iface && d->iface->features)
+        d->iface->features(d->opaque, d->features);
     /* Without protocol features there is no SET_VRING_ENABLE: rings are
      * enabled from the start (vhost-user.rst, "Ring states"). */
     if (!(d->features & (1ull << VHU_F_PROTOCOL_FEATURES)))

@@ -71,7 +71,10 @@ enum vhu_request {
 #define VHU_PROTOCOL_F_CONFIG 9
 #define VHU_PROTOCOL_F_RESET_DEVICE 13
 
-#define VHU_FEATURES ((1ull << VHU_VIRTIO_F_VERSION_1) | (1ull << VHU_F_PROTOCOL_FEATURES))
+#define VHU_VSOCK_F_SEQPACKET 1 /* VIRTIO_VSOCK_F_SEQPACKET: QEMU passes it through (seqpacket=auto) */
+
+#define VHU_FEATURES                                                                                              \
+    ((1ull << VHU_VIRTIO_F_VERSION_1) | (1ull << VHU_F_PROTOCOL_FEATURES) | (1ull << VHU_VSOCK_F_SEQPACKET))
 #define VHU_PROTOCOL_FEATURES ((1ull << VHU_PROTOCOL_F_REPLY_ACK) | (1ull << VHU_PROTOCOL_F_CONFIG))
 
 /* SET_VRING_KICK/CALL/ERR payload. */
@@ -139,6 +142,8 @@ struct vhu_iface {
     void (*kick_changed)(void *opaque, unsigned idx, int old_fd, int new_fd);
     /* The device was reset or a queue stopped: drop all connections. */
     void (*reset)(void *opaque);
+    /* The front-end acknowledged these features (of VHU_FEATURES). May be NULL. */
+    void (*features)(void *opaque, uint64_t features);
 };
 
 struct vhu_dev {

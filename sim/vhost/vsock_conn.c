@@ -29,6 +29,13 @@
  * buffer. Replies to packets of unknown connections (RST) wait in a small
  * bounded queue. Connections are freed only at the end of vconn_run(), so
  * host events already collected for them in the same batch stay harmless.
+ *
+ * A seqpacket connection lives the same life; only its data differs
+ * (reference 1.9). Guest -> host: buf holds whole messages (their lengths
+ * in mlen) and then the one being gathered; every byte counts against the
+ * credit we gave, so a message can never outgrow buf_alloc. Host -> guest:
+ * one message at a time is taken whole from the host socket into hold and
+ * sent in packets within the guest's credit, EOM on the last.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -92,6 +99,19 @@ struct vconn {
     unsigned offered : 1; /* a host connection offered by the daemon (vconn_host_offer) */
     unsigned answered : 1; /* ... and ops->answer was called */
     uint64_t token; /* the offer's, for ops->answer */
+    uint16_t type; /* VPKT_TYPE_*: every packet of the connection must carry it */
+    /* seqpacket, guest -> host: the whole messages at the start of buf */
+    struct vmsg {
+        uint32_t len;
+        int eor; /* the guest's sender gave MSG_EOR */
+    } *mlen;
+    unsigned mfirst, mcount, mcap;
+    size_t partial; /* bytes of the message still being gathered, at the end of buf */
+    unsigned partial_eor : 1; /* ... and a packet of it had SEQ_EOR */
+    unsigned hold_eor : 1; /* the held message came with MSG_EOR */
+    /* seqpacket, host -> guest: the message being sent, held whole */
+    uint8_t *hold;
+    uint32_t hold_len, hold_off;
 };
 
 struct vconn_dev {
@@ -113,6 +133,7 @@ struct vconn_dev {
     unsigned recent_next;
     uint64_t next_deadline; /* earliest connection deadline, 0: none */
     int broken;
+    int seqpacket; /* the guest negotiated VPKT_F_SEQPACKET */
     struct vconn_stats stats;
 };
 
@@ -180,7 +201,7 @@ static void set_deadline(struct vconn_dev *d, struct vconn *c, uint64_t ms)
 }
 
 static struct vconn *conn_new(struct vconn_dev *d, uint32_t guest_port, uint32_t host_port, int fd,
-                              enum cstate state)
+                              enum cstate state, uint16_t type)
 {
     struct vconn *c = calloc(1, sizeof(*c));
     unsigned b = hash(guest_port, host_port);
@@ -191,6 +212,7 @@ static struct vconn *conn_new(struct vconn_dev *d, uint32_t guest_port, uint32_t
     c->host_port = host_port;
     c->fd = fd;
     c->state = state;
+    c->type = type;
     c->buf_alloc = d->cfg.buf_alloc;
     /* Optimistic: a wrong guess costs one EAGAIN, which clears it. */
     c->readable = 1;
@@ -209,6 +231,22 @@ static void settle(struct vconn_dev *d, struct vconn *c, unsigned answer)
     c->answered = 1;
     if (d->ops->answer)
         d->ops->answer(d->ctx, c->token, answer);
+}
+
+/* Whatever waits in either direction is lost with the host side. */
+static void drop_data(struct vconn *c)
+{
+    free(c->buf);
+    c->buf = NULL;
+    c->blen = c->bcap = c->boff = 0;
+    free(c->mlen);
+    c->mlen = NULL;
+    c->mfirst = c->mcount = c->mcap = 0;
+    c->partial = 0;
+    c->partial_eor = 0;
+    free(c->hold);
+    c->hold = NULL;
+    c->hold_len = c->hold_off = 0;
 }
 
 static void close_host(struct vconn_dev *d, struct vconn *c)
@@ -241,9 +279,7 @@ static void conn_free(struct vconn_dev *d, struct vconn *c)
     }
     rx_list_remove(d, c);
     close_host(d, c);
-    free(c->buf);
-    c->buf = NULL;
-    c->blen = c->bcap = c->boff = 0;
+    drop_data(c);
     c->state = CS_FREED;
     c->hnext = d->graveyard;
     d->graveyard = c;
@@ -259,10 +295,16 @@ static uint32_t peer_free(const struct vconn *c)
     return in_flight >= c->peer_buf_alloc ? 0 : c->peer_buf_alloc - in_flight;
 }
 
+/* Host data for the guest may wait: in the socket, or a message held. */
+static int host_pending(const struct vconn *c)
+{
+    return c->state == CS_ESTABLISHED && c->fd >= 0 && (c->readable || c->hold != NULL) && !c->host_eof &&
+           !c->guest_shut_rcv;
+}
+
 static int can_read(const struct vconn *c)
 {
-    return c->state == CS_ESTABLISHED && c->fd >= 0 && c->readable && !c->host_eof && !c->host_err &&
-           !c->guest_shut_rcv && peer_free(c) > 0;
+    return host_pending(c) && !c->host_err && peer_free(c) > 0;
 }
 
 static int wants_rx(const struct vconn *c)
@@ -277,8 +319,7 @@ static void want(struct vconn_dev *d, struct vconn *c)
         return;
     /* Data waits and the window is shut: ask once for an update (the
      * guest also sends one on its own once it reads). */
-    if (c->state == CS_ESTABLISHED && c->fd >= 0 && c->readable && !c->host_eof && !c->guest_shut_rcv &&
-        peer_free(c) == 0 && !c->credit_req_sent) {
+    if (host_pending(c) && peer_free(c) == 0 && !c->credit_req_sent) {
         c->pend |= P_CREDIT_REQUEST;
         c->credit_req_sent = 1;
     }
@@ -293,9 +334,7 @@ static void conn_reset(struct vconn_dev *d, struct vconn *c)
         return;
     settle(d, c, VCONN_ANSWER_SILENT);
     close_host(d, c);
-    free(c->buf);
-    c->buf = NULL;
-    c->blen = c->bcap = c->boff = 0;
+    drop_data(c);
     c->state = CS_DEAD;
     c->pend = P_RST;
     /* If the guest never posts an rx buffer again, give up on the RST. */
@@ -313,9 +352,7 @@ static void host_closed(struct vconn_dev *d, struct vconn *c)
     if (c->state != CS_ESTABLISHED)
         return;
     close_host(d, c);
-    free(c->buf);
-    c->buf = NULL;
-    c->blen = c->bcap = c->boff = 0;
+    drop_data(c);
     c->state = CS_HOST_CLOSED;
     c->host_eof = 1;
     c->pend = (c->pend & P_RST) | P_SHUTDOWN_FULL;
@@ -456,11 +493,48 @@ static void check_done(struct vconn_dev *d, struct vconn *c)
         conn_reset(d, c);
 }
 
+/* Whole messages to the host socket, one send each, while it takes them.
+ * Returns 0 or -errno of a failed send. */
+static int host_write_msgs(struct vconn_dev *d, struct vconn *c)
+{
+    while (c->mcount > 0 && c->writable) {
+        uint32_t n = c->mlen[c->mfirst].len;
+        ssize_t r = d->ops->send_msg(d->ctx, c->fd, c->buf + c->boff, n, c->mlen[c->mfirst].eor);
+
+        if (r == -EINTR)
+            continue;
+        if (r == -EAGAIN) {
+            c->writable = 0;
+            break;
+        }
+        if (r < 0)
+            vlog(VLOG_INFO, "the host program did not take a guest message of %u bytes on %u:%u (%s): reset", n,
+                 c->guest_port, c->host_port, strerror((int)-r));
+        if (r != (ssize_t)n)
+            return r < 0 ? (int)r : -EPROTO; /* a message is sent whole or not at all */
+        c->boff += n;
+        c->blen -= n;
+        c->fwd_cnt += n;
+        c->mfirst++;
+        c->mcount--;
+    }
+    if (c->mcount == 0)
+        c->mfirst = 0;
+    if (c->blen == 0)
+        c->boff = 0;
+    return 0;
+}
+
 static void flush(struct vconn_dev *d, struct vconn *c)
 {
     if (c->fd < 0 || (c->state != CS_ESTABLISHED && c->state != CS_CLOSING))
         return;
-    if (c->blen > 0 && c->writable) {
+    if (c->type == VPKT_TYPE_SEQPACKET) {
+        if (host_write_msgs(d, c) < 0) {
+            conn_reset(d, c);
+            return;
+        }
+    } else if (c->blen > 0 && c->writable) {
         ssize_t r = host_write(d, c, c->buf + c->boff, c->blen);
 
         if (r < 0) {
@@ -563,6 +637,95 @@ static void guest_rw(struct vconn_dev *d, struct vconn *c, struct vpkt_tx *p)
     credit_check(d, c);
 }
 
+/* Room for one more message. */
+static int mlen_push(struct vconn *c, uint32_t n, int eor)
+{
+    if (c->mfirst + c->mcount == c->mcap) {
+        if (c->mfirst > 0) {
+            memmove(c->mlen, c->mlen + c->mfirst, c->mcount * sizeof(c->mlen[0]));
+            c->mfirst = 0;
+        } else {
+            /* At most one entry per byte within buf_alloc: bounded by it. */
+            unsigned cap = c->mcap ? c->mcap * 2 : 16;
+            struct vmsg *nm = realloc(c->mlen, cap * sizeof(nm[0]));
+
+            if (nm == NULL)
+                return -ENOMEM;
+            c->mlen = nm;
+            c->mcap = cap;
+        }
+    }
+    c->mlen[c->mfirst + c->mcount].len = n;
+    c->mlen[c->mfirst + c->mcount].eor = eor;
+    c->mcount++;
+    return 0;
+}
+
+/* A seqpacket RW: gather until EOM, then one send of the whole message. */
+static void guest_seq_rw(struct vconn_dev *d, struct vconn *c, struct vpkt_tx *p)
+{
+    uint32_t len = p->hdr.len, flags = p->hdr.flags;
+
+    if (c->state == CS_HOST_CLOSED)
+        return;
+    if (c->state != CS_ESTABLISHED || c->guest_shut_send) {
+        vlog_peer("guest sent data on %u:%u after its shutdown or before the connection was up", c->guest_port,
+                  c->host_port);
+        conn_reset(d, c);
+        return;
+    }
+    if (flags & ~(VPKT_SEQ_EOM | VPKT_SEQ_EOR)) {
+        d->stats.msg_violations++;
+        vlog_peer("seqpacket RW on %u:%u with unknown flags %#x: reset", c->guest_port, c->host_port, flags);
+        conn_reset(d, c);
+        return;
+    }
+    /* A message can never outgrow the buffer we advertised: Linux refuses a
+     * larger send with EMSGSIZE before a byte leaves (reference 1.9). */
+    if ((uint64_t)c->partial + len > c->buf_alloc) {
+        d->stats.msg_violations++;
+        vlog_peer("guest message on %u:%u grows beyond %u bytes: reset", c->guest_port, c->host_port, c->buf_alloc);
+        conn_reset(d, c);
+        return;
+    }
+    if ((uint64_t)c->blen + len > c->buf_alloc) {
+        d->stats.credit_violations++;
+        vlog_peer("guest exceeded its credit on %u:%u (%zu buffered + %u > %u)", c->guest_port, c->host_port,
+                  c->blen, len, c->buf_alloc);
+        conn_reset(d, c);
+        return;
+    }
+    if (len > 0) {
+        if (buf_reserve(c, len) < 0) {
+            vlog(VLOG_ERR, "out of memory buffering %u bytes for %u:%u", len, c->guest_port, c->host_port);
+            conn_reset(d, c);
+            return;
+        }
+        c->blen += vpkt_cursor_read(&p->payload, c->buf + c->boff + c->blen, len);
+        c->partial += len;
+        c->rx_cnt += len;
+        d->stats.tx_bytes += len;
+    }
+    /* Linux marks EOR on the message's last packet; a mark anywhere counts. */
+    if (flags & VPKT_SEQ_EOR)
+        c->partial_eor = 1;
+    /* An empty message (no vsock sender makes one) delivers nothing. */
+    if ((flags & VPKT_SEQ_EOM) && c->partial > 0) {
+        if (mlen_push(c, (uint32_t)c->partial, c->partial_eor) < 0) {
+            vlog(VLOG_ERR, "out of memory queueing a message for %u:%u", c->guest_port, c->host_port);
+            conn_reset(d, c);
+            return;
+        }
+        c->partial = 0;
+        c->partial_eor = 0;
+        d->stats.tx_msgs++;
+        flush(d, c);
+        if (c->state != CS_ESTABLISHED)
+            return;
+    }
+    credit_check(d, c);
+}
+
 static void guest_shutdown(struct vconn_dev *d, struct vconn *c, uint32_t flags)
 {
     if (c->state == CS_HOST_CLOSED) {
@@ -580,7 +743,13 @@ static void guest_shutdown(struct vconn_dev *d, struct vconn *c, uint32_t flags)
         conn_reset(d, c);
         return;
     }
-    /* The flags are sticky hints: a later packet cannot clear them. */
+    /* The flags are sticky hints: a later packet cannot clear them. A
+     * message the guest never finished is never delivered. */
+    if ((flags & VPKT_SHUTDOWN_SEND) && c->partial > 0) {
+        c->blen -= c->partial;
+        c->partial = 0;
+        c->partial_eor = 0;
+    }
     if (flags & VPKT_SHUTDOWN_SEND)
         c->guest_shut_send = 1;
     if (flags & VPKT_SHUTDOWN_RCV)
@@ -606,13 +775,13 @@ static void guest_request(struct vconn_dev *d, const struct vpkt_hdr *h)
         reply_rst(d, h);
         return;
     }
-    fd = d->ops->connect(d->ctx, h->dst_port, h->src_port);
+    fd = d->ops->connect(d->ctx, h->dst_port, h->src_port, h->type);
     if (fd < 0) {
         vlog(VLOG_DEBUG, "guest port %u -> host port %u refused: %s", h->src_port, h->dst_port, strerror(-fd));
         reply_rst(d, h);
         return;
     }
-    c = conn_new(d, h->src_port, h->dst_port, fd, CS_HOST_CONNECTING);
+    c = conn_new(d, h->src_port, h->dst_port, fd, CS_HOST_CONNECTING, h->type);
     if (c == NULL) {
         d->ops->close(d->ctx, fd);
         reply_rst(d, h);
@@ -637,8 +806,8 @@ static void tx_packet(struct vconn_dev *d, struct vpkt_tx *p)
         vlog(VLOG_DEBUG, "guest %s %llu:%u -> %llu:%u len %u flags %#x credit %u/%u",
              vpkt_op_name(h->op, opbuf, sizeof(opbuf)), (unsigned long long)h->src_cid, h->src_port,
              (unsigned long long)h->dst_cid, h->dst_port, h->len, h->flags, h->fwd_cnt, h->buf_alloc);
-    if (h->type != VPKT_TYPE_STREAM) {
-        /* 5.10.6.5: unknown type -> RST. SEQPACKET was not offered. */
+    if (h->type != VPKT_TYPE_STREAM && !(h->type == VPKT_TYPE_SEQPACKET && d->seqpacket)) {
+        /* 5.10.6.5: unknown type -> RST; SEQPACKET only once negotiated. */
         d->stats.bad_pkts++;
         reply_rst(d, h);
         return;
@@ -666,6 +835,19 @@ static void tx_packet(struct vconn_dev *d, struct vpkt_tx *p)
             guest_request(d, h);
         else if (!recently_closed(d, h->src_port, h->dst_port))
             reply_rst(d, h);
+        return;
+    }
+    if (h->type != c->type && h->op != VPKT_OP_REQUEST) {
+        /* Linux answers a packet of the other type with RST, which ends the
+         * guest's connection on that tuple: ours ends with it. */
+        d->stats.bad_pkts++;
+        d->stats.msg_violations++;
+        vlog_peer("%s of type %u on %u:%u, a connection of type %u: reset", vpkt_op_name(h->op, opbuf, sizeof(opbuf)),
+                  h->type, c->guest_port, c->host_port, c->type);
+        if (h->op == VPKT_OP_RST)
+            conn_free(d, c);
+        else
+            conn_reset(d, c);
         return;
     }
     /* Every packet of a flow carries the sender's current credit. */
@@ -702,7 +884,10 @@ static void tx_packet(struct vconn_dev *d, struct vpkt_tx *p)
         guest_shutdown(d, c, h->flags);
         break;
     case VPKT_OP_RW:
-        guest_rw(d, c, p);
+        if (c->type == VPKT_TYPE_SEQPACKET)
+            guest_seq_rw(d, c, p);
+        else
+            guest_rw(d, c, p);
         break;
     case VPKT_OP_CREDIT_UPDATE:
         break;
@@ -812,6 +997,73 @@ static int rx_data(struct vconn_dev *d, struct vconn *c, struct vpkt_cursor *pay
     return err ? err : -EAGAIN;
 }
 
+/* Take the next host message whole into c->hold. Returns 1, 0 at EOF,
+ * -EAGAIN when none waits, else -errno (the connection is then reset). */
+static int hold_message(struct vconn_dev *d, struct vconn *c)
+{
+    ssize_t m, r;
+    int eor = 0;
+
+    do
+        m = d->ops->msg_len ? d->ops->msg_len(d->ctx, c->fd) : -EOPNOTSUPP;
+    while (m == -EINTR);
+    if (m == -EAGAIN)
+        c->readable = 0;
+    if (m <= 0)
+        return (int)m;
+    /* The guest takes a message only whole, so one larger than its whole
+     * buffer could never be read (and a vsock sender would have had
+     * EMSGSIZE): nothing better than a reset is left. */
+    if ((uint64_t)m > c->peer_buf_alloc || m > VCONN_SEQ_MSG_MAX) {
+        d->stats.msg_violations++;
+        vlog(VLOG_INFO, "host message of %zd bytes on %u:%u exceeds the guest's buffer (%u): reset", m,
+             c->guest_port, c->host_port, c->peer_buf_alloc);
+        return -EMSGSIZE;
+    }
+    c->hold = malloc((size_t)m);
+    if (c->hold == NULL)
+        return -ENOMEM;
+    do
+        r = d->ops->recv_msg(d->ctx, c->fd, c->hold, (size_t)m, &eor);
+    while (r == -EINTR);
+    if (r != m) {
+        free(c->hold);
+        c->hold = NULL;
+        return r < 0 ? (int)r : -EPROTO;
+    }
+    c->hold_len = (uint32_t)m;
+    c->hold_off = 0;
+    c->hold_eor = eor != 0;
+    return 1;
+}
+
+/* The next piece of the held message, within the room and the guest's
+ * credit; *flags its RW flags (EOM, and EOR, on the last piece). Returns
+ * as rx_data. */
+static int rx_seq_data(struct vconn_dev *d, struct vconn *c, struct vpkt_cursor *pay, uint32_t room, uint32_t *n,
+                       uint32_t *flags)
+{
+    uint32_t credit = peer_free(c), max = room < credit ? room : credit;
+    int r;
+
+    *n = 0;
+    *flags = 0;
+    if (c->hold == NULL && (r = hold_message(d, c)) <= 0)
+        return r;
+    if (max > c->hold_len - c->hold_off)
+        max = c->hold_len - c->hold_off;
+    *n = (uint32_t)vpkt_cursor_write(pay, c->hold + c->hold_off, max);
+    c->hold_off += *n;
+    if (c->hold_off == c->hold_len) {
+        *flags = VPKT_SEQ_EOM | (c->hold_eor ? VPKT_SEQ_EOR : 0);
+        free(c->hold);
+        c->hold = NULL;
+        c->hold_len = c->hold_off = 0;
+        d->stats.rx_msgs++;
+    }
+    return 1;
+}
+
 static void base_hdr(const struct vconn_dev *d, const struct vconn *c, struct vpkt_hdr *h)
 {
     memset(h, 0, sizeof(*h));
@@ -819,7 +1071,7 @@ static void base_hdr(const struct vconn_dev *d, const struct vconn *c, struct vp
     h->src_port = c->host_port;
     h->dst_cid = d->cfg.guest_cid;
     h->dst_port = c->guest_port;
-    h->type = VPKT_TYPE_STREAM;
+    h->type = c->type;
 }
 
 /* One packet of c into the rx chain. Returns the used length, 0 if c had
@@ -828,7 +1080,7 @@ static uint32_t rx_produce(struct vconn_dev *d, struct vconn *c, const struct vr
                            struct vpkt_cursor *pay, uint32_t room)
 {
     struct vpkt_hdr h;
-    uint32_t used, n;
+    uint32_t used, n, rwflags = 0;
     int r;
 
     if (c->state == CS_ESTABLISHED && c->host_err)
@@ -849,10 +1101,16 @@ static uint32_t rx_produce(struct vconn_dev *d, struct vconn *c, const struct vr
     } else if (c->state == CS_HOST_CLOSED) {
         return 0;
     } else {
-        r = can_read(c) && room > 0 ? rx_data(d, c, pay, room, &n) : -EAGAIN;
+        if (!can_read(c) || room == 0)
+            r = -EAGAIN;
+        else if (c->type == VPKT_TYPE_SEQPACKET)
+            r = rx_seq_data(d, c, pay, room, &n, &rwflags);
+        else
+            r = rx_data(d, c, pay, room, &n);
         if (r == 1) {
             h.op = VPKT_OP_RW;
             h.len = n;
+            h.flags = rwflags;
             c->tx_cnt += n;
             d->stats.rx_bytes += n;
         } else if (r == 0 && !c->host_shut_wr && d->ops->peer_closed && d->ops->peer_closed(d->ctx, c->fd) > 0) {
@@ -1066,6 +1324,11 @@ void vconn_dev_free(struct vconn_dev *d)
     free(d);
 }
 
+void vconn_set_features(struct vconn_dev *d, uint64_t features)
+{
+    d->seqpacket = (features >> VPKT_F_SEQPACKET) & 1;
+}
+
 void vconn_attach(struct vconn_dev *d, struct vring *rx, struct vring *tx, const struct vring_mem *mem)
 {
     d->rx = rx;
@@ -1137,12 +1400,14 @@ void vconn_host_event(struct vconn_dev *d, void *cookie, unsigned events)
 }
 
 int vconn_host_offer(struct vconn_dev *d, uint64_t token, uint32_t host_port, uint32_t guest_port,
-                     uint32_t timeout_ms)
+                     uint32_t timeout_ms, unsigned type)
 {
     struct vconn *c;
 
     if (d->broken || d->rx == NULL || d->tx == NULL || !vring_ready(d->rx) || !vring_ready(d->tx))
         return -ENETUNREACH;
+    if (type != VPKT_TYPE_STREAM && !(type == VPKT_TYPE_SEQPACKET && d->seqpacket))
+        return -EPROTONOSUPPORT;
     if (d->nconns >= d->cfg.max_conns)
         return -ENOBUFS;
     /* The daemon's port names the connection on both sides: no renaming. */
@@ -1151,7 +1416,7 @@ int vconn_host_offer(struct vconn_dev *d, uint64_t token, uint32_t host_port, ui
         return -EADDRINUSE;
     if (c != NULL)
         conn_free(d, c);
-    c = conn_new(d, guest_port, host_port, -1, CS_GUEST_CONNECTING);
+    c = conn_new(d, guest_port, host_port, -1, CS_GUEST_CONNECTING, (uint16_t)type);
     if (c == NULL)
         return -ENOMEM;
     c->offered = 1;
@@ -1165,12 +1430,14 @@ int vconn_host_offer(struct vconn_dev *d, uint64_t token, uint32_t host_port, ui
     return 0;
 }
 
-int vconn_host_attach(struct vconn_dev *d, int fd, uint32_t host_port, uint32_t guest_port)
+int vconn_host_attach(struct vconn_dev *d, int fd, uint32_t host_port, uint32_t guest_port, unsigned type)
 {
     struct vconn *c = conn_find(d, guest_port, host_port);
     int rc;
 
-    if (c == NULL || !c->offered || c->fd >= 0 || (c->state != CS_ESTABLISHED && c->state != CS_CLOSING))
+    /* A socket of the other type would break the message boundaries. */
+    if (c == NULL || !c->offered || c->fd >= 0 || (c->state != CS_ESTABLISHED && c->state != CS_CLOSING) ||
+        c->type != type)
         return -ENOENT;
     rc = d->ops->watch(d->ctx, fd, c);
     if (rc < 0)

@@ -18,6 +18,12 @@
  *    exceed the buf_alloc we advertised, because fwd_cnt only advances when
  *    bytes reach the host socket. So the tx queue is always drained (the
  *    virtio deadlock rule) and a guest exceeding its credit is reset.
+ *
+ * Seqpacket connections (once the guest negotiated VPKT_F_SEQPACKET) keep
+ * message boundaries: the guest's packets are gathered until the one with
+ * EOM and the whole message goes to the host socket in one send; a host
+ * message is taken whole from its socket and cut into packets within the
+ * guest's credit, EOM on the last (docs/reference/vsock-virtio.md 1.9).
  */
 #ifndef HVSIM_VHOST_VSOCK_CONN_H
 #define HVSIM_VHOST_VSOCK_CONN_H
@@ -37,6 +43,10 @@
 #define VCONN_DEFAULT_BUF_ALLOC (256u * 1024u) /* VSOCK_DEFAULT_BUFFER_SIZE */
 #define VCONN_DEFAULT_MAX_CONNS 1024u
 #define VCONN_TIMEOUT_MS 8000u /* VSOCK_CLOSE_TIMEOUT; also the guest's time to answer a REQUEST */
+/* The largest host message held for the guest, whatever buffer the guest
+ * advertises (it may claim up to 4 GiB): a bound on our memory per
+ * connection. Larger messages reset the connection. */
+#define VCONN_SEQ_MSG_MAX (4u << 20)
 
 /*
  * The host side. Every fd is non-blocking; readiness is edge-triggered: after
@@ -44,16 +54,17 @@
  * readable or writable (and once at once if it already is).
  */
 struct vconn_host_ops {
-    /* Connect to host port @port for guest port @guest_port. Returns an fd
+    /* Connect to host port @port for guest port @guest_port with a socket
+     * of @type (VPKT_TYPE_STREAM or VPKT_TYPE_SEQPACKET). Returns an fd
      * whose writability reports the outcome (see connect_result), or -errno
      * for a refusal known at once. */
-    int (*connect)(void *ctx, uint32_t port, uint32_t guest_port);
+    int (*connect)(void *ctx, uint32_t port, uint32_t guest_port, unsigned type);
     /* After an event on a connecting fd: 0 connected, -EINPROGRESS not yet,
      * else the -errno of the failure. */
     int (*connect_result)(void *ctx, int fd);
-    /* Bytes written (maybe short), or -errno; -EAGAIN when full. */
+    /* Bytes written (maybe short), or -errno; -EAGAIN when full. Streams only. */
     ssize_t (*send)(void *ctx, int fd, const void *buf, size_t len);
-    /* Bytes read, 0 at end of stream, or -errno; -EAGAIN when empty. */
+    /* Bytes read, 0 at end of stream, or -errno; -EAGAIN when empty. Streams only. */
     ssize_t (*recv)(void *ctx, int fd, void *buf, size_t len);
     /* Half-close: the peer reads EOF after the data written so far. */
     int (*shutdown_wr)(void *ctx, int fd);
@@ -66,6 +77,17 @@ struct vconn_host_ops {
     /* What the guest said to an offered connection (vconn_host_offer):
      * VCONN_ANSWER_*. Called once per offer; may be NULL. */
     void (*answer)(void *ctx, uint64_t token, unsigned answer);
+    /* Seqpacket fds only (may be NULL when none is made). msg_len: the
+     * length (>= 1) of the next message, which stays queued; 0 at end of
+     * stream; -EAGAIN when none waits; else -errno. Empty messages (a vsock
+     * sender cannot make one) are the implementation's to skip.
+     * send_msg: one whole message, with MSG_EOR when eor; len or -errno
+     * (-EAGAIN: nothing was sent). recv_msg: the next message into buf
+     * (sized by msg_len), *eor set when its sender gave MSG_EOR; its
+     * length or -errno. */
+    ssize_t (*msg_len)(void *ctx, int fd);
+    ssize_t (*send_msg)(void *ctx, int fd, const void *buf, size_t len, int eor);
+    ssize_t (*recv_msg)(void *ctx, int fd, void *buf, size_t len, int *eor);
     /* After EOF: 1 when the host program closed its socket (or shut down
      * both ways), 0 when it only shut down its sending side. May be NULL
      * (every EOF is then a half-close). */
@@ -76,6 +98,7 @@ struct vconn_host_ops {
 #define VCONN_ANSWER_ACCEPT 0u
 #define VCONN_ANSWER_REFUSE 1u
 #define VCONN_ANSWER_SILENT 2u
+#define VCONN_ANSWER_NO_SEQPACKET 3u /* a seqpacket offer the guest's driver cannot take */
 
 struct vconn_config {
     uint64_t guest_cid; /* the CID the guest reads from config space */
@@ -91,6 +114,8 @@ struct vconn_stats {
     uint64_t rst_sent, credit_updates_sent, credit_requests_sent;
     uint64_t credit_violations; /* guest sent beyond the credit we gave */
     uint64_t bad_pkts; /* refused packets (bad header, type, address) */
+    uint64_t tx_msgs, rx_msgs; /* seqpacket messages from / to the guest */
+    uint64_t msg_violations; /* seqpacket messages refused: too large, bad flags, wrong type */
     uint64_t stray_dropped; /* RST replies dropped because the queue was full */
     /* Descriptor layouts the guest used (reference 1.6): its rx buffers
      * filled, by how many device-writable descriptors they had (one holding
@@ -114,6 +139,13 @@ int vconn_dev_new(const struct vconn_config *cfg, const struct vconn_host_ops *o
 /** vconn_dev_free: close every host socket and free the device. */
 void vconn_dev_free(struct vconn_dev *d);
 
+/**
+ * vconn_set_features: the virtio features the guest acknowledged
+ * (SET_FEATURES). Seqpacket packets and offers are refused unless they
+ * include VPKT_F_SEQPACKET.
+ */
+void vconn_set_features(struct vconn_dev *d, uint64_t features);
+
 /** vconn_attach: the rings (rx = queue 0, tx = queue 1) and the memory the
  * chains are translated through. They are processed only while ready. */
 void vconn_attach(struct vconn_dev *d, struct vring *rx, struct vring *tx, const struct vring_mem *mem);
@@ -135,7 +167,8 @@ void vconn_host_event(struct vconn_dev *d, void *cookie, unsigned events);
 
 /**
  * vconn_host_offer: the daemon asks whether the guest takes a host
- * connection from @host_port to guest port @guest_port (a gateway OFFER).
+ * connection of @type (VPKT_TYPE_*) from @host_port to guest port
+ * @guest_port (a gateway OFFER).
  * The device sends the guest a REQUEST and reports the guest's RESPONSE, RST
  * or silence (within @timeout_ms, the host program's connect timeout, at
  * most VCONN_TIMEOUT_MS; 0: that) through ops->answer with @token; on
@@ -143,18 +176,20 @@ void vconn_host_event(struct vconn_dev *d, void *cookie, unsigned events);
  * acceptance the guest may send at once: its bytes wait (within the credit
  * we gave) until vconn_host_attach brings the host socket.
  * Returns 0; -ENETUNREACH when the device is not running or broken;
- * -ENOBUFS at max_conns; -EADDRINUSE when the tuple is in use.
+ * -ENOBUFS at max_conns; -EADDRINUSE when the tuple is in use;
+ * -EPROTONOSUPPORT for a seqpacket offer the guest did not negotiate.
  */
 int vconn_host_offer(struct vconn_dev *d, uint64_t token, uint32_t host_port, uint32_t guest_port,
-                     uint32_t timeout_ms);
+                     uint32_t timeout_ms, unsigned type);
 
 /**
- * vconn_host_attach: the host socket of an accepted offer arrived. On
- * success the device owns fd. Returns 0, -ENOENT when no accepted offer
- * waits for that tuple (the guest reset it meanwhile, or it timed out), or
- * -errno of ops->watch; the caller closes fd then.
+ * vconn_host_attach: the host socket of an accepted offer arrived, of
+ * @type (VPKT_TYPE_*: which gateway listener it came from). On success
+ * the device owns fd. Returns 0, -ENOENT when no accepted offer of that
+ * type waits for that tuple (the guest reset it meanwhile, or it timed
+ * out), or -errno of ops->watch; the caller closes fd then.
  */
-int vconn_host_attach(struct vconn_dev *d, int fd, uint32_t host_port, uint32_t guest_port);
+int vconn_host_attach(struct vconn_dev *d, int fd, uint32_t host_port, uint32_t guest_port, unsigned type);
 
 /**
  * vconn_reset: the device was reset (rings stopped, front-end gone): drop

@@ -22,7 +22,14 @@
 #define VPKT_MAX_PAYLOAD (64u * 1024u) /* VIRTIO_VSOCK_MAX_PKT_BUF_SIZE */
 
 #define VPKT_TYPE_STREAM 1
-#define VPKT_TYPE_SEQPACKET 2
+#define VPKT_TYPE_SEQPACKET 2 /* only once VPKT_F_SEQPACKET was negotiated */
+
+/* Device feature bit: the seqpacket type is available (virtio 5.10.3). */
+#define VPKT_F_SEQPACKET 1
+
+/* RW flags of a seqpacket packet (Linux's enum virtio_vsock_rw, >= 5.16). */
+#define VPKT_SEQ_EOM 1u /* the last packet of a message (of one sendmsg) */
+#define VPKT_SEQ_EOR 2u /* ... and its sender gave MSG_EOR */
 
 enum vpkt_op {
     VPKT_OP_INVALID = 0,

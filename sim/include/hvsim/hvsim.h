@@ -168,6 +168,37 @@ typedef struct hvsim_hcs_service {
     uint8_t disabled;
 } hvsim_hcs_service_t;
 
+/* A listener of a partition (hvsim_admin_listeners): its address as its
+ * getsockname reports it, and who holds it. */
+typedef struct hvsim_listener_info {
+    GUID vmid;
+    GUID svc; /* an AF_VSOCK port is Data1 of its template service */
+    uint32_t personality; /* 0: AF_HYPERV, 1: AF_VSOCK in a VM, 2: AF_VSOCK on the host */
+    uint32_t pid; /* the process that listens */
+    uint32_t backlog; /* as listen() was given it */
+    uint32_t gateway; /* 1: a QEMU guest's back-end (hvsim-vhost), listening for the whole VM; 2: its SEQPACKET listener */
+    uint32_t seqpacket; /* 1: a SOCK_SEQPACKET socket */
+} hvsim_listener_info_t;
+
+/* A connection the daemon routed and has not seen end (hvsim_admin_connections).
+ * The streams never pass through the daemon: this is what it decided, not
+ * what flows (README, "Listeners and connections"). */
+#define HVSIM_RULE_NAME_MAX 48
+typedef struct hvsim_conn_info {
+    uint64_t id; /* the ticket's id */
+    uint64_t routed_ms; /* when it was routed: ms since the Unix epoch (CLOCK_REALTIME) */
+    /* Both ends as the connector's getsockname and getpeername report them. */
+    GUID connector_vmid, connector_svc, connector_partition;
+    GUID acceptor_vmid, acceptor_svc, acceptor_partition;
+    char connector_name[HVSIM_NAME_MAX]; /* the partitions' names ("host" or a VM's) */
+    char acceptor_name[HVSIM_NAME_MAX];
+    uint32_t connector_pid;
+    uint32_t acceptor_pid; /* the listener's process */
+    uint32_t personality; /* the connector's, as in hvsim_listener_info_t */
+    uint32_t pad;
+    char rule[HVSIM_RULE_NAME_MAX]; /* the id of the rule that decided (a row of the README's tables) */
+} hvsim_conn_info_t;
+
 typedef struct hvsim_admin hvsim_admin_t;
 
 /* Connect to the daemon's admin socket in dir (NULL: $HVSIM_DIR or the default). */
@@ -204,6 +235,15 @@ HVSIM_EXTERN int hvsim_admin_setting_get(hvsim_admin_t *a, const char *name, cha
 HVSIM_EXTERN int hvsim_admin_setting_set(hvsim_admin_t *a, const char *name, const char *value);
 /* All settings as "name=value\n" lines. Caller frees *out. */
 HVSIM_EXTERN int hvsim_admin_setting_list(hvsim_admin_t *a, char **out);
+/* The listeners of a partition (a VM's name or GUID, or "host"), and the
+ * connections the daemon routed to or from it that it has not seen end. The
+ * caller frees *out. *limit (may be NULL) gets the partition's ceiling of
+ * records, *forgotten (may be NULL) how many records of its own connects it
+ * dropped at that ceiling. */
+HVSIM_EXTERN int hvsim_admin_listeners(hvsim_admin_t *a, const char *vm, hvsim_listener_info_t **out, size_t *n,
+                                       uint32_t *limit, uint64_t *forgotten);
+HVSIM_EXTERN int hvsim_admin_connections(hvsim_admin_t *a, const char *vm, hvsim_conn_info_t **out, size_t *n,
+                                         uint32_t *limit, uint64_t *forgotten);
 
 #ifdef __cplusplus
 }

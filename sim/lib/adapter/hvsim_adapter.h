@@ -41,6 +41,11 @@ int hvsim__listen_gateway(int fd, int backlog);
  * socket of the same process, which listened as the gateway first; the
  * guest's accepted SEQPACKET connections arrive on it. 0 or -errno. */
 int hvsim__listen_gateway_seq(int fd, int backlog);
+/* A VM back-end's own AF_VSOCK socket of TYPE (SOCK_STREAM or SOCK_SEQPACKET,
+ * with SOCK_NONBLOCK/SOCK_CLOEXEC): the device's end, which follows virtio's
+ * rules whatever transport the VM was declared with (the guest's kernel
+ * applies its own). Returns the fd or -errno. */
+int hvsim__socket_backend(int type);
 
 /* For an interposer, which exports libc's socket names itself: point the
  * library's libc table (sim/lib/libc.c) at the next definitions, libc's, with

@@ -30,12 +30,13 @@
 
 #include "hvsim/hvsim.h"
 
-#define HVSIM_PROTO_VERSION 8 /* 2: the VM gateway (OFFER, VERDICT, PENDING); 3: one endpoint, one outcome, no test fields;
+#define HVSIM_PROTO_VERSION 9 /* 2: the VM gateway (OFFER, VERDICT, PENDING); 3: one endpoint, one outcome, no test fields;
                                 * 4: lists in pages (a cursor), imports in pages;
                                 * 5: a VM's transport and kernel (VM_ADD, VM_INFO, HELLO_REPLY);
                                 * 6: the service-disabled event (EVENT carries a service);
                                 * 7: SOCK_SEQPACKET (HVSIM_SF_SEQPACKET, OFFER flags, the gateway's SEQPACKET listener);
-                                * 8: a VM's owner (VM_ADD, VM_INFO); ticket revocation (EVENT below, SERVICE_REMOVED) */
+                                * 8: a partition's listeners and routed connections (VM_LISTENERS, VM_CONNS);
+                                * 9: a VM's owner (VM_ADD, VM_INFO); ticket revocation (EVENT below, SERVICE_REMOVED) */
 #define HVSIM_MSG_MAX (256 * 1024)
 #define HVSIM_UNAME_MAX 108 /* sizeof(sun_path) */
 /* The most a list reply's or an import request's entries take: well under a
@@ -81,7 +82,11 @@
     X(SETTING_LIST, struct hvsim_msg_empty, 0)        \
     X(SETTING_REPLY, struct hvsim_msg_setting, 1)     \
     X(OFFER, struct hvsim_msg_offer, 0)               \
-    X(VERDICT, struct hvsim_msg_verdict, 0)
+    X(VERDICT, struct hvsim_msg_verdict, 0)           \
+    X(VM_LISTENERS, struct hvsim_msg_vm_page, 0)      \
+    X(VM_LISTENERS_REPLY, struct hvsim_msg_track_list, 1) \
+    X(VM_CONNS, struct hvsim_msg_vm_page, 0)          \
+    X(VM_CONNS_REPLY, struct hvsim_msg_track_list, 1)
 
 enum hvsim_msg_type {
     HVSIM_MSG_NONE = 0,
@@ -348,6 +353,24 @@ struct hvsim_msg_list {
     uint32_t total;
     uint32_t next;
     uint32_t gen;
+};
+
+/* VM_LISTENERS, VM_CONNS: one page of what REF (a VM's name or GUID, or
+ * "host") holds, from entry CURSOR on. */
+struct hvsim_msg_vm_page {
+    struct hvsim_msg_page page;
+    char ref[HVSIM_NAME_MAX];
+};
+
+/* Their replies: a page as for VM_LIST (hvsim_listener_info_t or
+ * hvsim_conn_info_t entries follow), the partition's ceiling of records
+ * (max_binds_per_partition, max_tracked_connections) and how many records
+ * of its own connects it has forgotten at that ceiling since it was made. */
+struct hvsim_msg_track_list {
+    struct hvsim_msg_list list;
+    uint32_t limit;
+    uint32_t pad;
+    uint64_t forgotten;
 };
 
 /* SVC_IMPORT: COUNT entries follow (at most HVSIM_PAGE_BYTES). With
