@@ -211,7 +211,7 @@ TARGET ?= sim
 #> conformance          the catalogue against the simulator (TARGET=qemu|hyperv, INGEST=FILE; KERNEL: the sim virtio VM's)
 conformance: conformance-deps all $(if $(filter qemu,$(TARGET)),$(if $(INGEST),,vm-image))
 	$(Q)/usr/bin/python3 conformance/run.py --target $(TARGET) --bin $(abspath $(B)/bin) \
-	    --out $(B)/conformance$(if $(filter qemu,$(TARGET)),$(if $(filter 6.1,$(KERNEL)),,/kernel-$(KERNEL))) \
+	    --out $(B)/conformance$(if $(filter hyperv,$(TARGET)),,$(if $(filter 6.1,$(KERNEL)),,/kernel-$(KERNEL))) \
 	    $(if $(filter qemu,$(TARGET)),--vm-dir $(abspath $(VM_DIR))) $(if $(INGEST),--ingest $(INGEST)) \
 	    $(if $(filter sim,$(TARGET)),--decision-log $(B)/conformance/decisions.jsonl) \
 	    $(if $(filter sim,$(TARGET)),--sim-kernel $(KERNEL))

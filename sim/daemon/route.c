@@ -413,6 +413,18 @@ static const struct bind *find_listener(const struct model *m, const struct rout
     return NULL;
 }
 
+/* A listener the connection would have had, were it of the other socket
+ * type: only vsock has two types, and its code (virtio, vhost, loopback)
+ * resets such a request (virtio_transport_recv_pkt), whatever the refusal
+ * profile says of a port nobody listens on (vsock-virtio.md 9.1). */
+static int other_type_listens(const struct model *m, const struct route_conn_req *rq, const struct target *t)
+{
+    struct route_conn_req other = *rq;
+
+    other.flags ^= HVSIM_SF_SEQPACKET;
+    return is_vsock(rq->pers) && find_listener(m, &other, t) != NULL;
+}
+
 const struct bind *route_gateway(const struct model *m, const struct part *vm)
 {
     size_t i;
@@ -521,7 +533,8 @@ int route_connect(struct model *m, const struct route_conn_req *rq, struct route
     out->to = t.to;
     best = find_listener(m, rq, &t);
     if (best == NULL) {
-        out->outcome = nobody_listens(m, rq, t.d, t.to);
+        out->outcome = other_type_listens(m, rq, &t) ? refused(-ECONNRESET, HVSIM_RULE_OTHER_TYPE)
+                                                     : nobody_listens(m, rq, t.d, t.to);
         return 0;
     }
     out->listener = best;

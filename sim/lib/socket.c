@@ -1266,6 +1266,9 @@ ssize_t hvsim_recv(int fd, void *buf, size_t len, int flags)
     r = hvsim__libc.recv(fd, buf, len, flags);
     if (r < 0)
         return hvsim__fail(-errno);
+    /* The end came while the call waited: the event's kind says which end. */
+    if (r == 0 && len > 0 && (atomic_load_explicit(&s->hot, memory_order_acquire) & HOT_PEER_RESET))
+        return hvsim__fail(-ECONNRESET);
     return r;
 }
 
@@ -1445,7 +1448,12 @@ static ssize_t seq_recvmsg(struct sock *s, int fd, struct msghdr *m, int flags)
     m->msg_flags = 0;
     if (rc != 0)
         return rc == 1 ? 0 : rc == -1 ? -1 : hvsim__fail(rc);
-    r = hvsim__libc.recvmsg(fd, &h, flags | MSG_CMSG_CLOEXEC);
+    /* Its VM went off (reset_recv): the queued messages, then the error. */
+    r = hvsim__libc.recvmsg(fd, &h, flags | MSG_CMSG_CLOEXEC | ((hot & HOT_PEER_RESET) ? MSG_DONTWAIT : 0));
+    if (r < 0 && !(hot & HOT_PEER_RESET))
+        return hvsim__fail(-errno);
+    if (r <= 0 && len > 0 && (atomic_load_explicit(&s->hot, memory_order_acquire) & HOT_PEER_RESET))
+        return hvsim__fail(-ECONNRESET);
     if (r < 0)
         return hvsim__fail(-errno);
     m->msg_flags = (h.msg_flags & MSG_TRUNC) | (seq_markers(&h) ? MSG_EOR : 0);

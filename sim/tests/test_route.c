@@ -1217,3 +1217,19 @@ Test(route, a_back_end_makes_its_vm_carry_seqpacket)
     cr_assert_eq(conn_seq(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm1->cid), T(5001)).listener, gs);
     gw->gw_fd = -1;
 }
+
+/* The other type's listener is vsock's reset under either profile: an hv_sock
+ * guest's stream to a host SEQPACKET listener is reset, not left unanswered. */
+Test(route, the_other_type_is_reset_under_the_hyperv_profile)
+{
+    struct bind *sq = listen_on(&m.host, HVSIM_PERS_VSOCK_HOST, HV_GUID_ZERO, T(6020));
+    struct route_conn_res r;
+
+    sq->flags = HVSIM_SF_SEQPACKET;
+    register_port(6020);
+    r = conn(vm2, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(6020));
+    assert_refuse(r, -ECONNRESET);
+    cr_assert_eq(r.outcome.rule, (uint32_t)HVSIM_RULE_OTHER_TYPE);
+    /* Nobody at all: the profile's silence, as before. */
+    cr_assert_eq(conn(vm2, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(6021)).outcome.verdict, HVSIM_VERDICT_NOANSWER);
+}

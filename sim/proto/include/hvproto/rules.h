@@ -34,6 +34,7 @@
     X(WAIT_LISTENER, "connect.host-waits-for-listener", "a blocking host connect waits for a late guest listener") \
     X(NO_ANSWER, "setting.refusal_profile.hyperv", "Hyper-V profile: nobody listens, nobody answers (ETIMEDOUT)") \
     X(KVM_RST, "setting.refusal_profile.kvm", "KVM profile: nobody listens, the transport resets (ECONNRESET)") \
+    X(OTHER_TYPE, "connect.other-type", "only a listener of the other socket type (stream or SEQPACKET): vsock resets (ECONNRESET)") \
     X(SEQPACKET_TRANSPORT, "connect.seqpacket-transport", "the transport has no SOCK_SEQPACKET (hv_sock, no virtio device at the CID): ESOCKTNOSUPPORT") \
     X(LIMIT_PENDING, "setting.max_pending_connects", "the VM's gateway has its ceiling of waiting connects: reset") \
     X(BIND, "route.bind", "route_bind: the address a partition may bind, conflicts, ephemeral ports, ceilings")  \
