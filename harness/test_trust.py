@@ -7,6 +7,13 @@ what to do; a stopped daemon (SIGSTOP) makes every hvsimctl command fail by
 its deadline (HVSIM_REQUEST_TIMEOUT_MS), never hang. Each attack has its
 positive control. The planting is done as uid 65534 with setpriv.
 
+Also: per-VM owners (vm add --owner: only that uid attaches as the VM, tried
+with uids 65534 and 65533); a process attached as one partition acting as
+another (forged bind ids, another VM's ID, a host gateway LISTEN, another
+session's ticket, another listener's path or socket file), each refused; and
+unused tickets revoked when their route stops holding (service rm, vm
+off/reset/rm, the listener closing).
+
 Run with: /usr/bin/python3 -m pytest harness/test_trust.py (HVSIM_BIN as for test_tools.py).
 """
 import os
