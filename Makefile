@@ -50,10 +50,10 @@ ver = $(shell sed -n 's/^\#define HVSIM_VERSION_$(1) \([0-9]*\)$$/\1/p' sim/incl
 VERSION := $(call ver,MAJOR).$(call ver,MINOR).$(call ver,PATCH)
 SOMAJOR := $(call ver,MAJOR)
 
-DEB_BUILD := gcc make uuid-dev libcriterion-dev
+DEB_BUILD := gcc make uuid-dev libcriterion-dev libseccomp-dev
 DEB_TEST := $(DEB_BUILD) pkgconf g++ python3-pytest clang libclang-rt-14-dev gcc-mingw-w64-x86-64 socat ncat strace \
             golang-go golang-github-mdlayher-vsock-dev \
-            valgrind python3-matplotlib man-db systemd
+            valgrind python3-matplotlib man-db systemd gcc-aarch64-linux-gnu
 
 PROTO_SRC := $(wildcard sim/proto/*.c)
 LIB_SRC := $(wildcard sim/lib/*.c)
@@ -72,14 +72,14 @@ VHOST_OBJ := $(call obj,$(VHOST_SRC))
 PROTOA := $(B)/lib/libhvsim-proto.a
 LIBA := $(B)/lib/libhvsim.a
 LIBSO := $(B)/lib/libhvsim.so
-BINS := $(B)/bin/hvsimd $(B)/bin/hvsimctl $(B)/bin/hvcat $(B)/bin/hvsim-bench $(B)/bin/hvsim-vhost $(B)/bin/hvsim-soak \
+BINS := $(B)/bin/hvsimd $(B)/bin/hvsimctl $(B)/bin/hvcat $(B)/bin/hvsim-bench $(B)/bin/hvsim-modebench $(B)/bin/hvsim-vhost $(B)/bin/hvsim-soak \
         $(B)/bin/hvsim-qemu-bench
 EXAMPLES := $(B)/bin/host-service $(B)/bin/guest-service
 
 .SECONDARY:
 .PHONY: help install uninstall soak all deps test-deps test unit integration harness conformance conformance-mutants agents agent-windows \
         vm-image qemu-test bench bench-ci bench-compare \
-        bench-quick fuzz clean
+        bench-quick fuzz clean cross-arm64
 #> all                  build the libraries, daemon, back-end, tools, interposer, examples and agent
 all: $(LIBA) $(LIBSO) $(BINS) $(EXAMPLES) $(B)/bin/hvsim-agent
 
@@ -156,12 +156,14 @@ all: $(PRELOAD_SO) $(B)/bin/hvsim-run $(B)/bin/hvsim-hybrid
 $(PRELOAD_SO): $(PRELOAD_OBJ) $(PRELOAD_MAP)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) -shared -pthread -Wl,--version-script=$(PRELOAD_MAP) -o $@ $(PRELOAD_OBJ) $(LDLIBS)
-$(B)/bin/hvsim-run: $(B)/obj/sim/preload/hvsim_run.o $(B)/obj/sim/preload/supervisor.o $(LIBA)
+# The seccomp filters are built with libseccomp for the target architecture (vsock_filter.c).
+$(B)/bin/hvsim-run: $(B)/obj/sim/preload/hvsim_run.o $(B)/obj/sim/preload/supervisor.o \
+                    $(B)/obj/sim/preload/vsock_filter.o $(LIBA)
 	@mkdir -p $(dir $@)
-	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(B)/bin/hvsim-hybrid: $(B)/obj/sim/preload/hvsim_hybrid.o $(LIBA)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lseccomp
+$(B)/bin/hvsim-hybrid: $(B)/obj/sim/preload/hvsim_hybrid.o $(B)/obj/sim/preload/vsock_filter.o $(LIBA)
 	@mkdir -p $(dir $@)
-	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lseccomp
 
 # ---- the conformance agent (conformance/README.md) --------------------------------------
 # One case table, three backends: libhvsim (the simulator), the Linux kernel's
@@ -279,8 +281,25 @@ test: test-deps all
 	$(Q)TSAN_OPTIONS="halt_on_error=1 die_after_fork=0" $(MAKE) --no-print-directory soak MINUTES=0.5
 else
 test: test-deps
-	$(Q)/usr/bin/python3 ci/parts.py $(MAKE) unit integration harness agents "fuzz FUZZ_SECONDS=5" "soak MINUTES=1"
+	$(Q)/usr/bin/python3 ci/parts.py $(MAKE) unit integration harness agents cross-arm64 "fuzz FUZZ_SECONDS=5" "soak MINUTES=1"
 endif
+
+# ---- the arm64 cross-build: compiles and links, never runs ------------------------------------
+# Debian's aarch64 gcc; libseccomp and uuid come from a private sysroot that
+# ci/arm64-sysroot.sh downloads (apt-get download through an apt configuration
+# of its own under build/cross-arm64/apt) and unpacks: the machine's apt
+# architectures and sources stay as they are.
+XB := build/cross-arm64
+XSYS := $(abspath $(XB))/sysroot
+XLIB := $(XSYS)/usr/lib/aarch64-linux-gnu
+XPKGS := libseccomp-dev libseccomp2 uuid-dev libuuid1
+$(XB)/sysroot/.done: ci/arm64-sysroot.sh
+	$(call say,APT,$(XB)/sysroot)sh ci/arm64-sysroot.sh $(XB) $(XPKGS)
+#> cross-arm64          compile and link every program and library for arm64 (aarch64-linux-gnu-gcc) into build/cross-arm64
+cross-arm64: $(XB)/sysroot/.done
+	$(Q)$(MAKE) --no-print-directory B=$(XB)/out CC=aarch64-linux-gnu-gcc SANITIZE= MUTANTS= \
+	    EXTRA_CFLAGS="-isystem $(XSYS)/usr/include" LDLIBS="-L$(XLIB) -Wl,-rpath-link,$(XLIB) -luuid" all
+	$(Q)file $(XB)/out/bin/hvsim-run | grep -q 'ARM aarch64' || { echo "cross-arm64: hvsim-run is not an arm64 program"; exit 1; }
 
 # ---- benchmarks (bench/README.md) ---------------------------------------------------------------
 # Every figure beside AF_UNIX, TCP and memcpy in the same run; JSON, table,

@@ -16,6 +16,10 @@ Two kinds of figure, measured differently on purpose:
   and what is left is the cost of one more message or one more connection.
   These do not depend on a clock, so CI can gate on them.
 
+A full run also measures one guest program under each of hvsim's modes
+(libhvsim, the interposer, the supervisor) and their tax on TCP sockets
+(bench/modes.py): the "modes" section of latest.json and the end of the table.
+
 Writes OUT/latest.json (schema hvsim-bench/1), OUT/table.txt, and for a full
 run the charts (OUT/*.png) and OUT/report.html; prints the table.
 
@@ -415,6 +419,9 @@ def main():
     ap.add_argument("--no-wallclock", action="store_true", help="count figures only")
     ap.add_argument("--charts", action=argparse.BooleanOptionalAction, default=None,
                     help="PNG charts and report.html (default: on, --ci too: make bench-ci writes them)")
+    ap.add_argument("--modes", action=argparse.BooleanOptionalAction, default=None,
+                    help="the guest program under libhvsim, the interposer and the supervisor, and the TCP tax "
+                         "of each (bench/modes.py; default: on for a full run, off with --ci)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="parallel counting runs")
     args = ap.parse_args()
 
@@ -454,6 +461,15 @@ def main():
           flush=True)
     transports = COUNT_TRANSPORTS_CI if args.ci else COUNT_TRANSPORTS
     figures.update(build_counts(run_counts(tool, out, env, args.jobs, transports), subject, transports))
+    modes_doc = None
+    if (not args.ci) if args.modes is None else args.modes:
+        import modes  # beside this file
+
+        print("the guest program under each mode (bench/modes.py)", flush=True)
+        try:
+            modes_doc = modes.run(args.bin, rounds=args.rounds, say=lambda m: print(m, flush=True))
+        except (modes.ModesError, subprocess.TimeoutExpired) as e:
+            die(f"modes: {e}")
 
     doc = {
         "schema": SCHEMA,
@@ -471,8 +487,14 @@ def main():
         "acceptance": [],
         "outputs": {},
     }
+    if modes_doc is not None:
+        doc["modes"] = modes_doc
     doc["acceptance"] = acceptance(figures, subject)
     lines = table_lines(doc)
+    if modes_doc is not None:
+        import modes
+
+        lines += [""] + modes.table_lines(modes_doc)
     (out / "table.txt").write_text("\n".join(lines) + "\n")
     if charts:
         try:

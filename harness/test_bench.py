@@ -222,3 +222,51 @@ def test_wallclock_noise_rule(tmp_path, base, new, gate_rc):
     r = subprocess.run([PY, str(COMPARE), "--wallclock", "report", str(b), str(n)], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# ---- the guest program under each mode (bench/modes.py, part of `make bench`) ----------------
+MODES_PY = REPO / "bench" / "modes.py"
+NR_READ, NR_WRITE, NR_SENDTO, NR_RECVFROM, NR_SOCKET = 0, 1, 44, 45, 41
+
+
+def test_modes_quick_run(tmp_path):
+    """A very short run of what `make bench` measures per mode: every figure
+    present for libhvsim, the interposer and the supervisor beside AF_UNIX
+    with the same buffer sizes; the supervisor's counters show that the data
+    path (read/write/send/recv) never reaches it, that TCP sockets at low fd
+    numbers cost it nothing (socket(AF_INET) and their connect, accept and
+    close stay in the kernel's filter), and that from fd 800 on it serves
+    them (the tax the README reports)."""
+    if sanitized():
+        # A sanitizer's runtime must be the first library loaded, which the
+        # interposer's LD_PRELOAD makes impossible; and its figures mean nothing.
+        pytest.skip("the modes benchmark runs on the plain build only")
+    for name in ("hvsimd", "hvsimctl", "hvsim-run", "hvsim-modebench"):
+        if not os.access(BIN / name, os.X_OK):
+            pytest.fail(f"{BIN / name} is missing: build it first (make all)")
+    r = subprocess.run([PY, str(MODES_PY), "--quick", "--bin", str(BIN), "--out", str(tmp_path)],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    doc = json.loads((tmp_path / "modes.json").read_text())
+    # The gated modes run in a virtio VM; lib-hvsock (an hv_sock VM's small
+    # rings) is reported beside them and gated by nothing.
+    assert set(doc["vsock"]) == {"lib", "interposer", "supervisor", "lib-hvsock"}
+    for mode, e in doc["vsock"].items():
+        b = e["buffers"]
+        assert b["host_rcvbuf"] == b["af_unix_host_rcvbuf"] > 0 and b["host_sndbuf"] == b["af_unix_host_sndbuf"] > 0
+        for fig in ("connrate", "rtt1_p50_us", "rtt1_p99_us", "tput64k_mib_s"):
+            assert e[fig]["vsock"]["median"] > 0 and e[fig]["af_unix"]["median"] > 0, (mode, fig)
+            assert e[fig]["ratio"]["median"] > 0, (mode, fig)
+    assert {a["check"].split(":")[0] for a in doc["acceptance"]} == {"lib", "interposer", "supervisor"}
+    assert set(doc["tcp"]) == {f"{m}.fd{f}" for m in ("plain", "interposer", "supervisor") for f in (0, 800)}
+    calls = {k: {int(nr): n for nr, n in v.items()} for k, v in doc["supervisor_calls"].items()}
+    guest = calls["supervisor_calls_guest"]
+    conns = doc["config"]["conns"]
+    # One socket, connect and close per vsock connection (and AF_UNIX's never).
+    assert guest.get(NR_SOCKET, 0) >= conns and guest.get(NR_SOCKET, 0) < 2 * conns, guest
+    for nr in (NR_READ, NR_WRITE, NR_SENDTO, NR_RECVFROM):
+        assert nr not in guest, f"the data path reached the supervisor: {guest}"
+    assert calls["supervisor_calls_tcp_fd0"] == {}, calls["supervisor_calls_tcp_fd0"]
+    high = calls["supervisor_calls_tcp_fd800"]
+    assert NR_SOCKET not in high and high.get(42, 0) == doc["config"]["tcp_conns"], high
+    assert "TCP connect+accept" in r.stdout and "supervisor" in r.stdout

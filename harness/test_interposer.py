@@ -1133,3 +1133,28 @@ def test_hybrid_log_lines_are_whole(daemon, tmp_path):
     assert len(line) > 273, line
     assert line.endswith("(ETIMEDOUT, WSAETIMEDOUT)"), line
     assert "A connection attempt failed because the connected party did not properly respond" in line
+
+
+def test_seqpacket_unmodified_c_program_on_the_simulator(daemon):
+    """vm-images/vsock-seq.c, the program the QEMU guests run (plain
+    socket(AF_VSOCK, SOCK_SEQPACKET, 0)), as a host program and as a process
+    of a virtio VM of the simulator, both dial directions: messages of 1 byte
+    to 64 KiB, MSG_TRUNC both ways, the message above the largest refused
+    (ENOMEM on 6.1, the host's kernel and the VM's here) and MSG_EOR carried."""
+    exe = compile_c("vsock-seq", (REPO / "vm-images" / "vsock-seq.c").read_text())
+    daemon.ctl("vm", "add", "vs", "--transport", "virtio", "--kernel", "6.1")
+    for n, (lpart, cpart) in enumerate([("host", "vs"), ("vs", "host")]):
+        port = 5600 + n
+        if cpart == "vs":
+            daemon.ctl("service", "add", port)
+        base = daemon.listeners()
+        srv = daemon.spawn(daemon.run_argv(lpart, [exe, "listen", port]), stdin=subprocess.DEVNULL)
+        daemon.wait_listeners(srv, base + 1)
+        cid = 2 if lpart == "host" else daemon.cid("vs")
+        cli = daemon.spawn(daemon.run_argv(cpart, [exe, "connect", cid, port]), stdin=subprocess.DEVNULL)
+        (rs, outs, errs), (rc, outc, errc) = exchange([(srv, None), (cli, None)])
+        for who, code, out, err in (("listener", rs, outs, errs), ("connector", rc, outc, errc)):
+            text = out.decode(errors="replace")
+            assert code == 0 and text.rstrip().endswith("SEQ PASS"), f"{lpart}<-{cpart} {who}:\n{text}\n{err!r}"
+            assert "SEQ info too-big ENOMEM" in text, text
+            assert "SEQ info recv-eor MSG_EOR" in text, text

@@ -97,6 +97,8 @@ static int probe(int die)
     r = (int)syscall(SYS_socket, 34, SOCK_STREAM, 1);
     printf("socket34 %s\n", en(r));
     printf("socketpair %s\n", en(socketpair(fam, SOCK_STREAM, 0, sv)));
+    printf("x32 getpid %s\n", en((int)syscall(0x40000000 | 39)));
+    printf("io_uring_setup %s\n", en((int)syscall(425, 1, NULL)));
     r = socket(fam, SOCK_STREAM, 0);
     printf("served %s %s\n", en(r), r >= 768 ? "high" : "low");
     if (r >= 0 && getsockopt(r, SOL_SOCKET, SO_DOMAIN, &d, &dl) == 0)
@@ -226,15 +228,17 @@ def counts(path):
 
 
 def test_standin_fail_closed_and_counters(daemon, prog, tmp_path):
-    """40 and 34 refused, socketpair refused as the kernel does, the stand-in
+    """40 and 34 refused, socketpair refused as the kernel does, x32 and
+    io_uring ENOSYS (the libseccomp-built filters, live), the stand-in
     served at a high fd with SO_DOMAIN its own; 100 AF_INET sockets, pipe
     reads and writes and closes never reach the supervisor."""
     st = tmp_path / "stats"
     r = subprocess.run(run_sv(daemon.dir, "vm1", [prog, str(STANDIN), "probe"], st), capture_output=True,
                        text=True, timeout=TIMEOUT, env=clean_env())
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split("\n")[:6] == ["socket40 EAFNOSUPPORT", "socket34 EAFNOSUPPORT", "socketpair EOPNOTSUPP",
-                                        "served OK high", f"domain {STANDIN}", "plain calls OK"], r.stdout
+    assert r.stdout.split("\n")[:8] == ["socket40 EAFNOSUPPORT", "socket34 EAFNOSUPPORT", "socketpair EOPNOTSUPP",
+                                        "x32 getpid ENOSYS", "io_uring_setup ENOSYS", "served OK high",
+                                        f"domain {STANDIN}", "plain calls OK"], r.stdout
     assert counts(st) == {NR["socket"]: 1, NR["getsockopt"]: 1}
 
 
@@ -439,3 +443,163 @@ def test_go_program_takes_the_supervisor_by_default(daemon, govsock, tmp_path):
     r = subprocess.run([tool("hvsim-run"), "--vm", "vm1", "--dir", daemon.dir, "--interpose", "--", govsock, "dial",
                         "2", "5000"], capture_output=True, text=True, timeout=TIMEOUT, env=clean_env())
     assert r.returncode == 2 and "address family not supported" in r.stderr, r.stderr
+
+
+# ---- copies, queue ioctls, socket options, fork and exec ---------------------------------------
+FEAT = r'''
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/sockios.h>
+#include <linux/vm_sockets.h>
+
+static const char *en(int r) { return r < 0 ? strerrorname_np(errno) : "OK"; }
+static int fam_of(int fd)
+{
+    struct sockaddr_vm a = { 0 };
+    socklen_t l = sizeof a;
+    return getpeername(fd, (void *)&a, &l) < 0 ? -errno : a.svm_family;
+}
+int main(int argc, char **argv)
+{
+    int fam = atoi(argv[1]), s, d, f, v = -1, t = -1, p = -1, r;
+    socklen_t l = sizeof v;
+    struct sockaddr_vm a = { .svm_family = fam, .svm_cid = 2, .svm_port = 5000 };
+    struct pollfd pf;
+    char c;
+
+    if (strcmp(argv[2], "forkhold") == 0) {   /* the parent closes first, the child holds on */
+        int pp[2];
+        s = socket(fam, SOCK_STREAM, 0);
+        if (s < 0 || connect(s, (void *)&a, sizeof a) < 0 || pipe(pp) < 0) { perror("connect"); return 2; }
+        if (fork() == 0) {
+            close(pp[1]);
+            if (read(pp[0], &c, 1) != 0) return 3;   /* EOF: the parent has closed */
+            printf("child after the parent's close family %d\n", fam_of(s));
+            return 0;
+        }
+        close(pp[0]);
+        close(s);
+        close(pp[1]);
+        wait(NULL);
+        return 0;
+    }
+    if (strcmp(argv[2], "child") == 0) {      /* exec'd by the parent below */
+        s = atoi(argv[3]);
+        printf("child inherited %d family %d\n", s >= 768, fam_of(s));
+        r = socket(fam, SOCK_STREAM, 0);
+        printf("child socket %s %s\n", en(r), r >= 768 ? "high" : "low");
+        return 0;
+    }
+    s = socket(fam, SOCK_STREAM, 0);
+    if (s < 0 || connect(s, (void *)&a, sizeof a) < 0) { perror("connect"); return 2; }
+    d = dup(s);
+    f = fcntl(s, F_DUPFD_CLOEXEC, 900);
+    printf("dup %s %s\n", en(d), d >= 768 ? "high" : "low");
+    printf("dupfd %s %d cloexec %d\n", en(f), f >= 900, f >= 0 && (fcntl(f, F_GETFD) & FD_CLOEXEC) != 0);
+    printf("dup family %d\n", fam_of(d));
+    close(d);
+    close(f);
+    printf("after closing the copies family %d\n", fam_of(s));
+    getsockopt(s, SOL_SOCKET, SO_TYPE, &t, &l);
+    l = sizeof p;
+    getsockopt(s, SOL_SOCKET, SO_PROTOCOL, &p, &l);
+    printf("type %d protocol %d\n", t, p);
+    pf = (struct pollfd){ .fd = s, .events = POLLIN };
+    if (poll(&pf, 1, 10000) != 1) { printf("no data\n"); return 2; }
+    r = ioctl(s, SIOCINQ, &v);
+    printf("inq %s %d\n", en(r), r < 0 ? -1 : v);
+    v = -1;
+    r = ioctl(s, SIOCOUTQ, &v);
+    printf("outq %s %d\n", en(r), r < 0 ? -1 : v);
+    fflush(stdout);
+    if (fork() == 0) {
+        char fd[16];
+        snprintf(fd, sizeof fd, "%d", s);
+        execl("/proc/self/exe", argv[0], argv[1], "child", fd, (char *)NULL);
+        _exit(3);
+    }
+    wait(NULL);
+    while (read(s, &c, 1) > 0)
+        ;
+    return 0;
+}
+'''
+
+
+@pytest.fixture(scope="module")
+def feat(tmp_path_factory):
+    d = tmp_path_factory.mktemp("feat")
+    (d / "feat.c").write_text(FEAT)
+    exe = d / "feat"
+    r = subprocess.run(["gcc", "-static", "-std=c11", "-D_GNU_SOURCE", "-O1", "-Wall", "-o", str(exe),
+                        str(d / "feat.c")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return str(exe)
+
+
+@pytest.mark.parametrize("vm,inq,outq", [
+    (["--transport", "virtio", "--kernel", "newest"], "OK 5", "OK 0"),
+    ([], "EOPNOTSUPP -1", "EOPNOTSUPP -1"),  # hv_sock on 6.1 (the default): no ioctl at all
+])
+def test_copies_queue_ioctls_options_and_exec(daemon, feat, tmp_path, vm, inq, outq):
+    """A static guest under the supervisor: dup and F_DUPFD_CLOEXEC give
+    served numbers (>= 768, the second >= 900 and close-on-exec) that answer
+    as the emulated family; closing the copies leaves the original served;
+    SO_TYPE/SO_PROTOCOL as a vsock stream's; SIOCINQ/SIOCOUTQ as the VM's
+    transport and kernel answer them (an AF_UNIX socket would say 5 and 0 on
+    every VM); a forked and exec'd child still has its inherited socket
+    served and its own socket() served."""
+    r = subprocess.run([tool("hvsimctl"), "--dir", daemon.dir, "vm", "add", "vmx"] + vm, capture_output=True,
+                       text=True, timeout=TIMEOUT, env=clean_env())
+    assert r.returncode == 0, r.stderr
+    host = plain(daemon.dir, "host", [tool("hvcat"), "--vsock", "-l", "5000"])
+    wait_listener(daemon.dir)
+    st = tmp_path / "stats"
+    guest = subprocess.Popen(run_sv(daemon.dir, "vmx", [feat, str(STANDIN), "main"], st), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env())
+    host.stdin.write(b"hello")
+    host.stdin.close()
+    out, err = guest.communicate(timeout=TIMEOUT)
+    host.wait(TIMEOUT)
+    assert guest.returncode == 0, out + err
+    lines = out.decode().splitlines()
+    assert lines == ["dup OK high", "dupfd OK 1 cloexec 1", f"dup family {STANDIN}",
+                     f"after closing the copies family {STANDIN}", "type 1 protocol 0", f"inq {inq}",
+                     f"outq {outq}", f"child inherited 1 family {STANDIN}", "child socket OK high"], lines
+    c = counts(st)
+    assert c.get(32) == 1 and c.get(72) == 1 and c.get(16) == 2, c  # dup, fcntl(F_DUPFD_CLOEXEC), 2 ioctls
+
+
+def test_socket_held_by_a_forked_child_stays_served(daemon, feat):
+    """A parent connects, forks, and closes its fd first; the child, which
+    never made a served call, still has the socket served (the supervisor
+    looks for other holders in the whole tree before dropping its copy)."""
+    host = plain(daemon.dir, "host", [tool("hvcat"), "--vsock", "-l", "5000"])
+    wait_listener(daemon.dir)
+    r = subprocess.run(run_sv(daemon.dir, "vm1", [feat, str(STANDIN), "forkhold"]), capture_output=True, text=True,
+                       timeout=TIMEOUT, env=clean_env())
+    host.stdin.close()
+    host.wait(TIMEOUT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines() == [f"child after the parent's close family {STANDIN}"], r.stdout
+
+
+
+def test_family_40_stack_live(daemon, prog):
+    """The stack a real program gets (other-ABI, TRACE guard, notify filter;
+    no errno wall): socket(40) and socket(34) served (a high fd), socketpair
+    refused as the kernel refuses it, x32 and io_uring ENOSYS."""
+    p = supervised(daemon.dir, "vm1", [prog, "40", "probe"])
+    out, err = p.communicate(timeout=TIMEOUT)
+    assert p.returncode == 0, err
+    assert out.decode().split("\n")[:5] == ["socket40 OK", "socket34 OK", "socketpair EOPNOTSUPP",
+                                            "x32 getpid ENOSYS", "io_uring_setup ENOSYS"], out

@@ -43,11 +43,12 @@
 
 /* ---- a host that refuses everything: the rings are what is fuzzed here ---- */
 
-static int f_connect(void *ctx, uint32_t port, uint32_t guest_port)
+static int f_connect(void *ctx, uint32_t port, uint32_t guest_port, unsigned type)
 {
     (void)ctx;
     (void)port;
     (void)guest_port;
+    (void)type;
     return -ECONNREFUSED;
 }
 

@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/socket.h> /* before linux/vm_sockets.h, which needs struct sockaddr (arm64's headers pull it in later) */
 #include <linux/vm_sockets.h>
 #include <pthread.h>
 #include <spawn.h>

@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "hvproto/cli.h"
@@ -64,6 +65,8 @@ static const char *const usage_text =
     "  --interpose     the interposer (LD_PRELOAD) even for a Go program\n"
     "  --serve-family N  (tests) serve stand-in family N (64-255) as AF_VSOCK; 40 and 34 refused\n"
     "  --stats FILE    with --supervise: write 'syscall-number count' per served call at exit\n"
+    "  --print-filters print the seccomp filters the program would get (with --supervise or\n"
+    "                  --serve-family: the supervisor's), one BPF instruction a line, and exit\n"
     "  --version       print the version and exit\n"
     "  -h, --help      print this text and exit\n"
     "The environment is inherited by the program's children; the seccomp filter (socket and\n"
@@ -172,6 +175,27 @@ static void set_preload(const char *lib)
     free(v);
 }
 
+/* --print-filters: what the mode installs, as the kernel gets it. */
+static int print_filters(int supervise, int standin)
+{
+    const struct hvsim_filter_args wall = { .fam_a = AF_VSOCK, .fam_b = HVSIM_FILTER_AF_HYPERV };
+    int rc;
+
+    if (supervise) {
+        rc = hvsim_sv_export_filters(standin, stdout);
+    } else {
+        printf("filter other-abi\n");
+        rc = hvsim_filter_export(HVSIM_FILTER_ABI, &wall, stdout);
+        if (rc == 0) {
+            printf("filter errno\n");
+            rc = hvsim_filter_export(HVSIM_FILTER_ERRNO, &wall, stdout);
+        }
+    }
+    if (rc < 0)
+        die("building the seccomp filters: %s", strerror(-rc));
+    return fflush(stdout) == 0 ? 0 : EXIT_LAUNCHER;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -184,6 +208,7 @@ int main(int argc, char **argv)
         { "interpose", no_argument, NULL, 'I' },
         { "serve-family", required_argument, NULL, 'F' },
         { "stats", required_argument, NULL, 's' },
+        { "print-filters", no_argument, NULL, 'P' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -191,7 +216,7 @@ int main(int argc, char **argv)
     const char *partition = NULL, *dir = NULL, *log = NULL, *preload = NULL;
     char lib[PATH_MAX], why[256], *log_abs = NULL;
     struct hvsim_sv_opts sv = { 0 };
-    int c, supervise = 0, interpose = 0;
+    int c, supervise = 0, interpose = 0, print = 0;
 
     /* '+': stop at the program's name, so its own options are left alone. */
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -237,6 +262,9 @@ int main(int argc, char **argv)
         case 's':
             sv.stats = optarg;
             break;
+        case 'P':
+            print = 1;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -247,6 +275,8 @@ int main(int argc, char **argv)
             return EXIT_LAUNCHER;
         }
     }
+    if (print)
+        return print_filters(supervise || sv.standin, sv.standin);
     if (optind >= argc) {
         fputs(usage_text, stderr);
         die("no program to run");

@@ -19,16 +19,19 @@
  *                       left to the kernel (CONTINUE), unless it is a
  *                       kernel vsock socket (refused: EAFNOSUPPORT).
  *   ioctl IOCTL_VM_SOCKETS_GET_LOCAL_CID   answered with the emulated CID.
+ *   ioctl SIOCINQ/SIOCOUTQ, dup, fcntl F_DUPFD[_CLOEXEC]   only on fds >= the
+ *                       floor: the library's answer; a copy at a served number.
+ *
+ * The filters themselves are built in vsock_filter.c.
  *
  * read/write/poll/sendmsg/recvmsg are never intercepted: the fd is a real
- * connected socket. Blocking connect/accept run on a thread of their own.
+ * connected socket. connect and accept, which may block, run on worker threads.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <linux/vhost.h>
+#include <sys/socket.h> /* first: linux/vm_sockets.h needs struct sockaddr */
 #include <linux/vm_sockets.h>
 #include <poll.h>
 #include <pthread.h>
@@ -41,7 +44,6 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -62,146 +64,8 @@
 
 static int g_standin; /* 0 or the stand-in family */
 static int g_nfd = -1;
+static pid_t g_child; /* the program: the root of the served tree */
 static _Atomic unsigned long g_count[SV_NR_MAX];
-
-/* ---- the filter ------------------------------------------------------------------ */
-
-enum { L_OK, L_NOSYS, L_SOCK, L_SP, L_IOCTL, L_FD, L_NOTIF, L_AFNOSUP, L_OPNOTSUP, L_EPERM, L_N };
-
-struct bpf_asm {
-    struct sock_filter f[96];
-    int target[96]; /* label of jt, or -1 */
-    int label[L_N];
-    int n;
-};
-
-static void a_stmt(struct bpf_asm *a, unsigned short code, unsigned k)
-{
-    a->target[a->n] = -1;
-    a->f[a->n++] = (struct sock_filter)BPF_STMT(code, k);
-}
-
-static void a_jump(struct bpf_asm *a, unsigned short op, unsigned k, int label)
-{
-    a->target[a->n] = label;
-    a->f[a->n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | op | BPF_K, k, 0, 0);
-}
-
-static void a_label(struct bpf_asm *a, int label)
-{
-    a->label[label] = a->n;
-}
-
-/* Fill in the jumps; 0 when one does not fit (fail closed). */
-static unsigned short resolve(struct bpf_asm *a)
-{
-    for (int i = 0; i < a->n; i++) {
-        int d;
-
-        if (a->target[i] < 0)
-            continue;
-        d = a->label[a->target[i]] - (i + 1);
-        if (d < 0 || d > 255 || a->label[a->target[i]] == 0)
-            return 0;
-        a->f[i].jt = (unsigned char)d;
-    }
-    return (unsigned short)a->n;
-}
-
-/* The calls whose first argument is the socket's fd. */
-static const int fd_calls[] = { __NR_close,       __NR_bind,        __NR_listen,      __NR_accept,
-                                __NR_accept4,     __NR_connect,     __NR_getsockname, __NR_getpeername,
-                                __NR_getsockopt,  __NR_setsockopt,  __NR_shutdown };
-
-/* Returns the length, or 0 when a jump does not fit (fail closed). */
-static unsigned short build_filter(struct bpf_asm *a, int standin)
-{
-    int vsock_to = standin ? L_AFNOSUP : L_NOTIF;
-    size_t i;
-
-    memset(a, 0, sizeof(*a));
-    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_ARCH_OFF);
-    a_jump(a, BPF_JEQ, HVSIM_FILTER_ARCH, L_OK);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
-    a_label(a, L_OK);
-    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_NR);
-    a_jump(a, BPF_JGE, HVSIM_FILTER_X32_BIT, L_NOSYS);
-    a_jump(a, BPF_JEQ, __NR_socket, L_SOCK);
-    a_jump(a, BPF_JEQ, __NR_socketpair, L_SP);
-    a_jump(a, BPF_JEQ, __NR_ioctl, L_IOCTL);
-    a_jump(a, BPF_JEQ, __NR_io_uring_setup, L_NOSYS);
-    a_jump(a, BPF_JEQ, __NR_io_uring_enter, L_NOSYS);
-    a_jump(a, BPF_JEQ, __NR_io_uring_register, L_NOSYS);
-    for (i = 0; i < sizeof(fd_calls) / sizeof(fd_calls[0]); i++)
-        a_jump(a, BPF_JEQ, (unsigned)fd_calls[i], L_FD);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    a_label(a, L_NOSYS);
-    a_stmt(a, BPF_RET | BPF_K, HVSIM_FILTER_ERRNO(ENOSYS));
-    /* socket: the family (argument 0, an int). 40 and 34 can only be
-     * notified or refused: no path of this block allows them. */
-    a_label(a, L_SOCK);
-    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_ARG_LO(0));
-    a_jump(a, BPF_JEQ, AF_VSOCK, vsock_to);
-    a_jump(a, BPF_JEQ, HVSIM_FILTER_AF_HYPERV, vsock_to);
-    if (standin)
-        a_jump(a, BPF_JEQ, (unsigned)standin, L_NOTIF);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    /* socketpair: refused as the kernel refuses it. */
-    a_label(a, L_SP);
-    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_ARG_LO(0));
-    a_jump(a, BPF_JEQ, AF_VSOCK, L_OPNOTSUP);
-    a_jump(a, BPF_JEQ, HVSIM_FILTER_AF_HYPERV, L_AFNOSUP);
-    if (standin)
-        a_jump(a, BPF_JEQ, (unsigned)standin, L_OPNOTSUP);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    /* ioctl: by request number (argument 1) only. */
-    a_label(a, L_IOCTL);
-    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_ARG_LO(1));
-    a_jump(a, BPF_JEQ, IOCTL_VM_SOCKETS_GET_LOCAL_CID, L_NOTIF);
-    a_jump(a, BPF_JEQ, (unsigned)VHOST_VSOCK_SET_GUEST_CID, L_EPERM);
-    a_jump(a, BPF_JEQ, (unsigned)VHOST_VSOCK_SET_RUNNING, L_EPERM);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    /* fd calls: only served numbers (argument 0 >= the floor). */
-    a_label(a, L_FD);
-    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_ARG_LO(0));
-    a_jump(a, BPF_JGE, HVSIM_SV_FD_FLOOR, L_NOTIF);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    a_label(a, L_NOTIF);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
-    a_label(a, L_AFNOSUP);
-    a_stmt(a, BPF_RET | BPF_K, HVSIM_FILTER_ERRNO(EAFNOSUPPORT));
-    a_label(a, L_OPNOTSUP);
-    a_stmt(a, BPF_RET | BPF_K, HVSIM_FILTER_ERRNO(EOPNOTSUPP));
-    a_label(a, L_EPERM);
-    a_stmt(a, BPF_RET | BPF_K, HVSIM_FILTER_ERRNO(EPERM));
-    return resolve(a);
-}
-
-/* The guard under the supervisor's filter: socket/socketpair of 40 and 34
- * give SECCOMP_RET_TRACE, which loses to USER_NOTIF (so the supervisor
- * serves them) and outranks ALLOW: should the supervisor's filter ever let
- * one through, the call fails with ENOSYS (nothing traces: hvsim-run refuses
- * to start under a tracer). An ERRNO guard would hide the supervisor. */
-static unsigned short build_guard(struct bpf_asm *a, unsigned fam_a, unsigned fam_b)
-{
-    memset(a, 0, sizeof(*a));
-    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_ARCH_OFF);
-    a_jump(a, BPF_JEQ, HVSIM_FILTER_ARCH, L_OK);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
-    a_label(a, L_OK);
-    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_NR);
-    a_jump(a, BPF_JEQ, __NR_socket, L_SOCK);
-    a_jump(a, BPF_JEQ, __NR_socketpair, L_SOCK);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    a_label(a, L_SOCK);
-    a_stmt(a, BPF_LD | BPF_W | BPF_ABS, HVSIM_FILTER_ARG_LO(0));
-    a_jump(a, BPF_JEQ, fam_a, L_NOTIF);
-    a_jump(a, BPF_JEQ, fam_b, L_NOTIF);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    a_label(a, L_NOTIF);
-    a_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_TRACE);
-    return resolve(a);
-}
 
 /* ---- served processes and sockets ------------------------------------------------- */
 
@@ -366,10 +230,25 @@ static int mem_write(const struct seccomp_notif *r, uint64_t addr, const void *b
     return process_vm_writev(r->pid, &l, 1, &rv, 1, 0) == (ssize_t)len ? 0 : -EFAULT;
 }
 
+/* The kernel orders an answer before whatever the program does next, and
+ * so before the notification of its next call, which another thread of the
+ * supervisor may serve (a worker's connect, then the main thread's close of
+ * the same socket). A thread sanitizer cannot see that order through the
+ * notification fd; this lock, taken before every answer and after every
+ * receipt, states it. */
+static pthread_mutex_t g_order = PTHREAD_MUTEX_INITIALIZER;
+
+static void ordered(void)
+{
+    pthread_mutex_lock(&g_order);
+    pthread_mutex_unlock(&g_order);
+}
+
 static void respond(const struct seccomp_notif *r, int64_t val, int negerr)
 {
     struct seccomp_notif_resp s = { .id = r->id, .val = negerr ? 0 : val, .error = negerr };
 
+    ordered();
     (void)ioctl(g_nfd, SECCOMP_IOCTL_NOTIF_SEND, &s);
 }
 
@@ -379,14 +258,15 @@ static void pass(const struct seccomp_notif *r)
 {
     struct seccomp_notif_resp s = { .id = r->id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE };
 
+    ordered();
     (void)ioctl(g_nfd, SECCOMP_IOCTL_NOTIF_SEND, &s);
 }
 
 /* A free fd number >= the floor in the program (probed with pidfd_getfd;
  * g_lock held, so two installs never pick the same one). */
-static int free_number(int pidfd)
+static int free_number(int pidfd, int from)
 {
-    for (int n = HVSIM_SV_FD_FLOOR; n < HVSIM_SV_FD_FLOOR + 65536; n++) {
+    for (int n = from; n < from + 65536; n++) {
         int t = (int)syscall(SYS_pidfd_getfd, pidfd, n, 0);
 
         if (t < 0 && errno == EBADF)
@@ -402,7 +282,7 @@ static int free_number(int pidfd)
 /* Put svfd into the program at a free number >= the floor and answer the
  * call with it (ADDFD_FLAG_SEND). Returns the number or -errno (the call is
  * then still to be answered). */
-static int install(const struct seccomp_notif *r, int svfd, int cloexec)
+static int install_from(const struct seccomp_notif *r, int svfd, int cloexec, int from)
 {
     struct seccomp_notif_addfd a = { .id = r->id, .flags = SECCOMP_ADDFD_FLAG_SETFD | SECCOMP_ADDFD_FLAG_SEND,
                                      .srcfd = (uint32_t)svfd, .newfd_flags = cloexec ? O_CLOEXEC : 0 };
@@ -411,9 +291,10 @@ static int install(const struct seccomp_notif *r, int svfd, int cloexec)
     if (pidfd < 0)
         return -ESRCH;
     pthread_mutex_lock(&g_lock);
-    n = free_number(pidfd);
+    n = free_number(pidfd, from < HVSIM_SV_FD_FLOOR ? HVSIM_SV_FD_FLOOR : from);
     if (n >= 0) {
         a.newfd = (uint32_t)n;
+        ordered(); /* ADDFD with SEND answers the call */
         rc = ioctl(g_nfd, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
         n = rc < 0 ? -errno : rc;
     }
@@ -422,10 +303,99 @@ static int install(const struct seccomp_notif *r, int svfd, int cloexec)
     return n;
 }
 
+static int install(const struct seccomp_notif *r, int svfd, int cloexec)
+{
+    return install_from(r, svfd, cloexec, HVSIM_SV_FD_FLOOR);
+}
+
+/* still_open: 1 when a process of the tree, other than by fd `except` of
+ * `tid`, still has the socket open at a number >= the floor: the closing fd
+ * was a copy (dup, F_DUPFD, dup2, fork), and the supervisor must keep
+ * serving the others. fd_in looks in one process's fd table. */
+static int fd_in(pid_t pid, ino_t ino, int except)
+{
+    char path[64], link[64], want[64];
+    struct dirent *e;
+    DIR *d;
+    int found = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    snprintf(want, sizeof(want), "socket:[%lu]", (unsigned long)ino);
+    d = opendir(path);
+    if (d == NULL)
+        return 0;
+    while (!found && (e = readdir(d)) != NULL) {
+        int n = atoi(e->d_name);
+        ssize_t l;
+
+        if (n < HVSIM_SV_FD_FLOOR || n == except)
+            continue;
+        l = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+        if (l > 0) {
+            link[l] = '\0';
+            found = strcmp(link, want) == 0;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/* The processes of the tree below pid (read from its threads' children
+ * files), appended to out[n..max); the new count. */
+static size_t tree_below(pid_t pid, pid_t *out, size_t n, size_t max, int depth)
+{
+    char path[96];
+    struct dirent *e;
+    DIR *d;
+
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    d = depth < 32 ? opendir(path) : NULL;
+    while (d && (e = readdir(d)) != NULL) {
+        FILE *f;
+        int c;
+
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/task/%.32s/children", (int)pid, e->d_name);
+        f = fopen(path, "re");
+        while (f && n < max && fscanf(f, "%d", &c) == 1) {
+            out[n++] = c;
+            n = tree_below(c, out, n, max, depth + 1);
+        }
+        if (f)
+            fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static int still_open(pid_t tid, ino_t ino, int except)
+{
+    pid_t me = tgid_of(tid), all[256];
+    size_t n = 0;
+    int found = fd_in(tid, ino, except);
+
+    /* The program, its descendants (a forked child holding a copy), and the
+     * served processes that left the tree (orphans are reparented). */
+    if (!found) {
+        all[n++] = g_child;
+        n = tree_below(g_child, all, n, sizeof(all) / sizeof(all[0]) - 64, 0);
+        pthread_mutex_lock(&g_lock);
+        for (size_t i = 0; i < g_nprocs && n < sizeof(all) / sizeof(all[0]); i++)
+            all[n++] = g_procs[i].tgid;
+        pthread_mutex_unlock(&g_lock);
+    }
+    for (size_t i = 0; i < n && !found; i++)
+        if (all[i] != me)
+            found = fd_in(all[i], ino, -1);
+    return found;
+}
+
 /* The served socket behind the program's fd argument 0: the supervisor's
  * fd, or -1 when it is none of ours (*vsock set when it is a kernel vsock
  * socket, which must never be passed on). */
-static int served_fd(const struct seccomp_notif *r, int take, int *vsock)
+static int served_fd(const struct seccomp_notif *r, int *vsock)
 {
     int pidfd = pidfd_of(r->pid), t, fd = -1, dom = 0;
     socklen_t dl = sizeof(dom);
@@ -439,7 +409,7 @@ static int served_fd(const struct seccomp_notif *r, int take, int *vsock)
     if (t < 0)
         return -1;
     if (fstat(t, &st) == 0)
-        fd = ent_find(st.st_dev, st.st_ino, take);
+        fd = ent_find(st.st_dev, st.st_ino, 0);
     if (fd < 0 && getsockopt(t, SOL_SOCKET, SO_DOMAIN, &dom, &dl) == 0 &&
         (dom == AF_VSOCK || dom == HVSIM_FILTER_AF_HYPERV))
         *vsock = 1;
@@ -651,10 +621,52 @@ static void do_accept(const struct seccomp_notif *r, int svfd)
     }
 }
 
+/* close of a served socket: the supervisor's copy goes first, so that the
+ * program's close is the last one and the peer sees the end, unless another
+ * fd of the tree still has the socket. */
+static void do_close(const struct seccomp_notif *r, int svfd)
+{
+    struct stat st;
+
+    if (fstat(svfd, &st) == 0 && !still_open(r->pid, st.st_ino, (int)r->data.args[0])) {
+        (void)ent_find(st.st_dev, st.st_ino, 1);
+        hvsim_close(svfd);
+    }
+    pass(r);
+}
+
+/* dup and fcntl(F_DUPFD[_CLOEXEC], from): the copy at a served number. */
+static void do_dup(const struct seccomp_notif *r, int svfd)
+{
+    int from = 0, cloexec = 0, n;
+
+    if (r->data.nr == __NR_fcntl) {
+        if ((int)r->data.args[2] < 0) {
+            respond(r, 0, -EINVAL);
+            return;
+        }
+        from = (int)r->data.args[2];
+        cloexec = (int)r->data.args[1] == F_DUPFD_CLOEXEC;
+    }
+    n = install_from(r, svfd, cloexec, from);
+    if (n < 0)
+        respond(r, 0, n);
+}
+
+/* SIOCINQ and SIOCOUTQ, as the personality and kernel answer them. */
+static int do_queue_ioctl(const struct seccomp_notif *r, int svfd)
+{
+    int v = 0;
+
+    if (hvsim_ioctl(svfd, (unsigned long)(uint32_t)r->data.args[1], &v) < 0)
+        return -errno;
+    return mem_write(r, r->data.args[2], &v, sizeof(v));
+}
+
 static void serve_fd_call(const struct seccomp_notif *r)
 {
-    int vsock, take = r->data.nr == __NR_close;
-    int svfd = served_fd(r, take, &vsock), rc = 0;
+    int vsock;
+    int svfd = served_fd(r, &vsock), rc = 0;
 
     if (svfd < 0) {
         if (vsock)
@@ -665,10 +677,15 @@ static void serve_fd_call(const struct seccomp_notif *r)
     }
     switch (r->data.nr) {
     case __NR_close:
-        /* Our copy goes first, so the program's close is the last one. */
-        hvsim_close(svfd);
-        pass(r);
+        do_close(r, svfd);
         return;
+    case __NR_dup:
+    case __NR_fcntl:
+        do_dup(r, svfd);
+        return;
+    case __NR_ioctl:
+        rc = do_queue_ioctl(r, svfd);
+        break;
     case __NR_bind: {
         struct sockaddr_storage ss;
 
@@ -710,12 +727,12 @@ static void serve(const struct seccomp_notif *r)
         atomic_fetch_add(&g_count[r->data.nr], 1);
     if (r->data.nr == __NR_socket) {
         on_socket(r);
+    } else if (r->data.nr == __NR_ioctl && (uint32_t)r->data.args[1] != IOCTL_VM_SOCKETS_GET_LOCAL_CID) {
+        serve_fd_call(r); /* SIOCINQ, SIOCOUTQ: the filter lets no other through */
     } else if (r->data.nr == __NR_ioctl) {
         uint32_t cid;
 
-        if ((uint32_t)r->data.args[1] != IOCTL_VM_SOCKETS_GET_LOCAL_CID)
-            respond(r, 0, -EPERM);
-        else if (hvsim_get_local_cid(&cid) < 0)
+        if (hvsim_get_local_cid(&cid) < 0)
             respond(r, 0, -errno);
         else
             respond(r, 0, mem_write(r, r->data.args[2], &cid, sizeof(cid)));
@@ -724,40 +741,97 @@ static void serve(const struct seccomp_notif *r)
     }
 }
 
+/* connect and accept may block: they run on workers, kept for the next such
+ * call (a thread per call cost a third of a connection's time). A call is
+ * handed to an idle worker, or a new one is started when none is idle, so a
+ * blocking call never waits for another; a worker leaves when enough others
+ * are idle. */
+#define POOL_KEEP 4
+
+struct job {
+    struct seccomp_notif r;
+    struct job *next;
+};
+
+static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t q_cond = PTHREAD_COND_INITIALIZER;
+static struct job *q_head, *q_tail;
+static int q_idle, q_pending;
+
 static void *worker(void *arg)
 {
-    struct seccomp_notif *r = arg;
+    (void)arg;
+    pthread_mutex_lock(&q_lock);
+    for (;;) {
+        struct job *j;
 
-    serve(r);
-    free(r);
-    return NULL;
+        while (q_head == NULL) {
+            if (q_idle >= POOL_KEEP) {
+                pthread_mutex_unlock(&q_lock);
+                return NULL;
+            }
+            q_idle++;
+            pthread_cond_wait(&q_cond, &q_lock);
+            q_idle--;
+        }
+        j = q_head;
+        q_head = j->next;
+        if (q_head == NULL)
+            q_tail = NULL;
+        q_pending--;
+        pthread_mutex_unlock(&q_lock);
+        serve(&j->r);
+        free(j);
+        pthread_mutex_lock(&q_lock);
+    }
 }
 
-/* connect and accept may block: each on a thread of its own. */
 static void dispatch(const struct seccomp_notif *r)
 {
-    int nr = r->data.nr;
+    int nr = r->data.nr, spawn;
+    struct job *j;
+    pthread_attr_t at;
+    pthread_t t;
 
-    if (nr == __NR_connect || nr == __NR_accept || nr == __NR_accept4) {
-        struct seccomp_notif *copy = malloc(sizeof(*copy));
-        pthread_attr_t at;
-        pthread_t t;
-
-        if (copy) {
-            *copy = *r;
-            pthread_attr_init(&at);
-            pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-            if (pthread_create(&t, &at, worker, copy) == 0) {
-                pthread_attr_destroy(&at);
-                return;
-            }
-            pthread_attr_destroy(&at);
-            free(copy);
-        }
+    if (nr != __NR_connect && nr != __NR_accept && nr != __NR_accept4) {
+        serve(r);
+        return;
+    }
+    j = malloc(sizeof(*j));
+    if (j == NULL) {
         respond(r, 0, -EAGAIN);
         return;
     }
-    serve(r);
+    *j = (struct job){ .r = *r };
+    pthread_mutex_lock(&q_lock);
+    if (q_tail)
+        q_tail->next = j;
+    else
+        q_head = j;
+    q_tail = j;
+    q_pending++;
+    spawn = q_pending > q_idle;
+    pthread_cond_signal(&q_cond);
+    pthread_mutex_unlock(&q_lock);
+    if (!spawn)
+        return;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &at, worker, NULL) != 0) {
+        /* No new worker: the call waits for a busy one to finish, unless
+         * there is none at all, in which case it is refused. */
+        pthread_mutex_lock(&q_lock);
+        if (q_idle == 0 && q_pending == 1 && q_head == j) {
+            q_head = q_tail = NULL;
+            q_pending = 0;
+            pthread_mutex_unlock(&q_lock);
+            respond(&j->r, 0, -EAGAIN);
+            free(j);
+        } else {
+            pthread_mutex_unlock(&q_lock);
+        }
+    }
+    pthread_attr_destroy(&at);
 }
 
 /* ---- launching ------------------------------------------------------------------------ */
@@ -838,32 +912,70 @@ static int recv_fd(int sock)
     return fd;
 }
 
-/* In the forked child: the filter, its listener to the parent, exec. */
+/* The filters on a supervised program, in the order they are installed.
+ * inherited: installed by the launcher on itself before the fork (the
+ * stand-in's errno wall), so the child has them already. */
+struct filter_step {
+    enum hvsim_filter_kind kind;
+    int inherited;
+};
+
+static int program_filters(int standin, struct filter_step *s, struct hvsim_filter_args *a)
+{
+    *a = (struct hvsim_filter_args){
+        .fam_a = standin ? (unsigned)standin : AF_VSOCK,
+        .fam_b = standin ? (unsigned)standin : HVSIM_FILTER_AF_HYPERV,
+        .standin = standin,
+        .fd_floor = HVSIM_SV_FD_FLOOR,
+    };
+    s[0] = (struct filter_step){ HVSIM_FILTER_ABI, standin != 0 };
+    if (!standin) {
+        s[1] = (struct filter_step){ HVSIM_FILTER_GUARD, 0 };
+        s[2] = (struct filter_step){ HVSIM_FILTER_NOTIFY, 0 };
+        return 3;
+    }
+    /* With a stand-in, the guard covers the stand-in, so the tests run the
+     * same stack of filters; 40 and 34 meet the errno filter first. */
+    s[1] = (struct filter_step){ HVSIM_FILTER_ERRNO, 1 };
+    s[2] = (struct filter_step){ HVSIM_FILTER_GUARD, 0 };
+    s[3] = (struct filter_step){ HVSIM_FILTER_NOTIFY, 0 };
+    return 4;
+}
+
+int hvsim_sv_export_filters(int standin, FILE *out)
+{
+    static const char *const name[] = { "other-abi", "errno", "guard", "notify" };
+    const struct hvsim_filter_args wall = { .fam_a = AF_VSOCK, .fam_b = HVSIM_FILTER_AF_HYPERV };
+    struct filter_step s[4];
+    struct hvsim_filter_args a;
+    int n = program_filters(standin, s, &a);
+
+    for (int i = 0; i < n; i++) {
+        int rc;
+
+        fprintf(out, "filter %s\n", name[s[i].kind]);
+        rc = hvsim_filter_export(s[i].kind, s[i].kind == HVSIM_FILTER_ERRNO ? &wall : &a, out);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* In the forked child: the filters, the listener to the parent, exec. */
 __attribute__((noreturn)) static void child(char **argv, int sock)
 {
-    struct bpf_asm a, g;
-    /* With a stand-in, the guard covers the stand-in, so the tests run the
-     * same stack of filters (40 and 34 have the errno guard then). */
-    struct sock_fprog guard = { .len = g_standin ? build_guard(&g, (unsigned)g_standin, (unsigned)g_standin)
-                                                 : build_guard(&g, AF_VSOCK, HVSIM_FILTER_AF_HYPERV),
-                                .filter = g.f };
-    struct sock_fprog prog = { .len = build_filter(&a, g_standin), .filter = a.f };
-    int nfd, e;
+    struct filter_step s[4];
+    struct hvsim_filter_args a;
+    int n = program_filters(g_standin, s, &a), nfd = -1, e;
+    char why[256];
 
-    if (prog.len == 0 || guard.len == 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-        fprintf(stderr, "hvsim-run: cannot prepare the supervisor's filter\n");
-        _exit(EXIT_LAUNCHER);
-    }
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &guard) != 0) {
-        fprintf(stderr, "hvsim-run: installing the guard filter: %s\n", strerror(errno));
-        _exit(EXIT_LAUNCHER);
-    }
-    nfd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
-    if (nfd < 0) {
-        fprintf(stderr, "hvsim-run: installing the supervisor's filter: %s\n", strerror(errno));
-        _exit(EXIT_LAUNCHER);
-    }
-    if (send_fd(sock, nfd) != 0)
+    for (int i = 0; i < n; i++)
+        if (!s[i].inherited &&
+            hvsim_filter_load(s[i].kind, &a, s[i].kind == HVSIM_FILTER_NOTIFY ? &nfd : NULL, why, sizeof(why)) != 0) {
+            fprintf(stderr, "hvsim-run: %s\n", why);
+            _exit(EXIT_LAUNCHER);
+        }
+    if (nfd < 0 || send_fd(sock, nfd) != 0)
         _exit(EXIT_LAUNCHER);
     close(nfd);
     close(sock);
@@ -873,7 +985,6 @@ __attribute__((noreturn)) static void child(char **argv, int sock)
     _exit(e == ENOENT ? 127 : 126);
 }
 
-static pid_t g_child;
 
 static void forward(int sig)
 {
@@ -914,8 +1025,10 @@ static int serve_loop(int pidfd)
         }
         if (p[0].revents & POLLIN) {
             memset(&r, 0, sizeof(r));
-            if (ioctl(g_nfd, SECCOMP_IOCTL_NOTIF_RECV, &r) == 0)
+            if (ioctl(g_nfd, SECCOMP_IOCTL_NOTIF_RECV, &r) == 0) {
+                ordered();
                 dispatch(&r);
+            }
             continue;
         }
         if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL))

@@ -7,6 +7,8 @@
 #ifndef HVSIM_PRELOAD_SUPERVISOR_H
 #define HVSIM_PRELOAD_SUPERVISOR_H
 
+#include <stdio.h>
+
 /* Served sockets live at fd numbers >= this in the program; the filter
  * sends the fd-taking calls to the supervisor only for these numbers. */
 #define HVSIM_SV_FD_FLOOR 768
@@ -24,5 +26,10 @@ struct hvsim_sv_opts {
  * every filtered process is gone. Returns the exit status for hvsim-run
  * (the program's; 125 when the supervisor could not be set up). */
 int hvsim_supervise(char **argv, const struct hvsim_sv_opts *o);
+
+/* The filters a supervised program gets (standin: 0 or the stand-in), in
+ * order, each as "filter NAME" and its instructions (hvsim_filter_export),
+ * for hvsim-run --print-filters. 0 or -errno. */
+int hvsim_sv_export_filters(int standin, FILE *out);
 
 #endif
