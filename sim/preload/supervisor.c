@@ -1051,11 +1051,12 @@ int hvsim_supervise(char **argv, const struct hvsim_sv_opts *o)
     g_standin = o->standin;
     if (traced())
         return refuse("%s: refusing to serve under a tracer (TracerPid in /proc/self/status): a tracer of "
-                      "seccomp events would let socket(AF_VSOCK) reach the kernel",
-                      "--supervise");
+                      "seccomp events would let socket(AF_VSOCK) reach the kernel (--interpose runs dynamic "
+                      "programs without the supervisor)",
+                      "the supervisor");
     if (inherited_vsock())
         return refuse("%s: an inherited file descriptor is a kernel vsock socket; close it first",
-                      "--supervise");
+                      "the supervisor");
     if (g_standin && hvsim_filter_install(why, sizeof(why)) != 0)
         return refuse("%s", why);
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
