@@ -52,7 +52,7 @@ SOMAJOR := $(call ver,MAJOR)
 
 DEB_BUILD := gcc make uuid-dev libcriterion-dev libseccomp-dev
 DEB_TEST := $(DEB_BUILD) pkgconf g++ python3-pytest clang libclang-rt-14-dev gcc-mingw-w64-x86-64 socat ncat strace \
-            golang-go golang-github-mdlayher-vsock-dev \
+            golang-go golang-github-mdlayher-vsock-dev golang-golang-x-sys-dev musl-tools \
             valgrind python3-matplotlib man-db systemd gcc-aarch64-linux-gnu
 
 PROTO_SRC := $(wildcard sim/proto/*.c)

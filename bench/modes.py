@@ -146,7 +146,7 @@ class World:
         if mode == "interposer":
             return run + ["--interpose", "--"]
         if mode == "supervisor":
-            return run + ["--serve-family", str(STANDIN)] + (["--stats", str(stats)] if stats else []) + ["--"]
+            return run + ["--supervise", "--serve-family", str(STANDIN)] + (["--stats", str(stats)] if stats else []) + ["--"]
         return []
 
     def run(self, argv, env, what):
