@@ -385,3 +385,20 @@ def test_static_threads_signal_during_blocking_accept(daemon, tmp_path, restart)
     assert herr == b"accepted handled 1\n", herr
     assert hashlib.sha256(hout).digest() == hashlib.sha256(b).digest()
     assert hashlib.sha256(gout).digest() == hashlib.sha256(a).digest()
+
+
+# ---- the launcher ends as the program ended ----------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [[], ["--supervise"]])
+def test_death_by_signal_is_the_launchers(daemon, mode):
+    """The supervisor stays as the program's parent; when the program dies of
+    a signal, hvsim-run dies of the same signal (as an exec in place would),
+    not exit status 128+N, and it leaves no core of its own."""
+    r = subprocess.run([tool("hvsim-run"), "--vm", "vm1", "--dir", daemon.dir] + mode +
+                       ["--", "/bin/sh", "-c", "kill -USR1 $$"], capture_output=True, text=True, timeout=TIMEOUT,
+                       env=clean_env())
+    assert r.returncode == -10, (r.returncode, r.stderr)  # SIGUSR1
+    r = subprocess.run([tool("hvsim-run"), "--vm", "vm1", "--dir", daemon.dir] + mode + ["--", "/bin/sh", "-c",
+                       "exit 7"], capture_output=True, text=True, timeout=TIMEOUT, env=clean_env())
+    assert r.returncode == 7, r.stderr
