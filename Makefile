@@ -260,9 +260,9 @@ qemu-test: test-deps all
 # to qemu-test.
 # ---- the supervisor (hvsim-run --supervise): its tests alone; they are also in harness ----
 .PHONY: test-supervisor
-#> test-supervisor      the supervisor's tests: stand-in family, fail-closed, static C and Go programs
+#> test-supervisor      the supervisor's tests: stand-in family, fail-closed, static C and Go programs, mixed trees
 test-supervisor: test-deps all
-	$(Q)HVSIM_BIN=$(abspath $(B)/bin) /usr/bin/python3 -m pytest -q -p no:cacheprovider harness/test_supervisor.py
+	$(Q)HVSIM_BIN=$(abspath $(B)/bin) /usr/bin/python3 -m pytest -q -p no:cacheprovider harness/test_supervisor.py harness/test_mixed_trees.py
 
 #> harness              the pytest harness: tools, interposer, layout, docs, conformance, QEMU smoke
 harness: test-deps all vm-image
