@@ -7,6 +7,9 @@ stack the way the kernel does (the strongest action of all filters wins).
 Nothing here makes a system call it describes: the calls are data, so the
 families 40 and 34 are tested as they are, not through a stand-in.
 
+- The default mode's stack is the supervisor's (the interposer rides on it
+  in-process), with no errno wall that would hide the supervisor and
+  nothing notified below fd 768, where the interposer keeps its sockets.
 - The actions that matter, spelled out: x32 calls ENOSYS, another ABI killed,
   socket/socketpair of 40 and 34 (also with garbage in the high half of the
   argument) refused or served, io_uring ENOSYS, the vhost ioctls EPERM, the fd
