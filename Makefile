@@ -333,7 +333,7 @@ FUZZ_NAMES := $(patsubst sim/fuzz/fuzz_%.c,%,$(wildcard sim/fuzz/fuzz_*.c))
 FUZZ_EXTRA_persist := sim/daemon/persist.c
 FUZZ_EXTRA_vhost_ring := $(VHOST_SRC)
 FUZZ_EXTRA_vhost_msg := $(VHOST_SRC)
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                -Isim/include -Isim/proto/include -Isim/lib/adapter -Isim/daemon -Isim/vhost
 build/fuzz/%: sim/fuzz/fuzz_%.c $(LIB_SRC) $(PROTO_SRC) $(wildcard sim/daemon/*.[ch] sim/vhost/*.[ch])
 	@mkdir -p $(dir $@)

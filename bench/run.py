@@ -53,7 +53,7 @@ RATIO_TO = "af_unix"  # the same kind of kernel stream the simulator is built on
 FULL = {
     "rounds": 7,
     "seconds": 0.2,
-    "args": ["all"],
+    "args": ["all", "flood"],
 }
 # CI: a handful of wall-clock figures (reported, never gated) and every count
 # figure (gated), well under a minute.
@@ -331,6 +331,12 @@ def acceptance(figs, subject):
     if r is not None:
         out.append({"check": "connrate >= 0.5x tcp loopback", "figure": "connrate", "ratio": r, "limit": 0.5,
                     "met": r >= 0.5})
+    # Issue 11: another VM holding every ceiling at once costs vm1's connects at most 2x (same run).
+    idle, flooded = figs.get("flood.connect.p50.idle"), figs.get("flood.connect.p50.flooded")
+    if idle and flooded and idle["values"].get(subject) and flooded["values"].get(subject):
+        r = flooded["values"][subject]["median"] / idle["values"][subject]["median"]
+        out.append({"check": "flooded connect p50 <= 2x idle", "figure": "flood.connect.p50.flooded", "ratio": r,
+                    "limit": 2.0, "met": r <= 2.0})
     return out
 
 

@@ -16,6 +16,12 @@ drawn at random:
   vm-reset        vm1 reset                                             (cuts vm1's streams)
   vm-off-start    vm1 off, then started                                 (cuts vm1's streams)
   peer-kill       vm1's driver killed and started again                 (cuts its streams)
+  disk-full       the state disk filled: admin changes must fail with   (must cut nothing)
+                  ENOSPC and change nothing, and after it clears and a
+                  daemon restart nothing acknowledged is lost (as root
+                  only: the state folder is a 64 KiB tmpfs mounted in a
+                  private mount namespace, unshare -m, that soak.py
+                  enters by running itself again under unshare)
 
 vm2 is never faulted on its own, so any vm2 stream that ends before its time
 was cut by a fault that must cut nothing; so is a vm1 stream whose last
@@ -41,8 +47,10 @@ import time
 from pathlib import Path
 
 PORT = 7777
-MUST_NOT_CUT = {"daemon-kill", "daemon-stop", "service-rm-add"}
+MUST_NOT_CUT = {"daemon-kill", "daemon-stop", "service-rm-add", "disk-full"}
 FAULTS = ["daemon-kill", "daemon-stop", "service-rm-add", "vm-pause", "vm-reset", "vm-off-start", "peer-kill"]
+NS_ENV = "HVSIM_SOAK_NS"  # set once soak.py runs in its own mount namespace
+STATE_BYTES = 64 * 1024
 CUT_WINDOW_S = 10.0  # a cut is laid to the last fault at most this long before it (a loaded machine is slow)
 
 
@@ -60,6 +68,8 @@ class World:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("HVSIM_")}
         self.env["HVSIM_DIR"] = run_dir
         self.log = open(Path(run_dir) / "hvsimd.log", "ab")
+        self.disk_problems = []  # what the disk-full phase found wrong
+        self.disk_phases = 0
 
     def start_daemon(self):
         r, w = os.pipe()
@@ -70,18 +80,45 @@ class World:
             if not f.read():
                 raise SystemExit(f"soak: hvsimd did not get ready (see {self.dir}/hvsimd.log)")
 
-    def ctl(self, *args):
-        """hvsimctl; a loaded machine may refuse once (a deadline): up to three tries."""
+    def vm_state(self, name):
+        r = subprocess.run([str(self.bin / "hvsimctl"), "--json", "vm", "list"], env=self.env, capture_output=True,
+                           text=True, timeout=60)
+        try:
+            return next((v["state"] for v in json.loads(r.stdout) if v["name"] == name), None)
+        except ValueError:
+            return None
+
+    def ctl(self, *args, leaves=None):
+        """hvsimctl; a loaded machine may refuse once (a deadline): up to three tries. An operation that is
+        not idempotent (pause, resume) may have taken effect although its answer came too late: with
+        leaves=(vm, state), a try that finds the VM in that state is done. Every failed try is reported."""
+        errors = []
         for attempt in range(3):
             r = subprocess.run([str(self.bin / "hvsimctl"), *args], env=self.env, capture_output=True, text=True,
                                timeout=60)
             if r.returncode == 0:
-                return
+                break
+            errors.append(f"try {attempt + 1}: exit {r.returncode}: {r.stderr.strip()}")
+            if leaves is not None and self.vm_state(leaves[0]) == leaves[1]:
+                break
             time.sleep(0.5)
-        vms = subprocess.run([str(self.bin / "hvsimctl"), "vm", "list"], env=self.env, capture_output=True, text=True,
-                             timeout=60)
-        raise SystemExit(f"soak: hvsimctl {' '.join(args)} failed ({r.returncode}): {r.stderr.strip()}\n"
-                         f"vm list:\n{vms.stdout}{vms.stderr}")
+        else:
+            vms = subprocess.run([str(self.bin / "hvsimctl"), "vm", "list"], env=self.env, capture_output=True,
+                                 text=True, timeout=60)
+            raise SystemExit(f"soak: hvsimctl {' '.join(args)} failed:\n  " + "\n  ".join(errors) +
+                             f"\nvm list:\n{vms.stdout}{vms.stderr}")
+        for e in errors:
+            print(f"soak: note: hvsimctl {' '.join(args)}: {e} (it took effect)", file=sys.stderr)
+
+    def ctl_once(self, *args):
+        return subprocess.run([str(self.bin / "hvsimctl"), *args], env=self.env, capture_output=True, text=True,
+                              timeout=60)
+
+    def registry(self):
+        """What the admin changes acknowledged so far decide: the VMs (name, ID, kind) and the services."""
+        vms = json.loads(self.ctl_once("--json", "vm", "list").stdout)
+        svcs = json.loads(self.ctl_once("--json", "service", "list").stdout)
+        return sorted((v["name"], v["id"], v["kind"]) for v in vms), sorted(json.dumps(x, sort_keys=True) for x in svcs)
 
     def spawn(self, argv, partition):
         env = dict(self.env, HVSIM_PARTITION=partition)
@@ -105,8 +142,55 @@ def proc_sample(pid):
         return None, None
 
 
+def state_tmpfs(run_dir):
+    """The state folder as a 64 KiB tmpfs (we are in a private mount
+    namespace: nobody else sees it, and it goes with the last process)."""
+    state = Path(run_dir) / "state"
+    state.mkdir(mode=0o700)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={STATE_BYTES},mode=0700", "tmpfs", str(state)], check=True)
+    return state
+
+
+def disk_full(w):
+    """Fill the state disk; admin changes must fail with ENOSPC and change
+    nothing; once it clears, a daemon restart must show exactly what was
+    acknowledged, and the refused change must then go through."""
+    state = Path(w.dir) / "state"
+    before = w.registry()
+    filler = state / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        while os.write(fd, b"\0" * 4096) > 0:
+            pass
+    except OSError:
+        pass  # ENOSPC: the disk is full
+    finally:
+        os.close(fd)
+    changes = [("vm", "add", "vmfull"), ("service", "add", "7778", "full"), ("service", "rm", str(PORT))]
+    for cmd in changes:
+        r = w.ctl_once(*cmd)
+        if r.returncode == 0 or "No space left" not in r.stderr:
+            w.disk_problems.append(f"hvsimctl {' '.join(cmd)} on a full disk: exit {r.returncode}, {r.stderr.strip()}")
+    if w.registry() != before:
+        w.disk_problems.append("a change refused with ENOSPC took effect")
+    filler.unlink()
+    w.daemon.kill()
+    w.daemon.wait()
+    w.start_daemon()
+    if w.registry() != before:
+        w.disk_problems.append("after the disk cleared and a restart, the registry is not what was acknowledged")
+    for cmd, undo in ((changes[0], ("vm", "rm", "vmfull")), (changes[1], ("service", "rm", "7778"))):
+        r = w.ctl_once(*cmd)
+        if r.returncode != 0:
+            w.disk_problems.append(f"hvsimctl {' '.join(cmd)} after the disk cleared: {r.stderr.strip()}")
+        w.ctl(*undo)
+    w.disk_phases += 1
+
+
 def fire(w, fault, drivers, rng):
-    if fault == "daemon-kill":
+    if fault == "disk-full":
+        disk_full(w)
+    elif fault == "daemon-kill":
         w.daemon.kill()
         w.daemon.wait()
         w.start_daemon()
@@ -118,15 +202,15 @@ def fire(w, fault, drivers, rng):
         w.ctl("service", "rm", str(PORT))
         w.ctl("service", "add", str(PORT), "soak")
     elif fault == "vm-pause":
-        w.ctl("vm", "pause", "vm1")
+        w.ctl("vm", "pause", "vm1", leaves=("vm1", "paused"))
         time.sleep(0.3)
-        w.ctl("vm", "resume", "vm1")
+        w.ctl("vm", "resume", "vm1", leaves=("vm1", "running"))
     elif fault == "vm-reset":
         w.ctl("vm", "reset", "vm1")
     elif fault == "vm-off-start":
-        w.ctl("vm", "off", "vm1")
+        w.ctl("vm", "off", "vm1", leaves=("vm1", "off"))
         time.sleep(0.2)
-        w.ctl("vm", "start", "vm1")
+        w.ctl("vm", "start", "vm1", leaves=("vm1", "running"))
     elif fault == "peer-kill":
         old = drivers["vm1"]
         old.kill()
@@ -152,6 +236,9 @@ def judge(streams, faults):
 
 def run(a):
     run_dir = tempfile.mkdtemp(prefix="hvsim-soak-", dir="/tmp")
+    faults_drawn = FAULTS + (["disk-full"] if os.environ.get(NS_ENV) else [])
+    if os.environ.get(NS_ENV):
+        state_tmpfs(run_dir)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(a.seed)
@@ -164,6 +251,8 @@ def run(a):
         for vm in ("vm1", "vm2"):
             w.ctl("vm", "add", vm)
         w.ctl("service", "add", str(PORT), "soak")
+        if "disk-full" in faults_drawn:
+            disk_full(w)  # at least once a run, before the streams, then at random among the others
         server = w.spawn(["hvsim-soak", "serve", str(PORT)], "host")
         if server.stdout.readline().strip() != "listening":
             raise SystemExit("soak: the host service did not start")
@@ -181,7 +270,7 @@ def run(a):
             samples.append({"t": round(now - t0, 2), "server_fds": fds, "server_rss_kb": rss, "daemon_fds": dfds,
                             "daemon_rss_kb": drss})
             if now >= next_fault:
-                fault = rng.choice(FAULTS)
+                fault = rng.choice(faults_drawn)
                 faults.append({"ms": mono_ms(), "t": round(now - t0, 2), "fault": fault})
                 print(f"  {now - t0:6.1f} s  {fault}", flush=True)
                 fire(w, fault, drivers, rng)
@@ -229,7 +318,7 @@ def run(a):
         "frames": sum(s["frames"] for s in streams),
         "corrupted": sum(s["corrupted"] for s in streams), "reordered": sum(s["reordered"] for s in streams),
         "faults": faults, "cuts": len(cuts), "unexpected_cuts": unexpected, "errors_by_kind": errors,
-        "server_fds": [fds0, fds1], "server_rss_kb": [rss_ref, rss1], "server_rss_growth": round(growth, 4),
+        "disk_full_phases": w.disk_phases, "disk_full_problems": w.disk_problems, "server_fds": [fds0, fds1], "server_rss_kb": [rss_ref, rss1], "server_rss_growth": round(growth, 4),
         "samples": samples,
     }
     failures = []
@@ -241,6 +330,7 @@ def run(a):
         failures.append(f"the host service held {fds0} descriptors at the start and {fds1} at the end")
     if growth >= 0.05:
         failures.append(f"the host service's memory grew {growth:.1%} after the first third")
+    failures += [f"disk full: {p}" for p in w.disk_problems]
     if report["streams"] == 0 or report["frames"] == 0:
         failures.append("no stream carried a frame")
     report["pass"] = not failures
@@ -251,7 +341,9 @@ def run(a):
              f"faults: {', '.join(f['fault'] for f in faults) or 'none'}",
              f"cuts: {len(cuts)} ({', '.join(f'{k} {v}' for k, v in sorted(errors.items())) or 'none'}); "
              f"unexpected: {len(unexpected)}",
-             f"host service: descriptors {fds0} -> {fds1}, memory {rss_ref} -> {rss1} kB ({growth:+.1%})"]
+             f"host service: descriptors {fds0} -> {fds1}, memory {rss_ref} -> {rss1} kB ({growth:+.1%})",
+             f"disk full ({STATE_BYTES // 1024} KiB tmpfs): {w.disk_phases} phases, "
+             + (f"{len(w.disk_problems)} problems" if w.disk_phases else "not run (needs root for unshare -m)")]
     for c in unexpected[:10]:
         at = (c["end_ms"] - faults[0]["ms"]) / 1000 + faults[0]["t"] if faults else 0
         lines.append(f"  unexpected: {c['vm']} stream {c['stream']} ended {c['end']} at {at:.1f} s (last fault before: "
@@ -299,6 +391,11 @@ def main():
     a = ap.parse_args()
     if a.minutes <= 0 or not 2 <= a.streams <= 256:
         ap.error("--minutes must be > 0 and --streams 2..256")
+    if os.geteuid() == 0 and not os.environ.get(NS_ENV) and shutil.which("unshare"):
+        # Again in a private mount namespace, for the disk-full phase's tmpfs.
+        os.environ[NS_ENV] = "1"
+        os.execv(shutil.which("unshare"), ["unshare", "-m", "--propagation", "private", sys.executable,
+                                           *sys.argv])
     sys.exit(run(a))
 
 

@@ -137,7 +137,7 @@ def one_error_line(r, code=1):
 def test_vm_add_list_human_and_json(daemon):
     r = daemon.ctl("vm", "add", "vm1")
     header, rows = table(r.stdout)
-    assert header == ["NAME", "ID", "KIND", "STATE", "CID", "PROCS", "TRANSPORT", "KERNEL"]
+    assert header == ["NAME", "ID", "KIND", "STATE", "CID", "PROCS", "TRANSPORT", "KERNEL", "OWNER"]
     assert rows[0]["NAME"] == "vm1" and rows[0]["KIND"] == "classic" and rows[0]["STATE"] == "running"
     assert rows[0]["TRANSPORT"] == "hv_sock" and rows[0]["KERNEL"] == "6.1"
     assert GUID_RE.match(rows[0]["ID"])
@@ -147,7 +147,7 @@ def test_vm_add_list_human_and_json(daemon):
     assert added["name"] == "vm2" and added["id"] == fixed and added["kind"] == "hcs"
 
     header, rows = table(daemon.ctl("vm", "list").stdout)
-    assert header == ["NAME", "ID", "KIND", "STATE", "CID", "PROCS", "TRANSPORT", "KERNEL"]
+    assert header == ["NAME", "ID", "KIND", "STATE", "CID", "PROCS", "TRANSPORT", "KERNEL", "OWNER"]
     assert [r["NAME"] for r in rows] == ["vm1", "vm2"]
     # Columns are aligned: every row starts its ID where the header does.
     lines = daemon.ctl("vm", "list").stdout.splitlines()
@@ -156,7 +156,8 @@ def test_vm_add_list_human_and_json(daemon):
     vms = daemon.ctl("vm", "list", json_out=True)
     assert isinstance(vms, list) and [v["name"] for v in vms] == ["vm1", "vm2"]
     for v in vms:
-        assert set(v) == {"name", "id", "kind", "state", "cid", "procs", "transport", "kernel"}
+        assert set(v) == {"name", "id", "kind", "state", "cid", "procs", "transport", "kernel", "owner"}
+        assert v["owner"] is None
         assert GUID_RE.match(v["id"]) and isinstance(v["cid"], int) and v["cid"] >= 3 and v["procs"] == 0
     assert vms[0]["cid"] != vms[1]["cid"]
 

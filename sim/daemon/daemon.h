@@ -92,6 +92,8 @@ struct part {
      * and flags libhvsim gives its sockets. The host: virtio (vhost-vsock). */
     uint32_t transport; /* enum hvsim_vm_transport */
     uint32_t kernel; /* enum hvsim_kernel */
+    /* Its own user (vm add --owner): its control socket is theirs (server.c). */
+    hvsim_vm_owner_t owner;
     hvsim_hcs_service_t *hcs;
     size_t nhcs;
     int listen_fd; /* its control socket */
@@ -166,6 +168,8 @@ int model_vm_add(struct model *m, const char *name, const GUID *id, uint32_t kin
 void model_vm_remove(struct model *m, struct part *p);
 /* Set a VM's transport and kernel (kernel 0: 6.1). 0, or -EINVAL with err. */
 int model_vm_set_transport(struct part *p, uint32_t transport, uint32_t kernel, char *err, size_t errlen);
+/* owner->set 0: none. Before open_part, which gives the owner the socket. */
+int model_vm_set_owner(struct part *p, const hvsim_vm_owner_t *owner, char *err, size_t errlen);
 /* Take P out of the VM list without freeing it (returns where it was), and
  * put it back there: a removal that must be saved before it happens. */
 size_t model_vm_detach(struct model *m, struct part *p);

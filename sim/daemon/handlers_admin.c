@@ -27,6 +27,7 @@ static void vm_info(const struct model *m, const struct part *p, hvsim_vm_info_t
     out->nprocs = model_vm_nprocs(m, p);
     out->transport = p->transport;
     out->kernel = p->kernel;
+    out->owner = p->owner;
 }
 
 /* Every admin change is saved before it is acknowledged, and takes effect
@@ -71,13 +72,20 @@ int h_vm_add(struct req *r)
     if (rc < 0)
         return reply_err(r->c, HVSIM_MSG_VM_INFO, r->h.seq, rc, err);
     rc = model_vm_set_transport(p, m.transport, m.kernel, err, sizeof(err));
+    if (rc == 0)
+        rc = model_vm_set_owner(p, &m.owner, err, sizeof(err));
     if (rc < 0) {
         model_vm_remove(&r->s->m, p);
         return reply_err(r->c, HVSIM_MSG_VM_INFO, r->h.seq, rc, err);
     }
     rc = open_part(r->s, p);
     if (rc < 0) {
-        snprintf(err, sizeof(err), "cannot create the control socket of VM '%s': %s", p->name, strerror(-rc));
+        if (p->owner.set && rc == -EPERM)
+            snprintf(err, sizeof(err),
+                     "cannot give the control socket of VM '%s' to uid %u: %s (hvsimd must run as root, or as that "
+                     "user, to give a VM an owner)", p->name, p->owner.uid, strerror(-rc));
+        else
+            snprintf(err, sizeof(err), "cannot create the control socket of VM '%s': %s", p->name, strerror(-rc));
         close_part(r->s, p);
         model_vm_remove(&r->s->m, p);
         return reply_err(r->c, HVSIM_MSG_VM_INFO, r->h.seq, rc, err);
@@ -323,6 +331,7 @@ int h_svc_rm(struct req *r)
     hvsim_service_info_t *snap;
     size_t n = r->s->m.nservices;
     char text[HVSIM_GUID_STRLEN], err[128];
+    int rc;
 
     memcpy(&m, r->body, sizeof(m));
     snap = snapshot(r->s->m.services, n, sizeof(*snap));
@@ -333,7 +342,14 @@ int h_svc_rm(struct req *r)
         snprintf(err, sizeof(err), "service %s is not registered", hvsim_guid_format(&m.id, text));
         return reply_err(r->c, HVSIM_MSG_SVC_RM, r->h.seq, -ENOENT, err);
     }
-    return services_commit(r, HVSIM_MSG_SVC_RM, snap, n, &m, sizeof(m));
+    if (save_change(r, HVSIM_MSG_SVC_RM, &rc) < 0) {
+        services_restore(&r->s->m, snap, n);
+        return rc;
+    }
+    free(snap);
+    /* Before the reply: once it is back, the route's unused tickets are void. */
+    broadcast_service_removed(r->s, &m.id);
+    return reply(r->c, HVSIM_MSG_SVC_RM, r->h.seq, &m, sizeof(m));
 }
 
 int h_svc_list(struct req *r)

@@ -120,6 +120,23 @@ int h_unbind(struct req *r)
     return reply(r->c, HVSIM_MSG_UNBIND, r->h.seq, &m, sizeof(m));
 }
 
+/* A listener's file is its own: any process that connects learns a
+ * listener's file name from its CONNECT reply, and a bind that took that name
+ * as its own would be routed there and, when closed, remove the other's file
+ * (listener_file_remove). 1 when another bind holds name. */
+static int uname_held(const struct model *m, const struct bind *b, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < m->nbinds; i++) {
+        const struct bind *o = m->binds[i];
+
+        if (o != b && o->listening && strcmp(o->uname, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 int h_listen(struct req *r)
 {
     struct hvsim_msg_listen m;
@@ -135,6 +152,9 @@ int h_listen(struct req *r)
     if (!hvsim__listener_name_ok(m.uname))
         return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EINVAL,
                          "bad listener name: expected the name of a socket file in HVSIM_DIR/l/");
+    if (uname_held(&r->s->m, b, m.uname))
+        return reply_err(r->c, HVSIM_MSG_LISTEN_REPLY, r->h.seq, -EADDRINUSE,
+                         "listener name in use: that socket file is another listener's");
     rc = route_listen(&r->s->m, b);
     dlog_listen(r->c, b, rc);
     if (rc < 0)

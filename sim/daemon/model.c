@@ -235,6 +235,23 @@ int model_vm_set_transport(struct part *p, uint32_t transport, uint32_t kernel, 
     return 0;
 }
 
+int model_vm_set_owner(struct part *p, const hvsim_vm_owner_t *owner, char *err, size_t errlen)
+{
+    /* (uid_t)-1 means "leave as is" to chown: never an owner. */
+    if (owner->set && (owner->uid == UINT32_MAX || (owner->has_gid && owner->gid == UINT32_MAX))) {
+        snprintf(err, errlen, "VM owner: uid and gid must be 0 to %u", UINT32_MAX - 1);
+        return -EINVAL;
+    }
+    memset(&p->owner, 0, sizeof(p->owner));
+    if (owner->set) {
+        p->owner.set = 1;
+        p->owner.uid = owner->uid;
+        p->owner.has_gid = owner->has_gid ? 1 : 0;
+        p->owner.gid = owner->has_gid ? owner->gid : 0;
+    }
+    return 0;
+}
+
 const hvsim_service_info_t *model_service_find(const struct model *m, const GUID *id)
 {
     size_t i;

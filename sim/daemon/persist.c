@@ -8,6 +8,7 @@
  *   vm <guid> <classic|hcs> <running|paused|off> <cid> <name>
  *   hcs <vm-guid> <svc-guid> bind=<allow|deny> connect=<allow|deny> wildcard=<0|1> disabled=<0|1>
  *   transport <vm-guid> <hv_sock|virtio> <6.1|6.12|newest>
+ *   owner <vm-guid> <uid> <gid|->
  *   service <guid> <element name>
  *   setting <name> <value>
  *
@@ -17,7 +18,8 @@
  * edited or damaged), and persist_format refuses a state the parser would
  * reject, so whatever is saved can be loaded again. A VM without a transport
  * line is hv_sock on 6.1 (the files written before VMs had transports); the line is written only
- * for other VMs.
+ * for other VMs. A VM without an owner line has none (its control socket is
+ * the daemon user's).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -360,6 +362,48 @@ static int parse_transport(struct pctx *c, char *s)
     return end_of_line(c, s);
 }
 
+/* A uid or gid: decimal, below 2^32 - 1 ((uid_t)-1 means "no change" to chown). */
+static int parse_id(struct pctx *c, const char *f, uint32_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    errno = 0;
+    v = strtoull(f, &end, 10);
+    if (*f < '0' || *f > '9' || *end != '\0' || errno != 0 || v >= UINT32_MAX)
+        return bad(c, "expected a uid or gid (0 to %u), got '%.40s'", UINT32_MAX - 1, f);
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* "owner <vm-guid> <uid> <gid|->", after the VM's line. */
+static int parse_owner(struct pctx *c, char *s)
+{
+    persist_vm_t *vm;
+    GUID vmid;
+    char g[HVSIM_GUID_STRLEN], *f;
+    int r;
+
+    r = parse_guid_field(c, &s, "a VM", &vmid);
+    if (r < 0)
+        return r;
+    vm = find_vm(c->p, &vmid);
+    if (vm == NULL)
+        return bad(c, "expected the id of a VM defined above, got %s", hvsim_guid_format(&vmid, g));
+    r = parse_id(c, field(&s), &vm->info.owner.uid);
+    if (r < 0)
+        return r;
+    f = field(&s);
+    if (strcmp(f, "-") != 0) {
+        r = parse_id(c, f, &vm->info.owner.gid);
+        if (r < 0)
+            return r;
+        vm->info.owner.has_gid = 1;
+    }
+    vm->info.owner.set = 1;
+    return end_of_line(c, s);
+}
+
 /* "service <guid>" alone is an empty name; otherwise one space and the escaped name. */
 static int parse_service(struct pctx *c, char *s)
 {
@@ -427,9 +471,11 @@ static int parse_line(struct pctx *c, char *s)
         return parse_service(c, s);
     if (strcmp(kw, "transport") == 0)
         return parse_transport(c, s);
+    if (strcmp(kw, "owner") == 0)
+        return parse_owner(c, s);
     if (strcmp(kw, "setting") == 0)
         return parse_setting(c, s);
-    return bad(c, "expected host, vm, hcs, transport, service or setting, got '%.40s'", kw);
+    return bad(c, "expected host, vm, hcs, transport, owner, service or setting, got '%.40s'", kw);
 }
 
 int persist_parse(const char *text, size_t len, persist_t *p, char *err, size_t errlen)
@@ -597,6 +643,10 @@ static int check_vm(const persist_t *p, size_t i, char *err, size_t errlen)
                        in->kernel);
         return -EINVAL;
     }
+    if (in->owner.set && (in->owner.uid == UINT32_MAX || (in->owner.has_gid && in->owner.gid == UINT32_MAX))) {
+        hvsim__set_err(err, errlen, "state: VM '%s': owner uid or gid out of range", in->name);
+        return -EINVAL;
+    }
     if (vm->nhcs > 0 && vm->hcs == NULL) {
         hvsim__set_err(err, errlen, "state: VM '%s': nhcs is set but hcs is missing", in->name);
         return -EINVAL;
@@ -704,6 +754,13 @@ int persist_format(const persist_t *p, char **out)
             (vm->info.kernel != 0 && vm->info.kernel != HVSIM_KERNEL_6_1))
             sb_printf(&b, "transport %s %s %s\n", g, hvsim__transport_name(vm->info.transport),
                       hvsim__kernel_name(vm->info.kernel ? vm->info.kernel : HVSIM_KERNEL_6_1));
+        if (vm->info.owner.set) {
+            sb_printf(&b, "owner %s %u ", g, vm->info.owner.uid);
+            if (vm->info.owner.has_gid)
+                sb_printf(&b, "%u\n", vm->info.owner.gid);
+            else
+                sb_str(&b, "-\n");
+        }
         /* Nonzero flags are written as 1: the struct holds booleans in bytes. */
         for (j = 0; j < vm->nhcs; j++) {
             const hvsim_hcs_service_t *h = &vm->hcs[j];

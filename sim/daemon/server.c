@@ -82,6 +82,34 @@ static int listen_unix(const char *path)
     return fd;
 }
 
+/* A VM with an owner (vm add --owner), as Firecracker's jailer gives each
+ * microVM a uid: its control socket becomes its owner's, mode 0600 (0660
+ * with a group), so that user's processes (and root) attach as it and
+ * nobody else does; the host's socket and other VMs' stay the daemon user's.
+ * To reach the socket its user must pass through DIR and DIR/vm, so those
+ * get search permission for others (0711): no one else may list or write
+ * there, so nothing can be planted or squatted, and the trust check
+ * (hvsim__dir_open_trusted) still holds. */
+static int give_to_owner(const struct server *s, const struct part *p, const char *path)
+{
+    char vmdir[PATH_MAX + 16];
+    const char *dirs[2] = { s->dir, vmdir };
+    struct stat st;
+    int i;
+
+    snprintf(vmdir, sizeof(vmdir), "%s/vm", s->dir);
+    for (i = 0; i < 2; i++) {
+        if (lstat(dirs[i], &st) < 0 || !S_ISDIR(st.st_mode))
+            return -ENOTDIR;
+        if ((st.st_mode & 0011) != 0011 && chmod(dirs[i], (st.st_mode & 07777) | 0011) < 0)
+            return -errno;
+    }
+    if (chown(path, (uid_t)p->owner.uid, p->owner.has_gid ? (gid_t)p->owner.gid : (gid_t)-1) < 0 ||
+        chmod(path, p->owner.has_gid ? 0660 : 0600) < 0)
+        return -errno;
+    return 0;
+}
+
 int open_part(struct server *s, struct part *p)
 {
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -93,6 +121,8 @@ int open_part(struct server *s, struct part *p)
     if (rc < 0)
         return rc;
     p->listen_fd = rc;
+    if (p->owner.set && (rc = give_to_owner(s, p, path)) < 0)
+        return rc; /* the caller's close_part closes and removes it */
     return watch(s, p->listen_fd, p, W_PART);
 }
 
@@ -407,6 +437,9 @@ static void broadcast_ev(struct server *s, const struct hvsim_msg_event *e)
     const GUID *vmid = &ev.vmid;
     struct proc *c, *nx;
 
+    /* Every event of a route that stops holding revokes the tickets issued
+     * before it (the listeners apply it: hvproto/proto.h). */
+    ev.below = s->m.next_conn_id;
     track_event(s, &ev);
     for (c = s->m.procs; c; c = nx) {
         nx = c->next;
@@ -431,6 +464,15 @@ void broadcast(struct server *s, const GUID *vmid, uint32_t event)
 void broadcast_service(struct server *s, const GUID *vmid, const GUID *svc)
 {
     struct hvsim_msg_event ev = { .vmid = *vmid, .event = HVSIM_EV_SERVICE_DISABLED, .svc = *svc };
+
+    broadcast_ev(s, &ev);
+}
+
+void broadcast_service_removed(struct server *s, const GUID *svc)
+{
+    /* The zero VM ID reaches the host's processes only: theirs are the
+     * listeners a registered service leads guests to. */
+    struct hvsim_msg_event ev = { .vmid = HV_GUID_ZERO, .event = HVSIM_EV_SERVICE_REMOVED, .svc = *svc };
 
     broadcast_ev(s, &ev);
 }

@@ -27,7 +27,7 @@
 enum { W_ADMIN = 1, W_PART = 2, W_PROC = 3, W_GATEWAY = 4, W_EVT = 5 };
 #define W_MASK 7u
 /* How long the ticket of an OK connect is good for. */
-#define TICKET_LIFETIME_NS (10ull * 1000000000ull)
+#define TICKET_LIFETIME_NS HVSIM_TICKET_LIFETIME_NS
 
 /* A connect waiting for a gateway's verdict (gateway.c). */
 struct offer {
@@ -73,6 +73,8 @@ void drop_proc(struct server *s, struct proc *c);
 void broadcast(struct server *s, const GUID *vmid, uint32_t event);
 /* An HCS service of the VM turned Disabled: its connections break. */
 void broadcast_service(struct server *s, const GUID *vmid, const GUID *svc);
+/* service rm: the host's listeners refuse the unused tickets guests got for svc. */
+void broadcast_service_removed(struct server *s, const GUID *svc);
 void signal_vm(struct server *s, const struct part *p, int sig);
 int reply(struct proc *c, unsigned type, uint32_t seq, const void *body, size_t len);
 int reply_extra(struct proc *c, unsigned type, uint32_t seq, const void *body, size_t len, const void *extra,

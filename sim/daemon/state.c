@@ -40,6 +40,7 @@ int save_state(struct server *s, char *err, size_t errlen)
         p.vms[i].info.cid = v->cid;
         p.vms[i].info.transport = v->transport;
         p.vms[i].info.kernel = v->kernel;
+        p.vms[i].info.owner = v->owner;
         p.vms[i].hcs = v->hcs;
         p.vms[i].nhcs = v->nhcs;
     }
@@ -88,6 +89,8 @@ int load_state(struct server *s, char *err, size_t errlen)
         v->state = p.vms[i].info.state;
         v->cid = p.vms[i].info.cid;
         rc = model_vm_set_transport(v, p.vms[i].info.transport, p.vms[i].info.kernel, err, errlen);
+        if (rc == 0)
+            rc = model_vm_set_owner(v, &p.vms[i].info.owner, err, errlen);
         for (j = 0; j < p.vms[i].nhcs && rc == 0; j++)
             rc = model_hcs_set(v, &p.vms[i].hcs[j]);
     }

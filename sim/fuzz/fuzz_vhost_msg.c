@@ -43,11 +43,12 @@
 
 /* ---- a host that refuses everything: the rings are what is fuzzed here ---- */
 
-static int f_connect(void *ctx, uint32_t port, uint32_t guest_port)
+static int f_connect(void *ctx, uint32_t port, uint32_t guest_port, unsigned type)
 {
     (void)ctx;
     (void)port;
     (void)guest_port;
+    (void)type;
     return -ECONNREFUSED;
 }
 
@@ -104,8 +105,17 @@ static uint64_t f_now(void *ctx)
     return 0;
 }
 
+/* No offers and no SEQPACKET here (the features callback below is NULL, so
+ * the device never takes it; fuzz_vhost_ring covers both). */
 static const struct vconn_host_ops ops = {
-    f_connect, f_connect_result, f_send, f_recv, f_shutdown_wr, f_watch, f_close, f_now, NULL, /* no offers here */
+    .connect = f_connect,
+    .connect_result = f_connect_result,
+    .send = f_send,
+    .recv = f_recv,
+    .shutdown_wr = f_shutdown_wr,
+    .watch = f_watch,
+    .close = f_close,
+    .now_ms = f_now,
 };
 
 struct ctx {
@@ -129,7 +139,7 @@ static void reset(void *opaque)
     vconn_reset(((struct ctx *)opaque)->dev);
 }
 
-static const struct vhu_iface iface = { kick_changed, reset };
+static const struct vhu_iface iface = { .kick_changed = kick_changed, .reset = reset, .features = NULL };
 
 static int make_fd(int eventfd_kind, const uint8_t *fill, size_t fill_len)
 {

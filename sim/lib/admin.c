@@ -185,6 +185,12 @@ int hvsim_admin_vm_add(hvsim_admin_t *a, const char *name, const GUID *id, uint3
 int hvsim_admin_vm_add_ex(hvsim_admin_t *a, const char *name, const GUID *id, uint32_t kind, uint32_t transport,
                           uint32_t kernel, hvsim_vm_info_t *out)
 {
+    return hvsim_admin_vm_add_owned(a, name, id, kind, transport, kernel, NULL, out);
+}
+
+int hvsim_admin_vm_add_owned(hvsim_admin_t *a, const char *name, const GUID *id, uint32_t kind, uint32_t transport,
+                             uint32_t kernel, const hvsim_vm_owner_t *owner, hvsim_vm_info_t *out)
+{
     struct hvsim_msg_vm_add m = { .kind = kind, .transport = transport, .kernel = kernel };
     const char *body;
     int rc;
@@ -197,6 +203,8 @@ int hvsim_admin_vm_add_ex(hvsim_admin_t *a, const char *name, const GUID *id, ui
         m.id = *id;
         m.has_id = 1;
     }
+    if (owner && owner->set)
+        m.owner = *owner;
     rc = call(a, HVSIM_MSG_VM_ADD, &m, sizeof(m), NULL, 0, &body, NULL);
     if (rc == 0 && out)
         memcpy(out, body, sizeof(*out));

@@ -73,6 +73,7 @@
 /* The KVM-style host's socket whose VM went off or away: vhost_vsock_reset_orphans
  * put ECONNRESET on it (vsock-virtio.md 7.7). */
 #define HOT_PEER_RESET 0x200u
+#define HOT_LISTENING 0x400u /* s->lis is set: the helper may record revocations in it */
 
 /* Kernel versions (hvsim.h enum hvsim_kernel: major * 100 + minor) that
  * brought a behaviour of the vsock core (docs/reference/vsock-virtio.md 7). */
@@ -122,12 +123,27 @@ struct sock {
 /* What only a listener has: its key (from the daemon), its socket file's
  * name in HVSIM_DIR/l/, and the tickets it has taken (threads may accept
  * on one listener at once, hence the lock). */
+/* Tickets revoked because their route stopped holding (a VM reset, off or
+ * removed, a service removed or Disabled): those below id `below` whose
+ * connector is in part (zero: any) and not in except (zero: none), for the
+ * listener's service svc (zero: any). The helper thread records them from
+ * the daemon's events; the record is dropped once every such ticket has
+ * expired. An accept checks them without a system call. */
+struct revoked {
+    uint64_t below, until_ns;
+    GUID part, except, svc;
+};
+
+#define REVOKED_MAX 8
+
 struct listener {
     uint8_t key[16];
     char name[HVSIM_LISTENER_NAME_LEN + 1];
     int gateway; /* a VM back-end's gateway: its channel dies with the daemon */
     pthread_mutex_t lock;
     struct hvsim__ticketset taken;
+    struct revoked rev[REVOKED_MAX]; /* under lock */
+    unsigned nrev;
 };
 
 static void listener_free(struct listener *l)
@@ -637,6 +653,7 @@ static int listen_common(int fd, int backlog, unsigned kind, int chan)
     memcpy(s->lis->key, r.key, sizeof(s->lis->key));
     s->lis->gateway = kind != HVSIM_GW_NONE;
     s->state = S_LISTENING;
+    hot_set(s, HOT_LISTENING);
     return 0;
 }
 
@@ -680,6 +697,23 @@ static int read_ticket(int c, int seq, struct hvsim_ticket *t)
 
 /* The ticket is good for this connection: signed with the listener's key,
  * for the id the connector's bound name proved, unexpired and never taken. */
+/* 1 when one of l's revocations covers ticket t (l->lock held). */
+static int revoked(const struct listener *l, const struct hvsim_ticket *t)
+{
+    unsigned i;
+
+    for (i = 0; i < l->nrev; i++) {
+        const struct revoked *r = &l->rev[i];
+
+        if (t->conn_id < r->below && (hvsim_guid_equal(&r->part, &HV_GUID_ZERO) ||
+                                      hvsim_guid_equal(&r->part, &t->peer.partition)) &&
+            (hvsim_guid_equal(&r->except, &HV_GUID_ZERO) || !hvsim_guid_equal(&r->except, &t->peer.partition)) &&
+            (hvsim_guid_equal(&r->svc, &HV_GUID_ZERO) || hvsim_guid_equal(&r->svc, &t->local.svc)))
+            return 1;
+    }
+    return 0;
+}
+
 static int ticket_take(struct listener *l, const struct hvsim_ticket *t, uint64_t id)
 {
     int rc = hvsim__ticket_verify(t, l->key);
@@ -689,6 +723,10 @@ static int ticket_take(struct listener *l, const struct hvsim_ticket *t, uint64_
     if (t->conn_id != id)
         return -EACCES;
     pthread_mutex_lock(&l->lock);
+    if (l->nrev > 0 && revoked(l, t)) {
+        pthread_mutex_unlock(&l->lock);
+        return -EACCES;
+    }
     rc = hvsim__ticketset_take(&l->taken, t->conn_id, t->expires_ns, hvsim__now_ns());
     pthread_mutex_unlock(&l->lock);
     return rc < 0 ? rc : rc == 0 ? -EACCES : 0;
@@ -1961,18 +1999,78 @@ static int event_concerns(const struct sock *s, const struct hvsim_msg_event *ev
     return 1;
 }
 
+/* The revocation event ev makes for a listener of partition me (0: none). */
+static int revocation_of(const struct hvsim_msg_event *ev, const struct hvsim__attach *me, struct revoked *r)
+{
+    int in_vm = hvsim_guid_equal(&me->self, &ev->vmid);
+
+    memset(r, 0, sizeof(*r));
+    r->below = ev->below;
+    r->until_ns = hvsim__now_ns() + HVSIM_TICKET_LIFETIME_NS;
+    switch (ev->event) {
+    case HVSIM_EV_RESET:
+    case HVSIM_EV_OFF:
+    case HVSIM_EV_REMOVED:
+        /* The VM's own listeners: every ticket; the host's: the VM's connectors'. */
+        if (!in_vm)
+            r->part = ev->vmid;
+        return 1;
+    case HVSIM_EV_SERVICE_DISABLED:
+        if (!in_vm)
+            r->part = ev->vmid;
+        r->svc = ev->svc;
+        return 1;
+    case HVSIM_EV_SERVICE_REMOVED:
+        /* Guests' tickets for the service (the host's own loopback needs no registration). */
+        r->except = me->host;
+        r->svc = ev->svc;
+        return 1;
+    }
+    return 0;
+}
+
+/* Record r in l: expired records go first; when still full, the records
+ * merge into one that covers every ticket below the highest mark (some
+ * unused tickets refused too many, none accepted that must not be). */
+static void revoke_add(struct listener *l, const struct revoked *r, uint64_t now)
+{
+    unsigned i, n = 0;
+
+    pthread_mutex_lock(&l->lock);
+    for (i = 0; i < l->nrev; i++)
+        if (l->rev[i].until_ns > now)
+            l->rev[n++] = l->rev[i];
+    l->nrev = n;
+    if (n == REVOKED_MAX) {
+        struct revoked all = *r;
+
+        memset(&all.part, 0, sizeof(all.part));
+        memset(&all.except, 0, sizeof(all.except));
+        memset(&all.svc, 0, sizeof(all.svc));
+        for (i = 0; i < n; i++)
+            all.below = l->rev[i].below > all.below ? l->rev[i].below : all.below;
+        l->rev[0] = all;
+        l->nrev = 1;
+    } else {
+        l->rev[l->nrev++] = *r;
+    }
+    pthread_mutex_unlock(&l->lock);
+}
+
 void hvsim__sock_event(struct hvsim__owner *o, const struct hvsim_msg_event *ev)
 {
     const GUID *vmid = &ev->vmid;
     uint32_t event = ev->event;
     struct hvsim__attach me;
-    int in_vm, c, i;
+    struct revoked rev;
+    int in_vm, has_rev, c, i;
 
     if (event == HVSIM_EV_RESUME || hvsim__owner_attach(o, &me) < 0)
         return;
     if ((event == HVSIM_EV_RESET || event == HVSIM_EV_OFF) && HVSIM_MUTANT(RESET_BREAKS))
         return;
     in_vm = hvsim_guid_equal(&me.self, vmid);
+    has_rev = revocation_of(ev, &me, &rev);
     pthread_mutex_lock(&event_lock);
     for (c = 0; c < NCHUNKS; c++) {
         struct sock *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
@@ -1984,6 +2082,12 @@ void hvsim__sock_event(struct hvsim__owner *o, const struct hvsim_msg_event *ev)
             uint32_t hot = atomic_load(&s->hot);
             int fd = c * CHUNK + i;
 
+            /* A listener's state lives until its slot is reused, which
+             * event_lock holds off (register_fd). */
+            if (has_rev && (hot & HOT_USED) && (hot & HOT_LISTENING) && s->owner == o)
+                revoke_add(s->lis, &rev, rev.until_ns - HVSIM_TICKET_LIFETIME_NS);
+            if (ev->event == HVSIM_EV_SERVICE_REMOVED)
+                continue; /* the registry is asked at connect time only: connections stay */
             if (!(hot & HOT_USED) || !(hot & HOT_CONNECTED) || (hot & HOT_BROKEN) || s->owner != o)
                 continue;
             if (!event_concerns(s, ev, in_vm))
@@ -2058,6 +2162,7 @@ static int reregister_one(struct sock *s)
         return rc;
     pthread_mutex_lock(&s->lis->lock);
     memcpy(s->lis->key, lr.key, sizeof(lr.key));
+    s->lis->nrev = 0; /* the new daemon's ids and the new key void the old tickets */
     hvsim__ticketset_free(&s->lis->taken);
     pthread_mutex_unlock(&s->lis->lock);
     return hvsim__ticketset_reserve(&s->lis->taken);

@@ -30,8 +30,10 @@ static const char expected_text[] =
     "# hvsim state 1\n"
     "host " HOST "\n"
     "vm " VM1 " classic running 3 web-01\n"
+    "owner " VM1 " 65534 -\n"
     "vm " VM2 " hcs paused 4294967294 wsl.2_x\n"
     "transport " VM2 " virtio 6.12\n"
+    "owner " VM2 " 0 4294967294\n"
     "hcs " VM2 " " S1 " bind=allow connect=deny wildcard=1 disabled=0\n"
     "hcs " VM2 " " S2 " bind=deny connect=allow wildcard=0 disabled=1\n"
     "service " S1 " VM Session Service\n"
@@ -68,6 +70,7 @@ static void sample_state(persist_t *p)
     vm->info.cid = 3;
     vm->info.kernel = HVSIM_KERNEL_6_1; /* hv_sock on 6.1: no transport line */
     vm->info.nprocs = 7; /* not persisted */
+    vm->info.owner = (hvsim_vm_owner_t){ .set = 1, .uid = 65534 };
     vm = &p->vms[1];
     vm->info.id = guid(VM2);
     strcpy(vm->info.name, "wsl.2_x");
@@ -76,6 +79,7 @@ static void sample_state(persist_t *p)
     vm->info.cid = 0xfffffffe;
     vm->info.transport = HVSIM_TRANSPORT_VIRTIO;
     vm->info.kernel = HVSIM_KERNEL_6_12;
+    vm->info.owner = (hvsim_vm_owner_t){ .set = 1, .uid = 0, .has_gid = 1, .gid = 4294967294u };
     vm->nhcs = 2;
     vm->hcs = calloc(2, sizeof(*vm->hcs));
     cr_assert_not_null(vm->hcs);
@@ -120,6 +124,7 @@ static void assert_same_state(const persist_t *a, const persist_t *b)
         cr_assert_eq(x->info.cid, y->info.cid);
         cr_assert_eq(x->info.transport, y->info.transport);
         cr_assert_eq(x->info.kernel, y->info.kernel);
+        cr_assert_eq(memcmp(&x->info.owner, &y->info.owner, sizeof(x->info.owner)), 0, "vm %zu owner", i);
         cr_assert_eq(x->nhcs, y->nhcs);
         for (j = 0; j < x->nhcs; j++) {
             cr_assert(hvsim_guid_equal(&x->hcs[j].id, &y->hcs[j].id));
@@ -292,7 +297,13 @@ static const struct {
     { "# hvsim state 1\nvm " VM1 " classic running 3 a\ntransport " VM1 " virtio 5.10\n",
       "expected a kernel (6.1, 6.12 or newest), got '5.10'" },
     { "# hvsim state 1\ntransport " VM1 " virtio 6.1\n", "expected the id of a VM defined above" },
-    { "# hvsim state 1\nvms " VM1 "\n", "state line 2: expected host, vm, hcs, transport, service or setting, got 'vms'" },
+    { "# hvsim state 1\nowner " VM1 " 5 -\n", "expected the id of a VM defined above" },
+    { "# hvsim state 1\nvm " VM1 " classic running 3 a\nowner " VM1 " 4294967295 -\n", "expected a uid or gid" },
+    { "# hvsim state 1\nvm " VM1 " classic running 3 a\nowner " VM1 " 5 -1\n", "expected a uid or gid" },
+    { "# hvsim state 1\nvm " VM1 " classic running 3 a\nowner " VM1 " +5 -\n", "expected a uid or gid" },
+    { "# hvsim state 1\nvm " VM1 " classic running 3 a\nowner " VM1 " 5\n", "expected a uid or gid" },
+    { "# hvsim state 1\nvm " VM1 " classic running 3 a\nowner " VM1 " 5 6 7\n", "expected end of line" },
+    { "# hvsim state 1\nvms " VM1 "\n", "state line 2: expected host, vm, hcs, transport, owner, service or setting, got 'vms'" },
     { "# hvsim state 1\n vm " VM1 " hcs off 3 a\n", "state line 2: expected host, vm, hcs" },
     { "# hvsim state 1\nvm " VM1 " kvm off 3 a\n", "state line 2: expected a VM kind (classic or hcs), got 'kvm'" },
     { "# hvsim state 1\nvm " VM1 " hcs on 3 a\n", "state line 2: expected a VM state" },

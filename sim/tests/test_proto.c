@@ -652,8 +652,16 @@ Test(proto, paged_lists_and_imports, .timeout = 5)
 Test(proto, events_carry_a_service, .timeout = 5)
 {
     cr_assert_geq(HVSIM_PROTO_VERSION, 6);
-    cr_assert_eq(hvsim__msg_size(HVSIM_MSG_EVENT), 2 * sizeof(GUID) + 2 * sizeof(uint32_t));
+    cr_assert_eq(hvsim__msg_size(HVSIM_MSG_EVENT), 2 * sizeof(GUID) + 2 * sizeof(uint32_t) + sizeof(uint64_t));
     cr_assert_eq(offsetof(struct hvsim_msg_event, svc), sizeof(GUID) + 2 * sizeof(uint32_t));
+}
+
+/* Protocol 9: an event carries the first ticket id issued after it (revocation). */
+Test(proto, events_carry_a_ticket_mark, .timeout = 5)
+{
+    cr_assert_geq(HVSIM_PROTO_VERSION, 9);
+    cr_assert_eq(offsetof(struct hvsim_msg_event, below), 2 * sizeof(GUID) + 2 * sizeof(uint32_t));
+    cr_assert_eq(HVSIM_EV_SERVICE_REMOVED, 7);
 }
 
 /* Protocol 5: a VM's transport and kernel travel in VM_ADD, VM_INFO and the HELLO reply (issue 13). */

@@ -16,7 +16,11 @@
  *   scale       1..1000 concurrent streams: aggregate throughput, and memory
  *               (smaps_rollup Pss_Anon) and file descriptors per connection in
  *               the two peers and in hvsimd;
- *   memcpy      single-thread memcpy of 4 MiB, the ceiling for throughput.
+ *   memcpy      single-thread memcpy of 4 MiB, the ceiling for throughput;
+ *   flood       (not in `all`) the median of 1,000 connects of vm1, each timed,
+ *               idle and then while another VM's processes hold every
+ *               per-partition ceiling at once (issue 11): the ratio is what a
+ *               flood costs a VM that does not flood.
  * The hvsim data path goes through hvsim_send/hvsim_recv, as a libhvsim
  * program's does. The AF_UNIX baseline of throughput and rtt is a socketpair
  * between two processes: the same kind of connected stream socket with the
@@ -60,6 +64,7 @@
 
 #include "hvsim/hvsim.h"
 #include "hvproto/cli.h"
+#include "hvproto/proto.h"
 
 #define MAXR 64 /* rounds */
 #define MAXMSG (1 << 20)
@@ -546,7 +551,8 @@ static void recv_all(enum transport t, int fd, char *b, size_t n, int flags)
 
 /* ---- peers: a guest (vm1) process driven over a control socket ---------------------------- */
 
-enum op { OP_EXIT, OP_SINK, OP_SOURCE, OP_BOTH, OP_ECHO, OP_CONN, OP_OPEN, OP_CLOSEALL, OP_SPRAY, OP_WARM };
+enum op { OP_EXIT, OP_SINK, OP_SOURCE, OP_BOTH, OP_ECHO, OP_CONN, OP_OPEN, OP_CLOSEALL, OP_SPRAY, OP_WARM, OP_CONNLAT,
+          OP_LATMED };
 
 struct cmd {
     int op;
@@ -740,6 +746,8 @@ static void stop_sender(int sender_ctl)
 static void peer_main(enum transport t, int ctl, int data)
 {
     int *open_fds = NULL, nopen = 0, sender_ctl = data >= 0 ? peer_sender(t, data) : -1;
+    double *lat = NULL;
+    long long nlat = 0;
     struct cmd c;
 
     for (;;) {
@@ -802,6 +810,28 @@ static void peer_main(enum transport t, int ctl, int data)
             break;
         case OP_SPRAY:
             spray(t, open_fds, nopen, c.count);
+            break;
+        case OP_CONNLAT:
+            /* As OP_CONN, each connect() timed (its daemon round trip and the ticket). */
+            lat = realloc(lat, (size_t)(nlat + c.count) * sizeof(*lat));
+            if (lat == NULL)
+                die("realloc");
+            for (long long i = 0; i < c.count; i++) {
+                double t0 = now();
+                int s = t_connect(t);
+
+                lat[nlat++] = now() - t0;
+                send_all(t, s, "x", 1);
+                t_close(t, s);
+            }
+            break;
+        case OP_LATMED:
+            /* The median of the connects timed since the last OP_LATMED, in ns. */
+            if (nlat > 0) {
+                qsort(lat, (size_t)nlat, sizeof(*lat), cmp_double);
+                done = (long long)(pct(lat, nlat, 0.5) * 1e9);
+            }
+            nlat = 0;
             break;
         case OP_WARM:
             /* Attach to the daemon now, so per-connection figures leave it out. */
@@ -1167,6 +1197,215 @@ static void bench_conn(struct peer *peers)
     emit(&f);
 }
 
+/* ---- flood --------------------------------------------------------------------------------- */
+
+/*
+ * Another VM ("vmf") holds every per-partition ceiling of the daemon's
+ * settings at once: its control connections (each a HELLO'd raw connection
+ * whose event socket never drains), its binds, the host connects pending for
+ * its guest (a raw gateway that never answers) and its queued events (VM
+ * events until the queue is full). The raw client speaks hvproto/proto.h, as
+ * a flooding process would.
+ */
+#define FLOOD_CONNECTS 1000
+#define FLOOD_MAX 100000
+
+struct flood {
+    int ctl[FLOOD_MAX], evt[FLOOD_MAX], n;
+    int host; /* the raw host session whose connects wait for vmf's guest */
+    int chan; /* the never-answering gateway's channel */
+    uint32_t seq;
+};
+
+static int flood_dial(const char *sock)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, sock);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        die("flood: connect to a control socket");
+    return fd;
+}
+
+/* One request and its reply's status (the body into out); fd_back gets an fd the reply carried. */
+static int flood_call(struct flood *fl, int fd, unsigned type, const void *body, size_t len, int pass_fd, void *out,
+                      size_t outlen)
+{
+    static char buf[HVSIM_MSG_MAX];
+    struct hvsim_msg_hdr h;
+    int got = -1;
+
+    if (hvsim__msg_send(fd, type, 0, ++fl->seq, body, len, NULL, 0, pass_fd) < 0)
+        fail("flood: send");
+    wait_readable(fd);
+    if (hvsim__msg_recv(fd, buf, sizeof(buf), &got) < (ssize_t)sizeof(h))
+        fail("flood: the daemon closed a control connection");
+    if (got >= 0)
+        close(got); /* a pending connect's reply socket: the connect keeps waiting */
+    memcpy(&h, buf, sizeof(h));
+    if (out && h.status == 0)
+        memcpy(out, buf + sizeof(h), outlen < h.len ? outlen : h.len);
+    return h.status;
+}
+
+/* A control connection of partition vmf, attached, its event socket never read
+ * and the daemon's end of it as small as the kernel allows (so events queue
+ * in hvsimd soon). */
+static int flood_attach(struct flood *fl)
+{
+    struct hvsim_msg_hello m = { .version = HVSIM_PROTO_VERSION };
+    int sv[2], one = 1, i = fl->n;
+
+    fl->ctl[i] = flood_dial("vm/vmf.sock");
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        die("flood: socketpair");
+    setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &one, sizeof(one));
+    if (flood_call(fl, fl->ctl[i], HVSIM_MSG_HELLO, &m, sizeof(m), sv[1], NULL, 0) != 0)
+        fail("flood: a HELLO under the ceiling was refused");
+    close(sv[1]);
+    fl->evt[i] = sv[0];
+    fl->n++;
+    return fl->ctl[i];
+}
+
+static unsigned setting_u(hvsim_admin_t *a, const char *name)
+{
+    char v[64];
+
+    if (hvsim_admin_setting_get(a, name, v, sizeof(v)) < 0)
+        fail("flood: reading a setting");
+    return (unsigned)strtoul(v, NULL, 10);
+}
+
+/* vmf's use of one ceiling, from hvsimctl status ("usage.vmf=... events N/MAX"). */
+static unsigned flood_use(hvsim_admin_t *a, const char *what)
+{
+    char *text = NULL, *p;
+    unsigned v = 0;
+
+    if (hvsim_admin_status(a, &text) < 0)
+        fail("flood: status");
+    p = strstr(text, "usage.vmf=");
+    p = p ? strstr(p, what) : NULL;
+    if (p)
+        v = (unsigned)strtoul(p + strlen(what) + 1, NULL, 10);
+    free(text);
+    return v;
+}
+
+static void flood_start(struct flood *fl, hvsim_admin_t *a)
+{
+    unsigned conns = setting_u(a, "max_connections_per_partition"), binds = setting_u(a, "max_binds_per_partition"),
+             pending = setting_u(a, "max_pending_connects"), events = setting_u(a, "max_queued_events");
+    struct hvsim_msg_bind b = { .personality = HVSIM_PERS_LINUX, .svc = hvsim_guid_from_port(5000) };
+    struct hvsim_msg_listen l = { .backlog = 16, .gateway = HVSIM_GW_STREAM };
+    struct hvsim_msg_bind_reply br;
+    struct hvsim_msg_connect c = { .personality = HVSIM_PERS_VSOCK_HOST, .svc = hvsim_guid_from_port(6000) };
+    struct hvsim_msg_hello hello = { .version = HVSIM_PROTO_VERSION };
+    hvsim_vm_info_t info;
+    int sv[2], hs[2];
+
+    if (conns > FLOOD_MAX || hvsim_admin_vm_add(a, "vmf", NULL, HVSIM_VM_CLASSIC, &info) < 0)
+        fail("flood: adding vmf (or max_connections_per_partition above 100000)");
+    while ((unsigned)fl->n < conns)
+        flood_attach(fl);
+    /* Its gateway (one bind), then the other binds. */
+    if (flood_call(fl, fl->ctl[0], HVSIM_MSG_BIND, &b, sizeof(b), -1, &br, sizeof(br)) != 0 ||
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        fail("flood: the gateway's bind");
+    l.bind_id = br.bind_id;
+    snprintf(l.uname, sizeof(l.uname), "%024x", (unsigned)getpid());
+    if (flood_call(fl, fl->ctl[0], HVSIM_MSG_LISTEN, &l, sizeof(l), sv[1], NULL, 0) != 0)
+        fail("flood: the gateway's listen");
+    close(sv[1]);
+    fl->chan = sv[0];
+    b.personality = HVSIM_PERS_WINDOWS;
+    b.svc = HV_GUID_ZERO; /* a random service each */
+    for (unsigned i = 1; i < binds; i++)
+        if (flood_call(fl, fl->ctl[i % (unsigned)fl->n], HVSIM_MSG_BIND, &b, sizeof(b), -1, NULL, 0) != 0)
+            fail("flood: a bind under the ceiling was refused");
+    /* The host's connects to vmf's guest wait for a gateway that never answers. */
+    fl->host = flood_dial("host.sock");
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, hs) < 0 ||
+        flood_call(fl, fl->host, HVSIM_MSG_HELLO, &hello, sizeof(hello), hs[1], NULL, 0) != 0)
+        fail("flood: the host's raw session");
+    close(hs[1]);
+    fl->evt[fl->n] = hs[0]; /* closed with the rest */
+    c.vmid.Data1 = info.cid;
+    for (unsigned i = 0; i < pending; i++)
+        flood_call(fl, fl->host, HVSIM_MSG_CONNECT, &c, sizeof(c), -1, NULL, 0);
+    /* Events until vmf's queue is full: each pause and resume reaches every
+     * one of its processes, whose event sockets fill first. */
+    for (int i = 0; i < 10000 && flood_use(a, "events") + conns <= events; i++)
+        if (hvsim_admin_vm_op(a, "vmf", i % 2 ? "resume" : "pause") < 0)
+            fail("flood: vm pause/resume");
+    printf("# flood: vmf holds connections %u/%u binds %u/%u pending %u/%u events %u/%u\n",
+           flood_use(a, "connections"), conns, flood_use(a, "binds"), binds, flood_use(a, "pending"), pending,
+           flood_use(a, "events"), events);
+}
+
+static void flood_stop(struct flood *fl)
+{
+    for (int i = 0; i < fl->n; i++) {
+        close(fl->ctl[i]);
+        close(fl->evt[i]);
+    }
+    close(fl->evt[fl->n]);
+    close(fl->host);
+    close(fl->chan);
+    fl->n = 0;
+}
+
+/* The median time of FLOOD_CONNECTS connects of vm1 (seconds). */
+static double flood_round(const struct peer *p)
+{
+    for (long long left = FLOOD_CONNECTS; left > 0; left -= CONN_BATCH) {
+        long long b = left < CONN_BATCH ? left : CONN_BATCH;
+
+        cmd(p, OP_CONNLAT, 0, b, 0);
+        for (long long i = 0; i < b; i++) {
+            int c = t_accept(p->t);
+            char ch;
+
+            recv_all(p->t, c, &ch, 1, 0);
+            t_close(p->t, c);
+        }
+        wait_ack(p);
+    }
+    cmd(p, OP_LATMED, 0, 0, 0);
+    return (double)wait_ack(p) / 1e9;
+}
+
+static void bench_flood(const struct peer *peers)
+{
+    static struct flood fl;
+    struct fig idle, flooded;
+    hvsim_admin_t *a;
+
+    if (hvsim_admin_open(dir, &a) < 0)
+        fail("flood: admin");
+    fig_init(&idle, "flood", "us", "lower");
+    fig_init(&flooded, "flood", "us", "lower");
+    snprintf(idle.name, sizeof(idle.name), "flood.connect.p50.idle");
+    snprintf(flooded.name, sizeof(flooded.name), "flood.connect.p50.flooded");
+    snprintf(idle.params, sizeof(idle.params), "{\"connects\": %d}", FLOOD_CONNECTS);
+    snprintf(flooded.params, sizeof(flooded.params), "{\"connects\": %d, \"vm\": \"vmf\"}", FLOOD_CONNECTS);
+    flood_round(&peers[T_HVSIM]); /* warm-up */
+    for (int r = 0; r < rounds; r++)
+        idle.v[T_HVSIM][idle.n[T_HVSIM]++] = flood_round(&peers[T_HVSIM]) * 1e6;
+    flood_start(&fl, a);
+    for (int r = 0; r < rounds; r++)
+        flooded.v[T_HVSIM][flooded.n[T_HVSIM]++] = flood_round(&peers[T_HVSIM]) * 1e6;
+    flood_stop(&fl);
+    hvsim_admin_close(a);
+    emit(&idle);
+    emit(&flooded);
+    printf("# flood: vm1's connect median %.1f us idle, %.1f us while vmf floods: %.2fx\n",
+           median(idle.v[T_HVSIM], idle.n[T_HVSIM]), median(flooded.v[T_HVSIM], flooded.n[T_HVSIM]),
+           median(flooded.v[T_HVSIM], flooded.n[T_HVSIM]) / median(idle.v[T_HVSIM], idle.n[T_HVSIM]));
+}
+
 /* ---- scale --------------------------------------------------------------------------------- */
 
 /* Anonymous proportional set size in KiB (smaps_rollup Pss_Anon): the heap
@@ -1432,7 +1671,7 @@ static int parse_list(const char *s, int *out, int max, long lo, long hi)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: hvsim-bench [OPTIONS] FIGURE...   FIGURE: throughput rtt connrate scale memcpy all\n"
+            "usage: hvsim-bench [OPTIONS] FIGURE...   FIGURE: throughput rtt connrate scale memcpy all flood\n"
             "       hvsim-bench count --mode bytes|conn --transport hvsim|af_unix|tcp --ops N [--size BYTES]\n"
             "  --rounds N       rounds per figure, 1..%d (default 5); figures report median, min, max\n"
             "  --seconds S      length of one round of one transport (default 0.2)\n"
@@ -1453,7 +1692,7 @@ int main(int argc, char **argv)
     int dirs[3] = { D_H2G, D_G2H, D_BOTH }, ndirs = 3;
     int rtt_sizes[8] = { 1, 4096 }, nrtt = 2;
     int streams[8] = { 1, 10, 100, 1000 }, nstreams = 4;
-    int do_tput = 0, do_rtt = 0, do_conn = 0, do_scale = 0, do_memcpy = 0, any = 0;
+    int do_tput = 0, do_rtt = 0, do_conn = 0, do_scale = 0, do_memcpy = 0, do_flood = 0, any = 0;
     const char *json_path = NULL, *mode = NULL;
     long long ops = 0;
     int count_size = 4096, count_t = -1, no_pin = 0, i;
@@ -1571,6 +1810,8 @@ int main(int argc, char **argv)
             do_scale = any = 1;
         } else if (strcmp(a, "memcpy") == 0) {
             do_memcpy = any = 1;
+        } else if (strcmp(a, "flood") == 0) {
+            do_flood = any = 1;
         } else if (strcmp(a, "all") == 0) {
             do_tput = do_rtt = do_conn = do_scale = do_memcpy = any = 1;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -1605,7 +1846,7 @@ int main(int argc, char **argv)
     printf("# hvsim-bench: %d rounds of %.2f s per transport, in %d slices; host on CPU %d, guests on CPU %d "
            "(-1: not pinned); median [min..max]\n",
            rounds, seconds, SLICES, host_cpu, guest_cpu);
-    if (do_tput || do_rtt || do_conn) {
+    if (do_tput || do_rtt || do_conn || do_flood) {
         for (int t = 0; t < NT; t++)
             peers[t] = spawn_peer((enum transport)t, 1);
         report_buffers(peers);
@@ -1614,13 +1855,15 @@ int main(int argc, char **argv)
     }
     if (do_memcpy)
         bench_memcpy();
-    if (do_tput || do_rtt || do_conn) {
+    if (do_tput || do_rtt || do_conn || do_flood) {
         if (do_tput)
             bench_throughput(peers, sizes, nsizes, dirs, ndirs);
         if (do_rtt)
             bench_rtt(peers, rtt_sizes, nrtt);
         if (do_conn)
             bench_conn(peers);
+        if (do_flood)
+            bench_flood(peers);
         for (int t = 0; t < NT; t++)
             stop_peer(&peers[t]);
     }

@@ -26,7 +26,7 @@
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
-#define TABLE_COLS 8
+#define TABLE_COLS 9
 #define MAX_POS 4
 
 struct command;
@@ -393,10 +393,50 @@ static const char *state_name(uint32_t state)
     return "unknown";
 }
 
+/* "-", "UID" or "UID:GID". */
+static void owner_text(const hvsim_vm_owner_t *o, char *out, size_t len)
+{
+    if (!o->set)
+        snprintf(out, len, "-");
+    else if (o->has_gid)
+        snprintf(out, len, "%u:%u", o->uid, o->gid);
+    else
+        snprintf(out, len, "%u", o->uid);
+}
+
+/* "UID" or "UID:GID", decimal, each below 2^32 - 1. */
+static int owner_parse(const char *text, hvsim_vm_owner_t *o)
+{
+    unsigned long long v[2] = { 0, 0 };
+    const char *p = text;
+    char *end;
+    int i;
+
+    memset(o, 0, sizeof(*o));
+    for (i = 0; i < 2; i++) {
+        if (*p < '0' || *p > '9')
+            return -EINVAL;
+        errno = 0;
+        v[i] = strtoull(p, &end, 10);
+        if (errno != 0 || v[i] >= UINT32_MAX)
+            return -EINVAL;
+        if (*end == '\0')
+            break;
+        if (*end != ':' || i == 1)
+            return -EINVAL;
+        p = end + 1;
+    }
+    o->set = 1;
+    o->uid = (uint32_t)v[0];
+    o->has_gid = i == 1;
+    o->gid = (uint32_t)v[1];
+    return 0;
+}
+
 static void print_vms(const struct ctx *c, const hvsim_vm_info_t *v, size_t n, int as_array)
 {
-    struct table t = { .ncols = 8 };
-    char id[HVSIM_GUID_STRLEN], cid[16], procs[16];
+    struct table t = { .ncols = 9 };
+    char id[HVSIM_GUID_STRLEN], cid[16], procs[16], owner[32];
     const char *tr, *kn;
     size_t i;
 
@@ -409,21 +449,28 @@ static void print_vms(const struct ctx *c, const hvsim_vm_info_t *v, size_t n, i
             tr = hvsim__transport_name(v[i].transport);
             kn = hvsim__kernel_name(v[i].kernel);
             printf(", \"id\": \"%s\", \"kind\": \"%s\", \"state\": \"%s\", \"cid\": %u, \"procs\": %u, "
-                   "\"transport\": \"%s\", \"kernel\": \"%s\"}",
+                   "\"transport\": \"%s\", \"kernel\": \"%s\", \"owner\": ",
                    hvsim_guid_format(&v[i].id, id), kind_name(v[i].kind), state_name(v[i].state), v[i].cid,
                    v[i].nprocs, tr ? tr : "unknown", kn ? kn : "unknown");
+            if (!v[i].owner.set)
+                fputs("null}", stdout);
+            else if (v[i].owner.has_gid)
+                printf("{\"uid\": %u, \"gid\": %u}}", v[i].owner.uid, v[i].owner.gid);
+            else
+                printf("{\"uid\": %u, \"gid\": null}}", v[i].owner.uid);
         }
         printf("%s\n", as_array ? "]" : "");
         return;
     }
-    table_row(&t, "NAME", "ID", "KIND", "STATE", "CID", "PROCS", "TRANSPORT", "KERNEL");
+    table_row(&t, "NAME", "ID", "KIND", "STATE", "CID", "PROCS", "TRANSPORT", "KERNEL", "OWNER");
     for (i = 0; i < n; i++) {
         snprintf(cid, sizeof(cid), "%u", v[i].cid);
         snprintf(procs, sizeof(procs), "%u", v[i].nprocs);
         tr = hvsim__transport_name(v[i].transport);
         kn = hvsim__kernel_name(v[i].kernel);
+        owner_text(&v[i].owner, owner, sizeof(owner));
         table_row(&t, v[i].name, hvsim_guid_format(&v[i].id, id), kind_name(v[i].kind), state_name(v[i].state), cid,
-                  procs, tr ? tr : "unknown", kn ? kn : "unknown");
+                  procs, tr ? tr : "unknown", kn ? kn : "unknown", owner);
     }
     table_print(&t);
 }
@@ -493,11 +540,12 @@ static int vm_exists(struct ctx *c, const char *name, const GUID *id, uint32_t k
 
 static int cmd_vm_add(struct ctx *c, int argc, char **argv)
 {
-    const char *id_text = NULL, *kind_text = "classic", *tr_text = "hv_sock", *kn_text = "6.1";
+    const char *id_text = NULL, *kind_text = "classic", *tr_text = "hv_sock", *kn_text = "6.1", *own_text = NULL;
     const struct opt opts[] = { { "--id", &id_text }, { "--kind", &kind_text }, { "--transport", &tr_text },
-                                { "--kernel", &kn_text }, { NULL, NULL } };
+                                { "--kernel", &kn_text }, { "--owner", &own_text }, { NULL, NULL } };
     char *pos[1];
     hvsim_vm_info_t info;
+    hvsim_vm_owner_t owner = { 0 };
     uint32_t kind, transport, kernel;
     GUID id;
     int n, rc;
@@ -519,9 +567,11 @@ static int cmd_vm_add(struct ctx *c, int argc, char **argv)
         return fail("vm add: --transport '%s': expected hv_sock or virtio", tr_text);
     if (hvsim__kernel_parse(kn_text, &kernel) < 0)
         return fail("vm add: --kernel '%s': expected 6.1, 6.12 or newest", kn_text);
+    if (own_text && owner_parse(own_text, &owner) < 0)
+        return fail("vm add: --owner '%s': expected UID or UID:GID (numbers below 4294967295)", own_text);
     if (admin(c) == NULL)
         return EXIT_FAIL;
-    rc = hvsim_admin_vm_add_ex(c->a, pos[0], id_text ? &id : NULL, kind, transport, kernel, &info);
+    rc = hvsim_admin_vm_add_owned(c->a, pos[0], id_text ? &id : NULL, kind, transport, kernel, &owner, &info);
     if (rc == -EEXIST && c->exist_ok)
         return vm_exists(c, pos[0], id_text ? &id : NULL, kind);
     if (rc < 0)
@@ -996,10 +1046,10 @@ static int cmd_status(struct ctx *c, char **pos)
 
 static const struct command commands[] = {
     { "vm add", cmd_vm_add, NULL, 0,
-      "NAME [--id GUID] [--kind classic|hcs] [--transport hv_sock|virtio] [--kernel 6.1|6.12|newest] [--exist-ok]",
+      "NAME [--id GUID] [--kind classic|hcs] [--transport hv_sock|virtio] [--kernel 6.1|6.12|newest] [--owner UID[:GID]] [--exist-ok]",
       "add a running VM (a random ID unless --id; hv_sock on 6.1 unless told); --exist-ok: a VM of that name, "
       "ID and kind is no error" },
-    { "vm list", NULL, cmd_vm_list, 0, "", "list the VMs: NAME, ID, KIND, STATE, CID, PROCS" },
+    { "vm list", NULL, cmd_vm_list, 0, "", "list the VMs: NAME, ID, KIND, STATE, CID, PROCS, TRANSPORT, KERNEL, OWNER" },
     { "vm rm", NULL, cmd_vm_rm, 1, "NAME|GUID", "remove a VM; its processes lose their connections" },
     { "vm start", NULL, cmd_vm_op, 1, "NAME|GUID", "power on a VM that is off" },
     { "vm pause", NULL, cmd_vm_op, 1, "NAME|GUID", "pause a running VM (connections break unless CONNECTED_SUSPEND)" },

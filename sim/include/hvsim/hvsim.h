@@ -131,6 +131,17 @@ enum hvsim_kernel { HVSIM_KERNEL_6_1 = 601, HVSIM_KERNEL_6_12 = 612, HVSIM_KERNE
 #define HVSIM_NAME_MAX 64 /* VM names, including the NUL */
 #define HVSIM_ELEMENT_NAME_MAX 256
 
+/* A VM's own user (vm add --owner UID[:GID]), as Firecracker's jailer gives
+ * each microVM its own uid: its control socket is owned by uid (and gid) with
+ * mode 0600 (0660 with a gid), so only that user's processes (and root) can
+ * attach as it; the host's socket stays the daemon user's alone. */
+typedef struct hvsim_vm_owner {
+    uint32_t set; /* 0: no owner of its own */
+    uint32_t uid;
+    uint32_t has_gid;
+    uint32_t gid;
+} hvsim_vm_owner_t;
+
 typedef struct hvsim_vm_info {
     GUID id;
     char name[HVSIM_NAME_MAX];
@@ -140,6 +151,7 @@ typedef struct hvsim_vm_info {
     uint32_t nprocs; /* processes attached as this VM */
     uint32_t transport; /* enum hvsim_vm_transport */
     uint32_t kernel; /* enum hvsim_kernel */
+    hvsim_vm_owner_t owner; /* who may attach as it (vm add --owner); set 0: the daemon's user */
 } hvsim_vm_info_t;
 
 typedef struct hvsim_service_info {
@@ -201,6 +213,11 @@ HVSIM_EXTERN int hvsim_admin_vm_add(hvsim_admin_t *a, const char *name, const GU
  * (enum hvsim_kernel; 0: 6.1). */
 HVSIM_EXTERN int hvsim_admin_vm_add_ex(hvsim_admin_t *a, const char *name, const GUID *id, uint32_t kind,
                                        uint32_t transport, uint32_t kernel, hvsim_vm_info_t *out);
+/* The same with an owner (NULL: none); hvsimd must be able to chown (root)
+ * to give a VM a user other than its own. */
+HVSIM_EXTERN int hvsim_admin_vm_add_owned(hvsim_admin_t *a, const char *name, const GUID *id, uint32_t kind,
+                                          uint32_t transport, uint32_t kernel, const hvsim_vm_owner_t *owner,
+                                          hvsim_vm_info_t *out);
 HVSIM_EXTERN int hvsim_admin_vm_rm(hvsim_admin_t *a, const char *name_or_id);
 HVSIM_EXTERN int hvsim_admin_vm_list(hvsim_admin_t *a, hvsim_vm_info_t **out, size_t *n);
 /* op: "start", "pause", "resume", "reset", "off". */

@@ -30,12 +30,13 @@
 
 #include "hvsim/hvsim.h"
 
-#define HVSIM_PROTO_VERSION 8 /* 2: the VM gateway (OFFER, VERDICT, PENDING); 3: one endpoint, one outcome, no test fields;
+#define HVSIM_PROTO_VERSION 9 /* 2: the VM gateway (OFFER, VERDICT, PENDING); 3: one endpoint, one outcome, no test fields;
                                 * 4: lists in pages (a cursor), imports in pages;
                                 * 5: a VM's transport and kernel (VM_ADD, VM_INFO, HELLO_REPLY);
                                 * 6: the service-disabled event (EVENT carries a service);
                                 * 7: SOCK_SEQPACKET (HVSIM_SF_SEQPACKET, OFFER flags, the gateway's SEQPACKET listener);
-                                * 8: a partition's listeners and routed connections (VM_LISTENERS, VM_CONNS) */
+                                * 8: a partition's listeners and routed connections (VM_LISTENERS, VM_CONNS);
+                                * 9: a VM's owner (VM_ADD, VM_INFO); ticket revocation (EVENT below, SERVICE_REMOVED) */
 #define HVSIM_MSG_MAX (256 * 1024)
 #define HVSIM_UNAME_MAX 108 /* sizeof(sun_path) */
 /* The most a list reply's or an import request's entries take: well under a
@@ -244,13 +245,21 @@ enum hvsim_event {
     HVSIM_EV_OFF = 4, /* connections of the VM break */
     HVSIM_EV_REMOVED = 5,
     HVSIM_EV_SERVICE_DISABLED = 6, /* an HCS service turned Disabled: the VM's connections of svc break */
+    HVSIM_EV_SERVICE_REMOVED = 7, /* to the host's processes: svc left the registry (service rm) */
 };
+
+/* How long a ticket is good for after the daemon issues it (CLOCK_MONOTONIC). */
+#define HVSIM_TICKET_LIFETIME_NS (10ull * 1000000000ull)
 
 struct hvsim_msg_event {
     GUID vmid;
     uint32_t event;
     uint32_t pad;
-    GUID svc; /* SERVICE_DISABLED: the service */
+    GUID svc; /* SERVICE_DISABLED, SERVICE_REMOVED: the service */
+    /* The first ticket id not issued yet when the event was sent: the route
+     * stopped holding, so a listener refuses the unused tickets below it
+     * that the event concerns (socket.c, revocation_of). */
+    uint64_t below;
 };
 
 /*
@@ -311,6 +320,7 @@ struct hvsim_msg_vm_add {
     uint32_t kind;
     uint32_t transport; /* enum hvsim_vm_transport */
     uint32_t kernel; /* enum hvsim_kernel; 0: 6.1 */
+    hvsim_vm_owner_t owner;
 };
 
 struct hvsim_msg_vm_ref {
