@@ -52,7 +52,7 @@ SOMAJOR := $(call ver,MAJOR)
 
 DEB_BUILD := gcc make uuid-dev libcriterion-dev libseccomp-dev
 DEB_TEST := $(DEB_BUILD) pkgconf g++ python3-pytest clang libclang-rt-14-dev gcc-mingw-w64-x86-64 socat ncat strace \
-            golang-go golang-github-mdlayher-vsock-dev \
+            golang-go golang-github-mdlayher-vsock-dev golang-golang-x-sys-dev musl-tools \
             valgrind python3-matplotlib man-db systemd gcc-aarch64-linux-gnu
 
 PROTO_SRC := $(wildcard sim/proto/*.c)
@@ -260,9 +260,9 @@ qemu-test: test-deps all
 # to qemu-test.
 # ---- the supervisor (hvsim-run --supervise): its tests alone; they are also in harness ----
 .PHONY: test-supervisor
-#> test-supervisor      the supervisor's tests: stand-in family, fail-closed, static C and Go programs
+#> test-supervisor      the supervisor's tests: stand-in family, fail-closed, static C and Go programs, mixed trees
 test-supervisor: test-deps all
-	$(Q)HVSIM_BIN=$(abspath $(B)/bin) /usr/bin/python3 -m pytest -q -p no:cacheprovider harness/test_supervisor.py
+	$(Q)HVSIM_BIN=$(abspath $(B)/bin) /usr/bin/python3 -m pytest -q -p no:cacheprovider harness/test_supervisor.py harness/test_mixed_trees.py
 
 #> harness              the pytest harness: tools, interposer, layout, docs, conformance, QEMU smoke
 harness: test-deps all vm-image

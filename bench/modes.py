@@ -1,9 +1,12 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""The same guest program under each of hvsim's three ways into a program, in
+"""The same guest program under each of hvsim's ways into a program, in
 one run: libhvsim called directly ("lib"), the LD_PRELOAD interposer
-("interposer", `hvsim-run --interpose`) and the seccomp supervisor
-("supervisor", `hvsim-run --supervise`), each figure beside AF_UNIX measured
+("interposer", `hvsim-run --interpose`), the seccomp supervisor
+("supervisor", `hvsim-run --supervise`) and plain `hvsim-run` ("default": the
+supervisor's filters on the tree with the interposer preloaded, so this
+dynamically linked program is served in-process and its counters show no
+call reaching the supervisor), each figure beside AF_UNIX measured
 by the same process moments before; and the tax each mode puts on sockets it
 has nothing to do with: TCP connect+accept per second on 127.0.0.1 under each
 mode beside a plain run of the same program.
@@ -40,12 +43,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 STANDIN = 250
 PORT = 5000
-MODES = ["lib", "interposer", "supervisor"]
+MODES = ["lib", "interposer", "supervisor", "default"]
 # Reported beside them, not gated: the same program on libhvsim in an hv_sock
 # VM, whose 6-page rings make a small window (hyperv-sockets.md 3.4). The
 # gated modes run in a virtio VM, whose buffers are the system's, as AF_UNIX's.
 REPORTED = ["lib-hvsock"]
-TCP_MODES = ["plain", "interposer", "supervisor"]
+TCP_MODES = ["plain", "interposer", "supervisor", "default"]
+SERVED = ("supervisor", "default")  # the modes with a supervisor, whose counters are kept
 HIGH_FD = 800
 TPUT_LIMIT = 0.95  # the acceptance: the data path is not intercepted
 FULL = {"rounds": 7, "conns": 2000, "pings": 20000, "bytes": 512 << 20, "slices": 16, "tcp_conns": 5000}
@@ -152,7 +156,9 @@ class World:
         if mode == "interposer":
             return run + ["--interpose", "--"]
         if mode == "supervisor":
-            return run + ["--serve-family", str(STANDIN)] + (["--stats", str(stats)] if stats else []) + ["--"]
+            return run + ["--supervise", "--serve-family", str(STANDIN)] + (["--stats", str(stats)] if stats else []) + ["--"]
+        if mode == "default":
+            return run + (["--stats", str(stats)] if stats else []) + ["--"]
         return []
 
     def run(self, argv, env, what):
@@ -204,18 +210,19 @@ def measure(bindir, cfg, say=print):
     notes = {}
     with World(bindir) as w:
         for rnd in range(cfg["rounds"]):
-            order = MODES[rnd % 3:] + MODES[:rnd % 3] + REPORTED
-            for m in order:
-                st = Path(w.dir) / f"stats-{m}-{rnd}" if m == "supervisor" else None
+            k = rnd % len(MODES)
+            for m in MODES[k:] + MODES[:k] + REPORTED:
+                st = Path(w.dir) / f"stats-{m}-{rnd}" if m in SERVED else None
                 raw[m].append(w.guest(m, cfg, st))
                 if st is not None:
-                    notes.setdefault("supervisor_calls_guest", read_stats(st))
-            for m in TCP_MODES[rnd % 3:] + TCP_MODES[:rnd % 3]:
+                    notes.setdefault(f"{m}_calls_guest", read_stats(st))
+            k = rnd % len(TCP_MODES)
+            for m in TCP_MODES[k:] + TCP_MODES[:k]:
                 for floor in (0, HIGH_FD):
-                    st = Path(w.dir) / f"stats-tcp-{floor}-{rnd}" if m == "supervisor" else None
+                    st = Path(w.dir) / f"stats-tcp-{m}-{floor}-{rnd}" if m in SERVED else None
                     tcp[(m, floor)].append(w.tcp(m, cfg, floor, st)["tcp_connrate"])
                     if st is not None:
-                        notes.setdefault(f"supervisor_calls_tcp_fd{floor}", read_stats(st))
+                        notes.setdefault(f"{m}_calls_tcp_fd{floor}", read_stats(st))
             say(f"modes: round {rnd + 1}/{cfg['rounds']} done")
     return raw, tcp, notes
 
@@ -251,7 +258,8 @@ def build(raw, tcp, notes, cfg):
 
 
 def table_lines(doc):
-    lines = ["modes: one guest program under libhvsim, the interposer and the supervisor; vsock / AF_UNIX ratio "
+    lines = ["modes: one guest program under libhvsim, the interposer, the supervisor and the default mode; "
+             "vsock / AF_UNIX ratio "
              "(same process, same run)",
              f"{'mode':<11} {'conn/s':>9} {'ratio':>6} {'rtt1 p50 us':>12} {'ratio':>6} {'rtt1 p99 us':>12} "
              f"{'64KiB MiB/s':>12} {'ratio':>6}"]

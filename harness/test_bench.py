@@ -250,15 +250,16 @@ def test_modes_quick_run(tmp_path):
     doc = json.loads((tmp_path / "modes.json").read_text())
     # The gated modes run in a virtio VM; lib-hvsock (an hv_sock VM's small
     # rings) is reported beside them and gated by nothing.
-    assert set(doc["vsock"]) == {"lib", "interposer", "supervisor", "lib-hvsock"}
+    assert set(doc["vsock"]) == {"lib", "interposer", "supervisor", "default", "lib-hvsock"}
     for mode, e in doc["vsock"].items():
         b = e["buffers"]
         assert b["host_rcvbuf"] == b["af_unix_host_rcvbuf"] > 0 and b["host_sndbuf"] == b["af_unix_host_sndbuf"] > 0
         for fig in ("connrate", "rtt1_p50_us", "rtt1_p99_us", "tput64k_mib_s"):
             assert e[fig]["vsock"]["median"] > 0 and e[fig]["af_unix"]["median"] > 0, (mode, fig)
             assert e[fig]["ratio"]["median"] > 0, (mode, fig)
-    assert {a["check"].split(":")[0] for a in doc["acceptance"]} == {"lib", "interposer", "supervisor"}
-    assert set(doc["tcp"]) == {f"{m}.fd{f}" for m in ("plain", "interposer", "supervisor") for f in (0, 800)}
+    assert {a["check"].split(":")[0] for a in doc["acceptance"]} == {"lib", "interposer", "supervisor", "default"}
+    assert set(doc["tcp"]) == {f"{m}.fd{f}" for m in ("plain", "interposer", "supervisor", "default")
+                               for f in (0, 800)}
     calls = {k: {int(nr): n for nr, n in v.items()} for k, v in doc["supervisor_calls"].items()}
     guest = calls["supervisor_calls_guest"]
     conns = doc["config"]["conns"]
@@ -267,6 +268,9 @@ def test_modes_quick_run(tmp_path):
     for nr in (NR_READ, NR_WRITE, NR_SENDTO, NR_RECVFROM):
         assert nr not in guest, f"the data path reached the supervisor: {guest}"
     assert calls["supervisor_calls_tcp_fd0"] == {}, calls["supervisor_calls_tcp_fd0"]
+    # The default mode on this dynamically linked program: the interposer
+    # serves every vsock call in-process, and nothing reaches the supervisor.
+    assert calls["default_calls_guest"] == {} and calls["default_calls_tcp_fd0"] == {}, calls
     high = calls["supervisor_calls_tcp_fd800"]
     assert NR_SOCKET not in high and high.get(42, 0) == doc["config"]["tcp_conns"], high
     assert "TCP connect+accept" in r.stdout and "supervisor" in r.stdout

@@ -104,10 +104,11 @@ class Daemon(qemu.Daemon):
     def listeners(self):
         return self.ctl("status", json_out=True)["listeners"]
 
-    def run_argv(self, partition, argv, log=None):
-        """argv as a process of this daemon's world: hvsim-run --host|--vm NAME."""
+    def run_argv(self, partition, argv, log=None, mode=()):
+        """argv as a process of this daemon's world: hvsim-run --host|--vm NAME
+        (the default mode unless mode says, e.g. ["--interpose"])."""
         where = ["--host"] if partition == "host" else ["--vm", partition]
-        extra = ["--log", str(log)] if log else []
+        extra = (["--log", str(log)] if log else []) + list(mode)
         return [tool("hvsim-run")] + where + ["--dir", self.dir] + extra + ["--"] + [str(a) for a in argv]
 
     def spawn(self, argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE):
@@ -344,15 +345,15 @@ def kernel_vsock_calls(strace_log):
     return [(m.group(1), int(m.group(2))) for m in VSOCK_SOCKET_RE.finditer(Path(strace_log).read_text())]
 
 
-# ---- the seccomp wall, alone -------------------------------------------------------------
+# ---- the seccomp wall, alone (hvsim-run --interpose) ---------------------------------------
 
 
 def test_filter_refuses_kernel_vsock_to_raw_syscalls():
     """Raw system calls, which no LD_PRELOAD sees: the filter answers them."""
     probe = compile_c("probe", C_PROBE)
     empty = short_tmpdir()
-    r = subprocess.run([tool("hvsim-run"), "--vm", "vm1", "--dir", empty, probe], capture_output=True, text=True,
-                       timeout=TIMEOUT, env=clean_env())
+    r = subprocess.run([tool("hvsim-run"), "--vm", "vm1", "--dir", empty, "--interpose", probe],
+                       capture_output=True, text=True, timeout=TIMEOUT, env=clean_env())
     assert r.returncode == 0, r.stderr
     got = dict(line.split(" = ", 1) for line in r.stdout.splitlines())
     assert got["socket(AF_VSOCK)"] == "-1 EAFNOSUPPORT"
@@ -370,7 +371,7 @@ def test_filter_refuses_kernel_vsock_to_raw_syscalls():
 def test_filter_kills_another_abi():
     """int 0x80 has i386 numbers; the arch check kills before they are read."""
     exe = compile_c("i386", C_I386)
-    r = subprocess.run([tool("hvsim-run"), "--host", "--dir", short_tmpdir(), exe], capture_output=True,
+    r = subprocess.run([tool("hvsim-run"), "--host", "--dir", short_tmpdir(), "--interpose", exe], capture_output=True,
                        text=True, timeout=TIMEOUT, env=clean_env())
     assert r.returncode == -signal.SIGSYS, (r.returncode, r.stdout, r.stderr)
 
@@ -378,7 +379,7 @@ def test_filter_kills_another_abi():
 def test_static_binary_gets_eafnosupport():
     """A static binary ignores LD_PRELOAD; its libc socket() meets the filter."""
     probe = compile_c("probe_static", C_PROBE, static=True)
-    r = subprocess.run([tool("hvsim-run"), "--vm", "vm1", "--dir", short_tmpdir(), probe, "libc"],
+    r = subprocess.run([tool("hvsim-run"), "--vm", "vm1", "--dir", short_tmpdir(), "--interpose", probe, "libc"],
                        capture_output=True, text=True, timeout=TIMEOUT, env=clean_env())
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "libc socket(AF_VSOCK) = -1 EAFNOSUPPORT"
@@ -404,11 +405,12 @@ def test_launcher_refuses_to_run_half_set_up():
 
 def test_no_daemon_socat_fails_closed_and_no_kernel_vsock(tmp_path):
     """HVSIM_DIR names an empty folder: socat fails with the interposer's
-    message, and strace shows no socket(AF_VSOCK) system call at all."""
+    message, and strace shows no socket(AF_VSOCK) system call at all (under
+    --interpose: the default mode refuses to start under a tracer)."""
     empty = short_tmpdir()
     log = tmp_path / "strace.log"
     cmd = ["strace", "-f", "-o", str(log), "-e", "trace=socket,socketpair", tool("hvsim-run"), "--vm", "vm1",
-           "--dir", empty, "socat", "-", "VSOCK-CONNECT:2:5000"]
+           "--dir", empty, "--interpose", "socat", "-", "VSOCK-CONNECT:2:5000"]
     r = subprocess.run(cmd, input=b"x", capture_output=True, timeout=TIMEOUT, env=clean_env())
     err = r.stderr.decode()
     assert r.returncode != 0
@@ -462,7 +464,8 @@ def test_emulated_session_makes_no_kernel_vsock_socket(daemon, tmp_path):
     log = tmp_path / "strace.log"
     plog = tmp_path / "preload.log"
     cli = daemon.spawn(["strace", "-f", "-o", str(log), "-e", "trace=socket,socketpair"] +
-                       daemon.run_argv("vm1", ["socat", "-t", "30", "-", "VSOCK-CONNECT:2:5100"], log=plog))
+                       daemon.run_argv("vm1", ["socat", "-t", "30", "-", "VSOCK-CONNECT:2:5100"], log=plog,
+                                       mode=["--interpose"]))
     (rs, outs, _), (rc, outc, errc) = exchange([(srv, b"from host"), (cli, b"from guest")])
     assert (rs, rc) == (0, 0), errc
     assert (outs, outc) == (b"from guest", b"from host")

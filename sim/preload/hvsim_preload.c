@@ -274,6 +274,20 @@ static void init_slow(void)
     /* Above the fds select() can watch and the small numbers programs dup2()
      * onto, but low enough that the fd map stays small. */
     T.anchor_base = (int)(lim >= 2 * ANCHOR_BASE ? ANCHOR_BASE : lim * 3 / 4);
+    /* Under hvsim-run's default mode the supervisor's filter sends socket
+     * calls on fds from its floor up to the supervisor: one round trip each,
+     * which it only passes back for anchors. Anchors below that floor keep
+     * this process's vsock calls in-process (a program with more emulated
+     * sockets than fit below it stays correct, only slower). A scrubbed
+     * environment loses this, never correctness. */
+    {
+        const char *f = getenv("HVSIM_SV_FD_FLOOR");
+        char *end = NULL;
+        long floor = f ? strtol(f, &end, 10) : 0;
+
+        if (f && *end == '\0' && floor >= 64 && floor <= HVSIM_TABLE_FDS && T.anchor_base >= floor)
+            T.anchor_base = (int)(floor * 2 / 3);
+    }
     /* New emulated sockets become anchors: above the program's fds, close-on-exec. */
     hvsim__set_fd_floor(T.anchor_base);
     if (stat("/dev/vsock", &st) == 0 && S_ISCHR(st.st_mode)) {

@@ -7,28 +7,40 @@
  *   hvsim-run --host ./host-service         a host program
  *
  * It sets the environment that attaches a process tree to a partition
- * (HVSIM_PARTITION, HVSIM_DIR), puts the interposer (libhvsim-preload.so,
- * found next to the launcher as ../lib/) in LD_PRELOAD, installs the seccomp
- * filter of vsock_filter.h and execs the program in place: same pid, same
- * signals, same exit status, so it composes with timeout(1), strace and
- * process supervisors.
+ * (HVSIM_PARTITION, HVSIM_DIR) and puts the interposer (libhvsim-preload.so,
+ * found next to the launcher as ../lib/) in LD_PRELOAD. Then, by mode:
  *
- * The two layers fail closed together. The interposer turns AF_VSOCK and
- * AF_HYPERV calls into libhvsim's emulated sockets and never passes those
- * families to the kernel; the filter answers EAFNOSUPPORT to any socket() of
- * those families that reaches the kernel anyway (static binaries, raw
- * syscalls, a child that dropped LD_PRELOAD). If the launcher cannot set up
- * either layer it refuses to run the program at all (exit 125).
+ *   default      the supervisor's filter stack for the whole tree (supervisor.c)
+ *                with the interposer preloaded too: a dynamic program's
+ *                vsock calls are served in-process by the interposer and
+ *                never reach the filter's notify rules (its sockets are
+ *                AF_UNIX at low fd numbers), while a Go or static program
+ *                anywhere in the tree is served by the supervisor. Filters are
+ *                inherited and cannot be removed, so only this stack serves a
+ *                mixed tree (a script starting a Go agent).
+ *   --interpose  the errno wall of vsock_filter.h and exec in place: same pid,
+ *                same signals; the cheapest, for trees of dynamic programs only
+ *                (a static or Go program gets EAFNOSUPPORT).
+ *   --supervise  the supervisor alone, no interposer: every process is served
+ *                through system calls.
+ *
+ * Both layers fail closed. The interposer turns AF_VSOCK and AF_HYPERV calls
+ * into libhvsim's emulated sockets and never passes those families to the
+ * kernel; a socket() of those families that reaches the kernel anyway is
+ * notified to the supervisor (default) or refused with EAFNOSUPPORT
+ * (--interpose). If the launcher cannot set up its layers it refuses to run
+ * the program at all (exit 125).
  *
  * Reporting: the kernel cannot count what a RET_ERRNO filter refused, and a
  * trap-based audit would steal the program's SIGSYS, so the record of what
  * happened is kept where it is known: `--log FILE` makes the interposer append
  * one line per AF_VSOCK/AF_HYPERV socket() it handles (emulated, or refused
- * and why). To show that no kernel vsock socket was made, run the launcher
- * under `strace -f -e trace=socket,socketpair`: every socket(AF_VSOCK, ...)
- * that appears there failed with EAFNOSUPPORT.
+ * and why); `--stats FILE` counts what reached the supervisor. To show that
+ * no kernel vsock socket was made, run `hvsim-run --interpose` under
+ * `strace -f -e trace=socket,socketpair`: every socket(AF_VSOCK, ...) that
+ * appears there failed with EAFNOSUPPORT (the default mode and --supervise
+ * refuse to start under a tracer, which could turn the guard into "run it").
  */
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -59,69 +71,22 @@ static const char *const usage_text =
     "  --log FILE      the interposer appends one line per vsock/hyperv socket() it handles and\n"
     "                  per refusal (FILE may be 'stderr')\n"
     "  --preload PATH  the interposer (default: ../lib/" PRELOAD_NAME " next to hvsim-run)\n"
-    "  --supervise     serve the program's vsock calls from a supervisor (seccomp user\n"
-    "                  notification) instead of LD_PRELOAD: for Go, static and raw-syscall programs\n"
-    "                  (the default when PROGRAM is a Go program)\n"
-    "  --interpose     the interposer (LD_PRELOAD) even for a Go program\n"
+    "The default mode serves any process tree: the interposer (LD_PRELOAD) serves dynamic\n"
+    "programs in-process and a supervisor (seccomp user notification) serves Go, static and\n"
+    "raw-syscall programs, also as children of a script or of a dynamic parent.\n"
+    "  --interpose     the interposer alone, exec'd in place under an errno wall: cheaper, for\n"
+    "                  trees of dynamic programs only (Go and static programs get EAFNOSUPPORT)\n"
+    "  --supervise     the supervisor alone, no LD_PRELOAD: every process served by system call\n"
     "  --serve-family N  (tests) serve stand-in family N (64-255) as AF_VSOCK; 40 and 34 refused\n"
-    "  --stats FILE    with --supervise: write 'syscall-number count' per served call at exit\n"
-    "  --print-filters print the seccomp filters the program would get (with --supervise or\n"
-    "                  --serve-family: the supervisor's), one BPF instruction a line, and exit\n"
+    "  --stats FILE    write 'syscall-number count' per call that reached the supervisor at exit\n"
+    "  --print-filters print the seccomp filters the mode installs, one BPF instruction a line,\n"
+    "                  and exit\n"
     "  --version       print the version and exit\n"
     "  -h, --help      print this text and exit\n"
-    "The environment is inherited by the program's children; the seccomp filter (socket and\n"
-    "socketpair of AF_VSOCK/34: EAFNOSUPPORT; io_uring: ENOSYS) cannot be removed by them.\n"
+    "The environment and the seccomp filters are inherited by the program's children, which\n"
+    "cannot remove them. The default mode and --supervise refuse to start under a tracer.\n"
     "Exit status: the program's, or 125 when hvsim-run could not set it up, 126/127 when the\n"
     "program cannot be executed / was not found.\n";
-
-/* 1 when the file is a Go program (an ELF with a .go.buildinfo or
- * .note.go.buildid section): Go makes its system calls itself, so only the
- * supervisor reaches it. Anything unreadable or odd: 0. */
-static int elf_is_go(const char *path)
-{
-    Elf64_Ehdr eh;
-    Elf64_Shdr sh, str;
-    char name[32];
-    int fd = open(path, O_RDONLY | O_CLOEXEC), go = 0;
-
-    if (fd < 0)
-        return 0;
-    if (pread(fd, &eh, sizeof(eh), 0) != sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
-        eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_shentsize != sizeof(sh) || eh.e_shstrndx >= eh.e_shnum ||
-        pread(fd, &str, sizeof(str), (off_t)(eh.e_shoff + (uint64_t)eh.e_shstrndx * sizeof(sh))) != sizeof(str)) {
-        close(fd);
-        return 0;
-    }
-    for (unsigned i = 0; i < eh.e_shnum && i < 4096 && !go; i++) {
-        if (pread(fd, &sh, sizeof(sh), (off_t)(eh.e_shoff + (uint64_t)i * sizeof(sh))) != sizeof(sh) ||
-            sh.sh_name >= str.sh_size)
-            break;
-        memset(name, 0, sizeof(name));
-        if (pread(fd, name, sizeof(name) - 1, (off_t)(str.sh_offset + sh.sh_name)) <= 0)
-            break;
-        go = strcmp(name, ".go.buildinfo") == 0 || strcmp(name, ".note.go.buildid") == 0;
-    }
-    close(fd);
-    return go;
-}
-
-/* The program's file as execvp would find it, or NULL. */
-static const char *find_program(const char *prog, char *out, size_t len)
-{
-    const char *path = getenv("PATH");
-
-    if (strchr(prog, '/'))
-        return prog;
-    for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
-        size_t n = strcspn(p, ":");
-
-        snprintf(out, len, "%.*s/%s", (int)n, n ? p : ".", prog);
-        if (access(out, X_OK) == 0)
-            return out;
-        p += n + (p[n] == ':');
-    }
-    return NULL;
-}
 
 __attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt, ...)
 {
@@ -275,8 +240,15 @@ int main(int argc, char **argv)
             return EXIT_LAUNCHER;
         }
     }
+    if (interpose && (supervise || sv.standin))
+        die("--interpose and --%s both given: a tree has one mode (filters cannot be removed)",
+            supervise ? "supervise" : "serve-family");
+    if (interpose && sv.stats)
+        die("--stats counts the supervisor's calls; --interpose has no supervisor");
+    if (supervise && log)
+        die("--log is the interposer's record; --supervise runs without the interposer");
     if (print)
-        return print_filters(supervise || sv.standin, sv.standin);
+        return print_filters(!interpose, sv.standin);
     if (optind >= argc) {
         fputs(usage_text, stderr);
         die("no program to run");
@@ -286,13 +258,9 @@ int main(int argc, char **argv)
         if (partition == NULL || *partition == '\0')
             die("say which partition the program is: --host or --vm NAME");
     }
-    if (!supervise && !sv.standin && !interpose) {
-        char found[PATH_MAX];
-        const char *exe = find_program(argv[optind], found, sizeof(found));
-
-        supervise = exe != NULL && elf_is_go(exe);
-    }
-    if (supervise || sv.standin) {
+    if (supervise) {
+        /* The supervisor alone: the interposer is not added (an LD_PRELOAD
+         * of the caller's own is left as it is). */
         if (setenv("HVSIM_PARTITION", partition, 1) != 0 || (dir && setenv("HVSIM_DIR", dir, 1) != 0))
             die("setenv: %s", strerror(errno));
         return hvsim_supervise(argv + optind, &sv);
@@ -318,6 +286,16 @@ int main(int argc, char **argv)
         (log && setenv("HVSIM_PRELOAD_LOG", log, 1) != 0))
         die("setenv: %s", strerror(errno));
     set_preload(lib);
+    if (!interpose) {
+        /* The interposer keeps its own sockets below the supervisor's
+         * floor, so a dynamic program's calls never wait for the supervisor. */
+        char floor[16];
+
+        snprintf(floor, sizeof(floor), "%d", HVSIM_SV_FD_FLOOR);
+        if (setenv("HVSIM_SV_FD_FLOOR", floor, 1) != 0)
+            die("setenv: %s", strerror(errno));
+        return hvsim_supervise(argv + optind, &sv);
+    }
 
     /* Last, so nothing above runs filtered; after this, only execvp. */
     if (hvsim_filter_install(why, sizeof(why)) != 0)

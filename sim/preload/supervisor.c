@@ -65,6 +65,7 @@
 static int g_standin; /* 0 or the stand-in family */
 static int g_nfd = -1;
 static pid_t g_child; /* the program: the root of the served tree */
+static int g_child_sig; /* the signal that ended the program, or 0 */
 static _Atomic unsigned long g_count[SV_NR_MAX];
 
 /* ---- served processes and sockets ------------------------------------------------- */
@@ -1020,8 +1021,10 @@ static int serve_loop(int pidfd)
         if (status < 0 && (p[1].revents & POLLIN)) {
             int st;
 
-            if (waitpid(g_child, &st, 0) == g_child)
+            if (waitpid(g_child, &st, 0) == g_child) {
                 status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+                g_child_sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+            }
         }
         if (p[0].revents & POLLIN) {
             memset(&r, 0, sizeof(r));
@@ -1037,9 +1040,33 @@ static int serve_loop(int pidfd)
     if (status < 0) {
         int st;
 
-        status = waitpid(g_child, &st, 0) == g_child && WIFEXITED(st) ? WEXITSTATUS(st) : EXIT_LAUNCHER;
+        if (waitpid(g_child, &st, 0) != g_child)
+            status = EXIT_LAUNCHER;
+        else if (WIFEXITED(st))
+            status = WEXITSTATUS(st);
+        else {
+            status = 128 + WTERMSIG(st);
+            g_child_sig = WTERMSIG(st);
+        }
     }
     return status;
+}
+
+/* The program died of sig: so does its launcher, as an exec in place would
+ * have, so a caller that looks at the signal (a shell's 128+N, Python's
+ * -N, timeout(1)) sees the program's end. No core of the supervisor's own.
+ * Returns only when the signal's default action is not to terminate. */
+static void die_as_child(int sig)
+{
+    struct rlimit none = { 0, 0 };
+    sigset_t one;
+
+    (void)setrlimit(RLIMIT_CORE, &none);
+    signal(sig, SIG_DFL);
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+    raise(sig);
 }
 
 int hvsim_supervise(char **argv, const struct hvsim_sv_opts *o)
@@ -1051,11 +1078,12 @@ int hvsim_supervise(char **argv, const struct hvsim_sv_opts *o)
     g_standin = o->standin;
     if (traced())
         return refuse("%s: refusing to serve under a tracer (TracerPid in /proc/self/status): a tracer of "
-                      "seccomp events would let socket(AF_VSOCK) reach the kernel",
-                      "--supervise");
+                      "seccomp events would let socket(AF_VSOCK) reach the kernel (--interpose runs dynamic "
+                      "programs without the supervisor)",
+                      "the supervisor");
     if (inherited_vsock())
         return refuse("%s: an inherited file descriptor is a kernel vsock socket; close it first",
-                      "--supervise");
+                      "the supervisor");
     if (g_standin && hvsim_filter_install(why, sizeof(why)) != 0)
         return refuse("%s", why);
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -1096,6 +1124,8 @@ int hvsim_supervise(char **argv, const struct hvsim_sv_opts *o)
 
         if (o->stats)
             write_stats(o->stats);
+        if (g_child_sig)
+            die_as_child(g_child_sig);
         return status;
     }
 }
