@@ -90,6 +90,20 @@ int cf_set_rcvlowat(cf_sock_t s, int bytes);
 /* SO_SNDBUF (rcv 0) or SO_RCVBUF (rcv 1) as getsockopt reports it. 0 or -errno. */
 int cf_get_sock_buf(cf_sock_t s, int rcv, int *bytes);
 unsigned cf_kernel_version(void);
+/* SO_LINGER {on, seconds}: set, and read back into *on and *secs (Linux
+ * sockets; elsewhere -EAFNOSUPPORT). 0 or -errno. */
+int cf_set_linger(cf_sock_t s, int on, int secs);
+int cf_get_linger(cf_sock_t s, int *on, int *secs);
+/* SO_ZEROCOPY set and read back; a send with MSG_ZEROCOPY (and
+ * MSG_NOSIGNAL); one completion from the error queue (recvmsg with
+ * MSG_ERRQUEUE, never waiting): its id range and whether the data was
+ * copied. -EBADMSG when what came is not a vsock zerocopy completion
+ * (level SOL_VSOCK, type VSOCK_RECVERR, origin SO_EE_ORIGIN_ZEROCOPY,
+ * errno 0). Linux sockets; elsewhere -EAFNOSUPPORT. 0 or -errno. */
+int cf_set_zerocopy(cf_sock_t s, int on);
+int cf_get_zerocopy(cf_sock_t s, int *on);
+long cf_send_zerocopy(cf_sock_t s, const void *buf, size_t len);
+int cf_zerocopy_completion(cf_sock_t s, uint32_t *lo, uint32_t *hi, int *copied);
 
 /* HVSOCKET_CONNECT_TIMEOUT (AF_HYPERV) or SO_VM_SOCKETS_CONNECT_TIMEOUT (AF_VSOCK), in ms. */
 int cf_set_connect_timeout(cf_sock_t s, uint32_t ms);

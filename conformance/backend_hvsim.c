@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <linux/errqueue.h>
+#include <netinet/in.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -314,6 +316,69 @@ int cf_vsock_queue(cf_sock_t s, int outq, int *bytes)
 int cf_set_rcvlowat(cf_sock_t s, int bytes)
 {
     return CF_ERR(hvsim_setsockopt((int)s, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof(bytes)));
+}
+
+int cf_set_linger(cf_sock_t s, int on, int secs)
+{
+    struct linger l = { .l_onoff = on, .l_linger = secs };
+
+    return CF_ERR(hvsim_setsockopt((int)s, SOL_SOCKET, SO_LINGER, &l, sizeof(l)));
+}
+
+int cf_get_linger(cf_sock_t s, int *on, int *secs)
+{
+    struct linger l = { 0, 0 };
+    socklen_t n = sizeof(l);
+    int rc = CF_ERR(hvsim_getsockopt((int)s, SOL_SOCKET, SO_LINGER, &l, &n));
+
+    *on = l.l_onoff;
+    *secs = l.l_linger;
+    return rc;
+}
+
+int cf_set_zerocopy(cf_sock_t s, int on)
+{
+    return CF_ERR(hvsim_setsockopt((int)s, SOL_SOCKET, SO_ZEROCOPY, &on, sizeof(on)));
+}
+
+int cf_get_zerocopy(cf_sock_t s, int *on)
+{
+    socklen_t n = sizeof(*on);
+
+    *on = -1;
+    return CF_ERR(hvsim_getsockopt((int)s, SOL_SOCKET, SO_ZEROCOPY, on, &n));
+}
+
+long cf_send_zerocopy(cf_sock_t s, const void *buf, size_t len)
+{
+    ssize_t r = hvsim_send((int)s, buf, len, MSG_ZEROCOPY | MSG_NOSIGNAL);
+
+    return r < 0 ? -errno : (long)r;
+}
+
+int cf_zerocopy_completion(cf_sock_t s, uint32_t *lo, uint32_t *hi, int *copied)
+{
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(struct sock_extended_err) + sizeof(struct sockaddr_in))];
+    } c;
+    struct msghdr m = { .msg_control = c.b, .msg_controllen = sizeof(c.b) };
+    struct sock_extended_err ee;
+    struct cmsghdr *h;
+
+    if (hvsim_recvmsg((int)s, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+        return -errno;
+    h = CMSG_FIRSTHDR(&m);
+    if (h == NULL || h->cmsg_level != CF_SOL_VSOCK || h->cmsg_type != CF_VSOCK_RECVERR ||
+        h->cmsg_len < CMSG_LEN(sizeof(ee)))
+        return -EBADMSG;
+    memcpy(&ee, CMSG_DATA(h), sizeof(ee));
+    if (ee.ee_origin != SO_EE_ORIGIN_ZEROCOPY || ee.ee_errno != 0)
+        return -EBADMSG;
+    *lo = ee.ee_info;
+    *hi = ee.ee_data;
+    *copied = (ee.ee_code & SO_EE_CODE_ZEROCOPY_COPIED) != 0;
+    return 0;
 }
 
 unsigned cf_kernel_version(void)

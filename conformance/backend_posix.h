@@ -18,6 +18,10 @@
 
 /* A call that returns -1 and sets errno, as backend.h's 0 or -errno. */
 #define CF_ERR(call) ((call) < 0 ? -errno : 0)
+/* The zerocopy completion's control message (include/linux/socket.h, uapi
+ * linux/vm_sockets.h; older headers lack them). */
+#define CF_SOL_VSOCK 287
+#define CF_VSOCK_RECVERR 1
 
 /* CF_MSG_* as MSG_*, CF_SHUT_* as SHUT_* (any other value as it is, for the
  * cases that pass a bad one). */

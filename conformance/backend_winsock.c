@@ -255,6 +255,53 @@ int cf_set_rcvlowat(cf_sock_t s, int bytes)
     return -EAFNOSUPPORT;
 }
 
+/* The Linux option only: the Windows column has its own closes. */
+int cf_set_linger(cf_sock_t s, int on, int secs)
+{
+    (void)s;
+    (void)on;
+    (void)secs;
+    return -EAFNOSUPPORT;
+}
+
+int cf_get_linger(cf_sock_t s, int *on, int *secs)
+{
+    (void)s;
+    *on = *secs = 0;
+    return -EAFNOSUPPORT;
+}
+
+/* MSG_ZEROCOPY is Linux's. */
+int cf_set_zerocopy(cf_sock_t s, int on)
+{
+    (void)s;
+    (void)on;
+    return -EAFNOSUPPORT;
+}
+
+int cf_get_zerocopy(cf_sock_t s, int *on)
+{
+    (void)s;
+    *on = 0;
+    return -EAFNOSUPPORT;
+}
+
+long cf_send_zerocopy(cf_sock_t s, const void *buf, size_t len)
+{
+    (void)s;
+    (void)buf;
+    (void)len;
+    return -EAFNOSUPPORT;
+}
+
+int cf_zerocopy_completion(cf_sock_t s, uint32_t *lo, uint32_t *hi, int *copied)
+{
+    (void)s;
+    *lo = *hi = 0;
+    *copied = 0;
+    return -EAFNOSUPPORT;
+}
+
 unsigned cf_kernel_version(void)
 {
     return 0;

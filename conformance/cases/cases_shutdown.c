@@ -223,6 +223,102 @@ static int shut_rd_peer_guest(struct cf_ctx *ctx)
     return 0;
 }
 
+/* ---- SHUT_RDWR, and SHUT_WR at both ends ---------------------------------------------------------- */
+
+/* What a send after its own SHUT_WR gives, per column. */
+static int shut_send_want(const struct cf_ctx *ctx)
+{
+    return ctx->col == CF_COL_WINDOWS ? -ESHUTDOWN : -EPIPE;
+}
+
+/* The host watches the guest shut down both ways: EOF, then its own sends
+ * still go through where SHUT_RD stays local (Windows, hv_sock); the virtio
+ * column's host is the emulated Hyper-V one, whose answer to virtio's
+ * SHUTDOWN(RCV) no reference gives, so it is not checked there. */
+static int shut_rdwr_host(struct cf_ctx *ctx)
+{
+    cf_sock_t s;
+    char c;
+    long n;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0 || sp_expectln(ctx, "SHUT") < 0)
+        return -1;
+    cf_step(ctx, "host reads after the guest's SHUT_RDWR");
+    if (sp_readable(ctx, s, 1000, "the guest shut down") < 0)
+        return -1;
+    CF_CHECK(ctx, cf_recv(s, &c, 1, 0), CF_EOF, "recv");
+    cf_step(ctx, "host sends after the guest's SHUT_RDWR");
+    n = cf_send(s, "data", 4, CF_MSG_NOSIGNAL);
+    if (ctx->col != CF_COL_VIRTIO)
+        CF_CHECK(ctx, n, 0, "send");
+    if (sp_writeln(ctx, "SENT") < 0 || sp_expectln(ctx, "DONE") < 0)
+        return -1;
+    cf_close(s);
+    return 0;
+}
+
+static int shut_rdwr_guest(struct cf_ctx *ctx)
+{
+    char buf[8];
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0)
+        return -1;
+    cf_step(ctx, "guest shutdown(SHUT_RDWR)");
+    CF_CHECK(ctx, cf_shutdown(s, CF_SHUT_RDWR), 0, "shutdown");
+    if (sp_writeln(ctx, "SHUT") < 0 || sp_expectln(ctx, "SENT") < 0)
+        return -1;
+    cf_step(ctx, "guest recv after SHUT_RDWR, with data sent to it");
+    CF_CHECK(ctx, cf_recv(s, buf, sizeof(buf), CF_MSG_DONTWAIT), ctx->expect, "recv");
+    cf_step(ctx, "guest send after SHUT_RDWR");
+    CF_CHECK(ctx, cf_send(s, "x", 1, CF_MSG_NOSIGNAL), shut_send_want(ctx), "send");
+    cf_close(s);
+    return sp_writeln(ctx, "DONE");
+}
+
+/* Each end sends a byte and shuts down its sending side; each reads the
+ * other's byte, then EOF, and its own later send fails. */
+static int both_shut_wr_end(struct cf_ctx *ctx, cf_sock_t s, const char *mine, const char *theirs, int send_want)
+{
+    const char *me = sp_side_name(ctx->side);
+    char c;
+
+    cf_step(ctx, "%s sends \"%s\" and shutdown(SHUT_WR)", me, mine);
+    if (sp_send_all(ctx, s, mine, 1) < 0)
+        return -1;
+    CF_CHECK(ctx, cf_shutdown(s, CF_SHUT_WR), 0, "shutdown");
+    cf_step(ctx, "%s reads the peer's byte, sent before its SHUT_WR", me);
+    if (sp_recv_text(ctx, s, theirs) < 0)
+        return -1;
+    cf_step(ctx, "%s reads after both ends shut down sending", me);
+    CF_CHECK(ctx, cf_recv(s, &c, 1, 0), ctx->expect, "recv");
+    cf_step(ctx, "%s sends after its own SHUT_WR", me);
+    CF_CHECK(ctx, cf_send(s, "z", 1, CF_MSG_NOSIGNAL), send_want, "send");
+    return 0;
+}
+
+static int both_shut_wr_host(struct cf_ctx *ctx)
+{
+    cf_sock_t s;
+
+    /* The host is the Windows peer in every column. */
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0 || both_shut_wr_end(ctx, s, "h", "g", -ESHUTDOWN) < 0 ||
+        sp_expectln(ctx, "DONE") < 0)
+        return -1;
+    cf_close(s);
+    return 0;
+}
+
+static int both_shut_wr_guest(struct cf_ctx *ctx)
+{
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0 || both_shut_wr_end(ctx, s, "g", "h", shut_send_want(ctx)) < 0)
+        return -1;
+    cf_close(s);
+    return sp_writeln(ctx, "DONE");
+}
+
 /* ---- close with data in flight ---------------------------------------------------------------- */
 
 #define UNREAD_BYTES 6000u
@@ -414,6 +510,28 @@ const struct cf_case cf_cases_shutdown[] = {
         .expect = { [CF_COL_WINDOWS] = 0, [CF_COL_HVSOCK] = 0, [CF_COL_VIRTIO] = CF_NA },
         .host = shut_rd_peer_host,
         .guest = shut_rd_peer_guest,
+    },
+    {
+        .id = "shutdown.shut-rdwr-local",
+        .area = "shutdown",
+        .rule = "after the guest's SHUT_RDWR: its recv gives WSAESHUTDOWN (Windows) or 0 (Linux), its send WSAESHUTDOWN "
+                "or EPIPE; the host reads EOF and, where SHUT_RD stays local (Windows, hv_sock), may still send",
+        .source = "docs/reference/vsock-virtio.md 10.2; docs/reference/hyperv-sockets.md 3.5 [S8], 4.1 [S7b]",
+        .confidence = CF_SOURCED,
+        .expect = { [CF_COL_WINDOWS] = -ESHUTDOWN, [CF_COL_HVSOCK] = CF_EOF, [CF_COL_VIRTIO] = CF_EOF },
+        .host = shut_rdwr_host,
+        .guest = shut_rdwr_guest,
+    },
+    {
+        .id = "shutdown.both-ends-shut-wr",
+        .area = "shutdown",
+        .rule = "both ends send a byte and shut down sending: each reads the other's byte, then EOF, and its own "
+                "later send fails (Windows WSAESHUTDOWN, Linux EPIPE)",
+        .source = "docs/reference/vsock-virtio.md 10.2; docs/reference/hyperv-sockets.md 4.1 [S7b]",
+        .confidence = CF_SOURCED,
+        .expect = ALL(CF_EOF),
+        .host = both_shut_wr_host,
+        .guest = both_shut_wr_guest,
     },
     {
         .id = "shutdown.close-with-unread-data-peer-reads-eof",

@@ -6,7 +6,9 @@
  * three; the kernel version decides the ioctls (6.11, 6.17) and SIGPIPE
  * (6.7), so those cases compute their answer from the guest's kernel
  * (cf_kernel_version) and their rule says which versions give what.
- * Sources: docs/reference/vsock-virtio.md section 7.
+ * SO_ZEROCOPY and MSG_ZEROCOPY (6.7, virtio only), SO_LINGER and the shutdowns of both ends (through the loopback transport,
+ * so a QEMU guest's kernel answers for both) follow section 10.
+ * Sources: docs/reference/vsock-virtio.md sections 7 and 10.
  */
 #include <errno.h>
 #include <signal.h>
@@ -317,6 +319,300 @@ static int window_guest(struct cf_ctx *ctx)
     return sp_writeln(ctx, "DONE");
 }
 
+/* ---- shutdown on both ends, through the loopback transport ------------------------------- */
+
+/* Both ends of a CID 1 connection are the guest's own sockets, so every
+ * result below is its kernel's (in QEMU) or the library's (the simulator),
+ * with no host in between. Index 0 is "no shutdown". */
+static const int shut_how[4] = { -1, CF_SHUT_RD, CF_SHUT_WR, CF_SHUT_RDWR };
+static const char *const shut_name[4] = { "nothing", "SHUT_RD", "SHUT_WR", "SHUT_RDWR" };
+#define SHUT_HAS_RD(i) ((i) == 1 || (i) == 3)
+#define SHUT_HAS_WR(i) ((i) == 2 || (i) == 3)
+
+/* One end's send after the shutdowns: EPIPE when it shut its sending side
+ * or the peer shut its receiving side (virtio_transport_shutdown told it:
+ * peer_shutdown & RCV_SHUTDOWN in vsock_connectible_sendmsg), else sent. */
+static int loop_send(struct cf_ctx *ctx, cf_sock_t s, const char *who, int me, int peer, char c)
+{
+    long n = cf_send(s, &c, 1, CF_MSG_NOSIGNAL | CF_MSG_DONTWAIT);
+
+    cf_step(ctx, "%s sends after %s here and %s at the peer", who, shut_name[me], shut_name[peer]);
+    if (SHUT_HAS_WR(me) || SHUT_HAS_RD(peer)) {
+        CF_CHECK(ctx, n, -EPIPE, "send");
+        return 0;
+    }
+    if (n != 1) {
+        cf_fail(ctx, "%s: expected the byte sent, got %ld", ctx->where, n);
+        return -1;
+    }
+    return 0;
+}
+
+/* One end's receive: 0 after its own SHUT_RD (vsock_connectible_recvmsg)
+ * or the peer's SHUT_WR, else the peer's byte. */
+static int loop_recv(struct cf_ctx *ctx, cf_sock_t s, const char *who, int me, int peer, char want)
+{
+    char c = 0;
+    long n;
+
+    cf_step(ctx, "%s receives after %s here and %s at the peer", who, shut_name[me], shut_name[peer]);
+    (void)cf_poll(s, CF_POLLIN, 1000); /* data, EOF or the shutdown: readable either way */
+    n = cf_recv(s, &c, 1, CF_MSG_DONTWAIT);
+    if (SHUT_HAS_RD(me) || SHUT_HAS_WR(peer)) {
+        CF_CHECK(ctx, n, CF_EOF, "recv");
+        return 0;
+    }
+    if (n != 1 || c != want) {
+        cf_fail(ctx, "%s: expected '%c', got %ld bytes ('%c')", ctx->where, want, n, n == 1 ? c : '?');
+        return -1;
+    }
+    return 0;
+}
+
+static int loop_shut(struct cf_ctx *ctx, cf_sock_t s, const char *who, int how)
+{
+    if (how == 0)
+        return 0;
+    cf_step(ctx, "%s shutdown(%s)", who, shut_name[how]);
+    CF_CHECK(ctx, cf_shutdown(s, shut_how[how]), 0, "shutdown");
+    return 0;
+}
+
+/* One connection, end a shut with i and end b with j. The end that shuts
+ * both ways goes last: vsock_shutdown clears SOCK_DONE, so an end that the
+ * peer's full shutdown had already closed (RST) would then read ENOTCONN,
+ * which only the order of the packets decides. For the same reason, with
+ * both ends at SHUT_RDWR only the sends of the second are checked. */
+static int loop_pair(struct cf_ctx *ctx, cf_sock_t l, uint32_t port, int i, int j)
+{
+    cf_sock_t a, b;
+    int rc = -1, a_last = i == 3 && j != 3;
+
+    if (cf_socket(CF_AF_VSOCK, 0, &a) < 0 || cf_connect_vsock(a, 1u, port) < 0 || cf_accept(l, &b) < 0) {
+        cf_fail(ctx, "expected a loopback connection to (1, %u)", port);
+        return -1;
+    }
+    if (a_last ? loop_shut(ctx, b, "accepted end", j) < 0 || loop_shut(ctx, a, "connecting end", i) < 0
+               : loop_shut(ctx, a, "connecting end", i) < 0 || loop_shut(ctx, b, "accepted end", j) < 0)
+        goto out;
+    (void)cf_poll(l, CF_POLLIN, 100); /* 100 ms for the SHUTDOWN packets to arrive */
+    if (loop_send(ctx, a, "connecting end", i, j, 'a') < 0 || loop_send(ctx, b, "accepted end", j, i, 'b') < 0)
+        goto out;
+    if (loop_recv(ctx, a, "connecting end", i, j, 'b') < 0)
+        goto out;
+    if (!(i == 3 && j == 3) && loop_recv(ctx, b, "accepted end", j, i, 'a') < 0)
+        goto out;
+    rc = 0;
+out:
+    cf_close(a);
+    cf_close(b);
+    return rc;
+}
+
+/* One-sided: the guest listens on CID_ANY and dials CID 1 once per pair of
+ * shutdowns (none, SHUT_RD, SHUT_WR, SHUT_RDWR at either end: 16). */
+static int loop_shutdown_guest(struct cf_ctx *ctx)
+{
+    uint32_t port = sp_port(ctx, 0);
+    cf_sock_t l, s;
+    int i, j, rc;
+
+    cf_step(ctx, "guest listens on (CID_ANY, %u)", port);
+    if (cf_socket(CF_AF_VSOCK, 0, &l) < 0 || cf_bind_vsock(l, CF_VMADDR_CID_ANY, port) < 0 || cf_listen(l, 4) < 0) {
+        cf_fail(ctx, "expected a vsock listener on port %u", port);
+        return -1;
+    }
+    if (cf_socket(CF_AF_VSOCK, 0, &s) < 0) {
+        cf_fail(ctx, "expected a vsock socket");
+        return -1;
+    }
+    cf_step(ctx, "guest connects to (VMADDR_CID_LOCAL, %u)", port);
+    rc = cf_connect_vsock(s, 1u, port);
+    CF_CHECK(ctx, rc, ctx->expect, "connect to CID 1");
+    if (rc == 0) {
+        cf_sock_t a;
+
+        if (cf_accept(l, &a) == 0)
+            cf_close(a);
+    }
+    cf_close(s);
+    if (rc != 0) { /* refused as expected: no pair to shut down */
+        cf_close(l);
+        return 0;
+    }
+    for (i = 0; rc == 0 && i < 4; i++)
+        for (j = 0; rc == 0 && j < 4; j++)
+            rc = loop_pair(ctx, l, port, i, j);
+    cf_close(l);
+    return rc;
+}
+
+/* ---- SO_LINGER ----------------------------------------------------------------------------- */
+
+#define LINGER_JUNK 4000u
+
+/* The host reads the guest's last words, then sends bytes the guest will
+ * leave unread, and reads after the guest's lingering close. */
+static int linger_host(struct cf_ctx *ctx)
+{
+    static char junk[LINGER_JUNK];
+    int round;
+    cf_sock_t s;
+    char c;
+
+    memset(junk, 'j', sizeof(junk));
+    for (round = 0; round < 2; round++) {
+        if (sp_pair(ctx, SP_EITHER_DIALS, (uint32_t)round, &s) < 0)
+            return -1;
+        cf_step(ctx, "host reads the guest's last words (round %d)", round + 1);
+        if (sp_recv_text(ctx, s, "last words") < 0)
+            return -1;
+        cf_step(ctx, "host sends %u bytes the guest leaves unread", LINGER_JUNK);
+        if (sp_send_all(ctx, s, junk, sizeof(junk)) < 0 || sp_writeln(ctx, "SENT") < 0 || sp_expectln(ctx, "CLOSED") < 0)
+            return -1;
+        cf_step(ctx, "host reads after the guest's close with SO_LINGER (round %d)", round + 1);
+        if (sp_readable(ctx, s, 1000, "the guest closed") < 0)
+            return -1;
+        CF_CHECK(ctx, cf_recv(s, &c, 1, 0), ctx->expect, "recv");
+        cf_close(s);
+    }
+    return 0;
+}
+
+/* Round 1: SO_LINGER {1, 0}, where TCP would reset; round 2: {1, 2}, with
+ * the host having read everything, so no kernel has anything to wait for
+ * (6.1/6.12 wait for the peer's RST, which comes at once; later kernels for
+ * unsent bytes, none). */
+static int linger_guest(struct cf_ctx *ctx)
+{
+    static const int secs[2] = { 0, 2 };
+    int round, on = 0, got = -1;
+    uint64_t t0, took;
+    cf_sock_t s;
+
+    for (round = 0; round < 2; round++) {
+        if (sp_pair(ctx, SP_EITHER_DIALS, (uint32_t)round, &s) < 0)
+            return -1;
+        if (sp_send_all(ctx, s, "last words", 10) < 0 || sp_expectln(ctx, "SENT") < 0)
+            return -1;
+        cf_step(ctx, "guest waits for the host's bytes to arrive");
+        if (sp_readable(ctx, s, 1000, "the host sent data") < 0)
+            return -1;
+        cf_step(ctx, "guest setsockopt(SO_LINGER, {1, %d}) and reads it back", secs[round]);
+        CF_CHECK(ctx, cf_set_linger(s, 1, secs[round]), 0, "setsockopt(SO_LINGER)");
+        CF_CHECK(ctx, cf_get_linger(s, &on, &got), 0, "getsockopt(SO_LINGER)");
+        if (on != 1 || got != secs[round]) {
+            cf_fail(ctx, "%s: expected {1, %d}, got {%d, %d}", ctx->where, secs[round], on, got);
+            return -1;
+        }
+        cf_step(ctx, "guest close with unread data and SO_LINGER {1, %d}", secs[round]);
+        t0 = cf_now_ms();
+        CF_CHECK(ctx, cf_close(s), 0, "close");
+        took = cf_now_ms() - t0;
+        if (took > 1000) {
+            cf_fail(ctx, "%s: expected close to return at once (the peer has read everything), took %llu ms",
+                    ctx->where, (unsigned long long)took);
+            return -1;
+        }
+        if (sp_writeln(ctx, "CLOSED") < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- SO_ZEROCOPY and MSG_ZEROCOPY ------------------------------------------------------------ */
+
+#define K_ZEROCOPY 607u
+#define ZC_CHUNK 4096u
+#define ZC_TAIL 100u
+
+static int zerocopy_host(struct cf_ctx *ctx)
+{
+    static char buf[2 * ZC_CHUNK + ZC_TAIL];
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0 || sp_expectln(ctx, "SENT") < 0)
+        return -1;
+    cf_step(ctx, "host reads the guest's two MSG_ZEROCOPY sends and its plain one");
+    if (sp_recv_exact(ctx, s, buf, sizeof(buf)) < 0 || sp_writeln(ctx, "READ") < 0 || sp_expectln(ctx, "DONE") < 0)
+        return -1;
+    cf_close(s);
+    return 0;
+}
+
+/* The completions of ids 0 and 1, in one range or two in order (a real
+ * transport completes each when the device has used it; the kernel merges
+ * adjacent ones still waiting), then nothing for the plain send. */
+static int zerocopy_completions(struct cf_ctx *ctx, cf_sock_t s)
+{
+    uint32_t lo = 0, hi = 0, want = 0;
+    uint64_t until = cf_now_ms() + 1000;
+    int copied = 0, rc;
+
+    while (want < 2) {
+        cf_step(ctx, "guest recvmsg(MSG_ERRQUEUE) for the completion of id %u", want);
+        rc = cf_zerocopy_completion(s, &lo, &hi, &copied);
+        if (rc == -EAGAIN && cf_now_ms() < until) {
+            (void)cf_poll(s, CF_POLLERR, 10);
+            continue;
+        }
+        CF_CHECK(ctx, rc, 0, "recvmsg(MSG_ERRQUEUE)");
+        if (lo != want || hi < lo || hi > 1) {
+            cf_fail(ctx, "%s: expected a range starting at %u and ending at most at 1, got [%u, %u]", ctx->where, want,
+                    lo, hi);
+            return -1;
+        }
+        want = hi + 1;
+    }
+    cf_step(ctx, "guest recvmsg(MSG_ERRQUEUE) after the plain send");
+    CF_CHECK(ctx, cf_zerocopy_completion(s, &lo, &hi, &copied), -EAGAIN, "recvmsg(MSG_ERRQUEUE)");
+    return 0;
+}
+
+static int zerocopy_guest(struct cf_ctx *ctx)
+{
+    static char buf[ZC_CHUNK];
+    unsigned k = cf_kernel_version();
+    int want = k != 0 && k < K_ZEROCOPY ? -EOPNOTSUPP : ctx->expect, rc, on = -1, i;
+    uint32_t lo, hi;
+    int copied;
+    cf_sock_t s;
+
+    if (sp_pair(ctx, SP_EITHER_DIALS, 0, &s) < 0)
+        return -1;
+    cf_step(ctx, "guest setsockopt(SO_ZEROCOPY, 1) on its connected socket (kernel %u.%u)", k / 100, k % 100);
+    rc = cf_set_zerocopy(s, 1);
+    CF_CHECK(ctx, rc, want, "setsockopt(SO_ZEROCOPY)");
+    cf_step(ctx, "guest getsockopt(SO_ZEROCOPY)");
+    CF_CHECK(ctx, cf_get_zerocopy(s, &on), 0, "getsockopt(SO_ZEROCOPY)");
+    if (on != (rc == 0)) {
+        cf_fail(ctx, "%s: expected %d, got %d", ctx->where, rc == 0, on);
+        return -1;
+    }
+    memset(buf, 'z', sizeof(buf));
+    for (i = 0; i < 2; i++) {
+        cf_step(ctx, "guest send %d of %u bytes with MSG_ZEROCOPY", i + 1, ZC_CHUNK);
+        if (cf_send_zerocopy(s, buf, ZC_CHUNK) != (long)ZC_CHUNK) {
+            cf_fail(ctx, "%s: expected all %u bytes sent", ctx->where, ZC_CHUNK);
+            return -1;
+        }
+    }
+    cf_step(ctx, "guest sends %u bytes without the flag", ZC_TAIL);
+    if (sp_send_all(ctx, s, buf, ZC_TAIL) < 0 || sp_writeln(ctx, "SENT") < 0 || sp_expectln(ctx, "READ") < 0)
+        return -1;
+    if (rc == 0) {
+        if (zerocopy_completions(ctx, s) < 0)
+            return -1;
+    } else {
+        /* No option, no completion: the error queue is empty from 6.7 on;
+         * before, vsock ignores the flag and the call is an empty read. */
+        cf_step(ctx, "guest recvmsg(MSG_ERRQUEUE) without SO_ZEROCOPY");
+        CF_CHECK(ctx, cf_zerocopy_completion(s, &lo, &hi, &copied), -EAGAIN, "recvmsg(MSG_ERRQUEUE)");
+    }
+    cf_close(s);
+    return sp_writeln(ctx, "DONE");
+}
+
 const struct cf_case cf_cases_vsock[] = {
     {
         .id = "vsock.rcvlowat",
@@ -382,6 +678,41 @@ const struct cf_case cf_cases_vsock[] = {
         .expect = { [CF_COL_WINDOWS] = CF_NA, [CF_COL_HVSOCK] = -ENETUNREACH, [CF_COL_VIRTIO] = 0 },
         .host = NULL,
         .guest = cid_local_guest,
+    },
+    {
+        .id = "vsock.shutdown-both-ends-loopback",
+        .area = "shutdown",
+        .rule = "Every pair of shutdowns (none, SHUT_RD, SHUT_WR, SHUT_RDWR) at the two ends of a CID 1 connection: "
+                "a send fails with EPIPE after its own SHUT_WR or the peer's SHUT_RD, a recv returns 0 after its own "
+                "SHUT_RD or the peer's SHUT_WR, else the byte passes (virtio tells the peer of SHUT_RD)",
+        .source = "docs/reference/vsock-virtio.md 10.2, 7.5 [S3][S53]",
+        .confidence = CF_SOURCED,
+        .expect = { [CF_COL_WINDOWS] = CF_NA, [CF_COL_HVSOCK] = -ENETUNREACH, [CF_COL_VIRTIO] = 0 },
+        .host = NULL,
+        .guest = loop_shutdown_guest,
+    },
+    {
+        .id = "vsock.linger-close-peer-reads-eof",
+        .area = "shutdown",
+        .rule = "SO_LINGER {1, 0} and {1, 2} are kept and read back; a close with unread data returns at once when "
+                "the peer has read everything, and the peer reads EOF, never ECONNRESET (no abortive close on vsock)",
+        .source = "docs/reference/vsock-virtio.md 10.1 [S3][S9][S58]",
+        .confidence = CF_SOURCED,
+        .expect = { [CF_COL_WINDOWS] = CF_NA, [CF_COL_HVSOCK] = CF_EOF, [CF_COL_VIRTIO] = CF_EOF },
+        .host = linger_host,
+        .guest = linger_guest,
+    },
+    {
+        .id = "vsock.msg-zerocopy",
+        .area = "data",
+        .rule = "SO_ZEROCOPY: EOPNOTSUPP before 6.7 and on hv_sock; from 6.7 virtio takes it, each MSG_ZEROCOPY send "
+                "gets the socket's next id (from 0) and a completion on the error queue (SOL_VSOCK, VSOCK_RECVERR, "
+                "SO_EE_ORIGIN_ZEROCOPY, ids in ee_info..ee_data, adjacent ones merged); a plain send gets none",
+        .source = "docs/reference/vsock-virtio.md 10.3 [S59]",
+        .confidence = CF_SOURCED,
+        .expect = { [CF_COL_WINDOWS] = CF_NA, [CF_COL_HVSOCK] = -EOPNOTSUPP, [CF_COL_VIRTIO] = 0 },
+        .host = zerocopy_host,
+        .guest = zerocopy_guest,
     },
     { .id = NULL },
 };

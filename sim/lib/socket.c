@@ -35,6 +35,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/errqueue.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -87,6 +89,22 @@
 /* vsock_connectible_sendmsg turned every transport error into ENOMEM until
  * c43170b7e157 (net-next, late 2022: after 6.1); 6.12 passes EMSGSIZE on. */
 #define K_SEND_ERRNO 602
+/* SO_ZEROCOPY and MSG_ZEROCOPY on the connectible sockets (the series
+ * "vsock: MSG_ZEROCOPY flag support", net-next, autumn 2023: 6.7,
+ * vsock-virtio.md 10.3). Before it, sock_setsockopt refuses the option for
+ * every family but INET and RDS. An accepted socket lacked the flag that
+ * routes the option to vsock (SOCK_CUSTOM_SOCKOPT) until a fix after 6.12
+ * that 7.2 has: the kernels the project boots need no closer date. */
+#define K_ZEROCOPY 607
+#define K_ZEROCOPY_ACCEPTED 613
+/* The completion's control message (include/linux/socket.h, uapi
+ * linux/vm_sockets.h), missing from older headers. */
+#ifndef SOL_VSOCK
+#define SOL_VSOCK 287
+#endif
+#ifndef VSOCK_RECVERR
+#define VSOCK_RECVERR 1
+#endif
 /* The largest SEQPACKET message: the peer's buffer size, its
  * SO_VM_SOCKETS_BUFFER_SIZE, which the sender cannot see here; its default
  * (virtio_transport_seqpacket_enqueue: len > peer_buf_alloc is EMSGSIZE). */
@@ -118,7 +136,17 @@ struct sock {
     struct listener *lis; /* a listener's own state (listen_common), else NULL */
     uint64_t vsock_buf[3]; /* SO_VM_SOCKETS_BUFFER_SIZE, _MIN_, _MAX_ */
     uint32_t kernel; /* the partition's kernel (enum hvsim_kernel) */
+    int accepted; /* made by accept (vsock_accept): see K_ZEROCOPY_ACCEPTED */
+    /* MSG_ZEROCOPY (zc_lock): SO_ZEROCOPY, the next send's id (sk_zckey),
+     * and the one completion waiting on the error queue, ids
+     * [zc_lo, zc_lo + zc_count - 1] (every send copies, so each completes
+     * at once and extends the waiting one, as skb_zerocopy_notify_extend
+     * merges adjacent ranges). */
+    int zc_on;
+    uint32_t zc_next, zc_lo, zc_count;
 };
+
+static pthread_mutex_t zc_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* What only a listener has: its key (from the daemon), its socket file's
  * name in HVSIM_DIR/l/, and the tickets it has taken (threads may accept
@@ -787,6 +815,7 @@ int hvsim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
         return hvsim__fail(rc);
     }
     s = lookup(c);
+    s->accepted = 1;
     if (is_seqpacket(l))
         seqpacket_carrier(c);
     if (is_hv_sock(l)) {
@@ -1076,6 +1105,10 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
     rc = connect_request(s, addr, len, &m);
     if (rc < 0)
         return hvsim__fail(rc);
+    /* SO_ZEROCOPY set before connect, when the transport was not known yet:
+     * vsock_connect refuses a transport without zerocopy (hv_sock). */
+    if (s->zc_on && !is_virtio(s) && !HVSIM_MUTANT(ZEROCOPY_REFUSED))
+        return hvsim__fail(-EOPNOTSUPP);
     nonblock = (hvsim__libc.fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
     /* Only a blocking connect waits for a listener to appear (the daemon's
      * waiting.c); a non-blocking one keeps its EINPROGRESS and time-out. */
@@ -1115,7 +1148,7 @@ static int send_allowed(uint32_t hot, int flags)
  * MSG_NOSIGNAL. MSG_EOR is the library's to carry (seq_send). */
 static int carrier_flags(uint32_t hot, int flags)
 {
-    return (flags & ~(MSG_DONTROUTE | MSG_EOR)) | ((hot & HOT_SIGPIPE) ? 0 : MSG_NOSIGNAL);
+    return (flags & ~(MSG_DONTROUTE | MSG_EOR | MSG_ZEROCOPY)) | ((hot & HOT_SIGPIPE) ? 0 : MSG_NOSIGNAL);
 }
 
 static ssize_t sent(uint32_t hot, ssize_t r)
@@ -1165,6 +1198,94 @@ static ssize_t seq_send(const struct sock *s, int fd, const struct iovec *iov, s
     return sent(hot, r);
 }
 
+/* A MSG_ZEROCOPY send that went through: the data was copied (AF_UNIX), so
+ * its completion is due at once, with the next id of the socket. Without
+ * SO_ZEROCOPY the flag is dropped (virtio_transport_send_pkt_info) and
+ * nothing is queued; a send that sent nothing takes no id. */
+static ssize_t zc_sent(struct sock *s, int flags, ssize_t r)
+{
+    if (r <= 0 || !(flags & MSG_ZEROCOPY) || !s->zc_on || s->kernel < K_ZEROCOPY)
+        return r;
+    pthread_mutex_lock(&zc_lock);
+    if (s->zc_count == 0 || HVSIM_MUTANT(ZEROCOPY_MERGE))
+        s->zc_lo = s->zc_next, s->zc_count = 0;
+    s->zc_count++;
+    s->zc_next++;
+    pthread_mutex_unlock(&zc_lock);
+    return r;
+}
+
+/* recvmsg(MSG_ERRQUEUE) on a vsock socket from 6.7 (sock_recv_errqueue with
+ * SOL_VSOCK, VSOCK_RECVERR): the waiting completion as a control message,
+ * 0 bytes, MSG_ERRQUEUE in msg_flags; EAGAIN when none waits. m may be NULL
+ * (recv: the completion is taken, its message lost). */
+static ssize_t zc_errqueue(struct sock *s, struct msghdr *m)
+{
+    struct {
+        struct sock_extended_err ee;
+        struct sockaddr_in offender; /* zeroed: no offender */
+    } e;
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(e))];
+    } c;
+    size_t room, used;
+
+    memset(&e, 0, sizeof(e));
+    pthread_mutex_lock(&zc_lock);
+    if (s->zc_count == 0) {
+        pthread_mutex_unlock(&zc_lock);
+        return hvsim__fail(-EAGAIN);
+    }
+    e.ee.ee_origin = SO_EE_ORIGIN_ZEROCOPY;
+    e.ee.ee_code = SO_EE_CODE_ZEROCOPY_COPIED;
+    e.ee.ee_info = s->zc_lo;
+    e.ee.ee_data = s->zc_lo + s->zc_count - 1;
+    s->zc_count = 0;
+    pthread_mutex_unlock(&zc_lock);
+    if (m == NULL)
+        return 0;
+    m->msg_namelen = 0;
+    m->msg_flags = MSG_ERRQUEUE;
+    room = m->msg_control != NULL ? m->msg_controllen : 0;
+    /* put_cmsg: what fits is copied, and MSG_CTRUNC says the rest is lost. */
+    if (room < sizeof(struct cmsghdr)) {
+        m->msg_flags |= MSG_CTRUNC;
+        m->msg_controllen = 0;
+        return 0;
+    }
+    /* A short buffer gets the header saying how much it holds (put_cmsg). */
+    used = CMSG_LEN(sizeof(e));
+    if (room < used) {
+        m->msg_flags |= MSG_CTRUNC;
+        used = room;
+    } else {
+        used = room < CMSG_SPACE(sizeof(e)) ? room : CMSG_SPACE(sizeof(e));
+    }
+    memset(&c, 0, sizeof(c));
+    c.h.cmsg_level = SOL_VSOCK;
+    c.h.cmsg_type = VSOCK_RECVERR;
+    c.h.cmsg_len = used < CMSG_LEN(sizeof(e)) ? used : CMSG_LEN(sizeof(e));
+    memcpy(CMSG_DATA(&c.h), &e, sizeof(e));
+    memcpy(m->msg_control, c.b, used);
+    m->msg_controllen = used;
+    return 0;
+}
+
+/* Whether MSG_ERRQUEUE reaches the error queue: a Linux socket from 6.7 on;
+ * elsewhere the flag stays refused (recv_allowed). */
+static int zc_errqueue_call(const struct sock *s, int flags)
+{
+    return (flags & MSG_ERRQUEUE) && !is_windows(s) && s->kernel >= K_ZEROCOPY;
+}
+
+/* Before 6.7 vsock's receive path never looks at MSG_ERRQUEUE: the call is
+ * an ordinary receive (the transports test MSG_PEEK alone). */
+static int zc_errqueue_ignored(const struct sock *s, int flags)
+{
+    return is_windows(s) ? flags : flags & ~MSG_ERRQUEUE;
+}
+
 ssize_t hvsim_send(int fd, const void *buf, size_t len, int flags)
 {
     struct sock *s = lookup(fd);
@@ -1180,9 +1301,9 @@ ssize_t hvsim_send(int fd, const void *buf, size_t len, int flags)
     if (hot & HOT_SEQPACKET) {
         struct iovec v = { .iov_base = (void *)buf, .iov_len = len };
 
-        return seq_send(s, fd, &v, 1, len, flags, hot);
+        return zc_sent(s, flags, seq_send(s, fd, &v, 1, len, flags, hot));
     }
-    return sent(hot, hvsim__libc.send(fd, buf, len, carrier_flags(hot, flags)));
+    return zc_sent(s, flags, sent(hot, hvsim__libc.send(fd, buf, len, carrier_flags(hot, flags))));
 }
 
 /* The checks of a receive, in vsock_connectible_recvmsg's order: 0 to go
@@ -1252,6 +1373,9 @@ ssize_t hvsim_recv(int fd, void *buf, size_t len, int flags)
 
     if (s == NULL)
         return hvsim__fail(-ENOTSOCK);
+    if (zc_errqueue_call(s, flags))
+        return zc_errqueue(s, NULL);
+    flags = zc_errqueue_ignored(s, flags);
     hot = atomic_load_explicit(&s->hot, memory_order_acquire);
     rc = recv_allowed(hot, flags, len);
     if (rc != 0)
@@ -1353,24 +1477,25 @@ ssize_t hvsim_sendmsg(int fd, const struct msghdr *m, int flags)
                 return hvsim__fail(-EMSGSIZE);
             len += m->msg_iov[i].iov_len;
         }
-        return seq_send(s, fd, m->msg_iov, m->msg_iovlen, len, flags, hot);
+        return zc_sent(s, flags, seq_send(s, fd, m->msg_iov, m->msg_iovlen, len, flags, hot));
     }
     if (m->msg_iovlen == 0)
         return hvsim_send(fd, "", 0, flags);
+    /* One call, one zerocopy id, however many iovecs. */
     for (i = 0; i < m->msg_iovlen; i++) {
         const struct iovec *v = &m->msg_iov[i];
         ssize_t r;
 
         if (v->iov_len == 0)
             continue;
-        r = hvsim_send(fd, v->iov_base, v->iov_len, flags);
+        r = hvsim_send(fd, v->iov_base, v->iov_len, flags & ~MSG_ZEROCOPY);
         if (r < 0)
-            return total > 0 ? total : -1;
+            return total > 0 ? zc_sent(s, flags, total) : -1;
         total += r;
         if ((size_t)r < v->iov_len)
             break;
     }
-    return total;
+    return zc_sent(s, flags, total);
 }
 
 /* recvmsg's iovecs: without MSG_WAITALL the first non-empty one is filled
@@ -1476,6 +1601,9 @@ ssize_t hvsim_recvmsg(int fd, struct msghdr *m, int flags)
         return hvsim__fail(-EFAULT);
     vsock = !is_windows(s);
     flags &= ~MSG_CMSG_CLOEXEC;
+    if (zc_errqueue_call(s, flags))
+        return zc_errqueue(s, m);
+    flags = zc_errqueue_ignored(s, flags);
     if (is_seqpacket(s))
         return seq_recvmsg(s, fd, m, flags);
     total = recv_iov(fd, m, flags, &any);
@@ -1507,12 +1635,18 @@ int hvsim_shutdown(int fd, int how)
     hot = atomic_load(&s->hot);
     if (!(hot & HOT_CONNECTED))
         return hvsim__fail(-ENOTCONN);
-    /* SHUT_RD stays local: hv_sock sends nothing, and a real AF_UNIX
-     * shutdown would make the peer's writes fail. */
-    if (how == SHUT_RD || how == SHUT_RDWR)
+    /* SHUT_RD stays local on hv_sock and Windows: hvs_shutdown sends
+     * nothing for it, and a real AF_UNIX shutdown would make the peer's
+     * writes fail. virtio tells the peer (virtio_transport_shutdown sends
+     * SHUTDOWN with the RCV flag), whose sends then fail with EPIPE, which
+     * is what the AF_UNIX shutdown gives it (vsock-virtio.md 10.2). */
+    if (how == SHUT_RD || how == SHUT_RDWR) {
+        int tell = (hot & HOT_LINUX) && (hot & HOT_VIRTIO) && !HVSIM_MUTANT(VIRTIO_SHUT_RD_TELLS);
+
         hot_set(s, HOT_SHUT_RD);
-    if (how == SHUT_RD && HVSIM_MUTANT(SHUTDOWN_RD_LOCAL))
-        (void)hvsim__libc.shutdown(fd, SHUT_RD);
+        if ((tell || HVSIM_MUTANT(SHUTDOWN_RD_LOCAL)) && hvsim__libc.shutdown(fd, SHUT_RD) < 0 && errno != ENOTCONN)
+            return hvsim__fail(-errno);
+    }
     if (how == SHUT_WR || how == SHUT_RDWR) {
         hot_set(s, HOT_SHUT_WR);
         /* FIN once; the peer reads its EOF after the buffered data. */
@@ -1520,6 +1654,20 @@ int hvsim_shutdown(int fd, int how)
             return hvsim__fail(-errno);
     }
     return 0;
+}
+
+/* SO_LINGER is the socket layer's, stored on the AF_UNIX fd, and nothing
+ * of it changes what the peer sees: vsock's release shuts the connection
+ * down in order whatever the linger time, 0 included, where TCP would reset
+ * (vsock-virtio.md 10.1). Only the mutant build lets linger {1, 0} abort. */
+static int linger_aborts(int fd)
+{
+    struct linger l = { 0, 0 };
+    socklen_t n = sizeof(l);
+
+    if (!HVSIM_MUTANT(LINGER_ABORTS))
+        return 0;
+    return hvsim__libc.getsockopt(fd, SOL_SOCKET, SO_LINGER, &l, &n) == 0 && l.l_onoff && l.l_linger == 0;
 }
 
 int hvsim_close(int fd)
@@ -1539,7 +1687,7 @@ int hvsim_close(int fd)
             if (hvsim__owner_attached(s->owner))
                 (void)ask(s->owner, HVSIM_MSG_UNBIND, &u, sizeof(u), HVSIM_MSG_UNBIND, &r, sizeof(r));
         }
-        if ((hot & HOT_CONNECTED) && !HVSIM_MUTANT(CLOSE_DRAIN)) {
+        if ((hot & HOT_CONNECTED) && !HVSIM_MUTANT(CLOSE_DRAIN) && !linger_aborts(fd)) {
             char sink[16384];
 
             /* Unread data in a closed AF_UNIX socket gives the peer
@@ -1753,6 +1901,8 @@ int hvsim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
         rc = get_u32(val, len, (uint32_t)so_error(s, fd));
     else if (!is_windows(s) && level == SOL_SOCKET && name == SO_DOMAIN)
         rc = get_u32(val, len, AF_VSOCK);
+    else if (!is_windows(s) && level == SOL_SOCKET && name == SO_ZEROCOPY)
+        rc = get_u32(val, len, s->zc_on ? 1 : 0); /* sk_getsockopt: the flag, on every kernel */
     else if (!is_windows(s) && level == SOL_SOCKET)
         rc = hvsim__libc.getsockopt(fd, level, name, val, len) < 0 ? -errno : 0;
     else
@@ -1840,6 +1990,31 @@ static int set_vsock_timeout(struct sock *s, const void *val, socklen_t len)
     return 0;
 }
 
+/* SO_ZEROCOPY (vsock-virtio.md 10.3). */
+static int set_zerocopy(struct sock *s, const void *val, socklen_t len)
+{
+    int v;
+
+    if (val == NULL || len < (socklen_t)sizeof(int))
+        return -EINVAL;
+    /* Not vsock's before 6.7, nor an accepted socket's until the fix: the
+     * generic handler takes it, which knows only INET and RDS. */
+    if ((s->kernel < K_ZEROCOPY || (s->accepted && s->kernel < K_ZEROCOPY_ACCEPTED)) &&
+        !HVSIM_MUTANT(ZEROCOPY_REFUSED))
+        return -EOPNOTSUPP;
+    memcpy(&v, val, sizeof(v));
+    if (v < 0 || v > 1)
+        return -EINVAL;
+    /* Once a transport is assigned (connect, accept), it must allow it:
+     * the virtio family does, hv_sock does not (msgzerocopy_allow). Before,
+     * the option is only recorded, and connect checks it. */
+    if (!is_virtio(s) && s->state != S_NEW && s->state != S_BOUND && s->state != S_LISTENING &&
+        !HVSIM_MUTANT(ZEROCOPY_REFUSED))
+        return -EOPNOTSUPP;
+    s->zc_on = v;
+    return 0;
+}
+
 /* setsockopt at level AF_VSOCK. */
 static int set_vsock(struct sock *s, int name, const void *val, socklen_t len)
 {
@@ -1875,6 +2050,8 @@ int hvsim_setsockopt(int fd, int level, int name, const void *val, socklen_t len
         rc = set_wsa_sol(fd, name, val, len);
     else if (!is_windows(s) && level == AF_VSOCK)
         rc = set_vsock(s, name, val, len);
+    else if (!is_windows(s) && level == SOL_SOCKET && name == SO_ZEROCOPY)
+        rc = set_zerocopy(s, val, len);
     else if (!is_windows(s) && level == SOL_SOCKET && name == SO_RCVLOWAT && !is_virtio(s))
         rc = -EOPNOTSUPP; /* mainline hv_sock: notify_set_rcvlowat; virtio takes it (vsock-virtio.md 7.2) */
     else if (!is_windows(s) && level == SOL_SOCKET)

@@ -5,8 +5,10 @@
  * host side get that an hv_sock guest does not (MSG_PEEK, SO_RCVLOWAT,
  * SIOCOUTQ, VMADDR_CID_LOCAL), the kernel's version rules (SIGPIPE after
  * SHUT_WR since 6.7, SIOCOUTQ since 6.11, SIOCINQ since 6.17), and the
- * transport's refusal (a virtio VM's RST whatever refusal_profile says).
- * docs/reference/vsock-virtio.md section 7 has the sources.
+ * transport's refusal (a virtio VM's RST whatever refusal_profile says),
+ * SHUT_RD passed on by virtio and kept local by hv_sock, SO_LINGER, and
+ * SO_ZEROCOPY/MSG_ZEROCOPY with their completions.
+ * docs/reference/vsock-virtio.md sections 7 and 10 have the sources.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -15,6 +17,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/errqueue.h>
+#include <netinet/in.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "fixture.h"
 
@@ -511,6 +517,423 @@ Test(transport, deviation_plain_write_after_shut_wr_signals_on_6_1)
     signal(SIGPIPE, old);
     fx_signal(&a.ready, 1);
     cr_assert_eq(fx_wait(g), 0);
+}
+
+/* ---- shutdown and SO_LINGER (vsock-virtio.md 10) ---------------------------------------- */
+
+/* The guest end of a shutdown test: SHUT_RD when told (ready 1), then
+ * reports its own send (ready 2 releases it). */
+struct shut_args {
+    struct args a;
+    struct fx_pipe back; /* guest to host (a.ready is host to guest) */
+    int guest_how; /* -1: none */
+    int guest_send_errno; /* what the guest's send after the host's shutdown must give (0: it goes) */
+};
+
+static int guest_shut(void *v)
+{
+    struct shut_args *sa = v;
+    int s = guest_dial(sa->a.port);
+    ssize_t n;
+
+    CHECK_OK(s);
+    if (sa->guest_how >= 0)
+        CHECK_OK(hvsim_shutdown(s, sa->guest_how));
+    fx_signal(&sa->back, 1); /* shut (or not): the host may look */
+    fx_await(&sa->a.ready); /* the host has shut down too */
+    n = hvsim_send(s, "g", 1, MSG_NOSIGNAL);
+    if (sa->guest_send_errno == 0)
+        CHECK_EQ(n, 1);
+    else
+        CHECK_ERR(n, sa->guest_send_errno);
+    fx_await(&sa->a.ready);
+    return 0;
+}
+
+/* One connection from a guest of TRANSPORT to a host AF_VSOCK listener (the
+ * KVM-style host: virtio); the guest shuts down with guest_how, then the host
+ * with host_how; host_send_errno is what the host's send must give. */
+static void shut_case(uint32_t transport, int guest_how, int host_how, int host_send_errno, int guest_send_errno)
+{
+    struct shut_args sa = { .a = { .port = 7200 }, .guest_how = guest_how, .guest_send_errno = guest_send_errno };
+    ssize_t n;
+    pid_t g;
+    int l, c;
+
+    vm_with("vm1", transport, HVSIM_KERNEL_6_12);
+    l = host_listener(sa.a.port);
+    fx_pipe_init(&sa.a.ready);
+    fx_pipe_init(&sa.back);
+    g = fx_spawn(&F, "vm1", guest_shut, &sa);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0);
+    hvsim_close(l);
+    fx_await(&sa.back);
+    if (host_how >= 0)
+        cr_assert_eq(hvsim_shutdown(c, host_how), 0);
+    n = hvsim_send(c, "h", 1, MSG_NOSIGNAL);
+    if (host_send_errno == 0)
+        cr_assert_eq(n, 1, "host send: %s", hvsim_err_name(errno));
+    else
+        cr_assert(n == -1 && errno == host_send_errno, "host send: expected %s, got %zd (%s)",
+                  hvsim_err_name(host_send_errno), n, hvsim_err_name(errno));
+    fx_signal(&sa.a.ready, 1);
+    fx_signal(&sa.a.ready, 2);
+    cr_assert_eq(fx_wait(g), 0);
+    hvsim_close(c);
+}
+
+/* virtio_transport_shutdown tells the peer of SHUT_RD: its sends fail. */
+Test(transport, virtio_guest_shut_rd_fails_the_hosts_sends)
+{
+    shut_case(HVSIM_TRANSPORT_VIRTIO, SHUT_RD, -1, EPIPE, 0);
+}
+
+/* hvs_shutdown sends nothing for SHUT_RD: the host's sends go on. */
+Test(transport, hv_sock_guest_shut_rd_stays_local)
+{
+    shut_case(HVSIM_TRANSPORT_HV_SOCK, SHUT_RD, -1, 0, 0);
+}
+
+/* The KVM-style host is vhost (virtio): its SHUT_RD fails the guest's sends. */
+Test(transport, host_shut_rd_fails_the_virtio_guests_sends)
+{
+    shut_case(HVSIM_TRANSPORT_VIRTIO, -1, SHUT_RD, 0, EPIPE);
+}
+
+/* Both ends SHUT_RDWR: every send fails with EPIPE. */
+Test(transport, both_ends_shut_rdwr_fail_every_send)
+{
+    shut_case(HVSIM_TRANSPORT_VIRTIO, SHUT_RDWR, SHUT_RDWR, EPIPE, EPIPE);
+}
+
+/* SHUT_WR at the guest, SHUT_RD at the host: the host may still send, the
+ * guest may not (its own SHUT_WR, and the host's SHUT_RD). */
+Test(transport, guest_shut_wr_host_shut_rd)
+{
+    shut_case(HVSIM_TRANSPORT_VIRTIO, SHUT_WR, SHUT_RD, 0, EPIPE);
+}
+
+/* The guest sends 4 KiB the host leaves unread, then closes with SO_LINGER
+ * {1, secs} and with data of the host's unread in its own queue. */
+struct linger_args {
+    struct args a;
+    struct fx_pipe back; /* guest to host: how long its close took, + 1 */
+    int secs;
+};
+
+static int guest_lingers(void *v)
+{
+    struct linger_args *la = v;
+    struct linger lg = { .l_onoff = 1, .l_linger = la->secs }, back = { 0, 0 };
+    socklen_t n = sizeof(back);
+    static char junk[4096];
+    struct timespec t0, t1;
+    int s = guest_dial(la->a.port);
+    long ms;
+
+    CHECK_OK(s);
+    memset(junk, 'j', sizeof(junk));
+    CHECK_EQ(hvsim_send(s, junk, sizeof(junk), 0), (ssize_t)sizeof(junk));
+    fx_await(&la->a.ready); /* the host's bytes are on their way */
+    CHECK_OK(hvsim_setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+    CHECK_OK(hvsim_getsockopt(s, SOL_SOCKET, SO_LINGER, &back, &n));
+    CHECK_EQ(back.l_onoff, 1);
+    CHECK_EQ(back.l_linger, la->secs);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_OK(hvsim_close(s));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    fx_signal(&la->back, ms > 9999 ? 10000 : (uint32_t)ms + 1);
+    return 0;
+}
+
+/* Returns how long the guest's close took (ms); the host then reads the 4 KiB
+ * and EOF, never ECONNRESET. */
+static long linger_case(int secs)
+{
+    struct linger_args la = { .a = { .port = 7300 }, .secs = secs };
+    char buf[8192];
+    size_t got = 0;
+    ssize_t r;
+    pid_t g;
+    int c, took;
+
+    fx_pipe_init(&la.back);
+    c = host_side(&la.a, &g, guest_lingers);
+    cr_assert_eq(hvsim_send(c, "unread", 6, 0), 6); /* AF_UNIX: in the guest's queue when send returns */
+    fx_signal(&la.a.ready, 1);
+    took = (int)fx_await(&la.back) - 1;
+    cr_assert_eq(fx_wait(g), 0);
+    while ((r = hvsim_recv(c, buf, sizeof(buf), 0)) > 0)
+        got += (size_t)r;
+    cr_assert_eq(r, 0, "expected EOF after the data, got %zd (%s)", r, hvsim_err_name(errno));
+    cr_assert_eq(got, 4096u);
+    hvsim_close(c);
+    return took;
+}
+
+/* {1, 0} is not TCP's abort on vsock: the peer reads the data, then EOF. */
+Test(transport, linger_zero_close_is_orderly)
+{
+    linger_case(0);
+}
+
+/* On 6.1 (the host side's kernel here) a virtio close with SO_LINGER waits
+ * for the peer's RST, which a peer holding unread data sends only when it
+ * closes: the kernel's close would block up to the 2 s. hvsim's returns at
+ * once (README deviation 8). */
+Test(transport, deviation_linger_close_does_not_wait_for_an_unread_peer)
+{
+    long took = linger_case(2);
+
+    cr_assert_lt(took, 500, "deviation gone? the lingering close took %ld ms", took);
+}
+
+/* ---- SO_ZEROCOPY, MSG_ZEROCOPY (vsock-virtio.md 10.3) --------------------------------------- */
+
+#ifndef SOL_VSOCK
+#define SOL_VSOCK 287
+#endif
+
+/* One completion from the error queue: 0 and its range, or -errno; the
+ * checks of its form are the caller's process's (CHECK). */
+static int zc_read(int s, uint32_t *lo, uint32_t *hi)
+{
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(struct sock_extended_err) + sizeof(struct sockaddr_in))];
+    } c;
+    struct msghdr m = { .msg_control = c.b, .msg_controllen = sizeof(c.b) };
+    struct sock_extended_err ee;
+    struct cmsghdr *h;
+
+    if (hvsim_recvmsg(s, &m, MSG_ERRQUEUE) < 0)
+        return -errno;
+    CHECK(m.msg_flags & MSG_ERRQUEUE);
+    h = CMSG_FIRSTHDR(&m);
+    CHECK(h != NULL);
+    CHECK_EQ(h->cmsg_level, SOL_VSOCK);
+    CHECK_EQ(h->cmsg_type, 1); /* VSOCK_RECVERR */
+    CHECK_EQ(h->cmsg_len, CMSG_LEN(sizeof(ee) + sizeof(struct sockaddr_in)));
+    memcpy(&ee, CMSG_DATA(h), sizeof(ee));
+    CHECK_EQ(ee.ee_origin, SO_EE_ORIGIN_ZEROCOPY);
+    CHECK_EQ(ee.ee_errno, 0);
+    CHECK_EQ(ee.ee_code, SO_EE_CODE_ZEROCOPY_COPIED); /* AF_UNIX copies */
+    *lo = ee.ee_info;
+    *hi = ee.ee_data;
+    return 0;
+}
+
+static int guest_zerocopy(void *v)
+{
+    struct args *a = v;
+    int s = guest_dial(a->port), on = 1, got = -1, bad = 2;
+    struct iovec iov[2] = { { "ab", 2 }, { "cd", 2 } };
+    struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+    socklen_t n = sizeof(got);
+    uint32_t lo = 9, hi = 9;
+
+    CHECK_OK(s);
+    CHECK_ERR(hvsim_setsockopt(s, SOL_SOCKET, SO_ZEROCOPY, &bad, sizeof(bad)), EINVAL);
+    CHECK_ERR(hvsim_setsockopt(s, SOL_SOCKET, SO_ZEROCOPY, &on, 2), EINVAL);
+    CHECK_ERR(hvsim_recv(s, &got, 1, MSG_ERRQUEUE), EAGAIN); /* nothing queued yet */
+    CHECK_OK(hvsim_setsockopt(s, SOL_SOCKET, SO_ZEROCOPY, &on, sizeof(on)));
+    CHECK_OK(hvsim_getsockopt(s, SOL_SOCKET, SO_ZEROCOPY, &got, &n));
+    CHECK_EQ(got, 1);
+    CHECK_EQ(hvsim_send(s, "x", 1, MSG_ZEROCOPY), 1); /* id 0 */
+    CHECK_EQ(hvsim_sendmsg(s, &m, MSG_ZEROCOPY), 4); /* id 1: one call, one id */
+    CHECK_EQ(hvsim_send(s, "y", 1, 0), 1); /* no flag: no id */
+    CHECK_EQ(hvsim_send(s, "z", 1, MSG_ZEROCOPY), 1); /* id 2 */
+    CHECK_EQ(zc_read(s, &lo, &hi), 0);
+    CHECK_EQ(lo, 0);
+    CHECK_EQ(hi, 2); /* merged while they waited */
+    CHECK_EQ(zc_read(s, &lo, &hi), -EAGAIN);
+    CHECK_EQ(hvsim_send(s, "w", 1, MSG_ZEROCOPY), 1); /* id 3, a new range */
+    CHECK_EQ(zc_read(s, &lo, &hi), 0);
+    CHECK_EQ(lo, 3);
+    CHECK_EQ(hi, 3);
+    /* A control buffer too short for the message: MSG_CTRUNC, and the
+     * completion is taken all the same (put_cmsg). */
+    CHECK_EQ(hvsim_send(s, "v", 1, MSG_ZEROCOPY), 1);
+    {
+        char small[sizeof(struct cmsghdr) + 4];
+        struct msghdr sm = { .msg_control = small, .msg_controllen = sizeof(small) };
+
+        CHECK_EQ(hvsim_recvmsg(s, &sm, MSG_ERRQUEUE), 0);
+        CHECK_EQ(sm.msg_flags, MSG_ERRQUEUE | MSG_CTRUNC);
+        CHECK_EQ(sm.msg_controllen, sizeof(small));
+    }
+    CHECK_EQ(zc_read(s, &lo, &hi), -EAGAIN);
+    fx_await(&a->ready);
+    return 0;
+}
+
+static int guest_zerocopy_refused(void *v)
+{
+    struct args *a = v;
+    struct sockaddr_vm to = fx_vsock(VMADDR_CID_HOST, a->port);
+    int s = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0), on = 1, got = -1;
+    socklen_t n = sizeof(got);
+
+    CHECK_OK(s);
+    if (a->kernel < HVSIM_KERNEL_6_12) {
+        /* 6.1: the generic handler refuses it for vsock; the flag is ignored. */
+        CHECK_ERR(hvsim_setsockopt(s, SOL_SOCKET, SO_ZEROCOPY, &on, sizeof(on)), EOPNOTSUPP);
+        CHECK_OK(hvsim_connect(s, (struct sockaddr *)&to, sizeof(to)));
+        CHECK_EQ(hvsim_send(s, "x", 1, MSG_ZEROCOPY), 1);
+        CHECK_OK(hvsim_getsockopt(s, SOL_SOCKET, SO_ZEROCOPY, &got, &n));
+        CHECK_EQ(got, 0);
+        /* MSG_ERRQUEUE is not looked at either: an ordinary (empty) read. */
+        CHECK_ERR(hvsim_recv(s, &got, 1, MSG_ERRQUEUE | MSG_DONTWAIT), EAGAIN);
+    } else {
+        /* hv_sock: recorded before connect, refused by connect. */
+        CHECK_OK(hvsim_setsockopt(s, SOL_SOCKET, SO_ZEROCOPY, &on, sizeof(on)));
+        CHECK_ERR(hvsim_connect(s, (struct sockaddr *)&to, sizeof(to)), EOPNOTSUPP);
+    }
+    fx_await(&a->ready);
+    return 0;
+}
+
+Test(transport, zerocopy_virtio_completions_as_the_kernel_reports_copied_data)
+{
+    struct args a = { .port = 7400 };
+    pid_t g;
+    int l, c;
+
+    vm_with("vm1", HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_6_12);
+    l = host_listener(a.port);
+    fx_pipe_init(&a.ready);
+    g = fx_spawn(&F, "vm1", guest_zerocopy, &a);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0);
+    fx_signal(&a.ready, 1);
+    cr_assert_eq(fx_wait(g), 0);
+    hvsim_close(c);
+    hvsim_close(l);
+}
+
+static void zerocopy_refused_case(uint32_t transport, uint32_t kernel)
+{
+    struct args a = { .port = 7401, .kernel = kernel };
+    pid_t g;
+    int l, c = -1;
+
+    vm_with("vm1", transport, kernel);
+    l = host_listener(a.port);
+    fx_pipe_init(&a.ready);
+    g = fx_spawn(&F, "vm1", guest_zerocopy_refused, &a);
+    if (kernel < HVSIM_KERNEL_6_12) {
+        c = hvsim_accept(l, NULL, NULL);
+        cr_assert_geq(c, 0);
+    }
+    fx_signal(&a.ready, 1);
+    cr_assert_eq(fx_wait(g), 0);
+    if (c >= 0)
+        hvsim_close(c);
+    hvsim_close(l);
+}
+
+Test(transport, zerocopy_refused_on_6_1)
+{
+    zerocopy_refused_case(HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_6_1);
+}
+
+Test(transport, zerocopy_set_before_connect_refused_by_hv_sock)
+{
+    zerocopy_refused_case(HVSIM_TRANSPORT_HV_SOCK, HVSIM_KERNEL_NEWEST);
+}
+
+/* An accepted socket: the vsock handler only from the fix after 6.12. */
+static int guest_accepts_zerocopy(void *v)
+{
+    struct args *a = v;
+    struct sockaddr_vm me = fx_vsock(VMADDR_CID_ANY, a->port);
+    int l = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0), c, on = 1;
+
+    CHECK_OK(l);
+    CHECK_OK(hvsim_bind(l, (struct sockaddr *)&me, sizeof(me)));
+    CHECK_OK(hvsim_listen(l, 1));
+    fx_signal(&a->ready, 1);
+    c = hvsim_accept(l, NULL, NULL);
+    CHECK_OK(c);
+    if (a->kernel == HVSIM_KERNEL_6_12)
+        CHECK_ERR(hvsim_setsockopt(c, SOL_SOCKET, SO_ZEROCOPY, &on, sizeof(on)), EOPNOTSUPP);
+    else
+        CHECK_OK(hvsim_setsockopt(c, SOL_SOCKET, SO_ZEROCOPY, &on, sizeof(on)));
+    return 0;
+}
+
+static void zerocopy_accepted_case(uint32_t kernel)
+{
+    struct args a = { .port = 7402, .kernel = kernel };
+    struct sockaddr_vm to;
+    hvsim_vm_info_t info;
+    pid_t g;
+    int s;
+
+    cr_assert_eq(hvsim_admin_vm_add_ex(F.admin, "vm1", NULL, HVSIM_VM_CLASSIC, HVSIM_TRANSPORT_VIRTIO, kernel, &info), 0);
+    to = fx_vsock(info.cid, a.port);
+    fx_pipe_init(&a.ready);
+    g = fx_spawn(&F, "vm1", guest_accepts_zerocopy, &a);
+    fx_await(&a.ready);
+    s = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0);
+    cr_assert_geq(s, 0);
+    cr_assert_eq(hvsim_connect(s, (struct sockaddr *)&to, sizeof(to)), 0, "%s", hvsim_err_name(errno));
+    cr_assert_eq(fx_wait(g), 0);
+    hvsim_close(s);
+}
+
+Test(transport, zerocopy_accepted_socket_refused_on_6_12)
+{
+    zerocopy_accepted_case(HVSIM_KERNEL_6_12);
+}
+
+Test(transport, zerocopy_accepted_socket_taken_on_newest)
+{
+    zerocopy_accepted_case(HVSIM_KERNEL_NEWEST);
+}
+
+/* What the fd cannot do (README deviation 9): a waiting completion raises no
+ * POLLERR, and recvmsg(MSG_ERRQUEUE) on the fd reads AF_UNIX's empty queue. */
+static int guest_zerocopy_fd(void *v)
+{
+    struct args *a = v;
+    int s = guest_dial(a->port), on = 1;
+    struct msghdr m = { 0 };
+    struct pollfd p = { .events = POLLIN | POLLOUT };
+    uint32_t lo, hi;
+
+    CHECK_OK(s);
+    CHECK_OK(hvsim_setsockopt(s, SOL_SOCKET, SO_ZEROCOPY, &on, sizeof(on)));
+    CHECK_EQ(hvsim_send(s, "x", 1, MSG_ZEROCOPY), 1);
+    p.fd = s;
+    CHECK_EQ(poll(&p, 1, 0), 1); /* writable, nothing more */
+    CHECK(!(p.revents & POLLERR)); /* deviation gone if this fails: update the README */
+    CHECK_EQ(recvmsg(s, &m, MSG_ERRQUEUE | MSG_DONTWAIT), -1);
+    CHECK_EQ(errno, EAGAIN);
+    CHECK_EQ(zc_read(s, &lo, &hi), 0); /* the library still has it */
+    CHECK_EQ(lo, 0);
+    fx_await(&a->ready);
+    return 0;
+}
+
+Test(transport, deviation_zerocopy_completion_not_seen_by_the_plain_fd)
+{
+    struct args a = { .port = 7403 };
+    pid_t g;
+    int l, c;
+
+    vm_with("vm1", HVSIM_TRANSPORT_VIRTIO, HVSIM_KERNEL_NEWEST);
+    l = host_listener(a.port);
+    fx_pipe_init(&a.ready);
+    g = fx_spawn(&F, "vm1", guest_zerocopy_fd, &a);
+    c = hvsim_accept(l, NULL, NULL);
+    cr_assert_geq(c, 0);
+    fx_signal(&a.ready, 1);
+    cr_assert_eq(fx_wait(g), 0);
+    hvsim_close(c);
+    hvsim_close(l);
 }
 
 /* ---- hv_sock's rings (hyperv-sockets.md 3.4) ----------------------------------------- */

@@ -61,7 +61,11 @@
     X(HV_SOCK_RINGS, "hv-sock.rings", "hv_sock sockets start with 6-page buffers and a ring-sized window", "AF_UNIX's 208 KiB") \
     X(SEQPACKET_TRANSPORT, "seqpacket.transport", "hv_sock has no SOCK_SEQPACKET: connect fails with ESOCKTNOSUPPORT", "it connects as over virtio") \
     X(SEQPACKET_EMSGSIZE, "seqpacket.emsgsize", "a message above the peer's buffer size: EMSGSIZE", "it is sent") \
-    X(BROKEN_WINDOWS_SEND, "broken.windows-send", "send on a broken Windows socket: WSAECONNRESET", "EPIPE")
+    X(BROKEN_WINDOWS_SEND, "broken.windows-send", "send on a broken Windows socket: WSAECONNRESET", "EPIPE") \
+    X(VIRTIO_SHUT_RD_TELLS, "virtio.shut-rd-tells", "virtio SHUT_RD tells the peer: its sends fail with EPIPE", "they succeed (hv_sock's SHUT_RD)") \
+    X(LINGER_ABORTS, "linger.no-abort", "a vsock close with SO_LINGER {1, 0} still drains: the peer reads EOF", "the peer gets ECONNRESET (TCP's abort)") \
+    X(ZEROCOPY_REFUSED, "zerocopy.refused", "SO_ZEROCOPY is EOPNOTSUPP before 6.7, on hv_sock and on an accepted socket before the fix", "it is taken") \
+    X(ZEROCOPY_MERGE, "zerocopy.merge", "adjacent zerocopy completions merge into one range", "each send's waiting completion replaces the last")
 
 enum hvsim_mutant {
     HVSIM_MUT_NONE = 0,
