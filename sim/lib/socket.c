@@ -10,7 +10,8 @@
  * with the listener's key and learns the addresses both sides report.
  *
  * Where AF_UNIX would decide an outcome by accident, the library decides it on
- * purpose, per personality (README, "Emulation choices"): SHUT_RD is local;
+ * purpose, per personality (README, "Emulation choices"): SHUT_RD stays local
+ * on Windows and hv_sock and reaches a virtio peer (vsock-virtio.md 10.2);
  * close drains unread data so the peer sees EOF, not ECONNRESET; send after
  * SHUT_WR is WSAESHUTDOWN on Windows and EPIPE on Linux; MSG_PEEK is refused
  * as hv_sock refuses it.
