@@ -162,7 +162,11 @@ def test_go_x_sys_unix_raw_calls(daemon, gounix, tmp_path):
     assert gerr.decode().splitlines()[0] == "high true type 1 domain 40 error 0 peer 2:5000", gerr
     c = counts(st)
     no_data_calls(c)
-    assert c[NR["socket"]] == 1 and c[NR["connect"]] == 1 and c[NR["getsockopt"]] == 3, c
+    # At least once each: Go's runtime preempts threads with SIGURG, and a call
+    # interrupted before the supervisor's answer is restarted by the kernel as
+    # a new notification (the first answer is dropped; a clean run of CI saw
+    # socket() served three times for one call).
+    assert c[NR["socket"]] >= 1 and c[NR["connect"]] >= 1 and c[NR["getsockopt"]] >= 3, c
 
 
 # ---- a static musl program -------------------------------------------------------------------
