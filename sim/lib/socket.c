@@ -2357,14 +2357,18 @@ void hvsim__sock_reregister(struct hvsim__owner *o)
             struct sock *s = &chunk[i];
             int fd = c * CHUNK + i, rc;
 
+            /* The lock is held through the round trips: a close and a new
+             * socket on the same fd number would otherwise free the
+             * listener state (register_fd) under reregister_one. Only a
+             * daemon restart comes here, so new sockets wait for it rarely. */
             pthread_mutex_lock(&event_lock);
             rc = (atomic_load(&s->hot) & HOT_USED) && s->owner == o &&
                  (s->state == S_BOUND || (s->state == S_LISTENING && !s->lis->gateway)) && still_ours(fd, s);
-            pthread_mutex_unlock(&event_lock);
             /* A socket that cannot come back stays as it is: its own calls
              * report the daemon's answer from now on. */
             if (rc)
                 (void)reregister_one(s);
+            pthread_mutex_unlock(&event_lock);
         }
     }
 }
