@@ -1057,11 +1057,25 @@ static void vm_gone_case(const char *op, int want)
     if (want == 0) {
         cr_assert_eq(hvsim_recv(s, &c, 1, 0), 0, "a reset keeps the device: EOF");
     } else {
-        cr_assert_eq(hvsim_recv(s, &c, 1, 0), -1);
-        cr_assert_eq(errno, want, "%s", hvsim_err_name(errno));
+        ssize_t r = hvsim_recv(s, &c, 1, 0);
+        uint64_t until = fx_now_ms() + 5000;
+
+        /* README deviation 7: when the VM's own processes take the event
+         * first, their end closes the stream before this process marks it,
+         * and one read may see EOF; the error follows as soon as the event
+         * reaches this process (SO_ERROR says when). */
+        if (r == 0) {
+            while (fx_now_ms() < until && hvsim_getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &el) == 0 && e == 0)
+                usleep(1000);
+            cr_assert_eq(e, want, "the error never came after the early EOF");
+        } else {
+            cr_assert_eq(r, -1);
+            cr_assert_eq(errno, want, "%s", hvsim_err_name(errno));
+            cr_assert_eq(hvsim_getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &el), 0);
+            cr_assert_eq(e, want);
+        }
         cr_assert_eq(hvsim_recv(s, &c, 1, 0), -1, "the error stays");
-        cr_assert_eq(hvsim_getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &el), 0);
-        cr_assert_eq(e, want);
+        cr_assert_eq(errno, want, "%s", hvsim_err_name(errno));
         cr_assert_eq(hvsim_getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &el), 0);
         cr_assert_eq(e, 0, "SO_ERROR reports it once");
         cr_assert_eq(hvsim_send(s, "x", 1, MSG_NOSIGNAL), -1);
