@@ -992,14 +992,21 @@ static int connect_request(const struct sock *s, const struct sockaddr *addr, so
     return 0;
 }
 
-/* Ask the daemon to route m; *r gets its reply (a VM gateway's verdict when
+/* The daemon's answer to a CONNECT: its reply and the spares that came with it. */
+struct connect_answer {
+    struct hvsim_msg_connect_reply r;
+    struct hvsim_spare v[HVSIM_SPARES_MAX];
+};
+
+/* Ask the daemon to route m; a->r gets its reply (a VM gateway's verdict when
  * the daemon had to ask one). Returns 0 or -errno. */
-static int connect_ask(struct sock *s, const struct hvsim_msg_connect *m, struct hvsim_msg_connect_reply *r)
+static int connect_ask(struct sock *s, const struct hvsim_msg_connect *m, struct connect_answer *a)
 {
+    struct hvsim_msg_connect_reply *r = &a->r;
     int32_t status;
     int pend = -1;
-    int rc = hvsim__request_fd(s->owner, HVSIM_MSG_CONNECT, m, sizeof(*m), -1, HVSIM_MSG_CONNECT_REPLY, r,
-                               sizeof(*r), &status, &pend);
+    int rc = hvsim__request_fd(s->owner, HVSIM_MSG_CONNECT, m, sizeof(*m), -1, HVSIM_MSG_CONNECT_REPLY, a,
+                               sizeof(*a), &status, &pend);
 
     if (rc == 0)
         rc = status;
@@ -1055,7 +1062,9 @@ static int renew_socket(struct sock *s, int fd)
     return 0;
 }
 
-static int connect_routed(struct sock *s, int fd, const struct hvsim_msg_connect_reply *r, int nonblock)
+/* spare: r came from a spare ticket (spares.c): a listener that is not there
+ * means the spares are stale, and the caller asks the daemon (returns 1). */
+static int connect_routed(struct sock *s, int fd, const struct hvsim_msg_connect_reply *r, int nonblock, int spare)
 {
     struct sockaddr_un sa;
     size_t n = strnlen(r->uname, sizeof(r->uname));
@@ -1076,11 +1085,21 @@ static int connect_routed(struct sock *s, int fd, const struct hvsim_msg_connect
         rc = renew_socket(s, fd);
         if (rc < 0)
             return hvsim__fail(rc);
+        if (spare) {
+            hvsim__spares_drop(hvsim__owner_spares(s->owner));
+            return 1;
+        }
         return connect_outcome(s, fd, &r->vanished, nonblock);
     }
     if (hvsim__libc.send(fd, &r->ticket, sizeof(r->ticket), MSG_NOSIGNAL | MSG_DONTWAIT) !=
         (ssize_t)sizeof(r->ticket))
         return hvsim__fail(-ECONNRESET);
+    if (spare) {
+        /* For the daemon's listing of connections; it answers nothing. */
+        struct hvsim_msg_conn_used u = { .conn_id = r->ticket.conn_id };
+
+        (void)hvsim__owner_notice(s->owner, HVSIM_MSG_CONN_USED, &u, sizeof(u));
+    }
     s->state = S_CONNECTED;
     s->local = r->local;
     s->peer = r->peer;
@@ -1097,7 +1116,8 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     struct sock *s = lookup(fd);
     struct hvsim_msg_connect m = { 0 };
-    struct hvsim_msg_connect_reply r;
+    struct connect_answer a;
+    struct hvsim__spares *sp;
     int rc, nonblock;
 
     if (s == NULL)
@@ -1116,12 +1136,22 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
     /* Only a blocking connect waits for a listener to appear (the daemon's
      * waiting.c); a non-blocking one keeps its EINPROGRESS and time-out. */
     m.blocking = !nonblock;
-    rc = connect_ask(s, &m, &r);
+    /* The same address as the last connect, and nothing that routes has
+     * changed since: the daemon's spare answers as it would (spares.c). */
+    sp = hvsim__owner_spares(s->owner);
+    if (hvsim__spares_take(sp, &m, &a.r) && hvsim__owner_alive(s->owner)) {
+        rc = connect_routed(s, fd, &a.r, nonblock, 1);
+        if (rc != 1)
+            return rc;
+    }
+    m.spares = hvsim__spares_want(sp, &m);
+    rc = connect_ask(s, &m, &a);
     if (rc < 0)
         return hvsim__fail(rc);
-    if (r.outcome.verdict != HVSIM_VERDICT_OK)
-        return connect_outcome(s, fd, &r.outcome, nonblock);
-    return connect_routed(s, fd, &r, nonblock);
+    hvsim__spares_store(sp, &m, &a.r, a.v, a.r.nspares);
+    if (a.r.outcome.verdict != HVSIM_VERDICT_OK)
+        return connect_outcome(s, fd, &a.r.outcome, nonblock);
+    return connect_routed(s, fd, &a.r, nonblock, 0);
 }
 
 /* ---- data ------------------------------------------------------------------------- */
