@@ -220,12 +220,15 @@ def fire(w, fault, drivers, rng):
 
 
 def judge(streams, faults):
-    """Each cut stream, laid to the last fault before it."""
+    """Each cut stream, laid to the last fault before it: one that began before the cut and ended (its
+    commands returned) at most CUT_WINDOW_S before it. A fault's effect may come at any time while it runs
+    (a loaded machine once took 13 s over an off and start), so the window counts from its end."""
     cuts = []
     for s in streams:
         if s["end"] == "ok":
             continue
-        before = [f for f in faults if f["ms"] <= s["end_ms"] + 200 and s["end_ms"] - f["ms"] <= CUT_WINDOW_S * 1000]
+        before = [f for f in faults if f["ms"] <= s["end_ms"] + 200 and
+                  s["end_ms"] - f.get("end_ms", f["ms"]) <= CUT_WINDOW_S * 1000]
         cause = before[-1]["fault"] if before else None
         bad = s["vm"] == "vm2" or cause is None or cause in MUST_NOT_CUT
         if s["vm"] == "vm1" and cause == "peer-kill":
@@ -274,6 +277,7 @@ def run(a):
                 faults.append({"ms": mono_ms(), "t": round(now - t0, 2), "fault": fault})
                 print(f"  {now - t0:6.1f} s  {fault}", flush=True)
                 fire(w, fault, drivers, rng)
+                faults[-1]["end_ms"] = mono_ms()
                 next_fault = time.monotonic() + 2 + rng.random() * 2
             time.sleep(0.25)
         streams = []
