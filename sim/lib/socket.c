@@ -124,7 +124,7 @@ struct sock {
     _Atomic uint32_t hot;
     struct hvsim__owner *owner; /* the process the socket belongs to */
     uint32_t pers;
-    uint32_t state;
+    _Atomic uint32_t state; /* atomic: the helper reads it after a daemon restart (hvsim__sock_reregister) */
     dev_t dev; /* identity of the open socket, checked before acting on events */
     ino_t ino;
     uint32_t flags; /* HVSIM_SF_* */
@@ -745,9 +745,9 @@ static int revoked(const struct listener *l, const struct hvsim_ticket *t)
     return 0;
 }
 
-static int ticket_take(struct listener *l, const struct hvsim_ticket *t, uint64_t id)
+static int ticket_take(struct listener *l, const struct hvsim_ticket *t, uint64_t id, const uint8_t key[16])
 {
-    int rc = hvsim__ticket_verify(t, l->key);
+    int rc = hvsim__ticket_verify(t, key);
 
     if (rc < 0)
         return rc;
@@ -773,17 +773,23 @@ static int accept_routed(int fd, struct listener *l, int seq, int flags, struct 
         struct sockaddr_un peer;
         socklen_t plen = sizeof(peer);
         uint64_t id;
+        uint8_t key[16];
         int c = place_fd(hvsim__libc.accept4(fd, (struct sockaddr *)&peer, &plen, flags)), rc;
 
         if (c < 0)
             return -errno;
+        /* A copy: the helper thread gives the listener a new daemon's key
+         * after a restart (reregister_one). */
+        pthread_mutex_lock(&l->lock);
+        memcpy(key, l->key, sizeof(key));
+        pthread_mutex_unlock(&l->lock);
         rc = -EACCES;
         if (plen > offsetof(struct sockaddr_un, sun_path) + 1 && peer.sun_path[0] == '\0' &&
-            hvsim__conn_name_check(peer.sun_path + 1, plen - offsetof(struct sockaddr_un, sun_path) - 1, l->key,
+            hvsim__conn_name_check(peer.sun_path + 1, plen - offsetof(struct sockaddr_un, sun_path) - 1, key,
                                    &id)) {
             rc = read_ticket(c, seq, t);
             if (rc == 0)
-                rc = ticket_take(l, t, id);
+                rc = ticket_take(l, t, id, key);
         }
         if (rc == 0)
             return c;
@@ -2395,8 +2401,9 @@ static int reregister_one(struct sock *s)
     memcpy(s->lis->key, lr.key, sizeof(lr.key));
     s->lis->nrev = 0; /* the new daemon's ids and the new key void the old tickets */
     hvsim__ticketset_free(&s->lis->taken);
+    rc = hvsim__ticketset_reserve(&s->lis->taken);
     pthread_mutex_unlock(&s->lis->lock);
-    return hvsim__ticketset_reserve(&s->lis->taken);
+    return rc;
 }
 
 void hvsim__sock_reregister(struct hvsim__owner *o)
