@@ -285,7 +285,7 @@ HELLO, BIND, UNBIND, LISTEN, CONNECT = 1, 3, 5, 6, 8  # HVSIM_MSG_MAP's order
 PERS_WINDOWS, PERS_LINUX, PERS_VSOCK_HOST = 0, 1, 2
 WILDCARD = uuid.UUID(int=0)
 PARENT = uuid.UUID("a42e7cda-d03f-480c-9cc2-a4de20abb878")
-REPLY = 424  # sizeof(struct hvsim_msg_connect_reply); checked below against the replies
+REPLY = 440  # sizeof(struct hvsim_msg_connect_reply), no spares asked; checked below against the replies
 ENDPOINT = struct.Struct("<16s16s16sII")
 
 
@@ -336,8 +336,8 @@ class Raw:
         return self.call(UNBIND, struct.pack("<Q", bind_id))[0]
 
     def connect(self, vmid, svc, bind_id=0):
-        st, body = self.call(CONNECT, struct.pack("<QIIII16s16s", bind_id, PERS_WINDOWS, 0, 1000, 1,
-                                                  vmid.bytes_le, svc.bytes_le))
+        st, body = self.call(CONNECT, struct.pack("<QIIII16s16sII", bind_id, PERS_WINDOWS, 0, 1000, 1,
+                                                  vmid.bytes_le, svc.bytes_le, 0, 0))
         assert st == 0 and len(body) == REPLY, (st, len(body))
         return body
 
