@@ -47,8 +47,9 @@ mkfifo $T/ready
 hvsimd --dir $D --state-dir "" --ready-fd 3 3>$T/ready >$T/hvsimd.log 2>&1 &
 read -r r <$T/ready
 case $r in READY=1*) ok hvsimd ;; *) bad hvsimd "not ready: $(brief $T/hvsimd.log)"; echo "SV DONE $FAILS"; exit 1 ;; esac
-hvsimctl vm add vm1 >/dev/null && hvsimctl service add 5000 sv >/dev/null ||
+if ! hvsimctl vm add vm1 >/dev/null || ! hvsimctl service add 5000 sv >/dev/null; then
     bad setup "hvsimctl vm add / service add failed"
+fi
 CID=$(hvsimctl --json vm list | sed -n 's/.*"name": *"vm1"[^}]*"cid": *\([0-9]*\).*/\1/p')
 echo "SV info vm1-cid ${CID:-none}"
 
@@ -128,6 +129,17 @@ pair go-host-dials-guest listening \
 pair static-c listening \
     "$RUN --host $SV --stats $T/static-c.l.stats -- sv-prog 40 listen 5000" \
     "$RUN --vm vm1 $SV --stats $T/static-c.d.stats -- sv-prog 40 connect 2 5000"
+# A signal (SIGALRM, 200 ms) during the listener's blocking accept: without
+# SA_RESTART the accept fails with EINTR and is called again, with it the
+# kernel restarts the call as a new notification; the worker serving the
+# interrupted call takes no connection, so the one that comes after the
+# signal is accepted. The dialer starts only once the signal was handled.
+pair signal-accept-eintr "first accept EINTR" \
+    "$RUN --host $SV -- sv-prog 40 listen 5000 0" \
+    "$RUN --vm vm1 $SV -- sv-prog 40 connect 2 5000"
+pair signal-accept-restart signal \
+    "$RUN --host $SV -- sv-prog 40 listen 5000 1" \
+    "$RUN --vm vm1 $SV -- sv-prog 40 connect 2 5000"
 # A mixed tree: plain hvsim-run (the default mode) on a shell script that
 # starts the Go agent as its child; a Go host listener, also default mode.
 pair mixed-tree listening \
