@@ -6,7 +6,7 @@ back to the thread's process (its tgid from /proc/TID/status).
 
 hvsimd, hvsimctl, hvsim-run and the interposer run in the guest with their
 shared libraries, beside the supervisor tests' programs: the static C
-program of test_supervisor.py, the Go program on mdlayher/vsock (Debian's
+programs of test_supervisor.py, the Go program on mdlayher/vsock (Debian's
 golang-github-mdlayher-vsock-dev, GOPATH mode) and the shell script of
 test_mixed_trees.py that starts a Go agent. vm-images/sv-guest.sh runs the
 checks there and prints one "SV <check> ok|FAIL" line each; this side
@@ -37,7 +37,7 @@ import pytest
 
 import qemu
 from test_mixed_trees import SCRIPT as AGENT_SCRIPT
-from test_supervisor import PROG as SV_PROG
+from test_supervisor import FEAT as SV_FEAT, PROG as SV_PROG
 
 REPO = Path(__file__).resolve().parent.parent
 MIB = 2  # each direction of each exchange
@@ -46,7 +46,7 @@ INFO_RE = re.compile(r"^SV info (\S+) (.*)$", re.M)
 DONE_RE = re.compile(r"^SV DONE (\S+)[ \t]*$", re.M)
 # Every line sv-guest.sh must print "ok".
 CHECKS = ["hvsimd", "go-guest-dials-host", "go-host-dials-guest", "static-c", "signal-accept-eintr",
-          "signal-accept-restart", "mixed-tree",
+          "signal-accept-restart", "mixed-tree", "copies-ioctls-exec", "copies-counters", "fork-holds",
           "fail-closed-standin", "standin-counters", "supervisor-death-fails-closed"]
 RUN_TIMEOUT = float(os.environ.get("HVSIM_SV_GUEST_TIMEOUT") or 600)  # a bound for hangs under TCG, never a wait
 
@@ -128,7 +128,7 @@ def build_image(out, kernel):
     preload = qemu.BIN.parent / "lib" / "libhvsim-preload.so"
     if not preload.is_file():
         raise RuntimeError(f"{preload} is missing: build it first (make all)")
-    for name, text in (("sv-prog", SV_PROG), ("sv-kprobe", KPROBE)):
+    for name, text in (("sv-prog", SV_PROG), ("sv-feat", SV_FEAT), ("sv-kprobe", KPROBE)):
         c = _write(src / f"{name}.c", text)
         _run(["gcc", "-static", "-std=c11", "-D_GNU_SOURCE", "-O1", "-Wall", "-pthread", "-o", f"{src / name}.tmp",
               str(c)], f"gcc {name}")
@@ -145,7 +145,7 @@ def build_image(out, kernel):
     _run(["go", "build", "-o", f"{src / 'govsock'}.tmp", "govsock"], "go build govsock", env=env, cwd=str(src))
     _replace_if_changed(f"{src / 'govsock'}.tmp", src / "govsock")
     extras = [qemu.BIN / "hvsimd", qemu.BIN / "hvsimctl", qemu.BIN / "hvsim-run", preload,
-              src / "sv-prog", src / "sv-kprobe", src / "govsock", src / "sv-agent.sh",
+              src / "sv-prog", src / "sv-feat", src / "sv-kprobe", src / "govsock", src / "sv-agent.sh",
               REPO / "vm-images" / "sv-guest.sh"]
     benv = dict(os.environ, HVSIM_VM_KERNEL=kernel, HVSIM_VM_CACHE=str(REPO / "build" / "vm-cache"), EXTRA_BINS="")
     _run(["sh", str(REPO / "vm-images" / "build.sh"), str(out)] + [str(e) for e in extras], "vm-images/build.sh",
@@ -206,11 +206,15 @@ def test_supervisor_tests_in_a_guest(sv_image, tmp_path):
     added; a Go listener and a Go dialer (mdlayher/vsock) both ways, a static
     C pair (also with a signal during its blocking accept, with and without
     SA_RESTART) and a shell script starting a Go agent (plain hvsim-run), 2 MiB
-    checksummed each way with no read or write reaching the supervisor; the
-    stand-in family refused and served as on the host, and a program that
-    kills its supervisor gets ENOSYS."""
+    checksummed each way with no read or write reaching the supervisor; dup,
+    F_DUPFD_CLOEXEC, the queue ioctls, fork and exec, and a socket a forked
+    child holds after its parent's close; the stand-in family refused and
+    served as on the host, and a program that kills its supervisor gets ENOSYS."""
     kernel = kernel_of(qemu.VM_DIR)
     g = qemu.Guest(tmp_path, sv_image, cmd=f"sv-guest.sh {MIB}", name="sv-guest", mem="768M")
+    argv = g.argv()
+    # No vsock device at all: the guest's AF_VSOCK is served inside it.
+    assert not [a for i, a in enumerate(argv) if i and argv[i - 1] == "-device" and "vsock" in a], argv
     try:
         g.start()
         g.wait_ready()

@@ -58,7 +58,7 @@ head -c $((MIB * 1048576)) /dev/urandom >$T/b
 SUM_A=$(sha256sum <$T/a)
 SUM_B=$(sha256sum <$T/b)
 
-# start_listener NAME PREFIX CMD...: CMD in the background, stdin $T/a, stdout
+# start_listener NAME PREFIX CMD...: CMD in the background, stdin $LIN or $T/a, stdout
 # $T/NAME.out, stderr through a fifo until a line starting with PREFIX shows
 # (then the rest goes to $T/NAME.err). Sets LPID; 1 if CMD ended first.
 start_listener() {
@@ -66,7 +66,7 @@ start_listener() {
     shift 2
     rm -f $T/$n.fifo
     mkfifo $T/$n.fifo
-    timeout $STEP "$@" <$T/a >$T/$n.out 2>$T/$n.fifo &
+    timeout $STEP "$@" <"${LIN:-$T/a}" >$T/$n.out 2>$T/$n.fifo &
     LPID=$!
     exec 4<$T/$n.fifo
     while read -r line <&4; do
@@ -146,6 +146,49 @@ pair mixed-tree listening \
     "$RUN --host --stats $T/mixed-tree.l.stats -- govsock listen 2 5000" \
     "$RUN --vm vm1 --stats $T/mixed-tree.d.stats -- sv-agent.sh govsock dial 2 5000"
 grep -q "child exited 0" $T/mixed-tree.d.err 2>/dev/null || bad mixed-tree-child "the script did not report its Go child: $(brief $T/mixed-tree.d.err)"
+
+# ---- copies, queue ioctls, socket options, fork and exec (the stand-in family) ----
+# feat CHECK MODE EXPECTED SEND: sv-feat MODE as a guest of vm1 against a
+# host listener that sends the file SEND and half-closes; its stdout must be
+# EXPECTED (lines joined with |), and the listener must read EOF and end 0.
+printf hello >$T/hello
+feat() {
+    c=$1 mode=$2 want=$3
+    rm -f $T/$c.*
+    LIN=$4
+    if ! start_listener $c.l listening $RUN --host --serve-family $STANDIN -- sv-prog $STANDIN listen 5000; then
+        LIN=
+        wait $LPID
+        bad $c "listener ended ($?) before listening: $(brief $T/$c.l.err)"
+        return
+    fi
+    LIN=
+    timeout $STEP $RUN --vm vm1 --serve-family $STANDIN --stats $T/$c.stats -- sv-feat $STANDIN $mode \
+        </dev/null >$T/$c.out 2>$T/$c.err
+    frc=$?
+    wait $LPID
+    lrc=$?
+    got=$(tr '\n' '|' <$T/$c.out)
+    if [ $frc != 0 ] || [ "$got" != "$want" ]; then
+        bad $c "exit $frc: $got (expected $want) $(brief $T/$c.err)"
+    elif [ $lrc != 0 ]; then
+        bad $c "the host listener ended $lrc (no EOF once the last holder closed?): $(brief $T/$c.l.err)"
+    else
+        ok $c
+    fi
+}
+# dup and F_DUPFD_CLOEXEC give served numbers (>= 768, >= 900 close-on-exec)
+# that answer as the family; SIOCINQ/SIOCOUTQ as hv_sock on 6.1 (no ioctl);
+# a forked and exec'd child keeps its inherited socket served.
+feat copies-ioctls-exec main "dup OK high|dupfd OK 1 cloexec 1|dup family $STANDIN|after closing the copies family $STANDIN|type 1 protocol 0|inq EOPNOTSUPP -1|outq EOPNOTSUPP -1|child inherited 1 family $STANDIN|child socket OK high|" $T/hello
+st=$(sort $T/copies-ioctls-exec.stats 2>/dev/null | tr '\n' ' ')
+case " $st" in *" 16 2 "*" 32 1 "*" 72 1 "*) ok copies-counters ;; *) bad copies-counters "ioctl 2, dup 1, fcntl 1 expected: $st" ;; esac
+# The parent closes first, a forked child (which never made a served call)
+# still holds the socket: the supervisor finds it in the tree
+# (/proc/PID/task/TID/children). The host sends nothing here: closing a
+# socket with unread data may reset the connection, and the listener's clean
+# EOF is what shows the last holder's close ended it.
+feat fork-holds forkhold "child after the parent's close family $STANDIN|" /dev/null
 
 # ---- fail-closed, with the stand-in family under the errno guard ----
 timeout $STEP $RUN --vm vm1 --serve-family $STANDIN --stats $T/probe.stats -- sv-prog $STANDIN probe \
