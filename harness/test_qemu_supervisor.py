@@ -109,8 +109,10 @@ def _write(dest, text, mode=0o644):
     return _replace_if_changed(tmp, dest)
 
 
-def _run(argv, what, **kw):
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=300, **kw)
+def _run(argv, what, timeout=900, **kw):
+    """argv, or RuntimeError with its output; timeout bounds a hang (a
+    loaded machine has made build.sh's rebuild take over 80 s)."""
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)
     if r.returncode != 0:
         raise RuntimeError(f"{what} failed ({r.returncode}): {r.stderr or r.stdout}")
     return r
@@ -130,7 +132,7 @@ def build_image(out, kernel):
         raise RuntimeError(f"{preload} is missing: build it first (make all)")
     for name, text in (("sv-prog", SV_PROG), ("sv-feat", SV_FEAT), ("sv-kprobe", KPROBE)):
         c = _write(src / f"{name}.c", text)
-        _run(["gcc", "-static", "-std=c11", "-D_GNU_SOURCE", "-O1", "-Wall", "-pthread", "-o", f"{src / name}.tmp",
+        _run(["gcc", "-static", "-s", "-std=c11", "-D_GNU_SOURCE", "-O1", "-Wall", "-pthread", "-o", f"{src / name}.tmp",
               str(c)], f"gcc {name}")
         _replace_if_changed(f"{src / name}.tmp", src / name)
     _write(src / "sv-agent.sh", AGENT_SCRIPT, 0o755)
@@ -142,9 +144,16 @@ def build_image(out, kernel):
     env = {k: v for k, v in os.environ.items() if not k.startswith("HVSIM_")}
     env.update(GO111MODULE="off", GOPATH=f"{src / 'go'}:/usr/share/gocode", GOCACHE=str(src / "go" / "cache"),
                GOFLAGS="")
-    _run(["go", "build", "-o", f"{src / 'govsock'}.tmp", "govsock"], "go build govsock", env=env, cwd=str(src))
+    _run(["go", "build", "-ldflags=-s -w", "-o", f"{src / 'govsock'}.tmp", "govsock"], "go build govsock", env=env,
+         cwd=str(src))
     _replace_if_changed(f"{src / 'govsock'}.tmp", src / "govsock")
-    extras = [qemu.BIN / "hvsimd", qemu.BIN / "hvsimctl", qemu.BIN / "hvsim-run", preload,
+    # Stripped copies: a smaller initramfs boots sooner under TCG.
+    for f in ("hvsimd", "hvsimctl", "hvsim-run"):
+        _run(["strip", "-o", f"{src / f}.tmp", str(qemu.BIN / f)], f"strip {f}")
+        _replace_if_changed(f"{src / f}.tmp", src / f)
+    _run(["strip", "-o", f"{src / preload.name}.tmp", str(preload)], f"strip {preload.name}")
+    _replace_if_changed(f"{src / preload.name}.tmp", src / preload.name)
+    extras = [src / "hvsimd", src / "hvsimctl", src / "hvsim-run", src / preload.name,
               src / "sv-prog", src / "sv-feat", src / "sv-kprobe", src / "govsock", src / "sv-agent.sh",
               REPO / "vm-images" / "sv-guest.sh"]
     benv = dict(os.environ, HVSIM_VM_KERNEL=kernel, HVSIM_VM_CACHE=str(REPO / "build" / "vm-cache"), EXTRA_BINS="")
@@ -217,7 +226,7 @@ def test_supervisor_tests_in_a_guest(sv_image, tmp_path):
     assert not [a for i, a in enumerate(argv) if i and argv[i - 1] == "-device" and "vsock" in a], argv
     try:
         g.start()
-        g.wait_ready()
+        g.wait_ready(max(qemu.BOOT_TIMEOUT, 180))  # a bound for a hung boot on a loaded machine
         done = g.wait_for(DONE_RE, timeout=RUN_TIMEOUT)
         res = g.wait_exit(timeout=60)
         checks, info = results(res.output)
