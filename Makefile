@@ -78,7 +78,7 @@ EXAMPLES := $(B)/bin/host-service $(B)/bin/guest-service
 
 .SECONDARY:
 .PHONY: help install uninstall soak all deps test-deps test unit integration harness conformance conformance-mutants agents agent-windows \
-        vm-image qemu-test bench bench-ci bench-compare \
+        vm-image vm-image-sv qemu-test bench bench-ci bench-compare \
         bench-quick fuzz clean cross-arm64
 #> all                  build the libraries, daemon, back-end, tools, interposer, examples and agent
 all: $(LIBA) $(LIBSO) $(BINS) $(EXAMPLES) $(B)/bin/hvsim-agent
@@ -243,6 +243,13 @@ VM_EXTRA_BINS := build/static/hvsim-agent-linux
 #> vm-image             the QEMU guest image (Debian kernel, busybox, the static agent; KERNEL=6.1|6.12|newest)
 vm-image: build/static/hvsim-agent-linux
 	$(Q)HVSIM_VM_KERNEL=$(KERNEL) HVSIM_VM_CACHE=$(abspath build/vm-cache) sh vm-images/build.sh $(VM_DIR) $(VM_EXTRA_BINS)
+# The supervisor's guest (harness/test_qemu_supervisor.py, which builds it too when
+# its inputs changed): vm-image's kernel with hvsimd, hvsim-run, the interposer and
+# the supervisor tests' programs, beside VM_DIR (build/vm-sv), so build/vm stays lean.
+#> vm-image-sv          the supervisor's QEMU guest image (build/vm-sv; KERNEL=6.1|6.12|newest)
+vm-image-sv: all
+	$(Q)HVSIM_BIN=$(abspath $(B)/bin) HVSIM_VM_DIR=$(abspath $(VM_DIR)) HVSIM_VM_KERNEL=$(KERNEL) \
+	    /usr/bin/python3 harness/test_qemu_supervisor.py $(VM_DIR)-sv
 # Every QEMU test, once per kernel of KERNELS (each its own image); a missing
 # image or QEMU fails instead of skipping.
 #> qemu-test            every QEMU test on each kernel (6.1, 6.12, newest; boots guests; slow)

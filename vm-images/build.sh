@@ -254,15 +254,18 @@ for a in $("$BUSYBOX" --list); do
     [ "$a" = busybox ] || ln -s busybox "bin/$a"
 done
 
-# add_elf SRC: copy SRC into /bin; if it is dynamically linked, also its ELF
-# interpreter and every library ldd names, at the same paths as on this host.
+# add_elf SRC: copy SRC into /bin (a shared library, *.so: into /lib, where
+# hvsim-run in /bin finds its interposer as ../lib/libhvsim-preload.so); if it
+# is dynamically linked, also its ELF interpreter and every library ldd names,
+# at the same paths as on this host.
 add_elf() {
     src=$1
     name=$(basename "$src")
     [ -f "$src" ] || die "$src: no such file"
-    rm -f "bin/$name"
-    cp -L "$src" "bin/$name"
-    chmod 755 "bin/$name"
+    case $name in *.so) dir=lib ;; *) dir=bin ;; esac
+    rm -f "$dir/$name"
+    cp -L "$src" "$dir/$name"
+    chmod 755 "$dir/$name"
     libs=$(ldd "$src" 2>/dev/null | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (0x.*/\1/p') || true
     [ -n "$libs" ] || return 0
     case " $EXTRA " in *" $src "*) say "note: $src is dynamically linked: adding its libraries" ;; esac
