@@ -973,6 +973,11 @@ static int connect_request(const struct sock *s, const struct sockaddr *addr, so
     if (s->pers == HVSIM_PERS_LINUX && cid == VMADDR_CID_LOCAL && is_virtio(s)) {
         /* The loopback transport, beside the guest's own (vsock_loopback.c). */
         m->vmid = HV_GUID_LOOPBACK;
+    } else if (s->pers == HVSIM_PERS_LINUX && cid > VMADDR_CID_HOST && is_virtio(s)) {
+        /* virtio's stream_allow() takes any CID: the host's back-end decides
+         * (a VM sharing a sibling group, or nobody: route.c). */
+        m->vmid = HV_GUID_ZERO;
+        m->vmid.Data1 = cid;
     } else if (s->pers == HVSIM_PERS_LINUX) {
         /* hv_sock's stream_allow(): only the host, CID 2 (reference 3.1).
          * A SEQPACKET socket fails earlier, at vsock_assign_transport(),

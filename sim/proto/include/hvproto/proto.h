@@ -30,13 +30,14 @@
 
 #include "hvsim/hvsim.h"
 
-#define HVSIM_PROTO_VERSION 9 /* 2: the VM gateway (OFFER, VERDICT, PENDING); 3: one endpoint, one outcome, no test fields;
+#define HVSIM_PROTO_VERSION 10 /* 2: the VM gateway (OFFER, VERDICT, PENDING); 3: one endpoint, one outcome, no test fields;
                                 * 4: lists in pages (a cursor), imports in pages;
                                 * 5: a VM's transport and kernel (VM_ADD, VM_INFO, HELLO_REPLY);
                                 * 6: the service-disabled event (EVENT carries a service);
                                 * 7: SOCK_SEQPACKET (HVSIM_SF_SEQPACKET, OFFER flags, the gateway's SEQPACKET listener);
                                 * 8: a partition's listeners and routed connections (VM_LISTENERS, VM_CONNS);
-                                * 9: a VM's owner (VM_ADD, VM_INFO); ticket revocation (EVENT below, SERVICE_REMOVED) */
+                                * 9: a VM's owner (VM_ADD, VM_INFO); ticket revocation (EVENT below, SERVICE_REMOVED);
+                                * 10: a virtio VM's sibling groups (VM_ADD, VM_INFO), a guest's CONNECT by CID */
 #define HVSIM_MSG_MAX (256 * 1024)
 #define HVSIM_UNAME_MAX 108 /* sizeof(sun_path) */
 /* The most a list reply's or an import request's entries take: well under a
@@ -321,6 +322,7 @@ struct hvsim_msg_vm_add {
     uint32_t transport; /* enum hvsim_vm_transport */
     uint32_t kernel; /* enum hvsim_kernel; 0: 6.1 */
     hvsim_vm_owner_t owner;
+    char groups[HVSIM_GROUPS_MAX]; /* sibling groups, NAME[+NAME...]; "": none (virtio VMs only) */
 };
 
 struct hvsim_msg_vm_ref {
