@@ -575,6 +575,7 @@ static void fill_views(struct model *m, const struct route_conn_req *rq, const s
          * source and destination, which the back-end passes on unchanged. */
         cl->vmid = ap->vmid = from->id;
         cp->vmid = al->vmid = to->id;
+        ap->flags |= HVSIM_SF_TO_HOST;
         break;
     }
 }

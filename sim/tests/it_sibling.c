@@ -50,7 +50,9 @@ struct pair {
     struct fx_pipe cport; /* the connector's local port, as its getsockname says */
 };
 
-static void addr_is(int s, int peer, uint32_t cid, uint32_t port)
+/* One name of s; svm_flags is VMADDR_FLAG_TO_HOST on an accepted sibling's
+ * peer (vsock_assign_transport), 0 everywhere else here. */
+static void addr_is(int s, int peer, uint32_t cid, uint32_t port, uint8_t flags)
 {
     struct sockaddr_vm a;
     socklen_t len = sizeof(a);
@@ -62,6 +64,7 @@ static void addr_is(int s, int peer, uint32_t cid, uint32_t port)
     CHECK_EQ(a.svm_cid, cid);
     if (port != VMADDR_PORT_ANY)
         CHECK_EQ(a.svm_port, port);
+    CHECK_EQ(a.svm_flags, flags);
 }
 
 static int sib_listener(void *v)
@@ -83,8 +86,9 @@ static int sib_listener(void *v)
     /* accept's address and getpeername: the connector's CID and port. */
     CHECK_EQ(from.svm_cid, p->ccid);
     CHECK_EQ(from.svm_port, cport);
-    addr_is(c, 1, p->ccid, cport);
-    addr_is(c, 0, p->lcid, p->port);
+    CHECK_EQ(from.svm_flags, VMADDR_FLAG_TO_HOST);
+    addr_is(c, 1, p->ccid, cport, VMADDR_FLAG_TO_HOST);
+    addr_is(c, 0, p->lcid, p->port, 0);
     CHECK_EQ(hvsim_recv(c, buf, 4, MSG_WAITALL), 4);
     CHECK_EQ(memcmp(buf, "ping", 4), 0);
     CHECK_EQ(hvsim_send(c, "pong!", 5, 0), 5);
@@ -106,7 +110,7 @@ static int sib_connector(void *v)
     s = hvsim_socket(AF_VSOCK, SOCK_STREAM, 0);
     CHECK_OK(s);
     CHECK_OK(hvsim_connect(s, (struct sockaddr *)&a, sizeof(a)));
-    addr_is(s, 1, p->lcid, p->port);
+    addr_is(s, 1, p->lcid, p->port, 0);
     CHECK_OK(hvsim_getsockname(s, (struct sockaddr *)&me, &len));
     CHECK_EQ(me.svm_cid, p->ccid);
     CHECK(me.svm_port != VMADDR_PORT_ANY);

@@ -1264,6 +1264,8 @@ Test(route, sibling_in_a_shared_group_is_reached_by_cid)
     cr_assert_eq(r.to, vm2);
     cr_assert_eq(r.conn_peer.cid, vm2->cid, "the connector's peer is the sibling's CID");
     cr_assert_eq(r.acc_peer.cid, vm1->cid, "the acceptor's peer is the connector's CID");
+    cr_assert_eq(r.acc_peer.flags & HVSIM_SF_TO_HOST, (uint32_t)HVSIM_SF_TO_HOST, "the child's peer has TO_HOST");
+    cr_assert_eq(r.conn_peer.flags & HVSIM_SF_TO_HOST, 0u, "the connector's peer does not");
     assert_guid_eq(r.acc_peer.partition, vm1->id);
     assert_guid_eq(r.conn_peer.partition, vm2->id);
     cr_assert_eq(r.acc_local.svc.Data1, 7000u);
@@ -1359,6 +1361,7 @@ Test(route, own_cid_is_loopback_and_host_paths_unchanged)
     assert_ok(r, l);
     cr_assert_eq(r.conn_peer.cid, vm1->cid, "the connector's peer is the CID it named");
     cr_assert_eq(r.acc_peer.cid, (uint32_t)VMADDR_CID_LOCAL, "vsock_loopback's requests come from CID 1");
+    cr_assert_eq(r.acc_peer.flags & HVSIM_SF_TO_HOST, 0u, "CID 1 is not above 2: no TO_HOST");
     assert_ok(conn(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm1->cid), T(7006)), l);
     assert_ok(conn(vm1, HVSIM_PERS_LINUX, HV_GUID_LOOPBACK, T(7006)), l);
     h = listen_on(&m.host, HVSIM_PERS_VSOCK_HOST, HV_GUID_ZERO, T(7007));

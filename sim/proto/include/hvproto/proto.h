@@ -117,6 +117,10 @@ enum hvsim_personality {
 #define HVSIM_SF_HIGH_VTL 0x2
 #define HVSIM_SF_PRIVILEGED 0x4 /* the process may bind vsock ports <= 1023 */
 #define HVSIM_SF_SEQPACKET 0x8 /* a SOCK_SEQPACKET socket: only a listener of its type takes it */
+/* Of an address, not a socket: the acceptor's view of a sibling VM's connector
+ * carries VMADDR_FLAG_TO_HOST in svm_flags, which vsock_assign_transport sets
+ * on a child whose local and remote CIDs are both above 2 (vsock-virtio.md 7.8). */
+#define HVSIM_SF_TO_HOST 0x10
 
 struct hvsim_msg_empty {
     uint32_t unused;
