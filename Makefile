@@ -420,7 +420,7 @@ python-test: all
 MINUTES ?= 1
 #> soak                 MINUTES=N of checksummed streams under random faults (make test runs one minute)
 soak: test-deps all
-	$(Q)/usr/bin/python3 ci/soak.py --bin $(abspath $(B)/bin) --out $(B)/soak --minutes $(MINUTES)
+	$(Q)/usr/bin/python3 ci/soak.py --bin $(abspath $(B)/bin) --out $(B)/soak --minutes $(MINUTES) $(if $(SANITIZE),--sanitizer $(SANITIZE))
 
 #> help                 this list
 help:

@@ -141,6 +141,8 @@ struct proc {
     uint32_t nevq;
     hvsim_service_info_t *staged; /* admin: an import's pages before the last (handlers_admin.c) */
     size_t nstaged;
+    struct spare_rec *spares; /* the spare tickets issued to it last (spares.c) */
+    unsigned spare_next;
     struct proc *next;
 };
 

@@ -61,7 +61,9 @@ int h_hello(struct req *r)
     out.timeout_clamp = r->s->m.set.timeout_clamp;
     out.transport = p->transport;
     out.kernel = p->kernel;
-    return reply(r->c, HVSIM_MSG_HELLO_REPLY, r->h.seq, &out, sizeof(out));
+    /* With the routing epoch's page (spares.c), when there is one. */
+    return hvsim__msg_send(r->c->fd, HVSIM_MSG_HELLO_REPLY, 0, r->h.seq, &out, sizeof(out), NULL, 0,
+                           r->s->epoch_fd);
 }
 
 int h_bind(struct req *r)
@@ -220,6 +222,7 @@ int h_connect(struct req *r)
 {
     struct hvsim_msg_connect m;
     struct hvsim_msg_connect_reply out;
+    struct hvsim_spare spares[HVSIM_SPARES_MAX];
     struct route_conn_req rq;
     struct route_conn_res res;
     int rc;
@@ -249,7 +252,10 @@ int h_connect(struct req *r)
     connect_reply_fill(r->s, &res, &out);
     if (res.outcome.verdict == HVSIM_VERDICT_PENDING)
         return offer_start(r, res.listener, &out);
-    rc = reply(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, &out, sizeof(out));
+    out.epoch = epoch_now(r->s);
+    out.nspares = spares_issue(r, &rq, &m, &res, spares, m.spares);
+    rc = reply_extra(r->c, HVSIM_MSG_CONNECT_REPLY, r->h.seq, &out, sizeof(out), spares,
+                     out.nspares * sizeof(spares[0]));
     if (rc >= 0 && res.outcome.verdict == HVSIM_VERDICT_OK)
         track_connect(r->s, r->c, m.personality, &out, res.listener);
     return rc;

@@ -162,7 +162,10 @@ void drop_proc(struct server *s, struct proc *c)
     struct proc **pp;
     size_t i;
 
+    /* Its binds go: a route may change. */
+    epoch_bump(s);
     track_forget_proc(s, c);
+    spares_forget_proc(c);
     for (i = 0; i < s->m.nbinds;) {
         if (s->m.binds[i]->owner == c)
             bind_remove(s, s->m.binds[i]);
@@ -512,27 +515,29 @@ int reply_err(struct proc *c, unsigned type, uint32_t seq, int err, const char *
 static const struct {
     handler_fn *fn;
     int admin; /* 1: admin socket only; 0: partition sockets only */
+    int keeps_routes; /* 1: changes no route, so the routing epoch stays (spares.c) */
 } handlers[HVSIM_MSG_COUNT] = {
-    [HVSIM_MSG_HELLO] = { h_hello, 0 },
-    [HVSIM_MSG_BIND] = { h_bind, 0 },
-    [HVSIM_MSG_UNBIND] = { h_unbind, 0 },
-    [HVSIM_MSG_LISTEN] = { h_listen, 0 },
-    [HVSIM_MSG_CONNECT] = { h_connect, 0 },
-    [HVSIM_MSG_STATUS] = { h_status, 1 },
-    [HVSIM_MSG_VM_ADD] = { h_vm_add, 1 },
-    [HVSIM_MSG_VM_RM] = { h_vm_rm, 1 },
-    [HVSIM_MSG_VM_OP] = { h_vm_op, 1 },
-    [HVSIM_MSG_VM_LIST] = { h_vm_list, 1 },
-    [HVSIM_MSG_SVC_ADD] = { h_svc_add, 1 },
-    [HVSIM_MSG_SVC_RM] = { h_svc_rm, 1 },
-    [HVSIM_MSG_SVC_LIST] = { h_svc_list, 1 },
-    [HVSIM_MSG_SVC_IMPORT] = { h_svc_import, 1 },
-    [HVSIM_MSG_HCS_SET] = { h_hcs_set, 1 },
-    [HVSIM_MSG_SETTING_GET] = { h_setting_get, 1 },
-    [HVSIM_MSG_SETTING_SET] = { h_setting_set, 1 },
-    [HVSIM_MSG_SETTING_LIST] = { h_setting_list, 1 },
-    [HVSIM_MSG_VM_LISTENERS] = { h_vm_listeners, 1 },
-    [HVSIM_MSG_VM_CONNS] = { h_vm_conns, 1 },
+    [HVSIM_MSG_HELLO] = { h_hello, 0, 1 },
+    [HVSIM_MSG_BIND] = { h_bind, 0, 0 },
+    [HVSIM_MSG_UNBIND] = { h_unbind, 0, 0 },
+    [HVSIM_MSG_LISTEN] = { h_listen, 0, 0 },
+    [HVSIM_MSG_CONNECT] = { h_connect, 0, 1 },
+    [HVSIM_MSG_CONN_USED] = { h_conn_used, 0, 1 },
+    [HVSIM_MSG_STATUS] = { h_status, 1, 1 },
+    [HVSIM_MSG_VM_ADD] = { h_vm_add, 1, 0 },
+    [HVSIM_MSG_VM_RM] = { h_vm_rm, 1, 0 },
+    [HVSIM_MSG_VM_OP] = { h_vm_op, 1, 0 },
+    [HVSIM_MSG_VM_LIST] = { h_vm_list, 1, 1 },
+    [HVSIM_MSG_SVC_ADD] = { h_svc_add, 1, 0 },
+    [HVSIM_MSG_SVC_RM] = { h_svc_rm, 1, 0 },
+    [HVSIM_MSG_SVC_LIST] = { h_svc_list, 1, 1 },
+    [HVSIM_MSG_SVC_IMPORT] = { h_svc_import, 1, 0 },
+    [HVSIM_MSG_HCS_SET] = { h_hcs_set, 1, 0 },
+    [HVSIM_MSG_SETTING_GET] = { h_setting_get, 1, 1 },
+    [HVSIM_MSG_SETTING_SET] = { h_setting_set, 1, 0 },
+    [HVSIM_MSG_SETTING_LIST] = { h_setting_list, 1, 1 },
+    [HVSIM_MSG_VM_LISTENERS] = { h_vm_listeners, 1, 1 },
+    [HVSIM_MSG_VM_CONNS] = { h_vm_conns, 1, 1 },
 };
 
 /* Returns -1 when the client must be dropped. */
@@ -556,6 +561,10 @@ static int serve_one(struct server *s, struct proc *c)
         logmsg("pid %d sent %s where it may not: dropped", (int)c->pid, hvsim__msg_name(r.h.type));
         rc = -1;
     } else {
+        /* Moved before the reply: whoever hears of a change and connects
+         * then finds its spares stale. */
+        if (!handlers[r.h.type].keeps_routes)
+            epoch_bump(s);
         rc = handlers[r.h.type].fn(&r) < 0 ? -1 : 0;
     }
     if (r.fd >= 0)
@@ -678,7 +687,7 @@ int server_init(struct server *s, const char *dir, const char *state_dir, const 
     int rc;
 
     memset(s, 0, sizeof(*s));
-    s->ep = s->admin_fd = s->sig_fd = s->l_fd = -1;
+    s->ep = s->admin_fd = s->sig_fd = s->l_fd = s->epoch_fd = -1;
     s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     model_init(&s->m);
     snprintf(s->dir, sizeof(s->dir), "%s", dir);
@@ -686,6 +695,7 @@ int server_init(struct server *s, const char *dir, const char *state_dir, const 
     s->buf = malloc(HVSIM_MSG_MAX);
     if (s->buf == NULL)
         return -ENOMEM;
+    epoch_init(s);
     rc = make_dirs(s, dir, err, errlen);
     if (rc < 0)
         return rc;
@@ -832,5 +842,6 @@ void server_fini(struct server *s)
     if (s->ep >= 0)
         close(s->ep);
     model_free(&s->m);
+    epoch_fini(s);
     free(s->buf);
 }

@@ -7,6 +7,8 @@
 #define HVSIM_SERVER_H
 
 #include <limits.h>
+#include <stdatomic.h>
+#include <stdint.h>
 
 #include "daemon.h"
 
@@ -32,6 +34,9 @@ struct server {
     struct waiter *waiters;
     size_t nwaiters, cwaiters;
     int stopping; /* server_fini: the listeners live on, their files stay */
+    /* The routing epoch (spares.c): its page, and the sealed memfd every process maps. */
+    _Atomic uint64_t *epoch;
+    int epoch_fd;
 };
 
 /* Set up DIR (sockets) and STATE_DIR (persistence, "" or NULL: none), apply

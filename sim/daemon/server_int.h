@@ -153,6 +153,20 @@ void track_free(struct track *t);
 int h_vm_listeners(struct req *r);
 int h_vm_conns(struct req *r);
 
+/* ---- spares.c ---------------------------------------------------------------------------------- */
+
+/* The routing epoch's page (no page: nobody gets spares). */
+void epoch_init(struct server *s);
+void epoch_fini(struct server *s);
+uint64_t epoch_now(const struct server *s);
+/* Before answering anything that may change a route. */
+void epoch_bump(struct server *s);
+/* Up to want more tickets for rq's route, routed as first was; returns how many. */
+unsigned spares_issue(struct req *r, const struct route_conn_req *rq, const struct hvsim_msg_connect *m,
+                      const struct route_conn_res *first, struct hvsim_spare *out, unsigned want);
+void spares_forget_proc(struct proc *c);
+int h_conn_used(struct req *r);
+
 /* ---- state.c ----------------------------------------------------------------------------------- */
 
 /* Both do nothing without a state folder. err gets the reason on failure. */

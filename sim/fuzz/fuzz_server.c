@@ -105,6 +105,7 @@ static FILE *fz_log;
 #include "../daemon/notify.c"
 #include "../daemon/dlog.c"
 #include "../daemon/track.c"
+#include "../daemon/spares.c"
 #define valid_name persist_valid_name
 #include "../daemon/persist.c"
 #undef valid_name
@@ -487,8 +488,9 @@ static int fz_pend[FZ_PEND];
 static const struct fz_slot *fz_pend_owner[FZ_PEND];
 static size_t fz_npend;
 
-/* The one fd the daemon may pass: with a PENDING connect reply. Returns 0 if
- * the message carries that, or no fd at all. */
+/* The fds the daemon may pass: the routing epoch's page with HELLO_REPLY (a
+ * sealed memfd nobody may write through), and with a PENDING connect reply.
+ * Returns 0 if the message carries one of those, or no fd at all. */
 static int fz_take_fd(const struct msghdr *mh, const char *buf, const struct fz_slot *sl, int is_chan)
 {
     struct cmsghdr *cm = CMSG_FIRSTHDR((struct msghdr *)mh);
@@ -503,7 +505,13 @@ static int fz_take_fd(const struct msghdr *mh, const char *buf, const struct fz_
         return -1;
     memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
     memcpy(&h, buf, sizeof(h));
-    if (is_chan || h.type != HVSIM_MSG_CONNECT_REPLY || h.status != 0 || h.len != sizeof(r)) {
+    if (!is_chan && h.type == HVSIM_MSG_HELLO_REPLY && h.status == 0) {
+        int seals = fcntl(fd, F_GET_SEALS);
+
+        close(fd);
+        return seals >= 0 && (seals & F_SEAL_FUTURE_WRITE) && (seals & F_SEAL_SEAL) ? 0 : -1;
+    }
+    if (is_chan || h.type != HVSIM_MSG_CONNECT_REPLY || h.status != 0 || h.len < sizeof(r)) {
         close(fd);
         return -1;
     }

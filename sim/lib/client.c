@@ -70,6 +70,8 @@ struct hvsim__owner {
     socklen_t limbo_salen[2];
     struct timer *timers;
     size_t ntimers, ctimers;
+
+    struct hvsim__spares spares; /* its own lock */
 };
 
 /* This process: today the only owner. */
@@ -81,6 +83,7 @@ static struct hvsim__owner C = {
     .limbo_lock = PTHREAD_MUTEX_INITIALIZER,
     .limbo_l = { -1, -1 },
     .evt_helper = -1,
+    .spares = { .lock = PTHREAD_MUTEX_INITIALIZER },
 };
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -112,6 +115,7 @@ static void atfork_child(void)
     /* Pending failed connects stay with the parent's helper, which owns them. */
     C.timers = NULL;
     C.ntimers = C.ctimers = 0;
+    hvsim__spares_atfork_child(&C.spares);
     hvsim__sock_atfork_child();
 }
 
@@ -421,7 +425,7 @@ static int hello(struct hvsim__owner *o, int req, int evt_far, const char *parti
     struct hvsim_msg_hdr h;
     char *buf;
     ssize_t n;
-    int ms = hvsim__request_timeout_ms();
+    int ms = hvsim__request_timeout_ms(), page = -1;
     int rc = hvsim__msg_send(req, HVSIM_MSG_HELLO, 0, ++o->seq, &m, sizeof(m), NULL, 0, evt_far);
 
     if (rc == -EAGAIN)
@@ -435,13 +439,17 @@ static int hello(struct hvsim__owner *o, int req, int evt_far, const char *parti
         free(buf);
         return no_answer(o, ms);
     }
-    n = hvsim__msg_recv(req, buf, HVSIM_MSG_MAX, NULL);
+    n = hvsim__msg_recv(req, buf, HVSIM_MSG_MAX, &page);
     if (n <= 0) {
         free(buf);
+        if (page >= 0)
+            hvsim__libc.close(page);
         return attach_failed(o, n == 0 ? -ENETDOWN : (int)n);
     }
     memcpy(&h, buf, sizeof(h));
     if (h.type != HVSIM_MSG_HELLO_REPLY || h.status < 0) {
+        if (page >= 0)
+            hvsim__libc.close(page);
         rc = h.status < 0 ? h.status : -EPROTO;
         snprintf(o->error, sizeof(o->error), "the hvsim daemon refused partition %s: %s", partition,
                  h.len ? buf + sizeof(h) : hvsim_strerror(rc));
@@ -451,6 +459,8 @@ static int hello(struct hvsim__owner *o, int req, int evt_far, const char *parti
     memcpy(&r, buf + sizeof(h), sizeof(r));
     free(buf);
     take_hello_reply(o, &r);
+    /* A new session: the last one's spares are void (closes page). */
+    hvsim__spares_session(&o->spares, page);
     return 0;
 }
 
@@ -543,6 +553,7 @@ struct hvsim__owner *hvsim__owner_new(void)
         return NULL;
     pthread_mutex_init(&o->lock, NULL);
     pthread_mutex_init(&o->limbo_lock, NULL);
+    pthread_mutex_init(&o->spares.lock, NULL);
     o->req_fd = o->evt_fd = o->wake_fd = o->limbo_l[0] = o->limbo_l[1] = o->evt_helper = -1;
     return o;
 }
@@ -675,6 +686,32 @@ int hvsim__request_fd(struct hvsim__owner *o, unsigned type, const void *body, s
         rc = send_request(o, type, body, blen, pass_fd, &seq);
     if (rc == 0)
         rc = await_reply(o, seq, want_type, reply, rlen, status, got_fd);
+    pthread_mutex_unlock(&o->lock);
+    return rc;
+}
+
+struct hvsim__spares *hvsim__owner_spares(struct hvsim__owner *o)
+{
+    return &o->spares;
+}
+
+int hvsim__owner_alive(struct hvsim__owner *o)
+{
+    int yes;
+
+    pthread_mutex_lock(&o->lock);
+    yes = attach_holds(o, 1);
+    pthread_mutex_unlock(&o->lock);
+    return yes;
+}
+
+int hvsim__owner_notice(struct hvsim__owner *o, unsigned type, const void *body, size_t blen)
+{
+    int rc = -ENETDOWN;
+
+    pthread_mutex_lock(&o->lock);
+    if (o->attached)
+        rc = hvsim__msg_send(o->req_fd, type, 0, ++o->seq, body, blen, NULL, 0, -1);
     pthread_mutex_unlock(&o->lock);
     return rc;
 }

@@ -8,6 +8,8 @@
 #ifndef HVSIM_INTERNAL_H
 #define HVSIM_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -91,6 +93,41 @@ int hvsim__request_fd(struct hvsim__owner *o, unsigned type, const void *body, s
  * passed, then EPOLLOUT|EPOLLERR|EPOLLHUP (design-notes section 1). Returns 0
  * or -errno. */
 int hvsim__limbo(struct hvsim__owner *o, int fd, uint32_t after_ms);
+
+/* The owner's spare tickets (spares.c). */
+struct hvsim__spares *hvsim__owner_spares(struct hvsim__owner *o);
+/* 1 when the owner's session holds (one poll: the daemon has not gone). */
+int hvsim__owner_alive(struct hvsim__owner *o);
+/* A message that gets no reply, on the owner's session if it holds. Returns 0 or -errno. */
+int hvsim__owner_notice(struct hvsim__owner *o, unsigned type, const void *body, size_t blen);
+
+/* ---- spares.c: connects without a round trip (hvproto/proto.h, "Spare tickets") ---- */
+
+struct hvsim__spares {
+    pthread_mutex_t lock;
+    const _Atomic uint64_t *epoch; /* the daemon's page, read-only; NULL: no spares */
+    size_t page_len;
+    struct hvsim_msg_connect key; /* the last request routed, as spares_key makes it */
+    int have_key;
+    struct hvsim_msg_connect_reply base; /* the batch's reply: outcome, listener, its epoch */
+    uint64_t fresh_until_ns;
+    unsigned n, next;
+    struct hvsim_spare v[HVSIM_SPARES_MAX];
+};
+
+/* A new session (HELLO): its page (fd of the memfd, or -1; closed here), no spares. */
+void hvsim__spares_session(struct hvsim__spares *sp, int page_fd);
+/* After fork: the child's copy of the lock and of the parent's spares go. */
+void hvsim__spares_atfork_child(struct hvsim__spares *sp);
+/* How many spares to ask for with connect request m (0: none). */
+unsigned hvsim__spares_want(struct hvsim__spares *sp, const struct hvsim_msg_connect *m);
+/* The daemon's answer r to m, and the n spares that came with it. */
+void hvsim__spares_store(struct hvsim__spares *sp, const struct hvsim_msg_connect *m,
+                         const struct hvsim_msg_connect_reply *r, const struct hvsim_spare *v, unsigned n);
+/* 1 and *r as the daemon would answer m now, from a spare; 0 when none holds. */
+int hvsim__spares_take(struct hvsim__spares *sp, const struct hvsim_msg_connect *m, struct hvsim_msg_connect_reply *r);
+/* The listener was not there: ask the daemon next time. */
+void hvsim__spares_drop(struct hvsim__spares *sp);
 
 /* ---- ticketset.c: the tickets a listener has taken -------------------------------- */
 

@@ -124,7 +124,7 @@ struct sock {
     _Atomic uint32_t hot;
     struct hvsim__owner *owner; /* the process the socket belongs to */
     uint32_t pers;
-    uint32_t state;
+    _Atomic uint32_t state; /* atomic: the helper reads it after a daemon restart (hvsim__sock_reregister) */
     dev_t dev; /* identity of the open socket, checked before acting on events */
     ino_t ino;
     uint32_t flags; /* HVSIM_SF_* */
@@ -748,9 +748,9 @@ static int revoked(const struct listener *l, const struct hvsim_ticket *t)
     return 0;
 }
 
-static int ticket_take(struct listener *l, const struct hvsim_ticket *t, uint64_t id)
+static int ticket_take(struct listener *l, const struct hvsim_ticket *t, uint64_t id, const uint8_t key[16])
 {
-    int rc = hvsim__ticket_verify(t, l->key);
+    int rc = hvsim__ticket_verify(t, key);
 
     if (rc < 0)
         return rc;
@@ -776,17 +776,23 @@ static int accept_routed(int fd, struct listener *l, int seq, int flags, struct 
         struct sockaddr_un peer;
         socklen_t plen = sizeof(peer);
         uint64_t id;
+        uint8_t key[16];
         int c = place_fd(hvsim__libc.accept4(fd, (struct sockaddr *)&peer, &plen, flags)), rc;
 
         if (c < 0)
             return -errno;
+        /* A copy: the helper thread gives the listener a new daemon's key
+         * after a restart (reregister_one). */
+        pthread_mutex_lock(&l->lock);
+        memcpy(key, l->key, sizeof(key));
+        pthread_mutex_unlock(&l->lock);
         rc = -EACCES;
         if (plen > offsetof(struct sockaddr_un, sun_path) + 1 && peer.sun_path[0] == '\0' &&
-            hvsim__conn_name_check(peer.sun_path + 1, plen - offsetof(struct sockaddr_un, sun_path) - 1, l->key,
+            hvsim__conn_name_check(peer.sun_path + 1, plen - offsetof(struct sockaddr_un, sun_path) - 1, key,
                                    &id)) {
             rc = read_ticket(c, seq, t);
             if (rc == 0)
-                rc = ticket_take(l, t, id);
+                rc = ticket_take(l, t, id, key);
         }
         if (rc == 0)
             return c;
@@ -1000,14 +1006,21 @@ static int connect_request(const struct sock *s, const struct sockaddr *addr, so
     return 0;
 }
 
-/* Ask the daemon to route m; *r gets its reply (a VM gateway's verdict when
+/* The daemon's answer to a CONNECT: its reply and the spares that came with it. */
+struct connect_answer {
+    struct hvsim_msg_connect_reply r;
+    struct hvsim_spare v[HVSIM_SPARES_MAX];
+};
+
+/* Ask the daemon to route m; a->r gets its reply (a VM gateway's verdict when
  * the daemon had to ask one). Returns 0 or -errno. */
-static int connect_ask(struct sock *s, const struct hvsim_msg_connect *m, struct hvsim_msg_connect_reply *r)
+static int connect_ask(struct sock *s, const struct hvsim_msg_connect *m, struct connect_answer *a)
 {
+    struct hvsim_msg_connect_reply *r = &a->r;
     int32_t status;
     int pend = -1;
-    int rc = hvsim__request_fd(s->owner, HVSIM_MSG_CONNECT, m, sizeof(*m), -1, HVSIM_MSG_CONNECT_REPLY, r,
-                               sizeof(*r), &status, &pend);
+    int rc = hvsim__request_fd(s->owner, HVSIM_MSG_CONNECT, m, sizeof(*m), -1, HVSIM_MSG_CONNECT_REPLY, a,
+                               sizeof(*a), &status, &pend);
 
     if (rc == 0)
         rc = status;
@@ -1063,7 +1076,9 @@ static int renew_socket(struct sock *s, int fd)
     return 0;
 }
 
-static int connect_routed(struct sock *s, int fd, const struct hvsim_msg_connect_reply *r, int nonblock)
+/* spare: r came from a spare ticket (spares.c): a listener that is not there
+ * means the spares are stale, and the caller asks the daemon (returns 1). */
+static int connect_routed(struct sock *s, int fd, const struct hvsim_msg_connect_reply *r, int nonblock, int spare)
 {
     struct sockaddr_un sa;
     size_t n = strnlen(r->uname, sizeof(r->uname));
@@ -1084,11 +1099,21 @@ static int connect_routed(struct sock *s, int fd, const struct hvsim_msg_connect
         rc = renew_socket(s, fd);
         if (rc < 0)
             return hvsim__fail(rc);
+        if (spare) {
+            hvsim__spares_drop(hvsim__owner_spares(s->owner));
+            return 1;
+        }
         return connect_outcome(s, fd, &r->vanished, nonblock);
     }
     if (hvsim__libc.send(fd, &r->ticket, sizeof(r->ticket), MSG_NOSIGNAL | MSG_DONTWAIT) !=
         (ssize_t)sizeof(r->ticket))
         return hvsim__fail(-ECONNRESET);
+    if (spare) {
+        /* For the daemon's listing of connections; it answers nothing. */
+        struct hvsim_msg_conn_used u = { .conn_id = r->ticket.conn_id };
+
+        (void)hvsim__owner_notice(s->owner, HVSIM_MSG_CONN_USED, &u, sizeof(u));
+    }
     s->state = S_CONNECTED;
     s->local = r->local;
     s->peer = r->peer;
@@ -1105,7 +1130,8 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     struct sock *s = lookup(fd);
     struct hvsim_msg_connect m = { 0 };
-    struct hvsim_msg_connect_reply r;
+    struct connect_answer a;
+    struct hvsim__spares *sp;
     int rc, nonblock;
 
     if (s == NULL)
@@ -1124,12 +1150,22 @@ int hvsim_connect(int fd, const struct sockaddr *addr, socklen_t len)
     /* Only a blocking connect waits for a listener to appear (the daemon's
      * waiting.c); a non-blocking one keeps its EINPROGRESS and time-out. */
     m.blocking = !nonblock;
-    rc = connect_ask(s, &m, &r);
+    /* The same address as the last connect, and nothing that routes has
+     * changed since: the daemon's spare answers as it would (spares.c). */
+    sp = hvsim__owner_spares(s->owner);
+    if (hvsim__spares_take(sp, &m, &a.r) && hvsim__owner_alive(s->owner)) {
+        rc = connect_routed(s, fd, &a.r, nonblock, 1);
+        if (rc != 1)
+            return rc;
+    }
+    m.spares = hvsim__spares_want(sp, &m);
+    rc = connect_ask(s, &m, &a);
     if (rc < 0)
         return hvsim__fail(rc);
-    if (r.outcome.verdict != HVSIM_VERDICT_OK)
-        return connect_outcome(s, fd, &r.outcome, nonblock);
-    return connect_routed(s, fd, &r, nonblock);
+    hvsim__spares_store(sp, &m, &a.r, a.v, a.r.nspares);
+    if (a.r.outcome.verdict != HVSIM_VERDICT_OK)
+        return connect_outcome(s, fd, &a.r.outcome, nonblock);
+    return connect_routed(s, fd, &a.r, nonblock, 0);
 }
 
 /* ---- data ------------------------------------------------------------------------- */
@@ -2373,8 +2409,9 @@ static int reregister_one(struct sock *s)
     memcpy(s->lis->key, lr.key, sizeof(lr.key));
     s->lis->nrev = 0; /* the new daemon's ids and the new key void the old tickets */
     hvsim__ticketset_free(&s->lis->taken);
+    rc = hvsim__ticketset_reserve(&s->lis->taken);
     pthread_mutex_unlock(&s->lis->lock);
-    return hvsim__ticketset_reserve(&s->lis->taken);
+    return rc;
 }
 
 void hvsim__sock_reregister(struct hvsim__owner *o)

@@ -30,14 +30,16 @@
 
 #include "hvsim/hvsim.h"
 
-#define HVSIM_PROTO_VERSION 10 /* 2: the VM gateway (OFFER, VERDICT, PENDING); 3: one endpoint, one outcome, no test fields;
+#define HVSIM_PROTO_VERSION 11 /* 2: the VM gateway (OFFER, VERDICT, PENDING); 3: one endpoint, one outcome, no test fields;
                                 * 4: lists in pages (a cursor), imports in pages;
                                 * 5: a VM's transport and kernel (VM_ADD, VM_INFO, HELLO_REPLY);
                                 * 6: the service-disabled event (EVENT carries a service);
                                 * 7: SOCK_SEQPACKET (HVSIM_SF_SEQPACKET, OFFER flags, the gateway's SEQPACKET listener);
                                 * 8: a partition's listeners and routed connections (VM_LISTENERS, VM_CONNS);
                                 * 9: a VM's owner (VM_ADD, VM_INFO); ticket revocation (EVENT below, SERVICE_REMOVED);
-                                * 10: a virtio VM's sibling groups (VM_ADD, VM_INFO), a guest's CONNECT by CID */
+                                * 10: spare tickets (CONNECT spares, CONNECT_REPLY epoch and spares, CONN_USED, the
+                                *     routing epoch's page passed with HELLO_REPLY);
+                                * 11: a virtio VM's sibling groups (VM_ADD, VM_INFO), a guest's CONNECT by CID */
 #define HVSIM_MSG_MAX (256 * 1024)
 #define HVSIM_UNAME_MAX 108 /* sizeof(sun_path) */
 /* The most a list reply's or an import request's entries take: well under a
@@ -63,7 +65,7 @@
     X(LISTEN, struct hvsim_msg_listen, 0)             \
     X(LISTEN_REPLY, struct hvsim_msg_listen_reply, 0) \
     X(CONNECT, struct hvsim_msg_connect, 0)           \
-    X(CONNECT_REPLY, struct hvsim_msg_connect_reply, 0) \
+    X(CONNECT_REPLY, struct hvsim_msg_connect_reply, 1) \
     X(EVENT, struct hvsim_msg_event, 0)               \
     X(STATUS, struct hvsim_msg_status, 1)             \
     X(VM_ADD, struct hvsim_msg_vm_add, 0)             \
@@ -87,7 +89,8 @@
     X(VM_LISTENERS, struct hvsim_msg_vm_page, 0)      \
     X(VM_LISTENERS_REPLY, struct hvsim_msg_track_list, 1) \
     X(VM_CONNS, struct hvsim_msg_vm_page, 0)          \
-    X(VM_CONNS_REPLY, struct hvsim_msg_track_list, 1)
+    X(VM_CONNS_REPLY, struct hvsim_msg_track_list, 1) \
+    X(CONN_USED, struct hvsim_msg_conn_used, 0)
 
 enum hvsim_msg_type {
     HVSIM_MSG_NONE = 0,
@@ -184,6 +187,8 @@ struct hvsim_msg_connect {
     uint32_t blocking; /* 1: a blocking connect, which may wait for a listener to appear (waiting.c) */
     GUID vmid;
     GUID svc;
+    uint32_t spares; /* how many spare tickets the caller wants besides (at most HVSIM_SPARES_MAX; unbound only) */
+    uint32_t pad;
 };
 
 /*
@@ -241,6 +246,38 @@ struct hvsim_msg_connect_reply {
     char uname[HVSIM_UNAME_MAX]; /* the path of the listener's socket file, HVSIM_DIR/l/<name> */
     uint8_t tag[16]; /* hvsim__conn_tag of the ticket's id: the connector binds to it */
     struct hvsim_ticket ticket;
+    /* The routing epoch this answer holds for (the page passed with
+     * HELLO_REPLY), and how many struct hvsim_spare follow the body. */
+    uint64_t epoch;
+    uint32_t nspares;
+    uint32_t pad;
+};
+
+/*
+ * Spare tickets. A process that connects to one address again and again asks
+ * for up to HVSIM_SPARES_MAX more tickets with its CONNECT: the same route,
+ * made again for each (a port and a ticket of its own), which the library
+ * uses for its next connects to that address without a round trip, while
+ * nothing that routes has changed. That is what the routing epoch says: a
+ * counter in a page the daemon shares read-only with every attached process
+ * (a sealed memfd, passed with HELLO_REPLY), which it moves before it answers
+ * any request that may change a route (a bind, a listener, a VM, a service, a
+ * setting, a process gone). A spare whose epoch is not the page's is dropped;
+ * so a connect uses one only where the daemon, asked now, would answer the
+ * same. A spare's ticket is the same as any: single-use, bound to its tag
+ * (which only the session that asked knows), revoked by the events after it.
+ * The library tells the daemon which spare it used (CONN_USED, no reply), for
+ * the daemon's listing of connections.
+ */
+#define HVSIM_SPARES_MAX 16
+struct hvsim_spare {
+    struct hvsim_endpoint local; /* the connector's getsockname */
+    uint8_t tag[16];
+    struct hvsim_ticket ticket;
+};
+
+struct hvsim_msg_conn_used {
+    uint64_t conn_id; /* the spare's ticket id */
 };
 
 enum hvsim_event {
