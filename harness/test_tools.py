@@ -137,7 +137,7 @@ def one_error_line(r, code=1):
 def test_vm_add_list_human_and_json(daemon):
     r = daemon.ctl("vm", "add", "vm1")
     header, rows = table(r.stdout)
-    assert header == ["NAME", "ID", "KIND", "STATE", "CID", "PROCS", "TRANSPORT", "KERNEL", "OWNER"]
+    assert header == ["NAME", "ID", "KIND", "STATE", "CID", "PROCS", "TRANSPORT", "KERNEL", "OWNER", "GROUPS"]
     assert rows[0]["NAME"] == "vm1" and rows[0]["KIND"] == "classic" and rows[0]["STATE"] == "running"
     assert rows[0]["TRANSPORT"] == "hv_sock" and rows[0]["KERNEL"] == "6.1"
     assert GUID_RE.match(rows[0]["ID"])
@@ -147,7 +147,7 @@ def test_vm_add_list_human_and_json(daemon):
     assert added["name"] == "vm2" and added["id"] == fixed and added["kind"] == "hcs"
 
     header, rows = table(daemon.ctl("vm", "list").stdout)
-    assert header == ["NAME", "ID", "KIND", "STATE", "CID", "PROCS", "TRANSPORT", "KERNEL", "OWNER"]
+    assert header == ["NAME", "ID", "KIND", "STATE", "CID", "PROCS", "TRANSPORT", "KERNEL", "OWNER", "GROUPS"]
     assert [r["NAME"] for r in rows] == ["vm1", "vm2"]
     # Columns are aligned: every row starts its ID where the header does.
     lines = daemon.ctl("vm", "list").stdout.splitlines()
@@ -156,8 +156,8 @@ def test_vm_add_list_human_and_json(daemon):
     vms = daemon.ctl("vm", "list", json_out=True)
     assert isinstance(vms, list) and [v["name"] for v in vms] == ["vm1", "vm2"]
     for v in vms:
-        assert set(v) == {"name", "id", "kind", "state", "cid", "procs", "transport", "kernel", "owner"}
-        assert v["owner"] is None
+        assert set(v) == {"name", "id", "kind", "state", "cid", "procs", "transport", "kernel", "owner", "groups"}
+        assert v["owner"] is None and v["groups"] == []
         assert GUID_RE.match(v["id"]) and isinstance(v["cid"], int) and v["cid"] >= 3 and v["procs"] == 0
     assert vms[0]["cid"] != vms[1]["cid"]
 
@@ -176,6 +176,24 @@ def test_vm_transport_and_kernel_chosen_shown_and_kept(daemon):
     assert r.returncode != 0 and "hv_sock or virtio" in r.stderr
     r = daemon.ctl("vm", "add", "bad", "--kernel", "5.10", check=False)
     assert r.returncode != 0 and "6.1, 6.12 or newest" in r.stderr
+
+
+def test_vm_groups_chosen_shown_and_checked(daemon):
+    """vm add --group: virtio VMs only; the names are checked by hvsimd and
+    the error names the option, the group and what was expected."""
+    added = daemon.ctl("vm", "add", "kvm1", "--transport", "virtio", "--group", "lab+ci.2", json_out=True)
+    assert added["groups"] == ["lab", "ci.2"]
+    daemon.ctl("vm", "add", "kvm2", "--transport", "virtio")
+    header, rows = table(daemon.ctl("vm", "list").stdout)
+    by = {r["NAME"]: r for r in rows}
+    assert by["kvm1"]["GROUPS"] == "lab+ci.2" and by["kvm2"]["GROUPS"] == "-"
+    line = one_error_line(daemon.ctl("vm", "add", "hv1", "--group", "lab", check=False))
+    assert "--group" in line and "virtio" in line and "Hyper-V has no path between sibling VMs" in line, line
+    for bad, why in (("a++b", "group 2 is empty"), ("a b", "character ' '"), ("x+x", "'x' is named twice"),
+                     ("a" * 32, "32 characters long: expected at most 31"), ("+".join("abcdefghi"), "at most 8 groups")):
+        line = one_error_line(daemon.ctl("vm", "add", "bad", "--transport", "virtio", "--group", bad, check=False))
+        assert "--group" in line and why in line, (bad, line)
+    assert [v["name"] for v in daemon.ctl("vm", "list", json_out=True)] == ["kvm1", "kvm2"], "no refused VM stays"
 
 
 def test_vm_power_operations(daemon):
@@ -352,7 +370,7 @@ def test_state_persists_across_restart(make_daemon):
     first = make_daemon()
     v = first.ctl("vm", "add", "keep", "--kind", "hcs", json_out=True)
     first.ctl("vm", "off", "keep")
-    first.ctl("vm", "add", "kvm", "--transport", "virtio", "--kernel", "newest")
+    first.ctl("vm", "add", "kvm", "--transport", "virtio", "--kernel", "newest", "--group", "lab+ci")
     first.ctl("service", "add", "5000", "kept service")
     first.ctl("set", "linux_connect_timeout_ms", "1234")
     assert first.stop() == 0, first.log()
@@ -363,6 +381,7 @@ def test_state_persists_across_restart(make_daemon):
     assert kept["state"] == "off"
     assert kept["transport"] == "hv_sock" and kept["kernel"] == "6.1"
     assert vm(second, "kvm")["transport"] == "virtio" and vm(second, "kvm")["kernel"] == "newest"
+    assert vm(second, "kvm")["groups"] == ["lab", "ci"] and kept["groups"] == []
     assert {"id": "00001388-facb-11e6-bd58-64006a7986d3", "port": 5000, "element_name": "kept service"} in \
         second.ctl("service", "list", json_out=True)
     assert second.ctl("get", "linux_connect_timeout_ms").stdout == "1234\n"

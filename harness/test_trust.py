@@ -255,7 +255,8 @@ def test_vm_owner_alone_attaches_as_its_vm(tmp):
         d.start()
         r = run([tool("hvsimctl"), "--dir", run_dir, "vm", "list"])
         assert r.returncode == 0, r.stderr
-        rows = {ln.split()[0]: ln.split()[-1] for ln in r.stdout.splitlines()[1:]}
+        head = r.stdout.splitlines()[0].split()
+        rows = {ln.split()[0]: ln.split()[head.index("OWNER")] for ln in r.stdout.splitlines()[1:]}
         assert rows == {"own1": "65534:65534", "own2": "65533", "plain": "-"}, r.stdout
         assert (run_dir / "vm/own1.sock").lstat().st_uid == 65534
         assert attached(NOBODY, run_dir, "own1") and not attached(OTHER, run_dir, "own1")

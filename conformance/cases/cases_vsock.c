@@ -267,6 +267,28 @@ static int cid_local_guest(struct cf_ctx *ctx)
     return 0;
 }
 
+/* ---- sibling VMs ----------------------------------------------------------------------- */
+
+/* One-sided: the guest dials another VM's CID (3, or 4 when its own is 3),
+ * a VM it shares no sibling group with: hv_sock refuses the CID itself;
+ * virtio sends the request, and the host's back-end drops it. */
+static int sibling_no_group_guest(struct cf_ctx *ctx)
+{
+    uint32_t me = 0, other;
+    struct cfc_dial d;
+
+    (void)cf_local_cid(&me);
+    other = me == 3u ? 4u : 3u;
+    if (cfc_dial_prep(ctx, CF_AF_VSOCK, 0, cfc_timeout_for(ctx), &d) < 0)
+        return -1;
+    cf_step(ctx, "guest (CID %u) connects to another VM's CID %u, port %u", me, other, ctx->port_base);
+    cfc_dial_vsock(&d, other, ctx->port_base);
+    if (cfc_dial_is(ctx, &d) < 0)
+        return -1;
+    cf_close(d.s);
+    return 0;
+}
+
 /* ---- hv_sock's rings ------------------------------------------------------------- */
 
 static int window_host(struct cf_ctx *ctx)
@@ -678,6 +700,20 @@ const struct cf_case cf_cases_vsock[] = {
         .expect = { [CF_COL_WINDOWS] = CF_NA, [CF_COL_HVSOCK] = -ENETUNREACH, [CF_COL_VIRTIO] = 0 },
         .host = NULL,
         .guest = cid_local_guest,
+    },
+    {
+        .id = "vsock.sibling-no-shared-group",
+        .area = "connecting",
+        .rule = "a guest's connect to another VM's CID with no sibling group in common: hv_sock refuses it at once "
+                "(ENETUNREACH, stream_allow); virtio sends it and the back-end drops it (kernel vhost-vsock always, "
+                "vhost-device-vsock without a shared group), so the connect times out (ETIMEDOUT)",
+        .source = "docs/reference/vsock-virtio.md 7.8 [S20][S60][S61], 1.8",
+        .confidence = CF_SOURCED,
+        .expect = { [CF_COL_WINDOWS] = CF_NA, [CF_COL_HVSOCK] = -ENETUNREACH, [CF_COL_VIRTIO] = -ETIMEDOUT },
+        .diverge = { [CF_COL_VIRTIO] = "qemu: hvsim-vhost answers a request for a CID other than 2 with RST "
+                                       "(ECONNRESET at once) where kernel vhost-vsock and vhost-device-vsock drop it" },
+        .host = NULL,
+        .guest = sibling_no_group_guest,
     },
     {
         .id = "vsock.shutdown-both-ends-loopback",

@@ -33,6 +33,7 @@ struct settings {
     int32_t off_vm_error; /* connect_to_off_vm: -errno, or 1 = no answer */
     int32_t unknown_vm_error; /* connect_to_unknown_vm */
     int32_t sibling_error; /* guest_to_other_vm */
+    int32_t virtio_sibling_error; /* virtio_guest_to_other_vm */
     uint32_t pause_freezes; /* pause_freezes_guests */
     uint32_t reset_kills; /* reset_kills_guests */
     /* Ceilings per partition (the README's limits table). */
@@ -94,6 +95,9 @@ struct part {
     uint32_t kernel; /* enum hvsim_kernel */
     /* Its own user (vm add --owner): its control socket is theirs (server.c). */
     hvsim_vm_owner_t owner;
+    /* Its sibling groups, NAME[+NAME...] ("" none; virtio VMs only): its
+     * guests reach a VM sharing one by CID (route.c, vsock-virtio.md 7.8). */
+    char groups[HVSIM_GROUPS_MAX];
     hvsim_hcs_service_t *hcs;
     size_t nhcs;
     int listen_fd; /* its control socket */
@@ -170,6 +174,9 @@ int model_vm_add(struct model *m, const char *name, const GUID *id, uint32_t kin
 void model_vm_remove(struct model *m, struct part *p);
 /* Set a VM's transport and kernel (kernel 0: 6.1). 0, or -EINVAL with err. */
 int model_vm_set_transport(struct part *p, uint32_t transport, uint32_t kernel, char *err, size_t errlen);
+/* Set a VM's sibling groups (NULL or "": none), after its transport: only a
+ * virtio VM may have any. 0, or -EINVAL with err naming the option. */
+int model_vm_set_groups(struct part *p, const char *groups, char *err, size_t errlen);
 /* owner->set 0: none. Before open_part, which gives the owner the socket. */
 int model_vm_set_owner(struct part *p, const hvsim_vm_owner_t *owner, char *err, size_t errlen);
 /* Take P out of the VM list without freeing it (returns where it was), and

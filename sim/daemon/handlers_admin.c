@@ -28,6 +28,7 @@ static void vm_info(const struct model *m, const struct part *p, hvsim_vm_info_t
     out->transport = p->transport;
     out->kernel = p->kernel;
     out->owner = p->owner;
+    memcpy(out->groups, p->groups, sizeof(out->groups));
 }
 
 /* Every admin change is saved before it is acknowledged, and takes effect
@@ -74,6 +75,9 @@ int h_vm_add(struct req *r)
     rc = model_vm_set_transport(p, m.transport, m.kernel, err, sizeof(err));
     if (rc == 0)
         rc = model_vm_set_owner(p, &m.owner, err, sizeof(err));
+    m.groups[sizeof(m.groups) - 1] = '\0';
+    if (rc == 0)
+        rc = model_vm_set_groups(p, m.groups, err, sizeof(err));
     if (rc < 0) {
         model_vm_remove(&r->s->m, p);
         return reply_err(r->c, HVSIM_MSG_VM_INFO, r->h.seq, rc, err);

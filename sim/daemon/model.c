@@ -235,6 +235,28 @@ int model_vm_set_transport(struct part *p, uint32_t transport, uint32_t kernel, 
     return 0;
 }
 
+int model_vm_set_groups(struct part *p, const char *groups, char *err, size_t errlen)
+{
+    char why[160];
+
+    if (groups == NULL)
+        groups = "";
+    if (hvsim__groups_check(groups, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "VM groups (--group '%.*s'): %s", HVSIM_GROUPS_MAX - 1, groups, why);
+        return -EINVAL;
+    }
+    /* Hyper-V carries a guest's hv_sock connections to its parent alone
+     * (hyperv-sockets.md 1.3, 3.1): there is no sibling path to open. */
+    if (groups[0] != '\0' && p->transport != HVSIM_TRANSPORT_VIRTIO) {
+        snprintf(err, errlen, "VM groups (--group): only a virtio VM (--transport virtio) may have sibling groups; "
+                              "'%s' is %s, and Hyper-V has no path between sibling VMs", p->name,
+                 hvsim__transport_name(p->transport) ? hvsim__transport_name(p->transport) : "?");
+        return -EINVAL;
+    }
+    snprintf(p->groups, sizeof(p->groups), "%s", groups);
+    return 0;
+}
+
 int model_vm_set_owner(struct part *p, const hvsim_vm_owner_t *owner, char *err, size_t errlen)
 {
     /* (uid_t)-1 means "leave as is" to chown: never an owner. */

@@ -9,6 +9,7 @@
  *   hcs <vm-guid> <svc-guid> bind=<allow|deny> connect=<allow|deny> wildcard=<0|1> disabled=<0|1>
  *   transport <vm-guid> <hv_sock|virtio> <6.1|6.12|newest>
  *   owner <vm-guid> <uid> <gid|->
+ *   groups <vm-guid> <NAME[+NAME...]>
  *   service <guid> <element name>
  *   setting <name> <value>
  *
@@ -19,7 +20,9 @@
  * reject, so whatever is saved can be loaded again. A VM without a transport
  * line is hv_sock on 6.1 (the files written before VMs had transports); the line is written only
  * for other VMs. A VM without an owner line has none (its control socket is
- * the daemon user's).
+ * the daemon user's). A VM without a groups line has no sibling group; the
+ * line may only follow a virtio VM's transport line (groups.c has the rule
+ * for the names), and the transport line of a VM with groups must stay virtio.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -356,6 +359,8 @@ static int parse_transport(struct pctx *c, char *s)
     f = field(&s);
     if (hvsim__transport_parse(f, &vm->info.transport) < 0)
         return bad(c, "expected a transport (hv_sock or virtio), got '%.40s'", f);
+    if (vm->info.groups[0] != '\0' && vm->info.transport != HVSIM_TRANSPORT_VIRTIO)
+        return bad(c, "expected virtio for a VM with sibling groups, got '%.40s'", f);
     f = field(&s);
     if (hvsim__kernel_parse(f, &vm->info.kernel) < 0)
         return bad(c, "expected a kernel (6.1, 6.12 or newest), got '%.40s'", f);
@@ -401,6 +406,31 @@ static int parse_owner(struct pctx *c, char *s)
         vm->info.owner.has_gid = 1;
     }
     vm->info.owner.set = 1;
+    return end_of_line(c, s);
+}
+
+/* "groups <vm-guid> <NAME[+NAME...]>", after the VM's virtio transport line. */
+static int parse_groups(struct pctx *c, char *s)
+{
+    persist_vm_t *vm;
+    GUID vmid;
+    char g[HVSIM_GUID_STRLEN], why[160], *f;
+    int r;
+
+    r = parse_guid_field(c, &s, "a VM", &vmid);
+    if (r < 0)
+        return r;
+    vm = find_vm(c->p, &vmid);
+    if (vm == NULL)
+        return bad(c, "expected the id of a VM defined above, got %s", hvsim_guid_format(&vmid, g));
+    if (vm->info.transport != HVSIM_TRANSPORT_VIRTIO)
+        return bad(c, "expected sibling groups only for a VM whose transport line (above) says virtio");
+    f = field(&s);
+    if (f[0] == '\0')
+        return bad(c, "expected sibling groups NAME[+NAME...], got nothing");
+    if (hvsim__groups_check(f, why, sizeof(why)) < 0)
+        return bad(c, "sibling groups '%.40s': %s", f, why);
+    snprintf(vm->info.groups, sizeof(vm->info.groups), "%s", f);
     return end_of_line(c, s);
 }
 
@@ -473,9 +503,11 @@ static int parse_line(struct pctx *c, char *s)
         return parse_transport(c, s);
     if (strcmp(kw, "owner") == 0)
         return parse_owner(c, s);
+    if (strcmp(kw, "groups") == 0)
+        return parse_groups(c, s);
     if (strcmp(kw, "setting") == 0)
         return parse_setting(c, s);
-    return bad(c, "expected host, vm, hcs, transport, owner, service or setting, got '%.40s'", kw);
+    return bad(c, "expected host, vm, hcs, transport, owner, groups, service or setting, got '%.40s'", kw);
 }
 
 int persist_parse(const char *text, size_t len, persist_t *p, char *err, size_t errlen)
@@ -647,6 +679,12 @@ static int check_vm(const persist_t *p, size_t i, char *err, size_t errlen)
         hvsim__set_err(err, errlen, "state: VM '%s': owner uid or gid out of range", in->name);
         return -EINVAL;
     }
+    if (memchr(in->groups, '\0', sizeof(in->groups)) == NULL || hvsim__groups_check(in->groups, NULL, 0) < 0 ||
+        (in->groups[0] != '\0' && in->transport != HVSIM_TRANSPORT_VIRTIO)) {
+        hvsim__set_err(err, errlen, "state: VM '%s': sibling groups not NAME[+NAME...] or not on a virtio VM",
+                       in->name);
+        return -EINVAL;
+    }
     if (vm->nhcs > 0 && vm->hcs == NULL) {
         hvsim__set_err(err, errlen, "state: VM '%s': nhcs is set but hcs is missing", in->name);
         return -EINVAL;
@@ -761,6 +799,8 @@ int persist_format(const persist_t *p, char **out)
             else
                 sb_str(&b, "-\n");
         }
+        if (vm->info.groups[0] != '\0')
+            sb_printf(&b, "groups %s %s\n", g, vm->info.groups);
         /* Nonzero flags are written as 1: the struct holds booleans in bytes. */
         for (j = 0; j < vm->nhcs; j++) {
             const hvsim_hcs_service_t *h = &vm->hcs[j];

@@ -5,7 +5,8 @@
  *
  *   - which VmIds a partition may bind (1.3-1.4, 2.3, 4.2) and conflicts (4.1);
  *   - where a connect goes: loopback, parent, a child VM by ID or CID, never a
- *     sibling (1.3, 2.3, 3.1), and the zero GUID from a guest (2.3);
+ *     sibling (1.3, 2.3, 3.1) but between virtio VMs that share a sibling
+ *     group (vsock-virtio.md 7.8), and the zero GUID from a guest (2.3);
  *   - which listener wins: exact VM ID, then children, then wildcard (README);
  *   - the registry for classic VMs (2.2), HCS service tables (2.4, 4.2);
  *   - what the caller sees when nobody accepts: WSAECONNREFUSED for Windows
@@ -184,7 +185,7 @@ static struct hvsim_outcome setting_outcome(const struct model *m, const struct 
     return e == 1 ? unanswered(wait_for(m, rq), rule) : refused(e, rule);
 }
 
-enum domain { D_LOOPBACK, D_TO_HOST, D_TO_VM };
+enum domain { D_LOOPBACK, D_TO_HOST, D_TO_VM, D_SIBLING };
 
 /* Rank a listener for a connection; 0 = no match, higher wins. */
 static int rank(const struct bind *b, enum domain d, const struct part *from, const struct part *to, const GUID *svc,
@@ -218,6 +219,12 @@ static int rank(const struct bind *b, enum domain d, const struct part *from, co
         if (eq(&b->vmid, &HV_GUID_ZERO))
             return HVSIM_MUTANT(LISTEN_PRECEDENCE) ? 3 : 1;
         return 0;
+    case D_SIBLING:
+        /* The sibling's request arrives in its guest's vsock stack: only an
+         * AF_VSOCK listener there hears it (bound to CID_ANY or its CID). */
+        if (b->pers != HVSIM_PERS_LINUX)
+            return 0;
+        /* fall through */
     case D_TO_VM:
         /* Guest listeners: {PARENT, svc}, the wildcard (vsock CID_ANY), or own ID. */
         if (eq(&b->vmid, &to->id))
@@ -281,13 +288,51 @@ static struct hvsim_outcome nobody_listens(const struct model *m, const struct r
     }
     /* Linux ignores TL_CONNECT_RESULT, and a guest without a listener
      * ignores the host's offer: the caller times out (3.2, 3.3). */
-    return transport_no_listener(m, d == D_TO_VM ? to : rq->from, wait_for(m, rq));
+    return transport_no_listener(m, d == D_TO_VM || d == D_SIBLING ? to : rq->from, wait_for(m, rq));
 }
 
 struct target {
     struct part *to;
     enum domain d;
 };
+
+/* A Linux guest's CONNECT names a CID as the host's does: zero but Data1. */
+static int names_cid(const GUID *g)
+{
+    static const uint8_t zero[8];
+
+    return g->Data2 == 0 && g->Data3 == 0 && memcmp(g->Data4, zero, sizeof(zero)) == 0 && g->Data1 > VMADDR_CID_HOST;
+}
+
+/* A Linux guest names a CID above 2 (its library passes only a virtio
+ * guest's). The virtio transport sends the request to the host, whose
+ * back-end decides: kernel vhost-vsock takes only packets for CID 2 and
+ * drops the rest; vhost-device-vsock hands it to the VM of that CID when
+ * the two share a group, and drops it otherwise (vsock-virtio.md 7.8). Its
+ * own CID is the loopback transport's (vsock_use_local_transport). */
+static int sibling_target(struct model *m, const struct route_conn_req *rq, struct target *t,
+                          struct hvsim_outcome *out)
+{
+    struct part *from = rq->from, *to = model_vm_by_cid(m, rq->vmid.Data1);
+
+    if (from->transport != HVSIM_TRANSPORT_VIRTIO) {
+        /* Hyper-V keeps "no sibling": hv_sock reaches CID 2 alone. */
+        *out = setting_outcome(m, rq, m->set.sibling_error, HVSIM_RULE_NO_SIBLING);
+        return 0;
+    }
+    if (to == from) {
+        *t = (struct target){ from, D_LOOPBACK };
+        return 1;
+    }
+    /* A QEMU guest's back-end (hvsim-vhost) carries no sibling traffic:
+     * such a VM is outside every group, as its own guest's requests are. */
+    if (to == NULL || !hvsim__groups_share(from->groups, to->groups) || route_gateway(m, to) != NULL) {
+        *out = setting_outcome(m, rq, m->set.virtio_sibling_error, HVSIM_RULE_VIRTIO_NO_SIBLING);
+        return 0;
+    }
+    *t = (struct target){ to, D_SIBLING };
+    return 1;
+}
 
 /* Step 1: where does the address point? 1 with *t, or 0 with the refusal in *out. */
 static int resolve_target(struct model *m, const struct route_conn_req *rq, struct target *t,
@@ -309,6 +354,8 @@ static int resolve_target(struct model *m, const struct route_conn_req *rq, stru
             *out = refused(-ECONNRESET, HVSIM_RULE_CID_UNKNOWN);
         return t->to != NULL;
     }
+    if (rq->pers == HVSIM_PERS_LINUX && !from->is_host && names_cid(vmid))
+        return sibling_target(m, rq, t, out);
     if (eq(vmid, &HV_GUID_ZERO) && !from->is_host && m->set.zero_reaches_parent &&
         !HVSIM_MUTANT(CONNECT_GUEST_ZERO_IS_PARENT)) {
         *t = (struct target){ &m->host, D_TO_HOST };
@@ -352,7 +399,11 @@ static int path_open(const struct model *m, const struct route_conn_req *rq, con
         return 0;
     }
     if (!to->is_host && to->state == HVSIM_VM_OFF) {
-        *out = setting_outcome(m, rq, HVSIM_MUTANT(VM_OFF) ? 1 : m->set.off_vm_error, HVSIM_RULE_VM_OFF);
+        /* A sibling that is off has no guest to take the forwarded request:
+         * it is lost as one to no VM is (the virtio setting). */
+        int32_t e = t->d == D_SIBLING ? m->set.virtio_sibling_error : m->set.off_vm_error;
+
+        *out = setting_outcome(m, rq, HVSIM_MUTANT(VM_OFF) ? 1 : e, HVSIM_RULE_VM_OFF);
         return 0;
     }
     if (!to->is_host && to->state == HVSIM_VM_PAUSED && to != from) {
@@ -502,8 +553,12 @@ static void fill_views(struct model *m, const struct route_conn_req *rq, const s
         cl->vmid = al->vmid = HV_GUID_CHILDREN;
         cp->vmid = rq->vmid;
         ap->vmid = HVSIM_MUTANT(ADDRESS_LOOPBACK_PEER) ? HV_GUID_CHILDREN : HV_GUID_LOOPBACK;
-        if (is_vsock(rq->pers))
-            cp->cid = ap->cid = VMADDR_CID_LOCAL;
+        /* vsock_loopback's requests come from CID 1; a guest that named its
+         * own CID sees that CID as its peer (vsock_use_local_transport). */
+        if (is_vsock(rq->pers)) {
+            cp->cid = names_cid(&rq->vmid) ? rq->vmid.Data1 : VMADDR_CID_LOCAL;
+            ap->cid = VMADDR_CID_LOCAL;
+        }
         break;
     case D_TO_HOST:
         cl->vmid = ap->vmid = from->id;
@@ -514,6 +569,13 @@ static void fill_views(struct model *m, const struct route_conn_req *rq, const s
         cl->vmid = HV_GUID_CHILDREN;
         cp->vmid = to->id;
         al->vmid = ap->vmid = HV_GUID_PARENT;
+        break;
+    case D_SIBLING:
+        /* Each end names the other by its CID (set above): the request's
+         * source and destination, which the back-end passes on unchanged. */
+        cl->vmid = ap->vmid = from->id;
+        cp->vmid = al->vmid = to->id;
+        ap->flags |= HVSIM_SF_TO_HOST;
         break;
     }
 }

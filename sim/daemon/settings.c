@@ -54,6 +54,11 @@ static const struct row {
       "ENETDOWN|EINVAL|ENETUNREACH|EADDRNOTAVAIL|ECONNREFUSED|timeout", "INFERRED",
       "A guest connects to any VM ID but its parent's or loopback: guests cannot reach siblings; the error "
       "is the one a Linux guest gets for a CID other than 2 (reference 3.3)." },
+    { "virtio_guest_to_other_vm", K_ERR, offsetof(struct settings, virtio_sibling_error), "timeout",
+      "ENETDOWN|EINVAL|ENETUNREACH|EADDRNOTAVAIL|ECONNREFUSED|timeout", "sourced",
+      "A virtio guest connects to a CID other than 1, 2 and its own that shares no sibling group with it "
+      "(vm add --group), or that no VM has: kernel vhost-vsock and vhost-device-vsock drop the request, so "
+      "the connect times out (vsock-virtio.md 7.8)." },
     { "pause_freezes_guests", K_BOOL, offsetof(struct settings, pause_freezes), "0", "0|1", "INFERRED",
       "1: pausing a VM also stops (SIGSTOP) the processes attached as it, and resume continues them, as a "
       "paused VM's programs do not run." },

@@ -41,6 +41,7 @@ int save_state(struct server *s, char *err, size_t errlen)
         p.vms[i].info.transport = v->transport;
         p.vms[i].info.kernel = v->kernel;
         p.vms[i].info.owner = v->owner;
+        memcpy(p.vms[i].info.groups, v->groups, sizeof(v->groups));
         p.vms[i].hcs = v->hcs;
         p.vms[i].nhcs = v->nhcs;
     }
@@ -91,6 +92,8 @@ int load_state(struct server *s, char *err, size_t errlen)
         rc = model_vm_set_transport(v, p.vms[i].info.transport, p.vms[i].info.kernel, err, errlen);
         if (rc == 0)
             rc = model_vm_set_owner(v, &p.vms[i].info.owner, err, errlen);
+        if (rc == 0)
+            rc = model_vm_set_groups(v, p.vms[i].info.groups, err, errlen);
         for (j = 0; j < p.vms[i].nhcs && rc == 0; j++)
             rc = model_hcs_set(v, &p.vms[i].hcs[j]);
     }

@@ -191,6 +191,13 @@ int hvsim_admin_vm_add_ex(hvsim_admin_t *a, const char *name, const GUID *id, ui
 int hvsim_admin_vm_add_owned(hvsim_admin_t *a, const char *name, const GUID *id, uint32_t kind, uint32_t transport,
                              uint32_t kernel, const hvsim_vm_owner_t *owner, hvsim_vm_info_t *out)
 {
+    return hvsim_admin_vm_add_grouped(a, name, id, kind, transport, kernel, owner, NULL, out);
+}
+
+int hvsim_admin_vm_add_grouped(hvsim_admin_t *a, const char *name, const GUID *id, uint32_t kind, uint32_t transport,
+                               uint32_t kernel, const hvsim_vm_owner_t *owner, const char *groups,
+                               hvsim_vm_info_t *out)
+{
     struct hvsim_msg_vm_add m = { .kind = kind, .transport = transport, .kernel = kernel };
     const char *body;
     int rc;
@@ -205,6 +212,12 @@ int hvsim_admin_vm_add_owned(hvsim_admin_t *a, const char *name, const GUID *id,
     }
     if (owner && owner->set)
         m.owner = *owner;
+    /* The daemon checks the names (groups.c); only the length is ours. */
+    if (groups && snprintf(m.groups, sizeof(m.groups), "%s", groups) >= (int)sizeof(m.groups)) {
+        snprintf(a->err, sizeof(a->err), "VM groups (--group): expected at most %d characters in all",
+                 HVSIM_GROUPS_MAX - 1);
+        return -EINVAL;
+    }
     rc = call(a, HVSIM_MSG_VM_ADD, &m, sizeof(m), NULL, 0, &body, NULL);
     if (rc == 0 && out)
         memcpy(out, body, sizeof(*out));

@@ -359,8 +359,10 @@ static int parse_addr(const struct sock *s, const struct sockaddr *addr, socklen
     }
 }
 
-static int put_addr(const struct sock *s, const GUID *vmid, const GUID *svc, uint32_t cid, struct sockaddr *addr,
-                    socklen_t *len)
+/* sf: the endpoint's HVSIM_SF_* (0 for a local name): HVSIM_SF_TO_HOST puts
+ * VMADDR_FLAG_TO_HOST into svm_flags, as an accepted sibling's peer has it. */
+static int put_addr(const struct sock *s, const GUID *vmid, const GUID *svc, uint32_t cid, uint32_t sf,
+                    struct sockaddr *addr, socklen_t *len)
 {
     if (addr == NULL || len == NULL)
         return -EFAULT;
@@ -372,7 +374,8 @@ static int put_addr(const struct sock *s, const GUID *vmid, const GUID *svc, uin
         memcpy(addr, &a, sizeof(a));
         *len = sizeof(a);
     } else {
-        struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_port = vm_port(svc), .svm_cid = cid };
+        struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_port = vm_port(svc), .svm_cid = cid,
+                                 .svm_flags = (sf & HVSIM_SF_TO_HOST) ? VMADDR_FLAG_TO_HOST : 0 };
 
         /* POSIX: truncate to the caller's length and report the full one. */
         memcpy(addr, &a, *len < (socklen_t)sizeof(a) ? *len : sizeof(a));
@@ -842,7 +845,7 @@ int hvsim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     s->peer = t.peer;
     hot_set(s, HOT_CONNECTED);
     if (addr != NULL) {
-        rc = put_addr(s, &s->peer.vmid, &s->peer.svc, s->peer.cid, addr, len);
+        rc = put_addr(s, &s->peer.vmid, &s->peer.svc, s->peer.cid, s->peer.flags, addr, len);
         if (rc < 0) {
             forget_fd(c);
             hvsim__libc.close(c);
@@ -979,6 +982,11 @@ static int connect_request(const struct sock *s, const struct sockaddr *addr, so
     if (s->pers == HVSIM_PERS_LINUX && cid == VMADDR_CID_LOCAL && is_virtio(s)) {
         /* The loopback transport, beside the guest's own (vsock_loopback.c). */
         m->vmid = HV_GUID_LOOPBACK;
+    } else if (s->pers == HVSIM_PERS_LINUX && cid > VMADDR_CID_HOST && is_virtio(s)) {
+        /* virtio's stream_allow() takes any CID: the host's back-end decides
+         * (a VM sharing a sibling group, or nobody: route.c). */
+        m->vmid = HV_GUID_ZERO;
+        m->vmid.Data1 = cid;
     } else if (s->pers == HVSIM_PERS_LINUX) {
         /* hv_sock's stream_allow(): only the host, CID 2 (reference 3.1).
          * A SEQPACKET socket fails earlier, at vsock_assign_transport(),
@@ -1783,7 +1791,7 @@ int hvsim_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
         {
             GUID any = hvsim_guid_from_port(VMADDR_PORT_ANY);
 
-            rc = put_addr(s, &HV_GUID_ZERO, &any, VMADDR_CID_ANY, addr, len);
+            rc = put_addr(s, &HV_GUID_ZERO, &any, VMADDR_CID_ANY, 0, addr, len);
         }
     } else {
         uint32_t cid = VMADDR_CID_ANY;
@@ -1797,7 +1805,7 @@ int hvsim_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
         else if ((s->pers == HVSIM_PERS_VSOCK_HOST || (conn && is_virtio(s))) &&
                  hvsim__owner_attach(s->owner, &me) == 0)
             cid = me.cid;
-        rc = put_addr(s, &s->local.vmid, &s->local.svc, cid, addr, len);
+        rc = put_addr(s, &s->local.vmid, &s->local.svc, cid, 0, addr, len);
     }
     return rc < 0 ? hvsim__fail(rc) : 0;
 }
@@ -1811,7 +1819,7 @@ int hvsim_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
         return hvsim__fail(-ENOTSOCK);
     if (s->state != S_CONNECTED)
         return hvsim__fail(-ENOTCONN);
-    rc = put_addr(s, &s->peer.vmid, &s->peer.svc, s->peer.cid, addr, len);
+    rc = put_addr(s, &s->peer.vmid, &s->peer.svc, s->peer.cid, s->peer.flags, addr, len);
     return rc < 0 ? hvsim__fail(rc) : 0;
 }
 

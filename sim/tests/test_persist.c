@@ -34,6 +34,7 @@ static const char expected_text[] =
     "vm " VM2 " hcs paused 4294967294 wsl.2_x\n"
     "transport " VM2 " virtio 6.12\n"
     "owner " VM2 " 0 4294967294\n"
+    "groups " VM2 " lab+ci.2\n"
     "hcs " VM2 " " S1 " bind=allow connect=deny wildcard=1 disabled=0\n"
     "hcs " VM2 " " S2 " bind=deny connect=allow wildcard=0 disabled=1\n"
     "service " S1 " VM Session Service\n"
@@ -80,6 +81,7 @@ static void sample_state(persist_t *p)
     vm->info.transport = HVSIM_TRANSPORT_VIRTIO;
     vm->info.kernel = HVSIM_KERNEL_6_12;
     vm->info.owner = (hvsim_vm_owner_t){ .set = 1, .uid = 0, .has_gid = 1, .gid = 4294967294u };
+    strcpy(vm->info.groups, "lab+ci.2");
     vm->nhcs = 2;
     vm->hcs = calloc(2, sizeof(*vm->hcs));
     cr_assert_not_null(vm->hcs);
@@ -298,12 +300,24 @@ static const struct {
       "expected a kernel (6.1, 6.12 or newest), got '5.10'" },
     { "# hvsim state 1\ntransport " VM1 " virtio 6.1\n", "expected the id of a VM defined above" },
     { "# hvsim state 1\nowner " VM1 " 5 -\n", "expected the id of a VM defined above" },
+    { "# hvsim state 1\ngroups " VM1 " lab\n", "expected the id of a VM defined above" },
+    { "# hvsim state 1\nvm " VM1 " classic running 3 a\ngroups " VM1 " lab\n",
+      "state line 3: expected sibling groups only for a VM whose transport line (above) says virtio" },
+    { "# hvsim state 1\nvm " VM1 " classic running 3 a\ntransport " VM1 " virtio 6.1\ngroups " VM1 " a++b\n",
+      "state line 4: sibling groups 'a++b': group 2 is empty" },
+    { "# hvsim state 1\nvm " VM1 " classic running 3 a\ntransport " VM1 " virtio 6.1\ngroups " VM1 "\n",
+      "state line 4: expected sibling groups NAME[+NAME...], got nothing" },
+    { "# hvsim state 1\nvm " VM1 " classic running 3 a\ntransport " VM1 " virtio 6.1\ngroups " VM1 " a b\n",
+      "state line 4: expected end of line, got 'b'" },
+    { "# hvsim state 1\nvm " VM1 " classic running 3 a\ntransport " VM1 " virtio 6.1\ngroups " VM1
+      " a\ntransport " VM1 " hv_sock 6.1\n",
+      "state line 5: expected virtio for a VM with sibling groups, got 'hv_sock'" },
     { "# hvsim state 1\nvm " VM1 " classic running 3 a\nowner " VM1 " 4294967295 -\n", "expected a uid or gid" },
     { "# hvsim state 1\nvm " VM1 " classic running 3 a\nowner " VM1 " 5 -1\n", "expected a uid or gid" },
     { "# hvsim state 1\nvm " VM1 " classic running 3 a\nowner " VM1 " +5 -\n", "expected a uid or gid" },
     { "# hvsim state 1\nvm " VM1 " classic running 3 a\nowner " VM1 " 5\n", "expected a uid or gid" },
     { "# hvsim state 1\nvm " VM1 " classic running 3 a\nowner " VM1 " 5 6 7\n", "expected end of line" },
-    { "# hvsim state 1\nvms " VM1 "\n", "state line 2: expected host, vm, hcs, transport, owner, service or setting, got 'vms'" },
+    { "# hvsim state 1\nvms " VM1 "\n", "state line 2: expected host, vm, hcs, transport, owner, groups, service or setting, got 'vms'" },
     { "# hvsim state 1\n vm " VM1 " hcs off 3 a\n", "state line 2: expected host, vm, hcs" },
     { "# hvsim state 1\nvm " VM1 " kvm off 3 a\n", "state line 2: expected a VM kind (classic or hcs), got 'kvm'" },
     { "# hvsim state 1\nvm " VM1 " hcs on 3 a\n", "state line 2: expected a VM state" },
@@ -426,6 +440,15 @@ Test(persist, format_rejects_unloadable_state, .timeout = 5)
     p.services[2].id = p.services[0].id;
     cr_assert_eq(persist_format(&p, &text), -EINVAL, "duplicate service");
     p.services[2].id = guid(S3);
+    /* Sibling groups: only on a virtio VM, and only names groups.c takes. */
+    strcpy(p.vms[0].info.groups, "lab");
+    cr_assert_eq(persist_format(&p, &text), -EINVAL, "groups on an hv_sock VM");
+    p.vms[0].info.groups[0] = '\0';
+    strcpy(p.vms[1].info.groups, "lab+");
+    cr_assert_eq(persist_format(&p, &text), -EINVAL, "an empty group name");
+    memset(p.vms[1].info.groups, 'g', sizeof(p.vms[1].info.groups)); /* unterminated */
+    cr_assert_eq(persist_format(&p, &text), -EINVAL, "unterminated groups");
+    strcpy(p.vms[1].info.groups, "lab");
     cr_assert_eq(persist_format(&p, &text), 0);
     free(text);
     persist_free(&p);

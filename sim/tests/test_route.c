@@ -1233,3 +1233,170 @@ Test(route, the_other_type_is_reset_under_the_hyperv_profile)
     /* Nobody at all: the profile's silence, as before. */
     cr_assert_eq(conn(vm2, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(6021)).outcome.verdict, HVSIM_VERDICT_NOANSWER);
 }
+
+/* ---- sibling groups (issue 13; vsock-virtio.md 7.8) --------------------------------- */
+
+/* vm1 and vm2 virtio, both in group "lab" (vm2 also in "ci"); wsl stays hv_sock. */
+static void group_up(void)
+{
+    char err[256];
+
+    make_virtio(vm1);
+    make_virtio(vm2);
+    cr_assert_eq(model_vm_set_groups(vm1, "lab", err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(model_vm_set_groups(vm2, "ci+lab", err, sizeof(err)), 0, "%s", err);
+}
+
+/* Shared group: the sibling's AF_VSOCK listener takes it, and each end names
+ * the other by its CID (the request's source and destination). */
+Test(route, sibling_in_a_shared_group_is_reached_by_cid)
+{
+    struct bind *win, *l;
+    struct route_conn_res r;
+
+    group_up();
+    win = listen_on(vm2, HVSIM_PERS_WINDOWS, HV_GUID_ZERO, T(7000));
+    (void)win;
+    l = listen_on(vm2, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(7000));
+    r = conn(vm1, HVSIM_PERS_LINUX, CID(vm2->cid), T(7000));
+    assert_ok(r, l);
+    cr_assert_eq(r.outcome.rule, (uint32_t)HVSIM_RULE_LISTENER);
+    cr_assert_eq(r.to, vm2);
+    cr_assert_eq(r.conn_peer.cid, vm2->cid, "the connector's peer is the sibling's CID");
+    cr_assert_eq(r.acc_peer.cid, vm1->cid, "the acceptor's peer is the connector's CID");
+    cr_assert_eq(r.acc_peer.flags & HVSIM_SF_TO_HOST, (uint32_t)HVSIM_SF_TO_HOST, "the child's peer has TO_HOST");
+    cr_assert_eq(r.conn_peer.flags & HVSIM_SF_TO_HOST, 0u, "the connector's peer does not");
+    assert_guid_eq(r.acc_peer.partition, vm1->id);
+    assert_guid_eq(r.conn_peer.partition, vm2->id);
+    cr_assert_eq(r.acc_local.svc.Data1, 7000u);
+    /* And back the other way. */
+    l = listen_on(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(7001));
+    r = conn(vm2, HVSIM_PERS_LINUX, CID(vm1->cid), T(7001));
+    assert_ok(r, l);
+    cr_assert_eq(r.acc_peer.cid, vm2->cid);
+}
+
+/* Shared group, nobody listens: the sibling's kernel answers with RST. */
+Test(route, sibling_without_listener_resets)
+{
+    group_up();
+    assert_refuse(conn(vm1, HVSIM_PERS_LINUX, CID(vm2->cid), T(7002)), -ECONNRESET);
+}
+
+/* No shared group, or no VM at that CID: the back-end drops the request,
+ * the connect times out (virtio_guest_to_other_vm). */
+Test(route, sibling_without_a_shared_group_is_dropped)
+{
+    char err[256];
+    struct route_conn_res r;
+
+    make_virtio(vm1);
+    make_virtio(vm2);
+    listen_on(vm2, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(7003));
+    /* Neither has a group: kernel vhost-vsock's "no sibling". */
+    r = conn(vm1, HVSIM_PERS_LINUX, CID(vm2->cid), T(7003));
+    assert_noanswer(r, 2000);
+    cr_assert_eq(r.outcome.rule, (uint32_t)HVSIM_RULE_VIRTIO_NO_SIBLING);
+    cr_assert_eq(model_vm_set_groups(vm1, "a+b", err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(model_vm_set_groups(vm2, "c", err, sizeof(err)), 0, "%s", err);
+    assert_noanswer(conn(vm1, HVSIM_PERS_LINUX, CID(vm2->cid), T(7003)), 2000);
+    assert_noanswer(conn_full(vm1, HVSIM_PERS_LINUX, CID(vm2->cid), T(7003), 300, NULL), 300);
+    /* A CID no VM has. */
+    assert_noanswer(conn(vm1, HVSIM_PERS_LINUX, CID(4000), T(7003)), 2000);
+    /* The setting's other choices. */
+    set("virtio_guest_to_other_vm", "ENETUNREACH");
+    assert_refuse(conn(vm1, HVSIM_PERS_LINUX, CID(vm2->cid), T(7003)), -ENETUNREACH);
+    /* One group in common is enough. */
+    cr_assert_eq(model_vm_set_groups(vm2, "c+b", err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(conn(vm1, HVSIM_PERS_LINUX, CID(vm2->cid), T(7003)).outcome.verdict, HVSIM_VERDICT_OK);
+}
+
+/* An hv_sock VM keeps Hyper-V's "no sibling" (guest_to_other_vm), even when
+ * its target is a virtio VM with groups; and it cannot have groups at all. */
+Test(route, hv_sock_vm_has_no_sibling)
+{
+    char err[256] = "";
+
+    group_up();
+    listen_on(vm2, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(7004));
+    cr_assert_eq(wsl->transport, (uint32_t)HVSIM_TRANSPORT_HV_SOCK);
+    cr_assert_eq(model_vm_set_groups(wsl, "lab", err, sizeof(err)), -EINVAL);
+    cr_assert(strstr(err, "--group") && strstr(err, "virtio"), "%s", err);
+    cr_assert_eq(wsl->groups[0], '\0', "a refused change changes nothing");
+    assert_refuse(conn(wsl, HVSIM_PERS_LINUX, CID(vm2->cid), T(7004)), -ENETUNREACH);
+    cr_assert_eq(conn(wsl, HVSIM_PERS_LINUX, CID(vm2->cid), T(7004)).outcome.rule, (uint32_t)HVSIM_RULE_NO_SIBLING);
+    /* Nor does a Windows socket in a virtio VM reach a sibling by VM ID. */
+    assert_refuse(conn(vm1, HVSIM_PERS_WINDOWS, vm2->id, S_REG), -ENETUNREACH);
+}
+
+/* A sibling that is off or paused: nobody takes the request. */
+Test(route, sibling_off_or_paused)
+{
+    struct route_conn_res r;
+
+    group_up();
+    listen_on(vm2, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(7005));
+    vm2->state = HVSIM_VM_OFF;
+    r = conn(vm1, HVSIM_PERS_LINUX, CID(vm2->cid), T(7005));
+    assert_noanswer(r, 2000);
+    cr_assert_eq(r.outcome.rule, (uint32_t)HVSIM_RULE_VM_OFF);
+    vm2->state = HVSIM_VM_PAUSED;
+    assert_noanswer(conn(vm1, HVSIM_PERS_LINUX, CID(vm2->cid), T(7005)), 2000);
+    /* The caller's own VM stopped: ENETDOWN first. */
+    vm2->state = HVSIM_VM_RUNNING;
+    vm1->state = HVSIM_VM_PAUSED;
+    assert_refuse(conn(vm1, HVSIM_PERS_LINUX, CID(vm2->cid), T(7005)), -ENETDOWN);
+}
+
+/* A guest naming its own CID goes to the loopback transport; the host's
+ * CID addressing and CID 1 are untouched by groups. */
+Test(route, own_cid_is_loopback_and_host_paths_unchanged)
+{
+    struct bind *l, *h;
+    struct route_conn_res r;
+
+    group_up();
+    l = listen_on(vm1, HVSIM_PERS_LINUX, HV_GUID_ZERO, T(7006));
+    r = conn(vm1, HVSIM_PERS_LINUX, CID(vm1->cid), T(7006));
+    assert_ok(r, l);
+    cr_assert_eq(r.conn_peer.cid, vm1->cid, "the connector's peer is the CID it named");
+    cr_assert_eq(r.acc_peer.cid, (uint32_t)VMADDR_CID_LOCAL, "vsock_loopback's requests come from CID 1");
+    cr_assert_eq(r.acc_peer.flags & HVSIM_SF_TO_HOST, 0u, "CID 1 is not above 2: no TO_HOST");
+    assert_ok(conn(&m.host, HVSIM_PERS_VSOCK_HOST, CID(vm1->cid), T(7006)), l);
+    assert_ok(conn(vm1, HVSIM_PERS_LINUX, HV_GUID_LOOPBACK, T(7006)), l);
+    h = listen_on(&m.host, HVSIM_PERS_VSOCK_HOST, HV_GUID_ZERO, T(7007));
+    register_port(7007);
+    assert_ok(conn(vm2, HVSIM_PERS_LINUX, HV_GUID_PARENT, T(7007)), h);
+}
+
+/* The names: groups.c's rule, as the daemon applies it. */
+Test(route, group_names_are_checked)
+{
+    static const struct {
+        const char *text, *why;
+    } bad[] = {
+        { "+a", "group 1 is empty" },
+        { "a+", "group 2 is empty" },
+        { "a++b", "group 2 is empty" },
+        { "a b", "character ' '" },
+        { "lab+LAB+lab", "'lab' is named twice" },
+        { "0123456789012345678901234567890123", "34 characters" },
+        { "a+b+c+d+e+f+g+h+i", "at most 8 groups" },
+    };
+    char err[256];
+    size_t i;
+
+    make_virtio(vm1);
+    for (i = 0; i < HVSIM_ARRAY_SIZE(bad); i++) {
+        err[0] = '\0';
+        cr_assert_eq(model_vm_set_groups(vm1, bad[i].text, err, sizeof(err)), -EINVAL, "'%s' taken", bad[i].text);
+        cr_assert(strstr(err, bad[i].why) != NULL, "'%s': %s", bad[i].text, err);
+        cr_assert(strstr(err, "--group") != NULL, "'%s': %s", bad[i].text, err);
+    }
+    cr_assert_eq(model_vm_set_groups(vm1, "a.b_c-1+Z", err, sizeof(err)), 0, "%s", err);
+    cr_assert_str_eq(vm1->groups, "a.b_c-1+Z");
+    cr_assert_eq(model_vm_set_groups(vm1, "", err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(hvsim__groups_share("a+b", "c+b"), 1);
+    cr_assert_eq(hvsim__groups_share("ab", "a+b"), 0, "names match whole");
+    cr_assert_eq(hvsim__groups_share("", ""), 0, "no group shares nothing");
+}

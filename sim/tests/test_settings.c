@@ -31,6 +31,7 @@ static const struct {
     { "connect_to_off_vm", "ENETUNREACH" },
     { "connect_to_unknown_vm", "ENETUNREACH" },
     { "guest_to_other_vm", "ENETUNREACH" },
+    { "virtio_guest_to_other_vm", "timeout" },
     { "pause_freezes_guests", "0" },
     { "reset_kills_guests", "0" },
     { "max_connections_per_partition", "1024" },
@@ -163,6 +164,7 @@ Test(settings, set_reaches_struct_fields, .timeout = 5)
         { "connect_to_unknown_vm", "ECONNREFUSED", offsetof(struct settings, unknown_vm_error), -ECONNREFUSED },
         { "connect_to_unknown_vm", "ENETDOWN", offsetof(struct settings, unknown_vm_error), -ENETDOWN },
         { "guest_to_other_vm", "timeout", offsetof(struct settings, sibling_error), 1 },
+        { "virtio_guest_to_other_vm", "ENETUNREACH", offsetof(struct settings, virtio_sibling_error), -ENETUNREACH },
         { "pause_freezes_guests", "1", offsetof(struct settings, pause_freezes), 1 },
         { "reset_kills_guests", "1", offsetof(struct settings, reset_kills), 1 },
     };

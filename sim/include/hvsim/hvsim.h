@@ -130,6 +130,12 @@ enum hvsim_kernel { HVSIM_KERNEL_6_1 = 601, HVSIM_KERNEL_6_12 = 612, HVSIM_KERNE
 
 #define HVSIM_NAME_MAX 64 /* VM names, including the NUL */
 #define HVSIM_ELEMENT_NAME_MAX 256
+/* A virtio VM's sibling groups (vm add --group): NAME[+NAME...], at most
+ * HVSIM_GROUPS_COUNT names of 1 to HVSIM_GROUP_NAME_MAX characters from
+ * [A-Za-z0-9._-]; the text with its NUL fits HVSIM_GROUPS_MAX. */
+#define HVSIM_GROUPS_MAX 128
+#define HVSIM_GROUPS_COUNT 8
+#define HVSIM_GROUP_NAME_MAX 31
 
 /* A VM's own user (vm add --owner UID[:GID]), as Firecracker's jailer gives
  * each microVM its own uid: its control socket is owned by uid (and gid) with
@@ -152,6 +158,9 @@ typedef struct hvsim_vm_info {
     uint32_t transport; /* enum hvsim_vm_transport */
     uint32_t kernel; /* enum hvsim_kernel */
     hvsim_vm_owner_t owner; /* who may attach as it (vm add --owner); set 0: the daemon's user */
+    /* Its sibling groups (virtio VMs only; "" none): a guest reaches another
+     * VM by CID when the two share one (vm add --group). */
+    char groups[HVSIM_GROUPS_MAX];
 } hvsim_vm_info_t;
 
 typedef struct hvsim_service_info {
@@ -218,6 +227,11 @@ HVSIM_EXTERN int hvsim_admin_vm_add_ex(hvsim_admin_t *a, const char *name, const
 HVSIM_EXTERN int hvsim_admin_vm_add_owned(hvsim_admin_t *a, const char *name, const GUID *id, uint32_t kind,
                                           uint32_t transport, uint32_t kernel, const hvsim_vm_owner_t *owner,
                                           hvsim_vm_info_t *out);
+/* The same with sibling groups, NAME[+NAME...] (NULL or "": none); only a
+ * virtio VM may have them: an hv_sock VM with groups is refused (EINVAL). */
+HVSIM_EXTERN int hvsim_admin_vm_add_grouped(hvsim_admin_t *a, const char *name, const GUID *id, uint32_t kind,
+                                            uint32_t transport, uint32_t kernel, const hvsim_vm_owner_t *owner,
+                                            const char *groups, hvsim_vm_info_t *out);
 HVSIM_EXTERN int hvsim_admin_vm_rm(hvsim_admin_t *a, const char *name_or_id);
 HVSIM_EXTERN int hvsim_admin_vm_list(hvsim_admin_t *a, hvsim_vm_info_t **out, size_t *n);
 /* op: "start", "pause", "resume", "reset", "off". */

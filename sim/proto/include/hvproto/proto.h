@@ -30,7 +30,7 @@
 
 #include "hvsim/hvsim.h"
 
-#define HVSIM_PROTO_VERSION 10 /* 2: the VM gateway (OFFER, VERDICT, PENDING); 3: one endpoint, one outcome, no test fields;
+#define HVSIM_PROTO_VERSION 11 /* 2: the VM gateway (OFFER, VERDICT, PENDING); 3: one endpoint, one outcome, no test fields;
                                 * 4: lists in pages (a cursor), imports in pages;
                                 * 5: a VM's transport and kernel (VM_ADD, VM_INFO, HELLO_REPLY);
                                 * 6: the service-disabled event (EVENT carries a service);
@@ -38,7 +38,8 @@
                                 * 8: a partition's listeners and routed connections (VM_LISTENERS, VM_CONNS);
                                 * 9: a VM's owner (VM_ADD, VM_INFO); ticket revocation (EVENT below, SERVICE_REMOVED);
                                 * 10: spare tickets (CONNECT spares, CONNECT_REPLY epoch and spares, CONN_USED, the
-                                *     routing epoch's page passed with HELLO_REPLY) */
+                                *     routing epoch's page passed with HELLO_REPLY);
+                                * 11: a virtio VM's sibling groups (VM_ADD, VM_INFO), a guest's CONNECT by CID */
 #define HVSIM_MSG_MAX (256 * 1024)
 #define HVSIM_UNAME_MAX 108 /* sizeof(sun_path) */
 /* The most a list reply's or an import request's entries take: well under a
@@ -119,6 +120,10 @@ enum hvsim_personality {
 #define HVSIM_SF_HIGH_VTL 0x2
 #define HVSIM_SF_PRIVILEGED 0x4 /* the process may bind vsock ports <= 1023 */
 #define HVSIM_SF_SEQPACKET 0x8 /* a SOCK_SEQPACKET socket: only a listener of its type takes it */
+/* Of an address, not a socket: the acceptor's view of a sibling VM's connector
+ * carries VMADDR_FLAG_TO_HOST in svm_flags, which vsock_assign_transport sets
+ * on a child whose local and remote CIDs are both above 2 (vsock-virtio.md 7.8). */
+#define HVSIM_SF_TO_HOST 0x10
 
 struct hvsim_msg_empty {
     uint32_t unused;
@@ -358,6 +363,7 @@ struct hvsim_msg_vm_add {
     uint32_t transport; /* enum hvsim_vm_transport */
     uint32_t kernel; /* enum hvsim_kernel; 0: 6.1 */
     hvsim_vm_owner_t owner;
+    char groups[HVSIM_GROUPS_MAX]; /* sibling groups, NAME[+NAME...]; "": none (virtio VMs only) */
 };
 
 struct hvsim_msg_vm_ref {

@@ -38,7 +38,9 @@
     X(SEQPACKET_TRANSPORT, "connect.seqpacket-transport", "the transport has no SOCK_SEQPACKET (hv_sock, no virtio device at the CID): ESOCKTNOSUPPORT") \
     X(LIMIT_PENDING, "setting.max_pending_connects", "the VM's gateway has its ceiling of waiting connects: reset") \
     X(BIND, "route.bind", "route_bind: the address a partition may bind, conflicts, ephemeral ports, ceilings")  \
-    X(LISTEN, "route.listen", "route_listen: whether a bound socket may listen (HCS Disabled, bind deny)")
+    X(LISTEN, "route.listen", "route_listen: whether a bound socket may listen (HCS Disabled, bind deny)")    \
+    X(SIBLING, "route.sibling-group", "a virtio guest reaches a VM it shares a sibling group with, by CID")  \
+    X(VIRTIO_NO_SIBLING, "setting.virtio_guest_to_other_vm", "a virtio guest names a CID it shares no group with: the back-end drops it")
 
 enum hvsim_rule {
 #define X(id, name, what) HVSIM_RULE_##id,

@@ -32,6 +32,12 @@ int hvsim__transport_parse(const char *s, uint32_t *out);
 const char *hvsim__kernel_name(uint32_t kernel);
 int hvsim__kernel_parse(const char *s, uint32_t *out);
 
+/* A virtio VM's sibling groups, NAME[+NAME...] (groups.c): check gives 0
+ * ("" is no group) or -EINVAL with err saying which group is wrong and what
+ * was expected; share is 1 when the lists have a name in common. */
+int hvsim__groups_check(const char *text, char *err, size_t errlen);
+int hvsim__groups_share(const char *a, const char *b);
+
 /* The daemon's run folder: $HVSIM_DIR, else $XDG_RUNTIME_DIR/hvsim, else /tmp/hvsim-<uid>. */
 const char *hvsim__default_dir(char *buf, size_t len);
 
