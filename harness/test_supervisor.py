@@ -155,6 +155,22 @@ int main(int argc, char **argv)
         if (c < 0) { perror("accept"); return 2; }
         close(s);
         s = c;
+    } else if (strcmp(argv[2], "intr") == 0) {
+        /* A signal during a blocking connect nobody answers yet: EINTR, with
+         * or without SA_RESTART (vsock_connect's wait has a time-out), and
+         * the socket stays unconnected: once the test says a listener is
+         * there (a line on stdin), a second connect on it succeeds. */
+        char line[8];
+        int r;
+        addr(&a, atoi(argv[3]), atoi(argv[4]));
+        arm(atoi(argv[5]));
+        r = connect(s, (void *)&a, sizeof a);
+        fprintf(stderr, "first connect %s\n", en(r));
+        if (fgets(line, sizeof line, stdin) == NULL) return 2;
+        r = connect(s, (void *)&a, sizeof a);
+        fprintf(stderr, "second connect %s\n", en(r));
+        if (r < 0) return 2;
+        if (getpeername(s, (void *)&b, &l) < 0) { perror("getpeername"); return 2; }
     } else {
         addr(&a, atoi(argv[3]), atoi(argv[4]));
         if (connect(s, (void *)&a, sizeof a) < 0) { perror("connect"); return 2; }
@@ -433,6 +449,33 @@ def test_signal_during_blocking_accept(daemon, prog, restart):
         assert host.stderr.readline() == b"first accept EINTR\n"
     guest = plain(daemon.dir, "vm1", [tool("hvcat"), "--vsock", "2:5000"])
     check_exchange(host, guest, a, b)
+
+
+@pytest.mark.parametrize("restart", [0, 1])
+def test_signal_during_blocking_connect(daemon, prog, restart):
+    """SIGALRM during a host's blocking connect to a vm1 port nobody listens
+    on yet (the daemon keeps it waiting for a listener): EINTR with and
+    without SA_RESTART, as vsock_connect() answers (its wait has a time-out,
+    so sock_intr_errno() gives EINTR, never a restart). The supervisor
+    withdraws the connect its worker was waiting in: the socket stays
+    unconnected and no listener that shows up later gets it, so the second
+    connect on the same socket reaches the listener and exchanges data."""
+    a, b = os.urandom(64 * 1024), os.urandom(64 * 1024)
+    host = supervised(daemon.dir, "host", [prog, "40", "intr", str(vm_cid(daemon.dir)), "7000", str(restart)])
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(host.stderr.readline() for _ in range(2)), daemon=True)
+    reader.start()
+    reader.join(TIMEOUT)
+    if reader.is_alive():
+        host.kill()
+        pytest.fail(f"the connect was not interrupted: {lines}")
+    assert lines == [b"signal\n", b"first connect EINTR\n"], lines
+    guest = plain(daemon.dir, "vm1", [tool("hvcat"), "--vsock", "-l", "7000"])
+    wait_listener(daemon.dir)
+    host.stdin.write(b"go\n")
+    host.stdin.flush()
+    assert host.stderr.readline() == b"second connect OK\n"
+    check_exchange(guest, host, b, a)
 
 
 def test_go_program_takes_the_supervisor_by_default(daemon, govsock, tmp_path):
