@@ -378,9 +378,8 @@ def test_static_host_listener_af_vsock_from_libhvsim_guest(daemon, prog):
 
 
 # ---- Go: github.com/mdlayher/vsock (Debian's golang-github-mdlayher-vsock-dev) -------------
-# Built in GOPATH mode (no module download) in the build folder. The programs
-# never call vsock.Listen (which opens /dev/vsock for the CID): they listen by
-# CID with ListenContextID, so the machine's device is not opened.
+# Built in GOPATH mode (no module download) in the build folder. vsock.Listen
+# and ContextID open /dev/vsock: hvsim-run gives the program /dev/null there.
 
 
 @pytest.fixture(scope="module")
@@ -434,6 +433,30 @@ def test_go_guest_listener_reached_from_host_by_cid(daemon, govsock, tmp_path):
     # An hv_sock guest's own CID is VMADDR_CID_ANY (what vsock.Listen's
     # ContextID() gets there): the guest listens on it; the host dials the VM's CID.
     go_pair(govsock, daemon.dir, "vm1", 0xFFFFFFFF, 6000, "host", vm_cid(daemon.dir), tmp_path)
+
+
+@pytest.mark.parametrize("part,mode", [("host", ()), ("vm1", ()), ("vm1", ("--supervise",))])
+def test_go_listen_and_context_id_get_dev_null_not_the_device(daemon, govsock, part, mode):
+    """vsock.ContextID() and vsock.Listen() open /dev/vsock: under hvsim-run
+    the program gets /dev/null there (a private mount namespace), and the
+    supervisor answers IOCTL_VM_SOCKETS_GET_LOCAL_CID on it with the
+    partition's CID. The machine's device is only stat()ed here, never
+    opened: the fd the program got must not be that device."""
+    dev = os.stat("/dev/vsock").st_rdev if os.path.exists("/dev/vsock") else None
+    port = 5000 if part == "host" else 6000
+    lis = supervised(daemon.dir, part, [govsock, "devcid", "0", str(port)], mode=mode)
+    line = lis.stderr.readline().decode()
+    assert line.startswith("cid "), line + lis.stderr.read().decode()
+    f = line.split()
+    assert int(f[1]) == (2 if part == "host" else 0xFFFFFFFF), line
+    assert int(f[3]) == os.stat("/dev/null").st_rdev and int(f[3]) != dev, line
+    if part == "host":
+        peer = plain(daemon.dir, "vm1", [tool("hvcat"), "--vsock", f"2:{port}"])
+    else:
+        peer = plain(daemon.dir, "host", [tool("hvcat"), "--vsock", f"{vm_cid(daemon.dir)}:{port}"])
+    (_lout, lerr), (pout, perr) = pump([(lis, b"hello"), (peer, b"")])
+    assert lis.returncode == 0 and peer.returncode == 0, (lerr, perr)
+    assert pout == b"hello"
 
 
 @pytest.mark.parametrize("restart", [0, 1])
