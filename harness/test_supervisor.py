@@ -435,6 +435,31 @@ def test_go_guest_listener_reached_from_host_by_cid(daemon, govsock, tmp_path):
     go_pair(govsock, daemon.dir, "vm1", 0xFFFFFFFF, 6000, "host", vm_cid(daemon.dir), tmp_path)
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/vsock"), reason="no /dev/vsock on this machine: nothing to hide")
+@pytest.mark.parametrize("mode", [(), ("--interpose",)])
+def test_dev_vsock_is_dev_null_in_the_tree_and_refused_without_the_capability(daemon, mode):
+    """The tree's /dev/vsock is /dev/null (stat in the program, no open).
+    Without CAP_SYS_ADMIN, a caller that could open the device (root) is
+    refused before anything runs; one that could not (nobody) runs."""
+    null = os.stat("/dev/null").st_rdev
+    want = f"{os.major(null):x}:{os.minor(null):x}"
+    argv = [tool("hvsim-run"), "--host", "--dir", daemon.dir] + list(mode) + ["--", "stat", "-c", "%t:%T",
+                                                                              "/dev/vsock"]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT, env=clean_env())
+    assert r.returncode == 0 and r.stdout.strip() == want, r.stdout + r.stderr
+    if os.geteuid() != 0:
+        return
+    drop = ["setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_admin"]
+    r = subprocess.run(drop + argv, capture_output=True, text=True, timeout=TIMEOUT, env=clean_env())
+    assert r.returncode == 125 and "refusing to run" in r.stderr and r.stdout == "", r.stdout + r.stderr
+    dev = os.stat("/dev/vsock")
+    if dev.st_mode & 0o006 == 0:  # others may not open it: nobody is let through
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + argv,
+                           capture_output=True, text=True, timeout=TIMEOUT, env=clean_env())
+        assert r.returncode == 0 and r.stdout.strip() == f"{os.major(dev.st_rdev):x}:{os.minor(dev.st_rdev):x}", \
+            r.stdout + r.stderr
+
+
 @pytest.mark.parametrize("part,mode", [("host", ()), ("vm1", ()), ("vm1", ("--supervise",))])
 def test_go_listen_and_context_id_get_dev_null_not_the_device(daemon, govsock, part, mode):
     """vsock.ContextID() and vsock.Listen() open /dev/vsock: under hvsim-run

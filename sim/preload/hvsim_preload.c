@@ -562,6 +562,9 @@ static void fds_fresh_in(const struct msghdr *m)
         if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS || h->cmsg_len < CMSG_LEN(0))
             continue;
         n = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        /* Never past the caller's buffer, whatever cmsg_len says. */
+        if ((const char *)CMSG_DATA(h) + n * sizeof(int) > (const char *)m->msg_control + m->msg_controllen)
+            break;
         for (size_t i = 0; i < n; i++) {
             int fd;
 

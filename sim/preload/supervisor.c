@@ -329,6 +329,11 @@ static void *watcher(void *arg)
     for (;;) {
         while (w_head == NULL)
             pthread_cond_wait(&w_cond, &w_lock);
+        /* A tick first: a call done within it (a connect to a listener)
+         * never costs a look at /proc. */
+        pthread_mutex_unlock(&w_lock);
+        clock_nanosleep(CLOCK_MONOTONIC, 0, &tick, NULL);
+        pthread_mutex_lock(&w_lock);
         for (struct watch *w = w_head; w; w = w->next) {
             if (w->why == W_WAITING && !id_valid(w->id))
                 w->why = W_GONE;
@@ -339,9 +344,6 @@ static void *watcher(void *arg)
             if (w->why != W_WAITING)
                 pthread_kill(w->worker, SV_KICK);
         }
-        pthread_mutex_unlock(&w_lock);
-        clock_nanosleep(CLOCK_MONOTONIC, 0, &tick, NULL);
-        pthread_mutex_lock(&w_lock);
     }
     return NULL;
 }
