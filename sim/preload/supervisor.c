@@ -925,7 +925,16 @@ static int q_idle, q_pending;
 
 static void *worker(void *arg)
 {
+    sigset_t fwd;
+
     (void)arg;
+    /* The signals the launcher forwards to the program are the main
+     * thread's: one landing here would fail the library's wait with EINTR. */
+    sigemptyset(&fwd);
+    sigaddset(&fwd, SIGINT);
+    sigaddset(&fwd, SIGTERM);
+    sigaddset(&fwd, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &fwd, NULL);
     pthread_mutex_lock(&q_lock);
     for (;;) {
         struct job *j;
