@@ -782,6 +782,88 @@ int main(int argc, char **argv) {
 '''
 
 
+# An emulated socket's number closed past the interposer (a raw close system
+# call) and handed out again by socket(), socketpair(), dup() or SCM_RIGHTS:
+# send and recv on the new descriptor are the kernel's, not the old emulated
+# socket's (which would say ENOTCONN: it never connected). The data calls
+# trust the interposer's map of numbers without an fstat, so each way a
+# number comes back must clear it.
+C_FD_REUSE = r'''
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/vm_sockets.h>
+static int stale(void)
+{
+    int s = socket(AF_VSOCK, SOCK_STREAM, 0);
+    char c = 0;
+    if (s < 0 || send(s, "x", 1, MSG_NOSIGNAL) != -1 || errno != ENOTCONN) { printf("emulated BAD\n"); return -1; }
+    if (recv(s, &c, 1, MSG_DONTWAIT) != -1) { printf("emulated BAD\n"); return -1; }
+    syscall(SYS_close, s); /* past the interposer */
+    return s;
+}
+static void check(const char *how, int got, int want, int peer)
+{
+    char c = 0;
+    int ok = got == want && send(got, "y", 1, 0) == 1 && recv(peer, &c, 1, 0) == 1 && c == 'y' &&
+             send(peer, "z", 1, 0) == 1 && recv(got, &c, 1, 0) == 1 && c == 'z';
+    printf("%s %s\n", how, got != want ? "MISSED" : ok ? "OK" : strerror(errno));
+}
+int main(void)
+{
+    int n, sv[2], pp[2];
+    char c = 'm', cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+    struct iovec iov = { &c, 1 };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+    struct cmsghdr *h;
+
+    /* socketpair */
+    n = stale();
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) return 1;
+    check("socketpair", sv[0], n, sv[1]);
+    /* dup of a plain socket */
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, pp) < 0) return 1;
+    n = stale();
+    check("dup", dup(pp[0]), n, pp[1]);
+    /* SCM_RIGHTS: the received descriptor lands on the number */
+    n = stale();
+    h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(h), &pp[0], sizeof(int));
+    if (sendmsg(sv[1], &m, 0) != 1) return 1;
+    memset(cbuf, 0, sizeof cbuf);
+    m.msg_controllen = sizeof cbuf;
+    if (recvmsg(sv[0], &m, 0) != 1 || (h = CMSG_FIRSTHDR(&m)) == NULL) return 1;
+    {
+        int got;
+        memcpy(&got, CMSG_DATA(h), sizeof(int));
+        check("scm_rights", got, n, pp[1]);
+    }
+    /* socket(): an unconnected UDP socket's send says EDESTADDRREQ */
+    n = stale();
+    {
+        int u = socket(AF_INET, SOCK_DGRAM, 0);
+        printf("socket %s\n", u != n ? "MISSED" : send(u, "x", 1, 0) == -1 && errno == EDESTADDRREQ ? "OK" : "BAD");
+    }
+    return 0;
+}
+'''
+
+
+@pytest.mark.parametrize("mode", [["--interpose"], []])
+def test_fd_closed_past_the_interposer_and_reused(daemon, mode):
+    exe = compile_c("fd_reuse", C_FD_REUSE)
+    r = subprocess.run(daemon.run_argv("vm1", [exe], mode=mode), capture_output=True, text=True, timeout=TIMEOUT,
+                       env=clean_env())
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.split("\n") == ["socketpair OK", "dup OK", "scm_rights OK", "socket OK", ""], r.stdout + r.stderr
+
+
 def test_fclose_of_fdopen_socket_ends_the_stream(daemon):
     """fclose() closes through libc's internal close(), past close(): the
     interposer must still let the emulated socket go, or the peer would

@@ -155,6 +155,22 @@ int main(int argc, char **argv)
         if (c < 0) { perror("accept"); return 2; }
         close(s);
         s = c;
+    } else if (strcmp(argv[2], "intr") == 0) {
+        /* A signal during a blocking connect nobody answers yet: EINTR, with
+         * or without SA_RESTART (vsock_connect's wait has a time-out), and
+         * the socket stays unconnected: once the test says a listener is
+         * there (a line on stdin), a second connect on it succeeds. */
+        char line[8];
+        int r;
+        addr(&a, atoi(argv[3]), atoi(argv[4]));
+        arm(atoi(argv[5]));
+        r = connect(s, (void *)&a, sizeof a);
+        fprintf(stderr, "first connect %s\n", en(r));
+        if (fgets(line, sizeof line, stdin) == NULL) return 2;
+        r = connect(s, (void *)&a, sizeof a);
+        fprintf(stderr, "second connect %s\n", en(r));
+        if (r < 0) return 2;
+        if (getpeername(s, (void *)&b, &l) < 0) { perror("getpeername"); return 2; }
     } else {
         addr(&a, atoi(argv[3]), atoi(argv[4]));
         if (connect(s, (void *)&a, sizeof a) < 0) { perror("connect"); return 2; }
@@ -362,9 +378,8 @@ def test_static_host_listener_af_vsock_from_libhvsim_guest(daemon, prog):
 
 
 # ---- Go: github.com/mdlayher/vsock (Debian's golang-github-mdlayher-vsock-dev) -------------
-# Built in GOPATH mode (no module download) in the build folder. The programs
-# never call vsock.Listen (which opens /dev/vsock for the CID): they listen by
-# CID with ListenContextID, so the machine's device is not opened.
+# Built in GOPATH mode (no module download) in the build folder. vsock.Listen
+# and ContextID open /dev/vsock: hvsim-run gives the program /dev/null there.
 
 
 @pytest.fixture(scope="module")
@@ -420,6 +435,55 @@ def test_go_guest_listener_reached_from_host_by_cid(daemon, govsock, tmp_path):
     go_pair(govsock, daemon.dir, "vm1", 0xFFFFFFFF, 6000, "host", vm_cid(daemon.dir), tmp_path)
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/vsock"), reason="no /dev/vsock on this machine: nothing to hide")
+@pytest.mark.parametrize("mode", [(), ("--interpose",)])
+def test_dev_vsock_is_dev_null_in_the_tree_and_refused_without_the_capability(daemon, mode):
+    """The tree's /dev/vsock is /dev/null (stat in the program, no open).
+    Without CAP_SYS_ADMIN, a caller that could open the device (root) is
+    refused before anything runs; one that could not (nobody) runs."""
+    null = os.stat("/dev/null").st_rdev
+    want = f"{os.major(null):x}:{os.minor(null):x}"
+    argv = [tool("hvsim-run"), "--host", "--dir", daemon.dir] + list(mode) + ["--", "stat", "-c", "%t:%T",
+                                                                              "/dev/vsock"]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT, env=clean_env())
+    assert r.returncode == 0 and r.stdout.strip() == want, r.stdout + r.stderr
+    if os.geteuid() != 0:
+        return
+    drop = ["setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_admin"]
+    r = subprocess.run(drop + argv, capture_output=True, text=True, timeout=TIMEOUT, env=clean_env())
+    assert r.returncode == 125 and "refusing to run" in r.stderr and r.stdout == "", r.stdout + r.stderr
+    dev = os.stat("/dev/vsock")
+    if dev.st_mode & 0o006 == 0:  # others may not open it: nobody is let through
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + argv,
+                           capture_output=True, text=True, timeout=TIMEOUT, env=clean_env())
+        assert r.returncode == 0 and r.stdout.strip() == f"{os.major(dev.st_rdev):x}:{os.minor(dev.st_rdev):x}", \
+            r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("part,mode", [("host", ()), ("vm1", ()), ("vm1", ("--supervise",))])
+def test_go_listen_and_context_id_get_dev_null_not_the_device(daemon, govsock, part, mode):
+    """vsock.ContextID() and vsock.Listen() open /dev/vsock: under hvsim-run
+    the program gets /dev/null there (a private mount namespace), and the
+    supervisor answers IOCTL_VM_SOCKETS_GET_LOCAL_CID on it with the
+    partition's CID. The machine's device is only stat()ed here, never
+    opened: the fd the program got must not be that device."""
+    dev = os.stat("/dev/vsock").st_rdev if os.path.exists("/dev/vsock") else None
+    port = 5000 if part == "host" else 6000
+    lis = supervised(daemon.dir, part, [govsock, "devcid", "0", str(port)], mode=mode)
+    line = lis.stderr.readline().decode()
+    assert line.startswith("cid "), line + lis.stderr.read().decode()
+    f = line.split()
+    assert int(f[1]) == (2 if part == "host" else 0xFFFFFFFF), line
+    assert int(f[3]) == os.stat("/dev/null").st_rdev and int(f[3]) != dev, line
+    if part == "host":
+        peer = plain(daemon.dir, "vm1", [tool("hvcat"), "--vsock", f"2:{port}"])
+    else:
+        peer = plain(daemon.dir, "host", [tool("hvcat"), "--vsock", f"{vm_cid(daemon.dir)}:{port}"])
+    (_lout, lerr), (pout, perr) = pump([(lis, b"hello"), (peer, b"")])
+    assert lis.returncode == 0 and peer.returncode == 0, (lerr, perr)
+    assert pout == b"hello"
+
+
 @pytest.mark.parametrize("restart", [0, 1])
 def test_signal_during_blocking_accept(daemon, prog, restart):
     """SIGALRM during a blocking accept: EINTR without SA_RESTART, a restart
@@ -433,6 +497,33 @@ def test_signal_during_blocking_accept(daemon, prog, restart):
         assert host.stderr.readline() == b"first accept EINTR\n"
     guest = plain(daemon.dir, "vm1", [tool("hvcat"), "--vsock", "2:5000"])
     check_exchange(host, guest, a, b)
+
+
+@pytest.mark.parametrize("restart", [0, 1])
+def test_signal_during_blocking_connect(daemon, prog, restart):
+    """SIGALRM during a host's blocking connect to a vm1 port nobody listens
+    on yet (the daemon keeps it waiting for a listener): EINTR with and
+    without SA_RESTART, as vsock_connect() answers (its wait has a time-out,
+    so sock_intr_errno() gives EINTR, never a restart). The supervisor
+    withdraws the connect its worker was waiting in: the socket stays
+    unconnected and no listener that shows up later gets it, so the second
+    connect on the same socket reaches the listener and exchanges data."""
+    a, b = os.urandom(64 * 1024), os.urandom(64 * 1024)
+    host = supervised(daemon.dir, "host", [prog, "40", "intr", str(vm_cid(daemon.dir)), "7000", str(restart)])
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(host.stderr.readline() for _ in range(2)), daemon=True)
+    reader.start()
+    reader.join(TIMEOUT)
+    if reader.is_alive():
+        host.kill()
+        pytest.fail(f"the connect was not interrupted: {lines}")
+    assert lines == [b"signal\n", b"first connect EINTR\n"], lines
+    guest = plain(daemon.dir, "vm1", [tool("hvcat"), "--vsock", "-l", "7000"])
+    wait_listener(daemon.dir)
+    host.stdin.write(b"go\n")
+    host.stdin.flush()
+    assert host.stderr.readline() == b"second connect OK\n"
+    check_exchange(guest, host, b, a)
 
 
 def test_go_program_takes_the_supervisor_by_default(daemon, govsock, tmp_path):

@@ -2,6 +2,8 @@
 //   govsock listen CID PORT   accept one connection (after an accept that must time out),
 //                             read to EOF, then send stdin and close
 //   govsock dial CID PORT     connect, a read that must time out, send stdin, half-close, read to EOF
+//   govsock devcid 0 PORT     ContextID(), the device number of what os.Open("/dev/vsock") gives,
+//                             then vsock.Listen (which asks ContextID itself): accept one, send stdin
 package main
 
 import (
@@ -11,6 +13,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/mdlayher/vsock"
@@ -37,6 +40,34 @@ func timedOut(err error) bool {
 func main() {
 	cid, port := num(os.Args[2]), num(os.Args[3])
 	switch os.Args[1] {
+	case "devcid":
+		got, err := vsock.ContextID()
+		if err != nil {
+			fail("contextid: %v", err)
+		}
+		f, err := os.Open("/dev/vsock")
+		if err != nil {
+			fail("open: %v", err)
+		}
+		st, err := f.Stat()
+		if err != nil {
+			fail("stat: %v", err)
+		}
+		f.Close()
+		l, err := vsock.Listen(port, nil)
+		if err != nil {
+			fail("listen: %v", err)
+		}
+		fmt.Fprintf(os.Stderr, "cid %d rdev %d addr %v\n", got, st.Sys().(*syscall.Stat_t).Rdev, l.Addr())
+		c, err := l.Accept()
+		if err != nil {
+			fail("accept: %v", err)
+		}
+		l.Close()
+		if _, err := io.Copy(c, os.Stdin); err != nil {
+			fail("write: %v", err)
+		}
+		c.Close()
 	case "listen":
 		l, err := vsock.ListenContextID(cid, port, nil)
 		if err != nil {

@@ -500,6 +500,80 @@ static struct ent *ent_get(int fd, int want_kind)
     return e;
 }
 
+/*
+ * The emulated socket behind fd for a data call (send/recv family), as
+ * ent_get but without its fstat when fd is mapped: that fstat was a tenth of
+ * a 64 KiB send's cost. A mapping goes stale only when the program closed
+ * the number past the interposer (a raw close system call) and the number
+ * came back. A stale mapping would send and receive on the old socket with
+ * its rules (its peer, its shutdown state), so every call the interposer
+ * sees hand out a number drops what the number meant before (fd_fresh):
+ * socket, socketpair, accept, dup, F_DUPFD and SCM_RIGHTS in recvmsg. The
+ * calls that change a socket (bind, connect, listen, close, options, names)
+ * still check the inode. An unmapped fd takes ent_get's path, which finds a
+ * copy made behind our back by its inode.
+ */
+static struct ent *ent_get_data(int fd)
+{
+    struct ent *e = NULL;
+    int mapped = 0;
+
+    if (fd < 0 || atomic_load_explicit(&T.nents, memory_order_acquire) == 0)
+        return NULL;
+    pthread_mutex_lock(&T.lock);
+    if ((size_t)fd < T.fdcap && (T.fdflag[fd] & FD_MAPPED)) {
+        mapped = 1;
+        e = T.fdmap[fd];
+        if (e && e->kind == K_SOCK)
+            atomic_fetch_add(&e->ref, 1);
+        else
+            e = NULL;
+    }
+    pthread_mutex_unlock(&T.lock);
+    return mapped ? e : ent_get(fd, K_SOCK);
+}
+
+static int foreign_process(void);
+
+/* A call the interposer passed to libc gave the program fd: whatever the
+ * number was mapped to was closed behind our back. */
+static void fd_fresh(int fd)
+{
+    struct ent *gone;
+
+    if (fd < 0 || atomic_load_explicit(&T.nents, memory_order_acquire) == 0 || foreign_process())
+        return;
+    pthread_mutex_lock(&T.lock);
+    gone = unmap_locked(fd);
+    pthread_mutex_unlock(&T.lock);
+    release(gone);
+}
+
+/* The descriptors an SCM_RIGHTS message gave the program are fresh numbers. */
+static void fds_fresh_in(const struct msghdr *m)
+{
+    struct cmsghdr *h;
+
+    if (m == NULL || m->msg_control == NULL || atomic_load_explicit(&T.nents, memory_order_acquire) == 0)
+        return;
+    for (h = CMSG_FIRSTHDR((struct msghdr *)m); h; h = CMSG_NXTHDR((struct msghdr *)m, h)) {
+        size_t n;
+
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS || h->cmsg_len < CMSG_LEN(0))
+            continue;
+        n = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        /* Never past the caller's buffer, whatever cmsg_len says. */
+        if ((const char *)CMSG_DATA(h) + n * sizeof(int) > (const char *)m->msg_control + m->msg_controllen)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+
+            memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(fd));
+            fd_fresh(fd);
+        }
+    }
+}
+
 /* A new socket or placeholder whose first program fd is fd. */
 static int ent_add(int fd, int kind, int domain, int anchor)
 {
@@ -667,8 +741,12 @@ EXPORT int socket(int domain, int type, int protocol)
 {
     INIT();
     NEED(socket);
-    if (!emulated_family(domain))
-        return R.socket(domain, type, protocol);
+    if (!emulated_family(domain)) {
+        int r = R.socket(domain, type, protocol);
+
+        fd_fresh(r);
+        return r;
+    }
     return emu_socket(domain, type, protocol);
 }
 
@@ -683,19 +761,26 @@ EXPORT int socketpair(int domain, int type, int protocol, int sv[2])
         errno = EOPNOTSUPP;
         return -1;
     }
-    return R.socketpair(domain, type, protocol, sv);
+    if (R.socketpair(domain, type, protocol, sv) < 0)
+        return -1;
+    fd_fresh(sv[0]);
+    fd_fresh(sv[1]);
+    return 0;
 }
 
 /* ---- calls on an emulated socket --------------------------------------------------------- */
 
 /* The body of a call that takes the program's fd first: pass through unless
- * fd is an emulated socket, else run EMU with `a` the anchor and `e` the
+ * fd is an emulated socket (found by GET: ent_get_data for the data calls,
+ * else the inode check), else run EMU with `a` the anchor and `e` the
  * socket, keeping errno across the reference drop. */
-#define ON_SOCKET(fd, passthrough, EMU)                                  \
+#define ON_SOCKET(fd, passthrough, EMU) ON_SOCKET_BY(ent_get((fd), K_SOCK), passthrough, EMU)
+#define ON_DATA(fd, passthrough, EMU) ON_SOCKET_BY(ent_get_data(fd), passthrough, EMU)
+#define ON_SOCKET_BY(GET, passthrough, EMU)                              \
     do {                                                                 \
         struct ent *e;                                                   \
         INIT();                                                          \
-        if ((e = ent_get((fd), K_SOCK)) == NULL)                         \
+        if ((e = (GET)) == NULL)                                         \
             return passthrough;                                          \
         {                                                                \
             int a = e->anchor;                                           \
@@ -752,32 +837,49 @@ EXPORT int shutdown(int fd, int how)
 
 EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
-    ON_SOCKET(fd, R.send(fd, buf, len, flags), hvsim_send(a, buf, len, flags));
+    ON_DATA(fd, R.send(fd, buf, len, flags), hvsim_send(a, buf, len, flags));
 }
 
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-    ON_SOCKET(fd, R.recv(fd, buf, len, flags), hvsim_recv(a, buf, len, flags & ~MSG_CMSG_CLOEXEC));
+    ON_DATA(fd, R.recv(fd, buf, len, flags), hvsim_recv(a, buf, len, flags & ~MSG_CMSG_CLOEXEC));
 }
 
 EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
 {
-    ON_SOCKET(fd, R.sendto(fd, buf, len, flags, to, tolen), hvsim_sendto(a, buf, len, flags, to, tolen));
+    ON_DATA(fd, R.sendto(fd, buf, len, flags, to, tolen), hvsim_sendto(a, buf, len, flags, to, tolen));
 }
 
 EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen)
 {
-    ON_SOCKET(fd, R.recvfrom(fd, buf, len, flags, from, fromlen), hvsim_recvfrom(a, buf, len, flags, from, fromlen));
+    ON_DATA(fd, R.recvfrom(fd, buf, len, flags, from, fromlen), hvsim_recvfrom(a, buf, len, flags, from, fromlen));
 }
 
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
-    ON_SOCKET(fd, R.sendmsg(fd, m, flags), hvsim_sendmsg(a, m, flags));
+    ON_DATA(fd, R.sendmsg(fd, m, flags), hvsim_sendmsg(a, m, flags));
 }
 
 EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
-    ON_SOCKET(fd, R.recvmsg(fd, m, flags), hvsim_recvmsg(a, m, flags));
+    struct ent *e;
+    ssize_t r;
+    int saved;
+
+    INIT();
+    if ((e = ent_get_data(fd)) == NULL) {
+        r = R.recvmsg(fd, m, flags);
+        if (r >= 0)
+            fds_fresh_in(m);
+        return r;
+    }
+    r = hvsim_recvmsg(e->anchor, m, flags);
+    saved = errno;
+    if (r >= 0)
+        fds_fresh_in(m);
+    ent_put(e);
+    errno = saved;
+    return r;
 }
 
 /* ---- accept -------------------------------------------------------------------------- */
@@ -821,8 +923,12 @@ EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 
     INIT();
     NEED(accept4);
-    if ((e = ent_get(fd, K_SOCK)) == NULL)
-        return R.accept4(fd, addr, len, flags);
+    if ((e = ent_get(fd, K_SOCK)) == NULL) {
+        int r = R.accept4(fd, addr, len, flags);
+
+        fd_fresh(r);
+        return r;
+    }
     {
         int r = emu_accept(e, e->anchor, addr, len, flags), saved = errno;
 
@@ -838,8 +944,12 @@ EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 
     INIT();
     NEED(accept);
-    if ((e = ent_get(fd, K_SOCK)) == NULL)
-        return R.accept(fd, addr, len);
+    if ((e = ent_get(fd, K_SOCK)) == NULL) {
+        int r = R.accept(fd, addr, len);
+
+        fd_fresh(r);
+        return r;
+    }
     {
         int r = emu_accept(e, e->anchor, addr, len, 0), saved = errno;
 
@@ -986,8 +1096,13 @@ EXPORT int dup(int fd)
 
     INIT();
     NEED(dup);
-    if (foreign_process() || (e = ent_get(fd, 0)) == NULL)
+    if (foreign_process())
         return R.dup(fd);
+    if ((e = ent_get(fd, 0)) == NULL) {
+        r = R.dup(fd);
+        fd_fresh(r);
+        return r;
+    }
     r = R.dup(fd);
     if (r >= 0)
         ent_alias(r, e);
@@ -1036,8 +1151,13 @@ static int emu_fcntl(int (*real)(int, int, ...), int fd, int cmd, void *arg)
     struct ent *e;
     int r;
 
-    if ((cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC) || foreign_process() || (e = ent_get(fd, 0)) == NULL)
+    if ((cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC) || foreign_process())
         return real(fd, cmd, arg);
+    if ((e = ent_get(fd, 0)) == NULL) {
+        r = real(fd, cmd, arg);
+        fd_fresh(r);
+        return r;
+    }
     r = real(fd, cmd, arg);
     if (r >= 0)
         ent_alias(r, e);

@@ -49,7 +49,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hvproto/cli.h"
@@ -98,6 +101,44 @@ __attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt,
     va_end(ap);
     fputc('\n', stderr);
     exit(EXIT_LAUNCHER);
+}
+
+/*
+ * The machine's /dev/vsock is never opened on behalf of the program (it
+ * answers IOCTL_VM_SOCKETS_GET_LOCAL_CID, which the interposer and the
+ * supervisor answer by request number, whatever the fd). The tree runs in a
+ * private mount namespace (mounts of the machine still reach it: slave
+ * propagation; its own do not leave it) where /dev/vsock is a bind mount of
+ * /dev/null, so Go's vsock.ContextID() and vsock.Listen() open /dev/null and
+ * get the emulated CID. That takes CAP_SYS_ADMIN. Without it, a device this
+ * user could open makes the launcher refuse to run (an unprivileged user
+ * namespace would show the program other owners and capabilities); a device
+ * it cannot open is left alone: the open fails as it would without hvsim.
+ * No device: nothing to hide (ENOENT, as on a machine without one).
+ */
+static void hide_dev_vsock(void)
+{
+    struct stat st, null;
+
+    if (lstat("/dev/vsock", &st) != 0)
+        return;
+    if (unshare(CLONE_NEWNS) != 0) {
+        int e = errno;
+
+        if (access("/dev/vsock", R_OK) != 0 && access("/dev/vsock", W_OK) != 0)
+            return;
+        die("cannot hide the machine's /dev/vsock from the program (unshare(CLONE_NEWNS): %s; it takes "
+            "CAP_SYS_ADMIN), and this user may open it: refusing to run",
+            strerror(e));
+    }
+    if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0)
+        die("cannot make the private mount namespace a slave of the machine's: %s", strerror(errno));
+    if (mount("/dev/null", "/dev/vsock", NULL, MS_BIND, NULL) != 0)
+        die("cannot put /dev/null over /dev/vsock: %s", strerror(errno));
+    /* Trust nothing: the path must now be /dev/null. */
+    if (stat("/dev/null", &null) != 0 || stat("/dev/vsock", &st) != 0 || st.st_rdev != null.st_rdev ||
+        !S_ISCHR(st.st_mode))
+        die("/dev/vsock is still not /dev/null after the bind mount: refusing to run");
 }
 
 /* ../lib/libhvsim-preload.so relative to this executable, resolved. */
@@ -258,6 +299,7 @@ int main(int argc, char **argv)
         if (partition == NULL || *partition == '\0')
             die("say which partition the program is: --host or --vm NAME");
     }
+    hide_dev_vsock();
     if (supervise) {
         /* The supervisor alone: the interposer is not added (an LD_PRELOAD
          * of the caller's own is left as it is). */

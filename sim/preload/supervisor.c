@@ -263,6 +263,153 @@ static void pass(const struct seccomp_notif *r)
     (void)ioctl(g_nfd, SECCOMP_IOCTL_NOTIF_SEND, &s);
 }
 
+/* ---- signals during a blocking call ------------------------------------------------
+ * The program's notify filter waits killably once a call is received
+ * (vsock_filter.c): a signal for the calling thread then stays pending, and
+ * the supervisor answers as the kernel would have. A connect and an accept
+ * that block (on workers) are watched every WATCH_MS: when the thread has a
+ * signal pending that it does not block, or the call is gone (the thread was
+ * killed, or, on a kernel without the flag, interrupted), the worker is
+ * kicked with SV_KICK, whose poll (in the library or do_accept) then fails
+ * with EINTR, and the call is withdrawn:
+ *   connect  EINTR, with or without SA_RESTART (vsock_connect's wait has a
+ *            time-out: sock_intr_errno gives EINTR); the socket stays
+ *            unconnected, the daemon's waiting entry goes with its socket.
+ *   accept   ERESTARTSYS, which the kernel turns into EINTR or a restart
+ *            as it does for an accept's own wait (no time-out). */
+#define HVSIM_ERESTARTSYS 512 /* include/linux/errno.h, not exported */
+#define SV_KICK SIGUSR2
+#define WATCH_MS 20
+
+enum { W_WAITING, W_SIGNAL, W_GONE };
+
+struct watch {
+    pthread_t worker;
+    pid_t tid;
+    uint64_t id;
+    _Atomic int why; /* set by the watcher, read by the worker as it polls */
+    struct watch *next;
+};
+
+static int g_killable; /* the program's filter waits killably */
+static pthread_mutex_t w_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t w_cond = PTHREAD_COND_INITIALIZER;
+static struct watch *w_head;
+static int w_running;
+
+/* Whether thread tid has a signal pending that it does not block (its own
+ * or its process's): what would have cut a kernel wait short. */
+static int signal_waits(pid_t tid)
+{
+    unsigned long long pnd = 0, shd = 0, blk = 0;
+    char path[64], line[128];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return 0;
+    /* SigPnd, ShdPnd, then SigBlk, in that order. */
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "SigPnd: %llx", &pnd) == 1 || sscanf(line, "ShdPnd: %llx", &shd) == 1)
+            continue;
+        if (sscanf(line, "SigBlk: %llx", &blk) == 1)
+            break;
+    }
+    fclose(f);
+    return ((pnd | shd) & ~blk) != 0;
+}
+
+static void *watcher(void *arg)
+{
+    struct timespec tick = { 0, WATCH_MS * 1000000L };
+
+    (void)arg;
+    pthread_mutex_lock(&w_lock);
+    for (;;) {
+        while (w_head == NULL)
+            pthread_cond_wait(&w_cond, &w_lock);
+        /* A tick first: a call done within it (a connect to a listener)
+         * never costs a look at /proc. */
+        pthread_mutex_unlock(&w_lock);
+        clock_nanosleep(CLOCK_MONOTONIC, 0, &tick, NULL);
+        pthread_mutex_lock(&w_lock);
+        for (struct watch *w = w_head; w; w = w->next) {
+            if (w->why == W_WAITING && !id_valid(w->id))
+                w->why = W_GONE;
+            else if (w->why == W_WAITING && g_killable && signal_waits(w->tid))
+                w->why = W_SIGNAL;
+            /* Again on every tick until the worker is out: a kick that
+             * came before it entered its poll is not lost. */
+            if (w->why != W_WAITING)
+                pthread_kill(w->worker, SV_KICK);
+        }
+    }
+    return NULL;
+}
+
+static void kick_mask(int how)
+{
+    sigset_t k;
+
+    sigemptyset(&k);
+    sigaddset(&k, SV_KICK);
+    pthread_sigmask(how, &k, NULL);
+}
+
+/* The calling worker is about to block for call r: watch it, and let the
+ * kick in. */
+static void watch_begin(struct watch *w, const struct seccomp_notif *r)
+{
+    w->worker = pthread_self();
+    w->tid = (pid_t)r->pid;
+    w->id = r->id;
+    atomic_init(&w->why, W_WAITING);
+    pthread_mutex_lock(&w_lock);
+    w->next = w_head;
+    w_head = w;
+    if (!w_running) {
+        pthread_attr_t at;
+        pthread_t t;
+
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        w_running = pthread_create(&t, &at, watcher, NULL) == 0;
+        pthread_attr_destroy(&at);
+    }
+    pthread_cond_signal(&w_cond);
+    pthread_mutex_unlock(&w_lock);
+    kick_mask(SIG_UNBLOCK);
+}
+
+/* Done blocking: no more kicks, none left pending. Returns why the watch
+ * ended (W_WAITING: nothing happened). */
+static int watch_end(struct watch *w)
+{
+    const struct timespec now = { 0, 0 };
+    struct watch **p;
+    sigset_t k;
+
+    kick_mask(SIG_BLOCK);
+    pthread_mutex_lock(&w_lock);
+    for (p = &w_head; *p; p = &(*p)->next)
+        if (*p == w) {
+            *p = w->next;
+            break;
+        }
+    pthread_mutex_unlock(&w_lock);
+    sigemptyset(&k);
+    sigaddset(&k, SV_KICK);
+    while (sigtimedwait(&k, NULL, &now) == SV_KICK)
+        ;
+    return w->why;
+}
+
+static void on_kick(int sig)
+{
+    (void)sig; /* its only work: the worker's poll fails with EINTR */
+}
+
 /* A free fd number >= the floor in the program (probed with pidfd_getfd;
  * g_lock held, so two installs never pick the same one). */
 static int free_number(int pidfd, int from)
@@ -563,7 +710,17 @@ static int do_connect(const struct seccomp_notif *r, int svfd)
     if (rc < 0)
         return rc;
     fstat(svfd, &before);
-    rc = hvsim_connect(svfd, (struct sockaddr *)&ss, (socklen_t)r->data.args[2]) < 0 ? -errno : 0;
+    if (fcntl(svfd, F_GETFL) & O_NONBLOCK) {
+        rc = hvsim_connect(svfd, (struct sockaddr *)&ss, (socklen_t)r->data.args[2]) < 0 ? -errno : 0;
+    } else {
+        struct watch w;
+
+        /* The library's waits fail with EINTR at the kick and leave the
+         * socket unconnected, as vsock_connect() does. */
+        watch_begin(&w, r);
+        rc = hvsim_connect(svfd, (struct sockaddr *)&ss, (socklen_t)r->data.args[2]) < 0 ? -errno : 0;
+        (void)watch_end(&w);
+    }
     /* A vanished listener: the library put a fresh socket in the fd's place;
      * the program's fd must follow (replaced in place, as dup2 does). */
     if (fstat(svfd, &after) == 0 && after.st_ino != before.st_ino) {
@@ -593,12 +750,19 @@ static void do_accept(const struct seccomp_notif *r, int svfd)
      * a restart comes as a new one) never has a connection taken for it. */
     if (!(fcntl(svfd, F_GETFL) & O_NONBLOCK)) {
         struct pollfd p = { .fd = svfd, .events = POLLIN };
+        struct watch w;
+        int why;
 
-        while (poll(&p, 1, 200) == 0 || !(p.revents & (POLLIN | POLLERR | POLLHUP)))
-            if (!id_valid(r->id))
-                return;
-        if (!id_valid(r->id))
+        watch_begin(&w, r);
+        while ((rc = poll(&p, 1, -1)) == 0 || (rc > 0 && !(p.revents & (POLLIN | POLLERR | POLLHUP))) ||
+               (rc < 0 && errno == EINTR && atomic_load(&w.why) == W_WAITING))
+            ;
+        why = watch_end(&w);
+        if (why == W_SIGNAL)
+            respond(r, 0, -HVSIM_ERESTARTSYS);
+        if (why != W_WAITING || !id_valid(r->id))
             return;
+        rc = 0;
     }
     c = hvsim_accept4(svfd, (struct sockaddr *)&ss, &len, flags);
     if (c < 0) {
@@ -761,7 +925,16 @@ static int q_idle, q_pending;
 
 static void *worker(void *arg)
 {
+    sigset_t fwd;
+
     (void)arg;
+    /* The signals the launcher forwards to the program are the main
+     * thread's: one landing here would fail the library's wait with EINTR. */
+    sigemptyset(&fwd);
+    sigaddset(&fwd, SIGINT);
+    sigaddset(&fwd, SIGTERM);
+    sigaddset(&fwd, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &fwd, NULL);
     pthread_mutex_lock(&q_lock);
     for (;;) {
         struct job *j;
@@ -883,9 +1056,9 @@ static int inherited_vsock(void)
     return found;
 }
 
-static int send_fd(int sock, int fd)
+static int send_fd(int sock, int fd, char c)
 {
-    char c = 0, cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+    char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
     struct iovec iov = { &c, 1 };
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
     struct cmsghdr *h = CMSG_FIRSTHDR(&m);
@@ -897,9 +1070,9 @@ static int send_fd(int sock, int fd)
     return sendmsg(sock, &m, 0) == 1 ? 0 : -1;
 }
 
-static int recv_fd(int sock)
+static int recv_fd(int sock, char *cp)
 {
-    char c, cbuf[CMSG_SPACE(sizeof(int))];
+    char c = 0, cbuf[CMSG_SPACE(sizeof(int))];
     struct iovec iov = { &c, 1 };
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
     struct cmsghdr *h;
@@ -910,6 +1083,7 @@ static int recv_fd(int sock)
     h = CMSG_FIRSTHDR(&m);
     if (h && h->cmsg_type == SCM_RIGHTS)
         memcpy(&fd, CMSG_DATA(h), sizeof(fd));
+    *cp = c;
     return fd;
 }
 
@@ -976,7 +1150,8 @@ __attribute__((noreturn)) static void child(char **argv, int sock)
             fprintf(stderr, "hvsim-run: %s\n", why);
             _exit(EXIT_LAUNCHER);
         }
-    if (nfd < 0 || send_fd(sock, nfd) != 0)
+    /* The byte says whether the filter waits killably (supervisor: signals). */
+    if (nfd < 0 || send_fd(sock, nfd, (char)hvsim_filter_notify_killable()) != 0)
         _exit(EXIT_LAUNCHER);
     close(nfd);
     close(sock);
@@ -1072,7 +1247,8 @@ static void die_as_child(int sig)
 int hvsim_supervise(char **argv, const struct hvsim_sv_opts *o)
 {
     struct rlimit rl;
-    char why[256];
+    struct sigaction kick = { .sa_handler = on_kick, .sa_flags = SA_RESTART };
+    char why[256], killable = 0;
     int sp[2], pidfd;
 
     g_standin = o->standin;
@@ -1101,7 +1277,8 @@ int hvsim_supervise(char **argv, const struct hvsim_sv_opts *o)
         child(argv, sp[1]);
     }
     close(sp[1]);
-    g_nfd = recv_fd(sp[0]);
+    g_nfd = recv_fd(sp[0], &killable);
+    g_killable = killable == 1;
     close(sp[0]);
     pidfd = (int)syscall(SYS_pidfd_open, g_child, 0);
     if (g_nfd < 0 || pidfd < 0) {
@@ -1119,6 +1296,11 @@ int hvsim_supervise(char **argv, const struct hvsim_sv_opts *o)
     signal(SIGTERM, forward);
     signal(SIGHUP, forward);
     signal(SIGPIPE, SIG_IGN);
+    /* The kick reaches only a watched worker: blocked here, so every thread
+     * started from now on has it blocked too. SA_RESTART: the library's
+     * reads and writes go on; only a poll fails (it never restarts). */
+    sigaction(SV_KICK, &kick, NULL);
+    kick_mask(SIG_BLOCK);
     {
         int status = serve_loop(pidfd);
 

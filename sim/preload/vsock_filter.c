@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -167,6 +169,49 @@ static scmp_filter_ctx build(enum hvsim_filter_kind kind, const struct hvsim_fil
 
 static const char *const kind_name[] = { "other-ABI", "errno", "guard", "notify" };
 
+static int g_killable; /* the last notify filter loaded waits killably */
+
+int hvsim_filter_notify_killable(void)
+{
+    return g_killable;
+}
+
+/* The notify filter is loaded by hand: libseccomp 2.5.4 (Debian 12) cannot
+ * ask for SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19). With it, a
+ * call the supervisor has received is no longer cut short by a signal: the
+ * signal stays pending and the supervisor answers as the kernel would
+ * (supervisor.c, "signals"). A kernel without the flag (EINVAL) gets the
+ * filter without it. Returns the listener or -errno. */
+static int load_notify(scmp_filter_ctx c)
+{
+    struct sock_filter insn[4096];
+    struct sock_fprog prog = { 0, insn };
+    int fd = memfd_create("hvsim-filter", MFD_CLOEXEC), err, l;
+    ssize_t n;
+
+    err = fd < 0 ? -errno : seccomp_export_bpf(c, fd);
+    if (err == 0 && lseek(fd, 0, SEEK_SET) != 0)
+        err = -errno;
+    n = err == 0 ? read(fd, insn, sizeof(insn)) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (err < 0)
+        return err;
+    if (n <= 0 || n % (ssize_t)sizeof(insn[0]) != 0 || n == (ssize_t)sizeof(insn))
+        return -E2BIG;
+    prog.len = (unsigned short)(n / (ssize_t)sizeof(insn[0]));
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -errno;
+    g_killable = 1;
+    l = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                     SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
+    if (l < 0 && errno == EINVAL) {
+        g_killable = 0;
+        l = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+    }
+    return l < 0 ? -errno : l;
+}
+
 int hvsim_filter_load(enum hvsim_filter_kind kind, const struct hvsim_filter_args *a, int *listener, char *why,
                       size_t why_len)
 {
@@ -180,11 +225,11 @@ int hvsim_filter_load(enum hvsim_filter_kind kind, const struct hvsim_filter_arg
     }
     /* libseccomp sets no_new_privs itself (SCMP_FLTATR_CTL_NNP is on by
      * default) and asks for a listener when a rule notifies. */
-    err = seccomp_load(c);
-    if (err == 0 && listener) {
-        *listener = seccomp_notify_fd(c);
-        if (*listener < 0)
-            err = *listener;
+    if (listener) {
+        *listener = load_notify(c);
+        err = *listener < 0 ? *listener : 0;
+    } else {
+        err = seccomp_load(c);
     }
     seccomp_release(c);
     if (err < 0) {

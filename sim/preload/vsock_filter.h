@@ -50,6 +50,11 @@ struct hvsim_filter_args {
 int hvsim_filter_load(enum hvsim_filter_kind kind, const struct hvsim_filter_args *a, int *listener, char *why,
                       size_t why_len);
 
+/* 1 when the last NOTIFY filter this process loaded has
+ * SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19 and later): a received
+ * notification then waits out non-fatal signals. */
+int hvsim_filter_notify_killable(void);
+
 /* The filter as the kernel gets it, one classic BPF instruction a line
  * ("code jt jf k", hex code and k): 0 or -errno. For `hvsim-run
  * --print-filters` and the test that runs the filters on made-up calls. */
