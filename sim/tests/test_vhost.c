@@ -1588,6 +1588,46 @@ Test(vhost, host_shut_rd_is_a_shutdown_rcv_for_the_guest, .timeout = 10)
     cr_assert(s->closed);
 }
 
+/* The accepting host program shuts its reading side at once: the guest
+ * hears RESPONSE, then SHUTDOWN(RCV). */
+Test(vhost, host_shut_rd_at_accept_follows_the_response, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+    struct vpkt_hdr h = hdr(VPKT_OP_REQUEST, 1000, 1234, 0);
+    struct fsock *s = &e->fh.s[0];
+
+    g_post_rx(e, 2, RXBUF);
+    g_send(e, &h, NULL, 0);
+    cr_assert(s->used && s->cookie != NULL);
+    s->peer_rd_shut = 1;
+    vconn_host_event(e->d, s->cookie, VCONN_EV_OUT);
+    vconn_run(e->d);
+    g_expect(e, VPKT_OP_RESPONSE);
+    h = g_expect(e, VPKT_OP_SHUTDOWN);
+    cr_assert_eq(h.flags, VPKT_SHUTDOWN_RCV);
+}
+
+/* SHUT_RD, then a send, read before their wake-up is handled: the guest
+ * hears SHUTDOWN(RCV) before the bytes, in the order they were made. */
+Test(vhost, host_shut_rd_goes_before_bytes_sent_after_it, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+    struct fsock *s = g_connect(e, 1000, 1234);
+    struct vpkt_hdr h;
+    uint8_t buf[16];
+
+    s->peer_rd_shut = 1;
+    memcpy(s->in, "late", 4);
+    s->in_len = 4;
+    g_post_rx(e, 2, RXBUF);
+    vconn_run(e->d);
+    h = g_expect(e, VPKT_OP_SHUTDOWN);
+    cr_assert_eq(h.flags, VPKT_SHUTDOWN_RCV);
+    cr_assert(g_recv(e, &h, buf, sizeof(buf)));
+    cr_assert_eq(h.op, VPKT_OP_RW);
+    cr_assert_eq(memcmp(buf, "late", 4), 0);
+}
+
 /* Without a wake-up in between (the guest's bytes cross the host's SHUT_RD),
  * the failing send tells: SHUTDOWN(RCV), not a reset. */
 Test(vhost, host_shut_rd_seen_by_a_failing_send, .timeout = 10)
@@ -1686,6 +1726,7 @@ static struct fsock *host_stream(struct env *e, unsigned i)
     memset(s, 0, sizeof(*s));
     s->used = 1;
     s->out_cap = sizeof(s->out);
+    s->type = VPKT_TYPE_STREAM;
     return s;
 }
 

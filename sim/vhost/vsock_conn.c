@@ -387,6 +387,27 @@ static void host_rd_shut(struct vconn_dev *d, struct vconn *c)
     want(d, c);
 }
 
+/* Ask whether the host program shut its reading side; if so the guest is
+ * told (host_rd_shut). Its SHUT_RD raises no event of its own on our end,
+ * only the wake-up that any change of its socket brings, so this is asked
+ * at each event, when a connect completes or a stream attaches, and before
+ * each read of its data (a SHUT_RD followed by a send must reach the guest
+ * before those bytes, as the kernel queues them in that order). A hang-up
+ * we cannot explain by our own SHUT_RD is its close, which the read path
+ * handles. Streams only: a seqpacket carrier's probe would be an empty
+ * message; its SHUT_RD shows at the next send. Returns 1 when it did. */
+static int probe_host_rd(struct vconn_dev *d, struct vconn *c)
+{
+    if (c->state != CS_ESTABLISHED || c->type != VPKT_TYPE_STREAM || c->fd < 0 || c->host_rd_gone ||
+        c->host_shut_wr || d->ops->peer_shut_rd == NULL || d->ops->peer_closed == NULL)
+        return 0;
+    if (d->ops->peer_shut_rd(d->ctx, c->fd) <= 0 ||
+        !(c->host_shut_rd || d->ops->peer_closed(d->ctx, c->fd) == 0))
+        return 0;
+    host_rd_shut(d, c);
+    return 1;
+}
+
 /* A send to the host socket failed. EPIPE while the host program still has
  * it open (no hang-up) and we did not shut it for writing is its SHUT_RD;
  * anything else ends the connection. */
@@ -1168,9 +1189,15 @@ static uint32_t rx_produce(struct vconn_dev *d, struct vconn *c, const struct vr
             r = -EAGAIN;
         else if (c->type == VPKT_TYPE_SEQPACKET)
             r = rx_seq_data(d, c, pay, room, &n, &rwflags);
+        else if (probe_host_rd(d, c))
+            r = 2; /* its SHUT_RD goes before any byte still to read */
         else
             r = rx_data(d, c, pay, room, &n);
-        if (r == 1) {
+        if (r == 2) {
+            h.op = VPKT_OP_SHUTDOWN;
+            h.flags = VPKT_SHUTDOWN_RCV;
+            c->pend &= ~P_SHUTDOWN_RCV;
+        } else if (r == 1) {
             h.op = VPKT_OP_RW;
             h.len = n;
             h.flags = rwflags;
@@ -1431,6 +1458,7 @@ void vconn_host_event(struct vconn_dev *d, void *cookie, unsigned events)
             c->state = CS_ESTABLISHED;
             c->pend |= P_RESPONSE;
             c->readable = c->writable = 1;
+            (void)probe_host_rd(d, c); /* the accepting program may have shut it at once */
         } else if (r == -ETIMEDOUT) {
             /* Nobody answered (the Hyper-V refusal profile): the guest's
              * own connect timeout tells it. No RST: by now the guest may
@@ -1453,16 +1481,7 @@ void vconn_host_event(struct vconn_dev *d, void *cookie, unsigned events)
         host_closed(d, c);
         return;
     }
-    /* The host program's SHUT_RD raises no event of its own on our end,
-     * only the wake-up every change of its socket brings: ask at each one
-     * until it is seen (a hang-up, when not ours to explain, is its close,
-     * which the read path handles). Streams only: a seqpacket carrier's
-     * probe would be an empty message; its SHUT_RD shows at the next send. */
-    if (c->state == CS_ESTABLISHED && c->type == VPKT_TYPE_STREAM && !c->host_rd_gone && !c->host_shut_wr &&
-        d->ops->peer_shut_rd &&
-        d->ops->peer_closed && d->ops->peer_shut_rd(d->ctx, c->fd) > 0 &&
-        (c->host_shut_rd || d->ops->peer_closed(d->ctx, c->fd) == 0))
-        host_rd_shut(d, c);
+    (void)probe_host_rd(d, c);
     if (events & (VCONN_EV_IN | VCONN_EV_ERR))
         c->readable = 1;
     if (events & (VCONN_EV_OUT | VCONN_EV_ERR)) {
@@ -1522,6 +1541,7 @@ int vconn_host_attach(struct vconn_dev *d, int fd, uint32_t host_port, uint32_t 
         c->deadline = 0;
     /* What the guest sent meanwhile waits in c->buf. */
     flush(d, c);
+    (void)probe_host_rd(d, c);
     want(d, c);
     return 0;
 }
