@@ -45,8 +45,10 @@ STANDIN = 250
 PORT = 5000
 MODES = ["lib", "interposer", "supervisor", "default"]
 # Reported beside them, not gated: the same program on libhvsim in an hv_sock
-# VM, whose 6-page rings make a small window (hyperv-sockets.md 3.4). The
-# gated modes run in a virtio VM, whose buffers are the system's, as AF_UNIX's.
+# VM, whose 6-page rings make a small window (hyperv-sockets.md 3.4), beside
+# AF_UNIX with the system's buffers. The gated modes run in a virtio VM, whose
+# window is the peer's credit (256 KiB): their AF_UNIX sockets get the same
+# send buffer (hvsim-modebench --match-buffers; the host side always does).
 REPORTED = ["lib-hvsock"]
 TCP_MODES = ["plain", "interposer", "supervisor", "default"]
 SERVED = ("supervisor", "default")  # the modes with a supervisor, whose counters are kept
@@ -174,6 +176,7 @@ class World:
         if mode == "lib-hvsock":
             prog += ["--api", "lib", "--family", "40"]
             return self.run(prog, self.env("vm2"), "the guest on libhvsim in the hv_sock VM")
+        prog.append("--match-buffers")
         if mode == "lib":
             prog += ["--api", "lib", "--family", "40"]
         else:

@@ -312,6 +312,58 @@ def test_guest_close_is_a_full_close_for_the_host(hvsimd, qemu_guest):
 
 
 @pytest.mark.qemu
+def test_shut_rd_reaches_the_other_side_both_ways(hvsimd, qemu_guest):
+    """shutdown(SHUT_RD) is passed on as virtio passes it (SHUTDOWN with the
+    RCV flag, vsock-virtio.md 10.2), both ways through hvsim-vhost:
+      - the guest shuts its reading side: the host program's sends fail with
+        EPIPE while the guest still holds the connection, and the guest's own
+        sends still arrive;
+      - the host program shuts its reading side (hvcat --shut-rd): the guest's
+        next send fails with EPIPE (before, the bytes went out and the backend
+        reset the connection), and the host's data still reaches the guest."""
+    hvsimd.ctl("service", "add", "5102", "guest SHUT_RD test")
+    hvsimd.ctl("service", "add", "5103", "host SHUT_RD test")
+    guest_shut = host_vsock(hvsimd, "-l", "5102")
+    host_shut = host_vsock(hvsimd, "-l", "--shut-rd", "5103")
+    hvsimd.wait_listeners(guest_shut)
+    hvsimd.wait_listeners(host_shut)
+    host_shut.stdin.write(b"go")
+    host_shut.stdin.flush()
+    g = qemu_guest(vsock_try("connect:2:5102", "shut:rd", "send:after", "say:GUESTSHUT", "listen:5104", "accept",
+                             "close", "connect:2:5103", "recv", "send:late", "close", "say:DONE"),
+                   vsock=True, name="shutrd", append="hvsim.guest=1")
+    g.wait_for("GUESTSHUT", timeout=120)
+    assert read_until(guest_shut, 5, 30, g) == 5
+    # The guest still holds the connection (it waits in accept): the first
+    # send after the SHUTDOWN(RCV) reached the backend fails (bounded loop).
+    deadline = time.monotonic() + 20
+    while guest_shut.poll() is None and time.monotonic() < deadline:
+        try:
+            guest_shut.stdin.write(b"x")
+            guest_shut.stdin.flush()
+        except BrokenPipeError:
+            break
+        try:
+            guest_shut.wait(0.1)
+        except subprocess.TimeoutExpired:
+            g._pump(time.monotonic())
+    assert guest_shut.poll() is not None, "the host program's sends kept succeeding after the guest's SHUT_RD"
+    err = guest_shut.stderr.read().decode()
+    assert guest_shut.returncode != 0 and "EPIPE" in err, f"the host's send after the guest's SHUT_RD: {err!r}"
+    connect_when_listening(hvsimd, g, g.vm["id"], 5104, os.devnull, 60)
+    g.wait_for("DONE", timeout=120)
+    host_shut.stdin.close()
+    host_shut.stdin = None
+    host_shut.communicate(timeout=30)
+    res = g.wait_exit(timeout=60)
+    lines = try_lines(res.output)
+    qemu.progress(f"kernel {g.kernel}: {lines}")
+    assert lines[:4] == ["TRY connect:2:5102 ok", "TRY shut:rd ok", "TRY send ok", "GUESTSHUT"], res.output
+    assert lines[7:12] == ["TRY connect:2:5103 ok", "TRY recv data go", "TRY send EPIPE", "TRY close ok", "DONE"], \
+        res.output
+
+
+@pytest.mark.qemu
 def test_transport_reset_breaks_connections_and_new_ones_work(hvsimd, qemu_guest):
     """Guest.transport_reset(): what a guest sees of a snapshot restore or a
     migration, as near as QEMU allows with vhost-user-vsock (the device is

@@ -17,6 +17,7 @@
 //   send:TEXT         one send (MSG_NOSIGNAL)
 //   recv              one read (up to 20 s): the bytes, "eof" or an error
 //   recveof           read until end of stream (up to 20 s): the bytes, then "eof"
+//   shut:rd|wr|rdwr   shutdown(SHUT_RD, SHUT_WR or SHUT_RDWR)
 //   cid               the local CID (IOCTL_VM_SOCKETS_GET_LOCAL_CID)
 //   sleep:MS          pause
 //   say:TEXT          print TEXT (a marker the host waits for)
@@ -190,6 +191,15 @@ static void step(const char *s)
         do_recv(s, 0);
     } else if (strcmp(s, "recveof") == 0) {
         do_recv(s, 1);
+    } else if (strncmp(s, "shut:", 5) == 0) {
+        int how = strcmp(s + 5, "rd") == 0 ? SHUT_RD : strcmp(s + 5, "wr") == 0 ? SHUT_WR
+                : strcmp(s + 5, "rdwr") == 0 ? SHUT_RDWR : -1;
+
+        if (how < 0) {
+            fprintf(stderr, "vsock-try: '%s': expected shut:rd, shut:wr or shut:rdwr\n", s);
+            exit(2);
+        }
+        say(s, "%s", shutdown(fd, how) < 0 ? ename(errno) : "ok");
     } else if (strcmp(s, "cid") == 0) {
         int d = open("/dev/vsock", O_RDONLY | O_CLOEXEC);
         unsigned cid = 0;

@@ -26,6 +26,12 @@
  * buffer. A seqpacket host socket checks that every send is one whole
  * message the guest ended with EOM (of at most the 8192 bytes advertised).
  *
+ * Control byte 6 bits 2 and 3: host programs have shut their reading side
+ * (sends fail with EPIPE, the device's probe says so), and they have hung up
+ * (peer_closed says 1). The host sockets check that the device passes the
+ * guest's SHUT_RD on at most once and never probes a seqpacket socket or
+ * one it shut for writing.
+ *
  * With -DHVSIM_FUZZ_STANDALONE it builds with plain gcc into a program that
  * runs the target once on each file named on the command line.
  */
@@ -60,12 +66,13 @@ struct fsock {
     uint32_t to_read; /* host bytes still to hand out */
     uint32_t send_room;
     unsigned type; /* VPKT_TYPE_* */
+    int shut_wr, shut_rd; /* what the device did to it */
 };
 
 struct fuzz_host {
     uint8_t flags; /* control byte 1: 1 refuse, 2 small send room, 4 connects fail, 8 host connects,
                     * 16 room grows, 32 avail runs on, 64 no staging */
-    uint8_t mode; /* control byte 6: 1 streams never end, 2 streams end in errors */
+    uint8_t mode; /* control byte 6: 1 streams never end, 2 streams end in errors, 4 readers shut, 8 hung up */
     uint8_t seq; /* control byte 7: see the top */
     struct fsock s[NSOCK];
     uint64_t now;
@@ -120,6 +127,8 @@ static ssize_t f_send(void *ctx, int fd, const void *buf, size_t len)
 
     if (s->type != VPKT_TYPE_STREAM)
         abort(); /* messages go through send_msg */
+    if (((struct fuzz_host *)ctx)->mode & 4)
+        return -EPIPE;
     if (s->send_room == 0)
         return (((struct fuzz_host *)ctx)->mode & 2) ? -EPIPE : -EAGAIN;
     if (len > s->send_room)
@@ -213,8 +222,33 @@ static ssize_t f_msg_len(void *ctx, int fd)
 
 static int f_shutdown_wr(void *ctx, int fd)
 {
-    sock_of(ctx, fd);
+    sock_of(ctx, fd)->shut_wr = 1;
     return 0;
+}
+
+static int f_shutdown_rd(void *ctx, int fd)
+{
+    struct fsock *s = sock_of(ctx, fd);
+
+    if (s->shut_rd)
+        abort(); /* the guest's SHUT_RD is passed on once */
+    s->shut_rd = 1;
+    return 0;
+}
+
+static int f_peer_shut_rd(void *ctx, int fd)
+{
+    struct fsock *s = sock_of(ctx, fd);
+
+    if (s->type != VPKT_TYPE_STREAM || s->shut_wr)
+        abort(); /* an empty message, or an EPIPE of our own making */
+    return (((struct fuzz_host *)ctx)->mode & 4) != 0;
+}
+
+static int f_peer_closed(void *ctx, int fd)
+{
+    sock_of(ctx, fd);
+    return (((struct fuzz_host *)ctx)->mode & 8) != 0;
 }
 
 static int f_watch(void *ctx, int fd, void *cookie)
@@ -248,6 +282,9 @@ static const struct vconn_host_ops ops = {
     .send = f_send,
     .recv = f_recv,
     .shutdown_wr = f_shutdown_wr,
+    .shutdown_rd = f_shutdown_rd,
+    .peer_shut_rd = f_peer_shut_rd,
+    .peer_closed = f_peer_closed,
     .watch = f_watch,
     .close = f_close,
     .now_ms = f_now,

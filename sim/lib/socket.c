@@ -425,6 +425,32 @@ static void hv_sock_rings(int fd, int ring)
     (void)hvsim__libc.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 }
 
+/* virtio's credit window (vsock-virtio.md 1.5): a sender stops once the
+ * peer's buf_alloc is in flight, 256 KiB (VSOCK_DEFAULT_BUFFER_SIZE) unless
+ * the receiver set SO_VM_SOCKETS_BUFFER_SIZE. An AF_UNIX stream's sender
+ * stops at its own send buffer instead, each write charged with its payload
+ * and about 768 bytes of overhead: asked for half of 256 KiB (the kernel
+ * doubles it), a writer whose reader is idle stops after 256 KiB in writes of
+ * 16 KiB and more (one write more at most), and earlier in small ones (about
+ * 216 KiB in 4 KiB writes, 114 KiB in 1 KiB, 33 KiB in 100 bytes), README
+ * deviation 6. The receiver's setting lives in the other process, out of
+ * reach of this end's carrier: the window is always the default's. Streams
+ * only: a seqpacket carrier is sized for its largest message. */
+#define VIRTIO_BUF_ALLOC (256 * 1024)
+static void virtio_window(int fd)
+{
+    int snd = VIRTIO_BUF_ALLOC / 2;
+
+    (void)hvsim__libc.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd));
+}
+
+static int is_virtio_stream(const struct sock *s)
+{
+    uint32_t hot = atomic_load_explicit(&s->hot, memory_order_acquire);
+
+    return s->pers != HVSIM_PERS_WINDOWS && (hot & HOT_VIRTIO) && !(hot & HOT_SEQPACKET);
+}
+
 static int is_hv_sock(const struct sock *s)
 {
     return s->pers == HVSIM_PERS_LINUX &&
@@ -512,6 +538,8 @@ static int socket_common(struct hvsim__owner *o, int domain, int type, int proto
         lookup(fd)->flags |= HVSIM_SF_SEQPACKET;
     else if (is_hv_sock(lookup(fd)) && !HVSIM_MUTANT(HV_SOCK_RINGS))
         hv_sock_rings(fd, HVS_RING_MIN);
+    else if (is_virtio_stream(lookup(fd)))
+        virtio_window(fd);
     return fd;
 }
 
@@ -837,6 +865,8 @@ int hvsim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 
         (void)hvsim__libc.getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &vl);
         hv_sock_rings(c, v);
+    } else if (is_virtio_stream(l)) {
+        virtio_window(c); /* AF_UNIX gives an accepted socket the system's default */
     }
     s->state = S_CONNECTED;
     s->flags = l->flags;

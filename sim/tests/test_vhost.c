@@ -225,6 +225,9 @@ struct fsock {
     size_t in_len, in_off;
     int in_eof;
     int peer_gone; /* the host program closed (peer_closed() says 1) */
+    int peer_rd_shut; /* the host program shut its reading side: sends fail with EPIPE */
+    int shut_rd; /* the device shut our reading side (the guest's SHUT_RD) */
+    unsigned probes; /* peer_shut_rd() calls */
     int recv_err, send_err;
     uint8_t out[1 << 19]; /* guest -> host bytes, written by send() */
     size_t out_len, out_cap;
@@ -299,6 +302,8 @@ static ssize_t f_send(void *ctx, int fd, const void *buf, size_t len)
     REQUIRE(s->type != VPKT_TYPE_SEQPACKET, "a stream send on a seqpacket socket");
     if (s->send_err)
         return s->send_err;
+    if (s->peer_rd_shut || s->peer_gone)
+        return -EPIPE;
     n = s->out_cap - s->out_len;
     if (n == 0)
         return -EAGAIN;
@@ -396,6 +401,27 @@ static int f_peer_closed(void *ctx, int fd)
     return fs(ctx, fd)->peer_gone;
 }
 
+static int f_shutdown_rd(void *ctx, int fd)
+{
+    struct fsock *s = fs(ctx, fd);
+
+    REQUIRE(!s->closed, "shutdown on a closed socket");
+    s->shut_rd = 1;
+    return 0;
+}
+
+/* As the empty send of main.c: EPIPE after the peer's SHUT_RD or close. */
+static int f_peer_shut_rd(void *ctx, int fd)
+{
+    struct fsock *s = fs(ctx, fd);
+
+    REQUIRE(!s->closed, "probe of a closed socket");
+    REQUIRE(!s->shut_wr, "probe after our own SHUT_WR (it would fail with EPIPE whatever the peer did)");
+    REQUIRE(s->type == VPKT_TYPE_STREAM, "probe of a seqpacket socket (an empty message)");
+    s->probes++;
+    return s->peer_rd_shut || s->peer_gone;
+}
+
 static int f_watch(void *ctx, int fd, void *cookie)
 {
     fs(ctx, fd)->cookie = cookie;
@@ -435,6 +461,8 @@ static const struct vconn_host_ops fake_ops = {
     .send_msg = f_send_msg,
     .recv_msg = f_recv_msg,
     .peer_closed = f_peer_closed,
+    .shutdown_rd = f_shutdown_rd,
+    .peer_shut_rd = f_peer_shut_rd,
     .watch = f_watch,
     .close = f_close,
     .now_ms = f_now,
@@ -1373,6 +1401,7 @@ Test(vhost, host_send_error_resets, .timeout = 10)
     struct vpkt_hdr h = hdr(VPKT_OP_RW, 1000, 1234, 3);
 
     s->send_err = -EPIPE;
+    s->peer_gone = 1; /* EPIPE from a closed peer, not its SHUT_RD */
     g_post_rx(e, 1, RXBUF);
     g_send(e, &h, "abc", 3);
     g_expect(e, VPKT_OP_RST);
@@ -1489,6 +1518,133 @@ Test(vhost, host_half_close_then_close, .timeout = 10)
     cr_assert(s->closed);
 }
 
+/* shutdown(SHUT_RD) in the guest: SHUTDOWN(RCV) alone. The host program's
+ * sends must now fail with EPIPE (the kernel's peer_shutdown check), so the
+ * host socket is shut for reading; the connection stays up the other way,
+ * and the device stops reading the host (nobody would read it). */
+Test(vhost, guest_shutdown_rcv_shuts_the_host_socket_for_reading, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+    struct fsock *s = g_connect(e, 1000, 1234);
+    struct vpkt_hdr h = hdr(VPKT_OP_SHUTDOWN, 1000, 1234, 0);
+
+    h.flags = VPKT_SHUTDOWN_RCV;
+    g_post_rx(e, 2, RXBUF);
+    g_send(e, &h, NULL, 0);
+    cr_assert(s->shut_rd, "the guest's SHUT_RD did not reach the host socket");
+    cr_assert_not(s->shut_wr);
+    cr_assert_not(s->closed);
+    g_expect_none(e);
+    host_data(e, s, "unread", 6);
+    g_expect_none(e);
+    cr_assert_eq(s->in_off, 0, "the device read the host after the guest shut its reading side");
+    h = hdr(VPKT_OP_RW, 1000, 1234, 2);
+    g_send(e, &h, "hi", 2);
+    cr_assert_eq(s->out_len, 2);
+    cr_assert_eq(memcmp(s->out, "hi", 2), 0);
+    /* A second SHUTDOWN(RCV) is accepted and passed on once only. */
+    s->shut_rd = 0;
+    h = hdr(VPKT_OP_SHUTDOWN, 1000, 1234, 0);
+    h.flags = VPKT_SHUTDOWN_RCV;
+    g_send(e, &h, NULL, 0);
+    cr_assert_not(s->shut_rd);
+    g_expect_none(e);
+}
+
+/* shutdown(SHUT_RD) by the host program: the guest hears SHUTDOWN(RCV)
+ * alone at the socket's next wake-up, so its sends fail with EPIPE; bytes it
+ * sent before it heard are dropped without an RST; the host's data still
+ * reaches it; its close then ends the connection with our RST. */
+Test(vhost, host_shut_rd_is_a_shutdown_rcv_for_the_guest, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+    struct fsock *s = g_connect(e, 1000, 1234);
+    struct vpkt_hdr h;
+    uint8_t buf[16];
+
+    g_post_rx(e, 4, RXBUF);
+    vconn_host_event(e->d, s->cookie, VCONN_EV_OUT);
+    vconn_run(e->d);
+    g_expect_none(e);
+    cr_assert_gt(s->probes, 0);
+    s->peer_rd_shut = 1;
+    vconn_host_event(e->d, s->cookie, VCONN_EV_OUT);
+    vconn_run(e->d);
+    h = g_expect(e, VPKT_OP_SHUTDOWN);
+    cr_assert_eq(h.flags, VPKT_SHUTDOWN_RCV);
+    cr_assert_not(s->closed);
+    h = hdr(VPKT_OP_RW, 1000, 1234, 3);
+    g_send(e, &h, "abc", 3);
+    g_expect_none(e);
+    cr_assert_eq(s->out_len, 0);
+    host_data(e, s, "still", 5);
+    cr_assert(g_recv(e, &h, buf, sizeof(buf)));
+    cr_assert_eq(h.op, VPKT_OP_RW);
+    cr_assert_eq(memcmp(buf, "still", 5), 0);
+    h = hdr(VPKT_OP_SHUTDOWN, 1000, 1234, 0);
+    h.flags = VPKT_SHUTDOWN_RCV | VPKT_SHUTDOWN_SEND;
+    g_send(e, &h, NULL, 0);
+    g_expect(e, VPKT_OP_RST);
+    cr_assert(s->closed);
+}
+
+/* The accepting host program shuts its reading side at once: the guest
+ * hears RESPONSE, then SHUTDOWN(RCV). */
+Test(vhost, host_shut_rd_at_accept_follows_the_response, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+    struct vpkt_hdr h = hdr(VPKT_OP_REQUEST, 1000, 1234, 0);
+    struct fsock *s = &e->fh.s[0];
+
+    g_post_rx(e, 2, RXBUF);
+    g_send(e, &h, NULL, 0);
+    cr_assert(s->used && s->cookie != NULL);
+    s->peer_rd_shut = 1;
+    vconn_host_event(e->d, s->cookie, VCONN_EV_OUT);
+    vconn_run(e->d);
+    g_expect(e, VPKT_OP_RESPONSE);
+    h = g_expect(e, VPKT_OP_SHUTDOWN);
+    cr_assert_eq(h.flags, VPKT_SHUTDOWN_RCV);
+}
+
+/* SHUT_RD, then a send, read before their wake-up is handled: the guest
+ * hears SHUTDOWN(RCV) before the bytes, in the order they were made. */
+Test(vhost, host_shut_rd_goes_before_bytes_sent_after_it, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+    struct fsock *s = g_connect(e, 1000, 1234);
+    struct vpkt_hdr h;
+    uint8_t buf[16];
+
+    s->peer_rd_shut = 1;
+    memcpy(s->in, "late", 4);
+    s->in_len = 4;
+    g_post_rx(e, 2, RXBUF);
+    vconn_run(e->d);
+    h = g_expect(e, VPKT_OP_SHUTDOWN);
+    cr_assert_eq(h.flags, VPKT_SHUTDOWN_RCV);
+    cr_assert(g_recv(e, &h, buf, sizeof(buf)));
+    cr_assert_eq(h.op, VPKT_OP_RW);
+    cr_assert_eq(memcmp(buf, "late", 4), 0);
+}
+
+/* Without a wake-up in between (the guest's bytes cross the host's SHUT_RD),
+ * the failing send tells: SHUTDOWN(RCV), not a reset. */
+Test(vhost, host_shut_rd_seen_by_a_failing_send, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+    struct fsock *s = g_connect(e, 1000, 1234);
+    struct vpkt_hdr h = hdr(VPKT_OP_RW, 1000, 1234, 3);
+
+    g_post_rx(e, 2, RXBUF);
+    s->peer_rd_shut = 1;
+    g_send(e, &h, "abc", 3);
+    h = g_expect(e, VPKT_OP_SHUTDOWN);
+    cr_assert_eq(h.flags, VPKT_SHUTDOWN_RCV);
+    cr_assert_not(s->closed);
+    g_expect_none(e);
+}
+
 /* The guest closes: its full SHUTDOWN is flushed to the host, whose socket
  * is then closed (the host program's sends fail with EPIPE), and RST ends it. */
 Test(vhost, guest_close_closes_the_host_socket, .timeout = 10)
@@ -1546,6 +1702,7 @@ Test(vhost, request_reusing_a_dead_tuple_drops_the_old_rst, .timeout = 10)
     struct vpkt_hdr h = hdr(VPKT_OP_RW, 1000, 1234, 3);
 
     s->send_err = -EPIPE;
+    s->peer_gone = 1;
     g_send(e, &h, "abc", 3); /* RST owed, no rx buffer yet */
     cr_assert(s->closed);
     s = g_connect(e, 1000, 1234); /* the guest reuses the port */
@@ -1569,6 +1726,7 @@ static struct fsock *host_stream(struct env *e, unsigned i)
     memset(s, 0, sizeof(*s));
     s->used = 1;
     s->out_cap = sizeof(s->out);
+    s->type = VPKT_TYPE_STREAM;
     return s;
 }
 
@@ -1607,6 +1765,27 @@ Test(vhost, offer_accepted_then_stream_attached, .timeout = 10)
     cr_assert_eq(h.len, 5);
     cr_assert_eq(memcmp(buf, "early", 5), 0);
     cr_assert_eq(e->fh.nanswers, 1, "one answer per offer");
+}
+
+/* The guest's SHUT_RD comes before the host's stream of an accepted offer:
+ * it is passed on when the stream attaches. */
+Test(vhost, guest_shutdown_rcv_waits_for_the_offered_stream, .timeout = 10)
+{
+    struct env *e = env_new(64, 65536);
+    struct vpkt_hdr h;
+    struct fsock *s;
+
+    offer(e, 7, 0x80000001u, 5000);
+    g_expect(e, VPKT_OP_REQUEST);
+    h = hdr(VPKT_OP_RESPONSE, 5000, 0x80000001u, 0);
+    g_send(e, &h, NULL, 0);
+    h = hdr(VPKT_OP_SHUTDOWN, 5000, 0x80000001u, 0);
+    h.flags = VPKT_SHUTDOWN_RCV;
+    g_send(e, &h, NULL, 0);
+    s = host_stream(e, 0);
+    cr_assert_eq(vconn_host_attach(e->d, FD_BASE, 0x80000001u, 5000, VPKT_TYPE_STREAM), 0);
+    cr_assert(s->shut_rd, "the guest's SHUT_RD did not reach the attached stream");
+    cr_assert_not(s->closed);
 }
 
 Test(vhost, offer_refused_by_guest_rst, .timeout = 10)

@@ -60,6 +60,8 @@ static const char *const usage_text =
     "  -v, --verbose  print the local and peer addresses once connected\n"
     "  -c, --close    at the end of stdin close the socket at once (a full close, as a\n"
     "              program that exits) instead of shutdown(SHUT_WR) and reading on\n"
+    "  --shut-rd   once connected, shutdown(SHUT_RD) and only send (a virtio peer's\n"
+    "              sends then fail with EPIPE; Hyper-V and hv_sock keep it local)\n"
     "  --version   print the version and exit\n"
     "  -h, --help  print this text and exit\n"
     "Errors are printed in the personality's words: Winsock's (WSAECONNREFUSED 10061: ...)\n"
@@ -429,13 +431,13 @@ int main(int argc, char **argv)
         { "listen", no_argument, NULL, 'l' },  { "vsock", no_argument, NULL, 'V' },
         { "timeout", required_argument, NULL, 't' }, { "verbose", no_argument, NULL, 'v' },
         { "close", no_argument, NULL, 'c' },   { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'R' },
+        { "version", no_argument, NULL, 'R' }, { "shut-rd", no_argument, NULL, 'S' },
         { NULL, 0, NULL, 0 },
     };
     struct address addr = { 0 };
     char text[ADDR_TEXT];
     const char *timeout_text = NULL, *target;
-    int listening = 0, vsock = 0, verbose = 0, c, fd, rc;
+    int listening = 0, vsock = 0, verbose = 0, shut_rd = 0, c, fd, rc;
     uint32_t timeout = 0;
 
     while ((c = getopt_long(argc, argv, "lt:vch", longopts, NULL)) != -1) {
@@ -460,6 +462,9 @@ int main(int argc, char **argv)
             return 0;
         case 'R':
             return hvsim__cli_version("hvcat");
+        case 'S':
+            shut_rd = 1;
+            break;
         default:
             fputs(usage_text, stderr);
             return EXIT_USAGE;
@@ -526,6 +531,11 @@ int main(int argc, char **argv)
             return sock_fail(errno, "connect to %s", text);
         if (verbose)
             print_names(fd, "connected");
+    }
+    if (shut_rd) {
+        if (hvsim_shutdown(fd, SHUT_RD) < 0)
+            return sock_fail(errno, "shutdown(SHUT_RD)");
+        down.eof = down.done = 1;
     }
     rc = pump(fd);
     if (hvsim_close(fd) < 0 && rc == 0)

@@ -12,12 +12,15 @@
  *       connection at a time by the same code; prints "ready" when both listen.
  *   hvsim-modebench guest --api lib|socket --family F --port P --unix PATH
  *                         [--conns N] [--pings N] [--bytes N] [--slices N]
- *                         [--io send|write]
+ *                         [--io send|write] [--match-buffers]
  *       the guest: connection rate, 1-byte round trip and 64 KiB throughput
  *       over vsock (hvsim_* calls with --api lib; plain socket calls with
  *       --api socket, which is what the interposer and the supervisor serve;
  *       F is 40, or the supervisor's stand-in family in tests and benchmarks)
- *       and the same over AF_UNIX; one JSON object on stdout.
+ *       and the same over AF_UNIX; one JSON object on stdout. With
+ *       --match-buffers its AF_UNIX sockets get the send buffer of a vsock
+ *       socket made the same way (a virtio VM's window, 256 KiB), so a ratio
+ *       compares like with like; without it, the system's.
  *   hvsim-modebench tcp [--conns N] [--fd-floor N]
  *       TCP connect + accept + 1 byte each way + close on 127.0.0.1, in one
  *       process, per second. --fd-floor N first fills the fd numbers below N,
@@ -53,7 +56,7 @@
 static const char *const usage_text =
     "usage: hvsim-modebench serve --port P --unix PATH\n"
     "       hvsim-modebench guest --api lib|socket --family F --port P --unix PATH [--conns N] [--pings N]\n"
-    "                             [--bytes N] [--slices N] [--io send|write]\n"
+    "                             [--bytes N] [--slices N] [--io send|write] [--match-buffers]\n"
     "       hvsim-modebench tcp [--conns N] [--fd-floor N]\n"
     "Measures one guest program under libhvsim, the interposer or the supervisor beside AF_UNIX,\n"
     "and the TCP connect rate on 127.0.0.1 (bench/modes.py runs it; see bench/README.md).\n";
@@ -163,6 +166,31 @@ static void serve_conn(const struct ops *o, int c)
     }
 }
 
+/* The AF_UNIX baseline's send buffer: 0 keeps the system's, else the vsock
+ * carrier's (SO_SNDBUF as getsockopt reports it; the kernel doubles what
+ * setsockopt asks, so half is asked). */
+static int unix_sndbuf;
+
+static void match_buffers(int fd)
+{
+    int v = unix_sndbuf / 2;
+
+    if (unix_sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)) < 0)
+        die("AF_UNIX SO_SNDBUF");
+}
+
+/* What a vsock socket's carrier has (hvsim_getsockopt passes SOL_SOCKET
+ * through to it). */
+static int vsock_sndbuf(int s)
+{
+    int v = 0;
+    socklen_t l = sizeof(v);
+
+    if (s < 0 || getsockopt(s, SOL_SOCKET, SO_SNDBUF, &v, &l) < 0 || v <= 0)
+        die("SO_SNDBUF of a vsock socket");
+    return v;
+}
+
 static int listen_unix(const char *path)
 {
     struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -187,6 +215,9 @@ __attribute__((noreturn)) static void serve_main(unsigned port, const char *path
 
     if (v < 0 || hvsim_bind(v, (struct sockaddr *)&a, sizeof(a)) < 0 || hvsim_listen(v, 128) < 0)
         die("vsock listener (is hvsimd running, HVSIM_DIR and HVSIM_PARTITION=host set?)");
+    /* The host side is the KVM-style host's, virtio in every mode: its
+     * accepted sockets get the listener's window. */
+    unix_sndbuf = vsock_sndbuf(v);
     printf("ready\n");
     fflush(stdout);
     for (;;) {
@@ -209,6 +240,7 @@ __attribute__((noreturn)) static void serve_main(unsigned port, const char *path
             int c = accept4(u, NULL, NULL, SOCK_CLOEXEC);
 
             if (c >= 0) {
+                match_buffers(c);
                 serve_conn(&plain, c);
                 close(c);
             }
@@ -228,6 +260,8 @@ static int g_connect(const struct ops *o)
         int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
         snprintf(a.sun_path, sizeof(a.sun_path), "%s", g_path);
+        if (s >= 0)
+            match_buffers(s);
         if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) < 0)
             die("AF_UNIX connect");
         return s;
@@ -394,7 +428,7 @@ static int filtered(void)
     return mode == 2;
 }
 
-static int guest_main(int lib, int family, long conns, long pings, long long bytes)
+static int guest_main(int lib, int family, long conns, long pings, long long bytes, int match)
 {
     struct ops v = { lib, family }, u = { 0, AF_UNIX };
 
@@ -409,6 +443,12 @@ static int guest_main(int lib, int family, long conns, long pings, long long byt
     const struct ops *t[2] = { &u, &v };
     struct result r[2];
 
+    if (match) {
+        int s = lib ? hvsim_socket(AF_VSOCK, SOCK_STREAM, 0) : socket(family, SOCK_STREAM, 0);
+
+        unix_sndbuf = vsock_sndbuf(s);
+        o_close(&v, s);
+    }
     g_measure(t, conns, pings, bytes, r);
     printf("{\n");
     g_print("af_unix", &r[0]);
@@ -469,6 +509,7 @@ int main(int argc, char **argv)
 {
     const char *role = argc > 1 ? argv[1] : "", *api = "socket", *path = NULL;
     long conns = 2000, pings = 20000, family = AF_VSOCK, floor = 0, port = 5000;
+    int match = 0;
     long long bytes = 256LL << 20;
 
     if (strcmp(role, "--help") == 0 || strcmp(role, "-h") == 0) {
@@ -498,6 +539,8 @@ int main(int argc, char **argv)
             g_rw = strcmp(argv[++i], "write") == 0;
         else if (strcmp(a, "--slices") == 0)
             g_slices = (int)num(a, (i++, v), 1, MAXSLICES);
+        else if (strcmp(a, "--match-buffers") == 0)
+            match = 1;
         else if (strcmp(a, "--fd-floor") == 0)
             floor = num(a, (i++, v), 0, 60000);
         else {
@@ -517,7 +560,7 @@ int main(int argc, char **argv)
     if (strcmp(role, "serve") == 0)
         serve_main((unsigned)port, path);
     if (strcmp(role, "guest") == 0 && (strcmp(api, "lib") == 0 || strcmp(api, "socket") == 0))
-        return guest_main(strcmp(api, "lib") == 0, (int)family, conns, pings, bytes);
+        return guest_main(strcmp(api, "lib") == 0, (int)family, conns, pings, bytes, match);
     fprintf(stderr, "hvsim-modebench: say serve, guest (--api lib|socket) or tcp\n%s", usage_text);
     return 2;
 }

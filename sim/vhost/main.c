@@ -272,6 +272,27 @@ static int h_peer_closed(void *ctx, int fd)
     return (p.revents & (POLLHUP | POLLERR)) != 0;
 }
 
+/* The guest's SHUT_RD, passed on as a virtio socket of the simulator passes
+ * its own (hvsim_shutdown: an AF_UNIX shutdown, whose peer's sends then fail
+ * with EPIPE). */
+static int h_shutdown_rd(void *ctx, int fd)
+{
+    (void)ctx;
+    return hvsim_shutdown(fd, SHUT_RD) < 0 ? -errno : 0;
+}
+
+/* An empty send to the carrier fails with EPIPE once its peer shut down its
+ * reading side, and sends nothing otherwise (unix_stream_sendmsg checks
+ * SEND_SHUTDOWN before its loop). Our own SHUT_WR and the peer's close fail
+ * it too: the caller excludes both. */
+static int h_peer_shut_rd(void *ctx, int fd)
+{
+    (void)ctx;
+    if (send(fd, "", 0, MSG_DONTWAIT | MSG_NOSIGNAL) == 0)
+        return 0;
+    return errno == EPIPE ? 1 : errno == EAGAIN ? 0 : -errno;
+}
+
 static int h_watch(void *ctx, int fd, void *cookie)
 {
     struct app *a = ctx;
@@ -319,6 +340,8 @@ static const struct vconn_host_ops host_ops = {
     .send_msg = h_send_msg,
     .recv_msg = h_recv_msg,
     .peer_closed = h_peer_closed,
+    .shutdown_rd = h_shutdown_rd,
+    .peer_shut_rd = h_peer_shut_rd,
     .watch = h_watch,
     .close = h_close,
     .now_ms = h_now_ms,

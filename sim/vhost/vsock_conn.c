@@ -68,6 +68,7 @@ enum cstate {
 #define P_CREDIT_UPDATE 0x08u
 #define P_CREDIT_REQUEST 0x10u
 #define P_SHUTDOWN_FULL 0x20u /* SHUTDOWN(RCV|SEND): the host side is gone */
+#define P_SHUTDOWN_RCV 0x40u /* SHUTDOWN(RCV): the host program stopped reading */
 
 struct vconn {
     struct vconn *hnext; /* hash chain; graveyard link once freed */
@@ -93,6 +94,8 @@ struct vconn {
     unsigned host_eof : 1; /* read EOF; SHUTDOWN(SEND) sent to the guest */
     unsigned host_err : 1; /* read failed after data was delivered: reset next */
     unsigned host_shut_wr : 1; /* we half-closed the host socket */
+    unsigned host_shut_rd : 1; /* we shut its reading side (the guest's SHUTDOWN(RCV) passed on) */
+    unsigned host_rd_gone : 1; /* the host program shut its reading side: guest bytes are dropped */
     unsigned guest_shut_send : 1; /* sticky SHUTDOWN flags from the guest */
     unsigned guest_shut_rcv : 1;
     unsigned credit_req_sent : 1; /* one CREDIT_REQUEST per exhausted window */
@@ -233,8 +236,8 @@ static void settle(struct vconn_dev *d, struct vconn *c, unsigned answer)
         d->ops->answer(d->ctx, c->token, answer);
 }
 
-/* Whatever waits in either direction is lost with the host side. */
-static void drop_data(struct vconn *c)
+/* What the guest sent and the host did not take yet. */
+static void drop_guest_data(struct vconn *c)
 {
     free(c->buf);
     c->buf = NULL;
@@ -244,6 +247,12 @@ static void drop_data(struct vconn *c)
     c->mfirst = c->mcount = c->mcap = 0;
     c->partial = 0;
     c->partial_eor = 0;
+}
+
+/* Whatever waits in either direction is lost with the host side. */
+static void drop_data(struct vconn *c)
+{
+    drop_guest_data(c);
     free(c->hold);
     c->hold = NULL;
     c->hold_len = c->hold_off = 0;
@@ -358,6 +367,58 @@ static void host_closed(struct vconn_dev *d, struct vconn *c)
     c->pend = (c->pend & P_RST) | P_SHUTDOWN_FULL;
     set_deadline(d, c, VCONN_TIMEOUT_MS);
     want(d, c);
+}
+
+/* The host program shut down its reading side (a virtio-style socket's
+ * shutdown(SHUT_RD) is an AF_UNIX shutdown, which makes our sends to it fail
+ * with EPIPE). The guest hears SHUTDOWN(RCV): its kernel records it in
+ * peer_shutdown (virtio_transport_recv_connected) and fails its sends with
+ * EPIPE from then on (vsock_connectible_sendmsg), as under vhost-vsock.
+ * Guest bytes the host never took, and those already on their way, are
+ * dropped: the host's kernel would queue them for nobody. The other
+ * direction goes on. */
+static void host_rd_shut(struct vconn_dev *d, struct vconn *c)
+{
+    if (c->state != CS_ESTABLISHED || c->host_rd_gone)
+        return;
+    c->host_rd_gone = 1;
+    drop_guest_data(c);
+    c->pend |= P_SHUTDOWN_RCV;
+    want(d, c);
+}
+
+/* Ask whether the host program shut its reading side; if so the guest is
+ * told (host_rd_shut). Its SHUT_RD raises no event of its own on our end,
+ * only the wake-up that any change of its socket brings, so this is asked
+ * at each event, when a connect completes or a stream attaches, and before
+ * each read of its data (a SHUT_RD followed by a send must reach the guest
+ * before those bytes, as the kernel queues them in that order). A hang-up
+ * we cannot explain by our own SHUT_RD is its close, which the read path
+ * handles. Streams only: a seqpacket carrier's probe would be an empty
+ * message; its SHUT_RD shows at the next send. Returns 1 when it did. */
+static int probe_host_rd(struct vconn_dev *d, struct vconn *c)
+{
+    if (c->state != CS_ESTABLISHED || c->type != VPKT_TYPE_STREAM || c->fd < 0 || c->host_rd_gone ||
+        c->host_shut_wr || d->ops->peer_shut_rd == NULL || d->ops->peer_closed == NULL)
+        return 0;
+    if (d->ops->peer_shut_rd(d->ctx, c->fd) <= 0 ||
+        !(c->host_shut_rd || d->ops->peer_closed(d->ctx, c->fd) == 0))
+        return 0;
+    host_rd_shut(d, c);
+    return 1;
+}
+
+/* A send to the host socket failed. EPIPE while the host program still has
+ * it open (no hang-up) and we did not shut it for writing is its SHUT_RD;
+ * anything else ends the connection. */
+static void host_send_failed(struct vconn_dev *d, struct vconn *c, int err)
+{
+    if (err == -EPIPE && c->state == CS_ESTABLISHED && !c->host_shut_wr && d->ops->peer_closed &&
+        (c->host_shut_rd || d->ops->peer_closed(d->ctx, c->fd) == 0)) {
+        host_rd_shut(d, c);
+        return;
+    }
+    conn_reset(d, c);
 }
 
 static void free_all(struct vconn_dev *d)
@@ -527,18 +588,37 @@ static int host_write_msgs(struct vconn_dev *d, struct vconn *c)
 
 static void flush(struct vconn_dev *d, struct vconn *c)
 {
+    int rc;
+
     if (c->fd < 0 || (c->state != CS_ESTABLISHED && c->state != CS_CLOSING))
         return;
-    if (c->type == VPKT_TYPE_SEQPACKET) {
-        if (host_write_msgs(d, c) < 0) {
+    /* The guest's SHUTDOWN(RCV) reaches the host program at once: its sends
+     * fail with EPIPE from now on, as the kernel's check of peer_shutdown
+     * makes them (vsock-virtio.md 10.2). Our end stops reading it anyway
+     * (host_pending), so its own EOF means nothing to us. */
+    if (c->guest_shut_rcv && !c->host_shut_rd && d->ops->shutdown_rd) {
+        c->host_shut_rd = 1;
+        rc = d->ops->shutdown_rd(d->ctx, c->fd);
+        if (rc < 0) {
+            vlog(VLOG_INFO, "passing the guest's SHUT_RD on %u:%u failed (%s): reset", c->guest_port, c->host_port,
+                 strerror(-rc));
             conn_reset(d, c);
+            return;
+        }
+    }
+    if (c->host_rd_gone) {
+        /* nobody reads what the guest sends (host_rd_shut dropped it) */
+    } else if (c->type == VPKT_TYPE_SEQPACKET) {
+        rc = host_write_msgs(d, c);
+        if (rc < 0) {
+            host_send_failed(d, c, rc);
             return;
         }
     } else if (c->blen > 0 && c->writable) {
         ssize_t r = host_write(d, c, c->buf + c->boff, c->blen);
 
         if (r < 0) {
-            conn_reset(d, c);
+            host_send_failed(d, c, (int)r);
             return;
         }
         c->boff += (size_t)r;
@@ -590,7 +670,7 @@ static void guest_rw(struct vconn_dev *d, struct vconn *c, struct vpkt_tx *p)
     uint32_t len = p->hdr.len;
     struct vpkt_cursor *cur = &p->payload;
 
-    if (len == 0 || c->state == CS_HOST_CLOSED)
+    if (len == 0 || c->state == CS_HOST_CLOSED || (c->state == CS_ESTABLISHED && c->host_rd_gone))
         return; /* sent before our SHUTDOWN reached the guest: nobody reads it */
     if (c->state != CS_ESTABLISHED || c->guest_shut_send) {
         vlog_peer("guest sent data on %u:%u after its shutdown or before the connection was up", c->guest_port,
@@ -616,7 +696,7 @@ static void guest_rw(struct vconn_dev *d, struct vconn *c, struct vpkt_tx *p)
             ssize_t r = host_write(d, c, seg, k);
 
             if (r < 0) {
-                conn_reset(d, c);
+                host_send_failed(d, c, (int)r);
                 return;
             }
             vpkt_cursor_skip(cur, (size_t)r);
@@ -666,7 +746,7 @@ static void guest_seq_rw(struct vconn_dev *d, struct vconn *c, struct vpkt_tx *p
 {
     uint32_t len = p->hdr.len, flags = p->hdr.flags;
 
-    if (c->state == CS_HOST_CLOSED)
+    if (c->state == CS_HOST_CLOSED || (c->state == CS_ESTABLISHED && c->host_rd_gone))
         return;
     if (c->state != CS_ESTABLISHED || c->guest_shut_send) {
         vlog_peer("guest sent data on %u:%u after its shutdown or before the connection was up", c->guest_port,
@@ -1098,6 +1178,10 @@ static uint32_t rx_produce(struct vconn_dev *d, struct vconn *c, const struct vr
         h.op = VPKT_OP_SHUTDOWN;
         h.flags = VPKT_SHUTDOWN_RCV | VPKT_SHUTDOWN_SEND;
         c->pend &= ~P_SHUTDOWN_FULL;
+    } else if (c->pend & P_SHUTDOWN_RCV) {
+        h.op = VPKT_OP_SHUTDOWN;
+        h.flags = VPKT_SHUTDOWN_RCV;
+        c->pend &= ~P_SHUTDOWN_RCV;
     } else if (c->state == CS_HOST_CLOSED) {
         return 0;
     } else {
@@ -1105,9 +1189,15 @@ static uint32_t rx_produce(struct vconn_dev *d, struct vconn *c, const struct vr
             r = -EAGAIN;
         else if (c->type == VPKT_TYPE_SEQPACKET)
             r = rx_seq_data(d, c, pay, room, &n, &rwflags);
+        else if (probe_host_rd(d, c))
+            r = 2; /* its SHUT_RD goes before any byte still to read */
         else
             r = rx_data(d, c, pay, room, &n);
-        if (r == 1) {
+        if (r == 2) {
+            h.op = VPKT_OP_SHUTDOWN;
+            h.flags = VPKT_SHUTDOWN_RCV;
+            c->pend &= ~P_SHUTDOWN_RCV;
+        } else if (r == 1) {
             h.op = VPKT_OP_RW;
             h.len = n;
             h.flags = rwflags;
@@ -1368,6 +1458,7 @@ void vconn_host_event(struct vconn_dev *d, void *cookie, unsigned events)
             c->state = CS_ESTABLISHED;
             c->pend |= P_RESPONSE;
             c->readable = c->writable = 1;
+            (void)probe_host_rd(d, c); /* the accepting program may have shut it at once */
         } else if (r == -ETIMEDOUT) {
             /* Nobody answered (the Hyper-V refusal profile): the guest's
              * own connect timeout tells it. No RST: by now the guest may
@@ -1390,6 +1481,7 @@ void vconn_host_event(struct vconn_dev *d, void *cookie, unsigned events)
         host_closed(d, c);
         return;
     }
+    (void)probe_host_rd(d, c);
     if (events & (VCONN_EV_IN | VCONN_EV_ERR))
         c->readable = 1;
     if (events & (VCONN_EV_OUT | VCONN_EV_ERR)) {
@@ -1449,6 +1541,7 @@ int vconn_host_attach(struct vconn_dev *d, int fd, uint32_t host_port, uint32_t 
         c->deadline = 0;
     /* What the guest sent meanwhile waits in c->buf. */
     flush(d, c);
+    (void)probe_host_rd(d, c);
     want(d, c);
     return 0;
 }

@@ -92,6 +92,15 @@ struct vconn_host_ops {
      * both ways), 0 when it only shut down its sending side. May be NULL
      * (every EOF is then a half-close). */
     int (*peer_closed)(void *ctx, int fd);
+    /* Half-close the other way: the host program's sends fail with EPIPE
+     * from now on (the guest's SHUTDOWN(RCV), vsock-virtio.md 10.2). May be
+     * NULL (the guest's SHUT_RD then stays with the device). */
+    int (*shutdown_rd)(void *ctx, int fd);
+    /* 1 when the host program shut down its reading side (our sends to it
+     * fail with EPIPE although it has not closed), 0 when not, or -errno.
+     * Never asked after our own shutdown_wr, nor of seqpacket fds. May be
+     * NULL (the host's SHUT_RD is then seen only by a failing send). */
+    int (*peer_shut_rd)(void *ctx, int fd);
 };
 
 /* The values of enum hvsim_gw_answer (proto.h). */
