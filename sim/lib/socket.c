@@ -985,7 +985,7 @@ static int await_verdict(int pend, uint32_t timeout_ms, struct hvsim_msg_connect
 /* What the socket's state says about a connect: 0 to go on, or -errno. */
 static int connect_state(const struct sock *s)
 {
-    switch (s->state) {
+    switch (atomic_load(&s->state)) {
     case S_CONNECTED:
         return -EISCONN;
     case S_CONNECTING:
