@@ -589,9 +589,15 @@ class Daemon:
         """Kill its children, then SIGTERM it; its exit status (a string if it
         had to be killed)."""
         for p in self.children:
+            # The whole group (spawned with start_new_session): hvsim-run's
+            # supervisor runs the program as its child.
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
             if p.poll() is None:
                 p.kill()
-                p.wait(timeout)
+            p.wait(timeout)
         self.children = []
         return terminate(self.proc, timeout) if self.proc is not None else 0
 

@@ -112,7 +112,8 @@ class Daemon(qemu.Daemon):
         return [tool("hvsim-run")] + where + ["--dir", self.dir] + extra + ["--"] + [str(a) for a in argv]
 
     def spawn(self, argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE):
-        p = subprocess.Popen(argv, env=clean_env(), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+        p = subprocess.Popen(argv, env=clean_env(), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
+                             start_new_session=True)
         self.children.append(p)
         return p
 

@@ -145,3 +145,30 @@ def test_plugin_boots_a_qemu_guest_on_its_host(hvsim_host, hvsim_qemu_guest):
     res = g.wait_exit()
     assert res.code == 0 and f"cid={g.vm['cid']}" in res.output.splitlines()
     assert [v["name"] for v in hvsim_host.ctl("vm", "list", json_out=True)] == ["pyguest"]
+
+
+def test_host_stop_ends_the_program_hvsim_run_started():
+    """Host.spawn goes through hvsim-run, whose supervisor runs the program as its
+    child: stop() must end that child too, not only hvsim-run (test suites left
+    servers running after their daemon was gone)."""
+    import os
+    import subprocess
+    import time
+    from pathlib import Path
+    bin_dir = Path(os.environ.get("HVSIM_BIN", Path(__file__).resolve().parent.parent / "build" / "bin"))
+    h = hvsim.Host(bin_dir=str(bin_dir))
+    with h:
+        p = h.spawn(["/bin/sh", "-c", "echo $$; exec sleep 60"], stdout=subprocess.PIPE, text=True)
+        child = int(p.stdout.readline())
+        assert child != p.pid  # the program is hvsim-run's child, not hvsim-run itself
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        st = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if st == "Z":  # a zombie of its reaper is gone for good
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the program (pid {child}) outlived Host.stop()")

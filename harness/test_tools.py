@@ -60,7 +60,7 @@ class Daemon(qemu.Daemon):
     def spawn(self, argv, partition=None, stdin=None, stdout=None):
         """A background process of this daemon's world, killed at teardown."""
         p = subprocess.Popen([str(a) for a in argv], env=self.env(partition), stdin=stdin or subprocess.DEVNULL,
-                             stdout=stdout or subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             stdout=stdout or subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         self.children.append(p)
         return p
 

@@ -131,6 +131,12 @@ class Host:
         """Kill the programs started here, SIGTERM the daemon; its exit status
         (a string if it had to be killed; 0 for an attached daemon)."""
         for p in self.children:
+            # Its whole process group: hvsim-run's supervisor runs the program
+            # as its child, which would outlive a kill of hvsim-run alone.
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
             if p.poll() is None:
                 p.kill()
             try:
@@ -255,8 +261,10 @@ class Host:
 
     def spawn(self, argv, partition="host", env=None, raw=False, **popen):
         """Start argv as a process of partition (through hvsim-run unless raw);
-        killed at stop(). Popen keyword arguments pass through (stdout=PIPE ...)."""
+        killed at stop() with its process group (its own: start_new_session).
+        Popen keyword arguments pass through (stdout=PIPE ...)."""
         popen.setdefault("stdin", subprocess.DEVNULL)
+        popen.setdefault("start_new_session", True)  # a group of its own, killed whole at stop()
         p = subprocess.Popen(argv if raw else self.argv(argv, partition), env=self._child_env(partition, env), **popen)
         self.children.append(p)
         return p
