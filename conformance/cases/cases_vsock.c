@@ -710,8 +710,6 @@ const struct cf_case cf_cases_vsock[] = {
         .source = "docs/reference/vsock-virtio.md 7.8 [S20][S60][S61], 1.8",
         .confidence = CF_SOURCED,
         .expect = { [CF_COL_WINDOWS] = CF_NA, [CF_COL_HVSOCK] = -ENETUNREACH, [CF_COL_VIRTIO] = -ETIMEDOUT },
-        .diverge = { [CF_COL_VIRTIO] = "qemu: hvsim-vhost answers a request for a CID other than 2 with RST "
-                                       "(ECONNRESET at once) where kernel vhost-vsock and vhost-device-vsock drop it" },
         .host = NULL,
         .guest = sibling_no_group_guest,
     },

@@ -1123,21 +1123,21 @@ Test(vhost, unknown_op_resets_the_connection, .timeout = 10)
     g_expect(e, VPKT_OP_RST);
 }
 
-Test(vhost, wrong_cids_get_rst, .timeout = 10)
+/* Kernel vhost-vsock frees a packet that is not from the guest's CID to the
+ * host's, with no answer (vhost_vsock_handle_tx_kick): the guest's connect
+ * to a sibling times out. */
+Test(vhost, wrong_cids_are_dropped_without_an_answer, .timeout = 10)
 {
     struct env *e = hostile_env();
     struct vpkt_hdr h = hdr(VPKT_OP_REQUEST, 1000, 1234, 0);
 
     h.dst_cid = 7; /* a sibling VM: not reachable */
     g_send(e, &h, NULL, 0);
-    h = g_expect(e, VPKT_OP_RST);
-    cr_assert_eq(h.src_cid, 7);
+    g_expect_none(e);
     h = hdr(VPKT_OP_REQUEST, 1000, 1234, 0);
     h.src_cid = 9; /* not the guest's CID */
     g_send(e, &h, NULL, 0);
-    h = g_expect(e, VPKT_OP_RST);
-    cr_assert_eq(h.dst_cid, 9);
-    cr_assert_eq(h.src_cid, VPKT_CID_HOST);
+    g_expect_none(e);
     cr_assert_not(e->fh.s[0].used);
 }
 

@@ -893,11 +893,14 @@ static void tx_packet(struct vconn_dev *d, struct vpkt_tx *p)
         return;
     }
     if (h->src_cid != d->cfg.guest_cid || h->dst_cid != VPKT_CID_HOST) {
-        /* Only the host is reachable, and only from the guest's own CID. */
+        /* Only the host is reachable, and only from the guest's own CID.
+         * Anything else is dropped without an answer, as kernel vhost-vsock
+         * frees a packet not "correctly addressed" (vhost_vsock_handle_tx_kick)
+         * and vhost-device-vsock drops one for a CID outside its groups: a
+         * guest's connect to a sibling times out (vsock-virtio.md 7.8). */
         d->stats.bad_pkts++;
-        vlog(VLOG_DEBUG, "refused %s from %llu:%u to %llu:%u", vpkt_op_name(h->op, opbuf, sizeof(opbuf)),
+        vlog(VLOG_DEBUG, "dropped %s from %llu:%u to %llu:%u", vpkt_op_name(h->op, opbuf, sizeof(opbuf)),
              (unsigned long long)h->src_cid, h->src_port, (unsigned long long)h->dst_cid, h->dst_port);
-        reply_rst(d, h);
         return;
     }
     c = conn_find(d, h->src_port, h->dst_port);
